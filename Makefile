@@ -1,0 +1,60 @@
+# One-command set-up and test for the pyssl bridge.
+#   make run    - set up if needed, start the bridge in the foreground
+#   make test   - set up if needed, run every test (pytest + Common Test)
+#   make bench  - benchmarks against the BEAM's own ssl
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := erlang-base erlang-ssl erlang-crypto erlang-public-key erlang-dev \
+	erlang-common-test erlang-eunit erlang-tools erlang-inets erlang-asn1 rebar3 openssl
+NAME ?= pyssl@127.0.0.1
+SHIM_EBIN := _build/default/lib/pyssl/ebin
+
+.PHONY: setup run test pytest ct bench conformance clean system-deps
+
+setup: system-deps $(VENV)/.installed $(SHIM_EBIN)/pyssl.app
+
+# Debian's Erlang/OTP and rebar3; only runs apt-get when something is missing.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,fast]'
+	touch $@
+
+$(SHIM_EBIN)/pyssl.app: $(wildcard erlang_shim/src/*) rebar.config
+	rebar3 compile
+	touch $@
+
+run: setup
+	$(VENV)/bin/pyssl-bridge --name $(NAME)
+
+test: setup
+	$(PY) -m pytest
+	rebar3 ct
+
+pytest: setup
+	$(PY) -m pytest $(ARGS)
+
+ct: setup
+	rebar3 ct
+
+bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench
+
+conformance: setup
+	$(PY) -m bench.conformance
+
+clean:
+	rm -rf $(VENV) _build .pytest_cache
