@@ -1,0 +1,43 @@
+"""What the TLS engine needs to know, already validated.
+
+The service's option parser (``bridge.service.options``) turns an Erlang ssl option
+list into one of these; the engine (``bridge.tls.engine``) turns it into an OpenSSL
+context. Everything here is plain Python data: no Erlang terms, no file paths
+(files are read on the calling Erlang node before this is built).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+# OTP protocol atoms, in OTP's order of preference.
+ALL_VERSIONS = ("tlsv1.3", "tlsv1.2", "tlsv1.1", "tlsv1")
+DEFAULT_VERSIONS = ("tlsv1.3", "tlsv1.2")
+
+
+@dataclass
+class TLSConfig:
+    role: str                                   # "client" | "server"
+    versions: tuple[str, ...] = DEFAULT_VERSIONS  # OTP names, e.g. ("tlsv1.3", "tlsv1.2")
+    # OpenSSL cipher list for TLS <= 1.2 and TLS 1.3 ciphersuites; None = defaults.
+    cipher_list: Optional[str] = None
+    ciphersuites_13: Optional[str] = None
+    verify: str = "verify_none"                 # "verify_none" | "verify_peer"
+    depth: int = 10                             # OTP 25 default
+    fail_if_no_peer_cert: bool = False
+    cert_chain: list[bytes] = field(default_factory=list)  # DER, leaf first
+    key_der: Optional[bytes] = None            # PKCS#8 / traditional DER private key
+    key_pem: Optional[bytes] = None            # PEM (possibly encrypted)
+    password: Optional[bytes] = None
+    cacerts: list[bytes] = field(default_factory=list)  # DER trust anchors
+    dh_pem: Optional[bytes] = None              # PEM DH parameters
+    server_name_indication: Optional[str] = None  # client: SNI to send; None = none
+    hostname_check: Optional[str] = None        # client verify_peer: name to check
+    secure_renegotiate: bool = True
+    reuse_sessions: bool = True
+    alpn_advertised: list[bytes] = field(default_factory=list)   # server
+    alpn_preferred: list[bytes] = field(default_factory=list)    # client
+    # Verification callback hook (verify_fun): set by the service; the engine calls it
+    # from its handshake thread with (der_cert, depth, event) and it may block.
+    verify_hook: Optional[object] = None
+    extra: dict = field(default_factory=dict)
