@@ -1,0 +1,88 @@
+"""``pyssl-bridge``: run the bridge as a hidden Erlang node."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import string
+import sys
+from pathlib import Path
+
+from bridge.dist.epmd import EpmdError
+from bridge.dist.node import Node
+
+log = logging.getLogger("bridge")
+
+
+def default_cookie() -> str:
+    """The cookie in ~/.erlang.cookie, created like erl does (20 uppercase letters, 0400)."""
+    path = Path.home() / ".erlang.cookie"
+    if not path.exists():
+        cookie = "".join(secrets.choice(string.ascii_uppercase) for _ in range(20))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(cookie)
+        return cookie
+    return path.read_text().strip()
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="pyssl-bridge", description=__doc__)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--name", help="long node name, NAME@HOST (default pyssl@127.0.0.1)")
+    g.add_argument("--sname", help="short node name; the host part is this host's short name")
+    p.add_argument("--cookie", help="distribution cookie (default: ~/.erlang.cookie)")
+    p.add_argument("--ticktime", type=float, default=60.0, help="net_ticktime in seconds (default 60)")
+    p.add_argument("--listen", default="127.0.0.1", help="address for distribution (default 127.0.0.1)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p.parse_args(argv)
+
+
+def node_name(args) -> str:
+    if args.sname:
+        return f"{args.sname}@{socket.gethostname().split('.')[0]}"
+    return args.name or "pyssl@127.0.0.1"
+
+
+def install_service(node) -> None:
+    from bridge.service import install
+    install(node)
+
+
+async def serve(args) -> int:
+    node = Node(node_name(args), args.cookie or default_cookie(), ticktime=args.ticktime)
+    try:
+        await node.start(host=args.listen)
+    except (EpmdError, OSError) as exc:
+        print(f"pyssl-bridge: cannot start {node.name.name}: {exc}", file=sys.stderr)
+        return 1
+    install_service(node)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"pyssl bridge {node.name.name} ready (distribution port {node.port})", flush=True)
+    await stop.wait()
+    log.info("stopping")
+    await node.stop()
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose
+    logging.basicConfig(level=max(level, logging.DEBUG),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(serve(args))
+    return uvloop.run(serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

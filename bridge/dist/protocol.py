@@ -1,0 +1,133 @@
+"""Post-handshake distribution framing and control messages (sans-IO).
+
+Every frame is a 4-byte length and a body; an empty body is a tick. A body is
+``112`` (pass-through), the control tuple, and for message-carrying controls the
+payload term — each term with its own 131 version byte (no atom cache, no
+fragments: neither flag is offered).
+"""
+from __future__ import annotations
+
+import struct
+from typing import Iterator, Optional
+
+from bridge.etf.codec import ETFDecodeError, decode, encode_into
+from bridge.etf.types import Atom
+
+LINK = 1
+SEND = 2
+EXIT = 3
+UNLINK = 4
+REG_SEND = 6
+GROUP_LEADER = 7
+EXIT2 = 8
+SEND_TT = 12
+EXIT_TT = 13
+REG_SEND_TT = 16
+EXIT2_TT = 18
+MONITOR_P = 19
+DEMONITOR_P = 20
+MONITOR_P_EXIT = 21
+SEND_SENDER = 22
+SEND_SENDER_TT = 23
+PAYLOAD_EXIT = 24
+PAYLOAD_EXIT_TT = 25
+PAYLOAD_EXIT2 = 26
+PAYLOAD_EXIT2_TT = 27
+PAYLOAD_MONITOR_P_EXIT = 28
+SPAWN_REQUEST = 29
+SPAWN_REQUEST_TT = 30
+SPAWN_REPLY = 31
+SPAWN_REPLY_TT = 32
+ALIAS_SEND = 33
+ALIAS_SEND_TT = 34
+UNLINK_ID = 35
+UNLINK_ID_ACK = 36
+
+# Controls followed by a payload term.
+WITH_PAYLOAD = {SEND, REG_SEND, SEND_TT, REG_SEND_TT, SEND_SENDER, SEND_SENDER_TT,
+                PAYLOAD_EXIT, PAYLOAD_EXIT_TT, PAYLOAD_EXIT2, PAYLOAD_EXIT2_TT,
+                PAYLOAD_MONITOR_P_EXIT, SPAWN_REQUEST, SPAWN_REQUEST_TT,
+                ALIAS_SEND, ALIAS_SEND_TT}
+
+EMPTY_ATOM = Atom("")
+TICK = b"\x00\x00\x00\x00"
+
+
+class FramingError(Exception):
+    """The byte stream is broken: the connection must be closed."""
+
+
+class BadMessage:
+    """A frame whose terms did not decode: reported and dropped."""
+
+    __slots__ = ("error", "frame")
+
+    def __init__(self, error: Exception, frame: bytes):
+        self.error = error
+        self.frame = frame
+
+
+def encode_frame(control: tuple, payload=None, *, has_payload: bool = False) -> bytes:
+    parts = [b"", b"p\x83"]
+    encode_into(control, parts)
+    if has_payload or payload is not None:
+        parts.append(b"\x83")
+        encode_into(payload, parts)
+    body_len = sum(map(len, parts))
+    parts[0] = struct.pack(">I", body_len)
+    return b"".join(parts)
+
+
+def parse_body(body: bytes):
+    """``(control_tuple, payload_or_None)``; raises ETFDecodeError / FramingError."""
+    if body[0] != 112:
+        raise FramingError(f"unsupported frame type {body[0]} (atom cache/fragments not offered)")
+    control, pos = decode(body, 1)
+    if not isinstance(control, tuple) or not control or not isinstance(control[0], int):
+        raise ETFDecodeError("control message is not a tuple with an integer tag", 1)
+    payload = None
+    if control[0] in WITH_PAYLOAD:
+        payload, pos = decode(body, pos)
+    if pos != len(body):
+        raise ETFDecodeError("trailing bytes after the control message", pos)
+    return control, payload
+
+
+class Framer:
+    """Bytes in, frames out. ``feed`` returns the list of events in arrival order:
+    ``None`` for a tick, ``(control, payload)`` or ``BadMessage``."""
+
+    def __init__(self, max_frame: int = 1 << 31):
+        self._buf = bytearray()
+        self._pos = 0
+        self.max_frame = max_frame
+
+    def feed(self, data: bytes) -> list:
+        buf = self._buf
+        if self._pos and self._pos == len(buf):
+            buf.clear()
+            self._pos = 0
+        buf += data
+        events = []
+        pos = self._pos
+        n = len(buf)
+        while n - pos >= 4:
+            size = struct.unpack_from(">I", buf, pos)[0]
+            if size > self.max_frame:
+                raise FramingError(f"frame of {size} bytes")
+            if n - pos - 4 < size:
+                break
+            if size == 0:
+                events.append(None)
+            else:
+                body = bytes(buf[pos + 4:pos + 4 + size])
+                try:
+                    events.append(parse_body(body))
+                except (ETFDecodeError, ValueError) as exc:
+                    events.append(BadMessage(exc, body))
+            pos += 4 + size
+        if pos > 65536 and pos > n // 2:
+            del buf[:pos]
+            pos = 0
+        self._pos = pos
+        return events
