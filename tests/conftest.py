@@ -1,0 +1,55 @@
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from erlnode import ErlNode  # noqa: E402
+from bridgenode import BridgeThread  # noqa: E402
+
+_counter = iter(range(1, 1_000_000))
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{os.getpid()}_{next(_counter)}@127.0.0.1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def epmd():
+    subprocess.run(["epmd", "-daemon"], check=True)
+
+
+@pytest.fixture(scope="session")
+def cookie():
+    return "C" + secrets.token_hex(10)
+
+
+@pytest.fixture(scope="module")
+def bridge(cookie):
+    b = BridgeThread(unique("bridge"), cookie)
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def erl(cookie):
+    node = ErlNode(unique("erl"), cookie)
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def make_erl(cookie):
+    nodes = []
+
+    def make(**kw):
+        n = ErlNode(unique("erl"), kw.pop("cookie", cookie), **kw)
+        nodes.append(n)
+        return n
+    yield make
+    for n in nodes:
+        n.stop()
