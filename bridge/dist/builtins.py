@@ -84,8 +84,22 @@ class NetKernel:
         pass
 
 
-async def run_rpc(node, module, function, args, caller):
-    """Run M:F(A) as an rpc on this node: ``('return', V)`` or ``(cls, reason, stack)``."""
+def _failure(exc, module, function, args):
+    if isinstance(exc, RpcException):
+        where = args if exc.reason is UNDEF else len(args)
+        return (exc.cls, exc.reason, [(module, function, where, [])])
+    cls = getattr(exc, "cls", None)
+    reason = getattr(exc, "reason", None)
+    if cls is not None and reason is not None:   # a handler's own error class
+        return (cls, reason, [(module, function, len(args), [])])
+    log.error("rpc %s:%s failed", module.name, function.name, exc_info=exc)
+    return ("error", (A("pyssl_internal_error"), str(exc)), [(module, function, len(args), [])])
+
+
+def start_rpc(node, module, function, args, caller):
+    """Start M:F(A) as an rpc on this node. Returns the outcome at once when the
+    handler is synchronous -- ``('return', V)`` or ``(cls, reason, stack)`` -- or an
+    awaitable of that outcome when the handler returned one."""
     if not isinstance(module, Atom) or not isinstance(function, Atom) or not isinstance(args, list):
         return ("error", A("badarg"), [])
     handler = node.rpc_modules.get(module.name)
@@ -93,19 +107,44 @@ async def run_rpc(node, module, function, args, caller):
         return ("error", UNDEF, [(module, function, args, [])])
     try:
         result = handler(function, args, caller)
-        if inspect.isawaitable(result):
-            result = await result
-        return ("return", result)
-    except RpcException as exc:
-        where = args if exc.reason is UNDEF else len(args)
-        return (exc.cls, exc.reason, [(module, function, where, [])])
-    except Exception as exc:  # a handler's own error class
-        cls = getattr(exc, "cls", None)
-        reason = getattr(exc, "reason", None)
-        if cls is not None and reason is not None:
-            return (cls, reason, [(module, function, len(args), [])])
-        log.exception("rpc %s:%s failed", module.name, function.name)
-        return ("error", (A("pyssl_internal_error"), str(exc)), [(module, function, len(args), [])])
+    except Exception as exc:
+        return _failure(exc, module, function, args)
+    if inspect.isawaitable(result):
+        return _finish(result, module, function, args)
+    return ("return", result)
+
+
+async def _finish(awaitable, module, function, args):
+    try:
+        return ("return", await awaitable)
+    except Exception as exc:
+        return _failure(exc, module, function, args)
+
+
+async def run_rpc(node, module, function, args, caller):
+    """Run M:F(A) as an rpc on this node: ``('return', V)`` or ``(cls, reason, stack)``."""
+    res = start_rpc(node, module, function, args, caller)
+    if inspect.isawaitable(res):
+        res = await res
+    return res
+
+
+def _rex_reply(res):
+    if res[0] in ("return", "throw"):
+        return res[1]
+    if res[0] == "exit":
+        return (BADRPC, (EXIT_ATOM, res[1]))
+    return (BADRPC, (EXIT_ATOM, (res[1], res[2])))
+
+
+def _erpc_reason(ref, res):
+    if res[0] == "return":
+        return (ref, RETURN, res[1])
+    if res[0] == "throw":
+        return (ref, THROW, res[1])
+    if res[0] == "exit":
+        return (ref, EXIT_CLS, res[1])
+    return (ref, ERROR, res[1], res[2])
 
 
 class Rex:
@@ -122,21 +161,16 @@ class Rex:
         if (isinstance(request, tuple) and len(request) == 5
                 and request[0] in (A("call"), A("block_call"))):
             _, m, f, a, _gl = request
-            asyncio.get_running_loop().create_task(self._serve(pid, tag, m, f, a))
+            res = start_rpc(self.node, m, f, a, pid)
+            if inspect.isawaitable(res):
+                asyncio.get_running_loop().create_task(self._serve(pid, tag, res))
+            else:
+                self.node.send(pid, (tag, _rex_reply(res)))
         else:
             self.node.send(pid, (tag, (BADRPC, (EXIT_ATOM, A("unsupported_request")))))
 
-    async def _serve(self, pid, tag, m, f, a):
-        res = await run_rpc(self.node, m, f, a, pid)
-        if res[0] == "return":
-            reply = res[1]
-        elif res[0] == "throw":
-            reply = res[1]
-        elif res[0] == "exit":
-            reply = (BADRPC, (EXIT_ATOM, res[1]))
-        else:
-            reply = (BADRPC, (EXIT_ATOM, (res[1], res[2])))
-        self.node.send(pid, (tag, reply))
+    async def _serve(self, pid, tag, pending):
+        self.node.send(pid, (tag, _rex_reply(await pending)))
 
     def handle_exit(self, pid, reason) -> None:
         pass
@@ -163,30 +197,39 @@ def spawn_request(node, conn, ctl, args) -> None:
     proc = node.spawn(_Sink())
     flags = (1 if link else 0) | (2 if monitor else 0)
     conn.send_control((SPAWN_REPLY, req_id, frm, flags, proc.pid))
+    # the requester's monitor uses the request id as its reference
+    if link:
+        proc.links.add(frm)
+    if monitor:
+        proc.monitored_by[req_id] = (frm, None)
 
-    async def run():
-        if kind == "call":
-            ref, m, f, a = args
-            res = await run_rpc(node, m, f, a, frm)
-            if res[0] == "return":
-                reason = (ref, RETURN, res[1])
-            elif res[0] == "throw":
-                reason = (ref, THROW, res[1])
-            elif res[0] == "exit":
-                reason = (ref, EXIT_CLS, res[1])
-            else:
-                reason = (ref, ERROR, res[1], res[2])
-        else:
-            m, f, a = args
-            await run_rpc(node, m, f, a, frm)
-            reason = NORMAL
-        node.exit_process(proc, NORMAL)
-        if monitor:
-            node.send_control(frm.node, (MONITOR_P_EXIT, proc.pid, frm, req_id, reason))
-        if link:
-            node.send_control(frm.node, (EXIT, proc.pid, frm, reason))
+    def done(reason):
+        # exit_process fires the link (EXIT) and monitor (MONITOR_P_EXIT) with
+        # erpc's result tuple as the reason; a no-op if the process was killed
+        # meanwhile (erpc abandoning a timed-out call sends exit(Pid, kill)).
+        node.exit_process(proc, reason)
 
-    asyncio.get_running_loop().create_task(run())
+    if kind == "call":
+        ref, m, f, a = args
+        res = start_rpc(node, m, f, a, frm)
+        if not inspect.isawaitable(res):
+            done(_erpc_reason(ref, res))   # same write batch as the SPAWN_REPLY
+            return
+
+        async def finish_call():
+            done(_erpc_reason(ref, await res))
+        asyncio.get_running_loop().create_task(finish_call())
+    else:
+        m, f, a = args
+        res = start_rpc(node, m, f, a, frm)
+        if not inspect.isawaitable(res):
+            done(NORMAL)
+            return
+
+        async def finish_cast():
+            await res
+            done(NORMAL)
+        asyncio.get_running_loop().create_task(finish_cast())
 
 
 def _diagnostics(node):

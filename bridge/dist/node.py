@@ -135,6 +135,9 @@ class Connection(asyncio.Protocol):
         self._last_tick_seen: Optional[float] = None
         self.closed = False
         self._hs_timer = None
+        # While the frames of one read are handled, outgoing frames are collected
+        # and written with one syscall at the end (replies, spawn reply + DOWN...).
+        self._corked: Optional[list] = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -205,6 +208,16 @@ class Connection(asyncio.Protocol):
             self.transport.close()
             return
         now = self.last_recv
+        self._corked = corked = []
+        try:
+            self._handle_events(events, now)
+        finally:
+            self._corked = None
+            if corked and not self.closed:
+                self.transport.write(b"".join(corked) if len(corked) > 1 else corked[0])
+                self.last_send = time.monotonic()
+
+    def _handle_events(self, events: list, now: float) -> None:
         for ev in events:
             if ev is None:
                 if self._last_tick_seen is not None:
@@ -230,9 +243,13 @@ class Connection(asyncio.Protocol):
 
     # -- sending
     def send_frame(self, frame: bytes) -> None:
-        if not self.closed:
-            self.transport.write(frame)
-            self.last_send = time.monotonic()
+        if self.closed:
+            return
+        if self._corked is not None:
+            self._corked.append(frame)
+            return
+        self.transport.write(frame)
+        self.last_send = time.monotonic()
 
     def send_control(self, control: tuple, payload=None, has_payload=False) -> None:
         self.send_frame(encode_frame(control, payload, has_payload=has_payload))
