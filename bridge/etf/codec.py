@@ -1,45 +1,88 @@
 """External Term Format: decode by walking offsets, encode into a list of parts.
 
-``decode(data, offset)`` reads one term *with* its 131 version byte and returns the
-term and the offset just past it; ``binary_to_term`` insists the whole buffer is
-one term. Encoding appends ``bytes`` chunks to a list that is joined once.
-Malformed input always raises ``ETFDecodeError`` carrying the offset.
+Decoding
+    ``decode(data, offset)`` reads one term *with* its 131 version byte starting at
+    ``offset`` and returns ``(term, next_offset)``; ``binary_to_term`` insists the
+    whole buffer is one term. The decoder walks one ``bytes`` object by index
+    (a ``bytearray``/``memoryview`` is copied to ``bytes`` once); nothing slices
+    "the rest of the buffer" per element. Every tag is a plain function
+    ``f(data, pos, strings) -> (term, pos)`` looked up in a 256-entry table.
+    Hot shapes have special cases: a LIST_EXT whose elements are all
+    SMALL_INTEGER_EXT is recognised with one strided slice and turned into a
+    list in C; STRING_EXT is ``list(bytes)``; atoms are cached by their raw bytes.
+
+    Malformed input always raises ``ETFDecodeError`` (a ``ValueError``) whose
+    ``.offset`` is the position of the problem; truncated input reports the
+    offset where the data ran out.
+
+Encoding
+    ``encode_into(term, parts)`` appends ``bytes`` chunks to ``parts`` (no 131
+    byte); ``term_to_binary`` joins them once. A list of ints 0..255 of length up
+    to 65535 is written as STRING_EXT, exactly as Erlang itself does. Values
+    with no Erlang form raise ``ETFEncodeError`` (a ``TypeError``).
+
+Limits (documented, by design)
+    * Nesting depth is bounded by Python's recursion limit (about 900 levels of
+      nested tuples/lists/maps); deeper input raises ``ETFDecodeError`` /
+      ``ETFEncodeError`` ("nested too deeply"), never ``RecursionError``.
+      Long lists and improper-list chains are iterative, not recursive.
+    * LOCAL_EXT (tag 121, OTP 26 ``term_to_binary(T, [local])``) has an
+      undocumented, node-instance-specific body whose length cannot be computed.
+      It is kept as ``Opaque(121, raw)`` spanning to the end of the buffer (the
+      only place OTP produces it is the top level of a ``term_to_binary``
+      result), and re-encodes byte-exactly.
+    * NEW_FUN_EXT (112) and EXPORT_EXT (113) become ``Opaque`` holding the tag
+      and payload byte-exactly; the decoder walks a fun's free variables to
+      check that its Size field matches its contents.
+    * Floats: NaN and infinities have no Erlang form; they are rejected on both
+      encode and decode (Erlang's ``binary_to_term`` rejects them too).
+    * ATOM_CACHE_REF (82) is a distribution-header feature, not part of a
+      stand-alone term, and is reported as an unknown tag.
 """
 from __future__ import annotations
 
+import re
 import struct
 import zlib
+from itertools import repeat as _repeat
+from operator import is_ as _is
 
 from .types import Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference
 
+__all__ = ["ETFDecodeError", "ETFEncodeError", "binary_to_term", "decode", "encode_into",
+           "term_to_binary", "VERSION"]
+
 VERSION = 131
 
-_unpack_B = struct.Struct(">B").unpack_from
 _unpack_H = struct.Struct(">H").unpack_from
 _unpack_I = struct.Struct(">I").unpack_from
 _unpack_i = struct.Struct(">i").unpack_from
 _unpack_d = struct.Struct(">d").unpack_from
-_pack_H = struct.Struct(">H").pack
-_pack_I = struct.Struct(">I").pack
-_pack_i = struct.Struct(">i").pack
-_pack_d = struct.Struct(">d").pack
-_pack_BH = struct.Struct(">BH").pack
-_pack_BI = struct.Struct(">BI").pack
-_pack_BB = struct.Struct(">BB").pack
+_unpack_II = struct.Struct(">II").unpack_from
+_unpack_III = struct.Struct(">III").unpack_from
+_unpack_IB = struct.Struct(">IB").unpack_from
+_unpack_QI = struct.Struct(">QI").unpack_from
+_unpack_IIB = struct.Struct(">IIB").unpack_from
+_IDS = [struct.Struct(f">{n}I") for n in range(6)]
 
-TRUE = Atom("true")
-FALSE = Atom("false")
-UNDEFINED = Atom("undefined")
+_STRINGS = {"list": 0, "str": 1, "bytes": 2}
 
 
 class ETFDecodeError(ValueError):
+    """Malformed external term; ``offset`` is where in the buffer the problem is."""
+
     def __init__(self, message: str, offset: int):
         super().__init__(f"{message} at offset {offset}")
+        self.reason = message
         self.offset = offset
 
 
 class ETFEncodeError(TypeError):
-    pass
+    """A Python value that has no Erlang external term form."""
+
+
+class _Truncated(Exception):
+    """Internal: a length field points past the end of the data."""
 
 
 # ---------------------------------------------------------------------------
@@ -48,412 +91,574 @@ class ETFEncodeError(TypeError):
 
 def binary_to_term(data, *, strings: str = "list"):
     """Decode a whole buffer holding exactly one term (with its 131 byte)."""
+    if not isinstance(data, bytes):
+        data = _as_bytes(data)
     term, end = decode(data, 0, strings=strings)
     if end != len(data):
         raise ETFDecodeError(f"{len(data) - end} trailing bytes after the term", end)
     return term
 
 
+def _as_bytes(data) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"expected a bytes-like object, not {type(data).__name__}")
+
+
 def decode(data, offset: int = 0, *, strings: str = "list"):
-    """Decode one term whose 131 version byte is at ``offset``: ``(term, next_offset)``."""
-    if not isinstance(data, (bytes, bytearray)):
-        data = bytes(data)
-    if offset >= len(data):
-        raise ETFDecodeError("empty input", offset)
-    if data[offset] != VERSION:
-        raise ETFDecodeError(f"bad version byte {data[offset]}", offset)
-    if strings not in ("list", "str", "bytes"):
+    """Decode one term whose 131 version byte is at ``offset``: ``(term, next_offset)``.
+
+    ``strings`` chooses what STRING_EXT becomes: ``"list"`` (list of ints, the
+    default), ``"str"`` (latin-1 decoded ``str``) or ``"bytes"``.
+    """
+    if not isinstance(data, bytes):
+        data = _as_bytes(data)
+    mode = _STRINGS.get(strings)
+    if mode is None:
         raise ValueError("strings must be 'list', 'str' or 'bytes'")
-    dec = _Decoder(data, strings)
+    n = len(data)
+    if offset < 0 or offset >= n:
+        raise ETFDecodeError("no data: expected the version byte 131", offset)
+    if data[offset] != VERSION:
+        raise ETFDecodeError(f"bad version byte {data[offset]} (expected 131)", offset)
+    pos = offset + 1
     try:
-        if offset + 1 < len(data) and data[offset + 1] == 80:
-            return dec.compressed(offset + 2)
-        return dec.term(offset + 1)
-    except ETFDecodeError:
-        raise
-    except (struct.error, IndexError):
-        raise ETFDecodeError("truncated term", len(data)) from None
+        if pos < n and data[pos] == 80:
+            return _compressed(data, pos + 1, mode)
+        return _DEC[data[pos]](data, pos + 1, mode)
+    except (IndexError, struct.error, _Truncated):
+        raise ETFDecodeError("truncated term: data ends before the term is complete",
+                             n) from None
     except RecursionError:
         raise ETFDecodeError("term nested too deeply", offset) from None
 
 
-class _Decoder:
-    __slots__ = ("data", "strings", "n")
+def _compressed(d: bytes, pos: int, mode: int):
+    size = _unpack_I(d, pos)[0]
+    zpos = pos + 4
+    dec = zlib.decompressobj()
+    try:
+        raw = dec.decompress(memoryview(d)[zpos:], size + 1)
+    except zlib.error as exc:
+        raise ETFDecodeError(f"bad zlib data in compressed term ({exc})", zpos) from None
+    if len(raw) != size or not dec.eof:
+        if len(raw) > size:
+            what = "more than"
+        elif not dec.eof and len(raw) == size:
+            what = "truncated data for"
+        else:
+            what = f"only {len(raw)} bytes, not"
+        raise ETFDecodeError(
+            f"compressed term: uncompressed data is {what} the declared size {size}", pos)
+    if size == 0:
+        raise ETFDecodeError("compressed term is empty", pos)
+    try:
+        term, end = _DEC[raw[0]](raw, 1, mode)
+    except ETFDecodeError as exc:
+        raise ETFDecodeError(
+            f"inside compressed term (uncompressed offset {exc.offset}): {exc.reason}",
+            zpos) from None
+    except (IndexError, struct.error, _Truncated):
+        raise ETFDecodeError("inside compressed term: truncated term", zpos) from None
+    if end != size:
+        raise ETFDecodeError(
+            f"compressed term: {size - end} bytes left after the term inside", zpos)
+    return term, len(d) - len(dec.unused_data)
 
-    def __init__(self, data, strings):
-        self.data = data
-        self.strings = strings
-        self.n = len(data)
 
-    def need(self, pos: int, count: int) -> None:
-        if pos + count > self.n:
-            raise ETFDecodeError(f"truncated: need {count} bytes", pos)
+def _need(d: bytes, end: int) -> None:
+    if end > len(d):
+        raise _Truncated
 
-    def compressed(self, pos: int):
-        self.need(pos, 4)
-        size = _unpack_I(self.data, pos)[0]
-        try:
-            d = zlib.decompressobj()
-            raw = d.decompress(bytes(self.data[pos + 4:]), size + 1)
-        except zlib.error as exc:
-            raise ETFDecodeError(f"bad compressed term ({exc})", pos + 4) from None
-        if len(raw) != size:
-            raise ETFDecodeError(f"compressed size {size} does not match {len(raw)}", pos)
-        if not d.eof:
-            raise ETFDecodeError("compressed data longer than declared", pos)
-        inner = _Decoder(raw, self.strings)
-        try:
-            term, end = inner.term(0)
-        except ETFDecodeError as exc:
-            raise ETFDecodeError(f"in compressed term: {exc}", pos) from None
-        if end != size:
-            raise ETFDecodeError("trailing bytes inside compressed term", pos)
-        return term, self.n - len(d.unused_data)
 
-    def term(self, pos: int):
-        if pos >= self.n:
-            raise ETFDecodeError("truncated: expected a tag", pos)
-        tag = self.data[pos]
-        fn = _DISPATCH.get(tag)
-        if fn is None:
-            raise ETFDecodeError(f"unknown tag {tag}", pos)
-        return fn(self, pos + 1)
+# -- numbers
 
-    # -- numbers
-    def small_int(self, pos):
-        self.need(pos, 1)
-        return self.data[pos], pos + 1
+def _small_int(d, pos, mode):
+    return d[pos], pos + 1
 
-    def integer(self, pos):
-        self.need(pos, 4)
-        return _unpack_i(self.data, pos)[0], pos + 4
 
-    def new_float(self, pos):
-        self.need(pos, 8)
-        return _unpack_d(self.data, pos)[0], pos + 8
+def _integer(d, pos, mode):
+    return _unpack_i(d, pos)[0], pos + 4
 
-    def old_float(self, pos):
-        self.need(pos, 31)
-        text = bytes(self.data[pos:pos + 31]).split(b"\0", 1)[0]
-        try:
-            return float(text), pos + 31
-        except ValueError:
-            raise ETFDecodeError("bad FLOAT_EXT text", pos) from None
 
-    def small_big(self, pos):
-        self.need(pos, 2)
-        n = self.data[pos]
-        sign = self.data[pos + 1]
-        start = pos + 2
-        self.need(start, n)
-        v = int.from_bytes(self.data[start:start + n], "little")
-        return (-v if sign else v), start + n
+def _check_float(v, pos):
+    if v - v != 0.0:  # inf or nan
+        raise ETFDecodeError(f"float {v} has no Erlang form", pos)
+    return v
 
-    def large_big(self, pos):
-        self.need(pos, 5)
-        n = _unpack_I(self.data, pos)[0]
-        sign = self.data[pos + 4]
-        start = pos + 5
-        self.need(start, n)
-        v = int.from_bytes(self.data[start:start + n], "little")
-        return (-v if sign else v), start + n
 
-    # -- atoms
-    def _atom(self, pos, length, latin1):
-        self.need(pos, length)
-        raw = bytes(self.data[pos:pos + length])
-        try:
-            name = raw.decode("latin-1" if latin1 else "utf-8")
-        except UnicodeDecodeError:
-            raise ETFDecodeError("atom is not valid UTF-8", pos) from None
-        if name == "true":
-            return True, pos + length
-        if name == "false":
-            return False, pos + length
-        try:
-            return Atom(name), pos + length
-        except ValueError:
-            raise ETFDecodeError("atom longer than 255 characters", pos) from None
+def _new_float(d, pos, mode):
+    v = _unpack_d(d, pos)[0]
+    if v - v != 0.0:
+        _check_float(v, pos)
+    return v, pos + 8
 
-    def atom_ext(self, pos):
-        self.need(pos, 2)
-        return self._atom(pos + 2, _unpack_H(self.data, pos)[0], True)
 
-    def small_atom_ext(self, pos):
-        self.need(pos, 1)
-        return self._atom(pos + 1, self.data[pos], True)
+def _old_float(d, pos, mode):
+    end = pos + 31
+    _need(d, end)
+    text = d[pos:end].split(b"\0", 1)[0]
+    try:
+        v = float(text)
+    except ValueError:
+        raise ETFDecodeError(f"bad FLOAT_EXT text {text!r}", pos) from None
+    return _check_float(v, pos), end
 
-    def atom_utf8(self, pos):
-        self.need(pos, 2)
-        return self._atom(pos + 2, _unpack_H(self.data, pos)[0], False)
 
-    def small_atom_utf8(self, pos):
-        self.need(pos, 1)
-        return self._atom(pos + 1, self.data[pos], False)
+def _small_big(d, pos, mode):
+    n = d[pos]
+    sign = d[pos + 1]
+    start = pos + 2
+    end = start + n
+    _need(d, end)
+    v = int.from_bytes(d[start:end], "little")
+    return (-v if sign else v), end
 
-    def node_atom(self, pos):
-        node, pos = self.term(pos)
-        if isinstance(node, bool):
-            node = Atom("true" if node else "false")
-        if not isinstance(node, Atom):
-            raise ETFDecodeError("node name is not an atom", pos)
-        return node, pos
 
-    # -- identifiers
-    def pid(self, pos):
-        node, pos = self.node_atom(pos)
-        self.need(pos, 9)
-        i, s = _unpack_I(self.data, pos)[0], _unpack_I(self.data, pos + 4)[0]
-        return Pid(node, i, s, self.data[pos + 8]), pos + 9
+def _large_big(d, pos, mode):
+    n, sign = _unpack_IB(d, pos)
+    start = pos + 5
+    end = start + n
+    _need(d, end)
+    v = int.from_bytes(d[start:end], "little")
+    return (-v if sign else v), end
 
-    def new_pid(self, pos):
-        node, pos = self.node_atom(pos)
-        self.need(pos, 12)
-        d = self.data
-        return Pid(node, _unpack_I(d, pos)[0], _unpack_I(d, pos + 4)[0], _unpack_I(d, pos + 8)[0]), pos + 12
 
-    def port(self, pos):
-        node, pos = self.node_atom(pos)
-        self.need(pos, 5)
-        return Port(node, _unpack_I(self.data, pos)[0], self.data[pos + 4]), pos + 5
+# -- atoms (cached by raw bytes; true/false become bool)
 
-    def new_port(self, pos):
-        node, pos = self.node_atom(pos)
-        self.need(pos, 8)
-        return Port(node, _unpack_I(self.data, pos)[0], _unpack_I(self.data, pos + 4)[0]), pos + 8
+_ATOMS_UTF8: dict = {b"true": True, b"false": False}
+_ATOMS_LATIN1: dict = {b"true": True, b"false": False}
+_ATOM_CACHE_MAX = 65536
 
-    def v4_port(self, pos):
-        node, pos = self.node_atom(pos)
-        self.need(pos, 12)
-        pid = int.from_bytes(self.data[pos:pos + 8], "big")
-        return Port(node, pid, _unpack_I(self.data, pos + 8)[0]), pos + 12
 
-    def reference(self, pos):
-        node, pos = self.node_atom(pos)
-        self.need(pos, 5)
-        return Reference(node, self.data[pos + 4], (_unpack_I(self.data, pos)[0],)), pos + 5
+def _make_atom(d, start, end, cache, encoding):
+    raw = d[start:end]
+    if len(raw) != end - start:
+        raise _Truncated
+    try:
+        name = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ETFDecodeError(f"atom is not valid UTF-8 ({exc.reason})",
+                             start + exc.start) from None
+    if len(name) > 255:
+        raise ETFDecodeError(f"atom of {len(name)} characters (max 255)", start)
+    v = Atom(name)
+    if len(cache) < _ATOM_CACHE_MAX:
+        cache[raw] = v
+    return v
 
-    def new_reference(self, pos):
-        self.need(pos, 2)
-        n = _unpack_H(self.data, pos)[0]
-        node, p = self.node_atom(pos + 2)
-        self.need(p, 1 + 4 * n)
-        creation = self.data[p]
-        ids = struct.unpack_from(f">{n}I", self.data, p + 1)
-        return Reference(node, creation, ids), p + 1 + 4 * n
 
-    def newer_reference(self, pos):
-        self.need(pos, 2)
-        n = _unpack_H(self.data, pos)[0]
-        if n > 5:
-            raise ETFDecodeError(f"reference with {n} words", pos)
-        node, p = self.node_atom(pos + 2)
-        self.need(p, 4 + 4 * n)
-        creation = _unpack_I(self.data, p)[0]
-        ids = struct.unpack_from(f">{n}I", self.data, p + 4)
-        return Reference(node, creation, ids), p + 4 + 4 * n
+def _small_atom_utf8(d, pos, mode):
+    end = pos + 1 + d[pos]
+    v = _ATOMS_UTF8.get(d[pos + 1:end])
+    if v is None:
+        v = _make_atom(d, pos + 1, end, _ATOMS_UTF8, "utf-8")
+    return v, end
 
-    # -- containers
-    def small_tuple(self, pos):
-        self.need(pos, 1)
-        return self._tuple(pos + 1, self.data[pos])
 
-    def large_tuple(self, pos):
-        self.need(pos, 4)
-        return self._tuple(pos + 4, _unpack_I(self.data, pos)[0])
+def _atom_utf8(d, pos, mode):
+    end = pos + 2 + _unpack_H(d, pos)[0]
+    v = _ATOMS_UTF8.get(d[pos + 2:end])
+    if v is None:
+        v = _make_atom(d, pos + 2, end, _ATOMS_UTF8, "utf-8")
+    return v, end
 
-    def _tuple(self, pos, arity):
-        items = []
-        term = self.term
-        for _ in range(arity):
-            v, pos = term(pos)
-            items.append(v)
-        return tuple(items), pos
 
-    def nil(self, pos):
-        return [], pos
+def _small_atom(d, pos, mode):
+    end = pos + 1 + d[pos]
+    v = _ATOMS_LATIN1.get(d[pos + 1:end])
+    if v is None:
+        v = _make_atom(d, pos + 1, end, _ATOMS_LATIN1, "latin-1")
+    return v, end
 
-    def string(self, pos):
-        self.need(pos, 2)
-        n = _unpack_H(self.data, pos)[0]
-        start = pos + 2
-        self.need(start, n)
-        raw = self.data[start:start + n]
-        if self.strings == "list":
-            return list(raw), start + n
-        if self.strings == "str":
-            return bytes(raw).decode("latin-1"), start + n
-        return bytes(raw), start + n
 
-    def list_ext(self, pos):
-        self.need(pos, 4)
-        n = _unpack_I(self.data, pos)[0]
+def _atom(d, pos, mode):
+    end = pos + 2 + _unpack_H(d, pos)[0]
+    v = _ATOMS_LATIN1.get(d[pos + 2:end])
+    if v is None:
+        v = _make_atom(d, pos + 2, end, _ATOMS_LATIN1, "latin-1")
+    return v, end
+
+
+_ATOM_TAGS = frozenset((100, 115, 118, 119))
+
+
+def _node(d, pos):
+    tag = d[pos]
+    if tag not in _ATOM_TAGS:
+        raise ETFDecodeError(f"node name must be an atom, found tag {tag}", pos)
+    v, pos = _DEC[tag](d, pos + 1, 0)
+    if v is True or v is False:
+        v = Atom("true" if v else "false")
+    return v, pos
+
+
+# -- identifiers
+
+def _pid(d, pos, mode):
+    node, pos = _node(d, pos)
+    i, s, c = _unpack_IIB(d, pos)
+    return Pid(node, i, s, c), pos + 9
+
+
+def _new_pid(d, pos, mode):
+    node, pos = _node(d, pos)
+    i, s, c = _unpack_III(d, pos)
+    return Pid(node, i, s, c), pos + 12
+
+
+def _port(d, pos, mode):
+    node, pos = _node(d, pos)
+    i, c = _unpack_IB(d, pos)
+    return Port(node, i, c), pos + 5
+
+
+def _new_port(d, pos, mode):
+    node, pos = _node(d, pos)
+    i, c = _unpack_II(d, pos)
+    return Port(node, i, c), pos + 8
+
+
+def _v4_port(d, pos, mode):
+    node, pos = _node(d, pos)
+    i, c = _unpack_QI(d, pos)
+    return Port(node, i, c), pos + 12
+
+
+def _reference(d, pos, mode):
+    node, pos = _node(d, pos)
+    i, c = _unpack_IB(d, pos)
+    return Reference(node, c, (i,)), pos + 5
+
+
+def _ref_len(d, pos):
+    n = _unpack_H(d, pos)[0]
+    if not 1 <= n <= 5:
+        raise ETFDecodeError(f"reference with {n} id words (1..5 allowed)", pos)
+    return n
+
+
+def _new_reference(d, pos, mode):
+    n = _ref_len(d, pos)
+    node, pos = _node(d, pos + 2)
+    c = d[pos]
+    ids = _IDS[n].unpack_from(d, pos + 1)
+    return Reference(node, c, ids), pos + 1 + 4 * n
+
+
+def _newer_reference(d, pos, mode):
+    n = _ref_len(d, pos)
+    node, pos = _node(d, pos + 2)
+    c = _unpack_I(d, pos)[0]
+    ids = _IDS[n].unpack_from(d, pos + 4)
+    return Reference(node, c, ids), pos + 4 + 4 * n
+
+
+# -- containers
+
+def _tuple(d, pos, arity, mode):
+    if arity == 0:
+        return (), pos
+    dec = _DEC
+    if arity == 2:
+        a, pos = dec[d[pos]](d, pos + 1, mode)
+        b, pos = dec[d[pos]](d, pos + 1, mode)
+        return (a, b), pos
+    if arity == 3:
+        a, pos = dec[d[pos]](d, pos + 1, mode)
+        b, pos = dec[d[pos]](d, pos + 1, mode)
+        c, pos = dec[d[pos]](d, pos + 1, mode)
+        return (a, b, c), pos
+    items = [None] * arity
+    for i in range(arity):
+        items[i], pos = dec[d[pos]](d, pos + 1, mode)
+    return tuple(items), pos
+
+
+def _small_tuple(d, pos, mode):
+    return _tuple(d, pos + 1, d[pos], mode)
+
+
+def _large_tuple(d, pos, mode):
+    n = _unpack_I(d, pos)[0]
+    _need(d, pos + 4 + n)  # every element takes at least one byte
+    return _tuple(d, pos + 4, n, mode)
+
+
+def _nil(d, pos, mode):
+    return [], pos
+
+
+def _string(d, pos, mode):
+    start = pos + 2
+    end = start + _unpack_H(d, pos)[0]
+    raw = d[start:end]
+    if len(raw) != end - start:
+        raise _Truncated
+    if mode == 0:
+        return list(raw), end
+    if mode == 1:
+        return raw.decode("latin-1"), end
+    return raw, end
+
+
+def _list(d, pos, mode):
+    """LIST_EXT: proper lists, improper lists, and the iterative improper tail."""
+    elements: list = []
+    while True:
+        n = _unpack_I(d, pos)[0]
         pos += 4
-        data = self.data
-        items = []
-        append = items.append
-        term = self.term
-        end = self.n
-        for _ in range(n):
-            if pos + 1 < end and data[pos] == 97:       # SMALL_INTEGER_EXT fast path
-                append(data[pos + 1])
-                pos += 2
-            else:
-                v, pos = term(pos)
-                append(v)
-        if pos < end and data[pos] == 106:
-            return items, pos + 1
-        tail, pos = term(pos)
-        if isinstance(tail, list):
-            # a proper list written in two parts is still a proper list
-            return items + tail, pos
-        if isinstance(tail, ImproperList):
-            return ImproperList(tuple(items) + tail.elements, tail.tail), pos
-        return ImproperList(tuple(items), tail), pos
-
-    def map_ext(self, pos):
-        self.need(pos, 4)
-        n = _unpack_I(self.data, pos)[0]
-        pos += 4
-        pairs = []
-        term = self.term
-        for _ in range(n):
-            k, pos = term(pos)
-            v, pos = term(pos)
-            pairs.append((k, v))
-        try:
-            return dict(pairs), pos
-        except TypeError:
-            return ErlMap(pairs), pos
-
-    def binary(self, pos):
-        self.need(pos, 4)
-        n = _unpack_I(self.data, pos)[0]
-        start = pos + 4
-        self.need(start, n)
-        return bytes(self.data[start:start + n]), start + n
-
-    def bit_binary(self, pos):
-        self.need(pos, 5)
-        n = _unpack_I(self.data, pos)[0]
-        bits = self.data[pos + 4]
-        start = pos + 5
-        self.need(start, n)
-        if not 1 <= bits <= 8 or n == 0:
-            raise ETFDecodeError(f"bad bit count {bits}", pos + 4)
-        raw = bytes(self.data[start:start + n])
-        if bits == 8:
-            return raw, start + n
-        return BitString(raw, bits), start + n
-
-    # -- opaque
-    def new_fun(self, pos):
-        self.need(pos, 4)
-        size = _unpack_I(self.data, pos)[0]
-        if size < 4:
-            raise ETFDecodeError("bad NEW_FUN_EXT size", pos)
-        self.need(pos, size)
-        # Size counts itself and everything after the tag; check the free
-        # variables are well formed by walking them.
-        end = pos + size
-        p = pos + 4 + 1 + 16 + 4
-        self.need(p, 4)
-        num_free = _unpack_I(self.data, p)[0]
-        p += 4
-        for _ in range(3):                       # module, old index, old uniq
-            _, p = self.term(p)
-        _, p = self.term(p)                      # pid
-        for _ in range(num_free):
-            _, p = self.term(p)
-        if p != end:
-            raise ETFDecodeError("NEW_FUN_EXT size does not match its contents", pos)
-        return Opaque(112, bytes(self.data[pos - 1:end])), end
-
-    def export(self, pos):
-        start = pos - 1
-        for _ in range(3):
-            _, pos = self.term(pos)
-        return Opaque(113, bytes(self.data[start:pos])), pos
-
-    def local_ext(self, pos):
-        # LOCAL_EXT (OTP 26): a node-local encoding we cannot interpret; it carries
-        # a hash and then a term in ordinary encoding, which tells us its length.
-        start = pos - 1
-        self.need(pos, 8)
-        _, end = self.term(pos + 8)
-        return Opaque(121, bytes(self.data[start:end])), end
+        end2 = pos + 2 * n
+        # Fast path: every element is SMALL_INTEGER_EXT (97, byte).
+        if n and d[pos] == 97 and end2 <= len(d) and d[pos:end2:2].count(97) == n:
+            elements += d[pos + 1:end2:2]
+            pos = end2
+        else:
+            _need(d, pos + n)
+            dec = _DEC
+            append = elements.append
+            for _ in range(n):
+                tag = d[pos]
+                if tag == 97:
+                    append(d[pos + 1])
+                    pos += 2
+                else:
+                    v, pos = dec[tag](d, pos + 1, mode)
+                    append(v)
+        tag = d[pos]
+        if tag == 106:
+            return elements, pos + 1
+        if tag == 108:  # tail is itself a list: keep walking without recursion
+            pos += 1
+            continue
+        if tag == 107:  # tail is a STRING_EXT
+            tail, pos = _string(d, pos + 1, 0)
+            elements += tail
+            return elements, pos
+        tail, pos = _DEC[tag](d, pos + 1, mode)
+        if not elements:
+            return tail, pos
+        return ImproperList(tuple(elements), tail), pos
 
 
-_DISPATCH = {
-    97: _Decoder.small_int, 98: _Decoder.integer, 99: _Decoder.old_float,
-    70: _Decoder.new_float, 110: _Decoder.small_big, 111: _Decoder.large_big,
-    100: _Decoder.atom_ext, 115: _Decoder.small_atom_ext, 118: _Decoder.atom_utf8,
-    119: _Decoder.small_atom_utf8, 103: _Decoder.pid, 88: _Decoder.new_pid,
-    102: _Decoder.port, 89: _Decoder.new_port, 120: _Decoder.v4_port,
-    101: _Decoder.reference, 114: _Decoder.new_reference, 90: _Decoder.newer_reference,
-    104: _Decoder.small_tuple, 105: _Decoder.large_tuple, 106: _Decoder.nil,
-    107: _Decoder.string, 108: _Decoder.list_ext, 116: _Decoder.map_ext,
-    109: _Decoder.binary, 77: _Decoder.bit_binary, 112: _Decoder.new_fun,
-    113: _Decoder.export, 121: _Decoder.local_ext,
-}
+def _map(d, pos, mode):
+    n = _unpack_I(d, pos)[0]
+    pos += 4
+    _need(d, pos + 2 * n)
+    dec = _DEC
+    pairs = [None] * n
+    for i in range(n):
+        k, pos = dec[d[pos]](d, pos + 1, mode)
+        v, pos = dec[d[pos]](d, pos + 1, mode)
+        pairs[i] = (k, v)
+    try:
+        m = dict(pairs)
+    except TypeError:  # a key Python cannot hash (list, map, ...)
+        return ErlMap(pairs), pos
+    if len(m) != n:
+        # Keys Erlang keeps apart but Python merges (1, 1.0, true): keep them all.
+        return ErlMap(pairs), pos
+    return m, pos
+
+
+def _binary(d, pos, mode):
+    start = pos + 4
+    end = start + _unpack_I(d, pos)[0]
+    raw = d[start:end]
+    if len(raw) != end - start:
+        raise _Truncated
+    return raw, end
+
+
+def _bit_binary(d, pos, mode):
+    n, bits = _unpack_IB(d, pos)
+    start = pos + 5
+    end = start + n
+    if not 1 <= bits <= 8 or n == 0:
+        raise ETFDecodeError(f"BIT_BINARY_EXT with {n} bytes and {bits} bits in the last",
+                             pos + 4)
+    raw = d[start:end]
+    if len(raw) != n:
+        raise _Truncated
+    if bits == 8:
+        return raw, end
+    return BitString(raw, bits), end
+
+
+# -- kept byte-exact
+
+def _new_fun(d, pos, mode):
+    size = _unpack_I(d, pos)[0]
+    end = pos + size
+    if size < 4 + 1 + 16 + 4 + 4:
+        raise ETFDecodeError(f"NEW_FUN_EXT size {size} too small", pos)
+    _need(d, end)
+    num_free = _unpack_I(d, pos + 25)[0]
+    p = pos + 29
+    dec = _DEC
+    for _ in range(4 + num_free):  # module, old index, old uniq, pid, free vars
+        _, p = dec[d[p]](d, p + 1, mode)
+        if p > end:
+            break
+    if p != end:
+        raise ETFDecodeError(f"NEW_FUN_EXT size {size} does not match its contents "
+                             f"({p - pos} bytes)", pos)
+    return Opaque(112, d[pos - 1:end]), end
+
+
+def _export(d, pos, mode):
+    start = pos - 1
+    for _ in range(2):
+        tag = d[pos]
+        if tag not in _ATOM_TAGS:
+            raise ETFDecodeError(f"EXPORT_EXT module/function must be an atom, found tag {tag}",
+                                 pos)
+        _, pos = _DEC[tag](d, pos + 1, mode)
+    if d[pos] != 97:
+        raise ETFDecodeError("EXPORT_EXT arity must be a SMALL_INTEGER_EXT", pos)
+    pos += 2
+    _need(d, pos)
+    return Opaque(113, d[start:pos]), pos
+
+
+def _local(d, pos, mode):
+    # Undocumented node-local body: keep everything to the end of the buffer.
+    return Opaque(121, d[pos - 1:]), len(d)
+
+
+def _unknown(d, pos, mode):
+    raise ETFDecodeError(f"unknown term tag {d[pos - 1]}", pos - 1)
+
+
+_DEC = [_unknown] * 256
+for _tag, _fn in {
+    97: _small_int, 98: _integer, 99: _old_float, 70: _new_float,
+    110: _small_big, 111: _large_big,
+    100: _atom, 115: _small_atom, 118: _atom_utf8, 119: _small_atom_utf8,
+    103: _pid, 88: _new_pid, 102: _port, 89: _new_port, 120: _v4_port,
+    101: _reference, 114: _new_reference, 90: _newer_reference,
+    104: _small_tuple, 105: _large_tuple, 106: _nil, 107: _string, 108: _list,
+    116: _map, 109: _binary, 77: _bit_binary, 112: _new_fun, 113: _export, 121: _local,
+}.items():
+    _DEC[_tag] = _fn
+del _tag, _fn
 
 
 # ---------------------------------------------------------------------------
 # encoding
 # ---------------------------------------------------------------------------
 
+_pack_BB = struct.Struct(">BB").pack
+_pack_BH = struct.Struct(">BH").pack
+_pack_BI = struct.Struct(">BI").pack
+_pack_Bi = struct.Struct(">Bi").pack
+_pack_Bd = struct.Struct(">Bd").pack
+_pack_BIB = struct.Struct(">BIB").pack
+_pack_III = struct.Struct(">III").pack
+_pack_II = struct.Struct(">II").pack
+_pack_QI = struct.Struct(">QI").pack
+_REF_IDS = [struct.Struct(f">I{n}I") for n in range(6)]
+
+_SMALL_INTS = [bytes((97, i)) for i in range(256)]
+_ZERO_ONE = re.compile(rb"[\x00\x01]")
+
+
 def term_to_binary(term) -> bytes:
+    """Encode ``term`` with the 131 version byte."""
     parts = [b"\x83"]
     encode_into(term, parts)
     return b"".join(parts)
 
 
-_SMALL_INTS = [bytes((97, i)) for i in range(256)]
+def encode_into(term, parts: list) -> None:
+    """Append the encoding of ``term`` (without the 131 byte) to ``parts``."""
+    try:
+        _enc(term, parts)
+    except RecursionError:
+        raise ETFEncodeError("term nested too deeply (or contains itself)") from None
+    except (struct.error, OverflowError) as exc:
+        raise ETFEncodeError(f"value out of range for the external format: {exc}") from None
 
 
-def _enc_atom(name: str, parts: list) -> None:
-    raw = name.encode("utf-8")
-    n = len(raw)
-    if n < 256:
-        parts.append(_pack_BB(119, n))
-    else:
-        parts.append(_pack_BH(118, n))
-    parts.append(raw)
-
-
-_ATOM_CACHE: dict[Atom, bytes] = {}
+_ATOM_BYTES: dict = {}
 
 
 def _atom_bytes(a: Atom) -> bytes:
-    b = _ATOM_CACHE.get(a)
+    b = _ATOM_BYTES.get(a)
     if b is None:
-        parts: list = []
-        _enc_atom(a.name, parts)
-        b = b"".join(parts)
-        if len(_ATOM_CACHE) < 100_000:
-            _ATOM_CACHE[a] = b
+        raw = a.name.encode("utf-8")
+        n = len(raw)
+        b = (_pack_BB(119, n) if n < 256 else _pack_BH(118, n)) + raw
+        if len(_ATOM_BYTES) < _ATOM_CACHE_MAX:
+            _ATOM_BYTES[a] = b
     return b
 
 
-_TRUE_B = _atom_bytes(TRUE)
-_FALSE_B = _atom_bytes(FALSE)
-_UNDEF_B = _atom_bytes(UNDEFINED)
+_TRUE_B = _atom_bytes(Atom("true"))
+_FALSE_B = _atom_bytes(Atom("false"))
+_UNDEF_B = _atom_bytes(Atom("undefined"))
 
 
 def _enc_int(v: int, parts: list) -> None:
     if 0 <= v < 256:
         parts.append(_SMALL_INTS[v])
     elif -2147483648 <= v <= 2147483647:
-        parts.append(b"b" + _pack_i(v))
+        parts.append(_pack_Bi(98, v))
     else:
         sign = 1 if v < 0 else 0
         mag = -v if sign else v
         raw = mag.to_bytes((mag.bit_length() + 7) // 8, "little")
-        if len(raw) < 256:
-            parts.append(bytes((110, len(raw), sign)))
-        else:
-            parts.append(b"o" + _pack_I(len(raw)) + bytes((sign,)))
+        n = len(raw)
+        parts.append(bytes((110, n, sign)) if n < 256 else _pack_BIB(111, n, sign))
         parts.append(raw)
+
+
+def _small_int_bytes(items: list):
+    """``bytes(items)`` if every item is an int 0..255 (and not a bool), else None."""
+    try:
+        raw = bytes(items)
+    except (TypeError, ValueError):
+        return None
+    # bytes() also accepts bools (as 0/1); look at the items where those bytes are.
+    k = raw.count(0) + raw.count(1)
+    if k:
+        if k <= 64 or k <= len(raw) >> 3:
+            for m in _ZERO_ONE.finditer(raw):
+                if type(items[m.start()]) is bool:
+                    return None
+        elif any(map(_is, items, _repeat(True))) or any(map(_is, items, _repeat(False))):
+            return None
+    return raw
+
+
+def _enc_list(items: list, parts: list) -> None:
+    n = len(items)
+    if n == 0:
+        parts.append(b"j")
+        return
+    if type(items[0]) is int and type(items[-1]) is int:
+        raw = _small_int_bytes(items)
+        if raw is not None:
+            if n <= 65535:
+                parts.append(_pack_BH(107, n))
+                parts.append(raw)
+            else:
+                out = bytearray(2 * n)
+                out[0::2] = b"a" * n
+                out[1::2] = raw
+                parts.append(_pack_BI(108, n))
+                parts.append(bytes(out))
+                parts.append(b"j")
+            return
+    parts.append(_pack_BI(108, n))
+    small = _SMALL_INTS
+    append = parts.append
+    for v in items:
+        if type(v) is int and 0 <= v < 256:
+            append(small[v])
+        else:
+            _enc(v, parts)
+    append(b"j")
 
 
 def _enc_str(s: str, parts: list) -> None:
@@ -465,47 +670,42 @@ def _enc_str(s: str, parts: list) -> None:
         try:
             raw = s.encode("latin-1")
         except UnicodeEncodeError:
-            raw = None
-        if raw is not None:
-            parts.append(b"k" + _pack_H(n))
+            pass
+        else:
+            parts.append(_pack_BH(107, n))
             parts.append(raw)
             return
-    parts.append(b"l" + _pack_I(n))
-    for ch in s:
-        _enc_int(ord(ch), parts)
-    parts.append(b"j")
-
-
-def _enc_list(items: list, parts: list) -> None:
-    n = len(items)
-    if n == 0:
-        parts.append(b"j")
-        return
-    parts.append(b"l" + _pack_I(n))
+    parts.append(_pack_BI(108, n))
     small = _SMALL_INTS
-    for v in items:
-        if type(v) is int and 0 <= v < 256:
-            parts.append(small[v])
-        else:
-            encode_into(v, parts)
-    parts.append(b"j")
+    append = parts.append
+    for ch in s:
+        c = ord(ch)
+        append(small[c] if c < 256 else _pack_Bi(98, c))
+    append(b"j")
 
 
-def encode_into(term, parts: list) -> None:
-    """Append the encoding of ``term`` (without the 131 byte) to ``parts``."""
+def _enc_bin(raw: bytes, parts: list) -> None:
+    parts.append(_pack_BI(109, len(raw)))
+    parts.append(raw)
+
+
+def _enc(term, parts: list) -> None:
     t = type(term)
     if t is Atom:
-        parts.append(_atom_bytes(term))
-    elif t is bytes or t is bytearray or t is memoryview:
-        parts.append(b"m" + _pack_I(len(term)))
-        parts.append(bytes(term) if t is not bytes else term)
+        parts.append(_ATOM_BYTES.get(term) or _atom_bytes(term))
+    elif t is bytes:
+        parts.append(_pack_BI(109, len(term)))
+        parts.append(term)
     elif t is int:
-        _enc_int(term, parts)
+        if 0 <= term < 256:
+            parts.append(_SMALL_INTS[term])
+        else:
+            _enc_int(term, parts)
     elif t is tuple:
         n = len(term)
-        parts.append(_pack_BB(104, n) if n < 256 else b"i" + _pack_I(n))
+        parts.append(_pack_BB(104, n) if n < 256 else _pack_BI(105, n))
         for item in term:
-            encode_into(item, parts)
+            _enc(item, parts)
     elif t is list:
         _enc_list(term, parts)
     elif t is bool:
@@ -513,66 +713,95 @@ def encode_into(term, parts: list) -> None:
     elif term is None:
         parts.append(_UNDEF_B)
     elif t is float:
-        parts.append(b"F" + _pack_d(term))
+        if term - term != 0.0:
+            raise ETFEncodeError(f"float {term!r} has no Erlang form")
+        parts.append(_pack_Bd(70, term))
     elif t is str:
         _enc_str(term, parts)
+    elif t is dict:
+        parts.append(_pack_BI(116, len(term)))
+        for k, v in term.items():
+            _enc(k, parts)
+            _enc(v, parts)
     elif t is Pid:
         parts.append(b"X")
-        parts.append(_atom_bytes(term.node))
-        parts.append(struct.pack(">III", term.id, term.serial, term.creation))
+        parts.append(_atom_bytes(_check_node(term)))
+        parts.append(_pack_III(term.id, term.serial, term.creation))
     elif t is Reference:
         ids = term.ids
-        parts.append(b"Z" + _pack_H(len(ids)))
-        parts.append(_atom_bytes(term.node))
-        parts.append(struct.pack(f">I{len(ids)}I", term.creation, *ids))
+        n = len(ids)
+        if not 1 <= n <= 5:
+            raise ETFEncodeError(f"Reference needs 1..5 ids, has {n}")
+        parts.append(_pack_BH(90, n))
+        parts.append(_atom_bytes(_check_node(term)))
+        parts.append(_REF_IDS[n].pack(term.creation, *ids))
     elif t is Port:
+        node = _atom_bytes(_check_node(term))
         if term.id > 0xFFFFFFFF:
             parts.append(b"x")
-            parts.append(_atom_bytes(term.node))
-            parts.append(term.id.to_bytes(8, "big") + _pack_I(term.creation))
+            parts.append(node)
+            parts.append(_pack_QI(term.id, term.creation))
         else:
             parts.append(b"Y")
-            parts.append(_atom_bytes(term.node))
-            parts.append(struct.pack(">II", term.id, term.creation))
-    elif t is dict:
-        parts.append(b"t" + _pack_I(len(term)))
-        for k, v in term.items():
-            encode_into(k, parts)
-            encode_into(v, parts)
+            parts.append(node)
+            parts.append(_pack_II(term.id, term.creation))
     elif t is ErlMap:
-        parts.append(b"t" + _pack_I(len(term.items)))
-        for k, v in term.items:
-            encode_into(k, parts)
-            encode_into(v, parts)
+        items = term.items
+        parts.append(_pack_BI(116, len(items)))
+        for k, v in items:
+            _enc(k, parts)
+            _enc(v, parts)
     elif t is ImproperList:
-        if isinstance(term.tail, list):
+        elements = term.elements
+        if not elements:
+            raise ETFEncodeError("ImproperList needs at least one element")
+        if isinstance(term.tail, (list, ImproperList)):
             raise ETFEncodeError("ImproperList tail must not be a list")
-        parts.append(b"l" + _pack_I(len(term.elements)))
-        for v in term.elements:
-            encode_into(v, parts)
-        encode_into(term.tail, parts)
+        parts.append(_pack_BI(108, len(elements)))
+        for v in elements:
+            _enc(v, parts)
+        _enc(term.tail, parts)
     elif t is BitString:
-        if not 1 <= term.bits <= 8 or not term.data:
-            raise ETFEncodeError(f"bad BitString {term!r}")
-        parts.append(b"M" + _pack_I(len(term.data)) + bytes((term.bits,)))
-        parts.append(term.data)
+        data, bits = term.data, term.bits
+        if type(data) is not bytes or not data or not 1 <= bits <= 8:
+            raise ETFEncodeError(f"bad BitString {term!r}: need non-empty bytes and 1..8 bits")
+        if bits == 8:
+            _enc_bin(data, parts)
+        else:
+            parts.append(_pack_BIB(77, len(data), bits))
+            parts.append(data)
     elif t is Opaque:
-        parts.append(term.raw)
+        raw = term.raw
+        if type(raw) is not bytes or not raw or raw[0] != term.tag:
+            raise ETFEncodeError(f"bad Opaque {term!r}: raw must start with its tag byte")
+        parts.append(raw)
+    elif t is bytearray or t is memoryview:
+        _enc_bin(bytes(term), parts)
+    # subclasses of the built-in types
     elif isinstance(term, Atom):
         parts.append(_atom_bytes(term))
     elif isinstance(term, bool):
         parts.append(_TRUE_B if term else _FALSE_B)
     elif isinstance(term, int):
         _enc_int(int(term), parts)
+    elif isinstance(term, float):
+        _enc(float(term), parts)
     elif isinstance(term, str):
         _enc_str(str(term), parts)
     elif isinstance(term, (bytes, bytearray, memoryview)):
-        encode_into(bytes(term), parts)
+        _enc_bin(bytes(term), parts)
     elif isinstance(term, tuple):
-        encode_into(tuple(term), parts)
+        _enc(tuple(term), parts)
     elif isinstance(term, list):
-        _enc_list(term, parts)
+        _enc_list(list(term), parts)
     elif isinstance(term, dict):
-        encode_into(dict(term), parts)
+        _enc(dict(term), parts)
     else:
         raise ETFEncodeError(f"cannot encode {t.__name__} value {term!r} as an Erlang term")
+
+
+def _check_node(x):
+    node = x.node
+    if type(node) is not Atom:
+        raise ETFEncodeError(f"{type(x).__name__} node must be an Atom, not {node!r}")
+    return node
