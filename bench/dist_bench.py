@@ -26,8 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import asyncio  # noqa: E402
+import threading  # noqa: E402
+
+from bridge.dist.node import Node  # noqa: E402
 from bridge.etf.types import Atom  # noqa: E402
-from bridgenode import BridgeThread  # noqa: E402
 from erlnode import ErlNode  # noqa: E402
 
 A = Atom
@@ -46,6 +49,38 @@ class Counter:
             self.n = 0
         else:
             self.n += 1
+
+
+class Bridge:
+    """The bridge node on its own event-loop thread, on uvloop when it is
+    installed (as the ``pyssl-bridge`` command runs it)."""
+
+    def __init__(self, name: str, cookie: str):
+        self.name = name
+        try:
+            import uvloop
+            self.loop, self.loop_kind = uvloop.new_event_loop(), "uvloop"
+        except ImportError:
+            self.loop, self.loop_kind = asyncio.new_event_loop(), "asyncio"
+        self.node = Node(name, cookie)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.run(self.node.start())
+
+    def run(self, coro, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn):
+        async def wrapper():
+            return fn()
+        return self.run(wrapper())
+
+    def stop(self):
+        try:
+            self.run(self.node.stop(), timeout=10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
 
 
 ERL_COUNTER = ("register(bench_sink, spawn(fun() -> (fun Loop(N) -> receive "
@@ -87,7 +122,7 @@ def main(argv=None) -> int:
 
     cookie = "B" + secrets.token_hex(8)
     tag = f"{secrets.token_hex(3)}"
-    bridge = BridgeThread(f"bench_bridge_{tag}@127.0.0.1", cookie, service=False)
+    bridge = Bridge(f"bench_bridge_{tag}@127.0.0.1", cookie)
     drv = peer = None
     try:
         drv = ErlNode(f"bench_drv_{tag}@127.0.0.1", cookie)
@@ -109,6 +144,8 @@ def main(argv=None) -> int:
                 n.stop()
         bridge.stop()
 
+    print(f"bridge event loop: {bridge.loop_kind}; {args.rounds} calls, {args.messages} messages, "
+          f"best of {args.repeat}")
     print(f"rpc round trip      bridge {rt_b:8.1f} us   erlang(hidden) {rt_e:8.1f} us   "
           f"ratio {rt_b / rt_e:5.2f}x  (target <= 1.5x)")
     print(f"one-way throughput  bridge {tp_b:8.0f} msg/s  erlang(hidden) {tp_e:8.0f} msg/s  "
