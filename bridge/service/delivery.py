@@ -1,0 +1,225 @@
+"""Delivery of decrypted data to an Erlang owner: active modes, passive recv, close.
+
+This is the part of an ssl socket that decides *what the owner sees*; it knows
+nothing of TLS or TCP. It gets plaintext (``data_received``), end of stream
+(``peer_closed``) and errors (``failed``), and produces either messages to the
+owner (``{ssl, S, Data}``, ``{ssl_closed, S}``, ``{ssl_error, S, R}``,
+``{ssl_passive, S}``) or replies to pending ``recv`` calls, following OTP 25's
+ssl_gen_statem rules:
+
+* active ``true`` / ``once`` / ``N``: one message per packet; ``once`` and ``N``
+  fall back to passive (``N`` announces it with ``{ssl_passive, S}``);
+* passive: ``recv(S, Len)`` waits for one packet (or exactly ``Len`` bytes in raw
+  mode, or whatever is buffered for ``Len = 0``);
+* peer close: all data first, then ``{ssl_closed, S}`` (active) or
+  ``{error, closed}`` for the next ``recv`` (passive);
+* a packet that breaks ``packet_size``: ``{ssl_error, S, {invalid_packet, Raw}}``
+  or ``{error, {invalid_packet, Raw}}``.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable, Optional
+
+from bridge.etf.types import ImproperList
+
+from .packet import PacketDecoder, PacketError
+from .terms import CLOSED, ERROR, OK, SSL, SSL_CLOSED, SSL_ERROR, SSL_PASSIVE, TIMEOUT, Atom
+
+INVALID_PACKET = Atom("invalid_packet")
+_HTTP_TYPES = {"http", "httph", "http_bin", "httph_bin"}
+# Stop reading from the network when this much undelivered plaintext is buffered.
+HIGH_WATER = 256 * 1024
+
+
+class Recv:
+    """A pending passive ``recv``: ``reply`` is called exactly once."""
+
+    __slots__ = ("length", "reply", "timer")
+
+    def __init__(self, length: int, reply: Callable, timer=None):
+        self.length = length
+        self.reply = reply
+        self.timer = timer
+
+
+class Delivery:
+    def __init__(self, term, owner, send: Callable, *, mode_binary=False, packet="raw",
+                 packet_size=0, header=0, active=True, line_delimiter=10,
+                 flow: Optional[Callable[[bool], None]] = None):
+        self.term = term              # the socket term the owner sees
+        self.owner = owner            # owner pid
+        self._send = send             # send(pid, msg)
+        self.binary = mode_binary
+        self.packet = packet
+        self.header = header
+        self.active = active          # True | False | "once" | int > 0
+        self.decoder = PacketDecoder(packet, packet_size, line_delimiter)
+        self.waiters: deque[Recv] = deque()
+        self.eof = False              # peer closed its side (or the TCP stream ended)
+        self.error_reason = None      # fatal error already seen (alert, packet error)
+        self.closed_reported = False  # ssl_closed / ssl_error sent or recv told
+        self._flow = flow             # flow(paused: bool)
+        self._paused = False
+
+    # ---- formatting -------------------------------------------------------
+    def format(self, data: bytes):
+        if not isinstance(data, (bytes, bytearray)):
+            return data  # http packet types give terms already
+        if not self.binary:
+            return list(data)
+        if self.header:
+            n = min(self.header, len(data))
+            head = tuple(data[:n])
+            if n == len(data):
+                return list(head)
+            return ImproperList(head, bytes(data[n:]))
+        return bytes(data)
+
+    def _raw_formatted(self, data: bytes):
+        return bytes(data) if self.binary else list(data)
+
+    # ---- input ------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if data:
+            self.decoder.feed(data)
+        self.pump()
+
+    def peer_closed(self) -> None:
+        self.eof = True
+        self.pump()
+
+    def failed(self, reason) -> None:
+        """A fatal error (alert, transport error): reported once, then closed."""
+        if self.error_reason is None:
+            self.error_reason = reason
+        self.eof = True
+        self.pump()
+
+    # ---- option changes ---------------------------------------------------
+    def set_active(self, value) -> None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            current = self.active if isinstance(self.active, int) and not isinstance(self.active, bool) else 0
+            total = current + value
+            if total <= 0:
+                self.active = False
+                self._send(self.owner, (SSL_PASSIVE, self.term))
+            else:
+                self.active = total
+        else:
+            self.active = value
+        self.pump()
+
+    def set_packet(self, packet, packet_size=None, line_delimiter=None) -> None:
+        self.packet = packet
+        self.decoder.set_type(packet, packet_size, line_delimiter)
+
+    # ---- passive recv -----------------------------------------------------
+    def recv(self, length: int, reply: Callable) -> Optional[Recv]:
+        """Queue a recv; returns the Recv (to attach a timer) if it must wait."""
+        waiter = Recv(length, reply)
+        self.waiters.append(waiter)
+        self.pump()
+        return waiter if waiter in self.waiters else None
+
+    def cancel(self, waiter: Recv, reason=TIMEOUT) -> None:
+        try:
+            self.waiters.remove(waiter)
+        except ValueError:
+            return
+        waiter.reply((ERROR, reason))
+        self._update_flow()
+
+    def fail_waiters(self, reason) -> None:
+        while self.waiters:
+            w = self.waiters.popleft()
+            if w.timer is not None:
+                w.timer.cancel()
+            w.reply((ERROR, reason))
+
+    # ---- the engine -------------------------------------------------------
+    def _next_packet(self, length: int = 0):
+        """A complete packet, or None. Raises PacketError."""
+        if self.packet in ("raw", 0) and length:
+            if self.decoder.buffered >= length:
+                return self.decoder.take(length)
+            return None
+        return self.decoder.next_packet()
+
+    def pump(self) -> None:
+        send = self._send
+        try:
+            while True:
+                if self.active is not False:
+                    packet = self._next_packet()
+                    if packet is None:
+                        break
+                    send(self.owner, (SSL, self.term, self.format(packet)))
+                    if self.active == "once":
+                        self.active = False
+                    elif self.active is not True:
+                        self.active -= 1
+                        if self.active == 0:
+                            self.active = False
+                            send(self.owner, (SSL_PASSIVE, self.term))
+                elif self.waiters:
+                    waiter = self.waiters[0]
+                    packet = self._next_packet(waiter.length)
+                    if packet is None:
+                        break
+                    self.waiters.popleft()
+                    if waiter.timer is not None:
+                        waiter.timer.cancel()
+                    waiter.reply((OK, self.format(packet)))
+                else:
+                    break
+        except PacketError as exc:
+            raw = self.decoder.take_all()
+            reason = (INVALID_PACKET, self._raw_formatted(raw)) if exc.reason is None else exc.reason
+            self.error_reason = self.error_reason or reason
+            self.eof = True
+            if self.active is not False:
+                send(self.owner, (SSL_ERROR, self.term, reason))
+                self.closed_reported = True
+            elif self.waiters:
+                w = self.waiters.popleft()
+                w.reply((ERROR, reason))
+                self.closed_reported = True
+        if self.eof:
+            self._end_of_stream()
+        self._update_flow()
+
+    def _end_of_stream(self) -> None:
+        # Leftover bytes that do not make a packet are dropped at close, as ssl does,
+        # except in raw mode, where a short read gets what is left.
+        if self.active is not False:
+            if self.decoder.buffered and self.packet in ("raw", 0):
+                self._send(self.owner, (SSL, self.term, self.format(self.decoder.take_all())))
+            if not self.closed_reported:
+                self.closed_reported = True
+                if self.error_reason is not None and self.error_reason is not CLOSED:
+                    self._send(self.owner, (SSL_ERROR, self.term, self.error_reason))
+                else:
+                    self._send(self.owner, (SSL_CLOSED, self.term))
+        elif self.waiters:
+            while self.waiters:
+                w = self.waiters.popleft()
+                if w.timer is not None:
+                    w.timer.cancel()
+                if (self.decoder.buffered and self.packet in ("raw", 0) and w.length == 0):
+                    w.reply((OK, self.format(self.decoder.take_all())))
+                    continue
+                reason = self.error_reason if self.error_reason is not None else CLOSED
+                if not self.closed_reported and self.error_reason is not None:
+                    w.reply((ERROR, reason))
+                else:
+                    w.reply((ERROR, CLOSED))
+                self.closed_reported = True
+
+    def _update_flow(self) -> None:
+        if self._flow is None:
+            return
+        want_pause = self.active is False and not self.waiters and self.decoder.buffered >= HIGH_WATER
+        if want_pause != self._paused:
+            self._paused = want_pause
+            self._flow(want_pause)

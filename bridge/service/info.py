@@ -1,0 +1,66 @@
+"""Information calls on an established connection: connection_information/1,2 and prf/5."""
+from __future__ import annotations
+
+from bridge.etf.types import Atom
+
+from .terms import BADARG, ERROR, OK, UNDEFINED, error
+
+_SECURITY = ("client_random", "server_random", "master_secret")
+
+
+def _core(eng, sock) -> list:
+    from . import ciphers
+    suite_map = ciphers.suite_for(eng.cipher_name(), eng.version)[1]
+    items = [
+        ("protocol", Atom(eng.version)),
+        ("session_id", eng.session_id() or b""),
+        ("session_resumption", bool(eng.session_reused)),
+        ("selected_cipher_suite", suite_map),
+    ]
+    sni = eng.sni if sock.role == "server" else None
+    if sni:
+        items.append(("sni_hostname", list(sni.encode())))
+    return items
+
+
+def connection_information(eng, sock, items):
+    info = _core(eng, sock)
+    user = getattr(sock.parsed, "info_options", None)
+    if user:
+        info.extend(user)
+    if items is None:
+        return (OK, [(Atom(k), v) for k, v in info])
+    if not isinstance(items, list) or not all(isinstance(i, Atom) for i in items):
+        return error(BADARG)
+    wanted = [i.name for i in items]
+    if any(w in _SECURITY for w in wanted):
+        sec = security_info(eng)
+        info.extend(sec)
+    return (OK, [(Atom(k), v) for k, v in info if k in wanted and v is not UNDEFINED and v is not None])
+
+
+def security_info(eng) -> list:
+    out = []
+    for name in _SECURITY:
+        getter = getattr(eng, name, None)
+        value = getter() if callable(getter) else getter
+        if value:
+            out.append((name, bytes(value)))
+    return out
+
+
+def prf(eng, secret, label, seed, length):
+    """``ssl:prf/5``: supported as RFC 5705 keying material export, i.e. with
+    ``master_secret`` and the seed ``[client_random, server_random]`` — what every
+    practical caller passes. Other seeds are refused with a clear error."""
+    if not isinstance(label, (bytes, bytearray)) or not isinstance(length, int) or length < 0 \
+            or not isinstance(seed, list):
+        return error(BADARG)
+    if eng.version == "tlsv1.3":
+        return error(Atom("undefined"))
+    if secret is not Atom("master_secret") or seed != [Atom("client_random"), Atom("server_random")]:
+        return error((Atom("not_supported_by_pyssl"), Atom("prf")))
+    try:
+        return (OK, eng.export_keying_material(bytes(label), length, None))
+    except Exception:
+        return error(BADARG)

@@ -1,0 +1,302 @@
+"""The ssl service: requests from Erlang in, ssl-shaped replies and messages out.
+
+Requests arrive two ways and end in ``Api.dispatch``:
+
+* ``gen_server:call({pyssl, Bridge}, {Fun, Args}, infinity)`` from the shim: the
+  registered process ``pyssl`` handles them in arrival order (cheap operations
+  such as ``send`` are done inline, so one caller's ``send`` then ``close`` stay in
+  order); operations that wait (connect, accept, handshake, recv) run as tasks.
+* ``rpc:call(Bridge, ssl, Fun, Args)`` through the node's rex/erpc service.
+
+The caller of connect/listen/transport_accept becomes the owner. Owners are
+monitored: an owner's death closes its sockets, and a node going away takes its
+owners' sockets with it.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import Any, Optional
+
+from bridge.etf.types import Atom, Pid, Reference
+
+from . import errors, options
+from .api import Api, socket_ref
+from .options import SslOptionError
+from .sockets import After, ConnSocket, ListenSocket, SocketBase
+from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PYSSL,
+                    SSLSOCKET, TIMEOUT, Raise, error, to_timeout)
+
+log = logging.getLogger("bridge.service")
+
+GEN_CALL = Atom("$gen_call")
+
+
+class SslService:
+    """One per bridge node. Holds every socket, keyed by its reference."""
+
+    def __init__(self, node):
+        self.node = node
+        self.sockets: dict[Reference, SocketBase] = {}
+        self.by_owner: dict[Pid, set[Reference]] = {}
+        self.owner_monitors: dict[Pid, Reference] = {}
+        self.api = Api(self)
+        self.proc = None
+
+    # ---- wiring -----------------------------------------------------------
+    def install(self) -> None:
+        self.proc = self.node.spawn(self, name="pyssl")
+        self.node.register_rpc_module("ssl", self.rpc)
+        self.node.register_rpc_module("pyssl", self.rpc)
+
+    # Process handler: gen_server calls from the shim, owner DOWN signals.
+    def handle_message(self, msg) -> None:
+        if isinstance(msg, tuple) and len(msg) == 3 and msg[0] is GEN_CALL:
+            _, from_, request = msg
+            if not (isinstance(from_, tuple) and len(from_) == 2 and isinstance(from_[0], Pid)):
+                log.warning("dropping malformed call %r", msg)
+                return
+            pid, tag = from_
+
+            def reply(value, pid=pid, tag=tag):
+                self.node.send(pid, (tag, value))
+
+            if not (isinstance(request, tuple) and len(request) == 2):
+                reply(Raise(BADARG).as_reply())
+                return
+            self._run(request[0], request[1], pid, reply)
+        else:
+            log.warning("pyssl: unexpected message %r", msg)
+
+    def handle_down(self, ref, pid, reason) -> None:
+        if self.owner_monitors.get(pid) == ref:
+            del self.owner_monitors[pid]
+            for sref in list(self.by_owner.pop(pid, ())):
+                sock = self.sockets.get(sref)
+                if sock is not None and sock.owner == pid:
+                    log.debug("owner %r down (%r): closing %r", pid, reason, sref)
+                    sock.close_now()
+
+    def handle_exit(self, pid, reason) -> None:
+        pass
+
+    def rpc(self, fun, args, caller):
+        """rex/erpc entry: returns the reply (or an awaitable of it); raises for EXITs."""
+        result = self.api.dispatch(fun, args, caller)
+        if isinstance(result, After):
+            asyncio.get_running_loop().call_soon(result.then)
+            return result.value
+        if inspect.isawaitable(result):
+            return self._await_rpc(result)
+        return result
+
+    async def _await_rpc(self, awaitable):
+        result = await awaitable
+        if isinstance(result, After):
+            # the rpc layer sends the reply in this same loop step, before `then` runs
+            asyncio.get_running_loop().call_soon(result.then)
+            return result.value
+        return result
+
+    def _run(self, fun, args, caller: Pid, reply) -> None:
+        try:
+            result = self.api.dispatch(fun, args, caller)
+        except Raise as exc:
+            reply(exc.as_reply())
+            return
+        except Exception:  # a bug must not kill the service or the caller's wait
+            log.exception("pyssl: %r%r failed", fun, args)
+            reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
+            return
+        if asyncio.iscoroutine(result):
+            task = asyncio.get_running_loop().create_task(result)
+            task.add_done_callback(lambda t: self._finish(t, fun, args, reply))
+        elif isinstance(result, asyncio.Future):
+            result.add_done_callback(lambda t: self._finish(t, fun, args, reply))
+        elif isinstance(result, After):
+            reply(result.value)
+            result.then()
+        else:
+            reply(result)
+
+    @staticmethod
+    def _finish(task: asyncio.Task, fun, args, reply) -> None:
+        if task.cancelled():
+            reply(error(CLOSED))
+            return
+        exc = task.exception()
+        if exc is None:
+            value = task.result()
+            if isinstance(value, After):
+                reply(value.value)
+                value.then()
+            else:
+                reply(value)
+        elif isinstance(exc, Raise):
+            reply(exc.as_reply())
+        else:
+            log.error("pyssl: %r failed: %r", fun, exc, exc_info=exc)
+            reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
+
+    # ---- bookkeeping --------------------------------------------------------
+    def new_ref(self) -> Reference:
+        return self.node.make_ref()
+
+    def add_socket(self, sock: SocketBase) -> None:
+        self.sockets[sock.ref] = sock
+        self._own(sock, sock.owner)
+
+    def _own(self, sock: SocketBase, owner: Pid) -> None:
+        self.by_owner.setdefault(owner, set()).add(sock.ref)
+        if owner not in self.owner_monitors:
+            self.owner_monitors[owner] = self.node.monitor(self.proc, owner)
+
+    def change_owner(self, sock: SocketBase, new_owner: Pid) -> None:
+        old = sock.owner
+        refs = self.by_owner.get(old)
+        if refs is not None:
+            refs.discard(sock.ref)
+            if not refs:
+                del self.by_owner[old]
+                mon = self.owner_monitors.pop(old, None)
+                if mon is not None:
+                    self.node.demonitor(mon)
+        sock.owner = new_owner
+        self._own(sock, new_owner)
+
+    def forget(self, sock: SocketBase) -> None:
+        self.sockets.pop(sock.ref, None)
+        refs = self.by_owner.get(sock.owner)
+        if refs is not None:
+            refs.discard(sock.ref)
+            if not refs:
+                del self.by_owner[sock.owner]
+                mon = self.owner_monitors.pop(sock.owner, None)
+                if mon is not None:
+                    self.node.demonitor(mon)
+
+    def lookup(self, term) -> Optional[SocketBase]:
+        """The live socket for a socket term; None if closed; Raise if not a socket."""
+        ref = socket_ref(term)
+        if ref is None:
+            raise Raise(Atom("function_clause"))
+        return self.sockets.get(ref)
+
+    async def read_files(self, caller: Pid, paths: list[str]) -> dict:
+        """Read files on the caller's node (paths mean what they mean there)."""
+        out: dict[str, Any] = {}
+        for path in paths:
+            if path in out:
+                continue
+            res = await self.node.rpc(caller.node, Atom("file"), Atom("read_file"), [path],
+                                      timeout=30.0)
+            if isinstance(res, tuple) and len(res) == 2 and res[0] is OK:
+                out[path] = bytes(res[1])
+            elif isinstance(res, tuple) and len(res) == 2 and res[0] is ERROR:
+                out[path] = res[1]
+            else:
+                out[path] = Atom("eio")
+        return out
+
+    # ---- the API ------------------------------------------------------------
+    def connect_upgrade(self, args, caller):
+        return error((Atom("options"), (Atom("not_supported_by_pyssl"), Atom("upgrade"))))
+
+    async def connect(self, host, port, opts, timeout, caller):
+        return await ConnSocket.connect(self, host, port, opts, timeout, caller)
+
+    async def listen(self, port, opts, caller):
+        return await ListenSocket.listen(self, port, opts, caller)
+
+    def transport_accept(self, lterm, timeout, caller):
+        sock = self.lookup(lterm)
+        if sock is None:
+            return error(CLOSED)
+        return sock.transport_accept(timeout, caller)
+
+    def handshake(self, term, opts, timeout, caller, *, new_api):
+        sock = self.lookup(term)
+        if sock is None:
+            return error(CLOSED)
+        return sock.handshake(opts, timeout, caller, new_api=new_api)
+
+    def send(self, term, data):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.send(data)
+
+    def recv(self, term, length, timeout):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.recv(length, timeout)
+
+    def close(self, term, how):
+        sock = self.lookup(term)
+        return OK if sock is None else sock.close(how)
+
+    def shutdown(self, term, how):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.shutdown(how)
+
+    def controlling_process(self, term, new_owner, caller):
+        if not isinstance(new_owner, Pid):
+            raise Raise(Atom("function_clause"))
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.controlling_process(new_owner)
+
+    def setopts(self, term, opts):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.setopts(opts)
+
+    def getopts(self, term, names):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.getopts(names)
+
+    def peername(self, term):
+        sock = self.lookup(term)
+        return error(EINVAL) if sock is None else sock.peername()
+
+    def sockname(self, term):
+        sock = self.lookup(term)
+        return error(EINVAL) if sock is None else sock.sockname()
+
+    def peercert(self, term):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.peercert()
+
+    def connection_info(self, term):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.connection_info()
+
+    def connection_information(self, term, items):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.connection_information(items)
+
+    def negotiated_protocol(self, term, *, new_api):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.negotiated_protocol(new_api)
+
+    def prf(self, term, secret, label, seed, length):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.prf(secret, label, seed, length)
+
+    def renegotiate(self, term):
+        sock = self.lookup(term)
+        return error(CLOSED) if sock is None else sock.renegotiate()
+
+    def cipher_suites(self, *args):
+        from . import ciphers
+        if len(args) == 2:
+            return ciphers.cipher_suites(*args)
+        return ciphers.cipher_suites_legacy(*args)
+
+    def versions(self):
+        return errors.versions()
+
+    def format_error(self, reason):
+        return errors.format_error(reason)
+
+
+def install(node) -> SslService:
+    service = SslService(node)
+    service.install()
+    return service

@@ -1,0 +1,583 @@
+"""ssl sockets living in the bridge: listen sockets and connected TLS sockets.
+
+A ``ConnSocket`` ties three things together: a TLS connection (``bridge.tls``)
+carrying bytes to and from the peer, a ``Delivery`` deciding what its Erlang
+owner sees, and the socket options. A ``ListenSocket`` owns a bound TCP socket
+and hands out not-yet-handshaken ``ConnSocket``s from ``transport_accept``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket as pysocket
+from typing import Optional
+
+from bridge.etf.types import Atom, Pid, Reference
+
+from . import inet, options
+from .delivery import Delivery
+from .options import SslOptionError
+from bridge.tls.config import TLSConfig
+from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, OK, PYSSL, SSLSOCKET,
+                    TIMEOUT, Raise, error, iodata_to_bytes, is_timeout, to_timeout)
+
+log = logging.getLogger("bridge.service")
+
+
+def parse(fn, *args, **kw):
+    """Run an option parser: its result, or the Erlang reply for a refused option list."""
+    try:
+        return fn(*args, **kw)
+    except SslOptionError as exc:
+        return exc.term
+    except options.ErlangException as exc:
+        raise Raise(exc.reason, exc.cls) from None
+
+
+def split_changes(changes: list) -> tuple[dict, dict]:
+    """setopts changes: (emulated socket options, OS socket options)."""
+    emulated, osopts = {}, {}
+    for name, value in changes:
+        if name in options.EMULATED_OPTIONS or name in ("line_delimiter", "exit_on_close",
+                                                        "deliver", "send_timeout"):
+            emulated[name] = value
+        else:
+            osopts[name] = value
+    return emulated, osopts
+
+
+def packet_type(value):
+    """The packet option as the packet decoder names it: 0/1/2/4 or an atom's name."""
+    if isinstance(value, Atom):
+        return 0 if value.name == "raw" else value.name
+    return value
+
+
+def active_value(value):
+    if isinstance(value, Atom):
+        return "once" if value.name == "once" else False
+    return value
+
+
+class SocketBase:
+    def __init__(self, service, owner: Pid):
+        self.service = service
+        self.ref: Reference = service.new_ref()
+        self.term = (SSLSOCKET, PYSSL, self.ref)
+        self.owner = owner
+
+    # Defaults for calls that make no sense on this kind of socket.
+    def send(self, data):
+        return error(ENOTCONN)
+
+    def recv(self, length, timeout):
+        return error(ENOTCONN)
+
+    def shutdown(self, how):
+        return error(ENOTCONN)
+
+    def peercert(self):
+        return error(ENOTCONN)
+
+    def connection_info(self):
+        return error(ENOTCONN)
+
+    def connection_information(self, items):
+        return error(ENOTCONN)
+
+    def negotiated_protocol(self, new_api):
+        return error(ENOTCONN)
+
+    def prf(self, secret, label, seed, length):
+        return error(ENOTCONN)
+
+    def renegotiate(self):
+        return error(ENOTCONN)
+
+    def transport_accept(self, timeout, caller):
+        raise Raise(Atom("function_clause"))
+
+    def handshake(self, opts, timeout, caller, *, new_api):
+        raise Raise(Atom("function_clause"))
+
+    def controlling_process(self, new_owner: Pid):
+        self.service.change_owner(self, new_owner)
+        return OK
+
+
+class ListenSocket(SocketBase):
+    """``ssl:listen/2``: a bound TCP socket plus the options new connections inherit."""
+
+    def __init__(self, service, owner, lsock: pysocket.socket, parsed, files: dict):
+        super().__init__(service, owner)
+        self.lsock = lsock
+        self.parsed = parsed          # ParsedOptions from options.parse_listen_options
+        self.files = files            # contents read on the caller's node at listen time
+        self.closed = False
+        self.accepting: set[asyncio.Task] = set()
+
+    @classmethod
+    async def listen(cls, service, port, opts, caller: Pid):
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise Raise(Atom("function_clause"))
+        parsed = parse(options.parse_listen_options, opts)
+        if not isinstance(parsed, options.ParsedOptions):
+            return parsed
+        files = await service.read_files(caller, [p for _, p in parsed.files])
+        try:
+            lsock = inet.open_listen_socket(port, parsed.inet)
+        except OSError as exc:
+            return error(inet.posix_atom(exc))
+        sock = cls(service, caller, lsock, parsed, files)
+        service.add_socket(sock)
+        return (OK, sock.term)
+
+    async def _accept(self, timeout):
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.sock_accept(self.lsock), timeout)
+
+    def transport_accept(self, timeout, caller):
+        if not is_timeout(timeout):
+            raise Raise(Atom("function_clause"))
+        return self._transport_accept(to_timeout(timeout), caller)
+
+    async def _transport_accept(self, timeout, caller):
+        task = asyncio.ensure_future(self._accept(timeout))
+        self.accepting.add(task)
+        try:
+            csock, _addr = await task
+        except asyncio.TimeoutError:
+            return error(TIMEOUT)
+        except asyncio.CancelledError:
+            return error(CLOSED)
+        except OSError as exc:
+            return error(CLOSED if self.closed else inet.posix_atom(exc))
+        finally:
+            self.accepting.discard(task)
+        if self.closed:
+            csock.close()
+            return error(CLOSED)
+        inet.apply_accepted(csock, self.parsed.inet)
+        conn = ConnSocket(self.service, caller, self.parsed, role="server")
+        conn.pending_tcp = csock
+        conn.listen_files = self.files
+        self.service.add_socket(conn)
+        return (OK, conn.term)
+
+    def close(self, how):
+        self.close_now()
+        return OK
+
+    def close_now(self):
+        if self.closed:
+            return
+        self.closed = True
+        for task in list(self.accepting):
+            task.cancel()
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        self.service.forget(self)
+
+    def setopts(self, opts):
+        changes = parse(options.parse_setopts, opts, self.parsed.socket)
+        if not isinstance(changes, list):
+            return changes
+        sock_changes, inet_changes = split_changes(changes)
+        self.parsed.socket.update(sock_changes)
+        inet.set_options(self.lsock, inet_changes)
+        self.parsed.inet.update(inet_changes)
+        return OK
+
+    def getopts(self, names):
+        wanted = parse(options.parse_getopts, names)
+        if not isinstance(wanted, list):
+            return wanted
+        return (OK, inet.get_options(self.lsock, wanted, self.parsed.socket))
+
+    def peername(self):
+        return error(ENOTCONN)
+
+    def sockname(self):
+        return (OK, inet.address_term(self.lsock.getsockname()))
+
+    def shutdown(self, how):
+        return error(ENOTCONN)
+
+
+class After:
+    """A reply plus something to do once the reply has been sent (release held data)."""
+
+    __slots__ = ("value", "then")
+
+    def __init__(self, value, then):
+        self.value = value
+        self.then = then
+
+
+def tls_alert_term(exc):
+    return error((Atom("tls_alert"), (Atom(exc.description), list(exc.text.encode()))))
+
+
+class ConnSocket(SocketBase):
+    """A TLS connection (client, or server after ``transport_accept``)."""
+
+    def __init__(self, service, owner, parsed, *, role: str):
+        super().__init__(service, owner)
+        self.role = role
+        self.parsed = parsed
+        sopts = parsed.socket
+        self.delivery = Delivery(
+            self.term, owner, service.node.send,
+            mode_binary=sopts.get("mode") is Atom("binary"),
+            packet=packet_type(sopts.get("packet", 0)),
+            packet_size=sopts.get("packet_size", 0),
+            header=sopts.get("header", 0),
+            active=active_value(sopts.get("active", True)),
+            line_delimiter=sopts.get("line_delimiter", 10),
+            flow=self._flow)
+        self.held = True              # no delivery until the owner has its {ok, S}
+        self.tls = None               # bridge.tls.transport connection, once handshaken
+        self.pending_tcp: Optional[pysocket.socket] = None   # accepted, not handshaken
+        self.listen_files: dict = {}
+        self.closed = False           # closed by us (close/1, owner death)
+        self.write_closed = False
+        self.handshaking = False
+
+    # ---- set-up -------------------------------------------------------------
+    @classmethod
+    async def connect(cls, service, host, port, opts, timeout, caller):
+        hoststr = inet.host_string(host)
+        if hoststr is None or not isinstance(port, int) or isinstance(port, bool) \
+                or not 0 <= port <= 65535 or not is_timeout(timeout):
+            raise Raise(Atom("function_clause"))
+        parsed = parse(options.parse_connect_options, opts, host=host)
+        if not isinstance(parsed, options.ParsedOptions):
+            return parsed
+        files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
+        cfg = parse(options.build_tls_config, parsed, "client", files)
+        if not isinstance(cfg, TLSConfig):
+            return cfg
+        sock = cls(service, caller, parsed, role="client")
+        from bridge.tls import transport
+        try:
+            sock.tls = await transport.open_client(
+                hoststr, port, cfg, timeout=to_timeout(timeout), receiver=sock,
+                local_addr=inet.local_addr(parsed.inet))
+        except transport.TLSAlertError as exc:
+            return tls_alert_term(exc)
+        except transport.TLSClosed:
+            return error(CLOSED)
+        except transport.ContextError as exc:
+            log.warning("connect: %s", exc)
+            return error((Atom("options"), (Atom("pyssl_context"), str(exc))))
+        except (asyncio.TimeoutError, TimeoutError):
+            return error(TIMEOUT)
+        except OSError as exc:
+            return error(inet.posix_atom(exc))
+        except ConnectionError:
+            return error(CLOSED)
+        service.add_socket(sock)
+        return After((OK, sock.term), sock.release)
+
+    def handshake(self, opts, timeout, caller, *, new_api):
+        if not is_timeout(timeout) or not isinstance(opts, list):
+            raise Raise(Atom("function_clause"))
+        if self.role != "server" or self.tls is not None or self.handshaking:
+            return error(Atom("not_allowed_in_state")) if self.tls is None else error(EINVAL)
+        return self._handshake(opts, to_timeout(timeout), caller, new_api)
+
+    async def _handshake(self, opts, timeout, caller, new_api):
+        self.handshaking = True
+        from bridge.tls import transport
+        try:
+            try:
+                if opts:
+                    parsed = options.parse_handshake_options(opts, self.parsed)
+                    files = dict(self.listen_files)
+                    missing = [p for _, p in parsed.files if p not in files]
+                    if missing:
+                        files.update(await self.service.read_files(caller, missing))
+                else:
+                    parsed, files = self.parsed, self.listen_files
+                cfg = options.build_tls_config(parsed, "server", files)
+            except SslOptionError as exc:
+                self._abort()
+                return exc.term
+            except options.ErlangException as exc:
+                self._abort()
+                raise Raise(exc.reason, exc.cls) from None
+            csock, self.pending_tcp = self.pending_tcp, None
+            if csock is None:
+                return error(CLOSED)
+            inet.set_options(csock, {})
+            self.tls = await transport.accept_tls(csock, cfg, timeout=timeout, receiver=self)
+        except transport.TLSAlertError as exc:
+            self._abort()
+            return tls_alert_term(exc)
+        except transport.TLSClosed:
+            self._abort()
+            return error(CLOSED)
+        except transport.ContextError as exc:
+            log.warning("handshake: %s", exc)
+            self._abort()
+            return error((Atom("options"), (Atom("pyssl_context"), str(exc))))
+        except (asyncio.TimeoutError, TimeoutError):
+            self._abort()
+            return error(TIMEOUT)
+        except (OSError, ConnectionError):
+            self._abort()
+            return error(CLOSED)
+        finally:
+            self.handshaking = False
+        if self.closed:
+            self.tls.close()
+            return error(CLOSED)
+        return After((OK, self.term) if new_api else OK, self.release)
+
+    def _abort(self):
+        if self.pending_tcp is not None:
+            self.pending_tcp.close()
+            self.pending_tcp = None
+        self.close_now()
+
+    def release(self):
+        """The owner has its socket: start delivering."""
+        self.held = False
+        self.delivery.pump()
+
+    # ---- receiver callbacks (called by the TLS transport) ------------------
+    def data_received(self, data: bytes) -> None:
+        if self.held:
+            self.delivery.decoder.feed(data)
+        else:
+            self.delivery.data_received(data)
+
+    def eof_received(self) -> None:
+        self.delivery.eof = True
+        if not self.held:
+            self.delivery.pump()
+
+    def connection_failed(self, exc) -> None:
+        from bridge.tls.engine import TLSAlertError
+        if isinstance(exc, TLSAlertError):
+            reason = (Atom("tls_alert"), (Atom(exc.description), list(exc.text.encode())))
+        else:
+            reason = CLOSED
+        if self.delivery.error_reason is None:
+            self.delivery.error_reason = reason
+        self.delivery.eof = True
+        if not self.held:
+            self.delivery.pump()
+
+    def _flow(self, paused: bool) -> None:
+        if self.tls is not None:
+            if paused:
+                self.tls.pause_reading()
+            else:
+                self.tls.resume_reading()
+
+    # ---- data ---------------------------------------------------------------
+    def send(self, data):
+        try:
+            payload = iodata_to_bytes(data)
+        except Raise:
+            raise Raise(Atom("function_clause"))
+        if self.closed or self.tls is None or self.write_closed or self.tls.is_closing():
+            return error(CLOSED)
+        try:
+            framed = packet_encode(self.delivery.packet, payload)
+        except ValueError as exc:
+            return error((BADARG, exc.args[0]))
+        self.tls.write(framed)
+        return OK
+
+    def recv(self, length, timeout):
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0 \
+                or not is_timeout(timeout):
+            raise Raise(Atom("function_clause"))
+        if self.closed:
+            return error(CLOSED)
+        if self.delivery.active is not False:
+            return error(EINVAL)
+        if self.tls is None:
+            return error(CLOSED)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def reply(value):
+            if not fut.done():
+                fut.set_result(value)
+
+        waiter = self.delivery.recv(length, reply)
+        if fut.done():
+            return fut.result()
+        secs = to_timeout(timeout)
+        if secs is not None and waiter is not None:
+            waiter.timer = loop.call_later(secs, self.delivery.cancel, waiter)
+        return fut
+
+    # ---- close --------------------------------------------------------------
+    def close(self, how):
+        self.close_now()
+        return OK
+
+    def close_now(self):
+        if self.closed:
+            return
+        self.closed = True
+        self.delivery.fail_waiters(CLOSED)
+        self.delivery.closed_reported = True
+        if self.tls is not None:
+            self.tls.close()
+        if self.pending_tcp is not None:
+            self.pending_tcp.close()
+            self.pending_tcp = None
+        self.service.forget(self)
+
+    def shutdown(self, how):
+        if how not in (Atom("read"), Atom("write"), Atom("read_write")):
+            raise Raise(Atom("function_clause"))
+        if self.closed or self.tls is None:
+            return error(CLOSED)
+        if how is Atom("read_write"):
+            self.close_now()
+            return OK
+        if how is Atom("write"):
+            if not self.write_closed:
+                self.write_closed = True
+                self.tls.shutdown_write()
+            return OK
+        # read: stop delivering to the owner; data that still arrives is dropped
+        self.delivery.fail_waiters(CLOSED)
+        return OK
+
+    def controlling_process(self, new_owner: Pid):
+        self.service.change_owner(self, new_owner)
+        self.delivery.owner = new_owner
+        return OK
+
+    # ---- options ------------------------------------------------------------
+    def setopts(self, opts):
+        if self.closed:
+            return error(CLOSED)
+        changes = parse(options.parse_setopts, opts, self.parsed.socket)
+        if not isinstance(changes, list):
+            return changes
+        s, inet_changes = split_changes(changes)
+        cur = self.parsed.socket
+        d = self.delivery
+        if "mode" in s:
+            d.binary = s["mode"] is Atom("binary")
+        if "header" in s:
+            d.header = s["header"]
+        if any(k in s for k in ("packet", "packet_size", "line_delimiter")):
+            d.set_packet(packet_type(s.get("packet", cur.get("packet", 0))),
+                         s.get("packet_size"), s.get("line_delimiter"))
+        for key, value in s.items():
+            if key != "active":
+                cur[key] = value
+        if inet_changes:
+            sock = self._raw_socket()
+            if sock is not None:
+                inet.set_options(sock, inet_changes)
+            self.parsed.inet.update(inet_changes)
+        if "active" in s:
+            value = active_value(s["active"])
+            if self.held:
+                d.active = value
+            else:
+                d.set_active(value)
+        return OK
+
+    def getopts(self, names):
+        if self.closed:
+            return error(CLOSED)
+        wanted = parse(options.parse_getopts, names)
+        if not isinstance(wanted, list):
+            return wanted
+        sopts = dict(self.parsed.socket)
+        sopts["active"] = Atom("once") if self.delivery.active == "once" else self.delivery.active
+        sopts["mode"] = Atom("binary") if self.delivery.binary else Atom("list")
+        sopts["header"] = self.delivery.header
+        sock = self._raw_socket()
+        return (OK, inet.get_options(sock, wanted, sopts))
+
+    def _raw_socket(self):
+        if self.tls is not None:
+            return self.tls.socket()
+        return self.pending_tcp
+
+    # ---- information --------------------------------------------------------
+    def peername(self):
+        sock = self._raw_socket()
+        if sock is None or self.closed:
+            return error(EINVAL)
+        try:
+            return (OK, inet.address_term(sock.getpeername()))
+        except OSError as exc:
+            return error(inet.posix_atom(exc))
+
+    def sockname(self):
+        sock = self._raw_socket()
+        if sock is None or self.closed:
+            return error(EINVAL)
+        try:
+            return (OK, inet.address_term(sock.getsockname()))
+        except OSError as exc:
+            return error(inet.posix_atom(exc))
+
+    def _engine(self):
+        if self.closed or self.tls is None:
+            return None
+        return self.tls.engine
+
+    def peercert(self):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        der = eng.peer_cert_der()
+        return (OK, der) if der else error(Atom("no_peercert"))
+
+    def connection_info(self):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        from . import ciphers
+        suite = ciphers.suite_for(eng.cipher_name(), eng.version)
+        return (OK, (Atom(eng.version), suite[0]))
+
+    def connection_information(self, items):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        from . import info
+        return info.connection_information(eng, self, items)
+
+    def negotiated_protocol(self, new_api):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        proto = eng.alpn_protocol
+        if proto:
+            return (OK, proto)
+        return error(Atom("protocol_not_negotiated") if new_api else Atom("next_protocol_not_negotiated"))
+
+    def prf(self, secret, label, seed, length):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        from . import info
+        return info.prf(eng, secret, label, seed, length)
+
+    def renegotiate(self):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        return self.tls.renegotiate()
+
+
+def packet_encode(packet, payload: bytes) -> bytes:
+    from .packet import encode_packet
+    return encode_packet(packet, payload)
