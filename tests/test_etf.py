@@ -423,7 +423,7 @@ hashable = st.recursive(st.one_of(st.integers(), atoms, st.binary(max_size=8)),
 def containers(children):
     return st.one_of(
         st.lists(children, max_size=6),
-        st.lists(children, max_size=300).map(tuple),
+        st.lists(children, max_size=20).map(tuple),
         st.builds(lambda els, tail: ImproperList(tuple(els), tail),
                   st.lists(children, min_size=1, max_size=4),
                   children.filter(lambda t: not isinstance(t, (list, ImproperList)))),
@@ -436,7 +436,7 @@ def containers(children):
 terms = st.recursive(leaves, containers, max_leaves=30)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(terms)
 def test_roundtrip(term):
     blob = term_to_binary(term)
