@@ -1,0 +1,201 @@
+"""The ssl service: the same calls on ``ssl`` and ``pyssl`` in one Erlang node must agree.
+
+Every scenario is an Erlang body using ``Mod``; it runs once with ``Mod = ssl``
+(the BEAM's own TLS) and once with ``Mod = pyssl`` (TLS in the bridge), and the
+normalised results (``pyssl_test_loop:norm/1``) are compared with ``=:=``. The
+peer is always the BEAM's own ssl, so only the side under test changes.
+"""
+import pytest
+
+from bridge.etf import Atom
+
+from bridgenode import BridgeThread
+from certgen import PKI
+from conftest import unique
+from erlnode import ErlNode
+
+A = Atom
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def env(cookie, pki):
+    bridge = BridgeThread(unique("bridge"), cookie)
+    node = ErlNode(unique("erl"), cookie)
+    p = pki
+    node.eval(f"""
+        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
+        CaFile = "{p.ca.cert_path}", OtherCa = "{p.other_ca.cert_path}", EcCa = "{p.ec_ca.cert_path}",
+        Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
+        ClientCert = [{{certfile, "{p.client.cert_path}"}}, {{keyfile, "{p.client.key_path}"}}],
+        Verify = [{{verify, verify_peer}}, {{cacertfile, CaFile}}],
+        EchoPort = pyssl_test_loop:server(Srv, fun pyssl_test_loop:echo/1),
+        ByePort = pyssl_test_loop:server(Srv, fun(S) -> pyssl_test_loop:close_after(S, <<"bye">>) end),
+        SilentPort = pyssl_test_loop:server(Srv, fun(S) -> receive after 20000 -> ssl:close(S) end end),
+        EcPort = pyssl_test_loop:server([{{certfile, "{p.ec_server.cert_path}"}}, {{keyfile, "{p.ec_server.key_path}"}}],
+                                        fun pyssl_test_loop:echo/1),
+        ExpiredPort = pyssl_test_loop:server([{{certfile, "{p.expired.cert_path}"}}, {{keyfile, "{p.expired.key_path}"}}],
+                                             fun pyssl_test_loop:echo/1),
+        WrongHostPort = pyssl_test_loop:server([{{certfile, "{p.wrong_host.cert_path}"}}, {{keyfile, "{p.wrong_host.key_path}"}}],
+                                               fun pyssl_test_loop:echo/1),
+        CriticalPort = pyssl_test_loop:server([{{certfile, "{p.critical.cert_path}"}}, {{keyfile, "{p.critical.key_path}"}}],
+                                              fun pyssl_test_loop:echo/1),
+        ok""")
+    yield bridge, node
+    node.stop()
+    bridge.stop()
+
+
+def both(node, body: str, timeout=60):
+    """Run ``body`` with Mod = ssl and Mod = pyssl; return (ssl_result, pyssl_result)."""
+    res = node.eval(f"[pyssl_test_loop:norm((fun(Mod) -> {body} end)(M)) || M <- [ssl, pyssl]]", timeout)
+    return res[0], res[1]
+
+
+def same(node, body: str, timeout=60):
+    a, b = both(node, body, timeout)
+    assert a == b, f"ssl: {a!r}\npyssl: {b!r}"
+    return a
+
+
+CONNECT = "{ok, S} = Mod:connect(\"localhost\", EchoPort, Verify ++ Opts)"
+
+SCENARIOS = {
+    # --- client side, data ---------------------------------------------------------
+    "active_list_echo": f"Opts = [], {CONNECT}, ok = Mod:send(S, \"hello\"), "
+                        "R = receive {ssl, S, D} -> D after 5000 -> timeout end, Mod:close(S), R",
+    "active_binary_echo": f"Opts = [binary], {CONNECT}, ok = Mod:send(S, [<<\"he\">>, $l, \"lo\"]), "
+                          "R = receive {ssl, S, D} -> D after 5000 -> timeout end, Mod:close(S), R",
+    "passive_exact_length": f"Opts = [{{active, false}}, binary], {CONNECT}, ok = Mod:send(S, <<\"0123456789\">>), "
+                            "R = [Mod:recv(S, 4, 5000), Mod:recv(S, 6, 5000)], Mod:close(S), R",
+    "passive_recv_timeout": "{ok, S} = Mod:connect(\"localhost\", SilentPort, Verify ++ [{active, false}]), "
+                            "R = Mod:recv(S, 0, 200), Mod:close(S), R",
+    "recv_on_active_is_einval": f"Opts = [], {CONNECT}, R = Mod:recv(S, 0, 100), Mod:close(S), R",
+    "active_once": f"Opts = [{{active, once}}, binary, {{packet, 2}}], {CONNECT}, "
+                   "ok = Mod:send(S, <<\"a\">>), ok = Mod:send(S, <<\"b\">>), "
+                   "M1 = receive {ssl, S, D1} -> D1 after 5000 -> timeout end, "
+                   "M2 = receive {ssl, S, D2} -> D2 after 300 -> nothing end, "
+                   "{ok, [{active, A1}]} = Mod:getopts(S, [active]), ok = Mod:setopts(S, [{active, once}]), "
+                   "M3 = receive {ssl, S, D3} -> D3 after 5000 -> timeout end, Mod:close(S), [M1, M2, A1, M3]",
+    "active_n_passive_message": f"Opts = [{{active, 2}}, binary, {{packet, 1}}], {CONNECT}, "
+                                "[ok = Mod:send(S, <<X>>) || X <- [1, 2, 3]], "
+                                "Ms = [receive {ssl, S, D} -> D after 5000 -> timeout end || _ <- [1, 2]], "
+                                "P = receive {ssl_passive, S} -> passive after 5000 -> no_passive end, "
+                                "{ok, [{active, A1}]} = Mod:getopts(S, [active]), "
+                                "ok = Mod:setopts(S, [{active, 1}]), "
+                                "M3 = receive {ssl, S, D3} -> D3 after 5000 -> timeout end, "
+                                "P2 = receive {ssl_passive, S} -> passive after 5000 -> no_passive end, "
+                                "Mod:close(S), [Ms, P, A1, M3, P2]",
+    "packet_line": f"Opts = [{{packet, line}}, {{active, false}}], {CONNECT}, ok = Mod:send(S, \"one\\ntwo\\nthr\"), "
+                   "R = [Mod:recv(S, 0, 5000), Mod:recv(S, 0, 5000), Mod:recv(S, 0, 300)], Mod:close(S), R",
+    "packet_4_big": f"Opts = [{{packet, 4}}, {{active, false}}, binary], {CONNECT}, B = crypto:strong_rand_bytes(300000), "
+                    "ok = Mod:send(S, B), {ok, B2} = Mod:recv(S, 0, 10000), Mod:close(S), B =:= B2",
+    "header_mode": f"Opts = [binary, {{header, 2}}], {CONNECT}, ok = Mod:send(S, <<1, 2, 3, 4>>), "
+                   "R = receive {ssl, S, D} -> D after 5000 -> timeout end, Mod:close(S), R",
+    "packet_too_large_on_send": f"Opts = [{{packet, 1}}], {CONNECT}, R = Mod:send(S, lists:duplicate(300, $a)), Mod:close(S), R",
+    "invalid_packet_passive": f"Opts = [{{packet, 2}}, {{packet_size, 4}}, {{active, false}}, binary], {CONNECT}, "
+                              "ok = Mod:setopts(S, [{packet, raw}]), ok = Mod:send(S, <<0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10>>), "
+                              "timer:sleep(300), ok = Mod:setopts(S, [{packet, 2}]), R = Mod:recv(S, 0, 2000), Mod:close(S), R",
+    "getopts_defaults": f"Opts = [], {CONNECT}, R = Mod:getopts(S, [mode, active, packet, header, packet_size]), Mod:close(S), R",
+    "setopts_bad_value": f"Opts = [], {CONNECT}, R = [Mod:setopts(S, [{{active, maybe}}]), Mod:setopts(S, [{{mode, foo}}])], Mod:close(S), R",
+    "getopts_unknown": f"Opts = [], {CONNECT}, R = Mod:getopts(S, [nosuchopt]), Mod:close(S), R",
+    "calls_after_close": f"Opts = [], {CONNECT}, ok = Mod:close(S), "
+                         "[Mod:send(S, \"x\"), Mod:recv(S, 0, 100), Mod:close(S), Mod:getopts(S, [mode]), "
+                         "Mod:setopts(S, [{active, false}]), Mod:peername(S), Mod:shutdown(S, write), "
+                         "Mod:connection_information(S), Mod:controlling_process(S, self())]",
+    "peer_close_active": "{ok, S} = Mod:connect(\"localhost\", ByePort, Verify), "
+                         "R1 = receive {ssl, S, D} -> D after 5000 -> timeout end, "
+                         "R2 = receive {ssl_closed, S} -> closed after 5000 -> timeout end, [R1, R2]",
+    "peer_close_passive": "{ok, S} = Mod:connect(\"localhost\", ByePort, Verify ++ [{active, false}]), timer:sleep(300), "
+                          "R = [Mod:recv(S, 0, 5000), Mod:recv(S, 0, 1000)], "
+                          "M = receive Msg -> Msg after 200 -> none end, Mod:close(S), [R, M]",
+    "controlling_process_handover": f"Opts = [], {CONNECT}, Self = self(), "
+                                    "P = spawn(fun() -> receive {ssl, _, D} -> Self ! {got, D} after 5000 -> Self ! none end end), "
+                                    "ok = Mod:controlling_process(S, P), ok = Mod:send(S, \"x\"), "
+                                    "R = receive {got, D} -> D; none -> none after 5000 -> timeout end, Mod:close(S), R",
+    "peername": f"Opts = [], {CONNECT}, {{ok, {{Ip, P}}}} = Mod:peername(S), Mod:close(S), {{Ip, P =:= EchoPort}}",
+    "sockname_shape": f"Opts = [], {CONNECT}, {{ok, {{Ip, P}}}} = Mod:sockname(S), Mod:close(S), {{Ip, is_integer(P)}}",
+    "peercert": f"Opts = [], {CONNECT}, {{ok, C}} = Mod:peercert(S), Mod:close(S), "
+                "element(1, public_key:pkix_decode_cert(C, otp))",
+    "no_alpn": f"Opts = [], {CONNECT}, R = Mod:negotiated_protocol(S), Mod:close(S), R",
+    "connection_information_tls12": f"Opts = [{{versions, ['tlsv1.2']}}], {CONNECT}, "
+                                    "R = Mod:connection_information(S, [protocol, selected_cipher_suite]), Mod:close(S), R",
+    "connection_information_tls13": f"Opts = [], {CONNECT}, R = Mod:connection_information(S, [protocol, selected_cipher_suite]), "
+                                    "Mod:close(S), R",
+    "ecdsa_server": "{ok, S} = Mod:connect(\"localhost\", EcPort, [{verify, verify_peer}, {cacertfile, EcCa}, binary]), "
+                    "ok = Mod:send(S, <<\"ec\">>), R = receive {ssl, S, D} -> D after 5000 -> timeout end, Mod:close(S), R",
+    "shutdown_write_keeps_reading": f"Opts = [{{exit_on_close, false}}, {{active, false}}, binary], {CONNECT}, "
+                                    "ok = Mod:send(S, <<\"x\">>), {ok, <<\"x\">>} = Mod:recv(S, 0, 5000), "
+                                    "R = Mod:shutdown(S, write), Mod:close(S), R",
+    "alpn_negotiated": "Port = pyssl_test_loop:server(Srv ++ [{alpn_preferred_protocols, [<<\"h2\">>, <<\"http/1.1\">>]}], "
+                       "fun pyssl_test_loop:echo/1), {ok, S} = Mod:connect(\"localhost\", Port, Verify ++ "
+                       "[{alpn_advertised_protocols, [<<\"http/1.1\">>]}]), R = Mod:negotiated_protocol(S), Mod:close(S), R",
+    # --- verification --------------------------------------------------------------
+    "unknown_ca": "Mod:connect(\"localhost\", EchoPort, [{verify, verify_peer}, {cacertfile, OtherCa}])",
+    "expired_cert": "Mod:connect(\"localhost\", ExpiredPort, Verify)",
+    "hostname_mismatch": "Mod:connect(\"localhost\", WrongHostPort, Verify)",
+    "hostname_mismatch_verify_none": "{ok, S} = Mod:connect(\"localhost\", WrongHostPort, [{verify, verify_none}]), Mod:close(S)",
+    "unknown_critical_extension": "Mod:connect(\"localhost\", CriticalPort, Verify)",
+    "missing_cacertfile": "Mod:connect(\"localhost\", EchoPort, [{verify, verify_peer}, {cacertfile, \"/nonexistent/ca.pem\"}])",
+    "verify_peer_without_ca": "Mod:connect(\"localhost\", EchoPort, [{verify, verify_peer}])",
+    "version_mismatch": "Port = pyssl_test_loop:server(Srv ++ [{versions, ['tlsv1.3']}], fun pyssl_test_loop:echo/1), "
+                        "Mod:connect(\"localhost\", Port, Verify ++ [{versions, ['tlsv1.2']}])",
+    # --- errors before any TLS -------------------------------------------------------
+    "econnrefused": "{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L), gen_tcp:close(L), "
+                    "Mod:connect(\"localhost\", P, [])",
+    "bad_verify_option": "Mod:connect(\"localhost\", EchoPort, [{verify, foo}])",
+    "bad_depth_option": "Mod:connect(\"localhost\", EchoPort, [{depth, -1}])",
+    "sslv3_refused": "Mod:connect(\"localhost\", EchoPort, [{versions, [sslv3]}])",
+    "not_a_tuple_option": "Mod:connect(\"localhost\", EchoPort, [foo])",
+    "unknown_socket_option": "Mod:connect(\"localhost\", EchoPort, [{nosuchoption, 1}])",
+    "connect_timeout": "{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L), "
+                       "R = Mod:connect(\"localhost\", P, [], 300), gen_tcp:close(L), R",
+    "listen_nooptions": "Mod:listen(0, [])",
+    "incompatible_options": "Mod:listen(0, Srv ++ [{verify, verify_none}, {fail_if_no_peer_cert, true}])",
+    # --- server side ----------------------------------------------------------------------
+    "server_accept_echo": "{ok, L} = Mod:listen(0, Srv ++ [{active, false}, binary]), {ok, {_, P}} = Mod:sockname(L), "
+                          "Self = self(), spawn(fun() -> {ok, C} = ssl:connect(\"localhost\", P, Verify ++ [binary]), "
+                          "ssl:send(C, <<\"ping\">>), receive {ssl, C, D} -> Self ! {client, D} after 5000 -> Self ! {client, timeout} end, ssl:close(C) end), "
+                          "{ok, T} = Mod:transport_accept(L, 5000), {ok, S} = Mod:handshake(T, 5000), {ok, D} = Mod:recv(S, 0, 5000), "
+                          "ok = Mod:send(S, [D, <<\"!\">>]), R = receive {client, X} -> X after 5000 -> timeout end, "
+                          "Mod:close(S), Mod:close(L), {D, R}",
+    "server_ssl_accept_returns_ok": "{ok, L} = Mod:listen(0, Srv), {ok, {_, P}} = Mod:sockname(L), "
+                                    "spawn(fun() -> {ok, C} = ssl:connect(\"localhost\", P, Verify), timer:sleep(500), ssl:close(C) end), "
+                                    "{ok, T} = Mod:transport_accept(L, 5000), R = Mod:ssl_accept(T, 5000), Mod:close(L), R",
+    "transport_accept_timeout": "{ok, L} = Mod:listen(0, Srv), R = Mod:transport_accept(L, 200), Mod:close(L), R",
+    "listen_socket_enotconn": "{ok, L} = Mod:listen(0, Srv), R = [Mod:send(L, \"x\"), Mod:recv(L, 0), Mod:peercert(L), "
+                              "Mod:connection_information(L), Mod:shutdown(L, write), Mod:peername(L)], Mod:close(L), R",
+    "listen_getopts": "{ok, L} = Mod:listen(0, Srv ++ [{active, false}, binary]), R = Mod:getopts(L, [active, mode]), Mod:close(L), R",
+    "server_missing_certfile": "{ok, L} = Mod:listen(0, [{certfile, \"/nonexistent/cert.pem\"}]), {ok, {_, P}} = Mod:sockname(L), "
+                               "Self = self(), spawn(fun() -> Self ! {client, ssl:connect(\"localhost\", P, [], 5000)} end), "
+                               "{ok, T} = Mod:transport_accept(L, 5000), R = Mod:handshake(T, 5000), "
+                               "C = receive {client, X} -> X after 5000 -> timeout end, Mod:close(L), {R, C}",
+    "server_requires_client_cert_tls12": "{ok, L} = Mod:listen(0, Srv ++ Verify ++ [{fail_if_no_peer_cert, true}, {versions, ['tlsv1.2']}]), "
+                                         "{ok, {_, P}} = Mod:sockname(L), Self = self(), "
+                                         "spawn(fun() -> Self ! {client, ssl:connect(\"localhost\", P, [{versions, ['tlsv1.2']}], 5000)} end), "
+                                         "{ok, T} = Mod:transport_accept(L, 5000), R = Mod:handshake(T, 5000), "
+                                         "C = receive {client, X} -> X after 5000 -> timeout end, Mod:close(L), {R, C}",
+    "server_client_cert_accepted": "{ok, L} = Mod:listen(0, Srv ++ Verify ++ [{fail_if_no_peer_cert, true}]), "
+                                   "{ok, {_, P}} = Mod:sockname(L), "
+                                   "spawn(fun() -> {ok, C} = ssl:connect(\"localhost\", P, Verify ++ ClientCert, 5000), timer:sleep(500), ssl:close(C) end), "
+                                   "{ok, T} = Mod:transport_accept(L, 5000), {ok, S} = Mod:handshake(T, 5000), "
+                                   "{ok, Der} = Mod:peercert(S), Mod:close(L), "
+                                   "element(1, public_key:pkix_decode_cert(Der, otp))",
+    "listen_port_in_use": "{ok, L} = gen_tcp:listen(0, [{reuseaddr, false}]), {ok, P} = inet:port(L), "
+                          "R = Mod:listen(P, Srv ++ [{reuseaddr, false}]), gen_tcp:close(L), R",
+    # --- misc -------------------------------------------------------------------------------
+    "format_error_closed": "Mod:format_error(closed)",
+    "format_error_posix": "Mod:format_error(econnrefused)",
+    "format_error_options": "Mod:format_error({options, {verify, foo}})",
+    "format_error_other": "Mod:format_error({foo, bar})",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_same_as_ssl(env, name):
+    _bridge, node = env
+    same(node, SCENARIOS[name])
