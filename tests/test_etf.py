@@ -202,6 +202,8 @@ def test_local_ext_kept_opaque_to_end_of_buffer():
     (b"\x83n\x05\x00\x01", 5, "truncated"),
     (b"\x83F\x7f\xf0\x00\x00\x00\x00\x00\x00", 2, "no Erlang form"),
     (b"\x83c" + b"nonsense".ljust(31, b"\0"), 2, "FLOAT_EXT"),
+    (b"\x83c" + b"inf".ljust(31, b"\0"), 2, "no Erlang form"),
+    (b"\x83c" + b"1.0", 5, "truncated"),
     (b"\x83M\x00\x00\x00\x01\x00\x00", 6, "bits"),
     (b"\x83M\x00\x00\x00\x01\x09\x00", 6, "bits"),
     (b"\x83Z\x00\x06w\x01n", 2, "6 id words"),
@@ -244,6 +246,10 @@ def test_compressed_errors():
     with pytest.raises(ETFDecodeError, match="inside compressed term"):
         bad = b"w\x02\xff\xfe"
         binary_to_term(b"\x83P" + struct.pack(">I", len(bad)) + zlib.compress(bad))
+    with pytest.raises(ETFDecodeError, match="inside compressed term: truncated") as info:
+        short = b"k\x00\x05ab"
+        binary_to_term(b"\x83P" + struct.pack(">I", len(short)) + zlib.compress(short))
+    assert info.value.offset == 6
     with pytest.raises(ETFDecodeError, match="left after"):
         two = b"a\x01a\x02"
         binary_to_term(b"\x83P" + struct.pack(">I", len(two)) + zlib.compress(two))

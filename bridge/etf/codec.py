@@ -108,6 +108,8 @@ def _as_bytes(data) -> bytes:
 def decode(data, offset: int = 0, *, strings: str = "list"):
     """Decode one term whose 131 version byte is at ``offset``: ``(term, next_offset)``.
 
+    Pass ``bytes``: a ``bytearray``/``memoryview`` is copied once per call, so a
+    frame holding several terms should be converted once by the caller.
     ``strings`` chooses what STRING_EXT becomes: ``"list"`` (list of ints, the
     default), ``"str"`` (latin-1 decoded ``str``) or ``"bytes"``.
     """
