@@ -184,11 +184,15 @@ def test_idle_connection_survives_net_ticktime(make_erl, cookie):
 
 
 def test_bridge_drops_a_silent_peer(cookie):
-    # a peer that stops answering (SIGSTOP) is dropped after the tick time
+    # a peer that stops answering (SIGSTOP) is dropped after the (peer's) tick time
     bridge = BridgeThread(unique("tick"), cookie, ticktime=2, service=False)
-    node = ErlNode(unique("erl"), cookie)
+    node = ErlNode(unique("erl"), cookie, args=["-kernel", "net_ticktime", "2"])
     try:
         node.eval(f"pong = net_adm:ping('{bridge.name}')")
+        deadline = time.time() + 5      # the bridge has asked the peer its net_ticktime
+        while time.time() < deadline and not bridge.call(
+                lambda: [c.peer_ticktime for c in bridge.node.connections.values()] == [2.0]):
+            time.sleep(0.05)
         os.kill(node.proc.pid, signal.SIGSTOP)
         deadline = time.time() + 10
         while time.time() < deadline and bridge.call(lambda: len(bridge.node.connections)):
@@ -196,6 +200,21 @@ def test_bridge_drops_a_silent_peer(cookie):
         assert bridge.call(lambda: len(bridge.node.connections)) == 0
     finally:
         os.kill(node.proc.pid, signal.SIGCONT)
+        node.stop()
+        bridge.stop()
+
+
+def test_peer_with_a_longer_ticktime_is_not_dropped(cookie):
+    # the bridge's own ticktime is 2 s; the peer (net_ticktime 12) ticks only
+    # every 3 s when idle. Following the peer's ticktime keeps the connection.
+    bridge = BridgeThread(unique("tick"), cookie, ticktime=2, service=False)
+    node = ErlNode(unique("erl"), cookie, args=["-kernel", "net_ticktime", "12"])
+    try:
+        node.eval(f"pong = net_adm:ping('{bridge.name}'), erlang:monitor_node('{bridge.name}', true)")
+        time.sleep(7)
+        assert node.eval("receive {nodedown, N} -> {down, N} after 0 -> up end") == A("up")
+        assert bridge.call(lambda: [c.peer_ticktime for c in bridge.node.connections.values()]) == [12.0]
+    finally:
         node.stop()
         bridge.stop()
 

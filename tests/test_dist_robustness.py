@@ -44,7 +44,17 @@ class RawPeer:
         self.sock.sendall(frame)
 
     def recv_frame(self):
-        """Next non-tick frame as (control, payload)."""
+        """Next frame as (control, payload), skipping ticks and the bridge's own
+        question to our (absent) rex about our net_ticktime."""
+        while True:
+            control, payload = self._recv_any()
+            if control[0] == 19 and control[2] == A("rex"):
+                continue
+            if control[0] == 6 and control[3] == A("rex"):
+                continue
+            return control, payload
+
+    def _recv_any(self):
         while True:
             while len(self.buf) < 4:
                 self._more()

@@ -132,6 +132,7 @@ class Connection(asyncio.Protocol):
         self.last_recv = time.monotonic()
         self.last_send = time.monotonic()
         self.tick_interval: Optional[float] = None   # shortest idle gap seen from the peer
+        self.peer_ticktime: Optional[float] = None   # the peer's net_ticktime, asked via rex
         self._last_tick_seen: Optional[float] = None
         self.closed = False
         self._hs_timer = None
@@ -258,7 +259,12 @@ class Connection(asyncio.Protocol):
         """Called periodically: send a tick when idle, drop a silent peer."""
         if self.framer is None or self.closed:
             return
-        peer_period = self.tick_interval * 4 if self.tick_interval else ticktime
+        if self.peer_ticktime:
+            peer_period = self.peer_ticktime
+        elif self.tick_interval:
+            peer_period = self.tick_interval * 4
+        else:
+            peer_period = ticktime
         send_every = min(ticktime, peer_period) / 4
         if now - self.last_send >= send_every * 0.9:
             self.send_frame(TICK)
@@ -325,6 +331,7 @@ class Node:
     async def _tick_loop(self) -> None:
         while True:
             fastest = min([c.tick_interval for c in self.connections.values() if c.tick_interval]
+                          + [c.peer_ticktime / 4 for c in self.connections.values() if c.peer_ticktime]
                           + [self.ticktime / 4])
             await asyncio.sleep(max(0.05, min(1.0, fastest / 2)))
             now = time.monotonic()
@@ -545,7 +552,25 @@ class Node:
                 cb(conn.peer, True)
             except Exception:
                 log.exception("node monitor callback failed")
+        asyncio.get_running_loop().create_task(self._learn_ticktime(conn))
         return True
+
+    async def _learn_ticktime(self, conn: Connection) -> None:
+        """Ask the peer's ``net_kernel:get_net_ticktime()`` so that ticks and the
+        silence limit follow the peer's net_ticktime, whatever ours is (a peer
+        with a longer ticktime ticks less often than we would expect)."""
+        try:
+            res = await self.rpc(conn.peer, "net_kernel", "get_net_ticktime", [], timeout=10)
+        except Exception as exc:   # not an Erlang node with rex: keep learning from ticks
+            log.debug("cannot ask %s for its net_ticktime: %s", conn.peer, exc)
+            return
+        if isinstance(res, tuple) and len(res) == 2 and res[0] == Atom("ongoing_change_to"):
+            res = res[1]
+        if isinstance(res, int) and not isinstance(res, bool) and res > 0:
+            conn.peer_ticktime = float(res)
+            log.debug("%s has net_ticktime %d", conn.peer, res)
+        else:
+            log.debug("%s gave no net_ticktime: %r", conn.peer, res)
 
     def _connection_lost(self, conn: Connection) -> None:
         if conn.peer is not None and self.connections.get(conn.peer) is conn:
