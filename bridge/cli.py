@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import importlib.util
 import logging
 import os
 import secrets
@@ -49,12 +51,29 @@ def node_name(args) -> str:
 
 
 def install_service(node) -> None:
-    from bridge.service import install
+    """Let the service layer install itself (``bridge.service.install(node)``) if
+    it is there; a bare node (ping, rpc, diagnostics) runs without it."""
+    if importlib.util.find_spec("bridge.service") is None:
+        log.warning("bridge.service is not installed: serving distribution only")
+        return
+    service = importlib.import_module("bridge.service")
+    install = getattr(service, "install", None)
+    if install is None:
+        log.warning("bridge.service has no install(node): serving distribution only")
+        return
     install(node)
 
 
 async def serve(args) -> int:
-    node = Node(node_name(args), args.cookie or default_cookie(), ticktime=args.ticktime)
+    try:
+        cookie = args.cookie or default_cookie()
+    except OSError as exc:
+        print(f"pyssl-bridge: cannot read or create the cookie file: {exc}", file=sys.stderr)
+        return 1
+    if not cookie:
+        print("pyssl-bridge: the cookie is empty", file=sys.stderr)
+        return 1
+    node = Node(node_name(args), cookie, ticktime=args.ticktime)
     try:
         await node.start(host=args.listen)
     except (EpmdError, OSError) as exc:
@@ -74,7 +93,7 @@ async def serve(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    level = logging.WARNING - 10 * args.verbose
+    level = logging.INFO - 10 * args.verbose   # connections are logged at INFO
     logging.basicConfig(level=max(level, logging.DEBUG),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
