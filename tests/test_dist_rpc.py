@@ -183,3 +183,55 @@ def test_simultaneous_connects_end_with_one_working_connection(make_erl, rb):
         deadline = time.time() + 5
         while time.time() < deadline and A(node.name) in rb.call(rb.node.connected_nodes):
             time.sleep(0.02)
+
+
+def test_async_handler_keeps_order_and_does_not_block_others(erl, rb):
+    class Slow:
+        def __init__(self):
+            self.seen = []
+
+        async def handle_message(self, msg):
+            await asyncio.sleep(0.01 if msg[1] % 2 else 0.0)
+            self.seen.append(msg[1])
+
+    slow = Slow()
+    fast = Mailbox()
+    rb.call(lambda: rb.node.spawn(slow, name="py_slow"))
+    rb.call(lambda: rb.node.spawn(fast, name="py_fast"))
+    erl.eval(f"[{{py_slow, '{rb.name}'}} ! {{n, I}} || I <- lists:seq(1, 40)], "
+             f"{{py_fast, '{rb.name}'}} ! quick")
+    # the fast process is served while the slow one still works through its backlog
+    assert rb.run(fast.receive(5)) == A("quick")
+    assert len(slow.seen) < 40
+    deadline = time.time() + 10
+    while time.time() < deadline and len(slow.seen) < 40:
+        time.sleep(0.05)
+    assert slow.seen == list(range(1, 41))
+
+
+def test_async_handler_crash_ends_only_its_process(erl, rb):
+    class Bad:
+        async def handle_message(self, msg):
+            raise RuntimeError("bad handler")
+
+    proc = rb.call(lambda: rb.node.spawn(Bad(), name="py_bad"))
+    erl.eval(f"Mbad = erlang:monitor(process, {{py_bad, '{rb.name}'}}), {{py_bad, '{rb.name}'}} ! x")
+    assert erl.eval("receive {'DOWN', Mbad, process, _, Rbad} -> Rbad after 5000 -> none end") \
+        == A("crashed")
+    assert proc.alive is False
+    assert erl.eval(f"rpc:call('{rb.name}', pyssl_bridge, echo, [ok])") == A("ok")
+
+
+def test_erlang_monitor_by_name_fires_with_the_name(erl, rb):
+    mb = Mailbox()
+    proc = rb.call(lambda: rb.node.spawn(mb, name="py_named"))
+    b = rb.name
+    erl.eval(f"Mn = erlang:monitor(process, {{py_named, '{b}'}})")
+    deadline = time.time() + 5      # the MONITOR_P signal is on its way
+    while time.time() < deadline and not rb.call(lambda: len(proc.monitored_by)):
+        time.sleep(0.02)
+    rb.call(lambda: rb.node.exit_process(proc, A("bye_named")))
+    assert erl.true(f"receive {{'DOWN', Mn, process, {{py_named, '{b}'}}, bye_named}} -> true "
+                    "after 5000 -> false end")
+    # the connection survived the signal (a malformed one makes erts disconnect)
+    assert erl.true(f"lists:member('{b}', nodes(hidden))")

@@ -8,6 +8,11 @@ signals synchronously and in arrival order:
   it, a non-normal exit signal terminates the process, as in Erlang);
 * ``handle_down(ref, pid_or_name, reason)`` — monitors (optional).
 
+A handler method may return an awaitable (e.g. be an ``async def``): the
+process's later signals then wait until it completes, so a slow handler delays
+only its own process and never reorders its signals. No task is made per
+message otherwise; signals of a connection are handled in arrival order.
+
 ``Mailbox`` is a ready-made handler with ``await receive(timeout)``.
 
 Messages to a node we are not connected to are queued while the node connects
@@ -17,11 +22,13 @@ the connection cannot be made they are dropped, as Erlang drops them.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import os
 import socket
 import time
+from collections import deque
 from typing import Any, Callable, Optional
 
 from bridge.etf.codec import encode_into
@@ -56,7 +63,8 @@ class CallError(Exception):
 
 
 class Process:
-    __slots__ = ("node", "pid", "handler", "name", "links", "monitors", "monitored_by", "alive")
+    __slots__ = ("node", "pid", "handler", "name", "links", "monitors", "monitored_by", "alive",
+                 "backlog")
 
     def __init__(self, node: "Node", pid: Pid, handler):
         self.node = node
@@ -67,6 +75,8 @@ class Process:
         self.monitors: dict[Reference, Any] = {}          # ref -> target (we watch)
         self.monitored_by: dict[Reference, tuple] = {}    # ref -> (watcher pid, target as named)
         self.alive = True
+        # signals that arrived while an awaitable returned by the handler runs
+        self.backlog: Optional[deque] = None
 
     def __repr__(self) -> str:
         return f"<Process {self.pid!r} {self.name.name if self.name else ''}>"
@@ -408,6 +418,10 @@ class Node:
         else:
             conn = self.connections.get(watcher.node)
             if conn is not None:
+                # FromProc must be a pid or, for a monitor by name, the name atom:
+                # erts takes anything else as a broken signal and drops the connection
+                if isinstance(what, tuple):
+                    what = what[0]
                 conn.send_control((MONITOR_P_EXIT, what, watcher, ref, reason))
 
     def _deliver_exit(self, proc: Process, from_pid: Pid, reason, *, linked: bool) -> None:
@@ -420,11 +434,45 @@ class Node:
             self.exit_process(proc, reason)
 
     def _call(self, proc: Process, method: str, *args) -> None:
+        """Hand one signal to the handler. A handler method may return an
+        awaitable: later signals then wait in ``proc.backlog`` until it is done,
+        so a slow handler delays its own process without reordering anything."""
+        if proc.backlog is not None:
+            proc.backlog.append((method, args))
+            return
+        result = self._invoke(proc, method, args)
+        if result is not None:
+            proc.backlog = deque()
+            asyncio.get_running_loop().create_task(self._drain(proc, result))
+
+    def _invoke(self, proc: Process, method: str, args):
+        """Run a handler method: its awaitable result, or None."""
         try:
-            getattr(proc.handler, method)(*args)
+            result = getattr(proc.handler, method)(*args)
         except Exception:
             log.exception("process %r crashed in %s", proc, method)
             self.exit_process(proc, Atom("crashed"))
+            return None
+        return result if result is not None and inspect.isawaitable(result) else None
+
+    async def _drain(self, proc: Process, awaitable) -> None:
+        try:
+            while awaitable is not None or proc.backlog:
+                if awaitable is not None:
+                    try:
+                        await awaitable
+                    except Exception:
+                        log.exception("process %r crashed", proc)
+                        self.exit_process(proc, Atom("crashed"))
+                        return
+                if not proc.alive:
+                    return
+                awaitable = None
+                if proc.backlog:
+                    method, args = proc.backlog.popleft()
+                    awaitable = self._invoke(proc, method, args)
+        finally:
+            proc.backlog = None
 
     def _deliver(self, proc: Process, msg) -> None:
         if proc.alive:
