@@ -193,3 +193,20 @@ def test_garbage_instead_of_a_handshake_is_refused(bridge, cookie):
     peer = RawPeer(bridge, cookie)
     assert peer.ask_net_kernel(A("t4"))[1] == (A("t4"), A("yes"))
     peer.close()
+
+
+def test_same_node_reconnecting_replaces_the_old_connection(bridge, cookie):
+    # a peer that restarted before the bridge noticed: the handshake status is
+    # 'alive', the initiator confirms, and the old connection is replaced
+    first = RawPeer(bridge, cookie, name="rawre@127.0.0.1")
+    try:
+        assert first.ask_net_kernel(A("a1"))[1] == (A("a1"), A("yes"))
+        second = RawPeer(bridge, cookie, name="rawre@127.0.0.1")
+        try:
+            assert first.is_closed()
+            assert second.ask_net_kernel(A("a2"))[1] == (A("a2"), A("yes"))
+            assert bridge.call(bridge.node.connected_nodes).count(A("rawre@127.0.0.1")) == 1
+        finally:
+            second.close()
+    finally:
+        first.close()
