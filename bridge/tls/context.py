@@ -17,7 +17,14 @@ _VERSION_CONST = {
     "tlsv1.2": SSL.TLS1_2_VERSION,
     "tlsv1.3": SSL.TLS1_3_VERSION,
 }
+_OP_ALLOW_CLIENT_RENEGOTIATION = 1 << 8       # OpenSSL >= 3.0
+_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION = 1 << 18
+_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2
 _ORDER = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"]
+
+
+class NoALPNOverlap(SSL.Error):
+    """Raised from the ALPN selection callback when client and server share no protocol."""
 
 
 class ContextError(Exception):
@@ -30,18 +37,18 @@ def _load_key(cfg: TLSConfig):
             key = serialization.load_der_private_key(cfg.key_der, password=cfg.password)
         except (ValueError, TypeError) as exc:
             raise ContextError(f"bad key: {exc}") from None
-        return crypto.PKey.from_cryptography_key(key)
+        return key
     if cfg.key_pem is not None:
         try:
             key = serialization.load_pem_private_key(cfg.key_pem, password=cfg.password)
         except (ValueError, TypeError) as exc:
             raise ContextError(f"bad key: {exc}") from None
-        return crypto.PKey.from_cryptography_key(key)
+        return key
     return None
 
 
 def _x509(der: bytes):
-    return crypto.X509.from_cryptography(x509.load_der_x509_certificate(der))
+    return x509.load_der_x509_certificate(der)
 
 
 def config_key(cfg: TLSConfig) -> Optional[bytes]:
@@ -88,13 +95,20 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     versions = [v for v in _ORDER if v in cfg.versions] or ["tlsv1.2", "tlsv1.3"]
     ctx.set_min_proto_version(_VERSION_CONST[versions[0]])
     ctx.set_max_proto_version(_VERSION_CONST[versions[-1]])
-    options = SSL.OP_NO_COMPRESSION
-    for v in _ORDER[_ORDER.index(versions[0]):_ORDER.index(versions[-1]) + 1]:
-        if v not in versions:  # a hole in the set: OpenSSL takes a range, so mask it out
-            options |= {"tlsv1.1": SSL.OP_NO_TLSv1_1, "tlsv1.2": SSL.OP_NO_TLSv1_2}.get(v, 0)
+    # OpenSSL enables a contiguous range only (an OP_NO_* hole disables every version
+    # above it), so a set with a hole such as [tlsv1.3, tlsv1.1] becomes tlsv1.1..tlsv1.3.
+    options = SSL.OP_NO_COMPRESSION | SSL.OP_IGNORE_UNEXPECTED_EOF
     if not cfg.reuse_sessions:
         options |= SSL.OP_NO_TICKET
+    if cfg.role == "server":
+        # OTP servers accept client-initiated renegotiation (client_renegotiation, default
+        # true); OpenSSL 3+ refuses it unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set
+        options |= _OP_ALLOW_CLIENT_RENEGOTIATION
+    if not cfg.secure_renegotiate:
+        options |= SSL.OP_LEGACY_SERVER_CONNECT | _OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION
     ctx.set_options(options)
+    # a retried SSL_write may pass a new buffer object holding the same bytes
+    ctx.set_mode(_MODE_ACCEPT_MOVING_WRITE_BUFFER)
     cipher_list = cfg.cipher_list
     legacy = versions[0] in ("tlsv1", "tlsv1.1")
     try:
@@ -106,6 +120,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
             ctx.set_tls13_ciphersuites(cfg.ciphersuites_13.encode())
     except SSL.Error as exc:
         raise ContextError(f"no usable cipher suites: {exc}") from None
+    # Key exchange groups OTP 25 also offers. OpenSSL's default adds a hybrid
+    # post-quantum share, which doubles the ClientHello for a group OTP 25 lacks.
+    from OpenSSL._util import lib as _lib
+    _lib.SSL_CTX_set1_curves_list(ctx._context, b"X25519:P-256:P-384:P-521:X448")
     # identity
     if cfg.cert_chain:
         try:
@@ -125,8 +143,8 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     store = ctx.get_cert_store()
     for der in cfg.cacerts:
         try:
-            store.add_cert(_x509(der))
-        except (ValueError, crypto.Error):
+            store.add_cert(crypto.X509.from_cryptography(_x509(der)))
+        except (ValueError, TypeError, crypto.Error):
             pass  # duplicates and unparsable entries are skipped, as OTP does
     mode = SSL.VERIFY_NONE
     if cfg.verify == "verify_peer":
@@ -149,17 +167,19 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     if cfg.role == "server":
         ctx.set_session_id(b"pyssl-bridge")
         ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER if cfg.reuse_sessions else SSL.SESS_CACHE_OFF)
-        if cfg.alpn_advertised:
-            advertised = list(cfg.alpn_advertised)
+        if cfg.alpn_preferred:
+            preferred = list(cfg.alpn_preferred)
 
             def select(conn, offered):
-                for proto in advertised:      # server preference, as OTP does
+                for proto in preferred:       # server preference, as OTP does
                     if proto in offered:
                         return proto
-                return SSL.NO_OVERLAPPING_PROTOCOLS
+                # OTP aborts with no_application_protocol; raising makes pyOpenSSL return
+                # SSL_TLSEXT_ERR_ALERT_FATAL, which sends exactly that alert
+                raise NoALPNOverlap("no application protocol in common")
             ctx.set_alpn_select_callback(select)
     else:
         ctx.set_session_cache_mode(SSL.SESS_CACHE_CLIENT if cfg.reuse_sessions else SSL.SESS_CACHE_OFF)
-        if cfg.alpn_preferred:
-            ctx.set_alpn_protos(list(cfg.alpn_preferred))
+        if cfg.alpn_advertised:
+            ctx.set_alpn_protos(list(cfg.alpn_advertised))
     return ctx

@@ -1,10 +1,46 @@
 """A TLS connection over memory BIOs: ciphertext in, plaintext out, and back (sans-IO).
 
-``TLSEngine`` never touches a socket. The transport feeds it what the peer sent
-(``receive_ciphertext``), asks it to progress (``do_handshake``/``read_plaintext``)
-and sends whatever ``ciphertext_to_send`` returns. Failures come out as
-``TLSAlertError`` carrying OTP's alert atom and an OTP-style text, so the service
-can return ``{error, {tls_alert, {Atom, Text}}}`` unchanged.
+``TLSEngine(ctx, cfg)`` never touches a socket. Its API:
+
+* ``receive_ciphertext(data)`` — bytes the peer sent; ``receive_eof()`` — the peer's TCP
+  stream ended.
+* ``ciphertext_to_send() -> bytes`` — drain what must go to the peer (b"" if nothing).
+* ``do_handshake() -> bool`` — advance the handshake; True once complete. Raises
+  ``TLSAlertError``. May call ``cfg.verify_hook`` (which may block): run it off the loop.
+* ``read_plaintext() -> bytes`` — all application data decryptable now (b"" if none); sets
+  ``peer_closed`` on close_notify or TCP EOF. A failure after some data was decrypted is
+  kept in ``failed`` (deliver the data, then the error); without data it is raised.
+* ``write_plaintext(data)`` — encrypt; if OpenSSL cannot take it now (a TLS 1.2
+  renegotiation is waiting for the peer) it is queued and retried by the next
+  ``read_plaintext``/``do_handshake``; ``pending_writes`` tells.
+* ``close()`` / ``shutdown_write()`` — queue a close_notify (idempotent).
+* ``renegotiate()`` — start a TLS 1.2 renegotiation (``RenegotiationError`` otherwise);
+  progress it with ``do_handshake()`` until it returns True.
+* Information: ``version`` (OTP atom name), ``cipher_name()``, ``cipher_suite``,
+  ``peer_cert_der()``, ``peer_chain_der()``, ``session_reused``, ``session_id()``,
+  ``alpn_protocol``, ``sni``, ``client_random()``, ``server_random()``,
+  ``master_secret()`` (TLS <= 1.2 only, else None), ``export_keying_material()``.
+
+Failures come out as ``TLSAlertError(description, text, sent)`` carrying OTP's alert
+atom name and an OTP-style text (``ssl_alert:reason_code/4``), so the service can return
+``{error, {tls_alert, {Atom, Text}}}`` unchanged.
+
+Certificate verification runs in our own OpenSSL verify callback, which translates
+``X509_V_ERR_*`` to OTP's ``{bad_cert, Reason}`` reasons, calls the ``verify_fun`` hook
+and steers OpenSSL's outgoing alert to the one OTP's ``ssl_handshake:path_validation_alert/1``
+would send (e.g. ``bad_certificate`` for a self-signed peer, where OpenSSL says unknown_ca).
+
+The verify hook contract (``cfg.verify_hook``)::
+
+    hook(der: bytes, depth: int, event) -> (verdict, value)
+      event   = ("bad_cert", reason_atom_name) | "valid" | "valid_peer"
+      verdict = "valid" | "valid_peer" | "unknown"   accept (unknown on a bad_cert event = fail)
+              | "fail"                               value is the reason: ("bad_cert", name)
+                                                     or any other value (handshake_failure)
+
+It is called for each certificate of the peer's path except the trust anchor, like OTP's
+``verify_fun``; with a hook, a client verifies even under verify_none (OTP does too: the
+hook decides). An exception in the hook fails the handshake with handshake_failure.
 """
 from __future__ import annotations
 
@@ -44,20 +80,53 @@ _CB_READ = 0x04
 _CB_WRITE = 0x08
 _VERSION_NAMES = {"TLSv1": "tlsv1", "TLSv1.1": "tlsv1.1", "TLSv1.2": "tlsv1.2", "TLSv1.3": "tlsv1.3"}
 
+# X509_V_ERR_* -> OTP's {bad_cert, Reason} reason (public_key:pkix_path_validation names)
+VERIFY_REASONS = {
+    2: "unknown_ca", 19: "unknown_ca", 20: "unknown_ca", 21: "unknown_ca", 24: "invalid_issuer",
+    9: "cert_expired", 10: "cert_expired", 18: "selfsigned_peer",
+    7: "invalid_signature", 4: "invalid_signature", 6: "invalid_signature",
+    34: "unknown_critical_extension", 62: "hostname_check_failed", 64: "hostname_check_failed",
+    22: "max_path_length_reached", 23: "cert_revoked", 26: "invalid_ext_key_usage",
+    28: "cert_rejected",
+}
+_KNOWN_REASONS = frozenset(VERIFY_REASONS.values())
+# OTP's path_validation_alert/1: bad_cert reason -> alert description (default 40)
+_REASON_ALERT = {
+    "cert_expired": 45, "invalid_issuer": 42, "invalid_signature": 42, "name_not_permitted": 42,
+    "unknown_critical_extension": 43, "selfsigned_peer": 42, "unknown_ca": 48, "cert_revoked": 44,
+}
+# an X509_V_ERR_* that makes OpenSSL send a given alert (ssl_x509err2alert)
+_ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50}
+
 
 class TLSAlertError(Exception):
     """The TLS session failed. ``description`` is OTP's alert atom name; ``text`` is the
-    ``{tls_alert, {_, Text}}`` string; ``sent`` tells whether we sent the alert."""
+    ``{tls_alert, {_, Text}}`` string; ``sent`` tells whether we sent the alert;
+    ``reason`` is the ``{bad_cert, _}`` reason name (or hook reason) when known."""
 
-    def __init__(self, description: str, text: str, sent: bool):
+    def __init__(self, description: str, text: str, sent: bool, reason=None):
         super().__init__(text)
         self.description = description
         self.text = text
         self.sent = sent
+        self.reason = reason
 
 
 class TLSClosed(Exception):
     """The peer went away without a TLS alert (TCP closed mid-handshake)."""
+
+
+class RenegotiationError(Exception):
+    """Renegotiation is impossible (TLS 1.3, or refused by OpenSSL)."""
+
+
+def _erl_format(value) -> str:
+    """A hook reason in Erlang term syntax (for the alert text, as OTP's ~P prints it)."""
+    if isinstance(value, tuple):
+        return "{" + ",".join(_erl_format(v) for v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_erl_format(v) for v in value) + "]"
+    return str(value)
 
 
 class TLSEngine:
@@ -68,24 +137,36 @@ class TLSEngine:
         self.conn = conn
         self.alert_sent: Optional[tuple[int, int]] = None
         self.alert_received: Optional[tuple[int, int]] = None
-        self.verify_error: Optional[int] = None
+        self.verify_error: Optional[int] = None     # X509_V_ERR_* we rejected the peer for
+        self.verify_reason = None                   # OTP reason for it (or the hook's)
         self.handshake_done = False
-        self.peer_closed = False        # close_notify received
+        self.renegotiating = False
+        self.peer_closed = False        # close_notify (or TCP EOF) received
+        self.eof = False
         self.failed: Optional[TLSAlertError] = None
+        self._out_pending: list[bytes] = []
+        self._anchors = frozenset(cfg.cacerts)
         conn.set_info_callback(self._info)
-        if cfg.verify == "verify_peer":
+        hook = cfg.verify_hook
+        if cfg.verify == "verify_peer" or (hook is not None and cfg.role == "client"):
             mode = SSL.VERIFY_PEER
             if cfg.role == "server" and cfg.fail_if_no_peer_cert:
                 mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
-            conn.set_verify(mode, self._verify)
+            # our own callback: pyOpenSSL's does not give access to the store context,
+            # which we need to read the current certificate and to choose the alert
+            self._verify_cb = _ffi.callback("int (*)(int, X509_STORE_CTX *)", self._verify)
+            _lib.SSL_set_verify(conn._ssl, mode, self._verify_cb)
+        else:
+            conn.set_verify(SSL.VERIFY_NONE, None)
         if cfg.role == "client":
             conn.set_connect_state()
-            if cfg.server_name_indication:
+            sni = cfg.server_name_indication
+            if sni:
                 try:
-                    ipaddress.ip_address(cfg.server_name_indication)
+                    ipaddress.ip_address(sni)       # no SNI for IP literals (RFC 6066)
                 except ValueError:
-                    conn.set_tlsext_host_name(cfg.server_name_indication.encode("idna"))
-            if cfg.hostname_check:
+                    conn.set_tlsext_host_name(sni.encode("idna"))
+            if cfg.hostname_check and cfg.verify == "verify_peer":
                 self._set_host_check(cfg.hostname_check)
         else:
             conn.set_accept_state()
@@ -94,52 +175,114 @@ class TLSEngine:
     def _info(self, conn, where, ret) -> None:
         if where & _CB_ALERT:
             alert = ((ret >> 8) & 0xFF, ret & 0xFF)
+            if alert[1] == 0:
+                return
             if where & _CB_WRITE:
-                if self.alert_sent is None and alert[1] != 0:
+                if self.alert_sent is None:
                     self.alert_sent = alert
-            elif self.alert_received is None and alert[1] != 0:
+            elif self.alert_received is None:
                 self.alert_received = alert
 
-    def _verify(self, conn, cert, errnum, depth, ok) -> bool:
-        if not ok and self.verify_error is None:
-            self.verify_error = errnum
+    def _verify(self, ok: int, store) -> int:
+        try:
+            return self._verify_step(ok, store)
+        except BaseException:      # never let an exception escape into OpenSSL
+            self.verify_error = 50
+            self.verify_reason = "verify_fun_crashed"
+            _lib.X509_STORE_CTX_set_error(store, 50)
+            return 0
+
+    def _verify_step(self, ok: int, store) -> int:
+        err = _lib.X509_STORE_CTX_get_error(store)
+        depth = _lib.X509_STORE_CTX_get_error_depth(store)
         hook = self.cfg.verify_hook
-        if hook is not None:
-            return bool(hook(cert, depth, errnum, ok))
-        return bool(ok)
+        if ok:
+            if hook is None:
+                return 1
+            der = self._current_der(store)
+            if depth > 0 and der in self._anchors:
+                return 1                       # OTP does not show the trust anchor
+            event = "valid_peer" if depth == 0 else "valid"
+        else:
+            event = ("bad_cert", VERIFY_REASONS.get(err, f"x509_error_{err}"))
+            if hook is None:
+                return self._reject(store, err, event[1])
+            der = self._current_der(store)
+        try:
+            verdict, value = hook(der, depth, event)
+        except Exception as exc:
+            return self._reject(store, err or 50, f"verify_fun raised {exc!r}")
+        if verdict == "fail":
+            return self._reject(store, err or 50, value)
+        if verdict == "unknown" and not ok:
+            return self._reject(store, err, event[1])
+        _lib.X509_STORE_CTX_set_error(store, 0)
+        return 1
+
+    def _reject(self, store, err: int, reason) -> int:
+        if self.verify_error is None:
+            self.verify_error = err
+            self.verify_reason = reason
+        # make OpenSSL send the alert OTP would send for this reason
+        xerr = _ALERT_X509_ERR.get(self._reason_alert(reason))
+        if xerr is not None:
+            _lib.X509_STORE_CTX_set_error(store, xerr)
+        return 0
+
+    @staticmethod
+    def _reason_alert(reason) -> int:
+        if isinstance(reason, tuple) and len(reason) == 2 and str(reason[0]) == "bad_cert":
+            reason = str(reason[1])
+        if isinstance(reason, str):
+            return _REASON_ALERT.get(reason, 40)
+        return 40
+
+    @staticmethod
+    def _current_der(store) -> bytes:
+        x = _lib.X509_STORE_CTX_get_current_cert(store)
+        if x == _ffi.NULL:
+            return b""
+        _lib.X509_up_ref(x)
+        cert = crypto.X509._from_raw_x509_ptr(x)
+        return crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
 
     def _set_host_check(self, host: str) -> None:
         param = _lib.SSL_get0_param(self.conn._ssl)
         try:
-            ipaddress.ip_address(host)
-            return  # IP addresses are checked against the SAN after the handshake
+            ip = ipaddress.ip_address(host)
         except ValueError:
-            pass
-        raw = host.encode("idna")
-        _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
+            raw = host.encode("idna")
+            _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
+            return
+        packed = ip.packed
+        _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
 
     # ---- bytes in and out -------------------------------------------------------
     def receive_ciphertext(self, data: bytes) -> None:
         self.conn.bio_write(data)
 
     def receive_eof(self) -> None:
+        self.eof = True
         self.conn.bio_shutdown()
 
     def ciphertext_to_send(self) -> bytes:
         chunks = []
+        read = self.conn.bio_read
         while True:
             try:
-                chunk = self.conn.bio_read(262144)
+                chunk = read(262144)
             except SSL.WantReadError:
                 break
             if not chunk:
                 break
             chunks.append(chunk)
-        return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        if not chunks:
+            return b""
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def do_handshake(self) -> bool:
-        """Advance the handshake; True once complete. Raises TLSAlertError."""
-        if self.handshake_done:
+        """Advance the handshake (or a renegotiation); True once complete."""
+        if self.handshake_done and not self.renegotiating:
             return True
         try:
             self.conn.do_handshake()
@@ -147,28 +290,13 @@ class TLSEngine:
             return False
         except (SSL.Error, SSL.SysCallError) as exc:
             raise self._fail(exc) from None
+        if self.renegotiating:
+            if self.conn.renegotiate_pending():
+                return False
+            self.renegotiating = False
+            self._flush_pending()
         self.handshake_done = True
-        if self.cfg.hostname_check and self.role == "client":
-            self._check_ip_host(self.cfg.hostname_check)
         return True
-
-    def _check_ip_host(self, host: str) -> None:
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            return
-        from cryptography import x509
-        cert = self.conn.get_peer_certificate()
-        ok = False
-        if cert is not None:
-            try:
-                san = cert.to_cryptography().extensions.get_extension_for_class(x509.SubjectAlternativeName)
-                ok = ip in san.value.get_values_for_type(x509.IPAddress)
-            except x509.ExtensionNotFound:
-                ok = False
-        if not ok:
-            self.alert_sent = (2, 40)
-            raise self._fail(None)
 
     def read_plaintext(self) -> bytes:
         """All plaintext available now (b"" if none). Sets ``peer_closed`` on close_notify."""
@@ -182,7 +310,18 @@ class TLSEngine:
             except SSL.ZeroReturnError:
                 self.peer_closed = True
                 break
-            except (SSL.Error, SSL.SysCallError) as exc:
+            except SSL.SysCallError as exc:
+                if self.eof:                     # TCP closed without close_notify
+                    self.peer_closed = True
+                    break
+                if chunks:
+                    self.failed = self._fail(exc)
+                    break
+                raise self._fail(exc) from None
+            except SSL.Error as exc:
+                if self.eof and "unexpected eof" in str(exc).lower():
+                    self.peer_closed = True
+                    break
                 if chunks:
                     self.failed = self._fail(exc)
                     break
@@ -190,22 +329,45 @@ class TLSEngine:
             if not chunk:
                 break
             chunks.append(chunk)
+        if self.renegotiating and not self.conn.renegotiate_pending():
+            self.renegotiating = False
+        if self._out_pending:
+            self._flush_pending()
         if not chunks:
             return b""
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    @property
+    def pending_writes(self) -> bool:
+        return bool(self._out_pending)
+
     def write_plaintext(self, data) -> None:
-        view = memoryview(data)
+        if self._out_pending:
+            self._out_pending.append(bytes(data))
+            self._flush_pending()
+            return
+        self._send(memoryview(data))
+
+    def _send(self, view: memoryview) -> bool:
         send = self.conn.send
         while view:
             try:
                 n = send(view[:1 << 20])
             except SSL.WantReadError:
-                # renegotiation in progress; OpenSSL buffers nothing: retry after input
-                raise
+                # a renegotiation waits for the peer: keep the rest for later
+                self._out_pending.insert(0, bytes(view))
+                return False
             except (SSL.Error, SSL.SysCallError) as exc:
                 raise self._fail(exc) from None
             view = view[n:]
+        return True
+
+    def _flush_pending(self) -> None:
+        pending, self._out_pending = self._out_pending, []
+        for i, chunk in enumerate(pending):
+            if not self._send(memoryview(chunk)):
+                self._out_pending.extend(pending[i + 1:])
+                return
 
     def close(self) -> None:
         """Queue a close_notify (idempotent)."""
@@ -214,28 +376,57 @@ class TLSEngine:
         except (SSL.Error, SSL.SysCallError):
             pass
 
+    shutdown_write = close
+
+    def renegotiate(self) -> None:
+        """Start a renegotiation (TLS 1.2 and older). Drive it with ``do_handshake``."""
+        if not self.handshake_done:
+            raise RenegotiationError("handshake not complete")
+        if self.version == "tlsv1.3":
+            raise RenegotiationError("renegotiation does not exist in TLS 1.3")
+        if not self.conn.renegotiate():
+            raise RenegotiationError("renegotiation refused by OpenSSL")
+        self.renegotiating = True
+
     # ---- errors -------------------------------------------------------------------
+    def _state(self) -> str:
+        if self.handshake_done:
+            return "connection"
+        if self.verify_error is not None:
+            return "certify" if self._is_13() is False else "wait_cert"
+        return "hello"
+
+    def _is_13(self) -> Optional[bool]:
+        name = self.conn.get_protocol_version_name()
+        return None if not name or name == "Unknown" else name == "TLSv1.3"
+
     def _fail(self, exc) -> TLSAlertError:
         role = self.role
         peer = "server" if role == "client" else "client"
-        state = "connection" if self.handshake_done else ("certify" if self.verify_error else "hello")
-        if self.alert_received is not None:
+        state = self._state()
+        if self.alert_received is not None and self.verify_error is None:
             level, desc = self.alert_received
             atom, text = ALERTS.get(desc, (f"unknown_alert_{desc}", f"unsupported/unknown alert: {desc}"))
             lvl = "Fatal - " if level == 2 else "Warning - "
-            err = TLSAlertError(atom, f"TLS {role}: In state {state} received {peer.upper()} ALERT: {lvl}{text}\n",
-                                sent=False)
+            err = TLSAlertError(atom, f"TLS {role}: In state {state} received {peer.upper()} ALERT: "
+                                      f"{lvl}{text}\n", sent=False)
         else:
-            if self.alert_sent is not None:
+            extra = ""
+            reason = None
+            if self.verify_error is not None:
+                reason = self.verify_reason
+                desc = self._reason_alert(reason)
+                if desc == 40:                 # OTP prints the reason with handshake_failure
+                    shown = ("bad_cert", reason) if isinstance(reason, str) and reason in _KNOWN_REASONS else reason
+                    extra = " " + _erl_format(shown)
+            elif self.alert_sent is not None:
                 desc = self.alert_sent[1]
             else:
                 desc = _guess_alert(exc)
             atom, text = ALERTS.get(desc, ("internal_error", "Internal Error"))
-            reason = ""
-            if self.verify_error is not None:
-                reason = f"\n {{bad_cert,{_VERIFY_REASONS.get(self.verify_error, 'unknown')}}}"
             err = TLSAlertError(atom, f"TLS {role}: In state {state} at pyssl generated "
-                                      f"{role.upper()} ALERT: Fatal - {text}\n{reason}", sent=True)
+                                      f"{role.upper()} ALERT: Fatal - {text}\n{extra}", sent=True,
+                                reason=reason)
         self.failed = err
         return err
 
@@ -247,11 +438,23 @@ class TLSEngine:
     def cipher_name(self) -> str:
         return self.conn.get_cipher_name() or ""
 
+    @property
+    def cipher_suite(self) -> Optional[tuple[str, int, str]]:
+        """(OpenSSL cipher name, secret bits, protocol name) or None before the handshake."""
+        name = self.conn.get_cipher_name()
+        if not name:
+            return None
+        return name, self.conn.get_cipher_bits(), self.conn.get_cipher_version()
+
     def peer_cert_der(self) -> Optional[bytes]:
         cert = self.conn.get_peer_certificate()
         if cert is None:
             return None
         return crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+
+    def peer_chain_der(self) -> list[bytes]:
+        chain = self.conn.get_peer_cert_chain() or []
+        return [crypto.dump_certificate(crypto.FILETYPE_ASN1, c) for c in chain]
 
     @property
     def session_reused(self) -> bool:
@@ -284,25 +487,18 @@ class TLSEngine:
     def master_secret(self) -> Optional[bytes]:
         return self.conn.master_key() if self.version != "tlsv1.3" else None
 
-    def export_keying_material(self, label: bytes, length: int, context: Optional[bytes]) -> bytes:
+    def export_keying_material(self, label: bytes, length: int, context: Optional[bytes] = None) -> bytes:
+        """RFC 5705 / RFC 8446 7.5 exporter."""
         return self.conn.export_keying_material(label, length, context)
-
-    def renegotiate(self) -> bool:
-        return self.conn.renegotiate()
 
 
 def _guess_alert(exc) -> int:
     text = str(exc).lower()
-    for needle, desc in (("unsupported protocol", 70), ("version", 70), ("no shared cipher", 40),
-                         ("certificate verify failed", 42), ("peer did not return a certificate", 116),
-                         ("wrong version", 70), ("no protocols available", 70)):
+    for needle, desc in (("unsupported protocol", 70), ("wrong version", 70), ("no protocols available", 70),
+                         ("version", 70), ("no shared cipher", 40), ("no suitable signature", 40),
+                         ("peer did not return a certificate", 116), ("certificate verify failed", 42),
+                         ("no application protocol", 120), ("decryption failed", 20), ("bad record mac", 20),
+                         ("unexpected message", 10), ("record layer failure", 10), ("packet length too long", 22)):
         if needle in text:
             return desc
     return 40
-
-
-_VERIFY_REASONS = {
-    2: "unknown_ca", 10: "cert_expired", 9: "cert_expired", 18: "selfsigned_peer",
-    19: "unknown_ca", 20: "unknown_ca", 21: "unknown_ca", 7: "invalid_signature",
-    34: "unsupported_certificate", 62: "hostname_check_failed", 22: "max_path_length_reached",
-}
