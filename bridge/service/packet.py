@@ -98,11 +98,11 @@ def normalize_type(packet) -> Union[int, str]:
         packet = packet.name
     if packet == "raw":
         return 0
-    if isinstance(packet, bool):
-        raise ValueError(f"unsupported packet type {packet!r}")
-    if packet in SUPPORTED:
+    if type(packet) is int and packet in (0, 1, 2, 4):
         return packet
-    if packet in HTTP_TYPES:
+    if type(packet) is str and packet in SUPPORTED:
+        return packet
+    if type(packet) is str and packet in HTTP_TYPES:
         raise ValueError(f"packet type {packet} is not supported by this bridge")
     raise ValueError(f"unsupported packet type {packet!r}")
 
