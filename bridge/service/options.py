@@ -229,19 +229,25 @@ _RULES: dict[str, tuple[Any, list[str]]] = {
     "versions": ([], ["protocol"]),
 }
 
-# maps:keys(?RULES) on OTP 25: the hash order in which defaults get added.
+# maps:keys(?RULES) as ssl.erl saw it on one OTP 25 (ssl 10.8.7) node, observed by
+# tracing ssl:check_dependencies/3 in a real ssl:connect.  This order is NOT the same
+# on every node: the hash order of a large map of atoms depends on the node's atom
+# table, so two VMs may iterate ?RULES differently.  It only decides which error
+# wins when several options are invalid at once; callers that know the order of the
+# node they answer for can pass ``key_order=``.
 _RULES_KEY_ORDER = (
-    "reuse_sessions supported_groups ocsp_responder_certs ocsp_nonce beast_mitigation "
-    "client_renegotiation keyfile dhfile session_tickets customize_hostname_check anti_replay "
-    "user_lookup_fun early_data versions srp_identity certs_keys cert honor_cipher_order "
-    "max_handshake_size crl_check dh depth server_name_indication sni_fun sender_spawn_opts "
-    "reuse_session certificate_authorities padding_check next_protocol_selector sni_hosts "
-    "hibernate_after fallback password keep_secrets erl_dist handshake signature_algs_cert "
-    "key_update_at signature_algs cacerts middlebox_comp_mode fail_if_no_peer_cert certfile "
-    "renegotiate_at next_protocols_advertised crl_cache alpn_advertised_protocols protocol "
-    "ocsp_stapling key cacertfile partial_chain receiver_spawn_opts psk_identity "
-    "max_fragment_length alpn_preferred_protocols use_ticket verify_fun verify honor_ecc_order "
-    "secure_renegotiate ciphers eccs cookie log_level").split()
+    "next_protocols_advertised crl_cache customize_hostname_check next_protocol_selector "
+    "reuse_session cacerts cacertfile secure_renegotiate alpn_preferred_protocols "
+    "certificate_authorities handshake alpn_advertised_protocols fallback psk_identity "
+    "ocsp_responder_certs srp_identity key_update_at erl_dist honor_ecc_order anti_replay "
+    "receiver_spawn_opts use_ticket sni_fun keyfile certfile key eccs certs_keys "
+    "server_name_indication user_lookup_fun hibernate_after versions keep_secrets "
+    "sender_spawn_opts signature_algs renegotiate_at padding_check depth supported_groups "
+    "dh protocol dhfile max_fragment_length middlebox_comp_mode log_level ocsp_nonce "
+    "crl_check ocsp_stapling fail_if_no_peer_cert signature_algs_cert early_data "
+    "max_handshake_size session_tickets sni_hosts verify_fun partial_chain cookie "
+    "client_renegotiation ciphers password verify reuse_sessions beast_mitigation cert "
+    "honor_cipher_order").split()
 assert set(_RULES_KEY_ORDER) == set(_RULES)
 
 _SSL_KEYS = frozenset(_RULES) | {"ssl_imp", "cb_info", "client_preferred_next_protocols",
@@ -361,9 +367,9 @@ def _internal(k: str) -> str:
     return "next_protocol_selector" if k == "client_preferred_next_protocols" else k
 
 
-def _add_missing(ssl_opts: list) -> list:
+def _add_missing(ssl_opts: list, key_order=None) -> list:
     lst = [(_akey(o[0]), o[1]) for o in ssl_opts]
-    for k0 in _RULES_KEY_ORDER:
+    for k0 in (key_order or _RULES_KEY_ORDER):
         k = _external(k0)
         if not any(name == k for name, _ in lst):
             lst.insert(0, (k, _UNBOUND))
@@ -1036,12 +1042,12 @@ def _original(omap, name):
 
 # --- public parse functions -----------------------------------------------------
 
-def _parse(opts, role: str, host=None) -> ParsedOptions:
+def _parse(opts, role: str, host=None, key_order=None) -> ParsedOptions:
     ssl_opts, sock_opts = _expand_options(opts)
     given_values = {}
     for o in ssl_opts:
         given_values[_akey(o[0])] = o[1]
-    items = _add_missing(ssl_opts)
+    items = _add_missing(ssl_opts, key_order)
     omap = _process_options(items, {}, {"role": role, "host": host})
     omap.pop("warn_verify_none", None)
     inet_list, emulated = _emulated_options(sock_opts, True)
@@ -1066,24 +1072,33 @@ def _files(omap: dict) -> list:
     return out
 
 
-def parse_connect_options(opts, host=None) -> ParsedOptions:
+def parse_connect_options(opts, host=None, key_order=None) -> ParsedOptions:
     """``ssl:connect(Host, Port, Opts)``'s validation; ``host`` is the Host argument.
 
     Raises SslOptionError with ``{error, {options, {socket_options, L}}}`` when gen_tcp
     would refuse a socket option (``L`` as OTP reports it).
     """
-    parsed = _parse(opts, "client", host)
+    parsed = _parse(opts, "client", host, key_order)
     for o in parsed.inet_list:
         if not _inet_ok(o, "client"):
             raise SslOptionError((_ERROR, (_OPTIONS, (A("socket_options"), parsed.inet_list))))
     return parsed
 
 
-def parse_listen_options(opts) -> ParsedOptions:
-    """``ssl:listen(Port, Opts)``'s validation (``{error, nooptions}`` for [])."""
+def parse_listen_options(opts, key_order=None) -> ParsedOptions:
+    """``ssl:listen(Port, Opts)``'s validation (``{error, nooptions}`` for []).
+
+    ``ssl:listen`` only catches ``{error, _}``: a non key/value option is thrown in the
+    caller (``ErlangException('throw', {option_not_a_key_value_tuple, X})``).
+    """
     if opts == []:
         raise SslOptionError((_ERROR, A("nooptions")))
-    parsed = _parse(opts, "server")
+    try:
+        parsed = _parse(opts, "server", None, key_order)
+    except SslOptionError as e:
+        if isinstance(e.term, tuple) and e.term and e.term[0] is A("option_not_a_key_value_tuple"):
+            raise ErlangException("throw", e.term) from None
+        raise
     for o in parsed.inet_list:
         if not _inet_ok(o, "server"):
             raise ErlangException("exit", A("badarg"))
@@ -1148,7 +1163,8 @@ def parse_setopts(opts, current: Optional[dict] = None) -> list:
                     _is_int(v) and -32768 <= v <= 32767),
             }[name]()
             if not ok:
-                raise SslOptionError((_ERROR, (_OPTIONS, (A(name), v))))
+                # ssl_gen_statem:set_socket_opts/6 reports {socket_options, Opt}
+                raise SslOptionError((_ERROR, (_OPTIONS, (A("socket_options"), opt))))
             out.append((name, v))
         elif _inet_ok(opt, "client") and not (isinstance(opt, tuple) and _akey(opt[0]) in (
                 "ip", "ifaddr", "port", "fd", "tcp_module", "netns")):
@@ -1175,7 +1191,8 @@ def parse_getopts(names) -> list[str]:
     for n in names:
         name = _akey(n) if isinstance(n, Atom) else None
         if name not in _GETTABLE:
-            raise SslOptionError((_ERROR, (_OPTIONS, (A("socket_options"), names, A("einval")))))
+            # ssl_gen_statem:get_socket_opts/6 names the one tag inet refused
+            raise SslOptionError((_ERROR, (_OPTIONS, (A("socket_options"), n, A("einval")))))
         out.append(name)
     return out
 
