@@ -1,18 +1,62 @@
 %% @doc The `ssl' API, served by a pyssl bridge node.
 %%
-%% Every function has the arity and return shape of `ssl' (R16B03 names and
-%% today's). Calls travel as `gen_server:call({pyssl, Bridge}, {Function, Args},
-%% infinity)'; the bridge enforces the ssl `Timeout' arguments itself. Socket
-%% calls go to the bridge that made the socket (`node(Ref)' of
-%% `{sslsocket, pyssl, Ref}'); calls that create sockets go to a bridge picked
-%% by `pyssl_bridges:pick/0'.
+%% Every function has the arity and the return shape of `ssl': the R16B03 names
+%% (`ssl_accept/1,2,3', `connection_info/1', `negotiated_next_protocol/1',
+%% `cipher_suites/0,1') and today's (`handshake/1,2,3',
+%% `connection_information/1,2', `negotiated_protocol/1', `close/2',
+%% `cipher_suites/2').
 %%
-%% Failure between nodes: when the bridge is down, or goes down during a call,
-%% the call returns `{error, closed}' (for `format_error/1' a local text is
-%% used); owners of active sockets then get `{ssl_closed, S}' from
-%% `pyssl_monitor'. Where `ssl' itself would raise (a function_clause for a
-%% malformed argument), the bridge replies `{'$pyssl_raise', Class, Reason}' and
-%% the exception is raised here, in the caller.
+%% == Configuration ==
+%% ```
+%% application:set_env(pyssl, bridge_node, 'pyssl@127.0.0.1'),
+%% ok = pyssl:start().
+%% '''
+%% or `{bridge_nodes, [Node, ...]}': new sockets are then spread round-robin
+%% over the reachable ones (see {@link pyssl_bridges:pick/0}).
+%%
+%% == How calls travel ==
+%% Each call is `gen_server:call({pyssl, Bridge}, {Function, Args}, infinity)'
+%% and returns exactly what the bridge replies, which is what
+%% `ssl:Function(Args...)' returns. The gen_server call itself never times out:
+%% the bridge enforces the ssl `Timeout' arguments. Calls on a socket
+%% `{sslsocket, pyssl, Ref}' go to the bridge that made it, `node(Ref)'; calls
+%% that make a socket (`connect', `listen') or need no socket (`cipher_suites',
+%% `versions', `format_error') go to the bridge chosen by
+%% `pyssl_bridges:pick/0'. The calling process becomes the owner of new sockets.
+%%
+%% == Errors of the shim itself ==
+%% <ul>
+%% <li>`{error, {bridge_unavailable, Nodes}}': no configured bridge could be
+%%     reached when a bridge had to be picked (`connect', `listen',
+%%     `cipher_suites', `versions'). `Nodes' is the configured list, `[]' when
+%%     neither `bridge_nodes' nor `bridge_node' is set. Functions that return a
+%%     list in `ssl' (`cipher_suites', `versions') return this tuple too.</li>
+%% <li>`{error, closed}': the bridge serving the call was reached but is gone
+%%     (node down, connection lost during the call, or its `pyssl' service not
+%%     running). This is what a call on a socket of a lost bridge returns, as for
+%%     a socket whose peer went away; `close/1' then returns `ok', as a second
+%%     `ssl:close/1' does.</li>
+%% <li>`{error, {options, {not_supported_by_pyssl, upgrade}}}': `connect/2,3',
+%%     `handshake/1,2,3' and `ssl_accept/1,2,3' on a `gen_tcp' socket (TLS
+%%     upgrade) are not built yet. Options the bridge does not support yet are
+%%     reported by the bridge in the same family:
+%%     `{error, {options, {not_supported_by_pyssl, {Name, Value}}}}'.</li>
+%% <li>Argument shapes `ssl' rejects with an exception (a `function_clause' for a
+%%     term that is not a socket, a bad timeout) raise the same exception here;
+%%     the bridge replies `{'$pyssl_raise', Class, Reason}' for those it detects
+%%     and the exception is raised in the caller.</li>
+%% </ul>
+%% `format_error/1' asks the bridge (it holds the texts of its own reasons) and
+%% falls back to local texts (those of `ssl:format_error/1', plus the shim's own
+%% reasons) when no bridge answers.
+%%
+%% == Bridge loss and active sockets ==
+%% `pyssl_monitor' remembers the owner of every socket this node got from a
+%% bridge (on `{ok, S}' from connect/listen/transport_accept/handshake and on a
+%% successful `controlling_process'; forgotten on `close'). When a bridge node
+%% goes down, each owner receives `{ssl_closed, S}' for each of its recorded
+%% sockets on that bridge, whatever their active mode, as if the peer had closed
+%% them.
 -module(pyssl).
 
 -export([start/0, start/1, stop/0,
@@ -29,19 +73,30 @@
          cipher_suites/0, cipher_suites/1, cipher_suites/2,
          versions/0, format_error/1]).
 
+-export_type([sslsocket/0]).
+
+-type sslsocket() :: {sslsocket, pyssl, reference()}.
+
 -define(IS_SOCKET(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
-                       element(1, S) =:= sslsocket andalso element(2, S) =:= pyssl)).
+                       element(1, S) =:= sslsocket andalso element(2, S) =:= pyssl andalso
+                       is_reference(element(3, S)))).
+-define(IS_TIMEOUT(T), ((is_integer(T) andalso T >= 0) orelse T =:= infinity)).
+-define(UPGRADE, {error, {options, {not_supported_by_pyssl, upgrade}}}).
 
 %%% Application ----------------------------------------------------------------
 
+%% @doc Start the `pyssl' application (and what it needs), like `ssl:start/0'.
+-spec start() -> ok | {error, term()}.
 start() -> start(temporary).
 
+-spec start(application:restart_type()) -> ok | {error, term()}.
 start(Type) ->
     case application:ensure_all_started(pyssl, Type) of
         {ok, _} -> ok;
         {error, _} = E -> E
     end.
 
+-spec stop() -> ok.
 stop() ->
     _ = application:stop(pyssl),
     ok.
@@ -50,25 +105,31 @@ stop() ->
 
 connect(Socket, Opts) -> connect(Socket, Opts, infinity).
 
-connect(Host, Port, Opts) when is_integer(Port) -> new_socket(connect, [Host, Port, Opts]);
-connect(_Socket, _Opts, _Timeout) ->
-    %% upgrading a gen_tcp socket needs the socket in the bridge: not yet built
-    {error, {options, {not_supported_by_pyssl, upgrade}}}.
+%% The same clause order as ssl: a list and a timeout make it an upgrade.
+connect(_Socket, Opts, Timeout) when is_list(Opts), ?IS_TIMEOUT(Timeout) -> ?UPGRADE;
+connect(Host, Port, Opts) -> connect(Host, Port, Opts, infinity).
 
-connect(Host, Port, Opts, Timeout) -> new_socket(connect, [Host, Port, Opts, Timeout]).
+connect(Host, Port, Opts, Timeout) when ?IS_TIMEOUT(Timeout) ->
+    new_socket(connect, [Host, Port, Opts, Timeout]).
 
 listen(Port, Opts) -> new_socket(listen, [Port, Opts]).
 
-transport_accept(L) -> socket_call(L, transport_accept, [L], true).
-transport_accept(L, Timeout) -> socket_call(L, transport_accept, [L, Timeout], true).
+transport_accept(L) -> socket_call(L, transport_accept, [L], track).
+transport_accept(L, Timeout) -> socket_call(L, transport_accept, [L, Timeout], track).
 
-ssl_accept(S) -> socket_call(S, ssl_accept, [S], false).
-ssl_accept(S, OptsOrTimeout) -> socket_call(S, ssl_accept, [S, OptsOrTimeout], false).
-ssl_accept(S, Opts, Timeout) -> socket_call(S, ssl_accept, [S, Opts, Timeout], false).
+ssl_accept(S) when is_port(S) -> ?UPGRADE;
+ssl_accept(S) -> socket_call(S, ssl_accept, [S]).
+ssl_accept(S, _) when is_port(S) -> ?UPGRADE;
+ssl_accept(S, OptsOrTimeout) -> socket_call(S, ssl_accept, [S, OptsOrTimeout]).
+ssl_accept(S, _, _) when is_port(S) -> ?UPGRADE;
+ssl_accept(S, Opts, Timeout) -> socket_call(S, ssl_accept, [S, Opts, Timeout]).
 
-handshake(S) -> socket_call(S, handshake, [S], true).
-handshake(S, OptsOrTimeout) -> socket_call(S, handshake, [S, OptsOrTimeout], true).
-handshake(S, Opts, Timeout) -> socket_call(S, handshake, [S, Opts, Timeout], true).
+handshake(S) when is_port(S) -> ?UPGRADE;
+handshake(S) -> socket_call(S, handshake, [S], track).
+handshake(S, _) when is_port(S) -> ?UPGRADE;
+handshake(S, OptsOrTimeout) -> socket_call(S, handshake, [S, OptsOrTimeout], track).
+handshake(S, _, _) when is_port(S) -> ?UPGRADE;
+handshake(S, Opts, Timeout) -> socket_call(S, handshake, [S, Opts, Timeout], track).
 
 %%% Data ------------------------------------------------------------------------------
 
@@ -77,21 +138,18 @@ recv(S, Length) -> socket_call(S, recv, [S, Length]).
 recv(S, Length, Timeout) -> socket_call(S, recv, [S, Length, Timeout]).
 
 close(S) ->
-    pyssl_monitor:forget(S),
-    case socket_call(S, close, [S]) of
+    case socket_call(S, close, [S], forget) of
         {error, closed} -> ok;
         Other -> Other
     end.
 
-close(S, How) ->
-    pyssl_monitor:forget(S),
-    socket_call(S, close, [S, How]).
+close(S, How) -> socket_call(S, close, [S, How], forget).
 
 shutdown(S, How) -> socket_call(S, shutdown, [S, How]).
 
 controlling_process(S, Pid) ->
     case socket_call(S, controlling_process, [S, Pid]) of
-        ok ->
+        ok when is_pid(Pid) ->
             pyssl_monitor:track(S, Pid),
             ok;
         Other ->
@@ -118,12 +176,18 @@ cipher_suites(Type) -> bridge_call(cipher_suites, [Type]).
 cipher_suites(Description, Version) -> bridge_call(cipher_suites, [Description, Version]).
 versions() -> bridge_call(versions, []).
 
+%% @doc The bridge's text for `Reason'; local texts when no bridge answers.
+-spec format_error(term()) -> string().
+format_error({bridge_unavailable, _} = Reason) ->
+    local_format_error(Reason);
+format_error({error, {bridge_unavailable, _} = Reason}) ->
+    local_format_error(Reason);
 format_error(Reason) ->
     case pyssl_bridges:pick() of
         {ok, Node} ->
-            case call(Node, format_error, [Reason]) of
-                {error, closed} when Reason =/= closed -> local_format_error(Reason);
-                Text -> Text
+            case forward(Node, format_error, [Reason]) of
+                {reply, Text} -> Text;
+                down -> local_format_error(Reason)
             end;
         {error, _} ->
             local_format_error(Reason)
@@ -133,7 +197,7 @@ format_error(Reason) ->
 
 new_socket(Function, Args) ->
     case pyssl_bridges:pick() of
-        {ok, Node} -> tracked(call(Node, Function, Args));
+        {ok, Node} -> after_call(call(Node, Function, Args), track);
         {error, _} = E -> E
     end.
 
@@ -143,34 +207,51 @@ bridge_call(Function, Args) ->
         {error, _} = E -> E
     end.
 
-socket_call(S, Function, Args) -> socket_call(S, Function, Args, false).
+socket_call(S, Function, Args) -> socket_call(S, Function, Args, none).
 
-socket_call({sslsocket, pyssl, Ref}, Function, Args, Track) when is_reference(Ref) ->
-    Reply = call(node(Ref), Function, Args),
-    case Track of
-        true -> tracked(Reply);
-        false -> Reply
-    end;
-socket_call(_S, _Function, _Args, _Track) ->
+socket_call({sslsocket, pyssl, Ref} = S, Function, Args, Then) when is_reference(Ref) ->
+    case Then of
+        forget -> pyssl_monitor:forget(S);
+        _ -> ok
+    end,
+    after_call(call(node(Ref), Function, Args), Then);
+socket_call(_S, _Function, _Args, _Then) ->
     erlang:error(function_clause).
 
-tracked({ok, S} = Reply) when ?IS_SOCKET(S) ->
+after_call({ok, S} = Reply, track) when ?IS_SOCKET(S) ->
     pyssl_monitor:track(S, self()),
     Reply;
-tracked(Reply) ->
+after_call(Reply, _) ->
     Reply.
 
 call(Node, Function, Args) ->
-    try gen_server:call({pyssl, Node}, {Function, Args}, infinity) of
-        {'$pyssl_raise', Class, Reason} -> erlang:raise(Class, Reason, [{?MODULE, Function, Args, []}]);
-        Reply -> Reply
-    catch
-        exit:{Why, {gen_server, call, _}} when Why =:= noproc; Why =:= noconnection;
-                                                element(1, Why) =:= nodedown ->
-            {error, closed};
-        exit:{{nodedown, _}, _} ->
+    case forward(Node, Function, Args) of
+        {reply, {'$pyssl_raise', Class, Reason}}
+          when Class =:= error; Class =:= exit; Class =:= throw ->
+            erlang:raise(Class, Reason, [{?MODULE, Function, Args, []}]);
+        {reply, Reply} ->
+            Reply;
+        down ->
             {error, closed}
     end.
 
-local_format_error(closed) -> "TLS connection is closed";
-local_format_error(Reason) -> ssl:format_error(Reason).
+%% `{reply, Reply}', or `down' when the bridge is not there or left during the
+%% call. Any exit of the call means the service is gone for this caller.
+forward(Node, Function, Args) ->
+    try gen_server:call({pyssl, Node}, {Function, Args}, infinity) of
+        Reply -> {reply, Reply}
+    catch
+        exit:{_Why, {gen_server, call, _}} -> down
+    end.
+
+local_format_error({bridge_unavailable, []}) ->
+    "No pyssl bridge node configured (set the pyssl application environment "
+    "bridge_node or bridge_nodes)";
+local_format_error({bridge_unavailable, Nodes}) ->
+    lists:flatten(io_lib:format("No pyssl bridge node reachable from ~w (tried ~w)",
+                                [node(), Nodes]));
+local_format_error(Reason) ->
+    try ssl:format_error(Reason)
+    catch error:undef ->
+        lists:flatten(io_lib:format("Unexpected error: ~p", [Reason]))
+    end.

@@ -1,11 +1,25 @@
-%% @doc Which bridge serves new sockets. One place to decide it: the `bridge_nodes'
-%% list (spread round-robin over the connected ones) or the single `bridge_node'.
+%% @doc Which bridge serves a new socket: the one place that decides it.
+%%
+%% Configuration (application environment of `pyssl'):
+%% <ul>
+%% <li>`bridge_nodes': a list of bridge nodes; new sockets are spread
+%%     round-robin over those that can be reached;</li>
+%% <li>`bridge_node': a single bridge node (used when `bridge_nodes' is unset
+%%     or empty).</li>
+%% </ul>
+%% A bridge is reachable when this node is connected to it or can connect to
+%% it now (`net_kernel:connect_node/1'). Socket calls do not come here: they go
+%% to the node of the socket's reference.
 -module(pyssl_bridges).
--export([pick/0, configured/0]).
+-export([pick/0, configured/0, init/0]).
 
+-define(COUNTER, {?MODULE, counter}).
+
+%% @doc The configured bridges, in order (`[]' when none).
+-spec configured() -> [node()].
 configured() ->
     case application:get_env(pyssl, bridge_nodes) of
-        {ok, [_ | _] = Nodes} -> Nodes;
+        {ok, [_ | _] = Nodes} -> [N || N <- Nodes, is_atom(N)];
         _ ->
             case application:get_env(pyssl, bridge_node) of
                 {ok, Node} when is_atom(Node), Node =/= undefined -> [Node];
@@ -13,29 +27,51 @@ configured() ->
             end
     end.
 
-%% @doc `{ok, Node}' or `{error, closed}' when no configured bridge is reachable.
+%% @doc Create the round-robin counter (once per VM; done by `pyssl_monitor').
+-spec init() -> ok.
+init() ->
+    case persistent_term:get(?COUNTER, undefined) of
+        undefined -> persistent_term:put(?COUNTER, atomics:new(1, [{signed, false}]));
+        _ -> ok
+    end.
+
+%% @doc `{ok, Node}', or `{error, {bridge_unavailable, Configured}}' when no
+%% configured bridge can be reached (`Configured' is `[]' when none is set).
+%% With several bridges each pick starts one further along the list and takes
+%% the first reachable one from there.
+-spec pick() -> {ok, node()} | {error, {bridge_unavailable, [node()]}}.
 pick() ->
     case configured() of
-        [] -> {error, {options, {bridge_node, undefined}}};
-        [Node] -> reachable(Node);
+        [Node] = Nodes ->
+            case reachable(Node) of
+                true -> {ok, Node};
+                false -> {error, {bridge_unavailable, Nodes}}
+            end;
         Nodes ->
-            N = erlang:unique_integer([positive]),
-            Rotated = rotate(N rem length(Nodes), Nodes),
-            first_reachable(Rotated)
+            Len = length(Nodes),
+            Start = case Len of
+                        0 -> 0;
+                        _ -> next() rem Len
+                    end,
+            {Tail, Head} = lists:split(Start, Nodes),
+            first_reachable(Head ++ Tail, Nodes)
     end.
 
-rotate(0, L) -> L;
-rotate(K, L) -> {A, B} = lists:split(K, L), B ++ A.
+next() ->
+    case persistent_term:get(?COUNTER, undefined) of
+        undefined ->
+            erlang:unique_integer([positive, monotonic]);
+        Ref ->
+            atomics:add_get(Ref, 1, 1)
+    end.
 
-first_reachable([]) -> {error, closed};
-first_reachable([N | Rest]) ->
+first_reachable([], Configured) -> {error, {bridge_unavailable, Configured}};
+first_reachable([N | Rest], Configured) ->
     case reachable(N) of
-        {ok, _} = Ok -> Ok;
-        _ -> first_reachable(Rest)
+        true -> {ok, N};
+        false -> first_reachable(Rest, Configured)
     end.
 
+reachable(Node) when Node =:= node() -> false;
 reachable(Node) ->
-    case lists:member(Node, nodes([connected])) orelse net_kernel:connect_node(Node) of
-        true -> {ok, Node};
-        _ -> {error, closed}
-    end.
+    lists:member(Node, nodes(connected)) orelse net_kernel:connect_node(Node) =:= true.

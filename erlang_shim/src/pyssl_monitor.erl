@@ -1,6 +1,14 @@
-%% @doc Remembers which local process owns which pyssl socket, so that when a
-%% bridge node goes down each owner gets `{ssl_closed, S}' for its sockets on it,
-%% as if the peer had closed them. Entries go on `close/1' and owner exit.
+%% @doc Owners of pyssl sockets, for the day their bridge goes away.
+%%
+%% `pyssl' records `{Socket, Owner}' when a call returns `{ok, Socket}'
+%% (connect, listen, transport_accept, handshake) and when
+%% `controlling_process/2' succeeds, and forgets the socket on `close'. When a
+%% bridge node goes down, every recorded owner receives `{ssl_closed, S}' for
+%% each of its sockets on that bridge, as if the peer had closed them, and the
+%% entries go. An owner's exit drops its entries.
+%%
+%% The table is ETS owned by this process; recording is a cast, so the cost on
+%% the caller's side is one message per new socket (nothing on send/recv).
 -module(pyssl_monitor).
 -behaviour(gen_server).
 
@@ -12,54 +20,59 @@
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
-%% @doc Record `Owner' as the owner of `S' (called by pyssl on {ok, S}).
-track({sslsocket, pyssl, Ref} = S, Owner) ->
-    case whereis(?MODULE) of
-        undefined -> ok;
-        Pid -> gen_server:cast(Pid, {track, S, node(Ref), Owner})
-    end;
+%% @doc Record `Owner' as the owner of `S' (no-op when the app is not running).
+-spec track(pyssl:sslsocket(), pid()) -> ok.
+track({sslsocket, pyssl, Ref} = S, Owner) when is_reference(Ref), is_pid(Owner) ->
+    cast({track, S, node(Ref), Owner});
 track(_, _) -> ok.
 
-forget(S) ->
-    case whereis(?MODULE) of
-        undefined -> ok;
-        Pid -> gen_server:cast(Pid, {forget, S})
-    end.
+%% @doc Forget `S' (it is being closed by its owner).
+-spec forget(pyssl:sslsocket()) -> ok.
+forget(S) -> cast({forget, S}).
 
+%% @doc The recorded `{Socket, BridgeNode, Owner}' entries.
+-spec sockets() -> [{pyssl:sslsocket(), node(), pid()}].
 sockets() ->
     try ets:tab2list(?TAB) catch error:badarg -> [] end.
 
+cast(Msg) ->
+    case whereis(?MODULE) of
+        undefined -> ok;
+        Pid -> gen_server:cast(Pid, Msg)
+    end.
+
+%%% gen_server -----------------------------------------------------------------
+
 init([]) ->
-    process_flag(trap_exit, true),
-    ?TAB = ets:new(?TAB, [named_table, protected, set]),
+    ok = pyssl_bridges:init(),
+    ?TAB = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
     ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
-    {ok, #{monitors => #{}}}.
+    {ok, #{}}.
 
-handle_call(_Req, _From, State) ->
-    {reply, {error, badarg}, State}.
+handle_call(_Req, _From, Owners) ->
+    {reply, {error, badarg}, Owners}.
 
-handle_cast({track, S, Node, Owner}, State = #{monitors := Mons}) ->
+handle_cast({track, S, Node, Owner}, Owners) ->
     true = ets:insert(?TAB, {S, Node, Owner}),
-    Mons1 = case maps:is_key(Owner, Mons) of
-                true -> Mons;
-                false -> Mons#{Owner => erlang:monitor(process, Owner)}
-            end,
-    {noreply, State#{monitors := Mons1}};
-handle_cast({forget, S}, State) ->
-    ets:delete(?TAB, S),
-    {noreply, State}.
+    case Owners of
+        #{Owner := _} -> {noreply, Owners};
+        #{} -> {noreply, Owners#{Owner => erlang:monitor(process, Owner)}}
+    end;
+handle_cast({forget, S}, Owners) ->
+    true = ets:delete(?TAB, S),
+    {noreply, Owners};
+handle_cast(_Msg, Owners) ->
+    {noreply, Owners}.
 
-handle_info({nodedown, Node, _Info}, State) ->
+handle_info({nodedown, Node, _Info}, Owners) ->
     Lost = ets:match_object(?TAB, {'_', Node, '_'}),
     lists:foreach(fun({S, _, Owner}) ->
                           Owner ! {ssl_closed, S},
                           ets:delete(?TAB, S)
                   end, Lost),
-    {noreply, State};
-handle_info({nodeup, _Node, _Info}, State) ->
-    {noreply, State};
-handle_info({'DOWN', _Ref, process, Owner, _}, State = #{monitors := Mons}) ->
-    ets:match_delete(?TAB, {'_', '_', Owner}),
-    {noreply, State#{monitors := maps:remove(Owner, Mons)}};
-handle_info(_Msg, State) ->
-    {noreply, State}.
+    {noreply, Owners};
+handle_info({'DOWN', _Ref, process, Owner, _}, Owners) ->
+    true = ets:match_delete(?TAB, {'_', '_', Owner}),
+    {noreply, maps:remove(Owner, Owners)};
+handle_info(_Msg, Owners) ->
+    {noreply, Owners}.
