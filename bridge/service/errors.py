@@ -147,11 +147,16 @@ def _pretty(term, col: int, width: int = 80) -> str:
             isinstance(term, list) and _is_printable_list(term)):
         return flat
     opener, closer = ("{", "}") if isinstance(term, tuple) else ("[", "]")
-    parts = []
     inner = col + 1
-    for i, el in enumerate(term):
-        parts.append(_pretty(el, inner, width))
-    return opener + (",\n" + " " * inner).join(parts) + closer
+    elems = list(term)
+    tag = ""
+    if isinstance(term, tuple) and len(elems) > 1 and isinstance(elems[0], Atom):
+        # {Tag, ...}: the other elements line up after "{Tag," (io_lib_pretty's layout)
+        tag = _flat(elems.pop(0), True) + ","
+        inner = col + 1 + len(tag)
+    parts = [_pretty(el, inner, width) for el in elems]
+    body = (",\n" + " " * inner).join(parts)
+    return opener + tag + body + closer
 
 
 def format_term(term, pretty: bool = True, column: int = 0) -> str:
