@@ -267,3 +267,18 @@ def test_long_line_is_scanned_incrementally():
     d.feed(b"\nrest")
     assert d.next_packet() == b"y" * 1_000_000 + b"\n"
     assert d.peek() == b"rest"
+
+
+@pytest.mark.parametrize("chunk", [16384, 4093, 65537])
+def test_big_packets_back_to_back_across_compactions(chunk):
+    import random
+    rng = random.Random(chunk)
+    payloads = [rng.randbytes(rng.choice([0, 1, 300000, 70000, 5])) for _ in range(12)]
+    stream = b"".join(encode_packet(4, p) for p in payloads)
+    d = PacketDecoder(4)
+    got = []
+    for i in range(0, len(stream), chunk):
+        d.feed(stream[i:i + chunk])
+        while (p := d.next_packet()) is not None:
+            got.append(p)
+    assert got == payloads and d.buffered == 0
