@@ -1140,8 +1140,9 @@ def parse_setopts(opts, current: Optional[dict] = None) -> list:
     ``current`` is the socket's emulated options (for ``{active, N}`` arithmetic the
     runtime adds N itself).  Errors as OTP 25's connection process returns them:
     ``{error, {options, {not_a_proplist, Opts}}}`` for a non-list,
-    ``{error, {options, {Name, Value}}}`` for a bad emulated value, and
-    ``{error, {options, {socket_options, Opt, einval}}}`` for a bad gen_tcp option.
+    ``{error, {options, {socket_options, {Name, Value}}}}`` for a bad emulated value,
+    and ``{error, {options, {socket_options, Others, einval}}}`` (``Others`` = all
+    non-emulated options given) for a bad gen_tcp option.
     """
     if not isinstance(opts, list):
         raise ErlangException("error", A("function_clause"))
@@ -1150,6 +1151,7 @@ def parse_setopts(opts, current: Optional[dict] = None) -> list:
     except Exception:
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_a_proplist"), opts)))) from None
     out = []
+    others = []
     for opt in expanded:
         if isinstance(opt, tuple) and len(opt) == 2 and _akey(opt[0]) in EMULATED_OPTIONS:
             name = _akey(opt[0])
@@ -1166,12 +1168,16 @@ def parse_setopts(opts, current: Optional[dict] = None) -> list:
                 # ssl_gen_statem:set_socket_opts/6 reports {socket_options, Opt}
                 raise SslOptionError((_ERROR, (_OPTIONS, (A("socket_options"), opt))))
             out.append((name, v))
-        elif _inet_ok(opt, "client") and not (isinstance(opt, tuple) and _akey(opt[0]) in (
-                "ip", "ifaddr", "port", "fd", "tcp_module", "netns")):
-            name = _akey(opt[0]) if isinstance(opt, tuple) else _akey(opt)
-            out.append((name, opt[1] if isinstance(opt, tuple) and len(opt) == 2 else opt))
         else:
-            raise SslOptionError((_ERROR, (_OPTIONS, (A("socket_options"), opt, A("einval")))))
+            others.append(opt)
+    # ssl_gen_statem:set_socket_opts/6 hands the rest to inet:setopts in one call and
+    # reports {socket_options, Others, InetError} when it fails.
+    for opt in others:
+        if not _inet_ok(opt, "client") or (isinstance(opt, tuple) and _akey(opt[0]) in (
+                "ip", "ifaddr", "port", "fd", "tcp_module", "netns")):
+            raise SslOptionError((_ERROR, (_OPTIONS, (A("socket_options"), others, A("einval")))))
+        name = _akey(opt[0]) if isinstance(opt, tuple) else _akey(opt)
+        out.append((name, opt[1] if isinstance(opt, tuple) and len(opt) == 2 else opt))
     return out
 
 

@@ -1,0 +1,110 @@
+"""build_tls_config (file errors shaped as OTP's), setopts/getopts and handshake parsing."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from bridge.etf.types import Atom as A
+from bridge.service.errors import format_error
+from bridge.service.options import (ErlangException, SslOptionError, build_tls_config,
+                                    parse_connect_options, parse_getopts,
+                                    parse_handshake_options, parse_listen_options, parse_setopts)
+
+
+def _cert():
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()),
+            cert.public_bytes(serialization.Encoding.DER))
+
+
+def s(text):
+    return [ord(c) for c in text]
+
+
+def test_server_config_from_files():
+    cert_pem, key_pem, cert_der = _cert()
+    p = parse_listen_options([(A("certfile"), s("/c.pem")), (A("keyfile"), s("/k.pem"))])
+    assert p.files == [("certfile", "/c.pem"), ("keyfile", "/k.pem")]
+    cfg = build_tls_config(p, "server", {"/c.pem": cert_pem, "/k.pem": key_pem})
+    assert cfg.cert_chain == [cert_der] and b"PRIVATE KEY" in cfg.key_pem
+    assert cfg.versions == ("tlsv1.3", "tlsv1.2")
+
+
+def test_missing_certfile_is_otp_shaped():
+    p = parse_listen_options([(A("certfile"), s("/x.pem"))])
+    with pytest.raises(SslOptionError) as ei:
+        build_tls_config(p, "server", {"/x.pem": A("enoent")})
+    assert ei.value.term == (A("error"), (A("options"), (A("certfile"), s("/x.pem"), (A("error"), A("enoent")))))
+    assert format_error(ei.value.term) == "Invalid certificate file /x.pem: no such file or directory"
+
+
+def test_garbage_cacertfile_is_a_decoding_error():
+    p = parse_connect_options([(A("verify"), A("verify_peer")), (A("cacertfile"), s("/ca.pem"))],
+                              host=s("localhost"))
+    with pytest.raises(SslOptionError) as ei:
+        build_tls_config(p, "client", {"/ca.pem": b"not a certificate"})
+    assert format_error(ei.value.term) == "Invalid CA certificate file /ca.pem: decoding error"
+
+
+def test_client_sni_and_hostname_check():
+    _, _, der = _cert()
+    p = parse_connect_options([(A("verify"), A("verify_peer")), (A("cacerts"), [der])],
+                              host=s("example.com."))
+    cfg = build_tls_config(p, "client", {})
+    assert cfg.server_name_indication == "example.com" and cfg.hostname_check == "example.com"
+    assert cfg.cacerts == [der] and cfg.verify == "verify_peer"
+    p = parse_connect_options([(A("server_name_indication"), A("disable"))], host=s("h"))
+    assert build_tls_config(p, "client", {}).server_name_indication is None
+
+
+def test_ciphers_reach_the_config():
+    p = parse_connect_options([(A("versions"), [A("tlsv1.2")]), (A("ciphers"), s("AES128-SHA"))])
+    cfg = build_tls_config(p, "client", {})
+    assert cfg.cipher_list == "AES128-SHA" and cfg.versions == ("tlsv1.2",)
+
+
+def test_setopts():
+    assert parse_setopts([A("binary"), (A("active"), A("once")), (A("nodelay"), True)]) == [
+        ("mode", A("binary")), ("active", A("once")), ("nodelay", True)]
+    with pytest.raises(SslOptionError) as ei:
+        parse_setopts([(A("active"), 40000)])
+    assert ei.value.term == (A("error"), (A("options"), (A("socket_options"), (A("active"), 40000))))
+    with pytest.raises(SslOptionError):
+        parse_setopts([(A("packet"), A("bogus"))])
+    with pytest.raises(SslOptionError) as ei:
+        parse_setopts([(A("nodelay"), A("foo")), (A("mode"), A("list"))])
+    assert ei.value.term == (A("error"), (A("options"), (A("socket_options"), [(A("nodelay"), A("foo"))],
+                                                         A("einval"))))
+    with pytest.raises(ErlangException):
+        parse_setopts(A("foo"))
+
+
+def test_getopts():
+    assert parse_getopts([A("active"), A("mode"), A("nodelay")]) == ["active", "mode", "nodelay"]
+    with pytest.raises(SslOptionError):
+        parse_getopts([A("bogus")])
+    with pytest.raises(ErlangException):
+        parse_getopts(A("active"))
+
+
+def test_handshake_options_over_listen():
+    listen = parse_listen_options([(A("certfile"), s("/c.pem")), (A("active"), False)])
+    p = parse_handshake_options([(A("verify"), A("verify_peer")), (A("cacertfile"), s("/ca.pem"))], listen)
+    assert p.ssl["verify"] is A("verify_peer") and ("cacertfile", "/ca.pem") in p.files
+    assert p.socket["active"] is False
+    with pytest.raises(SslOptionError) as ei:
+        parse_handshake_options([(A("verify"), A("foo"))], listen)
+    assert ei.value.term == (A("error"), (A("error"), (A("options"), (A("verify"), A("foo")))))
