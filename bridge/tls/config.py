@@ -35,8 +35,8 @@ class TLSConfig:
     hostname_check: Optional[str] = None        # client verify_peer: name to check
     secure_renegotiate: bool = True
     reuse_sessions: bool = True
-    alpn_advertised: list[bytes] = field(default_factory=list)   # server
-    alpn_preferred: list[bytes] = field(default_factory=list)    # client
+    alpn_advertised: list[bytes] = field(default_factory=list)   # client: protocols offered
+    alpn_preferred: list[bytes] = field(default_factory=list)    # server: preference order
     # Verification callback hook (verify_fun): set by the service; the engine calls it
     # from its handshake thread with (der_cert, depth, event) and it may block.
     verify_hook: Optional[object] = None

@@ -49,7 +49,7 @@ norm(X) -> X.
 
 %% A BEAM ssl server on an ephemeral port; each handshaken connection runs Handler(S).
 server(Opts, Handler) ->
-    {ok, L} = ssl:listen(0, [{reuseaddr, true} | Opts]),
+    {ok, L} = ssl:listen(0, [{reuseaddr, true}, {active, false} | Opts]),
     {ok, {_, Port}} = ssl:sockname(L),
     Pid = spawn(fun() -> accept_loop(L, Handler) end),
     ok = ssl:controlling_process(L, Pid),
