@@ -23,7 +23,7 @@ from typing import Callable, Optional
 
 from bridge.etf.types import ImproperList
 
-from .packet import PacketDecoder, PacketError
+from .packet import PacketDecoder, PacketError, shape
 from .terms import CLOSED, ERROR, OK, SSL, SSL_CLOSED, SSL_ERROR, SSL_PASSIVE, TIMEOUT, Atom
 
 INVALID_PACKET = Atom("invalid_packet")
@@ -54,7 +54,8 @@ class Delivery:
         self.packet = packet
         self.header = header
         self.active = active          # True | False | "once" | int > 0
-        self.decoder = PacketDecoder(packet, packet_size, line_delimiter)
+        # ssl hands decode_packet only packet_size: line_delimiter does not apply
+        self.decoder = PacketDecoder(packet, packet_size)
         self.waiters: deque[Recv] = deque()
         self.eof = False              # peer closed its side (or the TCP stream ended)
         self.error_reason = None      # fatal error already seen (alert, packet error)
@@ -63,21 +64,13 @@ class Delivery:
         self._paused = False
 
     # ---- formatting -------------------------------------------------------
-    def format(self, data: bytes):
+    def format(self, data):
         if not isinstance(data, (bytes, bytearray)):
             return data  # http packet types give terms already
-        if not self.binary:
-            return list(data)
-        if self.header:
-            n = min(self.header, len(data))
-            head = tuple(data[:n])
-            if n == len(data):
-                return list(head)
-            return ImproperList(head, bytes(data[n:]))
-        return bytes(data)
+        return shape(data, self.binary, self.header)
 
     def _raw_formatted(self, data: bytes):
-        return bytes(data) if self.binary else list(data)
+        return shape(data, self.binary, 0)
 
     # ---- input ------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -112,7 +105,7 @@ class Delivery:
 
     def set_packet(self, packet, packet_size=None, line_delimiter=None) -> None:
         self.packet = packet
-        self.decoder.set_type(packet, packet_size, line_delimiter)
+        self.decoder.set_type(packet, packet_size)
 
     # ---- passive recv -----------------------------------------------------
     def recv(self, length: int, reply: Callable) -> Optional[Recv]:
