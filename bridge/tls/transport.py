@@ -42,6 +42,8 @@ from .engine import RenegotiationError, TLSAlertError, TLSClosed, TLSEngine
 
 __all__ = ["TLSConnection", "TLSAlertError", "TLSClosed", "ContextError", "open_client", "accept_tls"]
 
+CLOSE_LINGER = 5.0      # seconds a closed connection waits for the peer's FIN
+
 _POOL = ThreadPoolExecutor(max_workers=max(4, 2 * (os.cpu_count() or 1)),
                            thread_name_prefix="tls-handshake")
 
@@ -79,6 +81,8 @@ class TLSConnection(asyncio.Protocol):
             self._step()
 
     def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return                  # closing: the peer's last records are of no interest
         # while a handshake step runs on the pool the engine belongs to that thread
         if self._stepping or not self.engine.handshake_done:
             self._pending.append(data)
@@ -89,6 +93,8 @@ class TLSConnection(asyncio.Protocol):
         self._read()
 
     def eof_received(self):
+        if self._closed:
+            return False            # closing and the peer is done too: close the socket
         if not self.engine.handshake_done or self._stepping:
             self._tcp_eof = True
             # an alert may still be waiting to be processed: let the running step finish
@@ -99,6 +105,7 @@ class TLSConnection(asyncio.Protocol):
         return True  # keep our write side open: the owner may still send (half-close)
 
     _tcp_eof = False
+    _linger: Optional[asyncio.TimerHandle] = None
 
     def _peer_eof(self) -> None:
         self.engine.receive_eof()
@@ -113,6 +120,8 @@ class TLSConnection(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self._lost = True
+        if self._linger is not None:
+            self._linger.cancel()
         if not self._lost_fut.done():
             self._lost_fut.set_result(None)
         for w in self._drain_waiters:
@@ -285,7 +294,10 @@ class TLSConnection(asyncio.Protocol):
         self._flush()
         if self.transport.can_write_eof():
             self._wrote_eof = True
-            self.transport.write_eof()
+            try:
+                self.transport.write_eof()
+            except OSError:         # the peer is already gone: reads will report it
+                pass
 
     def shutdown(self, how: str) -> None:
         """``how``: "write" (close_notify + half-close), "read" (drop further input),
@@ -300,17 +312,34 @@ class TLSConnection(asyncio.Protocol):
             raise ValueError(f"shutdown how must be read, write or read_write, not {how!r}")
 
     def close(self) -> None:
-        """Send what is queued and a close_notify, then close TCP (after its buffer drains)."""
+        """Send what is queued and a close_notify, then close gracefully like OTP's
+        ``tls_gen_connection:close/5``: half-close TCP and discard input until the peer
+        closes (or ``CLOSE_LINGER`` seconds pass). Closing at once would make the kernel
+        answer late peer records with a RST, which destroys data the peer has not read yet."""
         if self._closed:
             return
         self._closed = True
-        if not self._lost and self.transport is not None:
-            if self.engine.handshake_done and not self._stepping:
-                if self._wbuf:
-                    self._flush_writes()
-                self.engine.close()
-                self._flush()
-            self.transport.close()
+        self._read_shut = True
+        if self._lost or self.transport is None:
+            return
+        if self.engine.handshake_done and not self._stepping:
+            if self._wbuf:
+                self._flush_writes()
+            self.engine.close()
+            self._flush()
+        t = self.transport
+        if self._eof or not t.can_write_eof():
+            t.close()
+            return
+        if not self._wrote_eof:
+            self._wrote_eof = True
+            try:
+                t.write_eof()
+            except OSError:         # the peer is already gone (ENOTCONN, reset)
+                t.close()
+                return
+        t.resume_reading()
+        self._linger = self.loop.call_later(CLOSE_LINGER, t.close)
 
     def _abort(self) -> None:
         self._closed = True
