@@ -1,0 +1,293 @@
+"""bridge.tls.transport: our client against our server over 127.0.0.1."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+
+import pytest
+
+from bridge.tls import transport
+from bridge.tls.config import TLSConfig
+from certgen import PKI
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+class Collector:
+    def __init__(self):
+        self.data = bytearray()
+        self.eof = asyncio.Event()
+        self.error = None
+        self.events = []
+
+    def data_received(self, data):
+        self.data += data
+        self.events.append("data")
+
+    def eof_received(self):
+        self.events.append("eof")
+        self.eof.set()
+
+    def connection_failed(self, exc):
+        self.events.append("failed")
+        self.error = exc
+        self.eof.set()
+
+    async def wait_for(self, n):
+        while len(self.data) < n and not self.eof.is_set():
+            await asyncio.sleep(0.005)
+
+
+def ccfg(pki, **kw):
+    kw.setdefault("verify", "verify_peer")
+    return TLSConfig(role="client", cacerts=[pki.ca.der], server_name_indication="localhost",
+                     hostname_check="localhost", **kw)
+
+
+def scfg(pki, **kw):
+    return TLSConfig(role="server", cert_chain=pki.server.chain_der, key_der=pki.server.key_der,
+                     cacerts=[pki.ca.der], **kw)
+
+
+async def pair(pki, client_kw=None, server_kw=None):
+    """(client conn, client rx, server conn, server rx) connected over loopback."""
+    loop = asyncio.get_running_loop()
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    lsock.setblocking(False)
+    srx, crx = Collector(), Collector()
+
+    async def server():
+        csock, _ = await loop.sock_accept(lsock)
+        return await transport.accept_tls(csock, scfg(pki, **(server_kw or {})), timeout=10, receiver=srx)
+
+    task = asyncio.ensure_future(server())
+    try:
+        c = await transport.open_client("127.0.0.1", lsock.getsockname()[1], ccfg(pki, **(client_kw or {})),
+                                        timeout=10, receiver=crx)
+        s = await task
+    finally:
+        lsock.close()
+    return c, crx, s, srx
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def test_many_small_writes_keep_order(pki):
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        msgs = [f"{i};".encode() for i in range(5000)]
+        for m in msgs:
+            c.write(m)
+        expected = b"".join(msgs)
+        await srx.wait_for(len(expected))
+        c.close()
+        s.close()
+        return bytes(srx.data), expected
+
+    got, expected = run(go())
+    assert got == expected
+
+
+def test_peer_close_delivers_data_before_eof(pki):
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        payload = os.urandom(300_000)
+        s.write(payload)
+        s.close()
+        await asyncio.wait_for(crx.eof.wait(), 10)
+        c.close()
+        return crx, payload
+
+    crx, payload = run(go())
+    assert bytes(crx.data) == payload
+    assert crx.events[-1] == "eof" and crx.error is None
+    assert crx.events.count("eof") == 1
+
+
+def test_shutdown_write_keeps_reading(pki):
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        c.write(b"request")
+        c.shutdown("write")
+        await asyncio.wait_for(srx.eof.wait(), 10)      # close_notify reached the server
+        s.write(b"response after half-close")
+        s.close()
+        await asyncio.wait_for(crx.eof.wait(), 10)
+        c.write(b"ignored")                             # after shutdown(write): dropped, no crash
+        c.close()
+        return bytes(srx.data), bytes(crx.data)
+
+    assert run(go()) == (b"request", b"response after half-close")
+
+
+def test_shutdown_read_drops_input_and_bad_how(pki):
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        c.shutdown("read")
+        s.write(b"nobody listens")
+        await asyncio.sleep(0.2)
+        with pytest.raises(ValueError, match="read, write or read_write"):
+            c.shutdown("sideways")
+        c.shutdown("read_write")
+        s.close()
+        await asyncio.wait_for(c.wait_closed(), 10)
+        return bytes(crx.data)
+
+    assert run(go()) == b""
+
+
+def test_pause_and_resume_reading(pki):
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        s.pause_reading()
+        c.write(b"x" * 100_000)
+        await asyncio.sleep(0.2)
+        paused_got = len(srx.data)
+        s.resume_reading()
+        await srx.wait_for(100_000)
+        c.close()
+        s.close()
+        return paused_got, len(srx.data)
+
+    paused_got, total = run(go())
+    assert paused_got < 100_000 and total == 100_000
+
+
+def test_close_after_peer_vanished_is_quiet(pki):
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        sock = s.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s._abort()                          # RST: the client's write_eof meets ENOTCONN/EPIPE
+        await asyncio.wait_for(crx.eof.wait(), 10)
+        c.close()                           # must not raise
+        c.shutdown_write()
+        c.close()
+        await asyncio.wait_for(c.wait_closed(), 10)
+        return crx.events
+
+    events = run(go())
+    assert events[-1] in ("eof", "failed")
+
+
+def test_socket_information_and_options(pki):
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        assert c.peername() == s.sockname()
+        assert s.peername() == c.sockname()
+        c.set_socket_option(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        assert c.socket().getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        c.close()
+        s.close()
+        await c.wait_closed()
+        with pytest.raises(OSError):
+            c.set_socket_option(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+    run(go())
+
+
+def test_drain_and_write_buffer(pki):
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        s.pause_reading()
+        for _ in range(64):
+            c.write(b"y" * 65536)
+        await asyncio.sleep(0)
+        size = c.write_buffer_size()
+        s.resume_reading()
+        await asyncio.wait_for(c.drain(), 10)
+        await srx.wait_for(64 * 65536)
+        c.close()
+        s.close()
+        return size, len(srx.data)
+
+    size, got = run(go())
+    assert size > 0 and got == 64 * 65536
+
+
+def test_blocking_verify_hook_does_not_block_the_loop(pki):
+    release = threading.Event()
+    ticks = []
+
+    def hook(der, depth, event):
+        release.wait(5)          # like waiting for an Erlang verify_fun's answer
+        return ("valid", None)
+
+    async def ticker():
+        for _ in range(5):
+            ticks.append(1)
+            await asyncio.sleep(0.01)
+        release.set()
+
+    async def go():
+        t = asyncio.ensure_future(ticker())
+        c, crx, s, srx = await pair(pki, client_kw={"verify_hook": hook})
+        await t
+        c.close()
+        s.close()
+
+    run(go())
+    assert len(ticks) == 5      # the loop kept running while the hook was blocked
+
+
+def test_renegotiation_over_sockets(pki):
+    from bridge.etf.types import Atom
+
+    async def go():
+        c, crx, s, srx = await pair(pki, client_kw={"versions": ("tlsv1.2",)})
+        r1 = await c.renegotiate()
+        c.write(b"after")
+        await srx.wait_for(5)
+        c13, _, s13, _ = await pair(pki)
+        r2 = await c13.renegotiate()
+        for conn in (c, s, c13, s13):
+            conn.close()
+        r3 = await c.renegotiate()
+        return r1, r2, r3, bytes(srx.data)
+
+    r1, r2, r3, data = run(go())
+    assert r1 == Atom("ok")
+    assert r2 == (Atom("error"), Atom("notsup"))
+    assert r3 == (Atom("error"), Atom("closed"))
+    assert data == b"after"
+
+
+def test_server_handshake_timeout_and_peer_gone(pki):
+    async def go():
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        with pytest.raises(asyncio.TimeoutError):
+            await transport.accept_tls(a, scfg(pki), timeout=0.2, receiver=Collector())
+        b.close()
+        a2, b2 = socket.socketpair()
+        b2.sendall(b"\x16\x03\x01\x00")     # a truncated ClientHello, then EOF
+        b2.close()
+        with pytest.raises((transport.TLSClosed, transport.TLSAlertError)):
+            await transport.accept_tls(a2, scfg(pki), timeout=5, receiver=Collector())
+        a3, b3 = socket.socketpair()
+        b3.sendall(b"GET / HTTP/1.0\r\n\r\n")   # not TLS at all
+        with pytest.raises(transport.TLSAlertError) as info:
+            await transport.accept_tls(a3, scfg(pki), timeout=5, receiver=Collector())
+        b3.close()
+        return info.value
+
+    err = run(go())
+    assert err.text.startswith("TLS server: ") and err.sent
+
+
+def test_context_error_is_raised_before_connecting(pki):
+    async def go():
+        with pytest.raises(transport.ContextError):
+            await transport.open_client("127.0.0.1", 9, ccfg(pki, cipher_list="NOPE"), timeout=5,
+                                        receiver=Collector())
+
+    run(go())
