@@ -116,7 +116,8 @@ def set_options(sock: Optional[socket.socket], opts: dict) -> None:
 
 
 def get_options(sock: Optional[socket.socket], wanted: list[str], emulated: dict) -> list:
-    """``[{Name, Value}]`` in the order asked; socket-level names read from the OS."""
+    """``[{Name, Value}]``, socket-level names read from the OS. Like ssl_gen_statem's
+    accumulator, the list comes back in the reverse of the order asked."""
     out = []
     for name in wanted:
         if name in emulated:
@@ -134,6 +135,7 @@ def get_options(sock: Optional[socket.socket], wanted: list[str], emulated: dict
             except OSError:
                 continue
             out.append((Atom("linger"), (bool(on), secs)))
+    out.reverse()
     return out
 
 
