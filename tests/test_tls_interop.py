@@ -333,3 +333,59 @@ def test_connection_refused(pki):
                                         receiver=Collector())
 
     run(go())
+
+
+# ---- the BEAM's ssl ---------------------------------------------------------------------------
+_ERL_SERVER = """
+{ok, _} = application:ensure_all_started(ssl),
+[Cert, Key, Vsn] = init:get_plain_arguments(),
+{ok, L} = ssl:listen(0, [{certfile, Cert}, {keyfile, Key}, {versions, [list_to_atom(Vsn)]},
+                         binary, {active, false}, {reuseaddr, true}, {ip, {127,0,0,1}}]),
+{ok, {_, Port}} = ssl:sockname(L),
+io:format("PORT ~p~n", [Port]),
+{ok, T} = ssl:transport_accept(L, 20000),
+{ok, S} = ssl:handshake(T, 20000),
+Recv = fun Loop(Acc, 0) -> Acc;
+           Loop(Acc, N) -> {ok, D} = ssl:recv(S, 0, 20000), Loop([Acc, D], N - byte_size(D)) end,
+Data = iolist_to_binary(Recv([], 1048576)),
+ok = ssl:send(S, crypto:hash(sha256, Data)),
+ok = ssl:send(S, binary:copy(<<7>>, 1048576)),
+ok = ssl:close(S),
+halt(0).
+"""
+
+
+@pytest.mark.skipif(shutil.which("erl") is None, reason="erl missing")
+@pytest.mark.parametrize("version", ["tlsv1.2", "tlsv1.3"])
+def test_client_against_beam_ssl_server(pki, version):
+    proc = subprocess.Popen(["erl", "-noshell", "-eval", _ERL_SERVER, "-extra", pki.ec_server.cert_path,
+                             pki.ec_server.key_path, version],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        line = b""
+        while not line.startswith(b"PORT "):
+            line = proc.stdout.readline()
+            assert line, "erl ssl server did not start"
+        port = int(line.split()[1])
+        payload = os.urandom(MB)
+
+        async def go():
+            rx = Collector()
+            conn = await transport.open_client("127.0.0.1", port, client_cfg(pki, version),
+                                               timeout=20, receiver=rx)
+            conn.write(payload)
+            await asyncio.wait_for(rx.eof.wait(), 20)
+            conn.close()
+            return conn.engine.version, rx
+
+        ver, rx = run(go())
+        assert ver == version
+        assert rx.error is None
+        assert bytes(rx.data[:32]) == hashlib.sha256(payload).digest()
+        assert bytes(rx.data[32:]) == b"\x07" * MB
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()

@@ -31,16 +31,22 @@ class ContextError(Exception):
     """The configuration cannot be turned into a context (bad key, bad cipher list...)."""
 
 
+# cryptography's RSA private-key consistency check costs ~60 ms per 2048-bit key; OpenSSL
+# does not do it when loading keys either, and check_privatekey() below still proves the
+# key belongs to the certificate.
+_FAST = {"unsafe_skip_rsa_key_validation": True}
+
+
 def _load_key(cfg: TLSConfig):
     if cfg.key_der is not None:
         try:
-            key = serialization.load_der_private_key(cfg.key_der, password=cfg.password)
+            key = serialization.load_der_private_key(cfg.key_der, password=cfg.password, **_FAST)
         except (ValueError, TypeError) as exc:
             raise ContextError(f"bad key: {exc}") from None
         return key
     if cfg.key_pem is not None:
         try:
-            key = serialization.load_pem_private_key(cfg.key_pem, password=cfg.password)
+            key = serialization.load_pem_private_key(cfg.key_pem, password=cfg.password, **_FAST)
         except (ValueError, TypeError) as exc:
             raise ContextError(f"bad key: {exc}") from None
         return key
