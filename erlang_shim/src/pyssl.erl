@@ -52,7 +52,8 @@
 %%
 %% == Bridge loss and active sockets ==
 %% `pyssl_monitor' remembers the owner of every socket this node got from a
-%% bridge (on `{ok, S}' from connect/listen/transport_accept/handshake and on a
+%% bridge (on `{ok, S}' or `{ok, S, Ext}' from connect/listen/transport_accept/
+%% handshake and on a
 %% successful `controlling_process'; forgotten on `close'). When a bridge node
 %% goes down, each owner receives `{ssl_closed, S}' for each of its recorded
 %% sockets on that bridge, whatever their active mode, as if the peer had closed
@@ -219,6 +220,10 @@ socket_call(_S, _Function, _Args, _Then) ->
     erlang:error(function_clause).
 
 after_call({ok, S} = Reply, track) when ?IS_SOCKET(S) ->
+    pyssl_monitor:track(S, self()),
+    Reply;
+after_call({ok, S, _Ext} = Reply, track) when ?IS_SOCKET(S) ->
+    %% {handshake, hello}: paused after the hello, the socket exists already
     pyssl_monitor:track(S, self()),
     Reply;
 after_call(Reply, _) ->

@@ -223,7 +223,13 @@ forwards_and_tracks(Config) ->
     ok = pyssl:close(T, write),
     [{S, B, Self}] = monitor_sockets(),
     ok = pyssl:close(S),
-    [] = monitor_sockets().
+    [] = monitor_sockets(),
+    %% paused handshakes ({handshake, hello}) give {ok, S, Ext}: recorded too
+    {ok, H, #{sni := "h"}} = pyssl:connect("h", 1, [{handshake, hello}], 1000),
+    [{H, B, Self}] = monitor_sockets(),
+    %% replies that are not sockets record nothing
+    {echo, connect, _} = pyssl:connect("h", 1, [{not_a_socket_reply, x}], 1000),
+    [{H, B, Self}] = monitor_sockets().
 
 raise_is_reraised(Config) ->
     B = fake_bridge(Config),
@@ -391,6 +397,10 @@ fake_loop() ->
     end,
     fake_loop().
 
+fake_reply(connect, [_, _, [{handshake, hello}], _]) ->
+    {ok, {sslsocket, pyssl, make_ref()}, #{sni => "h"}};
+fake_reply(connect, [_, _, [{not_a_socket_reply, _}], _] = A) ->
+    {echo, connect, A};
 fake_reply(F, _) when F =:= connect; F =:= listen; F =:= transport_accept ->
     {ok, {sslsocket, pyssl, make_ref()}};
 fake_reply(handshake, [S | _]) -> {ok, S};
