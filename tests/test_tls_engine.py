@@ -397,8 +397,13 @@ def test_context_cache(pki):
     assert config_key(a) == config_key(b)
     assert cache.get(a) is cache.get(b)
     assert cache.get(server_cfg(pki, versions=("tlsv1.2",))) is not cache.get(a)
-    hooked = client_cfg(pki, verify_hook=lambda *a: ("valid", None))
-    assert config_key(hooked) != config_key(client_cfg(pki))
+    # the hook lives on the connection, not the context: shared
+    hooked = client_cfg(pki, verify_hook=lambda *a: ("fail", "no"))
+    assert cache.get(hooked) is cache.get(client_cfg(pki))
+    c, s = TLSEngine(cache.get(hooked), hooked), TLSEngine(cache.get(a), a)
+    assert _alerts(handshake(c, s))["client"] == "handshake_failure"
+    c, s = TLSEngine(cache.get(client_cfg(pki)), client_cfg(pki)), TLSEngine(cache.get(a), a)
+    assert handshake(c, s) == {}
 
 
 def test_bulk_throughput_is_consistent(pki):

@@ -58,9 +58,12 @@ def _x509(der: bytes):
 
 
 def config_key(cfg: TLSConfig) -> Optional[bytes]:
-    """A digest of everything that shapes the context, or None if it must not be shared."""
-    if cfg.verify_hook is not None:
-        return None
+    """A digest of everything that shapes the context, or None if it must not be shared.
+
+    Per-connection settings are not part of it: the verify callback and hook, SNI and the
+    hostname check are installed on each ``SSL`` object by the engine, so configurations
+    differing only in those share a context (a listen socket's context serves every
+    accepted connection)."""
     h = hashlib.sha256()
     for part in (cfg.role, cfg.versions, cfg.cipher_list, cfg.ciphersuites_13, cfg.verify,
                  cfg.depth, cfg.fail_if_no_peer_cert, tuple(cfg.cert_chain), cfg.key_der,
