@@ -5,7 +5,9 @@
 %% `controlling_process/2' succeeds, and forgets the socket on `close'. When a
 %% bridge node goes down, every recorded owner receives `{ssl_closed, S}' for
 %% each of its sockets on that bridge, as if the peer had closed them, and the
-%% entries go. An owner's exit drops its entries.
+%% entries go. A socket recorded while its bridge is already disconnected (the
+%% bridge left between its reply and the recording) gets its `{ssl_closed, S}'
+%% at once. An owner's exit drops its entries.
 %%
 %% The table is ETS owned by this process; recording is a cast, so the cost on
 %% the caller's side is one message per new socket (nothing on send/recv).
@@ -53,10 +55,19 @@ handle_call(_Req, _From, Owners) ->
     {reply, {error, badarg}, Owners}.
 
 handle_cast({track, S, Node, Owner}, Owners) ->
-    true = ets:insert(?TAB, {S, Node, Owner}),
-    case Owners of
-        #{Owner := _} -> {noreply, Owners};
-        #{} -> {noreply, Owners#{Owner => erlang:monitor(process, Owner)}}
+    case lists:member(Node, nodes(connected)) of
+        false ->
+            %% the bridge went down between its reply and this cast: its nodedown
+            %% may already have been handled, so tell the owner now
+            Owner ! {ssl_closed, S},
+            true = ets:delete(?TAB, S),
+            {noreply, Owners};
+        true ->
+            true = ets:insert(?TAB, {S, Node, Owner}),
+            case Owners of
+                #{Owner := _} -> {noreply, Owners};
+                #{} -> {noreply, Owners#{Owner => erlang:monitor(process, Owner)}}
+            end
     end;
 handle_cast({forget, S}, Owners) ->
     true = ets:delete(?TAB, S),
