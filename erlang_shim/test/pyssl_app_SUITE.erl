@@ -39,7 +39,8 @@ groups() ->
 
 init_per_suite(Config) ->
     _ = os:cmd("epmd -daemon"),
-    case net_kernel:start(['ct_pyssl@127.0.0.1', longnames]) of
+    %% unique names: several test runs may share this host's epmd
+    case net_kernel:start([list_to_atom("ct_pyssl_" ++ os:getpid() ++ "@127.0.0.1"), longnames]) of
         {ok, _} -> ok;
         {error, {already_started, _}} -> ok
     end,
@@ -371,7 +372,7 @@ forwarder(To) ->
     receive M -> To ! {forwarded, self(), M}, forwarder(To) end.
 
 start_peer(Case) ->
-    Name = list_to_atom(lists:concat([Case, "_", erlang:unique_integer([positive])])),
+    Name = list_to_atom(lists:concat([Case, "_", os:getpid(), "_", erlang:unique_integer([positive])])),
     Dir = filename:dirname(code:which(?MODULE)),
     peer:start_link(#{name => Name, host => "127.0.0.1", longnames => true,
                       args => ["-pa", Dir]}).
