@@ -4,6 +4,11 @@
 (bindings persist between calls, so ``S`` bound by one call is usable in the
 next) and returns the decoded result; an exception in Erlang raises ``ErlRaised``.
 Compare terms on the Erlang side with ``=:=`` where exactness matters.
+
+Mind the persistent bindings: a variable bound at top level (also by a
+``receive`` or ``catch C:R`` pattern) stays bound, and a later expression that
+reuses the name *matches* instead of binding. Wrap one-off work in
+``(fun() -> ... end)()``.
 """
 from __future__ import annotations
 

@@ -1,0 +1,97 @@
+"""pyssl against the openssl command line: {TLS 1.2, 1.3} x {RSA, ECDSA} x both directions."""
+import socket
+import subprocess
+import time
+
+import pytest
+
+from bridge.etf import Atom
+
+from certgen import PKI
+from conftest import unique
+from erlnode import ErlNode
+
+A = Atom
+VERSIONS = {"tlsv1.2": "-tls1_2", "tlsv1.3": "-tls1_3"}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def node(cookie, bridge):
+    n = ErlNode(unique("erl"), cookie)
+    n.eval(f"application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start()")
+    yield n
+    n.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, deadline=10.0):
+    end = time.time() + deadline
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(port)
+
+
+def leaf(pki, kind):
+    return (pki.server, pki.ca) if kind == "rsa" else (pki.ec_server, pki.ec_ca)
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ecdsa"])
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_pyssl_client_to_s_server(node, pki, version, kind):
+    srv, ca = leaf(pki, kind)
+    port = free_port()
+    proc = subprocess.Popen(["openssl", "s_server", "-accept", str(port), "-cert", srv.cert_path,
+                             "-key", srv.key_path, VERSIONS[version], "-rev", "-quiet"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        r = node.eval(f"""(fun() ->
+            {{ok, S}} = pyssl:connect("localhost", {port}, [{{verify, verify_peer}}, {{cacertfile, "{ca.cert_path}"}},
+                                                         {{versions, ['{version}']}}, binary, {{active, false}}]),
+            ok = pyssl:send(S, <<"hello openssl\\n">>),
+            {{ok, Data}} = pyssl:recv(S, 0, 5000),
+            {{ok, Info}} = pyssl:connection_information(S, [protocol]),
+            pyssl:close(S), {{Data, Info}} end)()""")
+        assert r == (b"lssnepo olleh\n", [(A("protocol"), A(version))])
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ecdsa"])
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_s_client_to_pyssl_server(node, pki, version, kind):
+    srv, ca = leaf(pki, kind)
+    port = node.eval(f"""(fun() ->
+        {{ok, L}} = pyssl:listen(0, [{{certfile, "{srv.cert_path}"}}, {{keyfile, "{srv.key_path}"}},
+                                  {{versions, ['{version}']}}, binary, {{active, false}}]),
+        {{ok, {{_, P}}}} = pyssl:sockname(L),
+        Self = self(),
+        spawn(fun() -> try
+            {{ok, T}} = pyssl:transport_accept(L, 10000), {{ok, S}} = pyssl:handshake(T, 10000),
+            {{ok, [{{protocol, V}}]}} = pyssl:connection_information(S, [protocol]),
+            Got = pyssl:recv(S, 0, 10000), Self ! {{interop, Got, V}},
+            {{ok, D}} = Got, ok = pyssl:send(S, <<"pong:", D/binary>>),
+            timer:sleep(500), pyssl:close(S), pyssl:close(L)
+            catch C:R:St -> Self ! {{interop, {{C, R, St}}, crashed}} end end),
+        P end)()""")
+    proc = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", ca.cert_path,
+                           "-verify_return_error", "-servername", "localhost", VERSIONS[version], "-quiet"],
+                          input=b"ping\n", capture_output=True, timeout=20)
+    got = node.eval("(fun() -> receive {interop, D, V} -> {D, V} after 10000 -> timeout end end)()")
+    assert got == ((A("ok"), b"ping\n"), A(version))
+    assert b"pong:ping" in proc.stdout
