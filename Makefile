@@ -41,13 +41,13 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
-	rebar3 ct
+	scripts/ct-with-bridge.sh
 
 pytest: setup
 	$(PY) -m pytest $(ARGS)
 
 ct: setup
-	rebar3 ct
+	scripts/ct-with-bridge.sh
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run the Common Test suites with a real bridge running, so pyssl_bridge_SUITE
+# (ssl vs pyssl against a live bridge) runs instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cookie="ct$RANDOM$RANDOM"
+name="pyssl_ct$$@127.0.0.1"
+out=$(mktemp)
+.venv/bin/pyssl-bridge --name "$name" --cookie "$cookie" > "$out" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$out"' EXIT
+for _ in $(seq 1 100); do
+  grep -q ready "$out" && break
+  kill -0 $pid 2>/dev/null || { cat "$out"; exit 1; }
+  sleep 0.1
+done
+grep -q ready "$out" || { echo "bridge did not start"; cat "$out"; exit 1; }
+PYSSL_BRIDGE_NODE="$name" PYSSL_BRIDGE_COOKIE="$cookie" rebar3 ct "$@"
