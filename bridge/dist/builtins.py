@@ -194,8 +194,23 @@ def spawn_request(node, conn, ctl, args) -> None:
     else:
         conn.send_control((SPAWN_REPLY, req_id, frm, 0, A("notsup")))
         return
-    proc = node.spawn(_Sink())
     flags = (1 if link else 0) | (2 if monitor else 0)
+    if kind == "call":
+        ref, m, f, a = args
+        res = start_rpc(node, m, f, a, frm)
+        if not inspect.isawaitable(res):
+            # Answered at once (the common case): the "process" lives and dies within
+            # this signal, so it needs no Process object. Reply, then its exit, in one
+            # write batch: erpc monitors with the request id as reference.
+            pid = node.make_pid()
+            reason = _erpc_reason(ref, res)
+            conn.send_control((SPAWN_REPLY, req_id, frm, flags, pid))
+            if monitor:
+                conn.send_control((MONITOR_P_EXIT, pid, frm, req_id, reason))
+            if link:
+                conn.send_control((EXIT, pid, frm, reason))
+            return
+    proc = node.spawn(_Sink())
     conn.send_control((SPAWN_REPLY, req_id, frm, flags, proc.pid))
     # the requester's monitor uses the request id as its reference
     if link:
@@ -210,12 +225,6 @@ def spawn_request(node, conn, ctl, args) -> None:
         node.exit_process(proc, reason)
 
     if kind == "call":
-        ref, m, f, a = args
-        res = start_rpc(node, m, f, a, frm)
-        if not inspect.isawaitable(res):
-            done(_erpc_reason(ref, res))   # same write batch as the SPAWN_REPLY
-            return
-
         async def finish_call():
             done(_erpc_reason(ref, await res))
         asyncio.get_running_loop().create_task(finish_call())
