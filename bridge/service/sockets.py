@@ -511,20 +511,17 @@ class ConnSocket(SocketBase):
 
     # ---- information --------------------------------------------------------
     def peername(self):
-        sock = self._raw_socket()
-        if sock is None or self.closed:
-            return error(EINVAL)
-        try:
-            return (OK, inet.address_term(sock.getpeername()))
-        except OSError as exc:
-            return error(inet.posix_atom(exc))
+        return self._address("getpeername")
 
     def sockname(self):
+        return self._address("getsockname")
+
+    def _address(self, which: str):
         sock = self._raw_socket()
         if sock is None or self.closed:
             return error(EINVAL)
         try:
-            return (OK, inet.address_term(sock.getsockname()))
+            return (OK, inet.address_term(getattr(sock, which)()))
         except OSError as exc:
             return error(inet.posix_atom(exc))
 
