@@ -1,0 +1,364 @@
+%% @doc Conformance scenarios: the life of a connection. Close, shutdown and
+%% half-close, calls after close, owner handover and owner death, information
+%% calls, calls on a listen socket, `format_error/1' texts.
+-module(pyssl_scenarios_conn).
+
+-export([all/0]).
+
+-import(pyssl_scenarios, [mk/3, srv_opts/0, cli_opts/0, with_server/5, with_client/5,
+                          collect/3, flush/0, listen/2, port/2, connect/3, server/2,
+                          peer_result/1, refused_port/0, tls_only/1]).
+
+-define(T, 5000).
+
+all() ->
+    close() ++ owner() ++ info() ++ listen_socket() ++ format_error().
+
+%% A peer that waits for the client to close (and reports what it read).
+waiter() -> fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end.
+
+on_client(Opts, F) ->
+    fun(Mod) -> with_server(Mod, srv_opts(), Opts ++ cli_opts(), waiter(), fun(S) -> F(Mod, S) end) end.
+
+on_server(Opts, F) ->
+    fun(Mod) -> with_client(Mod, Opts ++ srv_opts(), cli_opts(), fun(S) -> F(Mod, S) end, waiter()) end.
+
+%%% close ---------------------------------------------------------------------------------
+
+after_close(Call) ->
+    on_client([{active, false}], fun(M, S) -> ok = M:close(S), Call(M, S) end).
+
+close() ->
+    [mk(close, after_close_send, after_close(fun(M, S) -> M:send(S, "x") end)),
+     mk(close, after_close_recv, after_close(fun(M, S) -> M:recv(S, 0, 100) end)),
+     mk(close, after_close_setopts, after_close(fun(M, S) -> M:setopts(S, [{active, once}]) end)),
+     mk(close, after_close_getopts, after_close(fun(M, S) -> M:getopts(S, [active]) end)),
+     mk(close, after_close_shutdown, after_close(fun(M, S) -> M:shutdown(S, write) end)),
+     mk(close, after_close_connection_information,
+        after_close(fun(M, S) -> M:connection_information(S) end)),
+     mk(close, after_close_controlling_process,
+        after_close(fun(M, S) -> M:controlling_process(S, self()) end)),
+     mk(close, after_close_peername, after_close(fun(M, S) -> M:peername(S) end)),
+     mk(close, after_close_sockname, after_close(fun(M, S) -> M:sockname(S) end)),
+     mk(close, after_close_peercert, after_close(fun(M, S) -> M:peercert(S) end)),
+     mk(close, after_close_negotiated_protocol,
+        after_close(fun(M, S) -> M:negotiated_protocol(S) end)),
+     mk(close, second_close, after_close(fun(M, S) -> M:close(S) end)),
+     mk(close, close_server_side_peer_sees_closed,
+        on_server([{active, false}], fun(M, S) -> M:close(S) end)),
+     mk(close, close_after_send_delivers_data,
+        fun(Mod) ->
+                with_server(Mod, srv_opts(), [{active, false} | cli_opts()],
+                            fun({ok, S}) -> {ssl:recv(S, 5, ?T), ssl:recv(S, 0, ?T)}; (E) -> E end,
+                            fun(S) -> {Mod:send(S, "hello"), Mod:close(S)} end)
+        end),
+     mk(close, shutdown_write_half_close,
+        fun(Mod) ->
+                with_server(Mod, srv_opts(), [{active, false}, {exit_on_close, false} | cli_opts()],
+                            fun({ok, S}) -> ok = ssl:send(S, "hello"), ssl:recv(S, 0, ?T);
+                               (E) -> E end,
+                            fun(S) ->
+                                    First = Mod:recv(S, 5, ?T),
+                                    {First, Mod:shutdown(S, write), Mod:recv(S, 0, ?T)}
+                            end)
+        end),
+     mk(close, shutdown_write_then_send,
+        on_client([{active, false}, {exit_on_close, false}],
+                  fun(M, S) -> {M:shutdown(S, write), M:send(S, "x")} end)),
+     mk(close, shutdown_read_write,
+        on_client([{active, false}], fun(M, S) -> {M:shutdown(S, read_write), M:recv(S, 0, 100)} end)),
+     mk(close, close_listen_then_accept,
+        fun(Mod) ->
+                {ok, L} = listen(Mod, srv_opts()),
+                ok = Mod:close(L),
+                Mod:transport_accept(L, 100)
+        end),
+     mk(close, close_with_timeout,
+        on_client([{active, false}], fun(M, S) -> M:close(S, 1000) end)),
+     mk(close, peer_close_active_after_data,
+        fun(Mod) ->
+                with_server(Mod, srv_opts(), [{active, true}, {mode, binary} | cli_opts()],
+                            fun({ok, S}) -> ok = ssl:send(S, <<"last words">>), ssl:close(S);
+                               (E) -> E end,
+                            fun(S) -> {collect(S, {bytes, 10}, ?T), collect(S, {count, 1}, ?T)} end)
+        end)].
+
+%%% owner ----------------------------------------------------------------------------------
+
+owner() ->
+    [mk(owner, controlling_process_moves_messages,
+        fun(Mod) ->
+                Self = self(),
+                with_server(Mod, srv_opts(), [{active, false}, {mode, binary} | cli_opts()],
+                            fun({ok, S}) -> ok = ssl:send(S, <<"for the new owner">>), ssl:recv(S, 0, ?T);
+                               (E) -> E end,
+                            fun(S) ->
+                                    New = spawn_link(fun() ->
+                                                             receive go -> ok end,
+                                                             Self ! {new_owner, collect(S, {bytes, 17}, ?T)}
+                                                     end),
+                                    R = Mod:controlling_process(S, New),
+                                    ok = Mod:setopts(S, [{active, true}]),
+                                    New ! go,
+                                    Got = receive {new_owner, G} -> G after 2 * ?T -> none end,
+                                    {R, Got, flush()}
+                            end)
+        end),
+     mk(owner, owner_death_closes,
+        fun(Mod) ->
+                {Port, Peer} = server(srv_opts(), waiter()),
+                Self = self(),
+                {Pid, MRef} = spawn_monitor(fun() ->
+                                                    R = connect(Mod, Port, [{active, false} | cli_opts()]),
+                                                    Self ! {connected, R}
+                                            end),
+                C = receive {connected, R} -> element(1, R) after 2 * ?T -> none end,
+                receive {'DOWN', MRef, process, Pid, _} -> ok end,
+                {C, peer_result(Peer)}
+        end),
+     mk(owner, new_owner_death_closes,
+        fun(Mod) ->
+                with_server(Mod, srv_opts(), [{active, false} | cli_opts()], waiter(),
+                            fun(S) ->
+                                    {Pid, MRef} = spawn_monitor(fun() -> receive die -> ok end end),
+                                    R = Mod:controlling_process(S, Pid),
+                                    Pid ! die,
+                                    receive {'DOWN', MRef, process, Pid, _} -> ok end,
+                                    R
+                            end)
+        end),
+     mk(owner, controlling_process_by_non_owner,
+        on_client([{active, false}],
+                  fun(M, S) ->
+                          Self = self(),
+                          spawn_link(fun() -> Self ! {cp, M:controlling_process(S, Self)} end),
+                          receive {cp, R} -> {R, M:send(S, "still mine")} after 2 * ?T -> none end
+                  end)),
+     mk(owner, controlling_process_to_self,
+        on_client([{active, false}], fun(M, S) -> M:controlling_process(S, self()) end)),
+     mk(owner, controlling_process_to_dead_pid,
+        on_client([{active, false}],
+                  fun(M, S) ->
+                          {Pid, MRef} = spawn_monitor(fun() -> ok end),
+                          receive {'DOWN', MRef, process, Pid, _} -> ok end,
+                          {M:controlling_process(S, Pid), M:send(S, "alive?")}
+                  end)),
+     mk(owner, controlling_process_not_a_pid,
+        on_client([{active, false}],
+                  fun(M, S) ->
+                          try M:controlling_process(S, not_a_pid) of V -> {returned, V}
+                          catch C:R -> {C, R} end
+                  end)),
+     mk(owner, controlling_process_listen_socket,
+        fun(Mod) ->
+                {ok, L} = listen(Mod, srv_opts()),
+                Self = self(),
+                Pid = spawn_link(fun() -> receive {L2, go} -> Self ! {ta, Mod:transport_accept(L2, 50)} end end),
+                R = Mod:controlling_process(L, Pid),
+                Pid ! {L, go},
+                {R, receive {ta, A} -> A after 2 * ?T -> none end}
+        end),
+     mk(owner, listen_owner_death_closes_listener,
+        fun(Mod) ->
+                Self = self(),
+                {Pid, MRef} = spawn_monitor(fun() -> Self ! {l, listen(Mod, srv_opts())} end),
+                {ok, L} = receive {l, R} -> R after 2 * ?T -> none end,
+                receive {'DOWN', MRef, process, Pid, _} -> ok end,
+                P = port(Mod, L),
+                {Mod:transport_accept(L, 100),
+                 ssl:connect("localhost", P, [{active, false} | cli_opts()], ?T)}
+        end)].
+
+%%% info -----------------------------------------------------------------------------------
+
+keys({ok, L}) -> {ok, lists:sort([K || {K, _} <- L])};
+keys(E) -> E.
+
+info() ->
+    [mk(info, connection_information_keys,
+        on_client([], fun(M, S) -> keys(M:connection_information(S)) end)),
+     mk(info, connection_information_keys_server,
+        on_server([], fun(M, S) -> keys(M:connection_information(S)) end)),
+     mk(info, connection_information_items_13,
+        on_client(tls_only('tlsv1.3'),
+                  fun(M, S) -> M:connection_information(S, [protocol, selected_cipher_suite]) end)),
+     mk(info, connection_information_items_12,
+        on_client(tls_only('tlsv1.2') ++ [{ciphers, [#{key_exchange => ecdhe_rsa, cipher => aes_128_gcm,
+                                                       mac => aead, prf => sha256}]}],
+                  fun(M, S) -> M:connection_information(S, [protocol, selected_cipher_suite]) end)),
+     mk(info, connection_information_sni,
+        on_client([], fun(M, S) -> M:connection_information(S, [sni_hostname]) end)),
+     mk(info, connection_information_unknown_item,
+        on_client([], fun(M, S) -> M:connection_information(S, [no_such_item]) end)),
+     mk(info, connection_information_empty_items,
+        on_client([], fun(M, S) -> M:connection_information(S, []) end)),
+     mk(info, peername_sockname,
+        on_client([], fun(M, S) -> {M:peername(S), M:sockname(S)} end)),
+     mk(info, peername_sockname_server,
+        on_server([], fun(M, S) -> {M:peername(S), M:sockname(S)} end)),
+     mk(info, peercert_client,
+        on_client([], fun(M, S) ->
+                              case M:peercert(S) of
+                                  {ok, D} -> {ok, D =:= pyssl_certs:der(rsa, server)};
+                                  E -> E
+                              end
+                      end)),
+     mk(info, peercert_server_no_client_cert,
+        on_server([], fun(M, S) -> M:peercert(S) end)),
+     mk(info, peercert_server_with_client_cert,
+        on_server([{verify, verify_peer}],
+                  fun(M, S) ->
+                          case M:peercert(S) of
+                              {ok, D} -> {ok, D =:= pyssl_certs:der(rsa, client)};
+                              E -> E
+                          end
+                  end)),
+     mk(info, negotiated_protocol_none,
+        on_client([], fun(M, S) -> M:negotiated_protocol(S) end)),
+     mk(info, alpn_client,
+        fun(Mod) ->
+                with_server(Mod, [{alpn_preferred_protocols, [<<"h2">>, <<"http/1.1">>]} | srv_opts()],
+                            [{alpn_advertised_protocols, [<<"http/1.1">>, <<"h2">>]} | cli_opts()],
+                            fun({ok, S}) -> ssl:negotiated_protocol(S); (E) -> E end,
+                            fun(S) -> Mod:negotiated_protocol(S) end)
+        end),
+     mk(info, alpn_server,
+        fun(Mod) ->
+                with_client(Mod, [{alpn_preferred_protocols, [<<"h2">>, <<"http/1.1">>]} | srv_opts()],
+                            [{alpn_advertised_protocols, [<<"http/1.1">>, <<"h2">>]} | cli_opts()],
+                            fun(S) -> Mod:negotiated_protocol(S) end,
+                            fun({ok, S}) -> ssl:negotiated_protocol(S); (E) -> E end)
+        end),
+     mk(info, alpn_no_overlap_client,
+        fun(Mod) ->
+                with_server(Mod, [{alpn_preferred_protocols, [<<"h2">>]} | srv_opts()],
+                            [{alpn_advertised_protocols, [<<"spdy/3">>]} | cli_opts()],
+                            fun(R) -> R end,
+                            fun(S) -> Mod:recv(S, 0, ?T) end)
+        end),
+     mk(info, alpn_server_only_client_silent,
+        fun(Mod) ->
+                with_client(Mod, [{alpn_preferred_protocols, [<<"h2">>]} | srv_opts()], cli_opts(),
+                            fun(S) -> Mod:negotiated_protocol(S) end,
+                            fun({ok, S}) -> ssl:negotiated_protocol(S); (E) -> E end)
+        end),
+     mk(info, versions_keys,
+        fun(Mod) -> lists:sort(proplists:get_keys(Mod:versions())) end),
+     mk(info, versions_supported,
+        fun(Mod) -> proplists:get_value(supported, Mod:versions()) end),
+     mk(info, cipher_suites_default_13,
+        fun(Mod) -> lists:sort(Mod:cipher_suites(default, 'tlsv1.3')) end),
+     mk(info, listen_sockname,
+        fun(Mod) ->
+                {ok, L} = listen(Mod, srv_opts()),
+                {ok, {IP, P}} = Mod:sockname(L),
+                {IP, is_integer(P) andalso P > 0}
+        end),
+     mk(info, connection_info_r16_shape,
+        on_client(tls_only('tlsv1.2'),
+                  fun(M, S) ->
+                          case erlang:function_exported(M, connection_info, 1) of
+                              true -> element(1, M:connection_info(S));
+                              false -> ok
+                          end
+                  end)),
+     mk(info, prf_master_secret_length,
+        fun(Mod) ->
+                with_server(Mod, srv_opts(), tls_only('tlsv1.2') ++ cli_opts(),
+                            fun({ok, S}) ->
+                                    R = ssl:prf(S, master_secret, <<"pyssl test">>,
+                                                [client_random, server_random], 16),
+                                    {ok, Got} = ssl:recv(S, 16, ?T),
+                                    {ok, Mine} = R,
+                                    Got =:= binary_to_list(Mine);
+                               (E) -> E
+                            end,
+                            fun(S) ->
+                                    {ok, D} = Mod:prf(S, master_secret, <<"pyssl test">>,
+                                                      [client_random, server_random], 16),
+                                    ok = Mod:send(S, D),
+                                    byte_size(D)
+                            end)
+        end)].
+
+%%% listen socket ---------------------------------------------------------------------------
+
+on_listen(F) ->
+    fun(Mod) ->
+            {ok, L} = listen(Mod, srv_opts()),
+            R = F(Mod, L),
+            _ = Mod:close(L),
+            R
+    end.
+
+listen_socket() ->
+    [mk(listen, listen_send, on_listen(fun(M, L) -> M:send(L, "x") end)),
+     mk(listen, listen_recv, on_listen(fun(M, L) -> M:recv(L, 0, 100) end)),
+     mk(listen, listen_peercert, on_listen(fun(M, L) -> M:peercert(L) end)),
+     mk(listen, listen_connection_information,
+        on_listen(fun(M, L) -> M:connection_information(L) end)),
+     mk(listen, listen_renegotiate, on_listen(fun(M, L) -> M:renegotiate(L) end)),
+     mk(listen, listen_prf,
+        on_listen(fun(M, L) -> M:prf(L, master_secret, <<"l">>, [client_random], 16) end)),
+     mk(listen, listen_shutdown, on_listen(fun(M, L) -> M:shutdown(L, write) end)),
+     mk(listen, listen_peername, on_listen(fun(M, L) -> M:peername(L) end)),
+     mk(listen, listen_negotiated_protocol, on_listen(fun(M, L) -> M:negotiated_protocol(L) end)),
+     mk(listen, listen_handshake,
+        on_listen(fun(M, L) ->
+                          try M:handshake(L, 100) of V -> {returned, V}
+                          catch C:R -> {C, R} end
+                  end)),
+     mk(listen, two_accepts_in_a_row,
+        fun(Mod) ->
+                {ok, L} = listen(Mod, [{active, false} | srv_opts()]),
+                P = port(Mod, L),
+                Self = self(),
+                Clients = [spawn_link(fun() ->
+                                              R = ssl:connect("localhost", P, [{active, false} | cli_opts()], ?T),
+                                              Self ! {client, self(), element(1, R)},
+                                              receive after infinity -> ok end
+                                      end) || _ <- [1, 2]],
+                Got = [begin
+                           {ok, T} = Mod:transport_accept(L, ?T),
+                           element(1, Mod:handshake(T, ?T))
+                       end || _ <- Clients],
+                {Got, [receive {client, C, R} -> R after 2 * ?T -> none end || C <- Clients]}
+        end)].
+
+%%% format_error -----------------------------------------------------------------------------
+
+format_error() ->
+    Reasons = [{closed, closed},
+               {timeout, timeout},
+               {econnrefused, econnrefused},
+               {einval, einval},
+               {enotconn, enotconn},
+               {eaddrinuse, eaddrinuse},
+               {options_verify, {options, {verify, foo}}},
+               {options_socket, {options, {socket_options, [{foo, bar}]}}},
+               {options_certfile, {options, {certfile, "/x.pem", {error, enoent}}}},
+               {options_incompatible, {options, incompatible, {verify, verify_none},
+                                       {fail_if_no_peer_cert, true}}},
+               {no_peercert, no_peercert},
+               {unknown_term, {strange, reason}},
+               {text, "already a text"},
+               {error_wrapped, {error, closed}}],
+    [mk(format_error, list_to_atom("format_error_" ++ atom_to_list(N)),
+        fun(Mod) -> Mod:format_error(R) end) || {N, R} <- Reasons] ++
+    [mk(format_error, format_error_real_alert,
+        fun(Mod) ->
+                {Port, _Peer} = server(srv_opts(unknown_ca), fun(R) -> R end),
+                case connect(Mod, Port, cli_opts()) of
+                    {error, {tls_alert, {A, _}} = E} ->
+                        Text = Mod:format_error(E),
+                        {A, lists:prefix("TLS client", Text)};
+                    Other -> Other
+                end
+        end),
+     mk(format_error, format_error_refused,
+        fun(Mod) ->
+                {error, R} = Mod:connect("localhost", refused_port(), [{verify, verify_none}], ?T),
+                Mod:format_error(R)
+        end)].
+
+srv_opts(Chain) -> pyssl_scenarios:srv_opts(Chain).

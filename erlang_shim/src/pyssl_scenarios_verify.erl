@@ -1,0 +1,211 @@
+%% @doc Conformance scenarios: certificate verification on both sides, and
+%% protocol versions and cipher selection.
+%%
+%% In TLS 1.3 a client whose certificate the server rejects may see its
+%% `connect' succeed and the alert on its next read, or the alert from
+%% `connect' itself, depending on timing; {@link outcome/2} folds both into
+%% the one result `{error, Alert}' so that the scenarios stay deterministic.
+-module(pyssl_scenarios_verify).
+
+-export([all/0]).
+
+-import(pyssl_scenarios, [mk/3, srv_opts/1, cli_opts/0, cli_opts/1, srv_opts/0,
+                          with_server/5, with_client/5, tls_only/1, server/2, connect/3,
+                          peer_result/1]).
+
+-define(T, 5000).
+
+all() -> verify() ++ versions().
+
+%% The client's view: connect, then a read that shows a late alert.
+outcome(Mod, S) ->
+    case Mod:recv(S, 0, ?T) of
+        {ok, D} -> {ok, D};
+        {error, {tls_alert, _}} = E -> E;
+        Other -> {connected_then, Other}
+    end.
+
+%% An ssl peer client's view of the same.
+peer_outcome({ok, S}) ->
+    case ssl:recv(S, 0, ?T) of
+        {ok, D} -> {ok, D};
+        {error, {tls_alert, _}} = E -> E;
+        Other -> {connected_then, Other}
+    end;
+peer_outcome(E) -> E.
+
+%% TLS 1.3 rejection of the client's certificate: the client sees the alert
+%% from connect, or from its next read, or (when the alert came while nobody
+%% read) only `closed'. All three are `rejected'.
+rejected13({ok, S}, Recv) ->
+    case Recv(S) of
+        {ok, D} -> {ok, D};
+        {error, _} -> rejected
+    end;
+rejected13({error, {tls_alert, _}}, _) -> rejected;
+rejected13(Other, _) -> Other.
+
+%% Client under test against a server with chain `Chain'.
+client_vs(Chain, CliOpts) ->
+    fun(Mod) ->
+            with_server(Mod, srv_opts(Chain), [{active, false} | CliOpts],
+                        fun({ok, S}) -> ok = ssl:send(S, "hi"), ssl:recv(S, 0, ?T);
+                           (E) -> E end,
+                        fun(S) -> R = outcome(Mod, S), _ = Mod:close(S), R end)
+    end.
+
+%% Server under test (SrvOpts) against an ssl client peer with CliOpts.
+server_vs(SrvOpts, CliOpts) ->
+    fun(Mod) ->
+            with_client(Mod, [{active, false} | SrvOpts], CliOpts,
+                        fun(S) -> R = Mod:send(S, "hi"), {R, Mod:recv(S, 0, ?T)} end,
+                        fun(R) -> Out = peer_outcome(R),
+                                  case R of {ok, S} -> ssl:close(S); _ -> ok end,
+                                  Out
+                        end)
+    end.
+
+no_cert_client() ->
+    [{verify, verify_peer}, {cacertfile, pyssl_certs:file(rsa, client, cacertfile)}].
+
+verify_fun(Accept) ->
+    {fun(_Cert, {bad_cert, _} = Reason, State) ->
+             case Accept of true -> {valid, State}; false -> {fail, Reason} end;
+        (_Cert, {extension, _}, State) -> {unknown, State};
+        (_Cert, valid, State) -> {valid, State};
+        (_Cert, valid_peer, State) ->
+             case Accept of true -> {valid, State}; false -> {fail, rejected_by_fun} end
+     end, []}.
+
+verify() ->
+    [mk(verify, client_ok_rsa, client_vs(rsa, cli_opts())),
+     mk(verify, client_ok_ecdsa, client_vs(ecdsa, cli_opts(ecdsa))),
+     mk(verify, client_unknown_ca, client_vs(unknown_ca, cli_opts())),
+     mk(verify, client_expired, client_vs(expired, cli_opts())),
+     mk(verify, client_critical_extension, client_vs(critical_ext, cli_opts())),
+     mk(verify, client_hostname_mismatch, client_vs(wrong_host, cli_opts())),
+     mk(verify, client_hostname_mismatch_sni_disable,
+        client_vs(wrong_host, [{server_name_indication, disable} | cli_opts()])),
+     mk(verify, client_hostname_via_sni,
+        client_vs(wrong_host, [{server_name_indication, "other.example"} | cli_opts()])),
+     mk(verify, client_verify_none_unknown_ca,
+        client_vs(unknown_ca, [{verify, verify_none}])),
+     mk(verify, client_verify_none_expired, client_vs(expired, [{verify, verify_none}])),
+     mk(verify, client_verify_none_critical_extension,
+        client_vs(critical_ext, [{verify, verify_none}])),
+     mk(verify, client_depth_zero, client_vs(rsa, [{depth, 0} | cli_opts()])),
+     mk(verify, client_cacerts_der,
+        client_vs(rsa, [{verify, verify_peer},
+                        {cacerts, [D || {'Certificate', D, _} <- pem(rsa, client, cacertfile)]}])),
+     mk(verify, server_requires_cert_12,
+        server_vs([{verify, verify_peer}, {fail_if_no_peer_cert, true} | srv_opts()],
+                  tls_only('tlsv1.2') ++ no_cert_client())),
+     mk(verify, server_requires_cert_13,
+        fun(Mod) ->
+                with_client(Mod, [{active, false}, {verify, verify_peer},
+                                  {fail_if_no_peer_cert, true} | srv_opts()],
+                            tls_only('tlsv1.3') ++ no_cert_client(),
+                            fun(S) -> Mod:recv(S, 0, ?T) end,
+                            fun(R) -> rejected13(R, fun(S) -> ssl:recv(S, 0, ?T) end) end)
+        end),
+     mk(verify, client_missing_cert_12,
+        fun(Mod) ->
+                with_server(Mod, [{verify, verify_peer}, {fail_if_no_peer_cert, true} | srv_opts()],
+                            [{active, false} | tls_only('tlsv1.2') ++ no_cert_client()],
+                            fun(R) -> R end,
+                            fun(S) -> outcome(Mod, S) end)
+        end),
+     mk(verify, client_missing_cert_13,
+        fun(Mod) ->
+                {Port, Peer} = server([{verify, verify_peer}, {fail_if_no_peer_cert, true}
+                                       | srv_opts()], fun(R) -> R end),
+                C = connect(Mod, Port, [{active, false} | tls_only('tlsv1.3') ++ no_cert_client()]),
+                {rejected13(C, fun(S) -> Mod:recv(S, 0, ?T) end), peer_result(Peer)}
+        end),
+     mk(verify, server_verify_peer_optional_cert,
+        server_vs([{verify, verify_peer}, {fail_if_no_peer_cert, false} | srv_opts()],
+                  no_cert_client())),
+     mk(verify, server_client_cert_ok,
+        server_vs([{verify, verify_peer}, {fail_if_no_peer_cert, true} | srv_opts()], cli_opts())),
+     mk(verify, server_client_cert_unknown_ca,
+        server_vs([{verify, verify_peer} | srv_opts()],
+                  [{verify, verify_peer},
+                   {cacertfile, pyssl_certs:file(rsa, client, cacertfile)},
+                   {certfile, pyssl_certs:file(unknown_ca, client, certfile)},
+                   {keyfile, pyssl_certs:file(unknown_ca, client, keyfile)}])),
+     mk(verify, server_client_cert_expired,
+        server_vs([{verify, verify_peer} | srv_opts()],
+                  [{verify, verify_peer},
+                   {cacertfile, pyssl_certs:file(rsa, client, cacertfile)},
+                   {certfile, pyssl_certs:file(expired, client, certfile)},
+                   {keyfile, pyssl_certs:file(expired, client, keyfile)}])),
+     mk(verify, server_missing_certfile,
+        server_vs([{certfile, "/nonexistent/pyssl/none.pem"},
+                   {keyfile, pyssl_certs:file(rsa, server, keyfile)}], cli_opts())),
+     mk(verify, server_ecdsa_chain, server_vs(srv_opts(ecdsa), cli_opts(ecdsa))),
+     mk(verify, verify_fun_accepts_unknown_ca,
+        client_vs(unknown_ca, [{verify, verify_peer}, {verify_fun, verify_fun(true)} | cli_opts()])),
+     mk(verify, verify_fun_rejects_valid,
+        client_vs(rsa, [{verify_fun, verify_fun(false)} | cli_opts()]))].
+
+pem(Chain, Role, Which) ->
+    {ok, Bin} = file:read_file(pyssl_certs:file(Chain, Role, Which)),
+    public_key:pem_decode(Bin).
+
+%%% versions and ciphers ----------------------------------------------------------------
+
+proto(Mod, S) ->
+    R = Mod:connection_information(S, [protocol, selected_cipher_suite]),
+    _ = Mod:close(S),
+    R.
+
+peer_proto({ok, S}) -> ssl:connection_information(S, [protocol]);
+peer_proto(E) -> E.
+
+client_versions(SrvVs, CliVs) ->
+    fun(Mod) ->
+            with_server(Mod, SrvVs ++ srv_opts(), CliVs ++ cli_opts(),
+                        fun(R) -> peer_proto(R) end, fun(S) -> proto(Mod, S) end)
+    end.
+
+server_versions(SrvVs, CliVs) ->
+    fun(Mod) ->
+            with_client(Mod, SrvVs ++ srv_opts(), CliVs ++ cli_opts(),
+                        fun(S) -> proto(Mod, S) end, fun(R) -> peer_proto(R) end)
+    end.
+
+suite(Kex, Cipher, Mac, Prf) ->
+    #{key_exchange => Kex, cipher => Cipher, mac => Mac, prf => Prf}.
+
+versions() ->
+    V12 = tls_only('tlsv1.2'),
+    V13 = tls_only('tlsv1.3'),
+    Gcm128 = suite(ecdhe_rsa, aes_128_gcm, aead, sha256),
+    Gcm256 = suite(ecdhe_rsa, aes_256_gcm, aead, sha384),
+    Chacha = suite(ecdhe_rsa, chacha20_poly1305, aead, sha256),
+    [mk(versions, client_default_versions, client_versions([], [])),
+     mk(versions, client_12_only, client_versions([], V12)),
+     mk(versions, client_13_only, client_versions([], V13)),
+     mk(versions, client_12_vs_server_13, client_versions(V13, V12)),
+     mk(versions, client_13_vs_server_12, client_versions(V12, V13)),
+     mk(versions, client_11_vs_default_server,
+        client_versions([], [{versions, ['tlsv1.1']}, {ciphers, ssl:cipher_suites(all, 'tlsv1.1')}])),
+     mk(versions, server_12_only, server_versions(V12, [])),
+     mk(versions, server_13_only, server_versions(V13, [])),
+     mk(versions, server_12_vs_client_13, server_versions(V12, V13)),
+     mk(versions, server_both_client_12, server_versions([], V12)),
+     mk(versions, client_cipher_gcm128_12, client_versions([], [{ciphers, [Gcm128]} | V12])),
+     mk(versions, client_cipher_gcm256_12, client_versions([], [{ciphers, [Gcm256]} | V12])),
+     mk(versions, client_cipher_chacha_12, client_versions([], [{ciphers, [Chacha]} | V12])),
+     mk(versions, client_cipher_no_overlap_12,
+        client_versions([{ciphers, [Gcm256]} | V12], [{ciphers, [Gcm128]} | V12])),
+     mk(versions, server_cipher_gcm128_12, server_versions([{ciphers, [Gcm128]} | V12], [])),
+     mk(versions, server_cipher_no_overlap_12,
+        server_versions([{ciphers, [Gcm256]} | V12], [{ciphers, [Chacha]} | V12])),
+     mk(versions, client_13_cipher_aes128,
+        client_versions([], [{ciphers, [suite(any, aes_128_gcm, aead, sha256)]} | V13])),
+     mk(versions, client_ecdsa_12,
+        fun(Mod) ->
+                with_server(Mod, V12 ++ srv_opts(ecdsa), V12 ++ cli_opts(ecdsa),
+                            fun(R) -> peer_proto(R) end, fun(S) -> proto(Mod, S) end)
+        end)].
