@@ -1,0 +1,563 @@
+"""pyssl vs the BEAM's ssl, side by side: one Erlang program, ``Mod = ssl`` and ``Mod = pyssl``.
+
+Run: ``python -m bench.ssl_bench [--quick] [--rounds N] ...`` (``--help`` for sizes).
+
+Every scenario is one function of ``bench/erl/ssl_bench_drv.erl`` (compiled with
+``erlc`` into a temp dir) called on one Erlang node ``drv`` with ``ssl`` and with
+``pyssl`` in each round, against the same peers:
+
+* ``openssl s_server -rev`` processes (``--servers``, default 4; each serves one
+  connection at a time) for handshakes and echo: TLS 1.3 only,
+  TLS_AES_256_GCM_SHA384, RSA-2048 certificate made here, no session tickets;
+* a Python peer process (stdlib ssl, one thread per connection) for bulk data
+  (``BULK n`` streams n bytes in 64 KiB writes, ``SINK n`` reads n bytes and answers
+  ``OK``) and idle connections (``IDLE``);
+* a Python load generator process (stdlib ssl, threads) for the server scenarios.
+
+CPU: BEAM = ``erlang:statistics(runtime)`` delta on ``drv`` (summed over scheduler
+threads); bridge = utime+stime of the bridge process from ``/proc``; total = BEAM +
+bridge. The peers' CPU is reported separately and never counted.
+Results: ``bench/results/ssl_bench.json`` and ``ssl_bench.png`` (if matplotlib).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+RESULTS = ROOT / "bench" / "results"
+CLK = os.sysconf("SC_CLK_TCK")
+CHUNK = 64 * 1024
+CIPHER = "TLS_AES_256_GCM_SHA384"
+
+
+# ---------------------------------------------------------------- peers (subprocess modes)
+
+def run_peer(cert: str, key: str) -> int:
+    """``--peer``: threaded TLS server on 127.0.0.1; prints its port."""
+    threading.stack_size(256 * 1024)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(cert, key)
+    ctx.num_tickets = 0
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1024)
+    print(ls.getsockname()[1], flush=True)
+    blob = b"d" * CHUNK
+
+    def serve(raw):
+        try:
+            with ctx.wrap_socket(raw, server_side=True) as s:
+                line = b""
+                while not line.endswith(b"\n"):
+                    d = s.recv(64)
+                    if not d:
+                        return
+                    line += d
+                cmd, _, arg = line.strip().partition(b" ")
+                if cmd == b"BULK":
+                    left = int(arg)
+                    while left > 0:
+                        n = min(left, CHUNK)
+                        s.sendall(blob[:n])
+                        left -= n
+                elif cmd == b"SINK":
+                    left = int(arg)
+                    while left > 0:
+                        d = s.recv(1 << 20)
+                        if not d:
+                            return
+                        left -= len(d)
+                    s.sendall(b"OK\n")
+                    s.recv(16)
+                elif cmd == b"IDLE":
+                    while s.recv(1024):
+                        pass
+        except (OSError, ValueError):
+            pass
+
+    while True:       # ends when the parent kills the process
+        raw, _ = ls.accept()
+        threading.Thread(target=serve, args=(raw,), daemon=True).start()
+
+
+def run_loadgen(port: int, conc: int, n: int, cafile: str) -> int:
+    """``--loadgen``: conc threads, n handshakes each (connect, handshake, wait for
+    the server's close); prints JSON {elapsed, ok, errors}."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    counts = [0, 0]
+    lock = threading.Lock()
+
+    def worker():
+        ok = err = 0
+        for _ in range(n):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+                    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                        try:
+                            s.recv(16)     # the server closes right after its handshake
+                        except (ssl.SSLError, OSError):
+                            pass
+                ok += 1
+            except (OSError, ssl.SSLError):
+                err += 1
+        with lock:
+            counts[0] += ok
+            counts[1] += err
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=worker) for _ in range(conc)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    print(json.dumps({"elapsed": time.perf_counter() - t0, "ok": counts[0], "errors": counts[1]}))
+    return 0
+
+
+# ---------------------------------------------------------------- helpers
+
+def proc_cpu(pid: int) -> float:
+    """utime+stime of a process (all its threads), seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            f = fh.read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / CLK
+    except OSError:
+        return 0.0
+
+
+def proc_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"port {port} not listening")
+
+
+class Procs:
+    """Every process we start; all killed on exit, also on errors and Ctrl-C."""
+
+    def __init__(self):
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, cmd, **kw) -> subprocess.Popen:
+        p = subprocess.Popen(cmd, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in reversed(self.procs):
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def start_bridge(procs: Procs, name: str, cookie: str) -> subprocess.Popen:
+    exe = Path(sys.executable).parent / "pyssl-bridge"
+    p = procs.start([str(exe), "--name", name, "--cookie", cookie], stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    end = time.time() + 30
+    while time.time() < end:
+        line = p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bridge {name} exited")
+        if b"ready" in line:
+            # keep draining stdout so the bridge never blocks on a full pipe
+            threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
+            return p
+    raise TimeoutError(f"bridge {name} not ready")
+
+
+def erl_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def med_range(xs):
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
+
+
+# ---------------------------------------------------------------- the bench
+
+class Bench:
+    def __init__(self, args, procs: Procs, tmp: Path):
+        from erlnode import ErlNode
+        import certgen
+
+        self.args = args
+        self.procs = procs
+        self.tmp = tmp
+        ca = certgen.write(certgen.make_ca("ssl bench CA"), tmp, "ca")
+        srv = certgen.write(certgen.issue(ca, "localhost"), tmp, "server")
+        self.ca, self.cert, self.key = ca.cert_path, srv.cert_path, srv.key_path
+
+        ebin = tmp / "ebin"
+        ebin.mkdir()
+        subprocess.run(["erlc", "-o", str(ebin), str(ROOT / "bench" / "erl" / "ssl_bench_drv.erl")],
+                       check=True)
+        cookie = "S" + secrets.token_hex(8)
+        tag = secrets.token_hex(3)
+        self.bridges = [start_bridge(procs, f"sslb_bridge{i}_{tag}@127.0.0.1", cookie)
+                        for i in (1, 2)]
+        self.bridge_names = [f"sslb_bridge{i}_{tag}@127.0.0.1" for i in (1, 2)]
+
+        self.s_servers, self.s_ports = [], []
+        for _ in range(args.servers):
+            port = free_port()
+            p = procs.start(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", self.cert,
+                             "-key", self.key, "-tls1_3", "-ciphersuites", CIPHER, "-num_tickets", "0",
+                             "-rev", "-quiet"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.s_servers.append(p)
+            self.s_ports.append(port)
+        peer = procs.start([sys.executable, "-m", "bench.ssl_bench", "--peer", self.cert, self.key],
+                           stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=str(ROOT))
+        self.peer = peer
+        self.peer_port = int(peer.stdout.readline())
+        for port in self.s_ports:
+            wait_port(port)
+
+        self.drv = ErlNode(f"sslb_drv_{tag}@127.0.0.1", cookie, args=["-pa", str(ebin)])
+        procs.procs.append(self.drv.proc)
+        self.use_bridges(self.bridge_names[:1])
+        self.drv.eval("{ok, _} = application:ensure_all_started(ssl)")
+        self.drv.eval("ok = pyssl:start()")
+        self.copts = ("[binary, {active, false}, {verify, verify_peer}, "
+                      f"{{cacertfile, {erl_str(self.ca)}}}, {{versions, ['tlsv1.3']}}]")
+        self.sopts = (f"[binary, {{active, false}}, {{certfile, {erl_str(self.cert)}}}, "
+                      f"{{keyfile, {erl_str(self.key)}}}, {{versions, ['tlsv1.3']}}]")
+
+    def use_bridges(self, names):
+        lst = ", ".join(f"'{n}'" for n in names)
+        self.drv.eval(f"application:set_env(pyssl, bridge_nodes, [{lst}])")
+
+    def ev(self, expr, timeout=300):
+        return self.drv.eval(f"(fun() -> {expr} end)()", timeout=timeout)
+
+    def cpu_of(self, ps):
+        return sum(proc_cpu(p.pid) for p in ps)
+
+    # each scenario returns a dict of metrics for one (mode, round)
+
+    def client_handshakes(self, mod, bridges=None):
+        a = self.args
+        bridges = bridges or self.bridges[:1]
+        b0, s0 = self.cpu_of(bridges), self.cpu_of(self.s_servers)
+        ports = "[" + ",".join(map(str, self.s_ports)) + "]"
+        us, beam_ms, ok, errs = self.ev(
+            f"ssl_bench_drv:handshakes({mod}, {ports}, {a.conc}, {a.handshakes}, {self.copts})")
+        bridge_s = self.cpu_of(bridges) - b0
+        peer_s = self.cpu_of(self.s_servers) - s0
+        ok = max(ok, 1)
+        beam_s = beam_ms / 1000
+        return {"hs_per_s": ok / (us / 1e6), "beam_ms_per_hs": beam_ms / ok,
+                "total_ms_per_hs": (beam_s + bridge_s) * 1000 / ok,
+                "bridge_ms_per_hs": bridge_s * 1000 / ok, "peer_ms_per_hs": peer_s * 1000 / ok,
+                "errors": errs}
+
+    def bulk_download(self, mod):
+        nbytes = self.args.bulk_mib << 20
+        b0, p0 = self.cpu_of(self.bridges[:1]), self.cpu_of([self.peer])
+        us, beam_ms, got = self.ev(f"ssl_bench_drv:bulk_download({mod}, {self.peer_port}, {nbytes}, "
+                                   f"{self.copts})")
+        bridge_s = self.cpu_of(self.bridges[:1]) - b0
+        peer_s = self.cpu_of([self.peer]) - p0
+        mib = got / (1 << 20)
+        return {"mib_per_s": mib / (us / 1e6), "beam_ms_per_mib": beam_ms / mib,
+                "total_ms_per_mib": (beam_ms + bridge_s * 1000) / mib, "peer_ms_per_mib": peer_s * 1000 / mib}
+
+    def upload(self, mod):
+        nbytes = self.args.bulk_mib << 20
+        b0, p0 = self.cpu_of(self.bridges[:1]), self.cpu_of([self.peer])
+        us, beam_ms, got = self.ev(f"ssl_bench_drv:upload({mod}, {self.peer_port}, {nbytes}, {CHUNK}, "
+                                   f"{self.copts})")
+        bridge_s = self.cpu_of(self.bridges[:1]) - b0
+        peer_s = self.cpu_of([self.peer]) - p0
+        mib = got / (1 << 20)
+        return {"mib_per_s": mib / (us / 1e6), "beam_ms_per_mib": beam_ms / mib,
+                "total_ms_per_mib": (beam_ms + bridge_s * 1000) / mib, "peer_ms_per_mib": peer_s * 1000 / mib}
+
+    def echo(self, mod):
+        us = self.ev(f"ssl_bench_drv:echo({mod}, {self.s_ports[0]}, {self.args.echo}, {self.copts})")
+        return {"rt_us": us}
+
+    def server_handshakes(self, mod):
+        a = self.args
+        port = self.ev(f"ssl_bench_drv:server_start({mod}, {a.conc}, {self.sopts})")
+        b0, c0 = self.cpu_of(self.bridges[:1]), self.ev("ssl_bench_drv:cpu()")
+        out = subprocess.run([sys.executable, "-m", "bench.ssl_bench", "--loadgen", str(port), str(a.conc),
+                              str(a.handshakes), self.ca], capture_output=True, cwd=str(ROOT), timeout=300)
+        c1, bridge_s = self.ev("ssl_bench_drv:cpu()"), self.cpu_of(self.bridges[:1]) - b0
+        accepted, failed = self.ev("ssl_bench_drv:server_stop()")
+        lg = json.loads(out.stdout)
+        n = max(accepted, 1)
+        return {"hs_per_s": accepted / lg["elapsed"], "beam_ms_per_hs": (c1 - c0) / n,
+                "total_ms_per_hs": ((c1 - c0) + bridge_s * 1000) / n, "errors": failed + lg["errors"]}
+
+    def server_bulk(self, mod):
+        nbytes = self.args.bulk_mib << 20
+        port = self.ev(f"ssl_bench_drv:server_bulk_start({mod}, {self.sopts})")
+        b0, c0 = self.cpu_of(self.bridges[:1]), self.ev("ssl_bench_drv:cpu()")
+        ctx = ssl.create_default_context(cafile=self.ca)
+        blob = b"s" * CHUNK
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            s = ctx.wrap_socket(raw, server_hostname="localhost")
+            left = nbytes
+            t0 = time.perf_counter()
+            while left > 0:
+                k = min(left, CHUNK)
+                s.sendall(blob[:k])
+                left -= k
+            # close_notify, then wait for the server's close. (A bare TCP half-close
+            # (shutdown SHUT_WR) gives ssl_closed with ssl but not with pyssl; see docs.)
+            try:
+                s.unwrap()
+            except (OSError, ValueError):
+                pass
+        # wall time as the sender sees it (first byte sent .. server's close): the
+        # receiver's own clock would start after its handshake call returns, when
+        # pyssl may already have queued data in its mailbox
+        us = (time.perf_counter() - t0) * 1e6
+        _, _, got = self.ev("ssl_bench_drv:server_bulk_result(60000)")
+        beam_ms = self.ev("ssl_bench_drv:cpu()") - c0
+        bridge_s = self.cpu_of(self.bridges[:1]) - b0
+        mib = max(got, 1) / (1 << 20)
+        return {"mib_per_s": mib / (us / 1e6), "beam_ms_per_mib": beam_ms / mib,
+                "total_ms_per_mib": (beam_ms + bridge_s * 1000) / mib, "bytes_ok": got == nbytes}
+
+    def memory(self, mod):
+        n = self.args.idle
+        pid = self.bridges[0].pid
+        r0, m0 = proc_rss(pid), self.ev("ssl_bench_drv:memory()")
+        opened = self.ev(f"ssl_bench_drv:idle_open({mod}, {self.peer_port}, {n}, 8, {self.copts})",
+                         timeout=600)
+        time.sleep(0.5)
+        r1, m1 = proc_rss(pid), self.ev("ssl_bench_drv:memory()")
+        self.ev("ssl_bench_drv:idle_close()")
+        k = max(opened, 1)
+        return {"opened": opened, "bridge_kb_per_conn": (r1 - r0) / k / 1024,
+                "beam_kb_per_conn": (m1 - m0) / k / 1024}
+
+
+SCENARIOS = ["client_handshakes", "bulk_download", "upload", "echo", "server_handshakes", "server_bulk"]
+
+# (scenario, metric, label, target, higher_is_better)
+ROWS = [
+    ("client_handshakes", "hs_per_s", "client handshakes/s", ">= 1.0", True),
+    ("client_handshakes", "beam_ms_per_hs", "client BEAM CPU / handshake", "<= 0.1", False),
+    ("client_handshakes", "total_ms_per_hs", "client total CPU / handshake", "<= 1.0", False),
+    ("bulk_download", "mib_per_s", "download MiB/s", ">= 1.2", True),
+    ("bulk_download", "beam_ms_per_mib", "download BEAM CPU / MiB", "<= 0.1", False),
+    ("bulk_download", "total_ms_per_mib", "download total CPU / MiB", "<= 1.5", False),
+    ("upload", "mib_per_s", "upload MiB/s (64 KiB sends)", ">= 1.2", True),
+    ("upload", "beam_ms_per_mib", "upload BEAM CPU / MiB", "<= 0.1", False),
+    ("upload", "total_ms_per_mib", "upload total CPU / MiB", "<= 1.5", False),
+    ("echo", "rt_us", "echo round trip", "<= 1.5", False),
+    ("server_handshakes", "hs_per_s", "server accepted handshakes/s", ">= 1.0", True),
+    ("server_handshakes", "beam_ms_per_hs", "server BEAM CPU / handshake", "<= 0.1", False),
+    ("server_handshakes", "total_ms_per_hs", "server total CPU / handshake", "<= 1.0", False),
+    ("server_bulk", "mib_per_s", "server receive MiB/s (active)", ">= 1.2", True),
+    ("server_bulk", "beam_ms_per_mib", "server receive BEAM CPU / MiB", "<= 0.1", False),
+    ("server_bulk", "total_ms_per_mib", "server receive total CPU / MiB", "<= 1.5", False),
+]
+
+
+def meets(ratio, target):
+    op, val = target.split()
+    return ratio >= float(val) if op == ">=" else ratio <= float(val)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--peer", nargs=2, metavar=("CERT", "KEY"), help=argparse.SUPPRESS)
+    p.add_argument("--loadgen", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--quick", action="store_true", help="small sizes, 2 rounds (well under a minute)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--servers", type=int, default=4, help="openssl s_server processes")
+    p.add_argument("--conc", type=int, default=8, help="concurrent connectors / acceptors / load threads")
+    p.add_argument("--handshakes", type=int, default=25, help="handshakes per connector")
+    p.add_argument("--bulk-mib", type=int, default=64, help="MiB per bulk transfer")
+    p.add_argument("--echo", type=int, default=1000, help="echo round trips")
+    p.add_argument("--idle", type=int, default=1000, help="idle connections for the memory figure")
+    p.add_argument("--scale-rounds", type=int, default=3, help="rounds of the 1 vs 2 bridges figure")
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    if args.peer:
+        return run_peer(*args.peer)
+    if args.loadgen:
+        port, conc, n, ca = args.loadgen
+        return run_loadgen(int(port), int(conc), int(n), ca)
+    if args.quick:
+        args.rounds, args.handshakes, args.bulk_mib = 2, 6, 8
+        args.echo, args.idle, args.scale_rounds = 200, 200, 1
+
+    procs = Procs()
+    old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    t_start = time.time()
+    try:
+        with tempfile.TemporaryDirectory(prefix="ssl_bench_") as tmp:
+            b = Bench(args, procs, Path(tmp))
+            raw = {s: {"ssl": [], "pyssl": []} for s in SCENARIOS}
+            for r in range(args.rounds):
+                for s in SCENARIOS:
+                    for mod in ("ssl", "pyssl"):
+                        raw[s][mod].append(getattr(b, s)(mod))
+                print(f"round {r + 1}/{args.rounds} done ({time.time() - t_start:.0f}s)", flush=True)
+            mem = {mod: b.memory(mod) for mod in ("ssl", "pyssl")}
+            scale = {"1": [], "2": []}
+            for _ in range(args.scale_rounds):
+                b.use_bridges(b.bridge_names[:1])
+                scale["1"].append(b.client_handshakes("pyssl", b.bridges[:1]))
+                b.use_bridges(b.bridge_names)
+                scale["2"].append(b.client_handshakes("pyssl", b.bridges))
+            b.use_bridges(b.bridge_names[:1])
+            b.drv.stop()
+    finally:
+        procs.stop_all()
+        signal.signal(signal.SIGTERM, old_term)
+
+    report = summarize(args, raw, mem, scale, time.time() - t_start)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ssl_bench.json").write_text(json.dumps(report, indent=2))
+    print_table(report)
+    chart(report, out / "ssl_bench.png")
+    return 0
+
+
+def summarize(args, raw, mem, scale, elapsed):
+    rows = []
+    for scen, metric, label, target, _ in ROWS:
+        ssl_v = [m[metric] for m in raw[scen]["ssl"]]
+        py_v = [m[metric] for m in raw[scen]["pyssl"]]
+        ratios = [p / s if s else float("inf") for p, s in zip(py_v, ssl_v)]
+        mr = med_range(ratios)
+        rows.append({"scenario": scen, "metric": metric, "label": label, "target": target,
+                     "ssl": med_range(ssl_v), "pyssl": med_range(py_v), "ratio": mr,
+                     "met": meets(mr["median"], target)})
+    extra = {}
+    for scen in ("client_handshakes", "bulk_download", "upload"):
+        for mod in ("ssl", "pyssl"):
+            key = "peer_ms_per_hs" if scen == "client_handshakes" else "peer_ms_per_mib"
+            extra[f"{scen}.{mod}.{key}"] = statistics.median(m[key] for m in raw[scen][mod])
+    errors = {f"{s}.{mod}": sum(m.get("errors", 0) for m in raw[s][mod])
+              for s in ("client_handshakes", "server_handshakes") for mod in ("ssl", "pyssl")}
+    sc1 = [m["hs_per_s"] for m in scale["1"]]
+    sc2 = [m["hs_per_s"] for m in scale["2"]]
+    return {"config": {k: v for k, v in vars(args).items() if k not in ("peer", "loadgen")},
+            "cores": os.cpu_count(), "elapsed_s": elapsed, "rows": rows,
+            "memory": mem, "memory_target_kb": 20,
+            "scale_out": {"1_bridge_hs_per_s": med_range(sc1), "2_bridges_hs_per_s": med_range(sc2),
+                          "ratio": statistics.median(sc2) / statistics.median(sc1),
+                          "total_ms_per_hs": {k: statistics.median(m["total_ms_per_hs"] for m in v)
+                                              for k, v in scale.items()}},
+            "peer_cpu": extra, "errors": errors}
+
+
+def fmt(v):
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def print_table(rep):
+    c = rep["config"]
+    print(f"ssl_bench: {c['rounds']} rounds, {c['conc']}x{c['handshakes']} handshakes, "
+          f"{c['bulk_mib']} MiB bulk, {c['echo']} echoes, {c['servers']} s_server; "
+          f"{rep['elapsed_s']:.0f}s")
+    print(f"{'metric':34} {'ssl':>9} {'pyssl':>9} {'ratio (min-max)':>22} {'target':>8}")
+    for r in rep["rows"]:
+        rr = r["ratio"]
+        print(f"{r['label']:34} {fmt(r['ssl']['median']):>9} {fmt(r['pyssl']['median']):>9} "
+              f"{rr['median']:7.2f}x ({rr['min']:.2f}-{rr['max']:.2f}) {r['target']:>8} "
+              f"{'met' if r['met'] else 'MISSED'}")
+    m = rep["memory"]
+    ok = m["pyssl"]["bridge_kb_per_conn"] <= rep["memory_target_kb"]
+    print(f"memory/idle conn ({m['pyssl']['opened']} conns): bridge RSS {m['pyssl']['bridge_kb_per_conn']:.1f} KB "
+          f"(+ BEAM {m['pyssl']['beam_kb_per_conn']:.1f} KB) vs ssl BEAM {m['ssl']['beam_kb_per_conn']:.1f} KB "
+          f"[{m['ssl']['opened']} conns]  target <= 20 KB {'met' if ok else 'MISSED'}")
+    s = rep["scale_out"]
+    print(f"scale-out pyssl client handshakes/s: 1 bridge {s['1_bridge_hs_per_s']['median']:.0f}, "
+          f"2 bridges {s['2_bridges_hs_per_s']['median']:.0f} ({s['ratio']:.2f}x)")
+    print("peer CPU (not counted): " + ", ".join(f"{k}={v:.2f}" for k, v in rep["peer_cpu"].items()))
+    if any(rep["errors"].values()):
+        print("handshake errors: " + json.dumps(rep["errors"]))
+
+
+def chart(rep, path: Path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not importable: no chart")
+        return
+    rows = rep["rows"]
+    labels = [r["label"] for r in rows]
+    med = [r["ratio"]["median"] for r in rows]
+    lo = [r["ratio"]["median"] - r["ratio"]["min"] for r in rows]
+    hi = [r["ratio"]["max"] - r["ratio"]["median"] for r in rows]
+    colors = ["tab:green" if r["met"] else "tab:red" for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 7))
+    y = range(len(rows))
+    ax.barh(y, med, xerr=[lo, hi], color=colors, capsize=3)
+    for i, r in enumerate(rows):
+        t = float(r["target"].split()[1])
+        ax.plot([t, t], [i - 0.4, i + 0.4], color="black", lw=2)
+        ax.text(max(med[i] + hi[i], t) * 1.05 + 0.05, i, f"{med[i]:.2f}x (target {r['target']})",
+                va="center", fontsize=8)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="grey", ls="--", lw=1)
+    ax.set_xlabel("pyssl / ssl (log scale; median, whiskers = min-max; black tick = target)")
+    ax.set_title("pyssl vs BEAM ssl (green = target met)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"chart: {path}")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
