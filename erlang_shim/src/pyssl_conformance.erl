@@ -158,21 +158,22 @@ normalise(T) when is_list(T) -> normalise_list(T);
 normalise(T) when is_map(T) -> maps:from_list(normalise_list(maps:to_list(T)));
 normalise(T) -> T.
 
-%% Main entry for an escript-free `make conformance':
-%% erl -noshell -pa EBIN -s pyssl_conformance main Node Modules...
--spec main([atom()]) -> no_return().
+%% @doc Command-line entry (used by `make conformance'):
+%% `erl -noshell -pa EBIN -run pyssl_conformance main [self_check]
+%% [bridge Node] [area Area]' (words without dashes: erl takes those as flags). Halts with 0 when nothing unexpected differs.
+-spec main([string() | atom()]) -> no_return().
 main(Args) ->
-    Strs = [atom_to_list(A) || A <- Args],
+    Strs = [if is_atom(A) -> atom_to_list(A); true -> A end || A <- Args],
     Opts = main_opts(Strs, []),
     Report = run(Opts),
     halt(case Report of #{unexpected := 0} -> 0; _ -> 1 end).
 
 %%% Internals -------------------------------------------------------------------
 
-main_opts(["--self-check" | T], Acc) -> main_opts(T, [{modules, [ssl, ssl]} | Acc]);
-main_opts(["--bridge", N | T], Acc) ->
+main_opts(["self_check" | T], Acc) -> main_opts(T, [{modules, [ssl, ssl]} | Acc]);
+main_opts(["bridge", N | T], Acc) ->
     main_opts(T, [{bridge_node, list_to_atom(N)}, {modules, [ssl, pyssl]} | Acc]);
-main_opts(["--area", A | T], Acc) -> main_opts(T, [{areas, [list_to_atom(A)]} | Acc]);
+main_opts(["area", A | T], Acc) -> main_opts(T, [{areas, [list_to_atom(A)]} | Acc]);
 main_opts([], Acc) -> Acc.
 
 normalise_list([H | T]) -> [normalise(H) | normalise_list(T)];
