@@ -100,6 +100,18 @@ class SslService:
         return result
 
     def _run(self, fun, args, caller: Pid, reply) -> None:
+        # Nothing raised here may escape: the registered process would die with it
+        # and every later call would find no service.
+        try:
+            self._run_unguarded(fun, args, caller, reply)
+        except Exception:
+            log.exception("pyssl: %r failed", fun)
+            try:
+                reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
+            except Exception:
+                log.exception("pyssl: cannot even reply to %r", fun)
+
+    def _run_unguarded(self, fun, args, caller: Pid, reply) -> None:
         try:
             result = self.api.dispatch(fun, args, caller)
         except Raise as exc:
@@ -122,6 +134,14 @@ class SslService:
 
     @staticmethod
     def _finish(task: asyncio.Task, fun, args, reply) -> None:
+        try:
+            SslService._finish_reply(task, fun, args, reply)
+        except Exception:  # the caller must get an answer, whatever went wrong
+            log.exception("pyssl: replying to %r failed", fun)
+            reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
+
+    @staticmethod
+    def _finish_reply(task: asyncio.Task, fun, args, reply) -> None:
         if task.cancelled():
             reply(error(CLOSED))
             return

@@ -216,6 +216,18 @@ class After:
         self.then = then
 
 
+async def _after_tcp_probe(host: str, port: int, timeout, reply):
+    """``reply`` if a TCP connection to host:port can be made, else its posix error."""
+    try:
+        _r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (asyncio.TimeoutError, TimeoutError):
+        return error(TIMEOUT)
+    except OSError as exc:
+        return error(inet.posix_atom(exc))
+    w.close()
+    return reply
+
+
 def tls_alert_term(exc):
     return error((Atom("tls_alert"), (Atom(exc.description), list(exc.text.encode()))))
 
@@ -257,9 +269,15 @@ class ConnSocket(SocketBase):
             return parsed
         files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
         cfg = parse(options.build_tls_config, parsed, "client", files)
-        if not isinstance(cfg, TLSConfig):
-            return cfg
-        sock = cls(service, caller, parsed, role="client")
+        late_error = None if isinstance(cfg, TLSConfig) else cfg
+        try:
+            sock = cls(service, caller, parsed, role="client")
+        except ValueError:          # a packet type the framing layer does not offer
+            late_error = error((Atom("options"), (Atom("packet"), parsed.socket.get("packet"))))
+        if late_error is not None:
+            # OTP reads certificate files and sets up framing in the connection
+            # process, after the TCP connect: a connect failure is reported first.
+            return await _after_tcp_probe(hoststr, port, to_timeout(timeout), late_error)
         from bridge.tls import transport
         try:
             sock.tls = await transport.open_client(

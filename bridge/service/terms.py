@@ -31,10 +31,10 @@ class Raise(Exception):
     ``erlang:raise/3``; through rex/erpc it becomes the usual badrpc EXIT.
     """
 
-    def __init__(self, reason, cls: str = "error"):
+    def __init__(self, reason, cls="error"):
         super().__init__(reason)
         self.reason = reason
-        self.cls = cls
+        self.cls = cls.name if isinstance(cls, Atom) else str(cls)
 
     def as_reply(self) -> tuple:
         return (Atom("$pyssl_raise"), Atom(self.cls), self.reason)
