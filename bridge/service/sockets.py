@@ -486,6 +486,11 @@ class ConnSocket(SocketBase):
         s, inet_changes = split_changes(changes)
         cur = self.parsed.socket
         d = self.delivery
+        new_active = s.get("active")
+        if (type(new_active) is int and type(d.active) is int
+                and not -32768 <= d.active + new_active <= 32767):
+            # ssl_gen_statem:set_socket_opts/6: the running count may not overflow
+            return error((Atom("options"), (Atom("socket_options"), (Atom("active"), new_active))))
         if "mode" in s:
             d.binary = s["mode"] is Atom("binary")
         if "header" in s:

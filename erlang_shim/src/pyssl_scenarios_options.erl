@@ -17,8 +17,8 @@ all() ->
      || {N, Opts} <- listen_cases()] ++
     [mk(options, connect_port_out_of_range,
         fun(Mod) -> Mod:connect("localhost", 70000, [{verify, verify_none}], 5000) end),
-     mk(options, connect_timeout_zero_refused,
-        fun(Mod) -> Mod:connect("localhost", refused_port(), [{verify, verify_none}], 0) end),
+     %% (connect with timeout 0 to a refused port is left out: ssl itself answers
+     %% timeout or econnrefused depending on which wins the race)
      mk(options, connect_3_refused,
         fun(Mod) -> Mod:connect("localhost", refused_port(), [{verify, verify_none}]) end),
      mk(options, connect_ip_tuple_refused,
