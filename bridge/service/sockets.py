@@ -86,7 +86,7 @@ class SocketBase:
         return error(ENOTCONN)
 
     def negotiated_protocol(self, new_api):
-        return error(ENOTCONN)
+        raise Raise(Atom("function_clause"))   # ssl has no clause for listen sockets
 
     def prf(self, secret, label, seed, length):
         return error(ENOTCONN)

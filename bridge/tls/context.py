@@ -54,7 +54,17 @@ def _load_key(cfg: TLSConfig):
 
 
 def _x509(der: bytes):
-    return x509.load_der_x509_certificate(der)
+    """A certificate object OpenSSL can use. `cryptography` refuses some encodings
+    that OpenSSL and OTP accept (ECDSA signature algorithms with parameters, as
+    public_key:pkix_test_data/1 makes them); those go through OpenSSL's parser."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        return crypto.load_certificate(crypto.FILETYPE_ASN1, der)
+
+
+def _store_x509(der: bytes):
+    return crypto.load_certificate(crypto.FILETYPE_ASN1, der)
 
 
 def config_key(cfg: TLSConfig) -> Optional[bytes]:
@@ -139,7 +149,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
             ctx.use_certificate(_x509(cfg.cert_chain[0]))
             for der in cfg.cert_chain[1:]:
                 ctx.add_extra_chain_cert(_x509(der))
-        except (ValueError, SSL.Error) as exc:
+        except (ValueError, SSL.Error, crypto.Error) as exc:
             raise ContextError(f"bad certificate: {exc}") from None
         key = _load_key(cfg)
         if key is not None:
@@ -152,7 +162,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     store = ctx.get_cert_store()
     for der in cfg.cacerts:
         try:
-            store.add_cert(crypto.X509.from_cryptography(_x509(der)))
+            store.add_cert(_store_x509(der))
         except (ValueError, TypeError, crypto.Error):
             pass  # duplicates and unparsable entries are skipped, as OTP does
     mode = SSL.VERIFY_NONE
