@@ -1145,7 +1145,8 @@ def parse_setopts(opts, current: Optional[dict] = None) -> list:
     non-emulated options given) for a bad gen_tcp option.
     """
     if not isinstance(opts, list):
-        raise ErlangException("error", A("function_clause"))
+        # what OTP 25 returns for setopts(S, Opt) with a non-list (conformance run)
+        raise SslOptionError((_ERROR, (_OPTIONS, (A("not_a_proplist"), opts))))
     try:
         expanded = _proplists_expand(opts)
     except Exception:

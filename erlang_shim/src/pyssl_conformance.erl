@@ -60,7 +60,13 @@ known_differences() ->
       "it is refused as {options, {not_supported_by_pyssl, ...}}"},
      {verify_fun_rejects_valid,
       "verify_fun is an Erlang fun: the bridge cannot run it in Python; "
-      "it is refused as {options, {not_supported_by_pyssl, ...}}"}].
+      "it is refused as {options, {not_supported_by_pyssl, ...}}"},
+     {connection_information_keys,
+      "connection_information/1 also lists every ssl option of the connection "
+      "(ssl_gen_statem:ssl_options_list/1) and session_data; the bridge lists the "
+      "negotiated values only"},
+     {connection_information_keys_server,
+      "as connection_information_keys, on the server side"}].
 
 -spec run() -> map().
 run() -> run(scenarios(), []).
