@@ -165,3 +165,23 @@ def test_big_transfer_sha256(setup, active):
     for _ in range(size // len(chunk)):
         h.update(chunk)
     assert r == (size, h.digest())
+
+
+def test_file_contents_are_reused_for_a_while_errors_are_not(setup, pki, tmp_path):
+    """Like OTP's PEM cache: a file read for one connect serves the next ones for a while;
+    a file that could not be read is asked for again."""
+    bridge, node = setup
+    ca = tmp_path / "ca_copy.pem"
+    ca.write_bytes(open(pki.ca.cert_path, "rb").read())
+    conn = ("(fun() -> case pyssl:connect(\"localhost\", EchoPort, [{verify, verify_peer}, "
+            f"{{cacertfile, \"{ca}\"}}]) of {{ok, S}} -> pyssl:close(S), ok; E -> E end end)()")
+    missing = tmp_path / "not_yet.pem"
+    conn_missing = ("(fun() -> case pyssl:connect(\"localhost\", EchoPort, [{verify, verify_peer}, "
+                    f"{{cacertfile, \"{missing}\"}}]) of {{ok, S}} -> pyssl:close(S), ok; E -> E end end)()")
+    assert node.eval(conn) == A("ok")
+    ca.unlink()
+    assert node.eval(conn) == A("ok")            # served from the cache
+    r = node.eval(conn_missing)
+    assert r[0] == A("error") and r[1][1][0] == A("cacertfile")
+    missing.write_bytes(open(pki.ca.cert_path, "rb").read())
+    assert node.eval(conn_missing) == A("ok")    # the error was not cached

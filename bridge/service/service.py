@@ -31,6 +31,9 @@ from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PYSSL
 log = logging.getLogger("bridge.service")
 
 GEN_CALL = Atom("$gen_call")
+# How long file contents read on a caller's node are reused (OTP's PEM cache
+# cleans every 2 minutes).
+FILE_CACHE_SECONDS = 120.0
 
 
 class SslService:
@@ -43,6 +46,7 @@ class SslService:
         self.owner_monitors: dict[Pid, Reference] = {}
         self.api = Api(self)
         self.proc = None
+        self._file_cache: dict[tuple, tuple[bytes, float]] = {}
 
     # ---- wiring -----------------------------------------------------------
     def install(self) -> None:
@@ -204,17 +208,31 @@ class SslService:
         return self.sockets.get(ref)
 
     async def read_files(self, caller: Pid, paths: list[str]) -> dict:
-        """Read files on the caller's node (paths mean what they mean there)."""
+        """Read files on the caller's node (paths mean what they mean there).
+
+        Contents read successfully are kept for FILE_CACHE_SECONDS per (node, path),
+        as OTP's own ssl_pem_cache keeps PEM files, so a burst of connects does not
+        pay one distribution round trip per file each. Errors are never cached."""
         out: dict[str, Any] = {}
+        now = asyncio.get_running_loop().time()
         for path in paths:
             if path in out:
+                continue
+            key = (caller.node, path)
+            hit = self._file_cache.get(key)
+            if hit is not None and now - hit[1] < FILE_CACHE_SECONDS:
+                out[path] = hit[0]
                 continue
             res = await self.node.rpc(caller.node, Atom("file"), Atom("read_file"), [path],
                                       timeout=30.0)
             if isinstance(res, tuple) and len(res) == 2 and res[0] is OK:
                 out[path] = bytes(res[1])
+                if len(self._file_cache) >= 256:
+                    self._file_cache.clear()
+                self._file_cache[key] = (out[path], now)
             elif isinstance(res, tuple) and len(res) == 2 and res[0] is ERROR:
                 out[path] = res[1]
+                self._file_cache.pop(key, None)
             else:
                 out[path] = Atom("eio")
         return out
