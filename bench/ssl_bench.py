@@ -295,21 +295,17 @@ class Bench:
                 "errors": errs}
 
     def bulk_download(self, mod):
-        nbytes = self.args.bulk_mib << 20
-        b0, p0 = self.cpu_of(self.bridges[:1]), self.cpu_of([self.peer])
-        us, beam_ms, got = self.ev(f"ssl_bench_drv:bulk_download({mod}, {self.peer_port}, {nbytes}, "
-                                   f"{self.copts})")
-        bridge_s = self.cpu_of(self.bridges[:1]) - b0
-        peer_s = self.cpu_of([self.peer]) - p0
-        mib = got / (1 << 20)
-        return {"mib_per_s": mib / (us / 1e6), "beam_ms_per_mib": beam_ms / mib,
-                "total_ms_per_mib": (beam_ms + bridge_s * 1000) / mib, "peer_ms_per_mib": peer_s * 1000 / mib}
+        return self._bulk(f"ssl_bench_drv:bulk_download({mod}, {self.peer_port}, "
+                          f"{self.args.bulk_mib << 20}, {self.copts})")
 
     def upload(self, mod):
-        nbytes = self.args.bulk_mib << 20
+        return self._bulk(f"ssl_bench_drv:upload({mod}, {self.peer_port}, {self.args.bulk_mib << 20}, "
+                          f"{CHUNK}, {self.copts})")
+
+    def _bulk(self, expr):
+        """Run one bulk transfer; MiB/s and CPU per MiB of the BEAM, bridge and peer."""
         b0, p0 = self.cpu_of(self.bridges[:1]), self.cpu_of([self.peer])
-        us, beam_ms, got = self.ev(f"ssl_bench_drv:upload({mod}, {self.peer_port}, {nbytes}, {CHUNK}, "
-                                   f"{self.copts})")
+        us, beam_ms, got = self.ev(expr)
         bridge_s = self.cpu_of(self.bridges[:1]) - b0
         peer_s = self.cpu_of([self.peer]) - p0
         mib = got / (1 << 20)
