@@ -156,6 +156,16 @@ SCENARIOS = {
     "connect_timeout": "{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L), "
                        "R = Mod:connect(\"localhost\", P, [], 300), gen_tcp:close(L), R",
     "listen_nooptions": "Mod:listen(0, [])",
+    # gen_tcp's own refusals, as ssl reports them: einval → socket_options, no clause → cb_info
+    "connect_bad_ports": "[Mod:connect(\"localhost\", P, [{nodelay, true}, {verify, verify_none}, {keepalive, true}], 2000) "
+                         "|| P <- [70000, -1, 65536, nosuchservice, true, <<\"80\">>, 1.0, \"80\", {80}]]",
+    "connect_bad_hosts": "[Mod:connect(H, EchoPort, [{verify, verify_none}, {reuseaddr, true}], 2000) "
+                         "|| H <- [{1, 2, 3}, 123, \"a b\", \"\", [300], [0], {300, 0, 0, 1}, {127, 0, 0, 1.0}, "
+                         "<<\"localhost\">>, {local, \"/tmp/x\"}, 'no.such.host.invalid', \"no.such.host.invalid\"]]",
+    "connect_bad_port_bad_option": "Mod:connect(\"localhost\", 70000, [{verify, foo}], 2000)",
+    "listen_bad_ports": "[try Mod:listen(P, Srv) of R -> {returned, R} catch C:E -> {C, E} end "
+                        "|| P <- [70000, -1, nosuchservice, 1.0, \"80\", <<\"1\">>]]",
+    "listen_bad_port_bad_option": "Mod:listen(70000, [{verify, foo} | Srv])",
     "incompatible_options": "Mod:listen(0, Srv ++ [{verify, verify_none}, {fail_if_no_peer_cert, true}])",
     # --- server side ----------------------------------------------------------------------
     "server_accept_echo": "{ok, L} = Mod:listen(0, Srv ++ [{active, false}, binary]), {ok, {_, P}} = Mod:sockname(L), "

@@ -54,6 +54,41 @@ def host_string(host) -> Optional[str]:
     return None
 
 
+def _visible(name: str) -> bool:
+    """inet_parse:visible_string/1: a non-empty name of printable ASCII, no space."""
+    return bool(name) and all(33 <= ord(c) <= 126 for c in name)
+
+
+def connect_address(host) -> Optional[str]:
+    """What gen_tcp:connect accepts as an address, as a string; None where inet
+    says einval (OTP's ssl then reports ``{options, {socket_options, ...}}``)."""
+    if host is True or host is False:
+        host = Atom(str(host).lower())
+    if isinstance(host, Atom):
+        return host.name if _visible(host.name) else None
+    if isinstance(host, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in host):
+        name = "".join(map(chr, host)) if all(0 <= c < 0x110000 for c in host) else ""
+        return name if _visible(name) else None
+    if isinstance(host, str):
+        return host if _visible(host) else None
+    if isinstance(host, tuple) and len(host) in (4, 8):
+        return host_string(host)
+    return None
+
+
+def service_port(port) -> Optional[int]:
+    """inet_tcp:getserv/1 for an atom: the TCP port of a service name, or None."""
+    name = str(port).lower() if port is True or port is False else port.name
+    try:
+        return socket.getservbyname(name, "tcp")
+    except (OSError, UnicodeError):
+        return None
+
+
+def valid_port(port) -> bool:
+    return isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535
+
+
 def address_term(addr) -> tuple:
     host, port = addr[0], addr[1]
     ip = ipaddress.ip_address(host)

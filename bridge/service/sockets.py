@@ -118,11 +118,19 @@ class ListenSocket(SocketBase):
 
     @classmethod
     async def listen(cls, service, port, opts, caller: Pid):
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-            raise Raise(Atom("function_clause"))
         parsed = parse(options.parse_listen_options, opts)
         if not isinstance(parsed, options.ParsedOptions):
             return parsed
+        # gen_tcp:listen: getserv/1 resolves atoms (exit badarg if unknown) and has
+        # no clause for other non-integers; an integer out of range exits badarg.
+        if isinstance(port, Atom) or port is True or port is False:
+            port = inet.service_port(port)
+            if port is None:
+                raise Raise(BADARG, Atom("exit"))
+        elif not isinstance(port, int) or isinstance(port, bool):
+            raise Raise(Atom("function_clause"))
+        if not inet.valid_port(port):
+            raise Raise(BADARG, Atom("exit"))
         files = await service.read_files(caller, [p for _, p in parsed.files])
         try:
             lsock = inet.open_listen_socket(port, parsed.inet)
@@ -228,6 +236,31 @@ async def _after_tcp_probe(host: str, port: int, timeout, reply):
     return reply
 
 
+_CB_INFO = (Atom("gen_tcp"), Atom("tcp"), Atom("tcp_closed"), Atom("tcp_error"), Atom("tcp_passive"))
+
+
+def _connect_target(host, port, parsed):
+    """(host string, port) for gen_tcp:connect, or the error ssl:connect gives
+    for what gen_tcp refuses: an address inet calls einval, or an unknown
+    service name, is ``{options, {socket_options, Opts}}``; any other bad port
+    (or a ``{local, Path}`` address) fails a function clause inside gen_tcp,
+    which ssl reports as ``{options, {cb_info, ...}}``."""
+    socket_options = error((Atom("options"), (Atom("socket_options"), list(parsed.inet_list))))
+    cb_info = error((Atom("options"), (Atom("cb_info"), _CB_INFO)))
+    if isinstance(host, tuple) and len(host) == 2 and host[0] == Atom("local"):
+        return cb_info
+    hoststr = inet.connect_address(host)
+    if hoststr is None:
+        return socket_options
+    if isinstance(port, Atom) or port is True or port is False:
+        port = inet.service_port(port)
+        if port is None:
+            return socket_options
+    if not inet.valid_port(port):
+        return cb_info
+    return hoststr, port
+
+
 def tls_alert_term(exc):
     return error((Atom("tls_alert"), (Atom(exc.description), list(exc.text.encode()))))
 
@@ -260,13 +293,15 @@ class ConnSocket(SocketBase):
     # ---- set-up -------------------------------------------------------------
     @classmethod
     async def connect(cls, service, host, port, opts, timeout, caller):
-        hoststr = inet.host_string(host)
-        if hoststr is None or not isinstance(port, int) or isinstance(port, bool) \
-                or not 0 <= port <= 65535 or not is_timeout(timeout):
+        if not is_timeout(timeout):
             raise Raise(Atom("function_clause"))
         parsed = parse(options.parse_connect_options, opts, host=host)
         if not isinstance(parsed, options.ParsedOptions):
             return parsed
+        target = _connect_target(host, port, parsed)
+        if not isinstance(target, tuple) or target[0] is ERROR:
+            return target
+        hoststr, port = target
         files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
         cfg = parse(options.build_tls_config, parsed, "client", files)
         late_error = None if isinstance(cfg, TLSConfig) else cfg
