@@ -74,6 +74,10 @@ SCENARIOS = {
                             "R = [Mod:recv(S, 4, 5000), Mod:recv(S, 6, 5000)], Mod:close(S), R",
     "passive_recv_timeout": "{ok, S} = Mod:connect(\"localhost\", SilentPort, Verify ++ [{active, false}]), "
                             "R = Mod:recv(S, 0, 200), Mod:close(S), R",
+    "recv_bad_length": "{ok, S} = Mod:connect(\"localhost\", SilentPort, Verify ++ [{active, false}]), "
+                       "R = [Mod:recv(S, -1, 100), Mod:recv(S, foo, 100), catch Mod:recv(S, 0, -1)], Mod:close(S), "
+                       "{ok, S2} = Mod:connect(\"localhost\", SilentPort, Verify), R2 = Mod:recv(S2, -1, 100), Mod:close(S2), "
+                       "{[case X of {'EXIT', {E, _}} -> E; _ -> X end || X <- R], R2}",
     "recv_on_active_is_einval": f"Opts = [], {CONNECT}, R = Mod:recv(S, 0, 100), Mod:close(S), R",
     "active_once": f"Opts = [{{active, once}}, binary, {{packet, 2}}], {CONNECT}, "
                    "ok = Mod:send(S, <<\"a\">>), ok = Mod:send(S, <<\"b\">>), "
@@ -114,6 +118,10 @@ SCENARIOS = {
     "peer_close_passive": "{ok, S} = Mod:connect(\"localhost\", ByePort, Verify ++ [{active, false}]), timer:sleep(300), "
                           "R = [Mod:recv(S, 0, 5000), Mod:recv(S, 0, 1000)], "
                           "Left = receive Msg -> Msg after 200 -> none end, Mod:close(S), [R, Left]",
+    "peer_close_short_exact_recv": "{ok, S} = Mod:connect(\"localhost\", ByePort, Verify ++ [{active, false}]), timer:sleep(300), "
+                                   "R = [Mod:recv(S, 10, 5000), Mod:recv(S, 0, 1000)], Mod:close(S), R",
+    "peer_close_partial_exact_recv": "{ok, S} = Mod:connect(\"localhost\", ByePort, Verify ++ [{active, false}]), timer:sleep(300), "
+                                     "R = [Mod:recv(S, 2, 5000), Mod:recv(S, 2, 5000), Mod:recv(S, 0, 1000)], Mod:close(S), R",
     "controlling_process_handover": f"Opts = [], {CONNECT}, Self = self(), "
                                     "P = spawn(fun() -> receive {ssl, _, D} -> Self ! {got, D} after 5000 -> Self ! none end end), "
                                     "ok = Mod:controlling_process(S, P), ok = Mod:send(S, \"x\"), "

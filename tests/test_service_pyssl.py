@@ -63,7 +63,7 @@ def test_shim_raises_function_clause_like_ssl(setup):
     r = node.eval("(fun() -> try pyssl:send(not_a_socket, <<\"x\">>) catch C:R -> {C, R} end end)()")
     assert r == (A("error"), A("function_clause"))
     r = node.eval("(fun() -> {ok, S} = pyssl:connect(\"localhost\", EchoPort, Verify), "
-                  "X = try pyssl:recv(S, -1) catch C:R -> {C, R} end, pyssl:close(S), X end)()")
+                  "X = try pyssl:recv(S, 0, -1) catch C:R -> {C, R} end, pyssl:close(S), X end)()")
     assert r == (A("error"), A("function_clause"))
 
 

@@ -208,6 +208,9 @@ class Delivery:
                 else:
                     w.reply((ERROR, CLOSED))
                 self.closed_reported = True
+                # ssl's connection process ends with this reply: what it still
+                # buffered (less than the recv asked for) is gone with it.
+                self.decoder.take_all()
 
     def _update_flow(self) -> None:
         if self._flow is None:

@@ -236,6 +236,8 @@ async def _after_tcp_probe(host: str, port: int, timeout, reply):
     return reply
 
 
+_NEVER = 1 << 62          # a raw-mode recv length no buffer reaches
+
 _CB_INFO = (Atom("gen_tcp"), Atom("tcp"), Atom("tcp_closed"), Atom("tcp_error"), Atom("tcp_passive"))
 
 
@@ -447,9 +449,13 @@ class ConnSocket(SocketBase):
         return OK
 
     def recv(self, length, timeout):
-        if not isinstance(length, int) or isinstance(length, bool) or length < 0 \
-                or not is_timeout(timeout):
+        if not is_timeout(timeout):
             raise Raise(Atom("function_clause"))
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+            # ssl:recv/3 has no guard on Length: in raw mode such a recv is never
+            # satisfied (OTP 25 times out, or crashes its connection once data is
+            # there); here it waits for its timeout or the close, data left intact.
+            length = _NEVER
         if self.closed:
             return error(CLOSED)
         if self.delivery.active is not False:
