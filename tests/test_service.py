@@ -164,6 +164,18 @@ SCENARIOS = {
     "connect_timeout": "{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L), "
                        "R = Mod:connect(\"localhost\", P, [], 300), gen_tcp:close(L), R",
     "listen_nooptions": "Mod:listen(0, [])",
+    # a peer that is not TLS: OTP's record layer names the first bad header
+    "connect_non_tls_peers": "[begin {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
+                             "{ok, P} = inet:port(L), "
+                             "spawn(fun() -> {ok, A} = gen_tcp:accept(L, 5000), _ = gen_tcp:recv(A, 0, 5000), "
+                             "gen_tcp:send(A, Garbage), timer:sleep(2000), gen_tcp:close(A) end), "
+                             "R = Mod:connect(\"localhost\", P, [{verify, verify_none}], 5000), gen_tcp:close(L), R end "
+                             "|| Garbage <- [<<\"HTTP/1.0 400 Bad Request\\r\\n\\r\\n\">>, <<22, 3, 7, 0, 5, 1, 2, 3, 4, 5>>, "
+                             "<<22, 2, 0, 0, 5, 1, 2, 3, 4, 5>>, <<22, 3, 3, 255, 255, 0>>, <<24, 3, 3, 0, 1, 0>>]]",
+    "server_non_tls_client": "{ok, L} = Mod:listen(0, Srv), {ok, {_, P}} = Mod:sockname(L), "
+                             "spawn(fun() -> {ok, C} = gen_tcp:connect(\"localhost\", P, [binary, {active, false}]), "
+                             "gen_tcp:send(C, <<\"GET / HTTP/1.0\\r\\n\\r\\n\">>), timer:sleep(2000), gen_tcp:close(C) end), "
+                             "{ok, T} = Mod:transport_accept(L, 5000), R = Mod:handshake(T, 5000), Mod:close(L), R",
     # gen_tcp's own refusals, as ssl reports them: einval → socket_options, no clause → cb_info
     "connect_bad_ports": "[Mod:connect(\"localhost\", P, [{nodelay, true}, {verify, verify_none}, {keepalive, true}], 2000) "
                          "|| P <- [70000, -1, 65536, nosuchservice, true, <<\"80\">>, 1.0, \"80\", {80}]]",

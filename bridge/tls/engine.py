@@ -145,6 +145,7 @@ class TLSEngine:
         self.eof = False
         self.failed: Optional[TLSAlertError] = None
         self._out_pending: list[bytes] = []
+        self._first_header = b""         # the peer's first record header (5 bytes)
         self._anchors = frozenset(cfg.cacerts)
         conn.set_info_callback(self._info)
         hook = cfg.verify_hook
@@ -259,6 +260,8 @@ class TLSEngine:
 
     # ---- bytes in and out -------------------------------------------------------
     def receive_ciphertext(self, data: bytes) -> None:
+        if len(self._first_header) < 5:
+            self._first_header += data[:5 - len(self._first_header)]
         self.conn.bio_write(data)
 
     def receive_eof(self) -> None:
@@ -419,6 +422,9 @@ class TLSEngine:
                 if desc == 40:                 # OTP prints the reason with handshake_failure
                     shown = ("bad_cert", reason) if isinstance(reason, str) and reason in _KNOWN_REASONS else reason
                     extra = " " + _erl_format(shown)
+            elif not self.handshake_done and _first_header_alert(self._first_header) is not None:
+                # OTP's record layer judges the first header before anything else
+                desc = _first_header_alert(self._first_header)
             elif self.alert_sent is not None:
                 desc = self.alert_sent[1]
             else:
@@ -490,6 +496,25 @@ class TLSEngine:
     def export_keying_material(self, label: bytes, length: int, context: Optional[bytes] = None) -> bytes:
         """RFC 5705 / RFC 8446 7.5 exporter."""
         return self.conn.export_keying_material(label, length, context)
+
+
+_HELLO_MAX_RECORD = 16384 + 2048      # OTP's ?MAX_CIPHER_TEXT_LENGTH
+
+
+def _first_header_alert(header: bytes) -> Optional[int]:
+    """The alert OTP's record layer raises for the peer's first record header
+    (tls_record: unknown content type → unexpected_message; a version other
+    than {3, 0..4} during hello → bad_record_mac; a length past the hello
+    maximum → record_overflow), or None if the header is acceptable."""
+    if not header:
+        return None
+    if not 20 <= header[0] <= 23:
+        return 10
+    if len(header) >= 3 and not (header[1] == 3 and header[2] <= 4):
+        return 20
+    if len(header) >= 5 and int.from_bytes(header[3:5], "big") > _HELLO_MAX_RECORD:
+        return 22
+    return None
 
 
 def _guess_alert(exc) -> int:
