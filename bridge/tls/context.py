@@ -20,6 +20,7 @@ _VERSION_CONST = {
 _OP_ALLOW_CLIENT_RENEGOTIATION = 1 << 8       # OpenSSL >= 3.0
 _OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION = 1 << 18
 _MODE_ACCEPT_MOVING_WRITE_BUFFER = 2
+_MODE_RELEASE_BUFFERS = 0x10
 _ORDER = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"]
 
 
@@ -126,8 +127,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     if not cfg.secure_renegotiate:
         options |= SSL.OP_LEGACY_SERVER_CONNECT | _OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION
     ctx.set_options(options)
-    # a retried SSL_write may pass a new buffer object holding the same bytes
-    ctx.set_mode(_MODE_ACCEPT_MOVING_WRITE_BUFFER)
+    # a retried SSL_write may pass a new buffer object holding the same bytes;
+    # release the ~34 KB of record buffers while a connection has nothing buffered
+    # (an idle connection then holds only its SSL state)
+    ctx.set_mode(_MODE_ACCEPT_MOVING_WRITE_BUFFER | _MODE_RELEASE_BUFFERS)
     cipher_list = cfg.cipher_list
     legacy = versions[0] in ("tlsv1", "tlsv1.1")
     try:

@@ -49,6 +49,12 @@ _POOL = ThreadPoolExecutor(max_workers=max(4, 2 * (os.cpu_count() or 1)),
 
 
 class TLSConnection(asyncio.Protocol):
+    # one per connection, most of them idle: no per-instance dict
+    __slots__ = ("engine", "receiver", "loop", "transport", "handshake", "_pending",
+                 "_stepping", "_wbuf", "_wscheduled", "_eof", "_closed", "_lost",
+                 "_wrote_eof", "_read_shut", "_write_paused", "_drain_waiters",
+                 "_lost_fut", "_tcp_eof", "_linger")
+
     def __init__(self, engine: TLSEngine, receiver, loop: asyncio.AbstractEventLoop):
         self.engine = engine
         self.receiver = receiver
@@ -67,6 +73,8 @@ class TLSConnection(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future] = []
         self._lost_fut = loop.create_future()
+        self._tcp_eof = False                  # TCP FIN seen during the handshake
+        self._linger: Optional[asyncio.TimerHandle] = None
 
     # ---- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -103,9 +111,6 @@ class TLSConnection(asyncio.Protocol):
             return True
         self._peer_eof()
         return True  # keep our write side open: the owner may still send (half-close)
-
-    _tcp_eof = False
-    _linger: Optional[asyncio.TimerHandle] = None
 
     def _peer_eof(self) -> None:
         self.engine.receive_eof()
