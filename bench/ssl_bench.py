@@ -363,6 +363,12 @@ class Bench:
     def memory(self, mod):
         n = self.args.idle
         pid = self.bridges[0].pid
+        # warm-up (contexts, caches, allocator arenas), so the figure is per connection
+        # also when no other scenario ran before
+        w = max(n // 4, 8)
+        self.ev(f"ssl_bench_drv:idle_open({mod}, {self.peer_port}, {w}, 8, {self.copts})", timeout=600)
+        self.ev("ssl_bench_drv:idle_close()")
+        time.sleep(0.3)
         r0, m0 = proc_rss(pid), self.ev("ssl_bench_drv:memory()")
         opened = self.ev(f"ssl_bench_drv:idle_open({mod}, {self.peer_port}, {n}, 8, {self.copts})",
                          timeout=600)
@@ -416,7 +422,14 @@ def main(argv=None) -> int:
     p.add_argument("--idle", type=int, default=1000, help="idle connections for the memory figure")
     p.add_argument("--scale-rounds", type=int, default=3, help="rounds of the 1 vs 2 bridges figure")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(SCENARIOS)
+                   + ",memory,scale (for quick comparisons; default all)")
     args = p.parse_args(argv)
+    only = set(filter(None, args.only.split(",")))
+    unknown = only - set(SCENARIOS) - {"memory", "scale"}
+    if unknown:
+        p.error(f"--only: unknown {', '.join(sorted(unknown))}")
+    want = (lambda name: not only or name in only)
     if args.peer:
         return run_peer(*args.peer)
     if args.loadgen:
@@ -432,15 +445,16 @@ def main(argv=None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="ssl_bench_") as tmp:
             b = Bench(args, procs, Path(tmp))
-            raw = {s: {"ssl": [], "pyssl": []} for s in SCENARIOS}
-            for r in range(args.rounds):
-                for s in SCENARIOS:
+            scenarios = [s for s in SCENARIOS if want(s)]
+            raw = {s: {"ssl": [], "pyssl": []} for s in scenarios}
+            for r in range(args.rounds if scenarios else 0):
+                for s in scenarios:
                     for mod in ("ssl", "pyssl"):
                         raw[s][mod].append(getattr(b, s)(mod))
                 print(f"round {r + 1}/{args.rounds} done ({time.time() - t_start:.0f}s)", flush=True)
-            mem = {mod: b.memory(mod) for mod in ("ssl", "pyssl")}
+            mem = {mod: b.memory(mod) for mod in ("ssl", "pyssl")} if want("memory") else None
             scale = {"1": [], "2": []}
-            for _ in range(args.scale_rounds):
+            for _ in range(args.scale_rounds if want("scale") else 0):
                 b.use_bridges(b.bridge_names[:1])
                 scale["1"].append(b.client_handshakes("pyssl", b.bridges[:1]))
                 b.use_bridges(b.bridge_names)
@@ -463,6 +477,8 @@ def main(argv=None) -> int:
 def summarize(args, raw, mem, scale, elapsed):
     rows = []
     for scen, metric, label, target, _ in ROWS:
+        if scen not in raw:
+            continue
         ssl_v = [m[metric] for m in raw[scen]["ssl"]]
         py_v = [m[metric] for m in raw[scen]["pyssl"]]
         ratios = [p / s if s else float("inf") for p, s in zip(py_v, ssl_v)]
@@ -472,13 +488,16 @@ def summarize(args, raw, mem, scale, elapsed):
                      "met": meets(mr["median"], target)})
     extra = {}
     for scen in ("client_handshakes", "bulk_download", "upload"):
+        if scen not in raw:
+            continue
         for mod in ("ssl", "pyssl"):
             key = "peer_ms_per_hs" if scen == "client_handshakes" else "peer_ms_per_mib"
             extra[f"{scen}.{mod}.{key}"] = statistics.median(m[key] for m in raw[scen][mod])
     errors = {f"{s}.{mod}": sum(m.get("errors", 0) for m in raw[s][mod])
-              for s in ("client_handshakes", "server_handshakes") for mod in ("ssl", "pyssl")}
-    sc1 = [m["hs_per_s"] for m in scale["1"]]
-    sc2 = [m["hs_per_s"] for m in scale["2"]]
+              for s in ("client_handshakes", "server_handshakes") if s in raw for mod in ("ssl", "pyssl")}
+    sc1 = [m["hs_per_s"] for m in scale["1"]] or [float("nan")]
+    sc2 = [m["hs_per_s"] for m in scale["2"]] or [float("nan")]
+    scale = {k: v or [{"total_ms_per_hs": float("nan")}] for k, v in scale.items()}
     return {"config": {k: v for k, v in vars(args).items() if k not in ("peer", "loadgen")},
             "cores": os.cpu_count(), "elapsed_s": elapsed, "rows": rows,
             "memory": mem, "memory_target_kb": 20,
@@ -505,6 +524,9 @@ def print_table(rep):
               f"{rr['median']:7.2f}x ({rr['min']:.2f}-{rr['max']:.2f}) {r['target']:>8} "
               f"{'met' if r['met'] else 'MISSED'}")
     m = rep["memory"]
+    if m is None:
+        m = {mod: {"opened": 0, "bridge_kb_per_conn": float("nan"), "beam_kb_per_conn": float("nan")}
+             for mod in ("ssl", "pyssl")}
     ok = m["pyssl"]["bridge_kb_per_conn"] <= rep["memory_target_kb"]
     print(f"memory/idle conn ({m['pyssl']['opened']} conns): bridge RSS {m['pyssl']['bridge_kb_per_conn']:.1f} KB "
           f"(+ BEAM {m['pyssl']['beam_kb_per_conn']:.1f} KB) vs ssl BEAM {m['ssl']['beam_kb_per_conn']:.1f} KB "
