@@ -164,6 +164,14 @@ SCENARIOS = {
     "connect_timeout": "{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L), "
                        "R = Mod:connect(\"localhost\", P, [], 300), gen_tcp:close(L), R",
     "listen_nooptions": "Mod:listen(0, [])",
+    "os_options_client": "[begin {ok, S} = Mod:connect(\"localhost\", EchoPort, Verify ++ O), "
+                         "R = Mod:getopts(S, [nodelay, keepalive, tos]), Mod:close(S), R end "
+                         "|| O <- [[], [{nodelay, true}], [{keepalive, true}, {tos, 16}]]]",
+    "os_options_server": "[begin {ok, L} = Mod:listen(0, Srv ++ O), {ok, {_, P}} = Mod:sockname(L), "
+                         "spawn(fun() -> {ok, C} = ssl:connect(\"localhost\", P, [], 5000), timer:sleep(1000), ssl:close(C) end), "
+                         "{ok, T} = Mod:transport_accept(L, 5000), {ok, S} = Mod:handshake(T, 5000), "
+                         "R = Mod:getopts(S, [nodelay, keepalive]), Mod:close(S), Mod:close(L), R end "
+                         "|| O <- [[], [{nodelay, true}, {keepalive, true}]]]",
     # a peer that is not TLS: OTP's record layer names the first bad header
     "connect_non_tls_peers": "[begin {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
                              "{ok, P} = inet:port(L), "

@@ -333,6 +333,7 @@ class ConnSocket(SocketBase):
             return error(inet.posix_atom(exc))
         except ConnectionError:
             return error(CLOSED)
+        sock.apply_os_options()
         service.add_socket(sock)
         return After((OK, sock.term), sock.release)
 
@@ -389,6 +390,7 @@ class ConnSocket(SocketBase):
         if self.closed:
             self.tls.close()
             return error(CLOSED)
+        self.apply_os_options()
         return After((OK, self.term) if new_api else OK, self.release)
 
     def _abort(self):
@@ -567,6 +569,14 @@ class ConnSocket(SocketBase):
         sopts["header"] = self.delivery.header
         sock = self._raw_socket()
         return (OK, inet.get_options(sock, wanted, sopts))
+
+    def apply_os_options(self) -> None:
+        """The caller's gen_tcp options on the established socket. The transport
+        turns Nagle off for the handshake; afterwards ``nodelay`` is what the
+        caller asked for, false by default as in gen_tcp."""
+        opts = dict(self.parsed.inet)
+        opts.setdefault("nodelay", False)
+        inet.set_options(self._raw_socket(), opts)
 
     def _raw_socket(self):
         if self.tls is not None:
