@@ -31,7 +31,17 @@ ERROR = A("error")
 THROW = A("throw")
 EXIT_CLS = A("exit")
 NORMAL = A("normal")
+EXECUTE_CALL = A("execute_call")
+EXECUTE_CAST = A("execute_cast")
+LINK_OPT = A("link")
+MONITOR_OPT = A("monitor")
+ECHO = A("echo")
+INFO = A("info")
 VERSION = "0.1.0"
+
+# Result types that are certainly not awaitable: checked before inspect.isawaitable,
+# which is slow for plain values (it asks the Awaitable ABC).
+_PLAIN = frozenset((tuple, list, dict, bytes, str, int, float, bool, type(None), Atom, Pid))
 
 
 class RpcException(Exception):
@@ -98,8 +108,8 @@ def _failure(exc, module, function, args):
 
 def start_rpc(node, module, function, args, caller):
     """Start M:F(A) as an rpc on this node. Returns the outcome at once when the
-    handler is synchronous -- ``('return', V)`` or ``(cls, reason, stack)`` -- or an
-    awaitable of that outcome when the handler returned one."""
+    handler is synchronous -- ``('return', V)`` or ``(cls, reason, stack)``, always a
+    tuple -- or an awaitable of that outcome when the handler returned one."""
     if not isinstance(module, Atom) or not isinstance(function, Atom) or not isinstance(args, list):
         return ("error", A("badarg"), [])
     handler = node.rpc_modules.get(module.name)
@@ -109,7 +119,7 @@ def start_rpc(node, module, function, args, caller):
         result = handler(function, args, caller)
     except Exception as exc:
         return _failure(exc, module, function, args)
-    if inspect.isawaitable(result):
+    if type(result) not in _PLAIN and inspect.isawaitable(result):
         return _finish(result, module, function, args)
     return ("return", result)
 
@@ -124,7 +134,7 @@ async def _finish(awaitable, module, function, args):
 async def run_rpc(node, module, function, args, caller):
     """Run M:F(A) as an rpc on this node: ``('return', V)`` or ``(cls, reason, stack)``."""
     res = start_rpc(node, module, function, args, caller)
-    if inspect.isawaitable(res):
+    if type(res) is not tuple:
         res = await res
     return res
 
@@ -162,7 +172,7 @@ class Rex:
                 and request[0] in (A("call"), A("block_call"))):
             _, m, f, a, _gl = request
             res = start_rpc(self.node, m, f, a, pid)
-            if inspect.isawaitable(res):
+            if type(res) is not tuple:
                 asyncio.get_running_loop().create_task(self._serve(pid, tag, res))
             else:
                 self.node.send(pid, (tag, _rex_reply(res)))
@@ -185,11 +195,11 @@ def spawn_request(node, conn, ctl, args) -> None:
         log.error("malformed spawn request %r", ctl)
         return
     opts = opts if isinstance(opts, list) else []
-    link = A("link") in opts
-    monitor = A("monitor") in opts
-    if mod is ERPC and fun == A("execute_call") and arity == 4 and isinstance(args, list) and len(args) == 4:
+    link = LINK_OPT in opts
+    monitor = MONITOR_OPT in opts
+    if mod is ERPC and fun is EXECUTE_CALL and arity == 4 and isinstance(args, list) and len(args) == 4:
         kind = "call"
-    elif mod is ERPC and fun == A("execute_cast") and arity == 3 and isinstance(args, list) and len(args) == 3:
+    elif mod is ERPC and fun is EXECUTE_CAST and arity == 3 and isinstance(args, list) and len(args) == 3:
         kind = "cast"
     else:
         conn.send_control((SPAWN_REPLY, req_id, frm, 0, A("notsup")))
@@ -198,7 +208,7 @@ def spawn_request(node, conn, ctl, args) -> None:
     if kind == "call":
         ref, m, f, a = args
         res = start_rpc(node, m, f, a, frm)
-        if not inspect.isawaitable(res):
+        if type(res) is tuple:
             # Answered at once (the common case): the "process" lives and dies within
             # this signal, so it needs no Process object. Reply, then its exit, in one
             # write batch: erpc monitors with the request id as reference.
@@ -231,7 +241,7 @@ def spawn_request(node, conn, ctl, args) -> None:
     else:
         m, f, a = args
         res = start_rpc(node, m, f, a, frm)
-        if not inspect.isawaitable(res):
+        if type(res) is tuple:
             done(NORMAL)
             return
 
@@ -243,9 +253,9 @@ def spawn_request(node, conn, ctl, args) -> None:
 
 def _diagnostics(node):
     def handler(fun, args, caller):
-        if fun == A("echo") and len(args) == 1:
+        if fun is ECHO and len(args) == 1:
             return args[0]
-        if fun == A("info") and not args:
+        if fun is INFO and not args:
             return {
                 A("version"): VERSION.encode(),
                 A("node"): node.name,

@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 from bridge.etf.codec import encode_into
 from bridge.etf.types import Atom, ImproperList, Pid, Reference
 
-from . import epmd
+from . import builtins, epmd
 from .handshake import Acceptor, HandshakeError, Initiator
 from .protocol import (DEMONITOR_P, EMPTY_ATOM, EXIT, EXIT2, LINK, MONITOR_P, MONITOR_P_EXIT,
                        REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, TICK, UNLINK, UNLINK_ID,
@@ -322,7 +322,6 @@ class Node:
                                                  epmd_port=epmd_port)
         self.creation = self._registration.creation
         self.epmd_port = epmd_port
-        from . import builtins
         builtins.install(self)
         self._ticker = loop.create_task(self._tick_loop())
 
@@ -774,72 +773,94 @@ class Node:
 
     # ---- incoming control messages ------------------------------------------
     def _control(self, conn: Connection, ctl: tuple, payload) -> None:
-        op = ctl[0]
-        if op == SEND:
-            proc = self.processes.get(ctl[2])
-            if proc is not None:
-                self._deliver(proc, payload)
-        elif op == REG_SEND:
-            proc = self.registry.get(ctl[3])
-            if proc is not None:
-                self._deliver(proc, payload)
-            else:
-                log.debug("message to unregistered name %r dropped", ctl[3])
-        elif op == SEND_SENDER:
-            proc = self.processes.get(ctl[2]) if isinstance(ctl[2], Pid) else self.registry.get(ctl[2])
-            if proc is not None:
-                self._deliver(proc, payload)
-        elif op == LINK:
-            _, frm, to = ctl
-            proc = self.processes.get(to)
-            if proc is None:
-                conn.send_control((EXIT, to, frm, NOPROC))
-            else:
-                proc.links.add(frm)
-        elif op == UNLINK:
-            proc = self.processes.get(ctl[2])
-            if proc is not None:
-                proc.links.discard(ctl[1])
-        elif op == UNLINK_ID:
-            _, uid, frm, to = ctl
-            proc = self.processes.get(to)
-            if proc is not None:
-                proc.links.discard(frm)
-            conn.send_control((UNLINK_ID_ACK, uid, to, frm))
-        elif op == UNLINK_ID_ACK:
-            pass
-        elif op in (EXIT, EXIT2):
-            _, frm, to, reason = ctl
-            proc = self.processes.get(to)
-            if proc is not None:
-                if op == EXIT:
-                    if frm not in proc.links:
-                        return
-                    proc.links.discard(frm)
-                self._deliver_exit(proc, frm, reason, linked=(op == EXIT))
-        elif op == MONITOR_P:
-            _, frm, target, ref = ctl
-            proc = self.processes.get(target) if isinstance(target, Pid) else self.registry.get(target)
-            if proc is None:
-                conn.send_control((MONITOR_P_EXIT, target, frm, ref, NOPROC))
-            else:
-                named = None if isinstance(target, Pid) else (target, self.name)
-                proc.monitored_by[ref] = (frm, named)
-        elif op == DEMONITOR_P:
-            _, frm, target, ref = ctl
-            proc = self.processes.get(target) if isinstance(target, Pid) else self.registry.get(target)
-            if proc is not None:
-                proc.monitored_by.pop(ref, None)
-        elif op == MONITOR_P_EXIT:
-            _, frm, to, ref, reason = ctl
-            proc = self.processes.get(to)
-            if proc is not None:
-                target = proc.monitors.pop(ref, None)
-                if target is not None:
-                    what = frm if isinstance(frm, Pid) else (frm, conn.peer)
-                    self._call(proc, "handle_down", ref, what, reason)
-        elif op == SPAWN_REQUEST:
-            from . import builtins
-            builtins.spawn_request(self, conn, ctl, payload)
+        handler = self._control_handlers.get(ctl[0])
+        if handler is None:
+            log.debug("ignoring control message %d from %s", ctl[0], conn.peer)
         else:
-            log.debug("ignoring control message %d from %s", op, conn.peer)
+            handler(self, conn, ctl, payload)
+
+    def _on_send(self, conn: Connection, ctl: tuple, payload) -> None:
+        proc = self.processes.get(ctl[2])
+        if proc is not None:
+            self._deliver(proc, payload)
+
+    def _on_reg_send(self, conn: Connection, ctl: tuple, payload) -> None:
+        proc = self.registry.get(ctl[3])
+        if proc is not None:
+            self._deliver(proc, payload)
+        else:
+            log.debug("message to unregistered name %r dropped", ctl[3])
+
+    def _on_send_sender(self, conn: Connection, ctl: tuple, payload) -> None:
+        proc = self.processes.get(ctl[2]) if isinstance(ctl[2], Pid) else self.registry.get(ctl[2])
+        if proc is not None:
+            self._deliver(proc, payload)
+
+    def _on_link(self, conn: Connection, ctl: tuple, payload) -> None:
+        _, frm, to = ctl
+        proc = self.processes.get(to)
+        if proc is None:
+            conn.send_control((EXIT, to, frm, NOPROC))
+        else:
+            proc.links.add(frm)
+
+    def _on_unlink(self, conn: Connection, ctl: tuple, payload) -> None:
+        proc = self.processes.get(ctl[2])
+        if proc is not None:
+            proc.links.discard(ctl[1])
+
+    def _on_unlink_id(self, conn: Connection, ctl: tuple, payload) -> None:
+        _, uid, frm, to = ctl
+        proc = self.processes.get(to)
+        if proc is not None:
+            proc.links.discard(frm)
+        conn.send_control((UNLINK_ID_ACK, uid, to, frm))
+
+    def _on_unlink_id_ack(self, conn: Connection, ctl: tuple, payload) -> None:
+        pass
+
+    def _on_exit(self, conn: Connection, ctl: tuple, payload) -> None:
+        op, frm, to, reason = ctl
+        proc = self.processes.get(to)
+        if proc is not None:
+            if op == EXIT:
+                if frm not in proc.links:
+                    return
+                proc.links.discard(frm)
+            self._deliver_exit(proc, frm, reason, linked=(op == EXIT))
+
+    def _on_monitor(self, conn: Connection, ctl: tuple, payload) -> None:
+        _, frm, target, ref = ctl
+        proc = self.processes.get(target) if isinstance(target, Pid) else self.registry.get(target)
+        if proc is None:
+            conn.send_control((MONITOR_P_EXIT, target, frm, ref, NOPROC))
+        else:
+            named = None if isinstance(target, Pid) else (target, self.name)
+            proc.monitored_by[ref] = (frm, named)
+
+    def _on_demonitor(self, conn: Connection, ctl: tuple, payload) -> None:
+        _, frm, target, ref = ctl
+        proc = self.processes.get(target) if isinstance(target, Pid) else self.registry.get(target)
+        if proc is not None:
+            proc.monitored_by.pop(ref, None)
+
+    def _on_monitor_exit(self, conn: Connection, ctl: tuple, payload) -> None:
+        _, frm, to, ref, reason = ctl
+        proc = self.processes.get(to)
+        if proc is not None:
+            target = proc.monitors.pop(ref, None)
+            if target is not None:
+                what = frm if isinstance(frm, Pid) else (frm, conn.peer)
+                self._call(proc, "handle_down", ref, what, reason)
+
+    def _on_spawn_request(self, conn: Connection, ctl: tuple, payload) -> None:
+        builtins.spawn_request(self, conn, ctl, payload)
+
+    # control message tag -> handler (looked up once per incoming signal)
+    _control_handlers = {
+        SEND: _on_send, REG_SEND: _on_reg_send, SEND_SENDER: _on_send_sender,
+        LINK: _on_link, UNLINK: _on_unlink, UNLINK_ID: _on_unlink_id,
+        UNLINK_ID_ACK: _on_unlink_id_ack, EXIT: _on_exit, EXIT2: _on_exit,
+        MONITOR_P: _on_monitor, DEMONITOR_P: _on_demonitor, MONITOR_P_EXIT: _on_monitor_exit,
+        SPAWN_REQUEST: _on_spawn_request,
+    }

@@ -9,7 +9,12 @@ Decoding
     ``f(data, pos, strings) -> (term, pos)`` looked up in a 256-entry table.
     Hot shapes have special cases: a LIST_EXT whose elements are all
     SMALL_INTEGER_EXT is recognised with one strided slice and turned into a
-    list in C; STRING_EXT is ``list(bytes)``; atoms are cached by their raw bytes.
+    list in C; STRING_EXT is ``list(bytes)``; atoms are cached by their raw bytes,
+    and so are NEW_PID_EXT pids (a peer's pids recur message after message); small
+    atoms and small integers inside tuples and lists are decoded inline, without a
+    call. A decoded pid or reference keeps its external form (``_ext``) when it is
+    byte for byte what the encoder would write, and the encoder fills it on first
+    use, so an identifier is encoded once however often it is sent.
 
     Malformed input always raises ``ETFDecodeError`` (a ``ValueError``) whose
     ``.offset`` is the position of the problem; truncated input reports the
@@ -22,8 +27,8 @@ Encoding
     with no Erlang form raise ``ETFEncodeError`` (a ``TypeError``).
 
 Limits (documented, by design)
-    * Nesting depth is bounded by Python's recursion limit (about 900 levels of
-      nested tuples/lists/maps); deeper input raises ``ETFDecodeError`` /
+    * Nesting depth is bounded by Python's recursion limit (about 500 levels of
+      nested tuples or lists, 1000 of maps); deeper input raises ``ETFDecodeError`` /
       ``ETFEncodeError`` ("nested too deeply"), never ``RecursionError``.
       Long lists and improper-list chains are iterative, not recursive.
     * LOCAL_EXT (tag 121, OTP 26 ``term_to_binary(T, [local])``) has an
@@ -47,7 +52,8 @@ import zlib
 from itertools import repeat as _repeat
 from operator import is_ as _is
 
-from .types import Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference
+from .types import (Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference,
+                    set_pid_ext, set_ref_ext)
 
 __all__ = ["ETFDecodeError", "ETFEncodeError", "binary_to_term", "decode", "encode_into",
            "term_to_binary", "VERSION"]
@@ -127,7 +133,10 @@ def decode(data, offset: int = 0, *, strings: str = "list"):
     try:
         if pos < n and data[pos] == 80:
             return _compressed(data, pos + 1, mode)
-        return _DEC[data[pos]](data, pos + 1, mode)
+        term, end = _DEC[data[pos]](data, pos + 1, mode)
+        if end > n:   # the last thing read was a cached atom cut short
+            raise _Truncated
+        return term, end
     except (IndexError, struct.error, _Truncated):
         raise ETFDecodeError("truncated term: data ends before the term is complete",
                              n) from None
@@ -287,6 +296,11 @@ _ATOM_TAGS = frozenset((100, 115, 118, 119))
 
 def _node(d, pos):
     tag = d[pos]
+    if tag == 119:   # SMALL_ATOM_UTF8, what OTP sends: the atom cache hit inline
+        end = pos + 2 + d[pos + 1]
+        v = _ATOMS_UTF8.get(d[pos + 2:end])
+        if type(v) is Atom:
+            return v, end
     if tag not in _ATOM_TAGS:
         raise ETFDecodeError(f"node name must be an atom, found tag {tag}", pos)
     v, pos = _DEC[tag](d, pos + 1, 0)
@@ -303,10 +317,27 @@ def _pid(d, pos, mode):
     return Pid(node, i, s, c), pos + 9
 
 
+# NEW_PID_EXT bodies seen -> Pid: the same few pids (a peer's processes talking to
+# us) come back in message after message. Pids are immutable, so sharing is safe.
+_PIDS: dict = {}
+_PID_CACHE_MAX = 4096
+
+
 def _new_pid(d, pos, mode):
-    node, pos = _node(d, pos)
-    i, s, c = _unpack_III(d, pos)
-    return Pid(node, i, s, c), pos + 12
+    if d[pos] == 119:
+        v = _PIDS.get(d[pos:pos + 14 + d[pos + 1]])   # atom header, name, 3 words
+        if v is not None:
+            return v, pos + 14 + d[pos + 1]
+    node, end = _node(d, pos)
+    i, s, c = _unpack_III(d, end)
+    v = Pid(node, i, s, c)
+    end += 12
+    if d[pos] == 119:   # exactly what the encoder writes: keep it for re-encoding
+        set_pid_ext(v, d[pos - 1:end])
+    if len(_PIDS) >= _PID_CACHE_MAX:
+        _PIDS.clear()
+    _PIDS[d[pos:end]] = v
+    return v, end
 
 
 def _port(d, pos, mode):
@@ -349,36 +380,53 @@ def _new_reference(d, pos, mode):
 
 
 def _newer_reference(d, pos, mode):
-    n = _ref_len(d, pos)
+    n = _unpack_H(d, pos)[0]
+    if not 1 <= n <= 5:
+        n = _ref_len(d, pos)   # raises
+    start = pos - 1
     node, pos = _node(d, pos + 2)
     c = _unpack_I(d, pos)[0]
     ids = _IDS[n].unpack_from(d, pos + 4)
-    return Reference(node, c, ids), pos + 4 + 4 * n
+    ref = Reference(node, c, ids)
+    end = pos + 4 + 4 * n
+    if d[start + 3] == 119:   # exactly what the encoder writes: keep it for re-encoding
+        set_ref_ext(ref, d[start:end])
+    return ref, end
 
 
 # -- containers
 
-def _tuple(d, pos, arity, mode):
-    if arity == 0:
-        return (), pos
+def _elements(d, pos, n, mode):
+    """Decode ``n`` consecutive terms into a list. Small atoms and small integers,
+    most of the elements of control messages, are handled inline (no call)."""
+    items = [None] * n
     dec = _DEC
-    if arity == 2:
-        a, pos = dec[d[pos]](d, pos + 1, mode)
-        b, pos = dec[d[pos]](d, pos + 1, mode)
-        return (a, b), pos
-    if arity == 3:
-        a, pos = dec[d[pos]](d, pos + 1, mode)
-        b, pos = dec[d[pos]](d, pos + 1, mode)
-        c, pos = dec[d[pos]](d, pos + 1, mode)
-        return (a, b, c), pos
-    items = [None] * arity
-    for i in range(arity):
-        items[i], pos = dec[d[pos]](d, pos + 1, mode)
+    atoms = _ATOMS_UTF8
+    for i in range(n):
+        tag = d[pos]
+        if tag == 119:
+            end = pos + 2 + d[pos + 1]
+            v = atoms.get(d[pos + 2:end])
+            if v is not None:
+                items[i] = v
+                pos = end
+                continue
+        elif tag == 97:
+            items[i] = d[pos + 1]
+            pos += 2
+            continue
+        items[i], pos = dec[tag](d, pos + 1, mode)
+    return items, pos
+
+
+def _tuple(d, pos, arity, mode):
+    items, pos = _elements(d, pos, arity, mode)
     return tuple(items), pos
 
 
 def _small_tuple(d, pos, mode):
-    return _tuple(d, pos + 1, d[pos], mode)
+    items, pos = _elements(d, pos + 1, d[pos], mode)
+    return tuple(items), pos
 
 
 def _large_tuple(d, pos, mode):
@@ -417,16 +465,11 @@ def _list(d, pos, mode):
             pos = end2
         else:
             _need(d, pos + n)
-            dec = _DEC
-            append = elements.append
-            for _ in range(n):
-                tag = d[pos]
-                if tag == 97:
-                    append(d[pos + 1])
-                    pos += 2
-                else:
-                    v, pos = dec[tag](d, pos + 1, mode)
-                    append(v)
+            if elements:
+                items, pos = _elements(d, pos, n, mode)
+                elements += items
+            else:
+                elements, pos = _elements(d, pos, n, mode)
         tag = d[pos]
         if tag == 106:
             return elements, pos + 1
@@ -710,6 +753,10 @@ def _enc(term, parts: list) -> None:
             _enc(item, parts)
     elif t is list:
         _enc_list(term, parts)
+    elif t is Pid:
+        parts.append(term._ext or _pid_ext(term))
+    elif t is Reference:
+        parts.append(term._ext or _ref_ext(term))
     elif t is bool:
         parts.append(_TRUE_B if term else _FALSE_B)
     elif term is None:
@@ -725,18 +772,6 @@ def _enc(term, parts: list) -> None:
         for k, v in term.items():
             _enc(k, parts)
             _enc(v, parts)
-    elif t is Pid:
-        parts.append(b"X")
-        parts.append(_atom_bytes(_check_node(term)))
-        parts.append(_pack_III(term.id, term.serial, term.creation))
-    elif t is Reference:
-        ids = term.ids
-        n = len(ids)
-        if not 1 <= n <= 5:
-            raise ETFEncodeError(f"Reference needs 1..5 ids, has {n}")
-        parts.append(_pack_BH(90, n))
-        parts.append(_atom_bytes(_check_node(term)))
-        parts.append(_REF_IDS[n].pack(term.creation, *ids))
     elif t is Port:
         node = _atom_bytes(_check_node(term))
         if term.id > 0xFFFFFFFF:
@@ -800,6 +835,22 @@ def _enc(term, parts: list) -> None:
         _enc(dict(term), parts)
     else:
         raise ETFEncodeError(f"cannot encode {t.__name__} value {term!r} as an Erlang term")
+
+
+def _pid_ext(pid: Pid) -> bytes:
+    ext = b"X" + _atom_bytes(_check_node(pid)) + _pack_III(pid.id, pid.serial, pid.creation)
+    set_pid_ext(pid, ext)
+    return ext
+
+
+def _ref_ext(ref: Reference) -> bytes:
+    ids = ref.ids
+    n = len(ids)
+    if not 1 <= n <= 5:
+        raise ETFEncodeError(f"Reference needs 1..5 ids, has {n}")
+    ext = _pack_BH(90, n) + _atom_bytes(_check_node(ref)) + _REF_IDS[n].pack(ref.creation, *ids)
+    set_ref_ext(ref, ext)
+    return ext
 
 
 def _check_node(x):

@@ -13,13 +13,18 @@ Mapping used across the bridge (see docs/architecture.md):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
 
 class Atom:
-    """An Erlang atom. Interned: ``Atom('ok') is Atom('ok')``; never equal to a str."""
+    """An Erlang atom. Interned: ``Atom('ok') is Atom('ok')``; never equal to a str.
 
-    __slots__ = ("name", "_hash", "__weakref__")
+    Because atoms are interned, equality is identity and the hash is the identity
+    hash, both inherited from ``object`` (so dict and set look-ups of atoms, which
+    the distribution layer does for every message, stay in C)."""
+
+    __slots__ = ("name", "__weakref__")
     _table: dict[str, "Atom"] = {}
 
     def __new__(cls, name: str) -> "Atom":
@@ -31,21 +36,11 @@ class Atom:
                 raise ValueError("atom name longer than 255 characters")
             atom = object.__new__(cls)
             object.__setattr__(atom, "name", name)
-            object.__setattr__(atom, "_hash", hash(("atom", name)))
             cls._table[name] = atom
         return atom
 
     def __setattr__(self, key, value):
         raise AttributeError("Atom is immutable")
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other) -> bool:
-        return self is other
-
-    def __ne__(self, other) -> bool:
-        return self is not other
 
     def __lt__(self, other: "Atom") -> bool:
         return self.name < other.name
@@ -66,6 +61,9 @@ class Pid:
     id: int
     serial: int
     creation: int
+    # The external form once known (decoded from, or first encoded to), so that
+    # control messages, which repeat the same pids, do not re-encode them.
+    _ext: Optional[bytes] = field(default=None, init=False, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"<{self.node.name}.{self.id}.{self.serial}>"
@@ -76,6 +74,7 @@ class Reference:
     node: Atom
     creation: int
     ids: tuple[int, ...]
+    _ext: Optional[bytes] = field(default=None, init=False, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"#Ref<{self.node.name}.{'.'.join(map(str, reversed(self.ids)))}>"
@@ -89,6 +88,46 @@ class Port:
 
     def __repr__(self) -> str:
         return f"#Port<{self.node.name}.{self.id}>"
+
+
+# The generated ``__init__`` of a frozen dataclass stores each field through
+# ``object.__setattr__`` (to get past the frozen ``__setattr__``); storing through
+# the slot descriptors does the same in about half the time. Pids and references
+# are built for nearly every distribution message, so these are on the hot path.
+def _slot_setters(cls, *names):
+    return [cls.__dict__[name].__set__ for name in names]
+
+
+def _pid_init(self, node: Atom, id: int, serial: int, creation: int) -> None:
+    _pid_node(self, node)
+    _pid_id(self, id)
+    _pid_serial(self, serial)
+    _pid_creation(self, creation)
+    set_pid_ext(self, None)
+
+
+def _reference_init(self, node: Atom, creation: int, ids: tuple) -> None:
+    _ref_node(self, node)
+    _ref_creation(self, creation)
+    _ref_ids(self, ids)
+    set_ref_ext(self, None)
+
+
+def _port_init(self, node: Atom, id: int, creation: int) -> None:
+    _port_node(self, node)
+    _port_id(self, id)
+    _port_creation(self, creation)
+
+
+_pid_node, _pid_id, _pid_serial, _pid_creation, set_pid_ext = _slot_setters(
+    Pid, "node", "id", "serial", "creation", "_ext")
+_ref_node, _ref_creation, _ref_ids, set_ref_ext = _slot_setters(
+    Reference, "node", "creation", "ids", "_ext")
+_port_node, _port_id, _port_creation = _slot_setters(Port, "node", "id", "creation")
+for _cls, _init in ((Pid, _pid_init), (Reference, _reference_init), (Port, _port_init)):
+    _init.__qualname__ = f"{_cls.__qualname__}.__init__"
+    _cls.__init__ = _init
+del _cls, _init
 
 
 @dataclass(frozen=True, slots=True)
