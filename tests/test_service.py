@@ -164,6 +164,10 @@ SCENARIOS = {
     "connect_timeout": "{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L), "
                        "R = Mod:connect(\"localhost\", P, [], 300), gen_tcp:close(L), R",
     "listen_nooptions": "Mod:listen(0, [])",
+    "tls13_ccm_suites": "[begin Suite = #{key_exchange => any, cipher => C, mac => aead, prf => sha256}, "
+                        "{ok, S} = Mod:connect(\"localhost\", EchoPort, Verify ++ [{versions, ['tlsv1.3']}, {ciphers, [Suite]}]), "
+                        "R = Mod:connection_information(S, [selected_cipher_suite]), Mod:close(S), R end "
+                        "|| C <- [aes_128_ccm, aes_128_ccm_8]]",
     "os_options_client": "[begin {ok, S} = Mod:connect(\"localhost\", EchoPort, Verify ++ O), "
                          "R = Mod:getopts(S, [nodelay, keepalive, tos]), Mod:close(S), R end "
                          "|| O <- [[], [{nodelay, true}], [{keepalive, true}, {tos, 16}]]]",

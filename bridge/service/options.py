@@ -1223,6 +1223,10 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     cfg = TLSConfig(role=role)
     cfg.versions = tuple(o.get("versions") or ("tlsv1.3", "tlsv1.2"))
     codes = o.get("ciphers") or []
+    if "ciphers" not in parsed.given:
+        # TLS_AES_128_CCM_8_SHA256 needs OpenSSL's security level 0 (see
+        # bridge.tls.context): only a caller who names it gets it
+        codes = [c for c in codes if c != 0x1305]
     if codes:
         cfg.cipher_list, cfg.ciphersuites_13 = _ciphers.openssl_config(codes)
     cfg.verify = o["verify"].name

@@ -132,11 +132,13 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # (an idle connection then holds only its SSL state)
     ctx.set_mode(_MODE_ACCEPT_MOVING_WRITE_BUFFER | _MODE_RELEASE_BUFFERS)
     cipher_list = cfg.cipher_list
-    legacy = versions[0] in ("tlsv1", "tlsv1.1")
+    # TLS 1.0/1.1 (SHA-1 MACs) and TLS_AES_128_CCM_8_SHA256 (64-bit tag) are
+    # usable only at OpenSSL's security level 0; OTP has no such levels
+    low = versions[0] in ("tlsv1", "tlsv1.1") or "CCM_8" in (cfg.ciphersuites_13 or "")
     try:
         if cipher_list:
-            ctx.set_cipher_list((cipher_list + (":@SECLEVEL=0" if legacy else "")).encode())
-        elif legacy:
+            ctx.set_cipher_list((cipher_list + (":@SECLEVEL=0" if low else "")).encode())
+        elif low:
             ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
         if cfg.ciphersuites_13:
             ctx.set_tls13_ciphersuites(cfg.ciphersuites_13.encode())

@@ -143,6 +143,16 @@ owner() ->
                           receive {'DOWN', MRef, process, Pid, _} -> ok end,
                           {M:controlling_process(S, Pid), M:send(S, "alive?")}
                   end)),
+     %% once the handover to a dead process has been noticed, the socket is closed
+     mk(owner, controlling_process_to_dead_pid_closes,
+        on_client([{active, false}],
+                  fun(M, S) ->
+                          {Pid, MRef} = spawn_monitor(fun() -> ok end),
+                          receive {'DOWN', MRef, process, Pid, _} -> ok end,
+                          R = M:controlling_process(S, Pid),
+                          timer:sleep(300),
+                          {R, M:send(S, "alive?"), M:recv(S, 0, 100)}
+                  end)),
      mk(owner, controlling_process_not_a_pid,
         on_client([{active, false}],
                   fun(M, S) ->
@@ -248,6 +258,13 @@ info() ->
         fun(Mod) -> proplists:get_value(supported, Mod:versions()) end),
      mk(info, cipher_suites_default_13,
         fun(Mod) -> lists:sort(Mod:cipher_suites(default, 'tlsv1.3')) end),
+     %% the same list without the static ECDH suites OpenSSL 3 no longer has
+     mk(info, cipher_suites_default_13_but_static_ecdh,
+        fun(Mod) -> lists:sort([S || #{key_exchange := KX} = S <- Mod:cipher_suites(default, 'tlsv1.3'),
+                                     KX =/= ecdh_ecdsa, KX =/= ecdh_rsa]) end),
+     mk(info, cipher_suites_default_12_but_static_ecdh,
+        fun(Mod) -> lists:sort([S || #{key_exchange := KX} = S <- Mod:cipher_suites(default, 'tlsv1.2'),
+                                     KX =/= ecdh_ecdsa, KX =/= ecdh_rsa]) end),
      mk(info, listen_sockname,
         fun(Mod) ->
                 {ok, L} = listen(Mod, srv_opts()),
