@@ -93,41 +93,50 @@ def parse_body(body: bytes):
     return control, payload
 
 
+_unpack_size = struct.Struct(">I").unpack_from
+
+
 class Framer:
     """Bytes in, frames out. ``feed`` returns the list of events in arrival order:
     ``None`` for a tick, ``(control, payload)`` or ``BadMessage``."""
 
     def __init__(self, max_frame: int = 1 << 31):
-        self._buf = bytearray()
-        self._pos = 0
+        self._buf = bytearray()   # an incomplete frame carried over between reads
         self.max_frame = max_frame
 
     def feed(self, data: bytes) -> list:
         buf = self._buf
-        if self._pos and self._pos == len(buf):
-            buf.clear()
-            self._pos = 0
-        buf += data
-        events = []
-        pos = self._pos
-        n = len(buf)
+        if buf:
+            buf += data
+            data = buf
+        events: list = []
+        pos = self._frames(data, events)
+        if data is buf:
+            del buf[:pos]
+        elif pos < len(data):
+            buf += memoryview(data)[pos:]
+        return events
+
+    def _frames(self, data, events: list) -> int:
+        """Append the events of the complete frames in ``data``; the end of the last."""
+        pos = 0
+        n = len(data)
         while n - pos >= 4:
-            size = struct.unpack_from(">I", buf, pos)[0]
+            size = _unpack_size(data, pos)[0]
             if size > self.max_frame:
                 raise FramingError(f"frame of {size} bytes")
-            if n - pos - 4 < size:
+            end = pos + 4 + size
+            if end > n:
                 break
             if size == 0:
                 events.append(None)
             else:
-                body = bytes(buf[pos + 4:pos + 4 + size])
+                body = data[pos + 4:end]
+                if type(body) is not bytes:
+                    body = bytes(body)
                 try:
                     events.append(parse_body(body))
                 except (ETFDecodeError, ValueError) as exc:
                     events.append(BadMessage(exc, body))
-            pos += 4 + size
-        if pos > 65536 and pos > n // 2:
-            del buf[:pos]
-            pos = 0
-        self._pos = pos
-        return events
+            pos = end
+        return pos

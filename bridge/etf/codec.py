@@ -696,14 +696,28 @@ def _enc_list(items: list, parts: list) -> None:
                 parts.append(b"j")
             return
     parts.append(_pack_BI(108, n))
-    small = _SMALL_INTS
+    _enc_items(items, parts)
+    parts.append(b"j")
+
+
+def _enc_items(items, parts: list) -> None:
+    """The elements of a tuple or list. Atoms, small integers, pids and references,
+    most of what control messages hold, are written inline (no call)."""
     append = parts.append
+    atoms = _ATOM_BYTES
+    small = _SMALL_INTS
     for v in items:
-        if type(v) is int and 0 <= v < 256:
+        t = type(v)
+        if t is Atom:
+            append(atoms.get(v) or _atom_bytes(v))
+        elif t is int and 0 <= v < 256:
             append(small[v])
+        elif t is Pid:
+            append(v._ext or _pid_ext(v))
+        elif t is Reference:
+            append(v._ext or _ref_ext(v))
         else:
             _enc(v, parts)
-    append(b"j")
 
 
 def _enc_str(s: str, parts: list) -> None:
@@ -749,8 +763,7 @@ def _enc(term, parts: list) -> None:
     elif t is tuple:
         n = len(term)
         parts.append(_pack_BB(104, n) if n < 256 else _pack_BI(105, n))
-        for item in term:
-            _enc(item, parts)
+        _enc_items(term, parts)
     elif t is list:
         _enc_list(term, parts)
     elif t is Pid:
