@@ -19,12 +19,15 @@ while the TCP write buffer is above the high-water mark), ``pause_reading()`` /
 "read_write"), ``shutdown_write()``, ``close()``, ``wait_closed()``, ``peername()``,
 ``sockname()``, ``socket()``, ``set_socket_option()``, ``renegotiate()``, ``engine``.
 
-The handshake runs on a thread pool, one step at a time, because it is where OpenSSL
-spends its CPU (signatures, key exchange) — OpenSSL releases the GIL, so handshakes use
-every core — and because a ``verify_fun`` hook may block waiting for Erlang. While a step
-runs the engine belongs to that thread: input is queued and so are writes. Records after
-the handshake are cheap (about 2 ms per MB each way)
-and are processed inline on the loop.
+Handshake steps run inline on the loop, one step per flight received. With a
+``verify_fun`` hook (which may block waiting for Erlang) they run on a thread pool
+instead; while such a step runs the engine belongs to that thread: input is queued and
+so are writes. Measured with ``bench/ssl_bench.py`` (2 cores, RSA-2048, TLS 1.3), the
+pool cost more than it gave: the hand-off (executor queue, futures, waking the loop,
+GIL hand-over) added ~0.6 ms of CPU per handshake, and the BEAM, the peers and the loop
+leave no idle core for the signature to use. ``PYSSL_HANDSHAKE_POOL=1`` puts every
+handshake on the pool again (for comparison). Records after the handshake are cheap
+(about 2 ms per MB each way) and are processed inline on the loop.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ __all__ = ["TLSConnection", "TLSAlertError", "TLSClosed", "ContextError", "open_
 
 CLOSE_LINGER = 5.0      # seconds a closed connection waits for the peer's FIN
 
+_POOL_STEPS = os.environ.get("PYSSL_HANDSHAKE_POOL") == "1"
 _POOL = ThreadPoolExecutor(max_workers=max(4, 2 * (os.cpu_count() or 1)),
                            thread_name_prefix="tls-handshake")
 
@@ -153,9 +157,12 @@ class TLSConnection(asyncio.Protocol):
 
     # ---- handshake -----------------------------------------------------------------
     def _step(self) -> None:
-        self._stepping = True
         data = b"".join(self._pending)
         self._pending.clear()
+        if self.engine.cfg.verify_hook is None and not _POOL_STEPS:
+            self._after_step(self._step_sync(data))
+            return
+        self._stepping = True
         fut = self.loop.run_in_executor(_POOL, self._step_sync, data)
         fut.add_done_callback(self._stepped)
 
@@ -174,7 +181,10 @@ class TLSConnection(asyncio.Protocol):
 
     def _stepped(self, fut) -> None:
         self._stepping = False
-        done, err, out = fut.result()
+        self._after_step(fut.result())
+
+    def _after_step(self, result) -> None:
+        done, err, out = result
         if out:
             self._send_raw(out)
         if err is not None:
