@@ -100,7 +100,9 @@ server_start(Mod, Acc, Opts) ->
     Parent = self(),
     spawn(fun() ->
                   register(bench_srv, self()),
-                  {ok, L} = Mod:listen(0, Opts ++ [{reuseaddr, true}]),
+                  %% backlog 128: with the default 5, 8 connecting threads overflow the accept
+                  %% queue now and then (a SYN retransmit costs the connect 1 s)
+                  {ok, L} = Mod:listen(0, Opts ++ [{reuseaddr, true}, {backlog, 128}]),
                   {ok, {_, Port}} = Mod:sockname(L),
                   Cnt = counters:new(2, []),
                   Pids = [spawn_link(fun() -> acceptor(Mod, L, Cnt) end) || _ <- lists:seq(1, Acc)],
