@@ -105,6 +105,65 @@ def test_node_named_true_stays_an_atom():
     assert binary_to_term(blob) == Pid(A("true"), 1, 2, 3)
 
 
+def test_atoms_are_interned_with_identity_equality_and_hash():
+    import copy
+    import pickle
+    a = A("ok")
+    assert a is A("ok") and a == A("ok") and a != A("ko") and a != "ok"
+    assert {a: 1}[A("ok")] == 1 and len({A("x"), A("x"), A("y")}) == 2
+    assert pickle.loads(pickle.dumps(a)) is a and copy.deepcopy(a) is a
+    with pytest.raises(AttributeError):
+        a.name = "other"
+
+
+def test_identifiers_decoded_twice_are_equal_and_reencode_byte_exactly():
+    n = b"w\x0fpyssl@127.0.0.1"
+    pid_blob = b"\x83X" + n + struct.pack(">III", 5, 6, 7)
+    ref_blob = b"\x83Z\x00\x03" + n + struct.pack(">4I", 99, 1, 2, 3)
+    p1, p2 = binary_to_term(pid_blob), binary_to_term(pid_blob)
+    assert p1 == p2 == Pid(NODE, 5, 6, 7) and hash(p1) == hash(Pid(NODE, 5, 6, 7))
+    assert term_to_binary(p1) == term_to_binary(Pid(NODE, 5, 6, 7)) == pid_blob
+    r = binary_to_term(ref_blob)
+    assert r == Reference(NODE, 99, (1, 2, 3)) and term_to_binary(r) == ref_blob
+    assert repr(r) == repr(Reference(NODE, 99, (1, 2, 3)))
+    # in containers, twice in one term, and encoded twice: the same bytes
+    both = binary_to_term(b"\x83h\x03" + pid_blob[1:] + pid_blob[1:] + ref_blob[1:])
+    assert both == (p1, p1, r)
+    assert term_to_binary(both) == term_to_binary(both) == b"\x83h\x03" + pid_blob[1:] * 2 + ref_blob[1:]
+    fresh = Pid(NODE, 8, 0, 7)
+    assert term_to_binary((fresh, fresh)) == b"\x83h\x02" + (b"X" + n + struct.pack(">III", 8, 0, 7)) * 2
+
+
+def test_identifiers_with_other_node_atom_forms_encode_canonically():
+    # a node atom as ATOM_EXT / ATOM_UTF8 decodes to the same pid, and the encoder
+    # writes its own (SMALL_ATOM_UTF8) form, not the bytes it was decoded from
+    canonical = term_to_binary(Pid(NODE, 5, 6, 7))
+    for node in (b"d\x00\x0fpyssl@127.0.0.1", b"v\x00\x0fpyssl@127.0.0.1", b"s\x0fpyssl@127.0.0.1"):
+        pid = binary_to_term(b"\x83X" + node + struct.pack(">III", 5, 6, 7))
+        assert pid == Pid(NODE, 5, 6, 7) and term_to_binary(pid) == canonical
+        ref = binary_to_term(b"\x83Z\x00\x01" + node + struct.pack(">II", 4, 9))
+        assert term_to_binary(ref) == term_to_binary(Reference(NODE, 4, (9,)))
+
+
+def test_identifiers_stay_frozen_and_take_keywords():
+    pid = Pid(node=NODE, id=1, serial=2, creation=3)
+    assert pid == Pid(NODE, 1, 2, 3) and repr(pid) == "<pyssl@127.0.0.1.1.2>"
+    assert Reference(node=NODE, creation=1, ids=(5,)) == Reference(NODE, 1, (5,))
+    assert Port(node=NODE, id=4, creation=1) == Port(NODE, 4, 1)
+    with pytest.raises(AttributeError):
+        pid.id = 9
+    with pytest.raises(TypeError):
+        Pid(NODE, 1, 2)
+
+
+def test_truncated_atom_that_matches_a_known_atom_is_truncation():
+    A("ok")   # known (cached) atom: the cut-short name "ok" must not be taken for it
+    for blob in (b"\x83w\x07ok", b"\x83h\x01w\x07ok", b"\x83l\x00\x00\x00\x01w\x07ok"):
+        binary_to_term(b"\x83w\x02ok")
+        with pytest.raises(ETFDecodeError, match="truncated"):
+            binary_to_term(blob)
+
+
 def test_strings_option():
     blob = b"\x83k\x00\x03a\xe9c"
     assert binary_to_term(blob) == [97, 233, 99]

@@ -464,7 +464,8 @@ def _list(d, pos, mode):
             elements += d[pos + 1:end2:2]
             pos = end2
         else:
-            _need(d, pos + n)
+            if pos + n > len(d):   # every element takes at least one byte
+                raise _Truncated
             if elements:
                 items, pos = _elements(d, pos, n, mode)
                 elements += items
@@ -716,6 +717,13 @@ def _enc_items(items, parts: list) -> None:
             append(v._ext or _pid_ext(v))
         elif t is Reference:
             append(v._ext or _ref_ext(v))
+        elif t is tuple:
+            n = len(v)
+            append(_pack_BB(104, n) if n < 256 else _pack_BI(105, n))
+            _enc_items(v, parts)
+        elif t is bytes:
+            append(_pack_BI(109, len(v)))
+            append(v)
         else:
             _enc(v, parts)
 
