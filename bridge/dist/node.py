@@ -229,6 +229,8 @@ class Connection(asyncio.Protocol):
                 self.last_send = time.monotonic()
 
     def _handle_events(self, events: list, now: float) -> None:
+        node = self.node
+        handlers = node._control_handlers
         for ev in events:
             if ev is None:
                 if self._last_tick_seen is not None:
@@ -239,10 +241,15 @@ class Connection(asyncio.Protocol):
             elif isinstance(ev, BadMessage):
                 log.error("undecodable message from %s dropped: %s", self.peer, ev.error)
             else:
+                ctl, payload = ev
+                handler = handlers.get(ctl[0])
+                if handler is None:
+                    log.debug("ignoring control message %d from %s", ctl[0], self.peer)
+                    continue
                 try:
-                    self.node._control(self, ev[0], ev[1])
+                    handler(node, self, ctl, payload)
                 except Exception:   # one bad signal must not take the connection down
-                    log.exception("error handling %r from %s", ev[0][:1], self.peer)
+                    log.exception("error handling %r from %s", ctl[:1], self.peer)
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -772,13 +779,8 @@ class Node:
         self.rpc_modules[module] = handler
 
     # ---- incoming control messages ------------------------------------------
-    def _control(self, conn: Connection, ctl: tuple, payload) -> None:
-        handler = self._control_handlers.get(ctl[0])
-        if handler is None:
-            log.debug("ignoring control message %d from %s", ctl[0], conn.peer)
-        else:
-            handler(self, conn, ctl, payload)
-
+    # Each handler is called as ``handler(node, conn, control, payload)``, from
+    # ``Connection._handle_events`` through ``_control_handlers`` below.
     def _on_send(self, conn: Connection, ctl: tuple, payload) -> None:
         proc = self.processes.get(ctl[2])
         if proc is not None:
@@ -853,14 +855,11 @@ class Node:
                 what = frm if isinstance(frm, Pid) else (frm, conn.peer)
                 self._call(proc, "handle_down", ref, what, reason)
 
-    def _on_spawn_request(self, conn: Connection, ctl: tuple, payload) -> None:
-        builtins.spawn_request(self, conn, ctl, payload)
-
     # control message tag -> handler (looked up once per incoming signal)
     _control_handlers = {
         SEND: _on_send, REG_SEND: _on_reg_send, SEND_SENDER: _on_send_sender,
         LINK: _on_link, UNLINK: _on_unlink, UNLINK_ID: _on_unlink_id,
         UNLINK_ID_ACK: _on_unlink_id_ack, EXIT: _on_exit, EXIT2: _on_exit,
         MONITOR_P: _on_monitor, DEMONITOR_P: _on_demonitor, MONITOR_P_EXIT: _on_monitor_exit,
-        SPAWN_REQUEST: _on_spawn_request,
+        SPAWN_REQUEST: builtins.spawn_request,
     }

@@ -50,6 +50,8 @@ WITH_PAYLOAD = {SEND, REG_SEND, SEND_TT, REG_SEND_TT, SEND_SENDER, SEND_SENDER_T
                 ALIAS_SEND, ALIAS_SEND_TT}
 
 EMPTY_ATOM = Atom("")
+_pack_size = struct.Struct(">I").pack
+_unpack_size = struct.Struct(">I").unpack_from
 TICK = b"\x00\x00\x00\x00"
 
 
@@ -73,8 +75,7 @@ def encode_frame(control: tuple, payload=None, *, has_payload: bool = False) -> 
     if has_payload or payload is not None:
         parts.append(b"\x83")
         encode_into(payload, parts)
-    body_len = sum(map(len, parts))
-    parts[0] = struct.pack(">I", body_len)
+    parts[0] = _pack_size(sum(map(len, parts)))
     return b"".join(parts)
 
 
@@ -91,9 +92,6 @@ def parse_body(body: bytes):
     if pos != len(body):
         raise ETFDecodeError("trailing bytes after the control message", pos)
     return control, payload
-
-
-_unpack_size = struct.Struct(">I").unpack_from
 
 
 class Framer:
