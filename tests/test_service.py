@@ -42,6 +42,8 @@ def env(cookie, pki):
                                              fun pyssl_test_loop:echo/1),
         WrongHostPort = pyssl_test_loop:server([{{certfile, "{p.wrong_host.cert_path}"}}, {{keyfile, "{p.wrong_host.key_path}"}}],
                                                fun pyssl_test_loop:echo/1),
+        ChainedPort = pyssl_test_loop:server([{{certfile, "{p.chained_server.cert_path}"}}, {{keyfile, "{p.chained_server.key_path}"}}],
+                                             fun pyssl_test_loop:echo/1),
         CriticalPort = pyssl_test_loop:server([{{certfile, "{p.critical.cert_path}"}}, {{keyfile, "{p.critical.key_path}"}}],
                                               fun pyssl_test_loop:echo/1),
         ok""")
@@ -233,6 +235,66 @@ SCENARIOS = {
     "format_error_options": "Mod:format_error({options, {verify, foo}})",
     "format_error_other": "Mod:format_error({foo, bar})",
 }
+
+
+# --- verify_fun: the caller's fun runs during the handshake ----------------------------------
+# VF reports every event to the calling process and accepts everything.
+VF = ("Self = self(), "
+      "VF = fun(_, {extension, _}, St) -> {unknown, St}; (_, E, St) -> Self ! {ev, E}, {valid, St} end, "
+      "Evs = fun Loop(Acc) -> receive {ev, E} -> Loop([E | Acc]) after 0 -> lists:reverse(Acc) end end, ")
+
+
+def _vf_connect(port: str, opts: str, then: str = "") -> str:
+    return (VF + f"R = case Mod:connect(\"localhost\", {port}, {opts}, 5000) of "
+            "{ok, S} -> ok = Mod:send(S, <<\"x\">>), X = receive {ssl, S, D} -> D after 5000 -> timeout end, "
+            f"{then} Mod:close(S), {{ok, X}}; Err -> Err end, {{R, Evs([])}}")
+
+
+SCENARIOS.update({
+    "verify_fun_accepts_unknown_ca": _vf_connect("EchoPort", "[{verify, verify_peer}, {cacertfile, OtherCa}, {verify_fun, {VF, []}}]"),
+    "verify_fun_events_trusted": _vf_connect("EchoPort", "[{verify, verify_peer}, {cacertfile, CaFile}, {verify_fun, {VF, []}}]"),
+    "verify_fun_events_chain": _vf_connect("ChainedPort", "[{verify, verify_peer}, {cacertfile, CaFile}, {verify_fun, {VF, []}}]"),
+    "verify_fun_events_expired": _vf_connect("ExpiredPort", "[{verify, verify_peer}, {cacertfile, CaFile}, {verify_fun, {VF, []}}]"),
+    "verify_fun_events_hostname": _vf_connect("WrongHostPort", "[{verify, verify_peer}, {cacertfile, CaFile}, {verify_fun, {VF, []}}]"),
+    "verify_fun_under_verify_none": _vf_connect("EchoPort", "[{verify, verify_none}, {cacertfile, OtherCa}, {verify_fun, {VF, []}}]"),
+    "verify_fun_fail_valid_peer": "Fun = fun(_, valid_peer, _) -> {fail, not_this_one}; (_, _, St) -> {valid, St} end, "
+                                  "Mod:connect(\"localhost\", EchoPort, Verify ++ [{verify_fun, {Fun, []}}], 5000)",
+    "verify_fun_fail_bad_cert": "Fun = fun(_, {bad_cert, _} = R, _) -> {fail, R}; (_, _, St) -> {valid, St} end, "
+                                "[Mod:connect(\"localhost\", P, Verify ++ [{verify_fun, {Fun, []}}], 5000) "
+                                "|| P <- [ExpiredPort, WrongHostPort]]",
+    "verify_fun_unknown_on_bad_cert": "Fun = fun(_, {bad_cert, _}, St) -> {unknown, St}; (_, _, St) -> {valid, St} end, "
+                                      "Mod:connect(\"localhost\", ExpiredPort, Verify ++ [{verify_fun, {Fun, []}}], 5000)",
+    "verify_fun_state_threads": "Self = self(), Fun = fun(_, E, N) -> Self ! {n, E, N}, {valid, N + 1} end, "
+                                "{ok, S} = Mod:connect(\"localhost\", ChainedPort, Verify ++ [{verify_fun, {Fun, 10}}], 5000), "
+                                "Mod:close(S), Ns = fun L(Acc) -> receive {n, E, N} -> L([{E, N} | Acc]) after 0 -> lists:reverse(Acc) end end, "
+                                "Ns([])",
+    "verify_fun_arity_4_gets_der": "Self = self(), Fun = fun(_, Der, valid_peer, St) -> Self ! {der, Der}, {valid, St}; "
+                                   "(_, _, _, St) -> {valid, St} end, "
+                                   "{ok, S} = Mod:connect(\"localhost\", EchoPort, Verify ++ [{verify_fun, {Fun, []}}], 5000), "
+                                   "{ok, Peer} = Mod:peercert(S), Mod:close(S), receive {der, D} -> D =:= Peer after 0 -> none end",
+    "verify_fun_crashes": "Fun = fun(_, _, _) -> erlang:error(boom) end, "
+                          "Mod:connect(\"localhost\", EchoPort, Verify ++ [{verify_fun, {Fun, []}}], 5000)",
+    "verify_fun_bad_answer": "Fun = fun(_, _, _) -> what end, "
+                             "Mod:connect(\"localhost\", EchoPort, Verify ++ [{verify_fun, {Fun, []}}], 5000)",
+    "verify_fun_fail_other_reason_server": "Fun = fun(_, valid_peer, _) -> {fail, {nope, 1}}; (_, _, St) -> {valid, St} end, "
+                                           "{ok, L} = Mod:listen(0, Srv ++ [{verify, verify_peer}, {cacertfile, CaFile}, "
+                                           "{verify_fun, {Fun, []}}, {versions, ['tlsv1.2']}]), {ok, {_, P}} = Mod:sockname(L), "
+                                           "Self = self(), spawn(fun() -> Self ! {c, ssl:connect(\"localhost\", P, Verify ++ ClientCert "
+                                           "++ [{versions, ['tlsv1.2']}], 5000)} end), "
+                                           "{ok, T} = Mod:transport_accept(L, 5000), R = Mod:handshake(T, 5000), Mod:close(L), "
+                                           "{R, receive {c, C} -> C after 5000 -> timeout end}",
+    "verify_fun_legacy_one_arity": "Self = self(), Fun = fun(Errs) -> Self ! {errs, Errs}, true end, "
+                                   "{ok, S} = Mod:connect(\"localhost\", ExpiredPort, Verify ++ [{verify_fun, Fun}], 5000), "
+                                   "Mod:close(S), receive {errs, E} -> E after 0 -> none end",
+    "verify_fun_legacy_refuses": "Mod:connect(\"localhost\", ExpiredPort, Verify ++ [{verify_fun, fun(Errs) -> not is_list(Errs) end}], 5000)",
+    "server_verify_fun_accepts_foreign_client":
+        VF + "{ok, L} = Mod:listen(0, Srv ++ [{verify, verify_peer}, {cacertfile, OtherCa}, {fail_if_no_peer_cert, true}, "
+             "{verify_fun, {VF, []}}, {versions, ['tlsv1.2']}]), {ok, {_, P}} = Mod:sockname(L), "
+             "spawn(fun() -> {ok, C} = ssl:connect(\"localhost\", P, Verify ++ ClientCert ++ [{versions, ['tlsv1.2']}], 5000), "
+             "timer:sleep(500), ssl:close(C) end), "
+             "{ok, T} = Mod:transport_accept(L, 5000), R = Mod:handshake(T, 5000), "
+             "case R of {ok, S} -> Mod:close(S); _ -> ok end, Mod:close(L), {element(1, R), Evs([])}",
+})
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

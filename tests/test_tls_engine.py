@@ -319,10 +319,35 @@ def test_verify_hook_overrides_bad_cert(pki):
     assert ("bad_cert", "cert_expired") in events
 
 
-def test_verify_hook_unknown_keeps_failure(pki):
+def test_verify_hook_unknown_accepts_a_bad_cert_like_public_key(pki):
     c, s = engines(client_cfg(pki, verify_hook=lambda d, n, e: ("unknown", None)),
                    server_cfg(pki, pki.expired))
-    assert _alerts(handshake(c, s))["client"] == "certificate_expired"
+    assert handshake(c, s) == {}
+
+
+def _events(pki, server, **client_kw):
+    seen = []
+
+    def hook(der, depth, event):
+        seen.append((depth, event))
+        return "valid", None
+
+    c, s = engines(client_cfg(pki, verify_hook=hook, **client_kw), server_cfg(pki, server))
+    assert handshake(c, s) == {}
+    return seen
+
+
+def test_verify_hook_sees_otp_events(pki):
+    # each certificate once, top down, problems first; the trust anchor is not shown
+    assert _events(pki, pki.server) == [(0, "valid_peer")]
+    assert _events(pki, pki.chained_server) == [(1, "valid"), (0, "valid_peer")]
+    assert _events(pki, pki.expired) == [(0, ("bad_cert", "cert_expired")), (0, "valid_peer")]
+    # a host name mismatch comes in place of valid_peer, after the intermediates
+    assert _events(pki, pki.wrong_host) == [(0, ("bad_cert", "hostname_check_failed"))]
+    # an unknown CA that the hook accepts is the anchor: nothing more about it
+    # (this server sends its CA after its own certificate)
+    assert _events(pki, pki.server, cacerts=[pki.other_ca.der]) == [(1, ("bad_cert", "unknown_ca")),
+                                                                     (0, "valid_peer")]
 
 
 def test_verify_hook_rejects(pki):
@@ -340,14 +365,16 @@ def test_verify_hook_rejects(pki):
     assert _alerts(handshake(c, s)) == {"client": "unknown_ca", "server": "unknown_ca"}
 
 
-def test_verify_hook_crash_is_a_handshake_failure(pki):
+def test_verify_hook_crash_is_an_internal_error(pki, caplog):
+    # as a crashing verify_fun kills ssl's connection: the peer gets internal_error
     def hook(der, depth, event):
         raise RuntimeError("boom")
 
     c, s = engines(client_cfg(pki, verify_hook=hook), server_cfg(pki))
     errs = handshake(c, s)
-    assert errs["client"].description == "handshake_failure"
-    assert "boom" in errs["client"].text
+    assert _alerts(errs) == {"client": "internal_error", "server": "internal_error"}
+    assert errs["client"].reason == "verify_fun_crashed"
+    assert "boom" in caplog.text
 
 
 def test_verify_hook_with_verify_none_still_decides(pki):

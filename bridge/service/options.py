@@ -145,6 +145,9 @@ def _fun_arity(v) -> Optional[int]:
     return None
 
 
+fun_arity = _fun_arity       # for the service: the arity of a caller's fun term
+
+
 def _is_fun(v, arity: Optional[int] = None) -> bool:
     a = _fun_arity(v)
     if a is None:
@@ -1008,7 +1011,7 @@ def _unsupported(omap: dict, given: set, role: str):
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
-    for name in ("verify_fun", "user_lookup_fun", "psk_identity", "srp_identity", "reuse_session",
+    for name in ("user_lookup_fun", "psk_identity", "srp_identity", "reuse_session",
                  "next_protocols_advertised", "partial_chain", "sni_fun", "use_ticket",
                  "anti_replay", "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):

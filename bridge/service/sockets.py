@@ -14,7 +14,7 @@ from typing import Optional
 
 from bridge.etf.types import Atom, Pid, Reference
 
-from . import inet, options
+from . import inet, options, verify
 from .delivery import Delivery
 from .options import SslOptionError
 from bridge.tls.config import TLSConfig
@@ -307,6 +307,8 @@ class ConnSocket(SocketBase):
         files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
         cfg = parse(options.build_tls_config, parsed, "client", files)
         late_error = None if isinstance(cfg, TLSConfig) else cfg
+        if late_error is None:
+            cfg.verify_hook = verify.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
         try:
             sock = cls(service, caller, parsed, role="client")
         except ValueError:          # a packet type the framing layer does not offer
@@ -358,6 +360,8 @@ class ConnSocket(SocketBase):
                 else:
                     parsed, files = self.parsed, self.listen_files
                 cfg = options.build_tls_config(parsed, "server", files)
+                cfg.verify_hook = verify.hook_for(parsed.ssl, self.service.node, caller,
+                                                  options.fun_arity)
             except SslOptionError as exc:
                 self._abort()
                 return exc.term

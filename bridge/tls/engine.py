@@ -34,23 +34,30 @@ The verify hook contract (``cfg.verify_hook``)::
 
     hook(der: bytes, depth: int, event) -> (verdict, value)
       event   = ("bad_cert", reason_atom_name) | "valid" | "valid_peer"
-      verdict = "valid" | "valid_peer" | "unknown"   accept (unknown on a bad_cert event = fail)
+      verdict = "valid" | "valid_peer" | "unknown"   accept (as public_key does, unknown
+                                                     fails only a critical extension)
               | "fail"                               value is the reason: ("bad_cert", name)
                                                      or any other value (handshake_failure)
 
-It is called for each certificate of the peer's path except the trust anchor, like OTP's
-``verify_fun``; with a hook, a client verifies even under verify_none (OTP does too: the
-hook decides). An exception in the hook fails the handshake with handshake_failure.
+It is called as OTP's path validation calls a ``verify_fun``: for each certificate of the
+peer's path except the trust anchor, top down, first ``("bad_cert", R)`` for each problem
+OpenSSL found with it, then ``"valid"`` (``"valid_peer"`` for the peer's own certificate,
+or ``("bad_cert", "hostname_check_failed")`` in its place when the name does not match).
+An unknown CA the hook accepts becomes the anchor (no more calls for it). With a hook,
+a client verifies even under verify_none (OTP does too: the hook decides). An exception in the hook fails the handshake with handshake_failure.
 """
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Optional
 
 from OpenSSL import SSL, crypto
 from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from .config import TLSConfig
+
+log = logging.getLogger(__name__)
 
 ALERTS = {
     0: ("close_notify", "Close Notify"), 10: ("unexpected_message", "Unexpected Message"),
@@ -94,9 +101,13 @@ _KNOWN_REASONS = frozenset(VERIFY_REASONS.values())
 _REASON_ALERT = {
     "cert_expired": 45, "invalid_issuer": 42, "invalid_signature": 42, "name_not_permitted": 42,
     "unknown_critical_extension": 43, "selfsigned_peer": 42, "unknown_ca": 48, "cert_revoked": 44,
+    "verify_fun_crashed": 80,
 }
 # an X509_V_ERR_* that makes OpenSSL send a given alert (ssl_x509err2alert)
-_ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50}
+_ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
+# a verify hook that raised (a verify_fun that crashed or answered nonsense): ssl's
+# connection dies of it and the peer gets internal_error
+_HOOK_CRASHED = "verify_fun_crashed"
 
 
 class TLSAlertError(Exception):
@@ -146,6 +157,9 @@ class TLSEngine:
         self.failed: Optional[TLSAlertError] = None
         self._out_pending: list[bytes] = []
         self._first_header = b""         # the peer's first record header (5 bytes)
+        # verify hook bookkeeping: (depth, reason) already told, the depth of an
+        # accepted unknown CA, a host name mismatch waiting for the leaf's turn
+        self._vf = {"told": set(), "anchor": None, "hostname": False}
         self._anchors = frozenset(cfg.cacerts)
         conn.set_info_callback(self._info)
         hook = cfg.verify_hook
@@ -188,35 +202,56 @@ class TLSEngine:
         try:
             return self._verify_step(ok, store)
         except BaseException:      # never let an exception escape into OpenSSL
-            self.verify_error = 50
-            self.verify_reason = "verify_fun_crashed"
-            _lib.X509_STORE_CTX_set_error(store, 50)
+            self.verify_error = 17
+            self.verify_reason = _HOOK_CRASHED
+            _lib.X509_STORE_CTX_set_error(store, 17)
             return 0
 
     def _verify_step(self, ok: int, store) -> int:
         err = _lib.X509_STORE_CTX_get_error(store)
         depth = _lib.X509_STORE_CTX_get_error_depth(store)
         hook = self.cfg.verify_hook
+        if not ok and hook is None:
+            return self._reject(store, err, VERIFY_REASONS.get(err, f"x509_error_{err}"))
+        if hook is None:
+            return 1
+        # OpenSSL calls back once per error and once more per certificate; the
+        # hook sees what OTP's path validation shows a verify_fun: each
+        # certificate once, top down, with {bad_cert, R} for each problem first.
+        vf = self._vf
         if ok:
-            if hook is None:
-                return 1
             der = self._current_der(store)
             if depth > 0 and der in self._anchors:
                 return 1                       # OTP does not show the trust anchor
-            event = "valid_peer" if depth == 0 else "valid"
+            if vf["anchor"] is not None and depth >= vf["anchor"]:
+                return 1                       # the unknown CA the fun accepted is the anchor
+            if depth == 0 and vf["hostname"]:
+                # OTP checks the host name in place of valid_peer
+                event = ("bad_cert", "hostname_check_failed")
+            else:
+                event = "valid_peer" if depth == 0 else "valid"
         else:
-            event = ("bad_cert", VERIFY_REASONS.get(err, f"x509_error_{err}"))
-            if hook is None:
-                return self._reject(store, err, event[1])
+            reason = VERIFY_REASONS.get(err, f"x509_error_{err}")
+            if reason == "hostname_check_failed" and depth == 0:
+                vf["hostname"] = True          # told to the hook at the leaf's turn
+                _lib.X509_STORE_CTX_set_error(store, 0)
+                return 1
+            if (depth, reason) in vf["told"] or (reason == "unknown_ca" and vf["anchor"] is not None):
+                _lib.X509_STORE_CTX_set_error(store, 0)
+                return 1                       # the same problem, already accepted
+            vf["told"].add((depth, reason))
+            event = ("bad_cert", reason)
             der = self._current_der(store)
         try:
             verdict, value = hook(der, depth, event)
         except Exception as exc:
-            return self._reject(store, err or 50, f"verify_fun raised {exc!r}")
+            log.warning("verify hook failed: %r", exc)
+            return self._reject(store, 17, _HOOK_CRASHED)
+        bad = isinstance(event, tuple)
         if verdict == "fail":
-            return self._reject(store, err or 50, value)
-        if verdict == "unknown" and not ok:
-            return self._reject(store, err, event[1])
+            return self._reject(store, err or (62 if event[1:] == ("hostname_check_failed",) else 50), value)
+        if bad and event[1] == "unknown_ca":
+            vf["anchor"] = depth
         _lib.X509_STORE_CTX_set_error(store, 0)
         return 1
 
