@@ -17,6 +17,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,21 +25,22 @@ ROOT = Path(__file__).resolve().parent.parent
 EBIN = ROOT / "_build" / "default" / "lib" / "pyssl" / "ebin"
 
 
-def start_bridge(name: str, cookie: str) -> subprocess.Popen:
+def start_bridge(name: str, cookie: str, log_path: Path) -> subprocess.Popen:
+    """Start a bridge whose output goes to ``log_path`` (a pipe nobody reads after
+    ``ready`` would fill up and stall the bridge's logging)."""
     exe = Path(sys.executable).parent / "pyssl-bridge"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bridge"]
+    log = open(log_path, "w")
     proc = subprocess.Popen(cmd + ["--name", name, "--cookie", cookie],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    log.close()
     deadline = time.monotonic() + 30
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if "ready" in line:
+    while time.monotonic() < deadline and proc.poll() is None:
+        if "ready" in log_path.read_text():
             return proc
+        time.sleep(0.05)
     proc.kill()
-    raise SystemExit(f"bridge {name} did not become ready")
+    raise SystemExit(f"bridge {name} did not become ready; its output is in {log_path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         if node is None:
             cookie = secrets.token_hex(10)
             node = f"pyssl_conf{os.getpid()}@127.0.0.1"
-            bridge = start_bridge(node, cookie)
+            bridge_log = Path(tempfile.gettempdir()) / f"pyssl_conformance_bridge_{os.getpid()}.log"
+            bridge = start_bridge(node, cookie, bridge_log)
+            print(f"bridge {node}: output in {bridge_log}", flush=True)
         erl_args += ["bridge", node]
     if args.area:
         erl_args += ["area", args.area]

@@ -15,4 +15,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q ready "$out" || { echo "bridge did not start"; cat "$out"; exit 1; }
-PYSSL_BRIDGE_NODE="$name" PYSSL_BRIDGE_COOKIE="$cookie" rebar3 ct "$@"
+if ! PYSSL_BRIDGE_NODE="$name" PYSSL_BRIDGE_COOKIE="$cookie" rebar3 ct "$@"; then
+  echo "--- last lines of the bridge's output ---"
+  tail -n 60 "$out"
+  exit 1
+fi

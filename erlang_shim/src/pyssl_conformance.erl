@@ -61,12 +61,7 @@ scenarios() ->
 
 -spec known_differences() -> [{term(), string()}].
 known_differences() ->
-    [{verify_fun_accepts_unknown_ca,
-      "verify_fun is an Erlang fun: the bridge cannot run it in Python; "
-      "it is refused as {options, {not_supported_by_pyssl, ...}}"},
-     {verify_fun_rejects_valid,
-      "verify_fun is an Erlang fun: the bridge cannot run it in Python; "
-      "it is refused as {options, {not_supported_by_pyssl, ...}}"},
+    [{verify_fun_rejects_valid, ?OPENSSL_13_ALERT},
      {connection_information_keys,
       "connection_information/1 also lists every ssl option of the connection "
       "(ssl_gen_statem:ssl_options_list/1) and session_data; the bridge lists the "
