@@ -95,3 +95,37 @@ def test_s_client_to_pyssl_server(node, pki, version, kind):
     got = node.eval("(fun() -> receive {interop, D, V} -> {D, V} after 10000 -> timeout end end)()")
     assert got == ((A("ok"), b"ping\n"), A(version))
     assert b"pong:ping" in proc.stdout
+
+
+@pytest.mark.parametrize("version", ["tlsv1.2"])
+def test_s_client_resumes_with_pyssl_server(node, pki, version, tmp_path):
+    """A second s_client connection offering the first one's session is resumed by the
+    pyssl server (session cache, reuse_sessions default true), and the server says so.
+    TLS 1.2 only: like OTP 25 (session_tickets disabled by default) the server issues
+    no TLS 1.3 tickets, and session_tickets other than disabled is not offered yet."""
+    srv, ca = leaf(pki, "rsa")
+    port = node.eval(f"""(fun() ->
+        {{ok, L}} = pyssl:listen(0, [{{certfile, "{srv.cert_path}"}}, {{keyfile, "{srv.key_path}"}},
+                                  {{versions, ['{version}']}}, binary, {{active, false}}]),
+        {{ok, {{_, P}}}} = pyssl:sockname(L),
+        Self = self(),
+        spawn(fun() ->
+            [begin
+                 {{ok, T}} = pyssl:transport_accept(L, 10000), {{ok, S}} = pyssl:handshake(T, 10000),
+                 {{ok, D}} = pyssl:recv(S, 0, 10000), ok = pyssl:send(S, D),
+                 {{ok, [{{session_resumption, R}}]}} = pyssl:connection_information(S, [session_resumption]),
+                 Self ! {{resumed, N, R}},
+                 timer:sleep(300), pyssl:close(S)
+             end || N <- [1, 2]],
+            pyssl:close(L) end),
+        P end)()""")
+    sess = tmp_path / "session.pem"
+    outs = []
+    for flag in ("-sess_out", "-sess_in"):
+        proc = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", ca.cert_path,
+                               "-servername", "localhost", VERSIONS[version], flag, str(sess)],
+                              input=b"ping\n", capture_output=True, timeout=20)
+        outs.append(proc.stdout)
+    got = node.eval("(fun() -> [receive {resumed, N, R} -> R after 10000 -> timeout end || N <- [1, 2]] end)()")
+    assert got == [False, True]
+    assert b"Reused" in outs[1] and b"New" in outs[0]
