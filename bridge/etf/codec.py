@@ -53,7 +53,7 @@ from itertools import repeat as _repeat
 from operator import is_ as _is
 
 from .types import (Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference,
-                    set_pid_ext, set_ref_ext)
+                    pid_with_ext, reference_with_ext, set_pid_ext, set_ref_ext)
 
 __all__ = ["ETFDecodeError", "ETFEncodeError", "binary_to_term", "decode", "encode_into",
            "term_to_binary", "VERSION"]
@@ -330,10 +330,9 @@ def _new_pid(d, pos, mode):
             return v, pos + 14 + d[pos + 1]
     node, end = _node(d, pos)
     i, s, c = _unpack_III(d, end)
-    v = Pid(node, i, s, c)
     end += 12
-    if d[pos] == 119:   # exactly what the encoder writes: keep it for re-encoding
-        set_pid_ext(v, d[pos - 1:end])
+    # with a SMALL_ATOM_UTF8 node this is exactly what the encoder writes: keep it
+    v = pid_with_ext(node, i, s, c, d[pos - 1:end] if d[pos] == 119 else None)
     if len(_PIDS) >= _PID_CACHE_MAX:
         _PIDS.clear()
     _PIDS[d[pos:end]] = v
@@ -387,11 +386,9 @@ def _newer_reference(d, pos, mode):
     node, pos = _node(d, pos + 2)
     c = _unpack_I(d, pos)[0]
     ids = _IDS[n].unpack_from(d, pos + 4)
-    ref = Reference(node, c, ids)
     end = pos + 4 + 4 * n
-    if d[start + 3] == 119:   # exactly what the encoder writes: keep it for re-encoding
-        set_ref_ext(ref, d[start:end])
-    return ref, end
+    # with a SMALL_ATOM_UTF8 node this is exactly what the encoder writes: keep it
+    return reference_with_ext(node, c, ids, d[start:end] if d[start + 3] == 119 else None), end
 
 
 # -- containers

@@ -124,6 +124,32 @@ _pid_node, _pid_id, _pid_serial, _pid_creation, set_pid_ext = _slot_setters(
 _ref_node, _ref_creation, _ref_ids, set_ref_ext = _slot_setters(
     Reference, "node", "creation", "ids", "_ext")
 _port_node, _port_id, _port_creation = _slot_setters(Port, "node", "id", "creation")
+
+
+def pid_with_ext(node: Atom, id: int, serial: int, creation: int, ext: Optional[bytes]) -> Pid:
+    """For the decoder: ``Pid(node, id, serial, creation)`` that already knows its
+    external form ``ext`` (or None), built in one call."""
+    pid = _object_new(Pid)
+    _pid_node(pid, node)
+    _pid_id(pid, id)
+    _pid_serial(pid, serial)
+    _pid_creation(pid, creation)
+    set_pid_ext(pid, ext)
+    return pid
+
+
+def reference_with_ext(node: Atom, creation: int, ids: tuple, ext: Optional[bytes]) -> Reference:
+    """For the decoder: ``Reference(node, creation, ids)`` that already knows its
+    external form ``ext`` (or None), built in one call."""
+    ref = _object_new(Reference)
+    _ref_node(ref, node)
+    _ref_creation(ref, creation)
+    _ref_ids(ref, ids)
+    set_ref_ext(ref, ext)
+    return ref
+
+
+_object_new = object.__new__
 for _cls, _init in ((Pid, _pid_init), (Reference, _reference_init), (Port, _port_init)):
     _init.__qualname__ = f"{_cls.__qualname__}.__init__"
     _cls.__init__ = _init
