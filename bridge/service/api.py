@@ -12,6 +12,7 @@ from typing import Any
 
 from bridge.etf.types import Atom, Pid, Reference
 
+from . import upgrade
 from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PYSSL,
                     SSLSOCKET, Raise, is_timeout)
 
@@ -70,6 +71,8 @@ class Api:
             ("cipher_suites", 2): lambda a, c: s.cipher_suites(a[0], a[1]),
             ("versions", 0): lambda a, c: s.versions(),
             ("format_error", 1): lambda a, c: s.format_error(a[0]),
+            # the shim's TLS upgrade of a gen_tcp socket through a relay (bridge.service.upgrade)
+            ("$pyssl_upgrade", 7): lambda a, c: upgrade.upgrade(s, *a, c),
             ("start", 0): lambda a, c: OK,
             ("start", 1): lambda a, c: OK,
             ("stop", 0): lambda a, c: OK,

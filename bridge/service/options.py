@@ -1111,6 +1111,12 @@ def parse_listen_options(opts, key_order=None) -> ParsedOptions:
     return parsed
 
 
+def parse_upgrade_server_options(opts, key_order=None) -> ParsedOptions:
+    """``ssl:handshake(TcpSocket, Opts)``: server options without a listen socket
+    (``ssl:handle_options/5`` for the server role; no ``nooptions`` check)."""
+    return _parse(opts, "server", None, key_order)
+
+
 def parse_handshake_options(opts, listen: ParsedOptions) -> ParsedOptions:
     """``ssl:handshake(S, Opts)`` on a socket from ``transport_accept``.
 

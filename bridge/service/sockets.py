@@ -596,8 +596,13 @@ class ConnSocket(SocketBase):
 
     def _address(self, which: str):
         sock = self._raw_socket()
-        if sock is None or self.closed:
+        if self.closed:
             return error(EINVAL)
+        if sock is None:
+            # no OS socket here (a relayed upgrade): the transport knows the addresses
+            addr = None if self.tls is None else \
+                (self.tls.peername() if which == "getpeername" else self.tls.sockname())
+            return error(EINVAL) if addr is None else (OK, inet.address_term(addr))
         try:
             return (OK, inet.address_term(getattr(sock, which)()))
         except OSError as exc:

@@ -36,10 +36,7 @@
 %%     running). This is what a call on a socket of a lost bridge returns, as for
 %%     a socket whose peer went away; `close/1' then returns `ok', as a second
 %%     `ssl:close/1' does.</li>
-%% <li>`{error, {options, {not_supported_by_pyssl, upgrade}}}': `connect/2,3',
-%%     `handshake/1,2,3' and `ssl_accept/1,2,3' on a `gen_tcp' socket (TLS
-%%     upgrade) are not built yet. Options the bridge does not support yet are
-%%     reported by the bridge in the same family:
+%% <li>Options the bridge does not support yet are reported by the bridge as
 %%     `{error, {options, {not_supported_by_pyssl, {Name, Value}}}}'.</li>
 %% <li>Argument shapes `ssl' rejects with an exception (a `function_clause' for a
 %%     term that is not a socket, a bad timeout) raise the same exception here;
@@ -49,6 +46,14 @@
 %% `format_error/1' asks the bridge (it holds the texts of its own reasons) and
 %% falls back to local texts (those of `ssl:format_error/1', plus the shim's own
 %% reasons) when no bridge answers.
+%%
+%% == TLS upgrade of a gen_tcp socket ==
+%% `connect/2,3', `handshake/1,2,3' and `ssl_accept/1,2,3' on a connected
+%% `gen_tcp' socket owned by the caller start TLS on it: the socket stays on
+%% this node, owned by a `pyssl_relay' process that carries its bytes to and
+%% from the bridge, where the TLS session runs. The result is an ordinary pyssl
+%% socket. `ssl_accept/2,3' on a `gen_tcp' socket return `{ok, SslSocket}', as
+%% in R16B03.
 %%
 %% == Bridge loss and active sockets ==
 %% `pyssl_monitor' remembers the owner of every socket this node got from a
@@ -73,6 +78,7 @@
          prf/5, renegotiate/1,
          cipher_suites/0, cipher_suites/1, cipher_suites/2,
          versions/0, format_error/1]).
+-export([upgrade_call/2]).
 
 -export_type([sslsocket/0]).
 
@@ -82,7 +88,6 @@
                        element(1, S) =:= sslsocket andalso element(2, S) =:= pyssl andalso
                        is_reference(element(3, S)))).
 -define(IS_TIMEOUT(T), ((is_integer(T) andalso T >= 0) orelse T =:= infinity)).
--define(UPGRADE, {error, {options, {not_supported_by_pyssl, upgrade}}}).
 
 %%% Application ----------------------------------------------------------------
 
@@ -107,7 +112,8 @@ stop() ->
 connect(Socket, Opts) -> connect(Socket, Opts, infinity).
 
 %% The same clause order as ssl: a list and a timeout make it an upgrade.
-connect(_Socket, Opts, Timeout) when is_list(Opts), ?IS_TIMEOUT(Timeout) -> ?UPGRADE;
+connect(Socket, Opts, Timeout) when is_list(Opts), ?IS_TIMEOUT(Timeout) ->
+    upgrade(client, Socket, Opts, Timeout);
 connect(Host, Port, Opts) -> connect(Host, Port, Opts, infinity).
 
 connect(Host, Port, Opts, Timeout) when ?IS_TIMEOUT(Timeout) ->
@@ -118,18 +124,18 @@ listen(Port, Opts) -> new_socket(listen, [Port, Opts]).
 transport_accept(L) -> socket_call(L, transport_accept, [L], track).
 transport_accept(L, Timeout) -> socket_call(L, transport_accept, [L, Timeout], track).
 
-ssl_accept(S) when is_port(S) -> ?UPGRADE;
+ssl_accept(S) when is_port(S) -> upgrade(server, S, [], infinity);
 ssl_accept(S) -> socket_call(S, ssl_accept, [S]).
-ssl_accept(S, _) when is_port(S) -> ?UPGRADE;
+ssl_accept(S, OptsOrTimeout) when is_port(S) -> upgrade_2(S, OptsOrTimeout);
 ssl_accept(S, OptsOrTimeout) -> socket_call(S, ssl_accept, [S, OptsOrTimeout]).
-ssl_accept(S, _, _) when is_port(S) -> ?UPGRADE;
+ssl_accept(S, Opts, Timeout) when is_port(S) -> upgrade(server, S, Opts, Timeout);
 ssl_accept(S, Opts, Timeout) -> socket_call(S, ssl_accept, [S, Opts, Timeout]).
 
-handshake(S) when is_port(S) -> ?UPGRADE;
+handshake(S) when is_port(S) -> upgrade(server, S, [], infinity);
 handshake(S) -> socket_call(S, handshake, [S], track).
-handshake(S, _) when is_port(S) -> ?UPGRADE;
+handshake(S, OptsOrTimeout) when is_port(S) -> upgrade_2(S, OptsOrTimeout);
 handshake(S, OptsOrTimeout) -> socket_call(S, handshake, [S, OptsOrTimeout], track).
-handshake(S, _, _) when is_port(S) -> ?UPGRADE;
+handshake(S, Opts, Timeout) when is_port(S) -> upgrade(server, S, Opts, Timeout);
 handshake(S, Opts, Timeout) -> socket_call(S, handshake, [S, Opts, Timeout], track).
 
 %%% Data ------------------------------------------------------------------------------
@@ -195,6 +201,23 @@ format_error(Reason) ->
     end.
 
 %%% Internals -------------------------------------------------------------------------
+
+%% TLS on a gen_tcp socket: the socket stays here with a relay process and the
+%% bridge runs TLS over its bytes (see pyssl_relay).
+upgrade_2(S, Timeout) when ?IS_TIMEOUT(Timeout) -> upgrade(server, S, [], Timeout);
+upgrade_2(S, Opts) -> upgrade(server, S, Opts, infinity).
+
+upgrade(Role, Socket, Opts, Timeout) when is_port(Socket), is_list(Opts), ?IS_TIMEOUT(Timeout) ->
+    case pyssl_bridges:pick() of
+        {ok, Node} -> pyssl_relay:upgrade(Node, Role, Socket, Opts, Timeout);
+        {error, _} = E -> E
+    end;
+upgrade(_Role, _Socket, _Opts, _Timeout) ->
+    erlang:error(function_clause).
+
+%% @private The bridge's side of an upgrade, called by pyssl_relay.
+upgrade_call(Node, Args) ->
+    after_call(call(Node, '$pyssl_upgrade', Args), track).
 
 new_socket(Function, Args) ->
     case pyssl_bridges:pick() of

@@ -12,7 +12,7 @@
 -export([app_starts_and_stops/1, start_type_and_errors/1,
          unconfigured_is_bridge_unavailable/1,
          new_socket_calls_unreachable_bridge/1, socket_calls_on_absent_bridge_are_closed/1,
-         upgrade_is_not_supported/1, not_a_socket_raises/1, bad_timeout_raises/1,
+         upgrade_without_bridge/1, not_a_socket_raises/1, bad_timeout_raises/1,
          format_error_fallback/1,
          forwards_and_tracks/1, raise_is_reraised/1, bad_raise_class_is_a_reply/1,
          format_error_is_forwarded/1, noproc_is_closed/1,
@@ -30,7 +30,7 @@ groups() ->
     [{app, [], [app_starts_and_stops, start_type_and_errors]},
      {unconfigured, [], [unconfigured_is_bridge_unavailable]},
      {nobridge, [], [new_socket_calls_unreachable_bridge, socket_calls_on_absent_bridge_are_closed,
-                     upgrade_is_not_supported, not_a_socket_raises, bad_timeout_raises,
+                     upgrade_without_bridge, not_a_socket_raises, bad_timeout_raises,
                      format_error_fallback]},
      {fake_bridge, [], [forwards_and_tracks, raise_is_reraised, bad_raise_class_is_a_reply,
                         format_error_is_forwarded, noproc_is_closed,
@@ -160,14 +160,16 @@ socket_calls_on_absent_bridge_are_closed(_Config) ->
     Covered = [{F, length(A)} || {F, A} <- Calls] ++
         [{close, 1}, {connect, 2}, {connect, 3}, {connect, 4}, {listen, 2},
          {cipher_suites, 0}, {cipher_suites, 1}, {cipher_suites, 2}, {versions, 0},
-         {format_error, 1}, {start, 0}, {start, 1}, {stop, 0}],
+         {format_error, 1}, {start, 0}, {start, 1}, {stop, 0}, {upgrade_call, 2}],
     [] = Exported -- Covered.
 
-upgrade_is_not_supported(_Config) ->
-    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+%% With no bridge reachable an upgrade leaves the gen_tcp socket alone.
+upgrade_without_bridge(_Config) ->
+    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}, {active, false}]),
     {ok, Port} = inet:port(L),
     {ok, T} = gen_tcp:connect({127, 0, 0, 1}, Port, []),
-    E = {error, {options, {not_supported_by_pyssl, upgrade}}},
+    {ok, A} = gen_tcp:accept(L, 5000),
+    E = {error, {bridge_unavailable, [?NOBRIDGE]}},
     E = pyssl:connect(T, []),
     E = pyssl:connect(T, [], 1000),
     E = pyssl:connect(T, [], infinity),
@@ -177,8 +179,10 @@ upgrade_is_not_supported(_Config) ->
     E = pyssl:ssl_accept(T),
     E = pyssl:ssl_accept(T, []),
     E = pyssl:ssl_accept(T, [], 1000),
-    "Invalid TLS option: {not_supported_by_pyssl,upgrade}" = pyssl:format_error(E),
+    ok = gen_tcp:send(T, <<"still mine">>),
+    {ok, "still mine"} = gen_tcp:recv(A, 0, 5000),
     ok = gen_tcp:close(T),
+    ok = gen_tcp:close(A),
     ok = gen_tcp:close(L).
 
 not_a_socket_raises(_Config) ->

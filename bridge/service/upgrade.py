@@ -1,0 +1,237 @@
+"""TLS upgrade of a ``gen_tcp`` socket that stays on the caller's node.
+
+``ssl:connect(TcpSocket, Opts, Timeout)`` and ``ssl:handshake(TcpSocket, Opts,
+Timeout)`` (also ``ssl_accept/1,2,3``) start TLS on a connected ``gen_tcp``
+socket, typically after a plain-text STARTTLS exchange. The socket belongs to
+another OS process, so the shim hands it to a relay process on its own node
+(``erlang_shim/src/pyssl_relay.erl``) and the bridge runs the TLS session over
+the relay's bytes:
+
+* ``RelayTransport`` is an ``asyncio.Transport`` whose writes are
+  ``{pyssl_relay, {send, Bin}}`` messages to the relay, and whose input comes
+  as ``{pyssl_relay_in, Relay, {data, Bin} | closed | {error, R}}`` messages to
+  a bridge process of its own. ``bridge.tls.transport.TLSConnection`` runs on
+  it unchanged, so everything after the handshake (delivery, close, shutdown,
+  renegotiation, information calls) is the same as for a socket the bridge
+  connected itself.
+* ``upgrade()`` serves the shim's ``'$pyssl_upgrade'`` request: the same
+  option checks as ssl (for a client, the host is the peer's address, as in
+  ``tls_socket:upgrade/3``), files read on the caller's node, then the
+  handshake; its reply is ``{ok, SslSocket}`` or ssl's ``{error, Reason}``. On
+  failure the relay closes the TCP socket, as ssl closes it.
+
+OS-level socket options of an upgraded socket (``nodelay``, ``keepalive``, ...)
+stay with the relay's ``gen_tcp`` socket: ``getopts``/``setopts`` of those are
+not reported or applied by the bridge (the emulated ones, ``mode``, ``packet``,
+``active``..., work as usual). The relay does no write flow control: a sender
+much faster than the network fills the relay's mailbox.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Optional
+
+from bridge.etf.types import Atom, Pid
+from bridge.tls.config import TLSConfig
+
+from . import inet, options, verify
+from .sockets import After, ConnSocket, parse, tls_alert_term
+from .terms import CLOSED, ERROR, OK, TIMEOUT, Raise, is_timeout, to_timeout
+
+log = logging.getLogger("bridge.service.upgrade")
+
+_RELAY = Atom("pyssl_relay")
+_RELAY_IN = Atom("pyssl_relay_in")
+_DATA = Atom("data")
+_CLOSED = Atom("closed")
+_ERROR = Atom("error")
+
+
+def error(reason):
+    return (ERROR, reason)
+
+
+class RelayTransport(asyncio.Transport):
+    """An asyncio transport over a relay process that owns a ``gen_tcp`` socket."""
+
+    def __init__(self, node, relay: Pid, peer: tuple, local: tuple):
+        super().__init__()
+        self.node = node
+        self.relay = relay
+        self._peer = peer
+        self._local = local
+        self._protocol: Optional[asyncio.Protocol] = None
+        self._closing = False
+        self._lost = False
+        self.process = None            # set by node.spawn
+        self._monitor = None
+
+    # ---- wiring -----------------------------------------------------------------
+    def start(self, protocol: asyncio.Protocol) -> None:
+        """Attach the relay to this transport's process and start the protocol."""
+        self._protocol = protocol
+        proc = self.node.spawn(self)
+        self._monitor = self.node.monitor(proc, self.relay)
+        self.node.send(self.relay, (_RELAY, (Atom("attach"), proc.pid)), sender=proc.pid)
+        protocol.connection_made(self)
+
+    def _to_relay(self, cmd) -> None:
+        if self.process is not None and self.process.alive:
+            self.node.send(self.relay, (_RELAY, cmd), sender=self.process.pid)
+
+    # ---- process handler (messages from the relay) --------------------------------
+    def handle_message(self, msg) -> None:
+        if not (isinstance(msg, tuple) and len(msg) == 3 and msg[0] is _RELAY_IN):
+            return
+        event = msg[2]
+        if self._lost:
+            return
+        if isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA:
+            if not self._closing:
+                self._protocol.data_received(bytes(event[1]))
+        elif event is _CLOSED:
+            self._protocol.eof_received()
+            self._connection_lost(None)
+        else:
+            reason = event[1] if isinstance(event, tuple) and len(event) == 2 else event
+            self._connection_lost(ConnectionResetError(f"relayed socket: {reason!r}"))
+
+    def handle_down(self, ref, pid, reason) -> None:
+        self._connection_lost(None if reason == Atom("normal") else ConnectionResetError(repr(reason)))
+
+    def handle_exit(self, pid, reason) -> None:
+        pass
+
+    def _connection_lost(self, exc) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._closing = True
+        protocol = self._protocol
+        if self.process is not None and self.process.alive:
+            self.node.exit_process(self.process)      # drops the monitor on the relay too
+        if protocol is not None:
+            asyncio.get_running_loop().call_soon(protocol.connection_lost, exc)
+
+    # ---- asyncio.Transport -------------------------------------------------------------
+    def write(self, data) -> None:
+        if self._closing or self._lost:
+            return
+        self._to_relay((Atom("send"), bytes(data)))
+
+    def writelines(self, list_of_data) -> None:
+        self.write(b"".join(list_of_data))
+
+    def write_eof(self) -> None:
+        self._to_relay((Atom("shutdown"), Atom("write")))
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        self._to_relay(Atom("pause"))
+
+    def resume_reading(self) -> None:
+        self._to_relay(Atom("resume"))
+
+    def is_reading(self) -> bool:
+        return not self._closing
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._to_relay(Atom("close"))
+        self._connection_lost(None)
+
+    def abort(self) -> None:
+        self.close()
+
+    def get_extra_info(self, name, default=None):
+        if name == "peername":
+            return self._peer
+        if name == "sockname":
+            return self._local
+        return default
+
+
+def _py_address(term) -> Optional[tuple]:
+    """``{IP, Port}`` from inet:peername/sockname as a Python socket address."""
+    if isinstance(term, tuple) and len(term) == 2 and isinstance(term[1], int):
+        host = inet.host_string(term[0])
+        if host is not None:
+            return (host, term[1])
+    return None
+
+
+async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, caller: Pid):
+    """The ``'$pyssl_upgrade'`` request: see the module docstring."""
+    if not isinstance(relay, Pid) or not is_timeout(timeout) or not isinstance(opts, list) \
+            or role not in (Atom("client"), Atom("server")):
+        raise Raise(Atom("function_clause"))
+    peer_addr, local_addr = _py_address(peer), _py_address(local)
+    if peer_addr is None or local_addr is None:
+        raise Raise(Atom("badarg"))
+    client = role is Atom("client")
+    close_relay = lambda: service.node.send(relay, (_RELAY, Atom("close")))     # noqa: E731
+    try:
+        if client:
+            parsed = parse(options.parse_connect_options, opts, host=peer[0])
+        else:
+            parsed = parse(options.parse_upgrade_server_options, opts)
+    except Raise:
+        service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
+        raise
+    if not isinstance(parsed, options.ParsedOptions):
+        # ssl refuses options before it touches the socket: hand it back unchanged
+        service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
+        return parsed
+    # the emulated options the gen_tcp socket passes on (computed by the shim as ssl does)
+    if isinstance(inherited, list):
+        for item in inherited:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Atom) \
+                    and item[0].name in options.EMULATED_OPTIONS:
+                parsed.socket[item[0].name] = item[1]
+    files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
+    cfg = parse(options.build_tls_config, parsed, "client" if client else "server", files)
+    if not isinstance(cfg, TLSConfig):
+        close_relay()
+        return cfg
+    cfg.verify_hook = verify.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+    try:
+        sock = ConnSocket(service, caller, parsed, role="client" if client else "server")
+    except ValueError:
+        close_relay()
+        return error((Atom("options"), (Atom("packet"), parsed.socket.get("packet"))))
+    from bridge.tls import transport
+    from bridge.tls.context import CONTEXTS
+    from bridge.tls.engine import TLSEngine
+    loop = asyncio.get_running_loop()
+    try:
+        engine = TLSEngine(CONTEXTS.get(cfg), cfg)
+    except transport.ContextError as exc:
+        close_relay()
+        return error((Atom("options"), (Atom("pyssl_context"), str(exc))))
+    proto = transport.TLSConnection(engine, sock, loop)
+    rt = RelayTransport(service.node, relay, peer_addr, local_addr)
+    try:
+        rt.start(proto)
+        sock.tls = await asyncio.wait_for(proto.handshake, to_timeout(timeout))
+    except transport.TLSAlertError as exc:
+        rt.close()
+        return tls_alert_term(exc)
+    except (asyncio.TimeoutError, TimeoutError):
+        rt.close()
+        return error(TIMEOUT)
+    except (transport.TLSClosed, OSError, ConnectionError):
+        rt.close()
+        return error(CLOSED)
+    service.add_socket(sock)
+    return After((OK, sock.term), sock.release)

@@ -1,0 +1,166 @@
+"""TLS upgrade of gen_tcp sockets (STARTTLS): the same calls on ``ssl`` and ``pyssl``.
+
+The socket stays on the Erlang node with a relay process; the bridge runs TLS
+over the relayed bytes. Each scenario runs with ``Mod = ssl`` and ``Mod = pyssl``
+in one node against BEAM ssl peers that upgrade their own gen_tcp sockets, and
+the normalised results must be equal.
+"""
+import pytest
+
+from bridge.etf import Atom
+
+from bridgenode import BridgeThread
+from certgen import PKI
+from conftest import unique
+from erlnode import ErlNode
+
+A = Atom
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def env(cookie, pki):
+    bridge = BridgeThread(unique("bridge"), cookie)
+    node = ErlNode(unique("erl"), cookie)
+    p = pki
+    node.eval(f"""
+        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
+        CaFile = "{p.ca.cert_path}", OtherCa = "{p.other_ca.cert_path}",
+        Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
+        Verify = [{{verify, verify_peer}}, {{cacertfile, CaFile}}],
+        %% a plain-text server that answers STARTTLS, then upgrades with BEAM ssl and echoes
+        StartTls = fun(SrvOpts) ->
+            {{ok, L}} = gen_tcp:listen(0, [binary, {{active, false}}, {{ip, {{127, 0, 0, 1}}}}, {{reuseaddr, true}}]),
+            {{ok, P}} = inet:port(L),
+            Loop = fun Loop() ->
+                case gen_tcp:accept(L) of
+                    {{ok, T}} ->
+                        Pid = spawn(fun() ->
+                            receive go -> ok end,
+                            {{ok, <<"STARTTLS\\r\\n">>}} = gen_tcp:recv(T, 0, 5000),
+                            ok = gen_tcp:send(T, <<"OK\\r\\n">>),
+                            case ssl:handshake(T, SrvOpts, 5000) of
+                                {{ok, S}} -> pyssl_test_loop:echo(S);
+                                _ -> gen_tcp:close(T)
+                            end end),
+                        ok = gen_tcp:controlling_process(T, Pid), Pid ! go, Loop();
+                    _ -> ok
+                end end,
+            spawn(fun() -> Loop() end), P end,
+        EchoPort = StartTls(Srv),
+        Plain = fun(Port) ->
+            {{ok, T}} = gen_tcp:connect({{127, 0, 0, 1}}, Port, [binary, {{active, false}}]),
+            ok = gen_tcp:send(T, <<"STARTTLS\\r\\n">>),
+            {{ok, <<"OK\\r\\n">>}} = gen_tcp:recv(T, 0, 5000),
+            T end,
+        ok""")
+    yield bridge, node
+    node.stop()
+    bridge.stop()
+
+
+def both(node, body: str, timeout=60):
+    res = node.eval(f"[pyssl_test_loop:norm((fun(Mod) -> {body} end)(TheMod)) || TheMod <- [ssl, pyssl]]", timeout)
+    return res[0], res[1]
+
+
+def same(node, body: str):
+    a, b = both(node, body)
+    assert a == b, f"ssl: {a!r}\npyssl: {b!r}"
+    return a
+
+
+# a server side: a plain gen_tcp listener whose accepted socket Mod upgrades, with a
+# BEAM ssl client that upgrades its own socket after the plain exchange
+SERVER = ("{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), {ok, P} = inet:port(L), "
+          "Self = self(), "
+          "spawn(fun() -> {ok, C} = gen_tcp:connect({127, 0, 0, 1}, P, [binary, {active, false}]), "
+          "ok = gen_tcp:send(C, <<\"STARTTLS\\r\\n\">>), {ok, <<\"OK\\r\\n\">>} = gen_tcp:recv(C, 0, 5000), "
+          "R = case ssl:connect(C, Verify ++ ClientOpts, 5000) of "
+          "{ok, S} -> ok = ssl:send(S, <<\"ping\">>), X = ssl:recv(S, 0, 5000), ssl:close(S), X; E -> E end, "
+          "Self ! {client, R} end), "
+          "{ok, T} = gen_tcp:accept(L, 5000), gen_tcp:close(L), "
+          "{ok, <<\"STARTTLS\\r\\n\">>} = gen_tcp:recv(T, 0, 5000), ok = gen_tcp:send(T, <<\"OK\\r\\n\">>), ")
+
+SCENARIOS = {
+    "client_upgrade_echo_active": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify, 5000), "
+                                  "ok = Mod:send(S, <<\"hello\">>), R = receive {ssl, S, D} -> D after 5000 -> timeout end, "
+                                  "{ok, [{protocol, V}]} = Mod:connection_information(S, [protocol]), "
+                                  "ok = Mod:close(S), {R, V}",
+    "client_upgrade_inherits_socket_options": "T = Plain(EchoPort), ok = inet:setopts(T, [list, {packet, 2}]), "
+                                              "{ok, S} = Mod:connect(T, Verify ++ [{active, once}]), "
+                                              "R = Mod:getopts(S, [mode, packet, active, header, packet_size]), Mod:close(S), R",
+    "client_upgrade_passive_binary": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}, binary, {packet, 2}]), "
+                                     "ok = Mod:send(S, <<\"abc\">>), R = Mod:recv(S, 0, 5000), "
+                                     "O = Mod:getopts(S, [active, mode, packet]), Mod:close(S), {R, O}",
+    "client_upgrade_big_payload": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}, binary]), "
+                                  "Big = binary:copy(<<\"0123456789abcdef\">>, 65536), ok = Mod:send(S, Big), "
+                                  "Got = (fun R(Acc) when byte_size(Acc) >= byte_size(Big) -> Acc; "
+                                  "R(Acc) -> {ok, D} = Mod:recv(S, 0, 5000), R(<<Acc/binary, D/binary>>) end)(<<>>), "
+                                  "Mod:close(S), Got =:= Big",
+    "client_upgrade_peername": "T = Plain(EchoPort), {ok, Want} = inet:peername(T), {ok, S} = Mod:connect(T, Verify), "
+                               "{ok, Got} = Mod:peername(S), Mod:close(S), Got =:= Want",
+    "client_upgrade_unknown_ca": "T = Plain(EchoPort), R = Mod:connect(T, [{verify, verify_peer}, {cacertfile, OtherCa}], 5000), "
+                                 "{R, gen_tcp:send(T, <<\"x\">>)}",
+    "client_upgrade_bad_option_leaves_socket": "T = Plain(EchoPort), R = Mod:connect(T, [{verify, foo}], 5000), "
+                                               "{R, erlang:port_info(T, connected) =:= {connected, self()}, "
+                                               "gen_tcp:send(T, <<\"still plain\">>)}",
+    "client_upgrade_not_owner": "T = Plain(EchoPort), Self = self(), "
+                                "spawn(fun() -> Self ! {r, Mod:connect(T, Verify, 5000)} end), "
+                                "R = receive {r, X} -> X after 5000 -> timeout end, gen_tcp:close(T), R",
+    "client_upgrade_closed_socket": "T = Plain(EchoPort), ok = gen_tcp:close(T), "
+                                    "try Mod:connect(T, Verify, 5000) of R -> R catch C:E -> {C, E} end",
+    "client_upgrade_peer_closes": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
+                                  "{ok, P} = inet:port(L), spawn(fun() -> {ok, A} = gen_tcp:accept(L), "
+                                  "_ = gen_tcp:recv(A, 0, 5000), gen_tcp:close(A) end), "
+                                  "{ok, T} = gen_tcp:connect({127, 0, 0, 1}, P, [binary, {active, false}]), "
+                                  "R = Mod:connect(T, Verify, 5000), gen_tcp:close(L), R",
+    "client_upgrade_timeout": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
+                              "{ok, P} = inet:port(L), {ok, T} = gen_tcp:connect({127, 0, 0, 1}, P, [binary, {active, false}]), "
+                              "R = Mod:connect(T, Verify, 300), gen_tcp:close(L), R",
+    "client_upgrade_peer_close_after": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}]), "
+                                       "ok = Mod:send(S, <<\"x\">>), {ok, _} = Mod:recv(S, 0, 5000), "
+                                       "ok = Mod:close(S), {Mod:send(S, <<\"y\">>), Mod:recv(S, 0, 100)}",
+    "server_upgrade_echo": "ClientOpts = [], " + SERVER +
+                           "R = case Mod:handshake(T, Srv ++ [{active, false}, binary], 5000) of "
+                           "{ok, S} -> {ok, D} = Mod:recv(S, 0, 5000), ok = Mod:send(S, <<D/binary, \"!\">>), "
+                           "timer:sleep(200), Mod:close(S), D; E -> E end, "
+                           "{R, receive {client, C} -> C after 5000 -> timeout end}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_upgrade_same_as_ssl(env, name):
+    _bridge, node = env
+    same(node, SCENARIOS[name])
+
+
+def test_ssl_accept_on_a_gen_tcp_socket_returns_the_socket(env):
+    """R16B03's ssl_accept/2,3 on a gen_tcp socket (removed from OTP 25): {ok, SslSocket}."""
+    _bridge, node = env
+    r = node.eval("""(fun() -> Verify2 = Verify, ClientOpts = [], Mod = pyssl, """ + SERVER.replace("Verify", "Verify2") +
+                  """R = case pyssl:ssl_accept(T, Srv ++ [{active, false}], 5000) of
+                       {ok, S} -> {ok, D} = pyssl:recv(S, 0, 5000), ok = pyssl:send(S, D), timer:sleep(200),
+                                  pyssl:close(S), ok;
+                       E -> E end,
+                  {R, receive {client, C} -> C after 5000 -> timeout end} end)()""")
+    assert r == (A("ok"), (A("ok"), b"ping"))
+
+
+def test_upgraded_socket_closes_when_owner_dies(env):
+    """The relayed socket is closed (the peer sees it) when the owner of the pyssl socket dies."""
+    _bridge, node = env
+    r = node.eval("""(fun() ->
+        Self = self(),
+        {Pid, MRef} = spawn_monitor(fun() ->
+            T = Plain(EchoPort), {ok, S} = pyssl:connect(T, Verify ++ [{active, false}]),
+            ok = pyssl:send(S, <<"x">>), {ok, _} = pyssl:recv(S, 0, 5000), Self ! {port, T} end),
+        T = receive {port, P} -> P after 5000 -> none end,
+        receive {'DOWN', MRef, process, Pid, _} -> ok end,
+        timer:sleep(500),
+        erlang:port_info(T) end)()""")
+    assert r == A("undefined")
