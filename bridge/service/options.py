@@ -1075,12 +1075,87 @@ def _files(omap: dict) -> list:
     return out
 
 
+# --- memo of parse results ----------------------------------------------------------
+#
+# A client connects again and again with the same option list: the parse is a pure
+# function of (options, host, key order), so its result is kept by a hashable form of
+# those terms.  Each caller gets its own copy of the containers (sockets update their
+# ``socket``/``inet`` dicts on setopts).  Only successful parses are kept; errors are
+# recomputed (rare, and their exceptions carry fresh terms).
+
+_MEMO_MAX = 256
+_parse_memo: dict = {}
+
+
+class _Unhashable(Exception):
+    pass
+
+
+def _frozen(t):
+    """A hashable key for an option term, keeping apart what Python equates but Erlang
+    does not (``true``/``1``, ``1.0``/``1``, a string and a list). Raises _Unhashable."""
+    tp = type(t)
+    if tp is Atom or tp is int or t is None:
+        return t
+    if tp is list:
+        return ("L",) + tuple(_frozen(x) for x in t)
+    if tp is tuple:
+        return ("T",) + tuple(_frozen(x) for x in t)
+    if tp is bool:
+        return ("B", t)
+    if tp is bytes or tp is bytearray:
+        return ("Y", bytes(t))
+    if tp is float:
+        return ("F", t)
+    if tp is str:
+        return ("S", t)
+    if tp is Opaque:
+        return ("O", t)
+    try:
+        hash(t)
+    except TypeError:
+        raise _Unhashable from None
+    if isinstance(t, (list, tuple, dict, bool, int, float, str, bytes)):
+        raise _Unhashable            # a subclass: do not guess what it means
+    return ("X", tp.__name__, t)
+
+
+def _copy_parsed(p: ParsedOptions) -> ParsedOptions:
+    return ParsedOptions(role=p.role, socket=dict(p.socket), inet=dict(p.inet), ssl=dict(p.ssl),
+                         files=list(p.files), given=list(p.given), inet_list=list(p.inet_list))
+
+
+def _memo_key(kind, opts, host, key_order):
+    try:
+        return (kind, _frozen(opts), _frozen(host), _frozen(key_order))
+    except (_Unhashable, RecursionError):
+        return None
+
+
+def _memo_put(key, parsed: ParsedOptions) -> None:
+    if len(_parse_memo) >= _MEMO_MAX:
+        _parse_memo.clear()
+    _parse_memo[key] = _copy_parsed(parsed)
+
+
 def parse_connect_options(opts, host=None, key_order=None) -> ParsedOptions:
     """``ssl:connect(Host, Port, Opts)``'s validation; ``host`` is the Host argument.
 
     Raises SslOptionError with ``{error, {options, {socket_options, L}}}`` when gen_tcp
-    would refuse a socket option (``L`` as OTP reports it).
+    would refuse a socket option (``L`` as OTP reports it).  Results are memoized (see
+    ``_frozen``); each call returns its own copy.
     """
+    key = _memo_key("connect", opts, host, key_order)
+    hit = _parse_memo.get(key) if key is not None else None
+    if hit is not None:
+        return _copy_parsed(hit)
+    parsed = _parse_connect(opts, host, key_order)
+    if key is not None:
+        _memo_put(key, parsed)
+    return parsed
+
+
+def _parse_connect(opts, host, key_order) -> ParsedOptions:
     parsed = _parse(opts, "client", host, key_order)
     for o in parsed.inet_list:
         if not _inet_ok(o, "client"):
@@ -1338,7 +1413,33 @@ def _pem_blocks(data: bytes):
     return [(m.group(1).decode(), m.group(0)) for m in _PEM_RE.finditer(data)]
 
 
+_certs_memo: dict = {}
+
+
 def _certs_from_file(data: bytes) -> list[bytes]:
+    """DER certificates of a PEM (or single DER) file; ValueError if undecodable.
+    Kept by file contents (a connect burst reads the same cacertfile each time)."""
+    data = bytes(data)
+    hit = _certs_memo.get(data)
+    if hit is None:
+        try:
+            hit = tuple(_parse_certs(data))
+        except ValueError:
+            hit = None
+            bad = True
+        else:
+            bad = False
+        if len(_certs_memo) >= 64:
+            _certs_memo.clear()
+        _certs_memo[data] = (hit, bad)
+    else:
+        hit, bad = hit
+    if bad:
+        raise ValueError("bad certificate")
+    return list(hit)
+
+
+def _parse_certs(data: bytes) -> list[bytes]:
     """DER certificates of a PEM (or single DER) file; ValueError if undecodable.
 
     Parsed by OpenSSL, which (like OTP's public_key) accepts encodings that the
