@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections import deque
 from typing import Any, Optional
 
 from bridge.etf.types import Atom, Pid, Reference
@@ -26,8 +25,8 @@ from . import errors, options
 from .api import Api, socket_ref
 from .options import SslOptionError
 from .sockets import After, ConnSocket, ListenSocket, SocketBase
-from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PYSSL,
-                    SSLSOCKET, TIMEOUT, Raise, error, to_timeout)
+from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, OK, PYSSL,
+                    SSLSOCKET, Raise, error)
 
 log = logging.getLogger("bridge.service")
 
@@ -48,7 +47,6 @@ class SslService:
         self.api = Api(self)
         self.proc = None
         self._file_cache: dict[tuple, tuple[bytes, float]] = {}
-        self._accept_turns: dict[Reference, deque] = {}   # listen ref -> waiting acceptors
 
     # ---- wiring -----------------------------------------------------------
     def install(self) -> None:
@@ -250,59 +248,11 @@ class SslService:
         return await ListenSocket.listen(self, port, opts, caller)
 
     def transport_accept(self, lterm, timeout, caller):
+        # ListenSocket queues acceptors itself (one reader per listen socket, FIFO)
         sock = self.lookup(lterm)
         if sock is None:
             return error(CLOSED)
-        first = sock.transport_accept(timeout, caller)   # checks the arguments (may raise)
-        if not asyncio.iscoroutine(first):
-            return first
-        queue = self._accept_turns.get(sock.ref)
-        if queue is None:           # decided now, not when a task starts: no race
-            self._accept_turns[sock.ref] = deque()
-            return self._accept_first(sock, first)
-        first.close()
-        return self._accept_in_turn(sock, queue, to_timeout(timeout), caller)
-
-    # One accept in flight per listen socket: the event loop keeps one reader per file
-    # descriptor, so concurrent sock_accept calls on one socket would leave all but the
-    # last waiting forever (every acceptor but one stalls). Further acceptors wait for
-    # their turn in arrival order, as ssl's acceptors do; their timeout includes the wait.
-    async def _accept_first(self, sock, coro):
-        try:
-            return await coro
-        finally:
-            self._next_accept(sock)
-
-    async def _accept_in_turn(self, sock, queue, timeout, caller):
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        turn = loop.create_future()
-        queue.append(turn)
-        try:
-            await asyncio.wait_for(turn, timeout)
-        except asyncio.TimeoutError:
-            return error(TIMEOUT)
-        except BaseException:
-            if turn.done() and not turn.cancelled():
-                self._next_accept(sock)     # we had the turn: pass it on
-            raise
-        try:
-            if getattr(sock, "closed", False):
-                return error(CLOSED)
-            left = INFINITY if deadline is None else max(0, int((deadline - loop.time()) * 1000))
-            return await sock.transport_accept(left, caller)
-        finally:
-            self._next_accept(sock)
-
-    def _next_accept(self, sock) -> None:
-        """The accept in flight on `sock` is over: the next waiting acceptor's turn."""
-        queue = self._accept_turns.get(sock.ref)
-        while queue:
-            turn = queue.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._accept_turns.pop(sock.ref, None)
+        return sock.transport_accept(timeout, caller)
 
     def handshake(self, term, opts, timeout, caller, *, new_api):
         sock = self.lookup(term)

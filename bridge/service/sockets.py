@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket as pysocket
+import struct
+from collections import deque
 from typing import Optional
 
 from bridge.etf.types import Atom, Pid, Reference
@@ -105,8 +107,23 @@ class SocketBase:
         return OK
 
 
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
 class ListenSocket(SocketBase):
-    """``ssl:listen/2``: a bound TCP socket plus the options new connections inherit."""
+    """``ssl:listen/2``: a bound TCP socket plus the options new connections inherit.
+
+    Accepting is eager: while acceptors wait, or once there has been one, a reader
+    on the listen socket accepts every connection the kernel has ready (up to
+    ``ACCEPT_AHEAD`` not yet taken) and hands them to waiting ``transport_accept``
+    calls in arrival order, so a waiting acceptor is answered in the loop step that
+    saw the connection and the next one finds its connection already accepted. What
+    ``transport_accept`` returns does not change: ``{ok, S}``, ``{error, timeout}``
+    (the timeout counts from the call), ``{error, closed}`` when the listener closes.
+    Connections accepted but not taken when the listener closes are closed with it,
+    as the kernel drops its backlog."""
+
+    ACCEPT_AHEAD = 16
 
     def __init__(self, service, owner, lsock: pysocket.socket, parsed, files: dict):
         super().__init__(service, owner)
@@ -114,7 +131,9 @@ class ListenSocket(SocketBase):
         self.parsed = parsed          # ParsedOptions from options.parse_listen_options
         self.files = files            # contents read on the caller's node at listen time
         self.closed = False
-        self.accepting: set[asyncio.Task] = set()
+        self._ready: deque = deque()      # accepted TCP sockets nobody took yet
+        self._waiters: deque = deque()    # [future, caller, timer] of waiting acceptors
+        self._reading = False
 
     @classmethod
     async def listen(cls, service, port, opts, caller: Pid):
@@ -140,37 +159,101 @@ class ListenSocket(SocketBase):
         service.add_socket(sock)
         return (OK, sock.term)
 
-    async def _accept(self, timeout):
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.sock_accept(self.lsock), timeout)
-
     def transport_accept(self, timeout, caller):
+        """The reply now (a connection is ready, or timeout 0), else a future of it."""
         if not is_timeout(timeout):
             raise Raise(Atom("function_clause"))
-        return self._transport_accept(to_timeout(timeout), caller)
-
-    async def _transport_accept(self, timeout, caller):
-        task = asyncio.ensure_future(self._accept(timeout))
-        self.accepting.add(task)
-        try:
-            csock, _addr = await task
-        except asyncio.TimeoutError:
-            return error(TIMEOUT)
-        except asyncio.CancelledError:
-            return error(CLOSED)
-        except OSError as exc:
-            return error(CLOSED if self.closed else inet.posix_atom(exc))
-        finally:
-            self.accepting.discard(task)
         if self.closed:
-            csock.close()
             return error(CLOSED)
-        inet.apply_accepted(csock, self.parsed.inet)
+        secs = to_timeout(timeout)
+        if not self._ready and not self._waiters:
+            self._accept_ready()      # what the kernel has now (no waiting on the loop)
+        if self._ready and not self._waiters:
+            reply = self._take(self._ready.popleft(), caller)
+            self._want_reader()
+            return reply
+        if secs == 0:
+            return error(TIMEOUT)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        waiter = [fut, caller, None]
+        if secs is not None:
+            waiter[2] = loop.call_later(secs, self._expire, waiter)
+        self._waiters.append(waiter)
+        self._want_reader()
+        return fut
+
+    def _expire(self, waiter) -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            return
+        if not waiter[0].done():
+            waiter[0].set_result(error(TIMEOUT))
+
+    def _take(self, csock, caller):
+        """A new not-yet-handshaken socket for an accepted connection: ``{ok, S}``."""
+        try:
+            inet.apply_accepted(csock, self.parsed.inet)
+        except OSError as exc:
+            csock.close()
+            return error(inet.posix_atom(exc))
         conn = ConnSocket(self.service, caller, self.parsed, role="server")
         conn.pending_tcp = csock
         conn.listen_files = self.files
         self.service.add_socket(conn)
         return (OK, conn.term)
+
+    def _want_reader(self) -> None:
+        want = not self.closed and len(self._ready) < self.ACCEPT_AHEAD
+        if want and not self._reading:
+            asyncio.get_running_loop().add_reader(self.lsock.fileno(), self._on_readable)
+            self._reading = True
+        elif not want and self._reading:
+            self._stop_reader()
+
+    def _stop_reader(self) -> None:
+        if self._reading:
+            self._reading = False
+            try:
+                asyncio.get_running_loop().remove_reader(self.lsock.fileno())
+            except (OSError, ValueError):
+                pass
+
+    def _accept_ready(self) -> Optional[OSError]:
+        """Accept what the kernel has ready into ``_ready``; the error that stopped it."""
+        while len(self._ready) < self.ACCEPT_AHEAD:
+            try:
+                csock, _addr = self.lsock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return None
+            except OSError as exc:
+                return exc
+            self._ready.append(csock)
+        return None
+
+    def _on_readable(self) -> None:
+        if self.closed:
+            return
+        exc = self._accept_ready()
+        while self._ready and self._waiters:
+            fut, caller, timer = self._waiters.popleft()
+            if timer is not None:
+                timer.cancel()
+            if not fut.done():
+                fut.set_result(self._take(self._ready.popleft(), caller))
+        if exc is not None:
+            # e.g. EMFILE: the first waiter gets the error, as its accept would have;
+            # no busy loop on a socket that stays readable until the next acceptor
+            if self._waiters:
+                fut, _caller, timer = self._waiters.popleft()
+                if timer is not None:
+                    timer.cancel()
+                if not fut.done():
+                    fut.set_result(error(inet.posix_atom(exc)))
+            self._stop_reader()
+            return
+        self._want_reader()
 
     def close(self, how):
         self.close_now()
@@ -180,8 +263,20 @@ class ListenSocket(SocketBase):
         if self.closed:
             return
         self.closed = True
-        for task in list(self.accepting):
-            task.cancel()
+        self._stop_reader()
+        while self._waiters:
+            fut, _caller, timer = self._waiters.popleft()
+            if timer is not None:
+                timer.cancel()
+            if not fut.done():
+                fut.set_result(error(CLOSED))
+        while self._ready:         # reset, as the kernel resets its unaccepted backlog
+            csock = self._ready.popleft()
+            try:
+                csock.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_LINGER, _LINGER_RESET)
+            except OSError:
+                pass
+            csock.close()
         try:
             self.lsock.close()
         except OSError:
