@@ -38,6 +38,7 @@ def env(cookie, pki):
         SilentPort = pyssl_test_loop:server(Srv, fun(S) -> receive after 20000 -> ssl:close(S) end end),
         EcPort = pyssl_test_loop:server([{{certfile, "{p.ec_server.cert_path}"}}, {{keyfile, "{p.ec_server.key_path}"}}],
                                         fun pyssl_test_loop:echo/1),
+        WrongHostCert = "{p.wrong_host.cert_path}", WrongHostKey = "{p.wrong_host.key_path}",
         ExpiredPort = pyssl_test_loop:server([{{certfile, "{p.expired.cert_path}"}}, {{keyfile, "{p.expired.key_path}"}}],
                                              fun pyssl_test_loop:echo/1),
         WrongHostPort = pyssl_test_loop:server([{{certfile, "{p.wrong_host.cert_path}"}}, {{keyfile, "{p.wrong_host.key_path}"}}],
@@ -287,6 +288,18 @@ SCENARIOS.update({
                                    "{ok, S} = Mod:connect(\"localhost\", ExpiredPort, Verify ++ [{verify_fun, Fun}], 5000), "
                                    "Mod:close(S), receive {errs, E} -> E after 0 -> none end",
     "verify_fun_legacy_refuses": "Mod:connect(\"localhost\", ExpiredPort, Verify ++ [{verify_fun, fun(Errs) -> not is_list(Errs) end}], 5000)",
+    # sni_hosts: the server's certificate follows the name the client sends
+    "server_sni_hosts": "{ok, L} = Mod:listen(0, Srv ++ [{active, false}, {sni_hosts, [{\"elsewhere.example\", "
+                        "[{certfile, WrongHostCert}, {keyfile, WrongHostKey}]}]}]), {ok, {_, P}} = Mod:sockname(L), "
+                        "Self = self(), "
+                        "Acc = fun A(0) -> ok; A(N) -> {ok, T} = Mod:transport_accept(L, 5000), "
+                        "R = case Mod:handshake(T, 5000) of {ok, S} -> I = Mod:connection_information(S, [sni_hostname]), "
+                        "timer:sleep(100), Mod:close(S), I; E -> E end, Self ! {srv, R}, A(N - 1) end, "
+                        "spawn(fun() -> Acc(3) end), "
+                        "C = [case ssl:connect(\"localhost\", P, Verify ++ O, 5000) of {ok, CS} -> ssl:close(CS), ok; E -> E end "
+                        "|| O <- [[{server_name_indication, \"elsewhere.example\"}], [], "
+                        "[{server_name_indication, \"unknown.example\"}, {verify, verify_none}]]], "
+                        "Srvs = [receive {srv, X} -> X after 5000 -> timeout end || _ <- C], Mod:close(L), {C, Srvs}",
     "server_verify_fun_accepts_foreign_client":
         VF + "{ok, L} = Mod:listen(0, Srv ++ [{verify, verify_peer}, {cacertfile, OtherCa}, {fail_if_no_peer_cert, true}, "
              "{verify_fun, {VF, []}}, {versions, ['tlsv1.2']}]), {ok, {_, P}} = Mod:sockname(L), "

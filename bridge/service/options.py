@@ -1007,6 +1007,30 @@ def _split_inet(inet_list: list, user_sock_opts: list):
 
 # --- unsupported options -------------------------------------------------------
 
+# What a sni_hosts entry may set: the bridge switches the certificate and key when
+# the client names the host (OpenSSL's servername callback); other per-host options
+# are refused by name.
+_SNI_HOST_OPTIONS = frozenset(("certfile", "keyfile", "cert", "key", "password"))
+
+
+def _sni_hosts_unsupported(v) -> bool:
+    if not isinstance(v, list):
+        return False
+    return any(not (isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], Atom)
+                    and o[0].name in _SNI_HOST_OPTIONS)
+               for _host, sub in v for o in sub)
+
+
+def _erl_string(v) -> Optional[str]:
+    """An Erlang string (charlist or binary) as str, or None."""
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8", "surrogateescape")
+    if isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 0x110000
+                                   for c in v):
+        return "".join(map(chr, v))
+    return None
+
+
 def _unsupported(omap: dict, given: set, role: str):
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
@@ -1024,7 +1048,7 @@ def _unsupported(omap: dict, given: set, role: str):
     checks = [
         ("password", lambda v: _is_fun(v)),
         ("customize_hostname_check", lambda v: v != []),
-        ("sni_hosts", lambda v: v != []),
+        ("sni_hosts", _sni_hosts_unsupported),
         ("crl_check", lambda v: v is not False),
         ("ocsp_stapling", lambda v: v is True),
         ("session_tickets", lambda v: not _is(v, "disabled")),
@@ -1072,6 +1096,13 @@ def _files(omap: dict) -> list:
         v = omap.get(name)
         if isinstance(v, (bytes, bytearray)) and v:
             out.append((name, bytes(v).decode("utf-8", "surrogateescape")))
+    # the certificates of sni_hosts entries are read with the listen socket's own
+    for _host, sub in omap.get("sni_hosts") or []:
+        for o in sub:
+            if isinstance(o, tuple) and len(o) == 2 and o[0] in (A("certfile"), A("keyfile")):
+                path = _erl_string(o[1])
+                if path:
+                    out.append((o[0].name, path))
     return out
 
 
@@ -1399,7 +1430,23 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
                                    "eccs", "supported_groups", "max_fragment_length",
                                    "log_level", "hibernate_after", "middlebox_comp_mode")
                  if k in o}
+    if role == "server":
+        cfg.sni_configs = _sni_configs(parsed, file_contents)
     return cfg
+
+
+def _sni_configs(parsed: ParsedOptions, file_contents: dict) -> dict:
+    """``sni_hosts``: host name → the TLSConfig of its options processed over the
+    listen socket's (as ``ssl_gen_statem:update_ssl_options_from_sni/2`` does)."""
+    out = {}
+    for host, sub in parsed.ssl.get("sni_hosts") or []:
+        name = _erl_string(host)
+        if name is None or name in out:
+            continue                  # proplists:get_value/2: the first entry wins
+        host_parsed = parse_handshake_options(sub, parsed)
+        host_parsed.ssl["sni_hosts"] = []
+        out[name] = build_tls_config(host_parsed, "server", file_contents)
+    return out
 
 
 # --- PEM / DER helpers -----------------------------------------------------------

@@ -40,4 +40,6 @@ class TLSConfig:
     # Verification callback hook (verify_fun): set by the service; the engine calls it
     # from its handshake thread with (der_cert, depth, event) and it may block.
     verify_hook: Optional[object] = None
+    # server: SNI host name -> TLSConfig to switch to (sni_hosts; certificate and key)
+    sni_configs: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 from .config import TLSConfig
+from .engine import on_servername
 
 _VERSION_CONST = {
     "tlsv1": SSL.TLS1_VERSION,
@@ -108,6 +109,10 @@ CONTEXTS = ContextCache()
 
 def build_context(cfg: TLSConfig) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_METHOD)
+    if cfg.role == "server":
+        # sni_hosts switches the context per connection in this callback; it must be
+        # set before the context makes its first connection (pyOpenSSL freezes it)
+        ctx.set_tlsext_servername_callback(on_servername)
     versions = [v for v in _ORDER if v in cfg.versions] or ["tlsv1.2", "tlsv1.3"]
     ctx.set_min_proto_version(_VERSION_CONST[versions[0]])
     ctx.set_max_proto_version(_VERSION_CONST[versions[-1]])

@@ -185,6 +185,10 @@ class TLSEngine:
                 self._set_host_check(cfg.hostname_check)
         else:
             conn.set_accept_state()
+            if cfg.sni_configs:
+                # sni_hosts: the certificate follows the name the client asks for
+                # (server contexts carry the servername callback, see bridge.tls.context)
+                conn.set_app_data(self)
 
     # ---- callbacks ------------------------------------------------------------
     def _info(self, conn, where, ret) -> None:
@@ -531,6 +535,21 @@ class TLSEngine:
     def export_keying_material(self, label: bytes, length: int, context: Optional[bytes] = None) -> bytes:
         """RFC 5705 / RFC 8446 7.5 exporter."""
         return self.conn.export_keying_material(label, length, context)
+
+
+def on_servername(conn) -> None:
+    """OpenSSL's servername callback (set on every server context; a no-op unless
+    the connection's engine has ``sni_configs``):
+    switch to the context of the host the client named, if one is configured.
+    A name with no entry keeps the listen socket's certificate, as in OTP."""
+    engine = conn.get_app_data()
+    raw = conn.get_servername()
+    if engine is None or not raw:
+        return
+    host_cfg = engine.cfg.sni_configs.get(raw.decode("ascii", "replace"))
+    if host_cfg is not None:
+        from .context import CONTEXTS
+        conn.set_context(CONTEXTS.get(host_cfg))
 
 
 _HELLO_MAX_RECORD = 16384 + 2048      # OTP's ?MAX_CIPHER_TEXT_LENGTH
