@@ -338,6 +338,12 @@ def test_bad_packet_size_is_valueerror(size):
         decode_http("http", b"GET / HTTP/1.1\r\n", 0, 0, line_length=size)
 
 
+@pytest.mark.parametrize("bad", ["GET / HTTP/1.1\r\n", None, 42, [71, 69, 84]])
+def test_non_bytes_data_is_typeerror(bad):
+    with pytest.raises(TypeError):
+        decode_http("http", bad)
+
+
 def test_bad_offset_is_valueerror():
     with pytest.raises(ValueError):
         decode_http("http", b"abc", 4)
@@ -375,3 +381,75 @@ def test_decode_type_and_state_switch():
     assert ssl_state_after(("http", "headers"), eoh) == "http"
     assert ssl_state_after("httph", req) == "httph"
     assert ssl_state_after("httph_bin", eoh) == "httph_bin"
+
+
+# ---- the real ssl: what it delivers for the HTTP packet types ------------------
+
+SSL_RUN = r"""
+(fun() ->
+    {ok, _} = application:ensure_all_started(ssl),
+    Ko = [{digest, sha256}, {key, {namedCurve, secp256r1}}],
+    Chain = #{root => Ko, intermediates => [], peer => Ko},
+    #{server_config := SC, client_config := CC} =
+        public_key:pkix_test_data(#{server_chain => Chain, client_chain => Chain}),
+    Data = base64:decode("%s"),
+    Opts = binary_to_term(base64:decode("%s")),
+    {ok, L} = ssl:listen(0, [{ip, {127,0,0,1}}, {reuseaddr, true} | Opts ++ SC]),
+    {ok, {_, Port}} = ssl:sockname(L),
+    spawn(fun() ->
+              {ok, C} = ssl:connect({127,0,0,1}, Port, [{verify, verify_none}, {active, false} | CC]),
+              ok = ssl:send(C, Data),
+              ok = ssl:close(C)
+          end),
+    {ok, T} = ssl:transport_accept(L),
+    {ok, S} = ssl:handshake(T),
+    Col = fun F(Acc) ->
+              receive
+                  {ssl, S, M} -> F([M | Acc]);
+                  {ssl_error, S, E} -> {lists:reverse(Acc), {ssl_error, E}};
+                  {ssl_closed, S} -> {lists:reverse(Acc), closed}
+              end
+          end,
+    R = Col([]),
+    ssl:close(L),
+    R
+end)().
+"""
+
+SSL_DATA = (b"GET / HTTP/1.1\r\nHost: x\r\nfoo: bar\r\n baz\r\n\r\n"
+            b"HTTP/1.0 200 OK\nbad line\r\n\r\n"
+            b"POST http://h:81/x?y HTTP/1.1\r\ncontent-length: 3\r\nX-Long-Header-Name: 1\r\n\r\nabc")
+
+
+def _ssl_run(node, data: bytes, opts):
+    enc = base64.b64encode(data).decode()
+    eopts = base64.b64encode(term_to_binary(opts)).decode()
+    return node.eval(SSL_RUN % (enc, eopts), timeout=60)
+
+
+@pytest.mark.parametrize("ptype,mode", [("http_bin", "binary"), ("http", "list"),
+                                        ("httph_bin", "binary"), ("httph", "list")])
+def test_real_ssl_delivers_what_the_emulation_predicts(node, ptype, mode):
+    opts = [(Atom("mode"), Atom(mode)), (Atom("packet"), Atom(ptype)), (Atom("active"), True)]
+    terms, end = _ssl_run(node, SSL_DATA, opts)
+    exp_terms, final, rest = py_ssl_loop(ptype, SSL_DATA, [])
+    assert final == Atom("more") and rest == b"abc"      # the body waits: it has no line end
+    assert terms == exp_terms
+    assert end == Atom("closed")
+    kinds = [t.name if isinstance(t, Atom) else t[0].name for t in terms]
+    if ptype in ("http", "http_bin"):   # ssl switched to headers after each start line
+        assert kinds.count("http_request") == 2 and kinds.count("http_response") == 1
+    else:                               # httph never switches: start lines are errors
+        assert "http_request" not in kinds and kinds.count("http_error") == 4
+
+
+def test_real_ssl_reports_an_overlong_line_as_invalid_packet(node):
+    size = 20
+    opts = [(Atom("mode"), Atom("list")), (Atom("packet"), Atom("http")), (Atom("active"), True),
+            (Atom("packet_size"), size)]
+    terms, end = _ssl_run(node, SSL_DATA, opts)
+    exp_terms, final, rest = py_ssl_loop("http", SSL_DATA, [(Atom("packet_size"), size)])
+    assert final == (Atom("error"), Atom("invalid"))
+    assert terms == exp_terms and len(terms) >= 4
+    # {ssl_error, S, {invalid_packet, Buffer}}: the whole buffer, in the socket's mode
+    assert end == (Atom("ssl_error"), (Atom("invalid_packet"), list(rest)))

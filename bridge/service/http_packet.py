@@ -189,21 +189,25 @@ def decode_http(packet_type, data, offset: int = 0, packet_size: int = 0, *,
     ``packet_type``: ``'http'``, ``'httph'``, ``'http_bin'``, ``'httph_bin'`` (or the
     Atom). Raises ``PacketError`` where ``decode_packet`` answers ``{error, invalid}``,
     ValueError for an unknown type or a limit outside 0..2**32-1 (decode_packet's
-    badarg). Never raises anything else, whatever the bytes.
+    badarg), TypeError for data that is not bytes-like. Never raises anything
+    else, whatever the bytes. A ``bytearray`` is read in place (no copy of the
+    buffer per call), so a framing layer can keep one buffer and move ``offset``.
     """
     ptype = _name(packet_type)
     if ptype not in HTTP_TYPES:
         raise ValueError(f"not an HTTP packet type: {packet_type!r}")
     max_plen = _check_limit(packet_size, "packet_size") or _check_limit(line_length, "line_length")
-    if not isinstance(data, bytes):
-        data = bytes(data)
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    elif not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
     if not 0 <= offset <= len(data):
         raise ValueError(f"offset {offset} outside the data ({len(data)} bytes)")
     headers = ptype in ("httph", "httph_bin")
     plen = _packet_length(data, offset, max_plen, headers)
     if plen is None:
         return None
-    line = data[offset:offset + plen]
+    line = bytes(data[offset:offset + plen])
     as_bin = ptype.endswith("_bin")
     try:
         term = _parse_header(line, as_bin) if headers else _parse_start(line, as_bin)
