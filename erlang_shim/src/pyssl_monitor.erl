@@ -11,13 +11,19 @@
 %%
 %% The table is ETS owned by this process; recording is a cast, so the cost on
 %% the caller's side is one message per new socket (nothing on send/recv).
+%%
+%% It also keeps one guard process per bridge node (`guard/1'): the guard
+%% monitors the bridge's `pyssl' service and exits when it goes (service gone,
+%% node down), so a caller of `pyssl' monitors the local guard during a call
+%% instead of setting up and removing a remote monitor per call.
 -module(pyssl_monitor).
 -behaviour(gen_server).
 
--export([start_link/0, track/2, forget/1, sockets/0]).
+-export([start_link/0, track/2, forget/1, sockets/0, guard/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, pyssl_sockets).
+-define(GUARDS, pyssl_guards).
 
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
@@ -37,6 +43,28 @@ forget(S) -> cast({forget, S}).
 sockets() ->
     try ets:tab2list(?TAB) catch error:badarg -> [] end.
 
+%% @doc The live guard of `Node''s `pyssl' service: `{ok, Pid}'; `down' when
+%% the node cannot be reached; `no_guards' when the app is not running.
+%% The fast path is an ETS lookup in the caller.
+-spec guard(node()) -> {ok, pid()} | down | no_guards.
+guard(Node) ->
+    try ets:lookup(?GUARDS, Node) of
+        [{_, Pid}] ->
+            case erlang:is_process_alive(Pid) of
+                true -> {ok, Pid};
+                false -> new_guard(Node)
+            end;
+        [] ->
+            new_guard(Node)
+    catch
+        error:badarg -> no_guards
+    end.
+
+new_guard(Node) ->
+    try gen_server:call(?MODULE, {guard, Node}, infinity)
+    catch exit:_ -> no_guards
+    end.
+
 cast(Msg) ->
     case whereis(?MODULE) of
         undefined -> ok;
@@ -48,9 +76,20 @@ cast(Msg) ->
 init([]) ->
     ok = pyssl_bridges:init(),
     ?TAB = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
+    ?GUARDS = ets:new(?GUARDS, [named_table, protected, set, {read_concurrency, true}]),
     ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
     {ok, #{}}.
 
+handle_call({guard, Node}, _From, Owners) ->
+    case ets:lookup(?GUARDS, Node) of
+        [{_, Pid}] ->
+            case erlang:is_process_alive(Pid) of
+                true -> {reply, {ok, Pid}, Owners};
+                false -> {reply, start_guard(Node), Owners}
+            end;
+        [] ->
+            {reply, start_guard(Node), Owners}
+    end;
 handle_call(_Req, _From, Owners) ->
     {reply, {error, badarg}, Owners}.
 
@@ -87,3 +126,33 @@ handle_info({'DOWN', _Ref, process, Owner, _}, Owners) ->
     {noreply, maps:remove(Owner, Owners)};
 handle_info(_Msg, Owners) ->
     {noreply, Owners}.
+
+%%% guards ---------------------------------------------------------------------
+
+%% A guard's remote monitor is set up before its pid is handed out, so a
+%% request sent afterwards travels behind the monitor on the connection.
+start_guard(Node) when Node =:= node() ->
+    down;
+start_guard(Node) ->
+    case net_kernel:connect_node(Node) of
+        true ->
+            Self = self(),
+            {Pid, Ref} = spawn_monitor(fun() -> guard_init(Self, Node) end),
+            receive
+                {guard_ready, Pid} ->
+                    erlang:demonitor(Ref, [flush]),
+                    true = ets:insert(?GUARDS, {Node, Pid}),
+                    {ok, Pid};
+                {'DOWN', Ref, process, Pid, _} ->
+                    down
+            end;
+        _ ->
+            down
+    end.
+
+guard_init(Parent, Node) ->
+    Mon = erlang:monitor(process, {pyssl, Node}),
+    Parent ! {guard_ready, self()},
+    receive
+        {'DOWN', Mon, process, _, _} -> exit(normal)
+    end.
