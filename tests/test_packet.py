@@ -32,10 +32,33 @@ def test_unknown_type_is_refused(bad):
         PacketDecoder(bad)
 
 
+def test_http_decoder_switches_to_headers_and_back_like_ssl():
+    d = PacketDecoder(Atom("http_bin"))
+    d.feed(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\nHTTP/1.0 200 OK\r\n\r\n")
+    got = []
+    while (t := d.next_packet()) is not None:
+        got.append(t)
+    assert got == [(Atom("http_request"), Atom("GET"), (Atom("abs_path"), b"/x"), (1, 1)),
+                   (Atom("http_header"), 14, Atom("Host"), b"Host", b"a"),
+                   Atom("http_eoh"),
+                   (Atom("http_response"), (1, 0), 200, b"OK"),
+                   Atom("http_eoh")]
+    # setopts starts over from the plain type: a header line is now an http_error
+    d.feed(b"GET / HTTP/1.1\r\n")
+    d.next_packet()
+    d.set_type("http_bin")
+    d.feed(b"Host: a\r\n")
+    assert d.next_packet() == (Atom("http_error"), b"Host: a\r\n")
+
+
 @pytest.mark.parametrize("http", HTTP_TYPES)
-def test_http_types_are_refused_clearly(http):
-    with pytest.raises(ValueError, match="not supported by this bridge"):
-        PacketDecoder(Atom(http))
+def test_http_types_wait_for_a_whole_line_and_refuse_long_ones(http):
+    d = PacketDecoder(Atom(http), 16)
+    d.feed(b"GET / HT")
+    assert d.next_packet() is None
+    d.feed(b"TP/1.1 and more than eight bytes\r\n")
+    with pytest.raises(PacketError):
+        d.next_packet()
 
 
 @pytest.mark.parametrize("size", [-1, 1 << 32, "4", True, 2.0])

@@ -288,6 +288,22 @@ SCENARIOS.update({
                                    "{ok, S} = Mod:connect(\"localhost\", ExpiredPort, Verify ++ [{verify_fun, Fun}], 5000), "
                                    "Mod:close(S), receive {errs, E} -> E after 0 -> none end",
     "verify_fun_legacy_refuses": "Mod:connect(\"localhost\", ExpiredPort, Verify ++ [{verify_fun, fun(Errs) -> not is_list(Errs) end}], 5000)",
+    # HTTP packet types: decoded terms, request line then headers then http_eoh
+    "http_packet_passive": f"Opts = [{{active, false}}, {{packet, http_bin}}], {CONNECT}, "
+                           "ok = Mod:send(S, <<\"GET /a?b HTTP/1.1\\r\\nHost: x\\r\\nX-Odd-Name: z\\r\\n\\r\\n\">>), "
+                           "R = [Mod:recv(S, 0, 5000) || _ <- lists:seq(1, 4)], "
+                           "O = Mod:getopts(S, [packet]), Mod:close(S), {R, O}",
+    "http_packet_active_list": f"Opts = [{{packet, http}}], {CONNECT}, "
+                               "ok = Mod:send(S, \"HTTP/1.0 404 Not Found\\r\\nContent-Length: 0\\r\\n\\r\\nbad line\\r\\n\"), "
+                               "R = [receive {ssl, S, D} -> D after 5000 -> timeout end || _ <- lists:seq(1, 4)], "
+                               "Mod:close(S), R",
+    "http_packet_then_raw_body": f"Opts = [{{active, false}}, binary, {{packet, http_bin}}], {CONNECT}, "
+                                 "ok = Mod:send(S, <<\"POST / HTTP/1.1\\r\\nContent-Length: 5\\r\\n\\r\\nhello\">>), "
+                                 "R1 = [Mod:recv(S, 0, 5000) || _ <- lists:seq(1, 3)], ok = Mod:setopts(S, [{packet, raw}]), "
+                                 "R2 = Mod:recv(S, 5, 5000), Mod:close(S), {R1, R2}",
+    "http_packet_too_long": f"Opts = [{{active, false}}, binary, {{packet, httph_bin}}, {{packet_size, 10}}], {CONNECT}, "
+                            "ok = Mod:send(S, <<\"X-Very-Long-Header-Name: some value\\r\\n\">>), "
+                            "R = Mod:recv(S, 0, 5000), Mod:close(S), R",
     # sni_hosts: the server's certificate follows the name the client sends
     "server_sni_hosts": "{ok, L} = Mod:listen(0, Srv ++ [{active, false}, {sni_hosts, [{\"elsewhere.example\", "
                         "[{certfile, WrongHostCert}, {keyfile, WrongHostKey}]}]}]), {ok, {_, P}} = Mod:sockname(L), "

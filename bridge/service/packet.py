@@ -36,8 +36,11 @@ Semantics taken from erts' ``packet_get_length`` and checked against a real BEAM
   content after the tag/length bytes, for fcgi content + padding, for tpkt length -
   4); header + body may never exceed 2**31 - 1.
 
-The HTTP types (``http``, ``httph``, ``http_bin``, ``httph_bin``), which return
-parsed terms, are not implemented here: ``set_type`` refuses them with ValueError.
+The HTTP types (``http``, ``httph``, ``http_bin``, ``httph_bin``) return decoded
+terms instead of bytes (``bridge.service.http_packet``, byte-exact with
+``decode_packet``). As ssl does, an ``http``/``http_bin`` socket decodes header
+lines after an ``http_request``/``http_response`` and goes back to request lines
+after ``http_eoh``; ``set_type`` starts over from the plain type.
 """
 from __future__ import annotations
 
@@ -103,14 +106,14 @@ def normalize_type(packet) -> Union[int, str]:
     if type(packet) is str and packet in SUPPORTED:
         return packet
     if type(packet) is str and packet in HTTP_TYPES:
-        raise ValueError(f"packet type {packet} is not supported by this bridge")
+        return packet
     raise ValueError(f"unsupported packet type {packet!r}")
 
 
 class PacketDecoder:
     """Buffers plaintext and cuts packets. Not thread-safe; one per socket."""
 
-    __slots__ = ("_buf", "_pos", "_scan", "packet", "packet_size", "delimiter")
+    __slots__ = ("_buf", "_pos", "_scan", "packet", "packet_size", "delimiter", "_http")
 
     def __init__(self, packet_type=0, packet_size: int = 0, line_delimiter: int = 10):
         self._buf = bytearray()
@@ -119,6 +122,7 @@ class PacketDecoder:
         self.packet = 0
         self.packet_size = 0
         self.delimiter = 10
+        self._http = None      # HTTP types: ssl's packet state, e.g. ("http", "headers")
         self.set_type(packet_type, packet_size, line_delimiter)
 
     def set_type(self, packet_type, packet_size: Optional[int] = None,
@@ -139,6 +143,7 @@ class PacketDecoder:
                     or not 0 <= line_delimiter <= 255):
                 raise ValueError(f"line_delimiter must be a byte 0..255, not {line_delimiter!r}")
         self.packet = packet
+        self._http = packet if packet in HTTP_TYPES else None
         if packet_size is not None:
             self.packet_size = packet_size
         if line_delimiter is not None and line_delimiter != self.delimiter:
@@ -192,6 +197,18 @@ class PacketDecoder:
         """Everything buffered (raw mode delivery, ``recv(S, 0)``, error reports)."""
         return self._consume(self._pos, len(self._buf))
 
+    def _http_packet(self):
+        from . import http_packet
+        state = self._http
+        got = http_packet.decode_http(http_packet.decode_type(state), self._buf, self._pos,
+                                      self.packet_size)
+        if got is None:
+            return None
+        term, consumed = got
+        self._consume(self._pos, self._pos + consumed)
+        self._http = http_packet.ssl_state_after(state, term)
+        return term
+
     # ---- framing ------------------------------------------------------------
     def next_packet(self) -> Optional[bytes]:
         """One complete packet, or None when more data is needed. Raises PacketError."""
@@ -203,6 +220,8 @@ class PacketDecoder:
             return self.take_all()
         if p == "line":
             return self._line(avail)
+        if self._http is not None:
+            return self._http_packet()
         buf, pos = self._buf, self._pos
         if p == 4 or p == "sunrm":
             if avail < 4:
