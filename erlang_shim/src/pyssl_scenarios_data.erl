@@ -30,7 +30,52 @@ packet() ->
      mk(packet, packet_size_exceeded_active, packet_size_exceeded(true)),
      mk(packet, packet_line_many_in_one_send, line_many()),
      mk(packet, packet_2_split_header, split_header()),
-     mk(packet, packet_server_side_2_active, server_side_packet())].
+     mk(packet, packet_server_side_2_active, server_side_packet())] ++
+    [mk(packet, name(["packet", T, M]), http_recv(T, M))
+     || T <- [http, http_bin, httph, httph_bin], M <- Modes] ++
+    [mk(packet, packet_http_bin_too_long, http_too_long())].
+
+%% The HTTP types: a request, a response with an odd header and a bad line, all
+%% in one peer send; the side under test reads 10 terms (ssl switches http to
+%% header lines after a request/response line and back after http_eoh).
+-define(HTTP_STREAM,
+        <<"GET /a/b?c=d HTTP/1.1\r\nHost: example\r\ncontent-length: 0\r\n\r\n"
+          "HTTP/1.0 301 Moved Permanently\r\nX-Odd: yes\r\n\r\n"
+          "not an http line\r\nHost: h\r\n\r\n">>).
+
+http_recv(Type, Mode) ->
+    Active = case Mode of passive -> false; once -> once; active -> true end,
+    fun(Mod) ->
+            with_server(Mod, srv_opts(), [{packet, Type}, {active, Active} | cli_opts()],
+                        fun({ok, S}) -> ok = ssl:send(S, ?HTTP_STREAM), ssl:recv(S, 0, ?T);
+                           (E) -> E end,
+                        fun(S) -> http_read(Mod, S, Mode, 10, []) end)
+    end.
+
+http_read(_Mod, _S, _Mode, 0, Acc) -> lists:reverse(Acc);
+http_read(Mod, S, passive, N, Acc) ->
+    case Mod:recv(S, 0, ?T) of
+        {ok, T} -> http_read(Mod, S, passive, N - 1, [T | Acc]);
+        Other -> lists:reverse([Other | Acc])
+    end;
+http_read(Mod, S, Mode, N, Acc) ->
+    receive
+        {ssl, S, T} ->
+            Mode =:= once andalso Mod:setopts(S, [{active, once}]),
+            http_read(Mod, S, Mode, N - 1, [T | Acc]);
+        Other -> lists:reverse([Other | Acc])
+    after ?T -> lists:reverse([timeout | Acc])
+    end.
+
+http_too_long() ->
+    fun(Mod) ->
+            with_server(Mod, srv_opts(), [{packet, http_bin}, {packet_size, 16}, {active, false}
+                                          | cli_opts()],
+                        fun({ok, S}) -> ok = ssl:send(S, <<"GET /a-rather-long-path HTTP/1.1\r\n">>),
+                                        ssl:recv(S, 0, ?T);
+                           (E) -> E end,
+                        fun(S) -> Mod:recv(S, 0, ?T) end)
+    end.
 
 name(Parts) ->
     list_to_atom(string:join([to_s(P) || P <- Parts], "_")).
