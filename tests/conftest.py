@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from erlnode import ErlNode  # noqa: E402
 from bridgenode import BridgeThread  # noqa: E402
+from certgen import PKI  # noqa: E402
 
 _counter = iter(range(1, 1_000_000))
 
@@ -26,6 +27,12 @@ def epmd():
 @pytest.fixture(scope="session")
 def cookie():
     return "C" + secrets.token_hex(10)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """Certificates made for the test module (see certgen.PKI)."""
+    return PKI(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,11 @@ import pytest
 
 from bridge.etf import Atom
 
-from certgen import PKI
 from conftest import unique
 from erlnode import ErlNode
 
 A = Atom
 VERSIONS = {"tlsv1.2": "-tls1_2", "tlsv1.3": "-tls1_3"}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return PKI(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")

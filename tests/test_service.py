@@ -10,16 +10,11 @@ import pytest
 from bridge.etf import Atom
 
 from bridgenode import BridgeThread
-from certgen import PKI
 from conftest import unique
 from erlnode import ErlNode
+from sslcompare import both, same  # noqa: F401
 
 A = Atom
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return PKI(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +46,6 @@ def env(cookie, pki):
     yield bridge, node
     node.stop()
     bridge.stop()
-
-
-def both(node, body: str, timeout=60):
-    """Run ``body`` with Mod = ssl and Mod = pyssl; return (ssl_result, pyssl_result)."""
-    res = node.eval(f"[pyssl_test_loop:norm((fun(Mod) -> {body} end)(TheMod)) || TheMod <- [ssl, pyssl]]", timeout)
-    return res[0], res[1]
-
-
-def same(node, body: str, timeout=60):
-    a, b = both(node, body, timeout)
-    assert a == b, f"ssl: {a!r}\npyssl: {b!r}"
-    return a
 
 
 CONNECT = "{ok, S} = Mod:connect(\"localhost\", EchoPort, Verify ++ Opts)"

@@ -8,16 +8,10 @@ import pytest
 
 from bridge.etf import Atom
 
-from certgen import PKI
 from conftest import unique
 from erlnode import ErlNode
 
 A = Atom
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return PKI(tmp_path_factory.mktemp("pki"))
 
 
 def start_cli_bridge(cookie):

@@ -9,12 +9,6 @@ import pytest
 from bridge.tls.config import TLSConfig
 from bridge.tls.context import ContextCache, ContextError, build_context, config_key
 from bridge.tls.engine import RenegotiationError, TLSAlertError, TLSEngine
-from certgen import PKI
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return PKI(tmp_path_factory.mktemp("pki"))
 
 
 def server_cfg(pki, ident=None, **kw) -> TLSConfig:

@@ -15,17 +15,11 @@ import pytest
 
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
-from certgen import PKI
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing")
 
 MB = 1 << 20
 FLAG = {"tlsv1.2": "-tls1_2", "tlsv1.3": "-tls1_3"}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return PKI(tmp_path_factory.mktemp("pki"))
 
 
 class Collector:

@@ -10,12 +10,6 @@ import pytest
 
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
-from certgen import PKI
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return PKI(tmp_path_factory.mktemp("pki"))
 
 
 class Collector:
