@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import base64
 import random
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bridge.etf import binary_to_term, term_to_binary
+import erlbatch
+from bridge.etf import term_to_binary
 from bridge.etf.types import Atom
 from bridge.service.http_packet import (
     HEADER_NAMES, PacketError, decode_http, decode_type, ssl_state_after,
@@ -181,13 +179,7 @@ CASES = _fixed_cases() + _random_cases()
 
 @pytest.fixture(scope="module")
 def erlang_results():
-    with tempfile.TemporaryDirectory() as d:
-        inp, out = Path(d, "in"), Path(d, "out")
-        inp.write_bytes(term_to_binary([(Atom(t), b, o) for t, b, o in CASES]))
-        script = f'InFile = "{inp}", OutFile = "{out}",' + ERL_FILE
-        subprocess.run(["erl", "-noshell", "-noinput", "-eval", script],
-                       check=True, timeout=120, capture_output=True)
-        results = binary_to_term(out.read_bytes())
+    results = erlbatch.run([(Atom(t), b, o) for t, b, o in CASES], ERL_FILE)
     assert len(results) == len(CASES)
     return results
 

@@ -8,13 +8,10 @@ the whole input at once, at every split point, and one byte at a time.
 from __future__ import annotations
 
 import random
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from bridge.etf import binary_to_term, term_to_binary
+import erlbatch
 from bridge.etf.types import Atom
 from bridge.service.packet import PacketDecoder, PacketError
 
@@ -139,14 +136,8 @@ CASES = _fixed_cases() + _random_cases()
 
 @pytest.fixture(scope="module")
 def erlang_results():
-    with tempfile.TemporaryDirectory() as d:
-        inp, out = Path(d, "in"), Path(d, "out")
-        terms = [(_erl_type(t), b, [(Atom("packet_size"), size)]) for t, b, size in CASES]
-        inp.write_bytes(term_to_binary(terms))
-        script = f'InFile = "{inp}", OutFile = "{out}",' + ERL_LOOP
-        subprocess.run(["erl", "-noshell", "-noinput", "-eval", script],
-                       check=True, timeout=120, capture_output=True)
-        results = binary_to_term(out.read_bytes())
+    terms = [(_erl_type(t), b, [(Atom("packet_size"), size)]) for t, b, size in CASES]
+    results = erlbatch.run(terms, ERL_LOOP)
     assert len(results) == len(CASES)
     return results
 
