@@ -25,12 +25,14 @@ from . import errors, options
 from .api import Api, socket_ref
 from .options import SslOptionError
 from .sockets import After, ConnSocket, ListenSocket, SocketBase
-from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, OK, PYSSL,
+from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PYSSL,
                     SSLSOCKET, Raise, error)
 
 log = logging.getLogger("bridge.service")
 
 GEN_CALL = Atom("$gen_call")
+_SEND = Atom("send")
+_RECV = Atom("recv")
 # How long file contents read on a caller's node are reused (OTP's PEM cache
 # cleans every 2 minutes).
 FILE_CACHE_SECONDS = 120.0
@@ -116,6 +118,37 @@ class SslService:
                 log.exception("pyssl: cannot even reply to %r", fun)
 
     def _run_unguarded(self, fun, args, caller: Pid, reply) -> None:
+        # send and recv are most calls: straight to the socket (what the Api table's
+        # entries for send/2, recv/2,3 do); a recv that waits replies by itself
+        if args.__class__ is list:
+            n = len(args)
+            if fun is _SEND and n == 2:
+                try:
+                    result = self.send(args[0], args[1])
+                except Raise as exc:
+                    reply(exc.as_reply())
+                    return
+                if result is OK or result.__class__ is tuple:
+                    reply(result)
+                    return
+                self._reply_result(result, fun, args, reply)
+                return
+            if fun is _RECV and (n == 2 or n == 3):
+                try:
+                    sock = self.lookup(args[0])
+                    if sock is None:
+                        result = error(CLOSED)
+                    elif isinstance(sock, ConnSocket):
+                        result = sock.recv(args[1], INFINITY if n == 2 else args[2], reply)
+                        if result is None:
+                            return          # the socket replies when the data is there
+                    else:
+                        result = sock.recv(args[1], INFINITY if n == 2 else args[2])
+                except Raise as exc:
+                    reply(exc.as_reply())
+                    return
+                self._reply_result(result, fun, args, reply)
+                return
         try:
             result = self.api.dispatch(fun, args, caller)
         except Raise as exc:
@@ -125,6 +158,9 @@ class SslService:
             log.exception("pyssl: %r%r failed", fun, args)
             reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
             return
+        self._reply_result(result, fun, args, reply)
+
+    def _reply_result(self, result, fun, args, reply) -> None:
         if asyncio.iscoroutine(result):
             task = asyncio.get_running_loop().create_task(result)
             task.add_done_callback(lambda t: self._finish(t, fun, args, reply))

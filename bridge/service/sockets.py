@@ -18,6 +18,7 @@ from bridge.etf.types import Atom, Pid, Reference
 
 from . import inet, options, verify
 from .delivery import Delivery
+from .packet import encode_packet
 from .options import SslOptionError
 from bridge.tls.config import TLSConfig
 from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, OK, PYSSL, SSLSOCKET,
@@ -549,7 +550,10 @@ class ConnSocket(SocketBase):
         self.tls.write(framed)
         return OK
 
-    def recv(self, length, timeout):
+    def recv(self, length, timeout, reply=None):
+        """The reply now, or a future of it; with ``reply`` given, a reply that has to
+        wait is passed to ``reply`` when it is known (the shim's calls: no future,
+        no extra loop step) and None is returned."""
         if not is_timeout(timeout):
             raise Raise(Atom("function_clause"))
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
@@ -564,13 +568,23 @@ class ConnSocket(SocketBase):
         if self.tls is None:
             return error(CLOSED)
         loop = asyncio.get_running_loop()
+        if reply is not None:
+            box = []
+            waiter = self.delivery.recv(length, box.append)
+            if waiter is None:
+                return box[0] if box else error(CLOSED)
+            waiter.reply = reply      # the Recv replies exactly once
+            secs = to_timeout(timeout)
+            if secs is not None:
+                waiter.timer = loop.call_later(secs, self.delivery.cancel, waiter)
+            return None
         fut = loop.create_future()
 
-        def reply(value):
+        def set_reply(value):
             if not fut.done():
                 fut.set_result(value)
 
-        waiter = self.delivery.recv(length, reply)
+        waiter = self.delivery.recv(length, set_reply)
         if fut.done():
             return fut.result()
         secs = to_timeout(timeout)
@@ -754,5 +768,6 @@ class ConnSocket(SocketBase):
 
 
 def packet_encode(packet, payload: bytes) -> bytes:
-    from .packet import encode_packet
+    if packet == 0 or packet == "raw":      # raw: the data as it is (most sends)
+        return payload
     return encode_packet(packet, payload)
