@@ -95,3 +95,24 @@ def test_many_connections_at_once_each_acceptor_gets_one(node, pki):
     ssl_res, pyssl_res = both(node, body)
     assert ssl_res == [24, (Atom("error"), Atom("timeout"))]
     assert pyssl_res == ssl_res
+
+
+def test_listen_config_errors_come_back_on_every_handshake(node, pki):
+    # the listen socket's TLS config is built once and shared; a failed build is not kept
+    body = f"""
+        {{ok, L}} = Mod:listen(0, [binary, {{active, false}}, {{reuseaddr, true}},
+                                 {{certfile, "/nonexistent/cert.pem"}}, {{keyfile, "{pki.server.key_path}"}}]),
+        {{ok, {{_, Port}}}} = Mod:sockname(L),
+        One = fun() ->
+            spawn(fun() -> ssl:connect({{127,0,0,1}}, Port, {CLIENT}, 3000) end),
+            {{ok, T}} = Mod:transport_accept(L, 3000),
+            R = Mod:handshake(T, 3000),
+            catch Mod:close(T),
+            R
+        end,
+        Rs = [One(), One()],
+        Mod:close(L),
+        Rs"""
+    ssl_res, pyssl_res = both(node, body)
+    assert ssl_res[0] == ssl_res[1] and ssl_res[0][0] == Atom("error")
+    assert pyssl_res == ssl_res

@@ -8,6 +8,7 @@ and hands out not-yet-handshaken ``ConnSocket``s from ``transport_accept``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket as pysocket
 import struct
@@ -20,6 +21,7 @@ from . import inet, options, verify
 from .delivery import Delivery
 from .packet import encode_packet
 from .options import SslOptionError
+from bridge.tls import transport
 from bridge.tls.config import TLSConfig
 from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, OK, PYSSL, SSLSOCKET,
                     TIMEOUT, Raise, error, iodata_to_bytes, is_timeout, to_timeout)
@@ -135,6 +137,14 @@ class ListenSocket(SocketBase):
         self._ready: deque = deque()      # accepted TCP sockets nobody took yet
         self._waiters: deque = deque()    # [future, caller, timer] of waiting acceptors
         self._reading = False
+        self._cfg = None                  # TLSConfig for handshakes without options
+
+    def server_config(self):
+        """The TLSConfig of handshakes without options (built once; raises
+        SslOptionError as ``options.build_tls_config`` does, and is not kept then)."""
+        if self._cfg is None:
+            self._cfg = options.build_tls_config(self.parsed, "server", self.files)
+        return self._cfg
 
     @classmethod
     async def listen(cls, service, port, opts, caller: Pid):
@@ -202,6 +212,7 @@ class ListenSocket(SocketBase):
         conn = ConnSocket(self.service, caller, self.parsed, role="server")
         conn.pending_tcp = csock
         conn.listen_files = self.files
+        conn.listen_sock = self
         self.service.add_socket(conn)
         return (OK, conn.term)
 
@@ -384,9 +395,11 @@ class ConnSocket(SocketBase):
         self.tls = None               # bridge.tls.transport connection, once handshaken
         self.pending_tcp: Optional[pysocket.socket] = None   # accepted, not handshaken
         self.listen_files: dict = {}
+        self.listen_sock: Optional[ListenSocket] = None   # accepted: where from
         self.closed = False           # closed by us (close/1, owner death)
         self.write_closed = False
         self.handshaking = False
+        self.downgrading = None       # upgrade.Downgrade while close(S, {Pid, T}) runs
 
     # ---- set-up -------------------------------------------------------------
     @classmethod
@@ -413,7 +426,6 @@ class ConnSocket(SocketBase):
             # OTP reads certificate files and sets up framing in the connection
             # process, after the TCP connect: a connect failure is reported first.
             return await _after_tcp_probe(hoststr, port, to_timeout(timeout), late_error)
-        from bridge.tls import transport
         try:
             sock.tls = await transport.open_client(
                 hoststr, port, cfg, timeout=to_timeout(timeout), receiver=sock,
@@ -444,7 +456,6 @@ class ConnSocket(SocketBase):
 
     async def _handshake(self, opts, timeout, caller, new_api):
         self.handshaking = True
-        from bridge.tls import transport
         try:
             try:
                 if opts:
@@ -453,11 +464,18 @@ class ConnSocket(SocketBase):
                     missing = [p for _, p in parsed.files if p not in files]
                     if missing:
                         files.update(await self.service.read_files(caller, missing))
+                    cfg = options.build_tls_config(parsed, "server", files)
+                    cfg.verify_hook = verify.hook_for(parsed.ssl, self.service.node, caller,
+                                                      options.fun_arity)
                 else:
-                    parsed, files = self.parsed, self.listen_files
-                cfg = options.build_tls_config(parsed, "server", files)
-                cfg.verify_hook = verify.hook_for(parsed.ssl, self.service.node, caller,
-                                                  options.fun_arity)
+                    # the listen socket's options: its config is built once (raises
+                    # for a bad file as building it here would) and shared
+                    cfg = (self.listen_sock.server_config() if self.listen_sock is not None
+                           else options.build_tls_config(self.parsed, "server", self.listen_files))
+                    hook = verify.hook_for(self.parsed.ssl, self.service.node, caller,
+                                           options.fun_arity)
+                    if hook is not None:
+                        cfg = dataclasses.replace(cfg, verify_hook=hook)
             except SslOptionError as exc:
                 self._abort()
                 return exc.term
@@ -512,6 +530,9 @@ class ConnSocket(SocketBase):
             self.delivery.data_received(data)
 
     def eof_received(self) -> None:
+        if self.downgrading is not None:   # the peer's answer to our close_notify
+            self.downgrading.peer_closed()
+            return
         self.delivery.eof = True
         if not self.held:
             self.delivery.pump()
@@ -594,6 +615,9 @@ class ConnSocket(SocketBase):
 
     # ---- close --------------------------------------------------------------
     def close(self, how):
+        if isinstance(how, tuple):        # {NewController, Timeout}: give TCP back
+            from .upgrade import downgrade
+            return downgrade(self, how[0], how[1])
         self.close_now()
         return OK
 
