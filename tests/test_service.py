@@ -150,6 +150,9 @@ SCENARIOS = {
     "connect_timeout": "{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L), "
                        "R = Mod:connect(\"localhost\", P, [], 300), gen_tcp:close(L), R",
     "listen_nooptions": "Mod:listen(0, [])",
+    "close_2_bad_how": f"Opts = [], {CONNECT}, "
+                       "R = [try Mod:close(S, H) of V -> V catch C:E -> {C, E} end || H <- [foo, -1, {self(), foo}, {foo, 1}]], "
+                       "{R, Mod:close(S, 100)}",
     "tls13_ccm_suites": "[begin Suite = #{key_exchange => any, cipher => C, mac => aead, prf => sha256}, "
                         "{ok, S} = Mod:connect(\"localhost\", EchoPort, Verify ++ [{versions, ['tlsv1.3']}, {ciphers, [Suite]}]), "
                         "R = Mod:connection_information(S, [selected_cipher_suite]), Mod:close(S), R end "

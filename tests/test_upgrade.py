@@ -109,6 +109,30 @@ SCENARIOS = {
     "client_upgrade_peer_close_after": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}]), "
                                        "ok = Mod:send(S, <<\"x\">>), {ok, _} = Mod:recv(S, 0, 5000), "
                                        "ok = Mod:close(S), {Mod:send(S, <<\"y\">>), Mod:recv(S, 0, 100)}",
+    # downgrade: close(S, {NewController, Timeout}) gives the TCP socket back
+    "client_downgrade": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}]), "
+                        "ok = Mod:send(S, <<\"x\">>), {ok, _} = Mod:recv(S, 0, 5000), "
+                        "case Mod:close(S, {self(), 5000}) of "
+                        "{ok, P} -> {is_port(P), P =:= T, Mod:send(S, <<\"y\">>)}; E -> E end",
+    "client_downgrade_then_plain": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
+                                   "{ok, LP} = inet:port(L), "
+                                   "spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 5000), "
+                                   "{ok, <<\"bye\">>} = ssl:recv(SS, 0, 5000), {ok, Raw} = ssl:close(SS, {self(), 5000}), "
+                                   "ok = gen_tcp:send(Raw, <<\"plain again\">>), timer:sleep(1000), gen_tcp:close(Raw) end), "
+                                   "{ok, T} = gen_tcp:connect({127, 0, 0, 1}, LP, [binary, {active, false}]), "
+                                   "{ok, S} = Mod:connect(T, Verify ++ [{active, false}], 5000), ok = Mod:send(S, <<\"bye\">>), "
+                                   "timer:sleep(300), "
+                                   "R = case Mod:close(S, {self(), 5000}) of "
+                                   "{ok, P} -> {ok, D} = gen_tcp:recv(P, 0, 5000), D; "
+                                   "{ok, P, D0} -> case gen_tcp:recv(P, 0, 200) of {ok, D1} -> <<D0/binary, D1/binary>>; _ -> D0 end; "
+                                   "E -> E end, gen_tcp:close(L), R",
+    "client_downgrade_timeout": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
+                                "{ok, LP} = inet:port(L), "
+                                "spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 5000), "
+                                "timer:sleep(3000), ssl:close(SS) end), "
+                                "{ok, T} = gen_tcp:connect({127, 0, 0, 1}, LP, [binary, {active, false}]), "
+                                "{ok, S} = Mod:connect(T, Verify ++ [{active, false}], 5000), "
+                                "R = Mod:close(S, {self(), 300}), gen_tcp:close(L), {R, Mod:send(S, <<\"x\">>)}",
     "server_upgrade_echo": "ClientOpts = [], " + SERVER +
                            "R = case Mod:handshake(T, Srv ++ [{active, false}, binary], 5000) of "
                            "{ok, S} -> {ok, D} = Mod:recv(S, 0, 5000), ok = Mod:send(S, <<D/binary, \"!\">>), "
@@ -133,6 +157,18 @@ def test_ssl_accept_on_a_gen_tcp_socket_returns_the_socket(env):
                        E -> E end,
                   {R, receive {client, C} -> C after 5000 -> timeout end} end)()""")
     assert r == (A("ok"), (A("ok"), b"ping"))
+
+
+def test_downgrade_of_a_socket_the_bridge_connected_is_refused_and_keeps_it(env):
+    """Only a relayed socket has a TCP socket on the caller's node to give back."""
+    _bridge, node = env
+    r = node.eval("""(fun() ->
+        TlsPort = pyssl_test_loop:server(Srv, fun pyssl_test_loop:echo/1),
+        {ok, S} = pyssl:connect("localhost", TlsPort, Verify ++ [{active, false}]),
+        R = pyssl:close(S, {self(), 1000}),
+        Sent = pyssl:send(S, <<"still tls">>), Echo = pyssl:recv(S, 0, 5000),
+        pyssl:close(S), {R, Sent, Echo} end)()""")
+    assert r == ((A("error"), (A("not_supported_by_pyssl"), A("downgrade"))), A("ok"), (A("ok"), list(b"still tls")))
 
 
 def test_upgraded_socket_closes_when_owner_dies(env):

@@ -51,7 +51,7 @@ class Api:
             ("recv", 2): lambda a, c: s.recv(a[0], a[1], INFINITY),
             ("recv", 3): lambda a, c: s.recv(a[0], a[1], a[2]),
             ("close", 1): lambda a, c: s.close(a[0], None),
-            ("close", 2): lambda a, c: s.close(a[0], a[1]),
+            ("close", 2): lambda a, c: s.close(a[0], self._close_how(a[1])),
             ("shutdown", 2): lambda a, c: s.shutdown(a[0], a[1]),
             ("controlling_process", 2): lambda a, c: s.controlling_process(a[0], a[1], c),
             ("setopts", 2): lambda a, c: s.setopts(a[0], a[1]),
@@ -83,6 +83,15 @@ class Api:
         if is_timeout(second):
             return self.s.handshake(sock, [], second, caller, new_api=new_api)
         return self.s.handshake(sock, second, INFINITY, caller, new_api=new_api)
+
+    @staticmethod
+    def _close_how(how):
+        """close/2's second argument: a timeout or {NewController, Timeout} (downgrade)."""
+        if is_timeout(how):
+            return how
+        if isinstance(how, tuple) and len(how) == 2 and isinstance(how[0], Pid) and is_timeout(how[1]):
+            return how
+        raise Raise(FUNCTION_CLAUSE)
 
     def exports(self) -> set[tuple[str, int]]:
         return set(self.table)

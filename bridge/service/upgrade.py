@@ -43,6 +43,7 @@ log = logging.getLogger("bridge.service.upgrade")
 
 _RELAY = Atom("pyssl_relay")
 _RELAY_IN = Atom("pyssl_relay_in")
+_RELAY_REPLY = Atom("pyssl_relay_reply")
 _DATA = Atom("data")
 _CLOSED = Atom("closed")
 _ERROR = Atom("error")
@@ -66,6 +67,9 @@ class RelayTransport(asyncio.Transport):
         self._lost = False
         self.process = None            # set by node.spawn
         self._monitor = None
+        self._detached = False         # downgrade: bytes from the relay are plain data now
+        self.plain = bytearray()       # ... collected here
+        self._replies: dict = {}       # ref -> future, for calls to the relay
 
     # ---- wiring -----------------------------------------------------------------
     def start(self, protocol: asyncio.Protocol) -> None:
@@ -82,9 +86,18 @@ class RelayTransport(asyncio.Transport):
 
     # ---- process handler (messages from the relay) --------------------------------
     def handle_message(self, msg) -> None:
+        if isinstance(msg, tuple) and len(msg) == 3 and msg[0] is _RELAY_REPLY:
+            fut = self._replies.pop(msg[1], None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg[2])
+            return
         if not (isinstance(msg, tuple) and len(msg) == 3 and msg[0] is _RELAY_IN):
             return
         event = msg[2]
+        if self._detached:
+            if isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA:
+                self.plain += bytes(event[1])
+            return
         if self._lost:
             return
         if isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA:
@@ -98,6 +111,10 @@ class RelayTransport(asyncio.Transport):
             self._connection_lost(ConnectionResetError(f"relayed socket: {reason!r}"))
 
     def handle_down(self, ref, pid, reason) -> None:
+        for fut in self._replies.values():
+            if not fut.done():
+                fut.set_result(None)
+        self._replies.clear()
         self._connection_lost(None if reason == Atom("normal") else ConnectionResetError(repr(reason)))
 
     def handle_exit(self, pid, reason) -> None:
@@ -113,6 +130,29 @@ class RelayTransport(asyncio.Transport):
             self.node.exit_process(self.process)      # drops the monitor on the relay too
         if protocol is not None:
             asyncio.get_running_loop().call_soon(protocol.connection_lost, exc)
+
+    # ---- downgrade ----------------------------------------------------------------------
+    def detach(self, unread: bytes) -> None:
+        """From now on what the relay sends is plain data (after the peer's close_notify)."""
+        self._detached = True
+        self.plain += unread
+
+    async def hand_over(self, new_owner: Pid, timeout: Optional[float]):
+        """Ask the relay to give the TCP socket to ``new_owner``: ``{ok, Port, Unread}``
+        from the relay (or None if it is gone). The relay ends without closing it."""
+        ref = self.node.make_ref()
+        fut = asyncio.get_running_loop().create_future()
+        self._replies[ref] = fut
+        self._to_relay((Atom("hand_over"), new_owner, self.process.pid, ref))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._replies.pop(ref, None)
+
+    def forget(self) -> None:
+        """The relay is gone or has handed the socket over: stop without a word to it."""
+        self._closing = True
+        self._connection_lost(None)
 
     # ---- asyncio.Transport -------------------------------------------------------------
     def write(self, data) -> None:
@@ -235,3 +275,84 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         return error(CLOSED)
     service.add_socket(sock)
     return After((OK, sock.term), sock.release)
+
+
+# ---- downgrade: ssl:close(S, {NewController, Timeout}) ------------------------------------
+
+def downgrade(sock, new_owner: Pid, timeout):
+    """``close(S, {NewController, Timeout})``: end TLS and give the TCP socket back.
+
+    As ``ssl_gen_statem``'s downgrade: send close_notify, wait (``Timeout``) for the
+    peer's, then hand the still open TCP socket to ``NewController`` in ``{active,
+    false}``, binary, raw mode; the reply is ``{ok, Port}``, or ``{ok, Port, Data}``
+    with what the peer already sent in the clear. Only a socket upgraded from this
+    node's ``gen_tcp`` socket can be handed back; a socket the bridge connected
+    itself answers ``{error, {not_supported_by_pyssl, downgrade}}`` and stays open.
+    """
+    tls = sock.tls
+    if sock.closed or tls is None:
+        return error(CLOSED)
+    rt = tls.transport
+    if not isinstance(rt, RelayTransport):
+        return error((Atom("not_supported_by_pyssl"), Atom("downgrade")))
+    if sock.downgrading is not None:
+        return error(CLOSED)
+    return Downgrade(sock, rt, new_owner).run(to_timeout(timeout))
+
+
+class Downgrade:
+    def __init__(self, sock, rt: RelayTransport, new_owner: Pid):
+        self.sock = sock
+        self.rt = rt
+        self.new_owner = new_owner
+        self.done = asyncio.get_running_loop().create_future()
+
+    async def run(self, timeout: Optional[float]):
+        sock, tls = self.sock, self.sock.tls
+        sock.downgrading = self
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        await tls.drain()                          # what the owner sent goes first
+        eng = tls.engine
+        eng.close()                                # our close_notify
+        out = eng.ciphertext_to_send()
+        if out:
+            self.rt.write(out)
+        if eng.peer_closed:                         # the peer's came already
+            self.peer_closed()
+        try:
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            return await asyncio.wait_for(asyncio.shield(self.done), left)
+        except (asyncio.TimeoutError, TimeoutError):
+            sock.downgrading = None
+            sock.close_now()
+            return error(TIMEOUT)
+
+    def peer_closed(self) -> None:
+        """The engine saw the end of the peer's TLS stream."""
+        if self.done.done():
+            return
+        eng = self.sock.tls.engine
+        if eng.eof:                                 # TCP closed, no close_notify
+            self.sock.downgrading = None
+            self.sock.close_now()
+            self.done.set_result(error(Atom("tcp_closed")))
+            return
+        self.rt.detach(eng.unread_input())
+        asyncio.ensure_future(self._hand_over())
+
+    async def _hand_over(self):
+        sock, rt = self.sock, self.rt
+        reply = await rt.hand_over(self.new_owner, 30.0)
+        sock.downgrading = None
+        sock.closed = True
+        sock.delivery.fail_waiters(CLOSED)
+        sock.delivery.closed_reported = True
+        sock.service.forget(sock)
+        rt.forget()
+        if not (isinstance(reply, tuple) and len(reply) == 3 and reply[0] is OK):
+            self.done.set_result(error(CLOSED))
+            return
+        _ok, port, unread = reply
+        data = bytes(rt.plain) + bytes(unread)
+        self.done.set_result((OK, port, data) if data else (OK, port))

@@ -420,6 +420,19 @@ class TLSEngine:
 
     shutdown_write = close
 
+    def unread_input(self) -> bytes:
+        """Bytes fed in that OpenSSL has not consumed. After the peer's close_notify
+        these are what the peer sent in the clear afterwards (a TLS downgrade)."""
+        bio = self.conn._into_ssl
+        buf = _ffi.new("char[]", 65536)
+        out = []
+        while True:
+            n = _lib.BIO_read(bio, buf, 65536)
+            if n <= 0:
+                break
+            out.append(_ffi.buffer(buf, n)[:])
+        return b"".join(out)
+
     def renegotiate(self) -> None:
         """Start a renegotiation (TLS 1.2 and older). Drive it with ``do_handshake``."""
         if not self.handshake_done:

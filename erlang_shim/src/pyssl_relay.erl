@@ -13,8 +13,10 @@
 %% The relay reads with `{active, once}' and sends each chunk to the bridge's
 %% side of the relay (`{pyssl_relay_in, Relay, {data, Bin} | closed | {error, R}}');
 %% the bridge sends it `{pyssl_relay, Cmd}' messages: `{attach, BridgePid}',
-%% `{send, Bin}', `{shutdown, write}', `pause', `resume', `close' and
-%% `{call, From, Ref, Request}' for `inet' options and addresses of the socket.
+%% `{send, Bin}', `{shutdown, write}', `pause', `resume', `close',
+%% `{hand_over, NewOwner, From, Ref}' (a downgrade: the socket goes to NewOwner
+%% and the relay ends) and `{call, From, Ref, Request}' for `inet' options and
+%% addresses of the socket.
 %% The relay ends (closing the socket) on `close', on the peer's close, and when
 %% the bridge's side goes away (process exit or node down). The TLS work stays on
 %% the bridge; this node only moves ciphertext.
@@ -117,7 +119,8 @@ loop(#{socket := S, bridge := B, bref := BRef} = St) ->
             B ! {pyssl_relay_in, self(), {data, Data}},
             loop(arm(St#{armed := false}));
         {tcp_closed, S} ->
-            B ! {pyssl_relay_in, self(), closed};
+            B ! {pyssl_relay_in, self(), closed},
+            closed(St);
         {tcp_error, S, Reason} ->
             B ! {pyssl_relay_in, self(), {error, Reason}},
             gen_tcp:close(S);
@@ -140,10 +143,42 @@ loop(#{socket := S, bridge := B, bref := BRef} = St) ->
             loop(St);
         {pyssl_relay, close} ->
             gen_tcp:close(S);
+        {pyssl_relay, {hand_over, To, From, Ref}} ->
+            %% TLS is over (ssl:close(S, {To, Timeout})): the socket goes to To as
+            %% ssl leaves it, with what this relay read but did not pass on yet
+            _ = inet:setopts(S, [{active, false}, {packet, 0}, {mode, binary}]),
+            Unread = drain(S, []),
+            Reply = case gen_tcp:controlling_process(S, To) of
+                        ok -> {ok, S, Unread};
+                        {error, _} = E -> gen_tcp:close(S), E
+                    end,
+            From ! {pyssl_relay_reply, Ref, Reply};
         {'DOWN', BRef, process, B, _} ->
             gen_tcp:close(S);
         _Other ->
             loop(St)
+    end.
+
+%% The peer closed TCP; the bridge may still answer a downgrade that raced with
+%% it (the socket then goes to the new owner closed, as from ssl), or close.
+closed(#{socket := S, bridge := B, bref := BRef}) ->
+    receive
+        {pyssl_relay, {hand_over, To, From, Ref}} ->
+            _ = gen_tcp:controlling_process(S, To),
+            From ! {pyssl_relay_reply, Ref, {ok, S, <<>>}};
+        {pyssl_relay, close} ->
+            gen_tcp:close(S);
+        {'DOWN', BRef, process, B, _} ->
+            gen_tcp:close(S)
+    after 5000 ->
+            gen_tcp:close(S)
+    end.
+
+drain(S, Acc) ->
+    receive
+        {tcp, S, Data} -> drain(S, [Data | Acc])
+    after 0 ->
+        iolist_to_binary(lists:reverse(Acc))
     end.
 
 arm(#{paused := true} = St) -> St;
