@@ -302,6 +302,27 @@ SCENARIOS.update({
                         "|| O <- [[{server_name_indication, \"elsewhere.example\"}], [], "
                         "[{server_name_indication, \"unknown.example\"}, {verify, verify_none}]]], "
                         "Srvs = [receive {srv, X} -> X after 5000 -> timeout end || _ <- C], Mod:close(L), {C, Srvs}",
+    # sni_fun: the listen caller's fun picks the options by name (undefined: keep them)
+    "server_sni_fun": "Self = self(), "
+                      "SniFun = fun(\"elsewhere.example\" = H) -> Self ! {sni, H}, "
+                      "[{certfile, WrongHostCert}, {keyfile, WrongHostKey}]; (H) -> Self ! {sni, H}, undefined end, "
+                      "{ok, L} = Mod:listen(0, Srv ++ [{active, false}, {sni_fun, SniFun}]), {ok, {_, P}} = Mod:sockname(L), "
+                      "Acc = fun A(0) -> ok; A(N) -> {ok, T} = Mod:transport_accept(L, 5000), "
+                      "R = case Mod:handshake(T, 5000) of {ok, S} -> I = Mod:connection_information(S, [sni_hostname]), "
+                      "timer:sleep(100), Mod:close(S), I; E -> E end, Self ! {srv, R}, A(N - 1) end, "
+                      "spawn(fun() -> Acc(2) end), "
+                      "C = [case ssl:connect(\"localhost\", P, Verify ++ O, 5000) of {ok, CS} -> ssl:close(CS), ok; E -> E end "
+                      "|| O <- [[{server_name_indication, \"elsewhere.example\"}], [{server_name_indication, \"localhost\"}]]], "
+                      "Srvs = [receive {srv, X} -> X after 5000 -> timeout end || _ <- C], "
+                      "Names = (fun F(Acc) -> receive {sni, X} -> F([X | Acc]) after 300 -> lists:usort(Acc) end end)([]), "
+                      "Mod:close(L), {C, Srvs, Names}",
+    "server_sni_fun_crashes": "{ok, L} = Mod:listen(0, Srv ++ [{active, false}, {sni_fun, fun(_) -> erlang:error(boom) end}]), "
+                              "{ok, {_, P}} = Mod:sockname(L), Self = self(), "
+                              "spawn(fun() -> {ok, T} = Mod:transport_accept(L, 5000), Self ! {srv, Mod:handshake(T, 5000)} end), "
+                              "C = ssl:connect(\"localhost\", P, [{verify, verify_none}, {server_name_indication, \"x.example\"}], 5000), "
+                              "receive {srv, _} -> ok after 1000 -> ok end, Mod:close(L), C",
+    "server_sni_fun_and_hosts_conflict": "Mod:listen(0, Srv ++ [{sni_fun, fun(_) -> undefined end}, "
+                                         "{sni_hosts, [{\"a.example\", [{certfile, WrongHostCert}]}]}])",
     "server_verify_fun_accepts_foreign_client":
         VF + "{ok, L} = Mod:listen(0, Srv ++ [{verify, verify_peer}, {cacertfile, OtherCa}, {fail_if_no_peer_cert, true}, "
              "{verify_fun, {VF, []}}, {versions, ['tlsv1.2']}]), {ok, {_, P}} = Mod:sockname(L), "

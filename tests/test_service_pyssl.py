@@ -179,3 +179,22 @@ def test_file_contents_are_reused_for_a_while_errors_are_not(setup, pki, tmp_pat
     assert r[0] == A("error") and r[1][1][0] == A("cacertfile")
     missing.write_bytes(open(pki.ca.cert_path, "rb").read())
     assert node.eval(conn_missing) == A("ok")    # the error was not cached
+
+
+def test_failing_sni_fun_ends_the_handshake_on_both_sides(setup):
+    """ssl's connection process dies of a crashing sni_fun; here the client sees the
+    TCP close and the server's handshake returns {error, closed}; the listen socket
+    and the bridge go on."""
+    bridge, node = setup
+    r = node.eval("""(fun() ->
+        {ok, L} = pyssl:listen(0, Srv ++ [{active, false},
+                                          {sni_fun, fun("ok.example") -> undefined; (_) -> erlang:error(boom) end}]),
+        {ok, {_, P}} = pyssl:sockname(L), Self = self(),
+        spawn(fun() -> [begin {ok, T} = pyssl:transport_accept(L, 5000), Self ! {srv, pyssl:handshake(T, 5000)} end
+                        || _ <- [1, 2]] end),
+        C1 = ssl:connect("localhost", P, [{verify, verify_none}, {server_name_indication, "bad.example"}], 5000),
+        S1 = receive {srv, X1} -> X1 after 5000 -> timeout end,
+        C2 = ssl:connect("localhost", P, [{verify, verify_none}, {server_name_indication, "ok.example"}], 5000),
+        S2 = receive {srv, X2} -> element(1, X2) after 5000 -> timeout end,
+        pyssl:close(L), {C1, S1, element(1, C2), S2} end)()""")
+    assert r == ((A("error"), A("closed")), (A("error"), A("closed")), A("ok"), A("ok"))

@@ -1036,7 +1036,7 @@ def _unsupported(omap: dict, given: set, role: str):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
     for name in ("user_lookup_fun", "psk_identity", "srp_identity", "reuse_session",
-                 "next_protocols_advertised", "partial_chain", "sni_fun", "use_ticket",
+                 "next_protocols_advertised", "partial_chain", "use_ticket",
                  "anti_replay", "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):
             refuse(name, _original(omap, name))

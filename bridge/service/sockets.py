@@ -17,7 +17,7 @@ from typing import Optional
 
 from bridge.etf.types import Atom, Pid, Reference
 
-from . import inet, options, verify
+from . import inet, options, sni, verify
 from .delivery import Delivery
 from .packet import encode_packet
 from .options import SslOptionError
@@ -467,6 +467,7 @@ class ConnSocket(SocketBase):
                     cfg = options.build_tls_config(parsed, "server", files)
                     cfg.verify_hook = verify.hook_for(parsed.ssl, self.service.node, caller,
                                                       options.fun_arity)
+                    cfg.sni_hook = sni.hook_for(parsed, self.service, caller, files)
                 else:
                     # the listen socket's options: its config is built once (raises
                     # for a bad file as building it here would) and shared
@@ -474,8 +475,9 @@ class ConnSocket(SocketBase):
                            else options.build_tls_config(self.parsed, "server", self.listen_files))
                     hook = verify.hook_for(self.parsed.ssl, self.service.node, caller,
                                            options.fun_arity)
-                    if hook is not None:
-                        cfg = dataclasses.replace(cfg, verify_hook=hook)
+                    sni_hook = sni.hook_for(self.parsed, self.service, caller, self.listen_files)
+                    if hook is not None or sni_hook is not None:
+                        cfg = dataclasses.replace(cfg, verify_hook=hook, sni_hook=sni_hook)
             except SslOptionError as exc:
                 self._abort()
                 return exc.term

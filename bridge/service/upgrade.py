@@ -35,7 +35,7 @@ from typing import Optional
 from bridge.etf.types import Atom, Pid
 from bridge.tls.config import TLSConfig
 
-from . import inet, options, verify
+from . import inet, options, sni, verify
 from .sockets import After, ConnSocket, parse, tls_alert_term
 from .terms import CLOSED, ERROR, OK, TIMEOUT, Raise, is_timeout, to_timeout
 
@@ -245,6 +245,8 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         close_relay()
         return cfg
     cfg.verify_hook = verify.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+    if not client:
+        cfg.sni_hook = sni.hook_for(parsed, service, caller, files)
     try:
         sock = ConnSocket(service, caller, parsed, role="client" if client else "server")
     except ValueError:

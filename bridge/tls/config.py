@@ -42,4 +42,12 @@ class TLSConfig:
     verify_hook: Optional[object] = None
     # server: SNI host name -> TLSConfig to switch to (sni_hosts; certificate and key)
     sni_configs: dict = field(default_factory=dict)
+    # server: sni_fun: called (on the handshake thread, may block) with a host name
+    # sni_configs lacks; returns the TLSConfig to switch to, or None
+    sni_hook: Optional[object] = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def blocking_hooks(self) -> bool:
+        """Hooks that may wait for Erlang: handshake steps must run off the loop."""
+        return self.verify_hook is not None or self.sni_hook is not None

@@ -157,6 +157,7 @@ class TLSEngine:
         self.failed: Optional[TLSAlertError] = None
         self._out_pending: list[bytes] = []
         self._first_header = b""         # the peer's first record header (5 bytes)
+        self.sni_error: Optional[Exception] = None   # the sni hook raised
         # verify hook bookkeeping: (depth, reason) already told, the depth of an
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf = {"told": set(), "anchor": None, "hostname": False}
@@ -185,9 +186,9 @@ class TLSEngine:
                 self._set_host_check(cfg.hostname_check)
         else:
             conn.set_accept_state()
-            if cfg.sni_configs:
-                # sni_hosts: the certificate follows the name the client asks for
-                # (server contexts carry the servername callback, see bridge.tls.context)
+            if cfg.sni_configs or cfg.sni_hook is not None:
+                # sni_hosts/sni_fun: the certificate follows the name the client asks
+                # for (server contexts carry the servername callback, bridge.tls.context)
                 conn.set_app_data(self)
 
     # ---- callbacks ------------------------------------------------------------
@@ -329,9 +330,11 @@ class TLSEngine:
         try:
             self.conn.do_handshake()
         except SSL.WantReadError:
+            self._check_sni_hook()
             return False
         except (SSL.Error, SSL.SysCallError) as exc:
             raise self._fail(exc) from None
+        self._check_sni_hook()
         if self.renegotiating:
             if self.conn.renegotiate_pending():
                 return False
@@ -339,6 +342,13 @@ class TLSEngine:
             self._flush_pending()
         self.handshake_done = True
         return True
+
+    def _check_sni_hook(self) -> None:
+        # an sni_fun that failed kills the connection as it kills ssl's: nothing
+        # more goes out (not even the server's flight) and the peer sees TCP close
+        if self.sni_error is not None:
+            self.ciphertext_to_send()
+            raise TLSClosed(f"sni_fun failed: {self.sni_error!r}")
 
     def read_plaintext(self) -> bytes:
         """All plaintext available now (b"" if none). Sets ``peer_closed`` on close_notify."""
@@ -552,14 +562,23 @@ class TLSEngine:
 
 def on_servername(conn) -> None:
     """OpenSSL's servername callback (set on every server context; a no-op unless
-    the connection's engine has ``sni_configs``):
+    the connection's engine has ``sni_configs`` or an ``sni_hook``):
     switch to the context of the host the client named, if one is configured.
-    A name with no entry keeps the listen socket's certificate, as in OTP."""
+    A name with no entry keeps the listen socket's certificate, as in OTP; a
+    failing sni_fun ends the connection."""
     engine = conn.get_app_data()
     raw = conn.get_servername()
     if engine is None or not raw:
         return
-    host_cfg = engine.cfg.sni_configs.get(raw.decode("ascii", "replace"))
+    name = raw.decode("ascii", "replace")
+    host_cfg = engine.cfg.sni_configs.get(name)
+    if host_cfg is None and engine.cfg.sni_hook is not None:
+        try:
+            host_cfg = engine.cfg.sni_hook(name)       # sni_fun: may wait for Erlang
+        except Exception as exc:
+            log.warning("sni_fun for %r failed: %r", name, exc)
+            engine.sni_error = exc                       # ends the handshake, see do_handshake
+            return
     if host_cfg is not None:
         from .context import CONTEXTS
         conn.set_context(CONTEXTS.get(host_cfg))

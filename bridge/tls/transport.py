@@ -20,7 +20,7 @@ while the TCP write buffer is above the high-water mark), ``pause_reading()`` /
 ``sockname()``, ``socket()``, ``set_socket_option()``, ``renegotiate()``, ``engine``.
 
 Handshake steps run inline on the loop, one step per flight received. With a
-``verify_fun`` hook (which may block waiting for Erlang) they run on a thread pool
+``verify_fun`` or ``sni_fun`` hook (which may block waiting for Erlang) they run on a thread pool
 instead; while such a step runs the engine belongs to that thread: input is queued and
 so are writes. Measured with ``bench/ssl_bench.py`` (2 cores, RSA-2048, TLS 1.3), the
 pool cost more than it gave: the hand-off (executor queue, futures, waking the loop,
@@ -159,7 +159,7 @@ class TLSConnection(asyncio.Protocol):
     def _step(self) -> None:
         data = b"".join(self._pending)
         self._pending.clear()
-        if self.engine.cfg.verify_hook is None and not _POOL_STEPS:
+        if not self.engine.cfg.blocking_hooks and not _POOL_STEPS:
             self._after_step(self._step_sync(data))
             return
         self._stepping = True
