@@ -1186,6 +1186,42 @@ def parse_connect_options(opts, host=None, key_order=None) -> ParsedOptions:
     return parsed
 
 
+def parse_connect_options_shared(opts, host=None) -> ParsedOptions:
+    """``parse_connect_options`` without the copy: the memo's own object, shared by
+    every connect with these options. The caller must not change it (a socket
+    copies before its setopts)."""
+    key = _memo_key("connect", opts, host, None)
+    hit = _parse_memo.get(key) if key is not None else None
+    if hit is None:
+        hit = _parse_connect(opts, host, None)
+        if key is not None:
+            if len(_parse_memo) >= _MEMO_MAX:
+                _parse_memo.clear()
+            _parse_memo[key] = hit
+    return hit
+
+
+def build_tls_config_shared(parsed: ParsedOptions, role: str, file_contents: dict):
+    """``build_tls_config`` kept on ``parsed`` by the contents of its files: the same
+    object for every connect with the same options and files. The caller must not
+    change it (``dataclasses.replace`` to set a verify hook)."""
+    memo = parsed.__dict__.get("_cfg_memo")
+    if memo is None:
+        memo = parsed.__dict__["_cfg_memo"] = {}
+    try:
+        key = (role,) + tuple((path, file_contents.get(path)) for _, path in parsed.files)
+        hash(key)
+    except TypeError:
+        return build_tls_config(parsed, role, file_contents)
+    cfg = memo.get(key)
+    if cfg is None:
+        cfg = build_tls_config(parsed, role, file_contents)
+        if len(memo) >= 8:
+            memo.clear()
+        memo[key] = cfg
+    return cfg
+
+
 def _parse_connect(opts, host, key_order) -> ParsedOptions:
     parsed = _parse(opts, "client", host, key_order)
     for o in parsed.inet_list:
