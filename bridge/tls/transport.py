@@ -52,6 +52,20 @@ _POOL = ThreadPoolExecutor(max_workers=max(4, 2 * (os.cpu_count() or 1)),
                            thread_name_prefix="tls-handshake")
 
 
+class _Done:
+    """Stands for a finished handshake's future (``done()`` is all that is asked of it)."""
+    __slots__ = ()
+
+    def done(self) -> bool:
+        return True
+
+    def cancelled(self) -> bool:
+        return False
+
+
+_HANDSHAKE_DONE = _Done()
+
+
 class TLSConnection(asyncio.Protocol):
     # one per connection, most of them idle: no per-instance dict
     __slots__ = ("engine", "receiver", "loop", "transport", "handshake", "_pending",
@@ -76,7 +90,7 @@ class TLSConnection(asyncio.Protocol):
         self._read_shut = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future] = []
-        self._lost_fut = loop.create_future()
+        self._lost_fut: Optional[asyncio.Future] = None   # made by wait_closed()
         self._tcp_eof = False                  # TCP FIN seen during the handshake
         self._linger: Optional[asyncio.TimerHandle] = None
 
@@ -131,7 +145,7 @@ class TLSConnection(asyncio.Protocol):
         self._lost = True
         if self._linger is not None:
             self._linger.cancel()
-        if not self._lost_fut.done():
+        if self._lost_fut is not None and not self._lost_fut.done():
             self._lost_fut.set_result(None)
         for w in self._drain_waiters:
             if not w.done():
@@ -363,6 +377,10 @@ class TLSConnection(asyncio.Protocol):
 
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is gone."""
+        if self._lost:
+            return
+        if self._lost_fut is None:
+            self._lost_fut = self.loop.create_future()
         await self._lost_fut
 
     # ---- socket -------------------------------------------------------------------
@@ -425,10 +443,12 @@ async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional
         return await proto.handshake
 
     try:
-        return await asyncio.wait_for(run(), timeout)
+        conn = await asyncio.wait_for(run(), timeout)
     except BaseException:
         proto._abort()
         raise
+    proto.handshake = _HANDSHAKE_DONE      # no future kept per idle connection
+    return conn
 
 
 async def accept_tls(sock: socket.socket, cfg: TLSConfig, *, timeout: Optional[float],
@@ -443,7 +463,9 @@ async def accept_tls(sock: socket.socket, cfg: TLSConfig, *, timeout: Optional[f
         return await proto.handshake
 
     try:
-        return await asyncio.wait_for(run(), timeout)
+        conn = await asyncio.wait_for(run(), timeout)
     except BaseException:
         proto._abort()
         raise
+    proto.handshake = _HANDSHAKE_DONE      # no future kept per idle connection
+    return conn
