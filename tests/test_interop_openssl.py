@@ -123,3 +123,28 @@ def test_s_client_resumes_with_pyssl_server(node, pki, version, tmp_path):
     got = node.eval("(fun() -> [receive {resumed, N, R} -> R after 10000 -> timeout end || N <- [1, 2]] end)()")
     assert got == [False, True]
     assert b"Reused" in outs[1] and b"New" in outs[0]
+
+
+def test_pyssl_psk_client_to_s_server(node):
+    """TLS 1.2 PSK against openssl s_server -psk: identity, key and suite agree."""
+    port = free_port()
+    proc = subprocess.Popen(["openssl", "s_server", "-accept", str(port), "-nocert", "-tls1_2",
+                             "-psk", "0123456789abcdef0123456789abcdef", "-psk_identity", "erl-client",
+                             "-cipher", "PSK-AES256-GCM-SHA384", "-rev", "-quiet"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        r = node.eval(f"""(fun() ->
+            Key = binary:decode_hex(<<"0123456789abcdef0123456789abcdef">>),
+            Suite = #{{key_exchange => psk, cipher => aes_256_gcm, mac => aead, prf => sha384}},
+            {{ok, S}} = pyssl:connect("localhost", {port}, [{{versions, ['tlsv1.2']}}, {{ciphers, [Suite]}},
+                                                         {{psk_identity, "erl-client"}}, binary, {{active, false}},
+                                                         {{user_lookup_fun, {{fun(psk, _Hint, K) -> {{ok, K}} end, Key}}}}]),
+            ok = pyssl:send(S, <<"pre-shared\n">>),
+            {{ok, Data}} = pyssl:recv(S, 0, 5000),
+            {{ok, [{{selected_cipher_suite, CS}}]}} = pyssl:connection_information(S, [selected_cipher_suite]),
+            pyssl:close(S), {{Data, maps:get(key_exchange, CS)}} end)()""")
+        assert r == (b"derahs-erp\n", A("psk"))
+    finally:
+        proc.kill()
+        proc.wait()

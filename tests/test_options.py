@@ -202,7 +202,6 @@ def test_listen_options_match_otp(erl, opts_text):
 
 # Options OTP accepts but the bridge refuses on purpose, naming them.
 DELIBERATE = [
-    ("connect", "[{psk_identity, \"id\"}, {versions, ['tlsv1.2']}]", "psk_identity"),
     ("connect", "[{client_preferred_next_protocols, {client, [<<\"h2\">>]}}]",
      "client_preferred_next_protocols"),
     ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),

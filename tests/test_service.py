@@ -224,6 +224,12 @@ SCENARIOS = {
 }
 
 
+PSK = ("Self = self(), Key = <<\"0123456789abcdef\">>, "
+       "Suite = #{key_exchange => psk, cipher => aes_128_gcm, mac => aead, prf => sha256}, "
+       "Lookup = fun(Who, K) -> fun(psk, Id, St) -> Self ! {looked_up, Who, Id, St}, {ok, K} end end, "
+       "Seen = fun() -> lists:sort((fun F(Acc) -> receive {looked_up, W, I, St} -> F([{W, I, St} | Acc]) "
+       "after 300 -> Acc end end)([])) end, ")
+
 # --- verify_fun: the caller's fun runs during the handshake ----------------------------------
 # VF reports every event to the calling process and accepts everything.
 VF = ("Self = self(), "
@@ -302,6 +308,38 @@ SCENARIOS.update({
                         "|| O <- [[{server_name_indication, \"elsewhere.example\"}], [], "
                         "[{server_name_indication, \"unknown.example\"}, {verify, verify_none}]]], "
                         "Srvs = [receive {srv, X} -> X after 5000 -> timeout end || _ <- C], Mod:close(L), {C, Srvs}",
+    # PSK (TLS 1.2): keys from user_lookup_fun on each side, identities and hints passed on
+    "psk_client": PSK + "{ok, L} = ssl:listen(0, [{versions, ['tlsv1.2']}, {ciphers, [Suite]}, {active, false}, "
+                  "{user_lookup_fun, {Lookup(srv, Key), x}}, {psk_identity, \"server-hint\"}]), {ok, {_, P}} = ssl:sockname(L), "
+                  "spawn(fun() -> {ok, T} = ssl:transport_accept(L, 5000), R = ssl:handshake(T, 5000), "
+                  "case R of {ok, S} -> {ok, D} = ssl:recv(S, 0, 5000), ssl:send(S, D), timer:sleep(200), ssl:close(S); _ -> ok end, "
+                  "Self ! {done, element(1, R)} end), "
+                  "R = [case Mod:connect(\"localhost\", P, [{versions, ['tlsv1.2']}, {ciphers, [Suite]}, {active, false}, "
+                  "{psk_identity, \"client-1\"}, {user_lookup_fun, {Lookup(cli, CliKey), y}}], 5000) of "
+                  "{ok, C} -> ok = Mod:send(C, <<\"psk!\">>), X = Mod:recv(C, 0, 5000), "
+                  "I = Mod:connection_information(C, [selected_cipher_suite]), Mod:close(C), {X, I}; E -> E end "
+                  "|| CliKey <- [Key]], ssl:close(L), {R, Seen()}",
+    "psk_server": PSK + "{ok, L} = Mod:listen(0, [{versions, ['tlsv1.2']}, {ciphers, [Suite]}, {active, false}, "
+                  "{user_lookup_fun, {Lookup(srv, Key), x}}, {psk_identity, \"server-hint\"}]), {ok, {_, P}} = Mod:sockname(L), "
+                  "spawn(fun() -> R = ssl:connect(\"localhost\", P, [{versions, ['tlsv1.2']}, {ciphers, [Suite]}, {active, false}, "
+                  "{psk_identity, \"client-1\"}, {user_lookup_fun, {Lookup(cli, Key), y}}], 5000), "
+                  "case R of {ok, C} -> ok = ssl:send(C, <<\"hi\">>), Self ! {client, ssl:recv(C, 0, 5000)}, ssl:close(C); "
+                  "E -> Self ! {client, E} end end), "
+                  "{ok, T} = Mod:transport_accept(L, 5000), R = case Mod:handshake(T, 5000) of "
+                  "{ok, S} -> {ok, D} = Mod:recv(S, 0, 5000), ok = Mod:send(S, D), timer:sleep(200), Mod:close(S), ok; E -> E end, "
+                  "Mod:close(L), {R, receive {client, CR} -> CR after 5000 -> timeout end, Seen()}",
+    "psk_server_no_key": PSK + "{ok, L} = Mod:listen(0, [{versions, ['tlsv1.2']}, {ciphers, [Suite]}, {active, false}, "
+                         "{user_lookup_fun, {fun(psk, _, _) -> error end, x}}]), {ok, {_, P}} = Mod:sockname(L), "
+                         "spawn(fun() -> Self ! {client, ssl:connect(\"localhost\", P, [{versions, ['tlsv1.2']}, {ciphers, [Suite]}, "
+                         "{user_lookup_fun, {Lookup(cli, Key), y}}], 5000)} end), "
+                         "{ok, T} = Mod:transport_accept(L, 5000), R = Mod:handshake(T, 5000), Mod:close(L), "
+                         "{R, receive {client, CR} -> element(1, CR) after 5000 -> timeout end}",
+    "psk_client_no_key": PSK + "{ok, L} = ssl:listen(0, [{versions, ['tlsv1.2']}, {ciphers, [Suite]}, {active, false}, "
+                         "{user_lookup_fun, {Lookup(srv, Key), x}}]), {ok, {_, P}} = ssl:sockname(L), "
+                         "spawn(fun() -> {ok, T} = ssl:transport_accept(L, 5000), Self ! {srv, ssl:handshake(T, 5000)} end), "
+                         "R = Mod:connect(\"localhost\", P, [{versions, ['tlsv1.2']}, {ciphers, [Suite]}, "
+                         "{user_lookup_fun, {fun(psk, _, _) -> error end, y}}], 5000), "
+                         "receive {srv, _} -> ok after 5000 -> ok end, ssl:close(L), R",
     # sni_fun: the listen caller's fun picks the options by name (undefined: keep them)
     "server_sni_fun": "Self = self(), "
                       "SniFun = fun(\"elsewhere.example\" = H) -> Self ! {sni, H}, "

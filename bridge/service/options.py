@@ -1035,7 +1035,7 @@ def _unsupported(omap: dict, given: set, role: str):
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
-    for name in ("user_lookup_fun", "psk_identity", "srp_identity", "reuse_session",
+    for name in ("srp_identity", "reuse_session",
                  "next_protocols_advertised", "partial_chain", "use_ticket",
                  "anti_replay", "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):
@@ -1389,6 +1389,10 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     alpn_p = o.get("alpn_preferred_protocols")
     cfg.alpn_advertised = list(alpn_a) if isinstance(alpn_a, list) else []
     cfg.alpn_preferred = list(alpn_p) if isinstance(alpn_p, list) else []
+    # PSK (TLS 1.2): the key comes from user_lookup_fun (bridge.service.psk)
+    cfg.psk = isinstance(o.get("user_lookup_fun"), tuple)
+    ident = _erl_string(o.get("psk_identity"))
+    cfg.psk_identity = ident.encode("utf-8") if ident else None
 
     def read(opt):
         v = o.get(opt)

@@ -8,7 +8,6 @@ and hands out not-yet-handshaken ``ConnSocket``s from ``transport_accept``.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import socket as pysocket
 import struct
@@ -17,7 +16,7 @@ from typing import Optional
 
 from bridge.etf.types import Atom, Pid, Reference
 
-from . import inet, options, sni, verify
+from . import hooks, inet, options
 from .delivery import Delivery
 from .packet import encode_packet
 from .options import SslOptionError
@@ -417,7 +416,7 @@ class ConnSocket(SocketBase):
         cfg = parse(options.build_tls_config, parsed, "client", files)
         late_error = None if isinstance(cfg, TLSConfig) else cfg
         if late_error is None:
-            cfg.verify_hook = verify.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+            cfg = hooks.attach(cfg, parsed, service, caller, files)
         try:
             sock = cls(service, caller, parsed, role="client")
         except ValueError:          # a packet type the framing layer does not offer
@@ -465,19 +464,13 @@ class ConnSocket(SocketBase):
                     if missing:
                         files.update(await self.service.read_files(caller, missing))
                     cfg = options.build_tls_config(parsed, "server", files)
-                    cfg.verify_hook = verify.hook_for(parsed.ssl, self.service.node, caller,
-                                                      options.fun_arity)
-                    cfg.sni_hook = sni.hook_for(parsed, self.service, caller, files)
+                    cfg = hooks.attach(cfg, parsed, self.service, caller, files)
                 else:
                     # the listen socket's options: its config is built once (raises
                     # for a bad file as building it here would) and shared
                     cfg = (self.listen_sock.server_config() if self.listen_sock is not None
                            else options.build_tls_config(self.parsed, "server", self.listen_files))
-                    hook = verify.hook_for(self.parsed.ssl, self.service.node, caller,
-                                           options.fun_arity)
-                    sni_hook = sni.hook_for(self.parsed, self.service, caller, self.listen_files)
-                    if hook is not None or sni_hook is not None:
-                        cfg = dataclasses.replace(cfg, verify_hook=hook, sni_hook=sni_hook)
+                    cfg = hooks.attach(cfg, self.parsed, self.service, caller, self.listen_files)
             except SslOptionError as exc:
                 self._abort()
                 return exc.term

@@ -35,7 +35,7 @@ from typing import Optional
 from bridge.etf.types import Atom, Pid
 from bridge.tls.config import TLSConfig
 
-from . import inet, options, sni, verify
+from . import hooks, inet, options
 from .sockets import After, ConnSocket, parse, tls_alert_term
 from .terms import CLOSED, ERROR, OK, TIMEOUT, Raise, is_timeout, to_timeout
 
@@ -244,9 +244,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     if not isinstance(cfg, TLSConfig):
         close_relay()
         return cfg
-    cfg.verify_hook = verify.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
-    if not client:
-        cfg.sni_hook = sni.hook_for(parsed, service, caller, files)
+    cfg = hooks.attach(cfg, parsed, service, caller, files)
     try:
         sock = ConnSocket(service, caller, parsed, role="client" if client else "server")
     except ValueError:

@@ -45,9 +45,15 @@ class TLSConfig:
     # server: sni_fun: called (on the handshake thread, may block) with a host name
     # sni_configs lacks; returns the TLSConfig to switch to, or None
     sni_hook: Optional[object] = None
+    # TLS 1.2 PSK suites: psk turns OpenSSL's PSK callbacks on; psk_identity is the
+    # client's identity or the server's hint; psk_hook(identity or hint) -> key
+    # (the caller's user_lookup_fun; called on the handshake thread, may block)
+    psk: bool = False
+    psk_identity: Optional[bytes] = None
+    psk_hook: Optional[object] = None
     extra: dict = field(default_factory=dict)
 
     @property
     def blocking_hooks(self) -> bool:
         """Hooks that may wait for Erlang: handshake steps must run off the loop."""
-        return self.verify_hook is not None or self.sni_hook is not None
+        return self.verify_hook is not None or self.sni_hook is not None or self.psk_hook is not None

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 from .config import TLSConfig
-from .engine import on_servername
+from .engine import install_psk_callbacks, on_servername
 
 _VERSION_CONST = {
     "tlsv1": SSL.TLS1_VERSION,
@@ -80,7 +80,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.depth, cfg.fail_if_no_peer_cert, tuple(cfg.cert_chain), cfg.key_der,
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, tuple(cfg.alpn_advertised),
-            tuple(cfg.alpn_preferred))
+            tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity)
 
 
 class ContextCache:
@@ -113,6 +113,8 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         # sni_hosts switches the context per connection in this callback; it must be
         # set before the context makes its first connection (pyOpenSSL freezes it)
         ctx.set_tlsext_servername_callback(on_servername)
+    if cfg.psk:
+        install_psk_callbacks(ctx, cfg)
     versions = [v for v in _ORDER if v in cfg.versions] or ["tlsv1.2", "tlsv1.3"]
     ctx.set_min_proto_version(_VERSION_CONST[versions[0]])
     ctx.set_max_proto_version(_VERSION_CONST[versions[-1]])

@@ -158,6 +158,7 @@ class TLSEngine:
         self._out_pending: list[bytes] = []
         self._first_header = b""         # the peer's first record header (5 bytes)
         self.sni_error: Optional[Exception] = None   # the sni hook raised
+        self.psk_failed = False          # the PSK hook gave no key: illegal_parameter, as OTP
         # verify hook bookkeeping: (depth, reason) already told, the depth of an
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf = {"told": set(), "anchor": None, "hostname": False}
@@ -176,6 +177,8 @@ class TLSEngine:
             conn.set_verify(SSL.VERIFY_NONE, None)
         if cfg.role == "client":
             conn.set_connect_state()
+            if cfg.psk:
+                conn.set_app_data(self)        # the PSK callback finds the engine here
             sni = cfg.server_name_indication
             if sni:
                 try:
@@ -186,7 +189,7 @@ class TLSEngine:
                 self._set_host_check(cfg.hostname_check)
         else:
             conn.set_accept_state()
-            if cfg.sni_configs or cfg.sni_hook is not None:
+            if cfg.sni_configs or cfg.sni_hook is not None or cfg.psk:
                 # sni_hosts/sni_fun: the certificate follows the name the client asks
                 # for (server contexts carry the servername callback, bridge.tls.context)
                 conn.set_app_data(self)
@@ -484,6 +487,8 @@ class TLSEngine:
                 if desc == 40:                 # OTP prints the reason with handshake_failure
                     shown = ("bad_cert", reason) if isinstance(reason, str) and reason in _KNOWN_REASONS else reason
                     extra = " " + _erl_format(shown)
+            elif self.psk_failed:
+                desc = 47                   # OTP: illegal_parameter when no key is found
             elif not self.handshake_done and _first_header_alert(self._first_header) is not None:
                 # OTP's record layer judges the first header before anything else
                 desc = _first_header_alert(self._first_header)
@@ -582,6 +587,59 @@ def on_servername(conn) -> None:
     if host_cfg is not None:
         from .context import CONTEXTS
         conn.set_context(CONTEXTS.get(host_cfg))
+
+
+def _psk_key(ssl, identity: Optional[bytes], limit: int) -> Optional[tuple]:
+    """(engine, key) from the connection's PSK hook, or None (and the engine marked)."""
+    conn = SSL.Connection._reverse_mapping.get(ssl)
+    engine = conn.get_app_data() if conn is not None else None
+    if engine is None or engine.cfg.psk_hook is None:
+        return None
+    try:
+        key = engine.cfg.psk_hook(identity)
+    except Exception as exc:
+        log.warning("user_lookup_fun for %r failed: %r", identity, exc)
+        key = None
+    if not isinstance(key, (bytes, bytearray)) or not 0 < len(key) <= limit:
+        engine.psk_failed = True
+        return None
+    return engine, bytes(key)
+
+
+@_ffi.callback("unsigned int (*)(SSL *, char *, char *, unsigned int, unsigned char *, unsigned int)")
+def _psk_client_cb(ssl, hint, identity_out, max_identity_len, psk_out, max_psk_len):
+    got = _psk_key(ssl, _ffi.string(hint) if hint != _ffi.NULL else None, max_psk_len)
+    if got is None:
+        return 0
+    engine, key = got
+    ident = engine.cfg.psk_identity or b"psk_identity"      # what OTP sends without one
+    if len(ident) >= max_identity_len:
+        engine.psk_failed = True
+        return 0
+    _ffi.memmove(identity_out, ident + b"\0", len(ident) + 1)
+    _ffi.memmove(psk_out, key, len(key))
+    return len(key)
+
+
+@_ffi.callback("unsigned int (*)(SSL *, char *, unsigned char *, unsigned int)")
+def _psk_server_cb(ssl, identity, psk_out, max_psk_len):
+    got = _psk_key(ssl, _ffi.string(identity) if identity != _ffi.NULL else b"", max_psk_len)
+    if got is None:
+        return 0
+    _engine, key = got
+    _ffi.memmove(psk_out, key, len(key))
+    return len(key)
+
+
+def install_psk_callbacks(ctx: SSL.Context, cfg: TLSConfig) -> None:
+    """PSK key exchange on a context (before its first connection): the callbacks ask
+    the connection's ``psk_hook``; a server also sends its hint (``psk_identity``)."""
+    if cfg.role == "client":
+        _lib.SSL_CTX_set_psk_client_callback(ctx._context, _psk_client_cb)
+    else:
+        _lib.SSL_CTX_set_psk_server_callback(ctx._context, _psk_server_cb)
+        if cfg.psk_identity:
+            _lib.SSL_CTX_use_psk_identity_hint(ctx._context, cfg.psk_identity)
 
 
 _HELLO_MAX_RECORD = 16384 + 2048      # OTP's ?MAX_CIPHER_TEXT_LENGTH

@@ -40,8 +40,11 @@ upgrade(Node, Role, Socket, Opts, Timeout) ->
             Relay = proc_lib:spawn(?MODULE, init, [Socket, self()]),
             case gen_tcp:controlling_process(Socket, Relay) of
                 ok ->
+                    MRef = monitor(process, Relay),
                     Relay ! {pyssl_relay, socket_handed_over},
-                    pyssl:upgrade_call(Node, [Role, Relay, Peer, Local, Inherited, Opts, Timeout]);
+                    Reply = pyssl:upgrade_call(Node, [Role, Relay, Peer, Local, Inherited, Opts, Timeout]),
+                    settled(Reply, MRef),
+                    Reply;
                 {error, _} = E ->
                     exit(Relay, kill),
                     E
@@ -71,6 +74,15 @@ inherited(Socket, Opts) ->
             end;
         {error, _} ->
             []
+    end.
+
+%% On failure the bridge has told the relay to close the socket (or to give it
+%% back): wait until it has, so the caller sees the socket as ssl leaves it.
+settled({ok, _}, MRef) ->
+    demonitor(MRef, [flush]);
+settled(_Error, MRef) ->
+    receive {'DOWN', MRef, process, _, _} -> ok
+    after 5000 -> demonitor(MRef, [flush])
     end.
 
 addresses(Socket) ->

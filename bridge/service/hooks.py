@@ -1,0 +1,33 @@
+"""The Erlang funs a connection's TLS session calls back, gathered in one place.
+
+``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni) and the
+PSK ``user_lookup_fun`` (bridge.service.psk) are the caller's funs; each
+becomes a hook in the connection's ``TLSConfig`` that runs the fun on the
+caller's node. A listen socket's config is shared by its connections, so the
+hooks go on a copy.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from bridge.etf.types import Pid
+from bridge.tls.config import TLSConfig
+
+from . import options, psk, sni, verify
+
+
+def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
+           files: dict) -> TLSConfig:
+    """``cfg`` with the hooks of ``parsed``'s funs for ``caller`` (``cfg`` itself if none)."""
+    hooks = {}
+    v = verify.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+    if v is not None:
+        hooks["verify_hook"] = v
+    if cfg.role == "server":
+        s = sni.hook_for(parsed, service, caller, files)
+        if s is not None:
+            hooks["sni_hook"] = s
+    p = psk.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+    if p is not None:
+        hooks["psk_hook"] = p
+    return dataclasses.replace(cfg, **hooks) if hooks else cfg
