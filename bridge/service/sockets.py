@@ -299,7 +299,11 @@ class ListenSocket(SocketBase):
         if not isinstance(changes, list):
             return changes
         sock_changes, inet_changes = split_changes(changes)
-        self.parsed.socket.update(sock_changes)
+        # a fresh copy: sockets accepted so far keep the options they were accepted with
+        p = self.parsed
+        self.parsed = options.ParsedOptions(
+            role=p.role, socket={**p.socket, **sock_changes}, inet=dict(p.inet), ssl=p.ssl,
+            files=p.files, given=p.given, inet_list=p.inet_list)
         inet.set_options(self.lsock, inet_changes)
         self.parsed.inet.update(inet_changes)
         return OK
@@ -405,7 +409,8 @@ class ConnSocket(SocketBase):
     async def connect(cls, service, host, port, opts, timeout, caller):
         if not is_timeout(timeout):
             raise Raise(Atom("function_clause"))
-        parsed = parse(options.parse_connect_options, opts, host=host)
+        # shared with other connects of the same options (copied before a setopts)
+        parsed = parse(options.parse_connect_options_shared, opts, host=host)
         if not isinstance(parsed, options.ParsedOptions):
             return parsed
         target = _connect_target(host, port, parsed)
@@ -413,7 +418,7 @@ class ConnSocket(SocketBase):
             return target
         hoststr, port = target
         files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
-        cfg = parse(options.build_tls_config, parsed, "client", files)
+        cfg = parse(options.build_tls_config_shared, parsed, "client", files)   # shared too
         late_error = None if isinstance(cfg, TLSConfig) else cfg
         if late_error is None:
             cfg = hooks.attach(cfg, parsed, service, caller, files)
@@ -659,6 +664,7 @@ class ConnSocket(SocketBase):
         if not isinstance(changes, list):
             return changes
         s, inet_changes = split_changes(changes)
+        self._own_parsed()
         cur = self.parsed.socket
         d = self.delivery
         new_active = s.get("active")
@@ -688,6 +694,18 @@ class ConnSocket(SocketBase):
             else:
                 d.set_active(value)
         return OK
+
+    # The parsed options are shared (with other connects of the same options, or
+    # with the listen socket and its other accepted sockets) until a setopts.
+    _parsed_own = False
+
+    def _own_parsed(self) -> None:
+        if not self._parsed_own:
+            p = self.parsed
+            self.parsed = options.ParsedOptions(
+                role=p.role, socket=dict(p.socket), inet=dict(p.inet), ssl=p.ssl,
+                files=p.files, given=p.given, inet_list=p.inet_list)
+            self._parsed_own = True
 
     def getopts(self, names):
         if self.closed:
