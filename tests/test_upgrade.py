@@ -78,6 +78,12 @@ SCENARIOS = {
     "client_upgrade_inherits_socket_options": "T = Plain(EchoPort), ok = inet:setopts(T, [list, {packet, 2}]), "
                                               "{ok, S} = Mod:connect(T, Verify ++ [{active, once}]), "
                                               "R = Mod:getopts(S, [mode, packet, active, header, packet_size]), Mod:close(S), R",
+    "client_upgrade_os_options": "T = Plain(EchoPort), ok = inet:setopts(T, [{keepalive, true}]), "
+                                 "{ok, S} = Mod:connect(T, Verify ++ [{nodelay, true}]), "
+                                 "R1 = Mod:getopts(S, [nodelay, keepalive, mode, sndbuf]), "
+                                 "ok = Mod:setopts(S, [{keepalive, false}, {nodelay, false}, binary]), "
+                                 "R2 = Mod:getopts(S, [keepalive, nodelay, mode]), Mod:close(S), "
+                                 "{[case X of {sndbuf, N} -> {sndbuf, is_integer(N)}; _ -> X end || X <- element(2, R1)], R2}",
     "client_upgrade_passive_binary": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}, binary, {packet, 2}]), "
                                      "ok = Mod:send(S, <<\"abc\">>), R = Mod:recv(S, 0, 5000), "
                                      "O = Mod:getopts(S, [active, mode, packet]), Mod:close(S), {R, O}",

@@ -16,7 +16,7 @@ from typing import Optional
 
 from bridge.etf.types import Atom, Pid, Reference
 
-from . import hooks, inet, options
+from . import hooks, inet, options, upgrade
 from .delivery import Delivery
 from .packet import encode_packet
 from .options import SslOptionError
@@ -686,6 +686,9 @@ class ConnSocket(SocketBase):
             sock = self._raw_socket()
             if sock is not None:
                 inet.set_options(sock, inet_changes)
+            elif upgrade.relayed(self.tls) is not None:     # the relay's gen_tcp socket
+                asyncio.ensure_future(upgrade.relayed(self.tls).call_relay(
+                    (Atom("setopts"), [(Atom(k), v) for k, v in inet_changes.items()])))
             self.parsed.inet.update(inet_changes)
         if "active" in s:
             value = active_value(s["active"])
@@ -718,6 +721,8 @@ class ConnSocket(SocketBase):
         sopts["mode"] = Atom("binary") if self.delivery.binary else Atom("list")
         sopts["header"] = self.delivery.header
         sock = self._raw_socket()
+        if sock is None and upgrade.relayed(self.tls) is not None:
+            return upgrade.getopts(upgrade.relayed(self.tls), wanted, sopts)
         return (OK, inet.get_options(sock, wanted, sopts))
 
     def apply_os_options(self) -> None:

@@ -36,7 +36,7 @@ from bridge.etf.types import Atom, Pid
 from bridge.tls.config import TLSConfig
 
 from . import hooks, inet, options
-from .sockets import After, ConnSocket, parse, tls_alert_term
+from . import sockets          # (sockets imports this module too: names resolved at call time)
 from .terms import CLOSED, ERROR, OK, TIMEOUT, Raise, is_timeout, to_timeout
 
 log = logging.getLogger("bridge.service.upgrade")
@@ -149,6 +149,21 @@ class RelayTransport(asyncio.Transport):
         finally:
             self._replies.pop(ref, None)
 
+    async def call_relay(self, request, timeout: Optional[float] = 30.0):
+        """``inet`` on the relayed socket, run by the relay: its result, or None."""
+        if self._lost or self.process is None:
+            return None
+        ref = self.node.make_ref()
+        fut = asyncio.get_running_loop().create_future()
+        self._replies[ref] = fut
+        self._to_relay((Atom("call"), self.process.pid, ref, request))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            return None
+        finally:
+            self._replies.pop(ref, None)
+
     def forget(self) -> None:
         """The relay is gone or has handed the socket over: stop without a word to it."""
         self._closing = True
@@ -223,9 +238,9 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     close_relay = lambda: service.node.send(relay, (_RELAY, Atom("close")))     # noqa: E731
     try:
         if client:
-            parsed = parse(options.parse_connect_options, opts, host=peer[0])
+            parsed = sockets.parse(options.parse_connect_options, opts, host=peer[0])
         else:
-            parsed = parse(options.parse_upgrade_server_options, opts)
+            parsed = sockets.parse(options.parse_upgrade_server_options, opts)
     except Raise:
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
         raise
@@ -240,13 +255,13 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
                     and item[0].name in options.EMULATED_OPTIONS:
                 parsed.socket[item[0].name] = item[1]
     files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
-    cfg = parse(options.build_tls_config, parsed, "client" if client else "server", files)
+    cfg = sockets.parse(options.build_tls_config, parsed, "client" if client else "server", files)
     if not isinstance(cfg, TLSConfig):
         close_relay()
         return cfg
     cfg = hooks.attach(cfg, parsed, service, caller, files)
     try:
-        sock = ConnSocket(service, caller, parsed, role="client" if client else "server")
+        sock = sockets.ConnSocket(service, caller, parsed, role="client" if client else "server")
     except ValueError:
         close_relay()
         return error((Atom("options"), (Atom("packet"), parsed.socket.get("packet"))))
@@ -266,7 +281,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         sock.tls = await asyncio.wait_for(proto.handshake, to_timeout(timeout))
     except transport.TLSAlertError as exc:
         rt.close()
-        return tls_alert_term(exc)
+        return sockets.tls_alert_term(exc)
     except (asyncio.TimeoutError, TimeoutError):
         rt.close()
         return error(TIMEOUT)
@@ -274,7 +289,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         rt.close()
         return error(CLOSED)
     service.add_socket(sock)
-    return After((OK, sock.term), sock.release)
+    return sockets.After((OK, sock.term), sock.release)
 
 
 # ---- downgrade: ssl:close(S, {NewController, Timeout}) ------------------------------------
@@ -356,3 +371,38 @@ class Downgrade:
         _ok, port, unread = reply
         data = bytes(rt.plain) + bytes(unread)
         self.done.set_result((OK, port, data) if data else (OK, port))
+
+
+# ---- gen_tcp options of a relayed socket -----------------------------------------------------
+
+def relayed(tls) -> Optional[RelayTransport]:
+    """The relay transport under a TLS connection, if it has one."""
+    t = getattr(tls, "transport", None)
+    return t if isinstance(t, RelayTransport) else None
+
+
+async def getopts(rt: RelayTransport, wanted: list, emulated: dict):
+    """``getopts`` of a relayed socket: emulated options from the bridge, the
+    others read by the relay with ``inet:getopts/2`` (reversed, as ssl answers)."""
+    os_names = [n for n in wanted if n not in emulated]
+    values = {}
+    if os_names:
+        res = await rt.call_relay((Atom("getopts"), [Atom(n) for n in os_names]))
+        if isinstance(res, tuple) and len(res) == 2 and res[0] is OK and isinstance(res[1], list):
+            values = {k.name: v for k, v in res[1] if isinstance(k, Atom)}
+    out = []
+    for name in wanted:
+        if name in emulated:
+            out.append((Atom(name), inet.to_term(name, emulated[name])))
+        elif name in values:
+            out.append((Atom(name), values[name]))
+    out.reverse()
+    return (OK, out)
+
+
+async def setopts(rt: RelayTransport, changes: dict, then):
+    """The gen_tcp part of a ``setopts`` on a relayed socket, set by the relay; then
+    ``then()`` (the emulated part) gives the reply."""
+    if changes:
+        await rt.call_relay((Atom("setopts"), [(Atom(k), v) for k, v in changes.items()]))
+    return then()
