@@ -33,6 +33,7 @@ log = logging.getLogger("bridge.service")
 GEN_CALL = Atom("$gen_call")
 _SEND = Atom("send")
 _RECV = Atom("recv")
+_TRANSPORT_ACCEPT = Atom("transport_accept")
 # How long file contents read on a caller's node are reused (OTP's PEM cache
 # cleans every 2 minutes).
 FILE_CACHE_SECONDS = 120.0
@@ -144,6 +145,22 @@ class SslService:
                             return          # the socket replies when the data is there
                     else:
                         result = sock.recv(args[1], INFINITY if n == 2 else args[2])
+                except Raise as exc:
+                    reply(exc.as_reply())
+                    return
+                self._reply_result(result, fun, args, reply)
+                return
+            if fun is _TRANSPORT_ACCEPT and (n == 1 or n == 2):
+                try:
+                    sock = self.lookup(args[0])
+                    if sock is None:
+                        result = error(CLOSED)
+                    elif isinstance(sock, ListenSocket):
+                        result = sock.transport_accept(INFINITY if n == 1 else args[1], caller, reply)
+                        if result is None:
+                            return          # the listen socket replies on a connection
+                    else:
+                        result = sock.transport_accept(INFINITY if n == 1 else args[1], caller)
                 except Raise as exc:
                     reply(exc.as_reply())
                     return

@@ -169,8 +169,10 @@ class ListenSocket(SocketBase):
         service.add_socket(sock)
         return (OK, sock.term)
 
-    def transport_accept(self, timeout, caller):
-        """The reply now (a connection is ready, or timeout 0), else a future of it."""
+    def transport_accept(self, timeout, caller, reply=None):
+        """The reply now (a connection is ready, or timeout 0), else a future of it;
+        with ``reply`` given, a reply that has to wait goes to ``reply`` (the shim's
+        calls: no future, no extra loop step) and None is returned."""
         if not is_timeout(timeout):
             raise Raise(Atom("function_clause"))
         if self.closed:
@@ -185,21 +187,35 @@ class ListenSocket(SocketBase):
         if secs == 0:
             return error(TIMEOUT)
         loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        waiter = [fut, caller, None]
+        fut = loop.create_future() if reply is None else None
+        waiter = [fut, caller, None, reply]
         if secs is not None:
             waiter[2] = loop.call_later(secs, self._expire, waiter)
         self._waiters.append(waiter)
         self._want_reader()
         return fut
 
+    @staticmethod
+    def _waiting(waiter) -> bool:
+        """Still wants its reply (a future may have been cancelled by an rpc caller)."""
+        return waiter[0] is None or not waiter[0].done()
+
+    @staticmethod
+    def _answer(waiter, value) -> None:
+        if waiter[2] is not None:
+            waiter[2].cancel()
+        if waiter[0] is None:
+            waiter[3](value)
+        elif not waiter[0].done():
+            waiter[0].set_result(value)
+
     def _expire(self, waiter) -> None:
         try:
             self._waiters.remove(waiter)
         except ValueError:
             return
-        if not waiter[0].done():
-            waiter[0].set_result(error(TIMEOUT))
+        waiter[2] = None
+        self._answer(waiter, error(TIMEOUT))
 
     def _take(self, csock, caller):
         """A new not-yet-handshaken socket for an accepted connection: ``{ok, S}``."""
@@ -248,20 +264,16 @@ class ListenSocket(SocketBase):
             return
         exc = self._accept_ready()
         while self._ready and self._waiters:
-            fut, caller, timer = self._waiters.popleft()
-            if timer is not None:
-                timer.cancel()
-            if not fut.done():
-                fut.set_result(self._take(self._ready.popleft(), caller))
+            waiter = self._waiters.popleft()
+            if self._waiting(waiter):
+                self._answer(waiter, self._take(self._ready.popleft(), waiter[1]))
+            elif waiter[2] is not None:
+                waiter[2].cancel()
         if exc is not None:
             # e.g. EMFILE: the first waiter gets the error, as its accept would have;
             # no busy loop on a socket that stays readable until the next acceptor
             if self._waiters:
-                fut, _caller, timer = self._waiters.popleft()
-                if timer is not None:
-                    timer.cancel()
-                if not fut.done():
-                    fut.set_result(error(inet.posix_atom(exc)))
+                self._answer(self._waiters.popleft(), error(inet.posix_atom(exc)))
             self._stop_reader()
             return
         self._want_reader()
@@ -276,11 +288,7 @@ class ListenSocket(SocketBase):
         self.closed = True
         self._stop_reader()
         while self._waiters:
-            fut, _caller, timer = self._waiters.popleft()
-            if timer is not None:
-                timer.cancel()
-            if not fut.done():
-                fut.set_result(error(CLOSED))
+            self._answer(self._waiters.popleft(), error(CLOSED))
         while self._ready:         # reset, as the kernel resets its unaccepted backlog
             csock = self._ready.popleft()
             try:
