@@ -15,10 +15,12 @@
 %% over the reachable ones (see {@link pyssl_bridges:pick/0}).
 %%
 %% == How calls travel ==
-%% Each call is `gen_server:call({pyssl, Bridge}, {Function, Args}, infinity)'
-%% and returns exactly what the bridge replies, which is what
-%% `ssl:Function(Args...)' returns. The gen_server call itself never times out:
-%% the bridge enforces the ssl `Timeout' arguments. Calls on a socket
+%% Each call sends the message of `gen_server:call({pyssl, Bridge}, {Function,
+%% Args}, infinity)' and returns exactly what the bridge replies, which is what
+%% `ssl:Function(Args...)' returns. The wait itself never times out: the bridge
+%% enforces the ssl `Timeout' arguments. While it waits the caller monitors a
+%% local guard of that bridge (`pyssl_monitor:guard/1'), not the bridge's process,
+%% so a call costs the bridge one request and one reply (see `forward/3'). Calls on a socket
 %% `{sslsocket, pyssl, Ref}' go to the bridge that made it, `node(Ref)'; calls
 %% that make a socket (`connect', `listen') or need no socket (`cipher_suites',
 %% `versions', `format_error') go to the bridge chosen by
