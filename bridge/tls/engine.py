@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import weakref
 from typing import Optional
 
 from OpenSSL import SSL, crypto
@@ -161,9 +162,11 @@ class TLSEngine:
         self.psk_failed = False          # the PSK hook gave no key: illegal_parameter, as OTP
         # verify hook bookkeeping: (depth, reason) already told, the depth of an
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
-        self._vf = {"told": set(), "anchor": None, "hostname": False}
-        self._anchors = frozenset(cfg.cacerts)
-        conn.set_info_callback(self._info)
+        self._vf: Optional[dict] = None            # made on the hook's first call
+        self._bios_used = True           # the handshake's BIOs, renewed once it is over
+        # the callbacks are shared by all connections: they find this engine by SSL*
+        _ENGINES[int(_ffi.cast("uintptr_t", conn._ssl))] = self
+        _lib.SSL_set_info_callback(conn._ssl, _info_cb)
         hook = cfg.verify_hook
         if cfg.verify == "verify_peer" or (hook is not None and cfg.role == "client"):
             mode = SSL.VERIFY_PEER
@@ -171,8 +174,7 @@ class TLSEngine:
                 mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
             # our own callback: pyOpenSSL's does not give access to the store context,
             # which we need to read the current certificate and to choose the alert
-            self._verify_cb = _ffi.callback("int (*)(int, X509_STORE_CTX *)", self._verify)
-            _lib.SSL_set_verify(conn._ssl, mode, self._verify_cb)
+            _lib.SSL_set_verify(conn._ssl, mode, _verify_cb)
         else:
             conn.set_verify(SSL.VERIFY_NONE, None)
         if cfg.role == "client":
@@ -195,7 +197,7 @@ class TLSEngine:
                 conn.set_app_data(self)
 
     # ---- callbacks ------------------------------------------------------------
-    def _info(self, conn, where, ret) -> None:
+    def _info(self, where, ret) -> None:
         if where & _CB_ALERT:
             alert = ((ret >> 8) & 0xFF, ret & 0xFF)
             if alert[1] == 0:
@@ -227,9 +229,11 @@ class TLSEngine:
         # hook sees what OTP's path validation shows a verify_fun: each
         # certificate once, top down, with {bad_cert, R} for each problem first.
         vf = self._vf
+        if vf is None:
+            vf = self._vf = {"told": set(), "anchor": None, "hostname": False}
         if ok:
             der = self._current_der(store)
-            if depth > 0 and der in self._anchors:
+            if depth > 0 and der in self.cfg.cacerts:
                 return 1                       # OTP does not show the trust anchor
             if vf["anchor"] is not None and depth >= vf["anchor"]:
                 return 1                       # the unknown CA the fun accepted is the anchor
@@ -322,9 +326,35 @@ class TLSEngine:
             if not chunk:
                 break
             chunks.append(chunk)
+        if self._bios_used and self.handshake_done and not self.renegotiating:
+            self._renew_bios()
         if not chunks:
             return b""
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _renew_bios(self) -> None:
+        """Once the handshake's flights are through, give OpenSSL new, empty memory
+        BIOs: the old ones keep the capacity of the largest flight (kilobytes per
+        connection) for as long as the connection lives. Bytes already received
+        but not yet read by OpenSSL move over."""
+        self._bios_used = False
+        conn = self.conn
+        rest = self.unread_input()
+        new_in = _lib.BIO_new(_lib.BIO_s_mem())
+        new_out = _lib.BIO_new(_lib.BIO_s_mem())
+        if new_in == _ffi.NULL or new_out == _ffi.NULL:
+            for b in (new_in, new_out):
+                if b != _ffi.NULL:
+                    _lib.BIO_free(b)
+            if rest:
+                conn.bio_write(rest)
+            return
+        _lib.SSL_set_bio(conn._ssl, new_in, new_out)      # frees the old pair
+        conn._into_ssl, conn._from_ssl = new_in, new_out
+        if self.eof:
+            conn.bio_shutdown()
+        if rest:
+            conn.bio_write(rest)
 
     def do_handshake(self) -> bool:
         """Advance the handshake (or a renegotiation); True once complete."""
@@ -563,6 +593,27 @@ class TLSEngine:
     def export_keying_material(self, label: bytes, length: int, context: Optional[bytes] = None) -> bytes:
         """RFC 5705 / RFC 8446 7.5 exporter."""
         return self.conn.export_keying_material(label, length, context)
+
+
+# SSL* (as an int) -> its engine, for the callbacks below; weak: an engine that is
+# gone is forgotten with its connection.
+_ENGINES: "weakref.WeakValueDictionary[int, TLSEngine]" = weakref.WeakValueDictionary()
+
+
+@_ffi.callback("void (*)(SSL *, int, int)")
+def _info_cb(ssl, where, ret):
+    engine = _ENGINES.get(int(_ffi.cast("uintptr_t", ssl)))
+    if engine is not None:
+        engine._info(where, ret)
+
+
+@_ffi.callback("int (*)(int, X509_STORE_CTX *)")
+def _verify_cb(ok, store):
+    ssl = _lib.X509_STORE_CTX_get_ex_data(store, _lib.SSL_get_ex_data_X509_STORE_CTX_idx())
+    engine = _ENGINES.get(int(_ffi.cast("uintptr_t", ssl))) if ssl != _ffi.NULL else None
+    if engine is None:
+        return 0
+    return engine._verify(ok, store)
 
 
 def on_servername(conn) -> None:
