@@ -95,7 +95,7 @@ SCENARIOS = {
     "client_upgrade_peername": "T = Plain(EchoPort), {ok, Want} = inet:peername(T), {ok, S} = Mod:connect(T, Verify), "
                                "{ok, Got} = Mod:peername(S), Mod:close(S), Got =:= Want",
     "client_upgrade_unknown_ca": "T = Plain(EchoPort), R = Mod:connect(T, [{verify, verify_peer}, {cacertfile, OtherCa}], 5000), "
-                                 "{R, gen_tcp:send(T, <<\"x\">>)}",
+                                 "timer:sleep(200), {R, gen_tcp:send(T, <<\"x\">>)}",
     "client_upgrade_bad_option_leaves_socket": "T = Plain(EchoPort), R = Mod:connect(T, [{verify, foo}], 5000), "
                                                "{R, erlang:port_info(T, connected) =:= {connected, self()}, "
                                                "gen_tcp:send(T, <<\"still plain\">>)}",
