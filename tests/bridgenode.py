@@ -38,3 +38,14 @@ class BridgeThread:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
+
+
+def start_cli_bridge(name: str, cookie: str):
+    """``python -m bridge`` as its own OS process, returned once it printed ``ready``."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--name", name, "--cookie", cookie],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "ready" in line, proc.stderr.read()
+    return proc

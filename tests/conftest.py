@@ -36,6 +36,15 @@ def pki(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def pyssl_node(cookie, bridge):
+    """An Erlang node with ssl started and the pyssl shim pointed at this module's bridge."""
+    n = ErlNode(unique("erl"), cookie)
+    n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start()")
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="module")
 def bridge(cookie):
     b = BridgeThread(unique("bridge"), cookie)
     yield b

@@ -7,11 +7,17 @@ comparable) before they are compared with ``==``.
 """
 
 
-def both(node, body: str, timeout=60):
-    """(ssl's result, pyssl's result) of ``body``."""
-    res = node.eval(f"[pyssl_test_loop:norm((fun(Mod) -> {body} end)(TheMod)) || TheMod <- [ssl, pyssl]]",
-                    timeout)
+def both(node, body: str, timeout=60, norm=True):
+    """(ssl's result, pyssl's result) of ``body`` (normalised unless ``norm`` is false)."""
+    expr = "pyssl_test_loop:norm((fun(Mod) -> {b} end)(TheMod))" if norm else "(fun(Mod) -> {b} end)(TheMod)"
+    res = node.eval("[" + expr.format(b=body) + " || TheMod <- [ssl, pyssl]]", timeout)
     return res[0], res[1]
+
+
+def server_opts(pki) -> str:
+    """Listen options (Erlang text): binary, passive, reuseaddr, the PKI's server certificate."""
+    return (f'[binary, {{active, false}}, {{reuseaddr, true}}, {{certfile, "{pki.server.cert_path}"}}, '
+            f'{{keyfile, "{pki.server.key_path}"}}]')
 
 
 def same(node, body: str, timeout=60):

@@ -7,19 +7,14 @@ import pytest
 
 from bridge.etf import Atom
 
-from conftest import unique
-from erlnode import ErlNode
 
 A = Atom
 VERSIONS = {"tlsv1.2": "-tls1_2", "tlsv1.3": "-tls1_3"}
 
 
 @pytest.fixture(scope="module")
-def node(cookie, bridge):
-    n = ErlNode(unique("erl"), cookie)
-    n.eval(f"application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start()")
-    yield n
-    n.stop()
+def node(pyssl_node):
+    return pyssl_node
 
 
 def free_port():

@@ -4,32 +4,19 @@ what ssl gives."""
 import pytest
 
 from bridge.etf import Atom
-from certgen import PKI
-from conftest import unique
-from erlnode import ErlNode
+import sslcompare
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return PKI(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def node(cookie, bridge):
-    n = ErlNode(unique("erl"), cookie)
-    n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start()")
-    yield n
-    n.stop()
+def node(pyssl_node):
+    return pyssl_node
 
 
 def both(node, body):
-    res = node.eval(f"[(fun(Mod) -> {body} end)(M) || M <- [ssl, pyssl]]", timeout=60)
-    return res[0], res[1]
+    return sslcompare.both(node, body, norm=False)
 
 
-def lopts(pki):
-    return (f'[binary, {{active, false}}, {{reuseaddr, true}}, {{certfile, "{pki.server.cert_path}"}}, '
-            f'{{keyfile, "{pki.server.key_path}"}}]')
+lopts = sslcompare.server_opts
 
 
 CLIENT = "[binary, {active, false}, {verify, verify_none}]"

@@ -2,31 +2,19 @@
 service (one remote monitor per bridge, not one per call): what callers see stays
 the same — replies, {error, closed} when the service is not there or goes, nothing
 left in their mailbox, and a restarted bridge is served again."""
-import subprocess
-import sys
 import time
 
 import pytest
 
 from bridge.etf import Atom as A
+from bridgenode import start_cli_bridge as start_bridge
 from conftest import unique
 from erlnode import ErlNode
 
 
-def start_bridge(name, cookie):
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--name", name, "--cookie", cookie],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "ready" in line, proc.stderr.read()
-    return proc
-
-
 @pytest.fixture(scope="module")
-def node(cookie, bridge):
-    n = ErlNode(unique("erl"), cookie)
-    n.eval(f"application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start()")
-    yield n
-    n.stop()
+def node(pyssl_node):
+    return pyssl_node
 
 
 def test_calls_leave_no_monitor_and_no_message(node):

@@ -4,14 +4,9 @@ on another, as with ssl, where every connection has its own options."""
 import pytest
 
 from bridge.etf import Atom
-from certgen import PKI
+import sslcompare
 from conftest import unique
 from erlnode import ErlNode
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return PKI(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +21,7 @@ def node(cookie, bridge, pki):
 
 
 def both(node, body):
-    res = node.eval(f"[(fun(Mod) -> {body} end)(M) || M <- [ssl, pyssl]]", timeout=60)
-    return res[0], res[1]
+    return sslcompare.both(node, body, norm=False)
 
 
 def test_setopts_on_one_client_socket_leaves_the_other(node):

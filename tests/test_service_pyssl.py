@@ -1,13 +1,12 @@
 """Behaviour only pyssl has: the bridge as a separate node, its failures, its rpc face."""
 import hashlib
-import subprocess
-import sys
 import time
 
 import pytest
 
 from bridge.etf import Atom
 
+import bridgenode
 from conftest import unique
 from erlnode import ErlNode
 
@@ -16,11 +15,7 @@ A = Atom
 
 def start_cli_bridge(cookie):
     name = unique("clib")
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--name", name, "--cookie", cookie],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "ready" in line, proc.stderr.read()
-    return name, proc
+    return name, bridgenode.start_cli_bridge(name, cookie)
 
 
 @pytest.fixture(scope="module")
