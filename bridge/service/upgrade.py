@@ -358,7 +358,10 @@ class Downgrade:
 
     async def _hand_over(self):
         sock, rt = self.sock, self.rt
-        reply = await rt.hand_over(self.new_owner, 30.0)
+        try:
+            reply = await rt.hand_over(self.new_owner, 30.0)
+        except (asyncio.TimeoutError, TimeoutError):
+            reply = None                        # the relay did not answer: closed
         sock.downgrading = None
         sock.closed = True
         sock.delivery.fail_waiters(CLOSED)
