@@ -21,6 +21,8 @@ from typing import Optional
 
 from bridge.etf.types import Atom, Pid
 
+from .blocking import run_on_loop
+
 RPC_TIMEOUT = 30.0
 _OK = Atom("ok")
 
@@ -35,8 +37,7 @@ class PskFun:
 
     # called on the handshake thread
     def __call__(self, identity: Optional[bytes]) -> bytes:
-        fut = asyncio.run_coroutine_threadsafe(self.lookup(identity), self.loop)
-        return fut.result(RPC_TIMEOUT + 5)
+        return run_on_loop(self.loop, self.lookup(identity), RPC_TIMEOUT + 5)
 
     async def lookup(self, identity: Optional[bytes]) -> bytes:
         arg = Atom("undefined") if identity is None else identity

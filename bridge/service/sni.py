@@ -22,6 +22,7 @@ from typing import Optional
 from bridge.etf.types import Atom, Pid
 
 from . import options
+from .blocking import run_on_loop
 
 log = logging.getLogger("bridge.service.sni")
 
@@ -42,8 +43,7 @@ class SniFun:
 
     # called on the handshake thread
     def __call__(self, hostname: str):
-        fut = asyncio.run_coroutine_threadsafe(self.lookup(hostname), self.loop)
-        return fut.result(2 * RPC_TIMEOUT + 5)
+        return run_on_loop(self.loop, self.lookup(hostname), 2 * RPC_TIMEOUT + 5)
 
     async def lookup(self, hostname: str):
         res = await self.service.node.rpc(self.where, Atom("erlang"), Atom("apply"),

@@ -29,6 +29,8 @@ from typing import Any, Optional
 
 from bridge.etf.types import Atom, Pid
 
+from .blocking import run_on_loop
+
 RPC_TIMEOUT = 30.0
 
 _VALID = Atom("valid")
@@ -100,8 +102,7 @@ class VerifyFun:
 
     # called on the handshake thread
     def __call__(self, der: bytes, depth: int, event):
-        fut = asyncio.run_coroutine_threadsafe(self.apply(der, event, depth), self.loop)
-        return fut.result(2 * RPC_TIMEOUT + 5)
+        return run_on_loop(self.loop, self.apply(der, event, depth), 2 * RPC_TIMEOUT + 5)
 
     async def apply(self, der: bytes, event, depth: int = 0) -> tuple[str, Optional[object]]:
         if self.legacy:
