@@ -266,27 +266,20 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         close_relay()
         return error((Atom("options"), (Atom("packet"), parsed.socket.get("packet"))))
     from bridge.tls import transport
-    from bridge.tls.context import CONTEXTS
-    from bridge.tls.engine import TLSEngine
-    loop = asyncio.get_running_loop()
+
+    def attach(proto):
+        RelayTransport(service.node, relay, peer_addr, local_addr).start(proto)
     try:
-        engine = TLSEngine(CONTEXTS.get(cfg), cfg)
-    except transport.ContextError as exc:
+        # a failed handshake aborts the transport, which tells the relay to close
+        sock.tls = await transport.start_tls(attach, cfg, timeout=to_timeout(timeout), receiver=sock)
+    except transport.ContextError as exc:             # before the relay was attached
         close_relay()
         return error((Atom("options"), (Atom("pyssl_context"), str(exc))))
-    proto = transport.TLSConnection(engine, sock, loop)
-    rt = RelayTransport(service.node, relay, peer_addr, local_addr)
-    try:
-        rt.start(proto)
-        sock.tls = await asyncio.wait_for(proto.handshake, to_timeout(timeout))
     except transport.TLSAlertError as exc:
-        rt.close()
         return sockets.tls_alert_term(exc)
     except (asyncio.TimeoutError, TimeoutError):
-        rt.close()
         return error(TIMEOUT)
     except (transport.TLSClosed, OSError, ConnectionError):
-        rt.close()
         return error(CLOSED)
     service.add_socket(sock)
     return sockets.After((OK, sock.term), sock.release)

@@ -431,15 +431,11 @@ def _engine(cfg: TLSConfig) -> TLSEngine:
     return TLSEngine(CONTEXTS.get(cfg), cfg)
 
 
-async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional[float],
-                      receiver, local_addr=None) -> TLSConnection:
-    """TCP connect and TLS handshake as a client."""
-    loop = asyncio.get_running_loop()
-    engine = _engine(cfg)
-    proto = TLSConnection(engine, receiver, loop)
-
+async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) -> TLSConnection:
+    """Run ``connect()`` (which gives ``proto`` its transport) and the handshake within
+    ``timeout``; on any failure the connection is aborted."""
     async def run():
-        await loop.create_connection(lambda: proto, host, port, local_addr=local_addr)
+        await connect()
         return await proto.handshake
 
     try:
@@ -449,23 +445,33 @@ async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional
         raise
     proto.handshake = _HANDSHAKE_DONE      # no future kept per idle connection
     return conn
+
+
+async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional[float],
+                      receiver, local_addr=None) -> TLSConnection:
+    """TCP connect and TLS handshake as a client."""
+    loop = asyncio.get_running_loop()
+    proto = TLSConnection(_engine(cfg), receiver, loop)
+    return await _establish(
+        proto, lambda: loop.create_connection(lambda: proto, host, port, local_addr=local_addr),
+        timeout)
 
 
 async def accept_tls(sock: socket.socket, cfg: TLSConfig, *, timeout: Optional[float],
                      receiver) -> TLSConnection:
     """TLS server handshake on an accepted TCP socket."""
     loop = asyncio.get_running_loop()
-    engine = _engine(cfg)
-    proto = TLSConnection(engine, receiver, loop)
+    proto = TLSConnection(_engine(cfg), receiver, loop)
+    return await _establish(proto, lambda: loop.connect_accepted_socket(lambda: proto, sock), timeout)
 
-    async def run():
-        await loop.connect_accepted_socket(lambda: proto, sock)
-        return await proto.handshake
 
-    try:
-        conn = await asyncio.wait_for(run(), timeout)
-    except BaseException:
-        proto._abort()
-        raise
-    proto.handshake = _HANDSHAKE_DONE      # no future kept per idle connection
-    return conn
+async def start_tls(attach, cfg: TLSConfig, *, timeout: Optional[float], receiver) -> TLSConnection:
+    """TLS handshake (as ``cfg.role``) over a transport that is not a local socket:
+    ``attach(protocol)`` makes the transport and calls ``protocol.connection_made``
+    (the relayed sockets of ``bridge.service.upgrade``)."""
+    loop = asyncio.get_running_loop()
+    proto = TLSConnection(_engine(cfg), receiver, loop)
+
+    async def connect():
+        attach(proto)
+    return await _establish(proto, connect, timeout)
