@@ -168,6 +168,16 @@ def _chars(v) -> str:
     return v if isinstance(v, str) else "".join(chr(c) for c in v)
 
 
+def _erl_string(v) -> Optional[str]:
+    """An Erlang string (charlist or binary) as str, or None."""
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8", "surrogateescape")
+    if isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 0x110000
+                                   for c in v):
+        return "".join(map(chr, v))
+    return None
+
+
 def _key(v):
     """Key of a proplist entry as proplists sees it (atom or first tuple element)."""
     if isinstance(v, tuple) and len(v) >= 1:
@@ -1021,16 +1031,6 @@ def _sni_hosts_unsupported(v) -> bool:
                for _host, sub in v for o in sub)
 
 
-def _erl_string(v) -> Optional[str]:
-    """An Erlang string (charlist or binary) as str, or None."""
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v).decode("utf-8", "surrogateescape")
-    if isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 0x110000
-                                   for c in v):
-        return "".join(map(chr, v))
-    return None
-
-
 def _unsupported(omap: dict, given: set, role: str):
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
@@ -1094,8 +1094,8 @@ def _files(omap: dict) -> list:
     out = []
     for name in ("certfile", "keyfile", "cacertfile", "dhfile"):
         v = omap.get(name)
-        if isinstance(v, (bytes, bytearray)) and v:
-            out.append((name, bytes(v).decode("utf-8", "surrogateescape")))
+        if isinstance(v, (bytes, bytearray)) and v:           # validated paths are binaries
+            out.append((name, _erl_string(v)))
     # the certificates of sni_hosts entries are read with the listen socket's own
     for _host, sub in omap.get("sni_hosts") or []:
         for o in sub:

@@ -70,6 +70,10 @@ class SocketBase:
         self.term = (SSLSOCKET, PYSSL, self.ref)
         self.owner = owner
 
+    def close(self, how):
+        self.close_now()
+        return OK
+
     # Defaults for calls that make no sense on this kind of socket.
     def send(self, data):
         return error(ENOTCONN)
@@ -277,10 +281,6 @@ class ListenSocket(SocketBase):
             self._stop_reader()
             return
         self._want_reader()
-
-    def close(self, how):
-        self.close_now()
-        return OK
 
     def close_now(self):
         if self.closed:
@@ -624,10 +624,8 @@ class ConnSocket(SocketBase):
     # ---- close --------------------------------------------------------------
     def close(self, how):
         if isinstance(how, tuple):        # {NewController, Timeout}: give TCP back
-            from .upgrade import downgrade
-            return downgrade(self, how[0], how[1])
-        self.close_now()
-        return OK
+            return upgrade.downgrade(self, how[0], how[1])
+        return super().close(how)
 
     def close_now(self):
         if self.closed:
