@@ -617,9 +617,11 @@ def on_servername(conn) -> None:
     switch to the context of the host the client named, if one is configured.
     A name with no entry keeps the listen socket's certificate, as in OTP; a
     failing sni_fun ends the connection."""
-    engine = conn.get_app_data()
+    engine = conn.get_app_data()          # set only when the server has SNI settings
+    if engine is None:
+        return
     raw = conn.get_servername()
-    if engine is None or not raw:
+    if not raw:
         return
     name = raw.decode("ascii", "replace")
     host_cfg = engine.cfg.sni_configs.get(name)
