@@ -45,11 +45,13 @@ class Recv:
 class Delivery:
     # one per connection, most of them idle: no per-instance dict
     __slots__ = ("term", "owner", "_send", "binary", "packet", "header", "active", "decoder",
-                 "waiters", "eof", "error_reason", "closed_reported", "_flow", "_paused")
+                 "waiters", "eof", "error_reason", "closed_reported", "_flow", "_paused",
+                 "_ended")
 
     def __init__(self, term, owner, send: Callable, *, mode_binary=False, packet="raw",
                  packet_size=0, header=0, active=True, line_delimiter=10,
-                 flow: Optional[Callable[[bool], None]] = None):
+                 flow: Optional[Callable[[bool], None]] = None,
+                 ended: Optional[Callable[[], None]] = None):
         self.term = term              # the socket term the owner sees
         self.owner = owner            # owner pid
         self._send = send             # send(pid, msg)
@@ -66,6 +68,7 @@ class Delivery:
         self.error_reason = None      # fatal error already seen (alert, packet error)
         self.closed_reported = False  # ssl_closed / ssl_error sent or recv told
         self._flow = flow             # flow(paused: bool)
+        self._ended = ended           # ended(): the owner has been told the socket is closed
         self._paused = False
 
     # ---- formatting -------------------------------------------------------
@@ -145,6 +148,7 @@ class Delivery:
         return self.decoder.next_packet()
 
     def pump(self) -> None:
+        reported = self.closed_reported
         send = self._send
         try:
             while True:
@@ -186,6 +190,8 @@ class Delivery:
         if self.eof:
             self._end_of_stream()
         self._update_flow()
+        if self.closed_reported and not reported and self._ended is not None:
+            self._ended()
 
     def _end_of_stream(self) -> None:
         # Leftover bytes that do not make a packet are dropped at close, as ssl does,

@@ -401,7 +401,7 @@ class ConnSocket(SocketBase):
             header=sopts.get("header", 0),
             active=active_value(sopts.get("active", True)),
             line_delimiter=sopts.get("line_delimiter", 10),
-            flow=self._flow)
+            flow=self._flow, ended=self._ended)
         self.held = True              # no delivery until the owner has its {ok, S}
         self.tls = None               # bridge.tls.transport connection, once handshaken
         self.pending_tcp: Optional[pysocket.socket] = None   # accepted, not handshaken
@@ -556,6 +556,12 @@ class ConnSocket(SocketBase):
         self.delivery.eof = True
         if not self.held:
             self.delivery.pump()
+
+    def _ended(self) -> None:
+        # ssl's connection process ends once it has told its owner that the socket is
+        # closed ({ssl_closed, S}, {ssl_error, S, R}, or a recv's error): every later
+        # call answers as for a closed socket. The owner's next call comes after this.
+        asyncio.get_running_loop().call_soon(self.close_now)
 
     def _flow(self, paused: bool) -> None:
         if self.tls is not None:

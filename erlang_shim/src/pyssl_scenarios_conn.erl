@@ -81,7 +81,31 @@ close() ->
                             fun({ok, S}) -> ok = ssl:send(S, <<"last words">>), ssl:close(S);
                                (E) -> E end,
                             fun(S) -> {collect(S, {bytes, 10}, ?T), collect(S, {count, 1}, ?T)} end)
-        end)].
+        end),
+     %% once the owner has been told that the peer closed, the socket is closed
+     mk(close, calls_after_peer_close_active,
+        after_told([{active, true}],
+                   fun(_M, S) -> receive {ssl_closed, S} -> ssl_closed after ?T -> timeout end end)),
+     mk(close, calls_after_peer_close_passive,
+        after_told([{active, false}], fun(M, S) -> M:recv(S, 0, ?T) end)),
+     mk(close, calls_after_shutdown_write_peer_closes,
+        after_told([{active, false}], fun(M, S) -> {M:shutdown(S, write), M:recv(S, 0, ?T)} end))].
+
+%% The ssl peer closes at once (or answers the client's close_notify); Told(M, S)
+%% waits until the client knows, then every kind of call.
+after_told(Opts, Told) ->
+    fun(Mod) ->
+            with_server(Mod, srv_opts(), Opts ++ [{mode, binary} | cli_opts()],
+                        fun({ok, S}) -> ssl:close(S); (E) -> E end,
+                        fun(S) ->
+                                R = Told(Mod, S),
+                                {R, [Mod:send(S, <<"x">>), Mod:recv(S, 0, 100),
+                                     Mod:setopts(S, [{active, once}]), Mod:getopts(S, [active]),
+                                     Mod:sockname(S), Mod:peername(S),
+                                     Mod:connection_information(S, [protocol]),
+                                     Mod:shutdown(S, write), Mod:close(S)]}
+                        end)
+    end.
 
 %%% owner ----------------------------------------------------------------------------------
 
