@@ -46,7 +46,7 @@ class Delivery:
     # one per connection, most of them idle: no per-instance dict
     __slots__ = ("term", "owner", "_send", "binary", "packet", "header", "active", "decoder",
                  "waiters", "eof", "error_reason", "closed_reported", "_flow", "_paused",
-                 "_ended")
+                 "final_send", "_ended")
 
     def __init__(self, term, owner, send: Callable, *, mode_binary=False, packet="raw",
                  packet_size=0, header=0, active=True, line_delimiter=10,
@@ -70,6 +70,9 @@ class Delivery:
         self._flow = flow             # flow(paused: bool)
         self._ended = ended           # ended(): the owner has been told the socket is closed
         self._paused = False
+        # final_send(msg) sends the last ssl_closed / ssl_error when the socket has a
+        # send window (it goes through the owner node's guard: see windows.py)
+        self.final_send = None
 
     # ---- formatting -------------------------------------------------------
     def format(self, data):
@@ -181,7 +184,7 @@ class Delivery:
             self.error_reason = self.error_reason or reason
             self.eof = True
             if self.active is not False:
-                send(self.owner, (SSL_ERROR, self.term, reason))
+                self._send_final((SSL_ERROR, self.term, reason))
                 self.closed_reported = True
             elif self.waiters:
                 w = self.waiters.pop(0)
@@ -202,9 +205,9 @@ class Delivery:
             if not self.closed_reported:
                 self.closed_reported = True
                 if self.error_reason is not None and self.error_reason is not CLOSED:
-                    self._send(self.owner, (SSL_ERROR, self.term, self.error_reason))
+                    self._send_final((SSL_ERROR, self.term, self.error_reason))
                 else:
-                    self._send(self.owner, (SSL_CLOSED, self.term))
+                    self._send_final((SSL_CLOSED, self.term))
         elif self.waiters:
             while self.waiters:
                 w = self.waiters.pop(0)
@@ -222,6 +225,12 @@ class Delivery:
                 # ssl's connection process ends with this reply: what it still
                 # buffered (less than the recv asked for) is gone with it.
                 self.decoder.take_all()
+
+    def _send_final(self, msg) -> None:
+        if self.final_send is None:
+            self._send(self.owner, msg)
+        else:
+            self.final_send(msg)
 
     def _update_flow(self) -> None:
         if self._flow is None:

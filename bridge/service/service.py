@@ -27,6 +27,7 @@ from .options import SslOptionError
 from .sockets import After, ConnSocket, ListenSocket, SocketBase
 from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PYSSL,
                     SSLSOCKET, Raise, error)
+from .windows import GUARD, SEND, Windows
 
 log = logging.getLogger("bridge.service")
 
@@ -49,6 +50,7 @@ class SslService:
         self.owner_monitors: dict[Pid, Reference] = {}
         self.api = Api(self)
         self.proc = None
+        self.windows = Windows(self)
         self._file_cache: dict[tuple, tuple[bytes, float]] = {}
 
     # ---- wiring -----------------------------------------------------------
@@ -59,7 +61,10 @@ class SslService:
 
     # Process handler: gen_server calls from the shim, owner DOWN signals.
     def handle_message(self, msg) -> None:
-        if isinstance(msg, tuple) and len(msg) == 3 and msg[0] is GEN_CALL:
+        if msg.__class__ is tuple and len(msg) == 3 and msg[0] is SEND:
+            # {'$pyssl_send', Ref, Data}: a send taken from its window
+            self.windows.send(msg[1], msg[2])
+        elif isinstance(msg, tuple) and len(msg) == 3 and msg[0] is GEN_CALL:
             _, from_, request = msg
             if not (isinstance(from_, tuple) and len(from_) == 2 and isinstance(from_[0], Pid)):
                 log.warning("dropping malformed call %r", msg)
@@ -73,10 +78,14 @@ class SslService:
                 reply(Raise(BADARG).as_reply())
                 return
             self._run(request[0], request[1], pid, reply)
+        elif msg.__class__ is tuple and len(msg) == 2 and msg[0] is GUARD:
+            self.windows.guard_started(msg[1])
         else:
             log.warning("pyssl: unexpected message %r", msg)
 
     def handle_down(self, ref, pid, reason) -> None:
+        if self.windows.guard_down(ref):
+            return
         if self.owner_monitors.get(pid) == ref:
             del self.owner_monitors[pid]
             for sref in list(self.by_owner.pop(pid, ())):

@@ -388,6 +388,9 @@ def tls_alert_term(exc):
 class ConnSocket(SocketBase):
     """A TLS connection (client, or server after ``transport_accept``)."""
 
+    window_guard = None     # the guard holding this socket's send window (windows.py)
+    window_owed = 0         # bytes taken from the window and not acked yet
+
     def __init__(self, service, owner, parsed, *, role: str):
         super().__init__(service, owner)
         self.role = role
@@ -528,6 +531,7 @@ class ConnSocket(SocketBase):
     def release(self):
         """The owner has its socket: start delivering."""
         self.held = False
+        self.service.windows.grant(self)
         self.delivery.pump()
 
     # ---- receiver callbacks (called by the TLS transport) ------------------
@@ -555,7 +559,12 @@ class ConnSocket(SocketBase):
             self.delivery.error_reason = reason
         self.delivery.eof = True
         if not self.held:
-            self.delivery.pump()
+            self.delivery.pump()      # an active owner's ssl_error revokes the window
+        self.service.windows.revoke(self)
+
+    def connection_lost(self) -> None:
+        """The TCP connection is gone: a send would now say closed."""
+        self.service.windows.revoke(self)
 
     def _ended(self) -> None:
         # ssl's connection process ends once it has told its owner that the socket is
@@ -576,14 +585,40 @@ class ConnSocket(SocketBase):
             payload = iodata_to_bytes(data)
         except Raise:
             raise Raise(Atom("function_clause"))
+        return self._write(payload)
+
+    def _write(self, payload: bytes):
         if self.closed or self.tls is None or self.write_closed or self.tls.is_closing():
             return error(CLOSED)
         try:
             framed = packet_encode(self.delivery.packet, payload)
         except ValueError as exc:
             return error((BADARG, exc.args[0]))
-        self.tls.write(framed)
+        tls = self.tls
+        tls.write(framed)
+        if tls.write_paused():
+            # the peer is not reading: the caller waits, as ssl's send does when its
+            # socket's buffer is full (sends taken from a window wait for their ack)
+            fut = asyncio.get_running_loop().create_future()
+            tls.when_drained(lambda: fut.done() or fut.set_result(OK))
+            return fut
         return OK
+
+    # ---- send window (windows.py) -------------------------------------------------
+    def can_take_window(self) -> bool:
+        """Whether a send call could only answer ok now (raw packets, open for writing)."""
+        return (not self.held and not self.closed and not self.write_closed
+                and self.tls is not None and not self.tls.is_closing()
+                and self.downgrading is None and self.delivery.packet in ("raw", 0))
+
+    def send_unreplied(self, data) -> int:
+        """A send taken from the window: as ``send``, without a reply; returns its size."""
+        payload = iodata_to_bytes(data)
+        self._write(payload)
+        return len(payload)
+
+    def final_message(self, msg) -> None:
+        self.service.windows.final_message(self, msg)
 
     def recv(self, length, timeout, reply=None):
         """The reply now, or a future of it; with ``reply`` given, a reply that has to
@@ -630,12 +665,16 @@ class ConnSocket(SocketBase):
     # ---- close --------------------------------------------------------------
     def close(self, how):
         if isinstance(how, tuple):        # {NewController, Timeout}: give TCP back
-            return upgrade.downgrade(self, how[0], how[1])
+            result = upgrade.downgrade(self, how[0], how[1])
+            if result.__class__ is not tuple:        # it goes ahead
+                self.service.windows.revoke(self)
+            return result
         return super().close(how)
 
     def close_now(self):
         if self.closed:
             return
+        self.service.windows.revoke(self)
         self.closed = True
         self.delivery.fail_waiters(CLOSED)
         self.delivery.closed_reported = True
@@ -656,6 +695,7 @@ class ConnSocket(SocketBase):
             return OK
         if how is Atom("write"):
             if not self.write_closed:
+                self.service.windows.revoke(self)
                 self.write_closed = True
                 self.tls.shutdown_write()
             return OK
@@ -664,8 +704,13 @@ class ConnSocket(SocketBase):
         return OK
 
     def controlling_process(self, new_owner: Pid):
+        moved = new_owner.node is not self.owner.node
+        if moved:           # the window is kept on the owner's node
+            self.service.windows.revoke(self)
         self.service.change_owner(self, new_owner)
         self.delivery.owner = new_owner
+        if moved:
+            self.service.windows.grant(self)
         return OK
 
     # ---- options ------------------------------------------------------------
@@ -691,6 +736,10 @@ class ConnSocket(SocketBase):
         if any(k in s for k in ("packet", "packet_size", "line_delimiter")):
             d.set_packet(packet_type(s.get("packet", cur.get("packet", 0))),
                          s.get("packet_size"), s.get("line_delimiter"))
+            if d.packet in ("raw", 0):
+                self.service.windows.grant(self)
+            else:                       # a send may now be refused (packet too big)
+                self.service.windows.revoke(self)
         for key, value in s.items():
             if key != "active":
                 cur[key] = value

@@ -71,7 +71,7 @@ class TLSConnection(asyncio.Protocol):
     __slots__ = ("engine", "receiver", "loop", "transport", "handshake", "_pending",
                  "_stepping", "_wbuf", "_wscheduled", "_eof", "_closed", "_lost",
                  "_wrote_eof", "_read_shut", "_write_paused", "_drain_waiters",
-                 "_lost_fut", "_tcp_eof", "_linger")
+                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs")
 
     def __init__(self, engine: TLSEngine, receiver, loop: asyncio.AbstractEventLoop):
         self.engine = engine
@@ -93,6 +93,7 @@ class TLSConnection(asyncio.Protocol):
         self._lost_fut: Optional[asyncio.Future] = None   # made by wait_closed()
         self._tcp_eof = False                  # TCP FIN seen during the handshake
         self._linger: Optional[asyncio.TimerHandle] = None
+        self._drained_cbs: Optional[list] = None       # when_drained() callbacks
 
     # ---- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -151,6 +152,10 @@ class TLSConnection(asyncio.Protocol):
             if not w.done():
                 w.set_result(None)
         self._drain_waiters.clear()
+        self._run_drained()
+        lost = getattr(self.receiver, "connection_lost", None)
+        if lost is not None:
+            lost()
         if not self.handshake.done():
             if not self._stepping and not self._pending:
                 self._handshake_eof()
@@ -168,6 +173,13 @@ class TLSConnection(asyncio.Protocol):
             if not w.done():
                 w.set_result(None)
         self._drain_waiters.clear()
+        self._run_drained()
+
+    def _run_drained(self) -> None:
+        cbs, self._drained_cbs = self._drained_cbs, None
+        if cbs:
+            for cb in cbs:
+                cb()
 
     # ---- handshake -----------------------------------------------------------------
     def _step(self) -> None:
@@ -293,6 +305,20 @@ class TLSConnection(asyncio.Protocol):
             w = self.loop.create_future()
             self._drain_waiters.append(w)
             await w
+
+    def write_paused(self) -> bool:
+        """The TCP write buffer is above its high-water mark."""
+        return self._write_paused and not self._lost
+
+    def when_drained(self, callback) -> None:
+        """``callback()`` once the TCP write buffer is below its high-water mark (at
+        once if it is), or the connection is lost."""
+        if not self.write_paused():
+            callback()
+            return
+        if self._drained_cbs is None:
+            self._drained_cbs = []
+        self._drained_cbs.append(callback)
 
     def write_buffer_size(self) -> int:
         t = self.transport

@@ -26,6 +26,13 @@
 %% `versions', `format_error') go to the bridge chosen by
 %% `pyssl_bridges:pick/0'. The calling process becomes the owner of new sockets.
 %%
+%% `send/2' is the exception: while the socket's send window lasts (granted by
+%% the bridge, kept by this node's guard, see `pyssl_monitor') the data goes to
+%% the bridge as a plain message and `ok' comes back at once, as ssl returns once
+%% its sender has the data; the window comes back as the bridge passes the bytes
+%% on, so a peer that does not read stops the sender. `{error, closed}' comes
+%% exactly when a call would give it.
+%%
 %% == Errors of the shim itself ==
 %% <ul>
 %% <li>`{error, {bridge_unavailable, Nodes}}': no configured bridge could be
@@ -142,7 +149,21 @@ handshake(S, Opts, Timeout) -> socket_call(S, handshake, [S, Opts, Timeout], tra
 
 %%% Data ------------------------------------------------------------------------------
 
+%% Within the socket's send window (see pyssl_monitor) the data goes to the
+%% bridge without waiting for a reply, as ssl's sender takes it; otherwise
+%% (no window, window used up) the call waits for the bridge's answer.
+send({sslsocket, pyssl, Ref} = S, Data) when is_reference(Ref) ->
+    case pyssl_monitor:take_credit(Ref, Data) of
+        ok ->
+            case erlang:send({pyssl, node(Ref)}, {'$pyssl_send', Ref, Data}, [noconnect]) of
+                ok -> ok;
+                _NoConnect -> socket_call(S, send, [S, Data])
+            end;
+        no ->
+            socket_call(S, send, [S, Data])
+    end;
 send(S, Data) -> socket_call(S, send, [S, Data]).
+
 recv(S, Length) -> socket_call(S, recv, [S, Length]).
 recv(S, Length, Timeout) -> socket_call(S, recv, [S, Length, Timeout]).
 
@@ -154,10 +175,10 @@ close(S) ->
 
 close(S, How) -> socket_call(S, close, [S, How], forget).
 
-shutdown(S, How) -> socket_call(S, shutdown, [S, How]).
+shutdown(S, How) -> socket_call(S, shutdown, [S, How], sync).
 
 controlling_process(S, Pid) ->
-    case socket_call(S, controlling_process, [S, Pid]) of
+    case socket_call(S, controlling_process, [S, Pid], sync) of
         ok when is_pid(Pid) ->
             pyssl_monitor:track(S, Pid),
             ok;
@@ -167,6 +188,10 @@ controlling_process(S, Pid) ->
 
 %%% Options and information ----------------------------------------------------------
 
+setopts(S, Opts) when is_list(Opts) ->
+    %% a packet type decides whether the socket has a send window
+    Then = case lists:keymember(packet, 1, Opts) of true -> sync; false -> none end,
+    socket_call(S, setopts, [S, Opts], Then);
 setopts(S, Opts) -> socket_call(S, setopts, [S, Opts]).
 getopts(S, Names) -> socket_call(S, getopts, [S, Names]).
 peername(S) -> socket_call(S, peername, [S]).
@@ -240,9 +265,19 @@ socket_call({sslsocket, pyssl, Ref} = S, Function, Args, Then) when is_reference
         forget -> pyssl_monitor:forget(S);
         _ -> ok
     end,
-    after_call(call(node(Ref), Function, Args), Then);
+    Reply = after_call(call(node(Ref), Function, Args), Then),
+    sync_window(Ref, Reply, Then),
+    Reply;
 socket_call(_S, _Function, _Args, _Then) ->
     erlang:error(function_clause).
+
+%% The send window is kept by the local guard from the bridge's messages; a
+%% reply that closed the socket or changed what decides its window waits for
+%% the guard to catch up (see pyssl_monitor:sync/2).
+sync_window(Ref, {error, closed}, _) -> pyssl_monitor:sync(node(Ref), Ref);
+sync_window(Ref, _, forget) -> pyssl_monitor:sync(node(Ref), Ref);
+sync_window(Ref, _, sync) -> pyssl_monitor:sync(node(Ref), keep);
+sync_window(_Ref, _, _) -> ok.
 
 after_call({ok, S} = Reply, track) when ?IS_SOCKET(S) ->
     pyssl_monitor:track(S, self()),

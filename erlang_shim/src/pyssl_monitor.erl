@@ -20,10 +20,12 @@
 -behaviour(gen_server).
 
 -export([start_link/0, track/2, forget/1, sockets/0, guard/1]).
+-export([take_credit/2, sync/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, pyssl_sockets).
 -define(GUARDS, pyssl_guards).
+-define(WINDOWS, pyssl_windows).
 
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
@@ -60,6 +62,45 @@ guard(Node) ->
         error:badarg -> no_guards
     end.
 
+%% @doc Take `iolist_size(Data)' bytes of the send window of the socket with
+%% reference `Ref': `ok' when the window had them (the caller then sends the
+%% data without a reply), `no' otherwise (no window: not granted, revoked, the
+%% app not running; or the window is used up, or `Data' is not iodata).
+-spec take_credit(reference(), iodata()) -> ok | no.
+take_credit(Ref, Data) ->
+    try
+        Size = iolist_size(Data),
+        case ets:update_counter(?WINDOWS, Ref, {2, -Size}) of
+            Left when Left >= 0 -> ok;
+            _ ->
+                _ = ets:update_counter(?WINDOWS, Ref, {2, Size}),
+                no
+        end
+    catch
+        error:badarg -> no
+    end.
+
+%% @doc Wait until the guard of `Node' has handled every message its bridge sent
+%% before the reply the caller just had (a revoke or a grant is then in place);
+%% given a reference, the guard then also drops that socket's window (the reply
+%% said the socket is closed).
+-spec sync(node(), reference() | keep) -> ok.
+sync(Node, Ref) ->
+    case ets_lookup(?GUARDS, Node) of
+        [{_, Guard}] ->
+            Mref = erlang:monitor(process, Guard),
+            Guard ! {'$pyssl_sync', self(), Mref, Ref},
+            receive
+                {Mref, done} -> erlang:demonitor(Mref, [flush]), ok;
+                {'DOWN', Mref, _, _, _} -> ok
+            end;
+        [] ->
+            ok
+    end.
+
+ets_lookup(Tab, Key) ->
+    try ets:lookup(Tab, Key) catch error:badarg -> [] end.
+
 new_guard(Node) ->
     try gen_server:call(?MODULE, {guard, Node}, infinity)
     catch exit:_ -> no_guards
@@ -77,6 +118,9 @@ init([]) ->
     ok = pyssl_bridges:init(),
     ?TAB = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
     ?GUARDS = ets:new(?GUARDS, [named_table, protected, set, {read_concurrency, true}]),
+    %% written by the guards, read and decremented by the senders
+    ?WINDOWS = ets:new(?WINDOWS, [named_table, public, set, {write_concurrency, true},
+                                  {read_concurrency, true}]),
     ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
     {ok, #{}}.
 
@@ -152,7 +196,37 @@ start_guard(Node) ->
 
 guard_init(Parent, Node) ->
     Mon = erlang:monitor(process, {pyssl, Node}),
+    %% behind the monitor on the connection: the bridge learns where this
+    %% node's send windows are kept
+    {pyssl, Node} ! {'$pyssl_guard', self()},
     Parent ! {guard_ready, self()},
+    guard_loop(Mon, Node).
+
+guard_loop(Mon, Node) ->
     receive
-        {'DOWN', Mon, process, _, _} -> exit(normal)
+        {'$pyssl_ack', Ref, Bytes, Window} ->
+            %% never above the window: acks of a window revoked and granted again
+            _ = (catch ets:update_counter(?WINDOWS, Ref, {2, Bytes, Window, Window})),
+            guard_loop(Mon, Node);
+        {'$pyssl_grant', Ref, Window} ->
+            _ = (catch ets:insert(?WINDOWS, {Ref, Window})),
+            guard_loop(Mon, Node);
+        {'$pyssl_revoke', Ref} ->
+            _ = (catch ets:delete(?WINDOWS, Ref)),
+            guard_loop(Mon, Node);
+        {'$pyssl_revoke', Ref, To, Msg} ->
+            _ = (catch ets:delete(?WINDOWS, Ref)),
+            To ! Msg,
+            guard_loop(Mon, Node);
+        {'$pyssl_sync', From, Tag, Ref} ->
+            _ = is_reference(Ref) andalso (catch ets:delete(?WINDOWS, Ref)),
+            From ! {Tag, done},
+            guard_loop(Mon, Node);
+        {'DOWN', Mon, process, _, _} ->
+            %% the bridge's sockets are gone with it, and so are their windows
+            _ = (catch ets:select_delete(?WINDOWS, [{{'$1', '_'}, [{'=:=', {node, '$1'}, Node}],
+                                                     [true]}])),
+            exit(normal);
+        _Other ->
+            guard_loop(Mon, Node)
     end.

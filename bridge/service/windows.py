@@ -1,0 +1,141 @@
+"""Send windows: ``pyssl:send/2`` without a round trip per call.
+
+A caller's node keeps, through its local guard process (``pyssl_monitor``), a
+window of bytes per socket that this bridge granted. While the window lasts the
+shim sends ``{'$pyssl_send', Ref, Data}`` and returns ``ok`` at once, as ssl's
+``send`` returns once its sender process has the data; the bridge gives the
+bytes back (an ack to the guard) once the TLS connection has taken them and its
+TCP write buffer is below the high-water mark, so a slow peer stops the sender
+as it would stop ssl's. Without a window, ``send`` is the usual call.
+
+What the shim may not get wrong is ``{error, closed}``: a send the bridge would
+refuse must not be taken without a reply. So a window exists only while a
+``send`` call could not fail (established, raw packets, not closed, not
+shut down for writing), and the bridge revokes it, through the same guard and
+so in order with its grants and acks, *before* anything that tells the owner
+otherwise: the final ``{ssl_closed, S}`` / ``{ssl_error, S, Reason}`` of a
+windowed socket goes through the guard, which drops the window and then passes
+the message on. Replies that close a socket or change its window (``close``,
+``shutdown``, ``setopts`` of ``packet``, ``controlling_process``,
+``{error, closed}``) make the shim wait for its guard (``pyssl_monitor:sync/2``),
+which has then seen every message the bridge sent before that reply.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from bridge.etf.types import Atom, Pid
+
+log = logging.getLogger("bridge.service")
+
+# Bytes a caller may have on their way without a reply, per socket. Bytes taken
+# are acked in lumps of ACK_AT or more (each ack is a write that wakes the caller's
+# node): a sender never has more than ACK_AT taken and not acked, so its window
+# does not run out unless the bridge or the peer falls behind, and a socket that
+# sends little (a request now and then) costs no acks at all.
+SEND_WINDOW = 512 * 1024
+ACK_AT = SEND_WINDOW // 4
+
+SEND = Atom("$pyssl_send")
+GUARD = Atom("$pyssl_guard")
+_ACK = Atom("$pyssl_ack")
+_GRANT = Atom("$pyssl_grant")
+_REVOKE = Atom("$pyssl_revoke")
+
+
+class Windows:
+    """The guards of the caller nodes, and the acks owed to them."""
+
+    def __init__(self, service):
+        self.service = service
+        self.node = service.node
+        self.guards: dict[Atom, Pid] = {}          # caller node -> its guard
+        self._guard_monitors: dict = {}            # monitor ref -> guard pid
+        self._due: list = []                       # (socket, bytes) to ack after this step
+        self._flush_scheduled = False
+
+    # ---- guards ------------------------------------------------------------------
+    def guard_started(self, pid) -> None:
+        if not isinstance(pid, Pid):
+            log.warning("pyssl: malformed guard registration %r", pid)
+            return
+        self.guards[pid.node] = pid
+        self._guard_monitors[self.node.monitor(self.service.proc, pid)] = pid
+
+    def guard_down(self, ref) -> bool:
+        """A monitored guard went (its node, or its app): True if ``ref`` was one."""
+        pid = self._guard_monitors.pop(ref, None)
+        if pid is None:
+            return False
+        if self.guards.get(pid.node) == pid:
+            del self.guards[pid.node]
+        return True
+
+    # ---- grant and revoke ------------------------------------------------------------
+    def grant(self, sock) -> None:
+        """Give ``sock``'s owner node a window if a send call could not fail now."""
+        if sock.window_guard is not None or not sock.can_take_window():
+            return
+        guard = self.guards.get(sock.owner.node)
+        if guard is None:
+            return
+        sock.window_guard = guard
+        sock.delivery.final_send = sock.final_message
+        self.node.send(guard, (_GRANT, sock.ref, SEND_WINDOW))
+
+    def revoke(self, sock) -> None:
+        guard = sock.window_guard
+        if guard is not None:
+            sock.window_guard = None
+            sock.delivery.final_send = None
+            sock.window_owed = 0
+            self.node.send(guard, (_REVOKE, sock.ref))
+
+    def final_message(self, sock, msg) -> None:
+        """The socket's last message to its owner: the guard drops the window first."""
+        guard = sock.window_guard
+        if guard is None:
+            self.node.send(sock.owner, msg)
+            return
+        sock.window_guard = None
+        sock.delivery.final_send = None
+        sock.window_owed = 0
+        self.node.send(guard, (_REVOKE, sock.ref, sock.owner, msg))
+
+    # ---- sends without a reply ---------------------------------------------------------
+    def send(self, ref, data) -> None:
+        """``{'$pyssl_send', Ref, Data}``: what a ``send`` call would do, minus the reply."""
+        sock = self.service.sockets.get(ref)
+        if sock is None or sock.window_guard is None:
+            return          # revoked meanwhile: the shim has stopped taking from it
+        try:
+            n = sock.send_unreplied(data)
+        except Exception:
+            log.exception("pyssl: send without reply failed")
+            return
+        n += sock.window_owed
+        if n < ACK_AT:
+            sock.window_owed = n
+            return
+        sock.window_owed = 0
+        self._due.append((sock, n))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        # after the loop step's TLS writes (scheduled before this): the ack says
+        # the bytes are in the TLS connection and its TCP buffer is not full
+        self._flush_scheduled = False
+        due, self._due = self._due, []
+        for sock, n in due:
+            tls = sock.tls
+            if tls is not None and tls.write_paused():
+                tls.when_drained(lambda sock=sock, n=n: self._ack(sock, n))
+            else:
+                self._ack(sock, n)
+
+    def _ack(self, sock, n: int) -> None:
+        guard = sock.window_guard
+        if guard is not None:
+            self.node.send(guard, (_ACK, sock.ref, n, SEND_WINDOW))
