@@ -243,3 +243,19 @@ def test_bridge_loss_ends_the_windows(cookie, pki):
         if proc.poll() is None:
             proc.kill()
         n.stop()
+
+
+def test_malformed_window_messages_are_dropped(node, bridge):
+    """Messages in the shapes of the window protocol from anyone: the service lives on."""
+    r = node.eval(f"""(fun() ->
+        P = (persistent_term:get(win_srv))(fun(A) -> timer:sleep(3000), ssl:close(A) end),
+        """ + connect("pyssl", "P") + f"""
+        {{sslsocket, pyssl, Ref}} = S,
+        B = {{pyssl, '{bridge.name}'}},
+        [B ! M || M <- [{{'$pyssl_send', [not_a_ref], <<"x">>}}, {{'$pyssl_send', make_ref(), <<"x">>}},
+                        {{'$pyssl_send', Ref, {{not_iodata}}}}, {{'$pyssl_send', Ref, [1, foo]}},
+                        {{'$pyssl_guard', not_a_pid}}, {{'$pyssl_guard', self(), extra}},
+                        {{'$pyssl_send'}}]],
+        R = {{pyssl:send(S, <<"still">>), pyssl:recv(S, 0, 100), is_list(pyssl:versions())}},
+        pyssl:close(S), R end)()""")
+    assert r == (OK, (A("error"), A("timeout")), True)

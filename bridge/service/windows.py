@@ -105,7 +105,10 @@ class Windows:
     # ---- sends without a reply ---------------------------------------------------------
     def send(self, ref, data) -> None:
         """``{'$pyssl_send', Ref, Data}``: what a ``send`` call would do, minus the reply."""
-        sock = self.service.sockets.get(ref)
+        try:
+            sock = self.service.sockets.get(ref)
+        except TypeError:       # not a reference (unhashable): not from the shim
+            return
         if sock is None or sock.window_guard is None:
             return          # revoked meanwhile: the shim has stopped taking from it
         try:
