@@ -58,6 +58,8 @@ from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from .config import TLSConfig
 
+_no_zero = _ffi.new_allocator(should_clear_after_alloc=False)
+
 log = logging.getLogger(__name__)
 
 ALERTS = {
@@ -318,21 +320,20 @@ class TLSEngine:
         self.conn.bio_shutdown()
 
     def ciphertext_to_send(self) -> bytes:
-        chunks = []
-        read = self.conn.bio_read
-        while True:
-            try:
-                chunk = read(262144)
-            except SSL.WantReadError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        # exactly what the outgoing memory BIO holds, in one read: pyOpenSSL's
+        # bio_read would allocate its whole size argument each time and end every
+        # drain with a WantReadError
+        bio = self.conn._from_ssl
+        n = _lib.BIO_get_mem_data(bio, _ffi.NULL)
+        out = b""
+        if n > 0:
+            buf = _no_zero("char[]", n)
+            got = _lib.BIO_read(bio, buf, n)
+            if got > 0:
+                out = _ffi.buffer(buf, got)[:]
         if self._bios_used and self.handshake_done and not self.renegotiating:
             self._renew_bios()
-        if not chunks:
-            return b""
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return out
 
     def _renew_bios(self) -> None:
         """Once the handshake's flights are through, give OpenSSL new, empty memory
