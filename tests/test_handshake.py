@@ -119,6 +119,27 @@ def test_framer_ticks_messages_and_every_split():
         assert f.feed(frames[:cut]) + f.feed(frames[cut:]) == expected
 
 
+def test_framer_byte_by_byte_and_three_pieces():
+    bad = b"p\x83\xff"
+    frames = encode_frame((SEND, Atom(""), PID), b"x" * 300) + TICK \
+        + struct.pack(">I", len(bad)) + bad + encode_frame((SEND, Atom(""), PID), [1, 2, 3])
+    expected = Framer().feed(frames)
+    assert len(expected) == 4 and isinstance(expected[2], BadMessage)
+    f = Framer()
+    got = []
+    for i in range(len(frames)):
+        got += f.feed(frames[i:i + 1])
+    assert got[:2] + got[3:] == expected[:2] + expected[3:]
+    assert isinstance(got[2], BadMessage) and got[2].frame == expected[2].frame
+    n = len(frames)
+    for a in range(0, n, 7):
+        for b in range(a, n, 13):
+            f = Framer()
+            got = f.feed(frames[:a]) + f.feed(frames[a:b]) + f.feed(frames[b:])
+            assert got[:2] + got[3:] == expected[:2] + expected[3:]
+    assert f._buf == bytearray()
+
+
 def test_framer_reports_undecodable_message_and_goes_on():
     bad = b"p\x83\xff"
     frames = struct.pack(">I", len(bad)) + bad + TICK

@@ -103,17 +103,46 @@ class Framer:
         self.max_frame = max_frame
 
     def feed(self, data: bytes) -> list:
+        events: list = []
         buf = self._buf
         if buf:
-            buf += data
-            data = buf
-        events: list = []
+            # finish the frame begun in an earlier read with just the bytes it
+            # needs; the rest of ``data`` is framed in place (big messages span
+            # reads: copying every read onto the carried bytes moved each byte
+            # several times)
+            mv = memoryview(data)
+            if len(buf) < 4:
+                k = 4 - len(buf)
+                buf += mv[:k]
+                mv = mv[k:]
+                if len(buf) < 4:
+                    return events
+            size = _unpack_size(buf, 0)[0]
+            if size > self.max_frame:
+                raise FramingError(f"frame of {size} bytes")
+            need = 4 + size - len(buf)
+            if len(mv) < need:
+                buf += mv
+                return events
+            buf += mv[:need]
+            if size == 0:
+                events.append(None)
+            else:
+                with memoryview(buf) as whole, whole[4:] as body:
+                    self._body(bytes(body), events)
+            buf.clear()
+            data = mv[need:]
         pos = self._frames(data, events)
-        if data is buf:
-            del buf[:pos]
-        elif pos < len(data):
-            buf += memoryview(data)[pos:]
+        if pos < len(data):
+            buf += data[pos:] if type(data) is memoryview else memoryview(data)[pos:]
         return events
+
+    @staticmethod
+    def _body(body: bytes, events: list) -> None:
+        try:
+            events.append(parse_body(body))
+        except (ETFDecodeError, ValueError) as exc:
+            events.append(BadMessage(exc, body))
 
     def _frames(self, data, events: list) -> int:
         """Append the events of the complete frames in ``data``; the end of the last."""
@@ -130,11 +159,6 @@ class Framer:
                 events.append(None)
             else:
                 body = data[pos + 4:end]
-                if type(body) is not bytes:
-                    body = bytes(body)
-                try:
-                    events.append(parse_body(body))
-                except (ETFDecodeError, ValueError) as exc:
-                    events.append(BadMessage(exc, body))
+                self._body(body if type(body) is bytes else bytes(body), events)
             pos = end
         return pos
