@@ -267,3 +267,25 @@ def test_malformed_window_messages_are_dropped(node, bridge):
         R = {{pyssl:send(S, <<"still">>), pyssl:recv(S, 0, 100), is_list(pyssl:versions())}},
         pyssl:close(S), R end)()""")
     assert r == (OK, (A("error"), A("timeout")), True)
+
+
+def test_packet_4_sockets_have_windows_and_keep_their_framing(node):
+    r = node.eval("""(fun() ->
+        Parent = self(),
+        P = (persistent_term:get(win_srv))(fun(A) ->
+                ok = ssl:setopts(A, [{packet, 4}]),
+                Loop = fun Loop(Acc) -> case ssl:recv(A, 0, 20000) of
+                    {ok, D} -> Loop([D | Acc]); {error, closed} -> lists:reverse(Acc) end end,
+                Parent ! {got, Loop([])} end),
+        """ + connect("pyssl", "P", "[binary, {active, false}, {packet, 4}]") + """
+        W = (persistent_term:get(win_of))(S),
+        Msgs = [binary:copy(<<I>>, I * 97) || I <- lists:seq(1, 200)],
+        Sends = [pyssl:send(S, M) || M <- Msgs],
+        ok = pyssl:setopts(S, [{packet, 2}]),
+        W2 = (persistent_term:get(win_of))(S),
+        ok = pyssl:setopts(S, [{packet, 4}]),
+        W3 = (persistent_term:get(win_of))(S),
+        ok = pyssl:close(S),
+        Got = receive {got, G} -> G after 20000 -> timeout end,
+        {length(W), lists:usort(Sends), W2, length(W3), Got =:= Msgs} end)()""", 60)
+    assert r == (1, [OK], [], 1, True)

@@ -50,6 +50,10 @@ def split_changes(changes: list) -> tuple[dict, dict]:
     return emulated, osopts
 
 
+# packet types whose length header can refuse a send smaller than a send window
+_SMALL_HEADERS = (1, 2)
+
+
 def packet_type(value):
     """The packet option as the packet decoder names it: 0/1/2/4 or an atom's name."""
     if isinstance(value, Atom):
@@ -606,10 +610,12 @@ class ConnSocket(SocketBase):
 
     # ---- send window (windows.py) -------------------------------------------------
     def can_take_window(self) -> bool:
-        """Whether a send call could only answer ok now (raw packets, open for writing)."""
+        """Whether a send call could only answer ok now: open for writing, and a packet
+        type whose header holds any send a window allows ({packet, 1} and {packet, 2}
+        refuse sends over 255 / 65535 bytes; 4 only over 4 GiB)."""
         return (not self.held and not self.closed and not self.write_closed
                 and self.tls is not None and not self.tls.is_closing()
-                and self.downgrading is None and self.delivery.packet in ("raw", 0))
+                and self.downgrading is None and self.delivery.packet not in _SMALL_HEADERS)
 
     def send_unreplied(self, data) -> int:
         """A send taken from the window: as ``send``, without a reply; returns its size."""
@@ -736,10 +742,10 @@ class ConnSocket(SocketBase):
         if any(k in s for k in ("packet", "packet_size", "line_delimiter")):
             d.set_packet(packet_type(s.get("packet", cur.get("packet", 0))),
                          s.get("packet_size"), s.get("line_delimiter"))
-            if d.packet in ("raw", 0):
-                self.service.windows.grant(self)
-            else:                       # a send may now be refused (packet too big)
+            if d.packet in _SMALL_HEADERS:    # a send may now be refused (too big)
                 self.service.windows.revoke(self)
+            else:
+                self.service.windows.grant(self)
         for key, value in s.items():
             if key != "active":
                 cur[key] = value

@@ -10,8 +10,8 @@ as it would stop ssl's. Without a window, ``send`` is the usual call.
 
 What the shim may not get wrong is ``{error, closed}``: a send the bridge would
 refuse must not be taken without a reply. So a window exists only while a
-``send`` call could not fail (established, raw packets, not closed, not
-shut down for writing), and the bridge revokes it, through the same guard and
+``send`` call could not fail (established, not closed, not shut down for
+writing, no ``{packet, 1|2}`` header that a send could overflow), and the bridge revokes it, through the same guard and
 so in order with its grants and acks, *before* anything that tells the owner
 otherwise: the final ``{ssl_closed, S}`` / ``{ssl_error, S, Reason}`` of a
 windowed socket goes through the guard, which drops the window and then passes

@@ -16,6 +16,21 @@
 %% monitors the bridge's `pyssl' service and exits when it goes (service gone,
 %% node down), so a caller of `pyssl' monitors the local guard during a call
 %% instead of setting up and removing a remote monitor per call.
+%%
+%% == Send windows ==
+%% The guard also keeps this node's send windows (table `pyssl_windows', read
+%% by `take_credit/2'): a bridge grants an established socket whose owner is on
+%% this node a window of bytes (not in `{packet, 1|2}', whose header a send could
+%% overflow), and `pyssl:send/2' then sends without waiting for a reply while the
+%% window lasts; the bridge gives the bytes back once its TLS connection has
+%% taken them. Every change to the table comes from the bridge through the guard,
+%% so it happens in the order the bridge decided it: the bridge revokes a window
+%% (close, shutdown, a packet type with a small header, a new owner elsewhere, a
+%% lost connection) before anything that tells the owner, and it sends the final
+%% `{ssl_closed, S}' / `{ssl_error, S, R}' of a windowed socket through the
+%% guard, which revokes before passing it on. A caller that learns of a change
+%% from a reply waits for the guard with `sync/2', which has then seen
+%% everything the bridge sent before that reply.
 -module(pyssl_monitor).
 -behaviour(gen_server).
 
