@@ -37,7 +37,7 @@ from bridge.tls.config import TLSConfig
 
 from . import hooks, inet, options
 from . import sockets          # (sockets imports this module too: names resolved at call time)
-from .terms import CLOSED, ERROR, OK, TIMEOUT, Raise, is_timeout, to_timeout
+from .terms import CLOSED, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 log = logging.getLogger("bridge.service.upgrade")
 
@@ -45,12 +45,6 @@ _RELAY = Atom("pyssl_relay")
 _RELAY_IN = Atom("pyssl_relay_in")
 _RELAY_REPLY = Atom("pyssl_relay_reply")
 _DATA = Atom("data")
-_CLOSED = Atom("closed")
-_ERROR = Atom("error")
-
-
-def error(reason):
-    return (ERROR, reason)
 
 
 class RelayTransport(asyncio.Transport):
@@ -103,7 +97,7 @@ class RelayTransport(asyncio.Transport):
         if isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA:
             if not self._closing:
                 self._protocol.data_received(bytes(event[1]))
-        elif event is _CLOSED:
+        elif event is CLOSED:
             self._protocol.eof_received()
             self._connection_lost(None)
         else:
