@@ -2,6 +2,7 @@
 #   make run    - set up if needed, start the bridge in the foreground
 #   make test   - set up if needed, run every test (pytest + Common Test)
 #   make bench  - benchmarks against the BEAM's own ssl
+#   make fuzz   - the property tests (marker fuzz) with fresh random examples, FUZZ_EXAMPLES each
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ APT_PACKAGES := erlang-base erlang-ssl erlang-crypto erlang-public-key erlang-de
 NAME ?= pyssl@127.0.0.1
 SHIM_EBIN := _build/default/lib/pyssl/ebin
 
-.PHONY: setup run test pytest ct bench conformance clean system-deps
+.PHONY: setup run test pytest ct bench conformance fuzz clean system-deps
 
 setup: system-deps $(VENV)/.installed $(SHIM_EBIN)/pyssl.app
 
@@ -52,6 +53,11 @@ ct: setup
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench
+
+# Long-run fuzzing for local use: the same property tests `make test` runs with a
+# fixed draw, here with FUZZ_EXAMPLES (default 20000) fresh random examples each.
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -m fuzz $(ARGS)
 
 conformance: setup
 	$(PY) -m bench.conformance

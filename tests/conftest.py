@@ -5,12 +5,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from erlnode import ErlNode  # noqa: E402
 from bridgenode import BridgeThread  # noqa: E402
 from certgen import PKI  # noqa: E402
+
+# Property tests: in `make test` (profile "ci") every run tries the same examples
+# (derandomize), so a run cannot fail by the luck of the draw; `make fuzz` (profile
+# "fuzz") draws fresh random examples, FUZZ_EXAMPLES per test. Fuzz tests take their
+# example count from the profile: they do not set max_examples themselves.
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "20000")),
+                          deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _counter = iter(range(1, 1_000_000))
 
