@@ -1,7 +1,8 @@
 """The bridge against a peer that speaks distribution badly: a raw TCP client
 that does a real v6 handshake (bridge.dist.handshake.Initiator) and then sends
-malformed, unknown and well-formed control messages. The bridge must drop bad
-signals, close only on broken framing, and keep serving."""
+malformed, unknown and well-formed control messages. The bridge must drop
+signals it does not understand, close a connection on broken framing or on terms
+it cannot decode (as erts does), and keep serving everyone else."""
 import socket
 import struct
 
@@ -108,13 +109,9 @@ def test_bad_signals_are_dropped_and_the_connection_goes_on(bridge, cookie):
         ref = Reference(peer.name, 7, (1, 2, 3))
         garbage = [
             encode_frame((99, A("what"))),                               # unknown control
-            encode_frame((A("notatag"), 1)),                             # tag is not an integer
             encode_frame((2, A(""), A("not_a_pid")), A("x"), has_payload=True),  # SEND to an atom
             encode_frame((1, peer.pid)),                                 # LINK of the wrong arity
-            encode_frame((29, ref)),                                     # short SPAWN_REQUEST
-            _frame(b"p\x83h\x02a\x02"),                                  # truncated control term
-            _frame(b"p\x83h\x03a\x02d\x00\x00" + b"\x83" + b"\xff\xff"),  # undecodable payload
-            _frame(b"p" + term_to_binary((6, peer.pid, A(""), A("net_kernel")))),  # payload missing
+            encode_frame((29, ref), [], has_payload=True),               # short SPAWN_REQUEST
         ]
         for frame in garbage:
             peer.send(frame)
@@ -172,6 +169,56 @@ def test_broken_framing_closes_only_that_connection(bridge, cookie):
     finally:
         peer.close()
         other.close()
+
+
+@pytest.mark.parametrize("body", [
+    b"p\x83h\x02a\x02",                                    # truncated control term
+    b"p\x83h\x03a\x02d\x00\x00" + b"\x83" + b"\xff\xff",    # undecodable payload
+    b"p\x83h\x04a\x06" + b"\x83",                           # control cut off after its tag
+    b"p" + term_to_binary((6, Pid(A(RAW), 1, 0, 7), A(""), A("rex")))
+    + b"\x83l\x00\x01\x00\x00",                              # payload list with no elements sent
+    encode_frame((A("notatag"), 1))[4:],                      # tag is not an integer
+    b"p" + term_to_binary((6, Pid(A(RAW), 1, 0, 7), A(""), A("net_kernel"))),  # payload missing
+], ids=["control", "payload", "cut", "list", "tag", "nopayload"])
+def test_undecodable_frame_closes_that_connection_like_erts(bridge, cookie, body):
+    """erts closes a distribution channel that delivers a term it cannot decode
+    (erts_net_message -> data_error); the message is never silently dropped, so no
+    caller waits forever for the reply to a request the bridge never saw."""
+    peer = RawPeer(bridge, cookie)
+    other = RawPeer(bridge, cookie, name="rawother2@127.0.0.1")
+    try:
+        peer.send(_frame(body))
+        assert peer.is_closed()
+        assert other.ask_net_kernel(A("u1"))[1] == (A("u1"), A("yes"))
+        again = RawPeer(bridge, cookie)
+        assert again.ask_net_kernel(A("u2"))[1] == (A("u2"), A("yes"))
+        again.close()
+    finally:
+        peer.close()
+        other.close()
+
+
+def test_large_frames_are_decoded_in_order_with_the_small_ones(bridge, cookie):
+    """A frame over the inline limit is decoded off the loop; the frames behind it,
+    small ones included, must still be handled after it."""
+    peer = RawPeer(bridge, cookie)
+    try:
+        big = [i % 256 for i in range(300_000)] + [A("x")]   # a LIST_EXT over 128 KiB
+        frames = b""
+        for k in range(6):
+            tag = A(f"o{k}")
+            payload = (A("$gen_call"), (peer.pid, tag), (A("is_auth"), big if k % 2 else A("n")))
+            frames += encode_frame((6, peer.pid, A(""), A("net_kernel")), payload,
+                                   has_payload=True)
+        peer.send(frames)
+        got = [peer.recv_frame()[1] for _ in range(6)]
+        assert got == [(A(f"o{k}"), A("yes")) for k in range(6)]
+        # and a large frame that does not decode closes the connection too
+        bad = term_to_binary(big)[:-3]
+        peer.send(_frame(b"p" + term_to_binary((6, peer.pid, A(""), A("net_kernel"))) + bad))
+        assert peer.is_closed()
+    finally:
+        peer.close()
 
 
 def test_wrong_cookie_raw_peer_is_refused(bridge):

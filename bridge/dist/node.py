@@ -29,6 +29,7 @@ import os
 import socket
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from bridge.etf.codec import encode_into
@@ -38,7 +39,8 @@ from . import builtins, epmd
 from .handshake import Acceptor, HandshakeError, Initiator
 from .protocol import (DEMONITOR_P, EMPTY_ATOM, EXIT, EXIT2, LINK, MONITOR_P, MONITOR_P_EXIT,
                        REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, TICK, UNLINK, UNLINK_ID,
-                       UNLINK_ID_ACK, BadMessage, Framer, FramingError, encode_frame)
+                       UNLINK_ID_ACK, BadMessage, Framer, FramingError, LargeBody, body_event,
+                       encode_frame)
 
 log = logging.getLogger("bridge.dist")
 
@@ -52,6 +54,15 @@ EXIT_ATOM = Atom("EXIT")
 PROCESS = Atom("process")
 GEN_CALL = Atom("$gen_call")
 TIMEOUT = Atom("timeout")
+
+
+# Frame bodies over this many bytes are decoded on DECODER, off the event loop (see
+# Framer): 64 KiB sends with their envelope stay inline, where a thread hop would
+# cost more than the decode.
+INLINE_DECODE_MAX = 128 * 1024
+# Its own threads: the default executor also runs TLS handshake steps that wait for
+# Erlang hooks, and a decode must never queue behind those.
+DECODER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dist-decode")
 
 
 class CallError(Exception):
@@ -149,6 +160,9 @@ class Connection(asyncio.Protocol):
         # While the frames of one read are handled, outgoing frames are collected
         # and written with one syscall at the end (replies, spawn reply + DOWN...).
         self._corked: Optional[list] = None
+        # Events that arrived behind a LargeBody being decoded off the loop; reading
+        # is paused until they are all handled, so signals keep their order.
+        self._waiting: Optional[deque] = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -200,7 +214,7 @@ class Connection(asyncio.Protocol):
             self._hs_timer.cancel()
         self.peer = Atom(self.hs.peer_name)
         self.flags = self.hs.flags
-        self.framer = Framer()
+        self.framer = Framer(inline_max=INLINE_DECODE_MAX)
         leftover = self.hs.leftover
         if not self.node._register_connection(self):
             self._fail(HandshakeError(f"duplicate connection to {self.peer.name}"))
@@ -218,7 +232,12 @@ class Connection(asyncio.Protocol):
             log.error("broken distribution stream from %s: %s", self.peer, exc)
             self.transport.close()
             return
-        now = self.last_recv
+        if self._waiting is not None:   # behind a large body still being decoded
+            self._waiting.extend(events)
+            return
+        self._handle_corked(events, self.last_recv)
+
+    def _handle_corked(self, events, now: float) -> None:
         self._corked = corked = []
         try:
             self._handle_events(events, now)
@@ -228,18 +247,30 @@ class Connection(asyncio.Protocol):
                 self.transport.write(b"".join(corked) if len(corked) > 1 else corked[0])
                 self.last_send = time.monotonic()
 
-    def _handle_events(self, events: list, now: float) -> None:
+    def _handle_events(self, events, now: float) -> None:
         node = self.node
         handlers = node._control_handlers
-        for ev in events:
+        for i, ev in enumerate(events):
+            if self.closed:
+                return
             if ev is None:
                 if self._last_tick_seen is not None:
                     gap = now - self._last_tick_seen
                     if gap > 0.05 and (self.tick_interval is None or gap < self.tick_interval):
                         self.tick_interval = gap
                 self._last_tick_seen = now
-            elif isinstance(ev, BadMessage):
-                log.error("undecodable message from %s dropped: %s", self.peer, ev.error)
+            elif ev.__class__ is LargeBody:
+                self._decode_off_loop(ev.body, events[i + 1:])
+                return
+            elif ev.__class__ is BadMessage:
+                # erts kills the channel on a message it cannot decode: the peer is
+                # broken, and dropping the message silently could leave a caller
+                # waiting forever for the reply to it
+                log.error("invalid data on the distribution channel from %s, closing it: %s",
+                          self.peer, ev.error)
+                self.closed = True
+                self.transport.abort()
+                return
             else:
                 ctl, payload = ev
                 handler = handlers.get(ctl[0])
@@ -250,6 +281,29 @@ class Connection(asyncio.Protocol):
                     handler(node, self, ctl, payload)
                 except Exception:   # one bad signal must not take the connection down
                     log.exception("error handling %r from %s", ctl[:1], self.peer)
+
+    def _decode_off_loop(self, body: bytes, rest) -> None:
+        """Decode a large body on DECODER; this connection's later events (``rest``,
+        and all it reads meanwhile) wait, so that nothing overtakes it."""
+        self._waiting = deque(rest)
+        if self.transport.is_reading():
+            self.transport.pause_reading()
+        fut = asyncio.get_running_loop().run_in_executor(DECODER, body_event, body)
+        fut.add_done_callback(self._decoded)
+
+    def _decoded(self, fut: asyncio.Future) -> None:
+        if self.closed:
+            return
+        try:
+            event = fut.result()
+        except Exception as exc:   # FramingError (not a 'p' frame), MemoryError...
+            event = BadMessage(exc, b"")
+        events = [event]
+        events += self._waiting
+        self._waiting = None
+        self._handle_corked(events, time.monotonic())
+        if self._waiting is None and not self.closed:
+            self.transport.resume_reading()
 
     def connection_lost(self, exc) -> None:
         self.closed = True

@@ -60,7 +60,10 @@ class FramingError(Exception):
 
 
 class BadMessage:
-    """A frame whose terms did not decode: reported and dropped."""
+    """A frame whose terms did not decode. The connection reports it and closes, as
+    erts does (``erts_net_message`` -> ``data_error``: "Got invalid data on
+    distribution channel" and the channel is killed): a peer that sent it is broken,
+    and a dropped message would leave whoever waits for its reply waiting forever."""
 
     __slots__ = ("error", "frame")
 
@@ -94,13 +97,37 @@ def parse_body(body: bytes):
     return control, payload
 
 
+def body_event(body: bytes):
+    """``(control, payload)``, or ``BadMessage`` when the body does not decode."""
+    try:
+        return parse_body(body)
+    except (ETFDecodeError, ValueError) as exc:
+        return BadMessage(exc, body)
+
+
+class LargeBody:
+    """A frame body too big to decode inline (see ``Framer.inline_max``): the caller
+    decodes it with ``parse_body`` off its event loop, in order with the other events."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+
 class Framer:
     """Bytes in, frames out. ``feed`` returns the list of events in arrival order:
-    ``None`` for a tick, ``(control, payload)`` or ``BadMessage``."""
+    ``None`` for a tick, ``(control, payload)``, ``BadMessage`` or ``LargeBody``.
 
-    def __init__(self, max_frame: int = 1 << 31):
+    A body over ``inline_max`` bytes comes out undecoded as ``LargeBody``: decoding
+    costs up to ~1 s per 64 MiB of small terms, which must not run on a loop that
+    serves every other socket. Bodies up to ``inline_max`` (a 64 KiB send with its
+    envelope included) decode here, in a few milliseconds at the worst."""
+
+    def __init__(self, max_frame: int = 1 << 31, inline_max: Optional[int] = None):
         self._buf = bytearray()   # an incomplete frame carried over between reads
         self.max_frame = max_frame
+        self.inline_max = max_frame if inline_max is None else inline_max
 
     def feed(self, data: bytes) -> list:
         events: list = []
@@ -137,12 +164,8 @@ class Framer:
             buf += data[pos:] if type(data) is memoryview else memoryview(data)[pos:]
         return events
 
-    @staticmethod
-    def _body(body: bytes, events: list) -> None:
-        try:
-            events.append(parse_body(body))
-        except (ETFDecodeError, ValueError) as exc:
-            events.append(BadMessage(exc, body))
+    def _body(self, body: bytes, events: list) -> None:
+        events.append(LargeBody(body) if len(body) > self.inline_max else body_event(body))
 
     def _frames(self, data, events: list) -> int:
         """Append the events of the complete frames in ``data``; the end of the last."""
