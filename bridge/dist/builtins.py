@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import logging
 
+from bridge.etf.codec import ETFEncodeError, encode_into
 from bridge.etf.types import Atom, Pid
 
 from .protocol import EXIT, MONITOR_P_EXIT, SPAWN_REPLY
@@ -121,14 +122,25 @@ def start_rpc(node, module, function, args, caller):
         return _failure(exc, module, function, args)
     if type(result) not in _PLAIN and inspect.isawaitable(result):
         return _finish(result, module, function, args)
-    return ("return", result)
+    return _returned(result, module, function, args)
 
 
 async def _finish(awaitable, module, function, args):
     try:
-        return ("return", await awaitable)
+        result = await awaitable
     except Exception as exc:
         return _failure(exc, module, function, args)
+    return _returned(result, module, function, args)
+
+
+def _returned(result, module, function, args):
+    """``('return', result)`` if the result has an external form; otherwise (a bug
+    in a handler) the call fails in the caller instead of never being answered."""
+    try:
+        encode_into(result, [])
+    except ETFEncodeError as exc:
+        return _failure(exc, module, function, args)
+    return ("return", result)
 
 
 async def run_rpc(node, module, function, args, caller):

@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import reprlib
 from typing import Any, Optional
 
+from bridge.etf.codec import ETFEncodeError
 from bridge.etf.types import Atom, Pid, Reference
 
 from . import errors, options
@@ -35,6 +37,28 @@ GEN_CALL = Atom("$gen_call")
 _SEND = Atom("send")
 _RECV = Atom("recv")
 _TRANSPORT_ACCEPT = Atom("transport_accept")
+# What a caller gets when the bridge fails at something it should not (a bug):
+# error:{pyssl_internal_error, Why} in the caller, never silence.
+INTERNAL_ERROR = Raise((Atom("pyssl_internal_error"), Atom("reply_not_encodable")))
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel = 4
+
+
+def brief(term) -> str:
+    """A bounded repr for logs: a caller's term may be nested any depth or be huge."""
+    try:
+        return _BRIEF.repr(term)
+    except Exception:   # a repr that recursed inside a type reprlib does not know
+        return f"<{type(term).__name__}>"
+
+
+def internal_error(fun) -> tuple:
+    """The reply for a request whose handling failed (a bug): the function's name only,
+    since the request itself may be any term (repr of a deep one fails too)."""
+    return Raise((Atom("pyssl_internal_error"),
+                  fun if isinstance(fun, Atom) else Atom("unknown"))).as_reply()
 # How long file contents read on a caller's node are reused (OTP's PEM cache
 # cleans every 2 minutes).
 FILE_CACHE_SECONDS = 120.0
@@ -61,18 +85,32 @@ class SslService:
 
     # Process handler: gen_server calls from the shim, owner DOWN signals.
     def handle_message(self, msg) -> None:
+        # Nothing may escape: the process would die, and every later call with it.
+        try:
+            self._handle_message(msg)
+        except Exception:
+            log.exception("pyssl: handling a message failed")
+
+    def _handle_message(self, msg) -> None:
         if msg.__class__ is tuple and len(msg) == 3 and msg[0] is SEND:
             # {'$pyssl_send', Ref, Data}: a send taken from its window
             self.windows.send(msg[1], msg[2])
         elif isinstance(msg, tuple) and len(msg) == 3 and msg[0] is GEN_CALL:
             _, from_, request = msg
             if not (isinstance(from_, tuple) and len(from_) == 2 and isinstance(from_[0], Pid)):
-                log.warning("dropping malformed call %r", msg)
+                # gen_server drops these too: there is nobody to answer
+                log.warning("dropping a call with no caller to answer")
                 return
             pid, tag = from_
 
             def reply(value, pid=pid, tag=tag):
-                self.node.send(pid, (tag, value))
+                try:
+                    self.node.send(pid, (tag, value))
+                except ETFEncodeError:
+                    # a value with no external form is a bug here; the caller must
+                    # still get exactly one answer, not wait forever
+                    log.exception("pyssl: reply to %r has no external form", pid)
+                    self.node.send(pid, (tag, INTERNAL_ERROR.as_reply()))
 
             if not (isinstance(request, tuple) and len(request) == 2):
                 reply(Raise(BADARG).as_reply())
@@ -81,7 +119,7 @@ class SslService:
         elif msg.__class__ is tuple and len(msg) == 2 and msg[0] is GUARD:
             self.windows.guard_started(msg[1])
         else:
-            log.warning("pyssl: unexpected message %r", msg)
+            log.warning("pyssl: unexpected message %s", brief(msg))
 
     def handle_down(self, ref, pid, reason) -> None:
         if self.windows.guard_down(ref):
@@ -123,7 +161,7 @@ class SslService:
         except Exception:
             log.exception("pyssl: %r failed", fun)
             try:
-                reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
+                reply(internal_error(fun))
             except Exception:
                 log.exception("pyssl: cannot even reply to %r", fun)
 
@@ -181,8 +219,8 @@ class SslService:
             reply(exc.as_reply())
             return
         except Exception:  # a bug must not kill the service or the caller's wait
-            log.exception("pyssl: %r%r failed", fun, args)
-            reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
+            log.exception("pyssl: %r failed", fun)
+            reply(internal_error(fun))
             return
         self._reply_result(result, fun, args, reply)
 
@@ -204,7 +242,7 @@ class SslService:
             SslService._finish_reply(task, fun, args, reply)
         except Exception:  # the caller must get an answer, whatever went wrong
             log.exception("pyssl: replying to %r failed", fun)
-            reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
+            reply(internal_error(fun))
 
     @staticmethod
     def _finish_reply(task: asyncio.Task, fun, args, reply) -> None:
@@ -223,7 +261,7 @@ class SslService:
             reply(exc.as_reply())
         else:
             log.error("pyssl: %r failed: %r", fun, exc, exc_info=exc)
-            reply(Raise((Atom("pyssl_internal_error"), str(fun))).as_reply())
+            reply(internal_error(fun))
 
     # ---- bookkeeping --------------------------------------------------------
     def new_ref(self) -> Reference:
