@@ -31,7 +31,8 @@ def start_bridge(name: str, cookie: str, log_path: Path) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "pyssl-bridge"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bridge"]
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd + ["--name", name, "--cookie", cookie],
+    # the cookie through the environment: a --cookie argument is visible in ps
+    proc = subprocess.Popen(cmd + ["--name", name], env={**os.environ, "PYSSL_BRIDGE_COOKIE": cookie},
                             stdout=log, stderr=subprocess.STDOUT, text=True)
     log.close()
     deadline = time.monotonic() + 30

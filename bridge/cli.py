@@ -20,6 +20,9 @@ from bridge.dist.node import Node
 log = logging.getLogger("bridge")
 
 
+COOKIE_ENV = "PYSSL_BRIDGE_COOKIE"
+
+
 def default_cookie() -> str:
     """The cookie in ~/.erlang.cookie, created like erl does (20 uppercase letters, 0400)."""
     path = Path.home() / ".erlang.cookie"
@@ -29,15 +32,47 @@ def default_cookie() -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(cookie)
         return cookie
-    return path.read_text().strip()
+    return read_cookie_file(path)
+
+
+def read_cookie_file(path) -> str:
+    """The first line of a cookie file. Like erl (auth:read_cookie), refuse a file
+    that others can read or write: the cookie is the whole of the trust boundary."""
+    path = Path(path)
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise OSError(f"cookie file {path} must be accessible by its owner only "
+                      f"(mode {mode & 0o777:o}; chmod 400 it)")
+    text = path.read_text()
+    return text.splitlines()[0].strip() if text else ""
+
+
+def cookie_from(args) -> str:
+    """--cookie, then --cookie-file, then $PYSSL_BRIDGE_COOKIE, then ~/.erlang.cookie.
+    OSError if a file cannot be used."""
+    if args.cookie:
+        return args.cookie
+    if args.cookie_file:
+        return read_cookie_file(args.cookie_file)
+    env = os.environ.get(COOKIE_ENV)
+    if env:
+        return env
+    return default_cookie()
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="pyssl-bridge", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="pyssl-bridge", description=__doc__,
+        epilog=f"The cookie comes from --cookie, --cookie-file, ${COOKIE_ENV} or "
+               "~/.erlang.cookie (created like erl does if absent), in that order.")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--name", help="long node name, NAME@HOST (default pyssl@127.0.0.1)")
     g.add_argument("--sname", help="short node name; the host part is this host's short name")
-    p.add_argument("--cookie", help="distribution cookie (default: ~/.erlang.cookie)")
+    c = p.add_mutually_exclusive_group()
+    c.add_argument("--cookie", help="distribution cookie; visible to other users in ps, "
+                   "like erl -setcookie: prefer --cookie-file or $" + COOKIE_ENV)
+    c.add_argument("--cookie-file", metavar="PATH",
+                   help="read the cookie from the first line of PATH (mode 0400 or 0600)")
     p.add_argument("--ticktime", type=float, default=60.0, help="net_ticktime in seconds (default 60)")
     p.add_argument("--listen", default="127.0.0.1", help="address for distribution (default 127.0.0.1)")
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -66,8 +101,8 @@ def install_service(node) -> None:
 
 async def serve(args) -> int:
     try:
-        cookie = args.cookie or default_cookie()
-    except OSError as exc:
+        cookie = cookie_from(args)
+    except (OSError, UnicodeDecodeError) as exc:
         print(f"pyssl-bridge: cannot read or create the cookie file: {exc}", file=sys.stderr)
         return 1
     if not cookie:

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 cookie="ct$RANDOM$RANDOM"
 name="pyssl_ct$$@127.0.0.1"
 out=$(mktemp)
-.venv/bin/pyssl-bridge --name "$name" --cookie "$cookie" > "$out" 2>&1 &
+# the cookie through the environment: a --cookie argument is visible in ps
+PYSSL_BRIDGE_COOKIE="$cookie" .venv/bin/pyssl-bridge --name "$name" > "$out" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq 1 100); do

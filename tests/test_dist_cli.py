@@ -16,8 +16,10 @@ A = Atom
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _cli(*args, home=None):
+def _cli(*args, home=None, env_extra=None):
     env = dict(os.environ)
+    env.pop("PYSSL_BRIDGE_COOKIE", None)
+    env.update(env_extra or {})
     if home is not None:
         env["HOME"] = str(home)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
@@ -98,5 +100,56 @@ def test_unusable_cookie_file_is_a_clear_error(tmp_path):
 
 def test_bad_arguments_exit_with_usage():
     proc = _cli("--name", "a@b", "--sname", "c")
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 2 and "not allowed with" in err
+
+
+def test_cookie_file_option(tmp_path, make_erl):
+    path = tmp_path / "bridge.cookie"
+    path.write_text("FROMAFILE\nsecond line is ignored\n")
+    path.chmod(0o600)
+    name = unique("clicookiefile")
+    proc = _cli("--name", name, "--cookie-file", str(path), home=tmp_path,
+                env_extra={"PYSSL_BRIDGE_COOKIE": "NOTTHISONE"})
+    try:
+        assert "ready" in proc.stdout.readline()
+        assert make_erl(cookie="FROMAFILE").eval(f"net_adm:ping('{name}')") == A("pong")
+        assert not (tmp_path / ".erlang.cookie").exists()     # the default is not touched
+    finally:
+        _stop(proc)
+
+
+def test_cookie_from_the_environment(tmp_path, make_erl):
+    name = unique("clicookieenv")
+    proc = _cli("--name", name, home=tmp_path, env_extra={"PYSSL_BRIDGE_COOKIE": "FROMTHEENV"})
+    try:
+        assert "ready" in proc.stdout.readline()
+        assert make_erl(cookie="FROMTHEENV").eval(f"net_adm:ping('{name}')") == A("pong")
+        assert not (tmp_path / ".erlang.cookie").exists()
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_cookie_file_readable_by_others_is_refused_like_erl(tmp_path, mode):
+    path = tmp_path / "open.cookie"
+    path.write_text("SECRET")
+    path.chmod(mode)
+    proc = _cli("--name", unique("clicookieopen"), "--cookie-file", str(path), home=tmp_path)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 1
+    assert "owner only" in err and "Traceback" not in err
+
+
+def test_missing_cookie_file_is_a_clear_error(tmp_path):
+    proc = _cli("--name", unique("clicookiemissing"), "--cookie-file", str(tmp_path / "nope"),
+                home=tmp_path)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 1
+    assert "cookie" in err and "Traceback" not in err
+
+
+def test_cookie_and_cookie_file_together_is_a_usage_error(tmp_path):
+    proc = _cli("--cookie", "a", "--cookie-file", str(tmp_path / "x"))
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 2 and "not allowed with" in err
