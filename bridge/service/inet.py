@@ -133,7 +133,15 @@ def apply_accepted(sock: socket.socket, opts: dict) -> None:
     set_options(sock, {k: v for k, v in opts.items() if k not in ("backlog", "ip", "port", "reuseaddr")})
 
 
+def _open(sock):
+    """``sock``, or None once its transport closed it (the peer may close right
+    after a handshake, before the caller's options are applied). uvloop's socket
+    of a closed transport raises ValueError on any option call, not OSError."""
+    return sock if sock is not None and sock.fileno() >= 0 else None
+
+
 def set_options(sock: Optional[socket.socket], opts: dict) -> None:
+    sock = _open(sock)
     if sock is None:
         return
     for name, value in opts.items():
@@ -153,6 +161,7 @@ def set_options(sock: Optional[socket.socket], opts: dict) -> None:
 def get_options(sock: Optional[socket.socket], wanted: list[str], emulated: dict) -> list:
     """``[{Name, Value}]``, socket-level names read from the OS. Like ssl_gen_statem's
     accumulator, the list comes back in the reverse of the order asked."""
+    sock = _open(sock)
     out = []
     for name in wanted:
         if name in emulated:
