@@ -52,6 +52,7 @@ from typing import Any, Optional
 
 from bridge.etf.types import Atom, ImproperList, Opaque
 from bridge.service import ciphers as _ciphers
+from bridge.service.terms import charlist_str, heavy
 
 __all__ = [
     "SslOptionError", "ErlangException", "ParsedOptions",
@@ -160,21 +161,19 @@ def _as_list(v) -> list:
 
 
 def _is_charlist(v) -> bool:
-    return isinstance(v, str) or (isinstance(v, list) and all(
-        _is_int(c) and 0 <= c <= 0x10FFFF for c in v))
+    return isinstance(v, str) or (isinstance(v, list) and charlist_str(v) is not None)
 
 
 def _chars(v) -> str:
-    return v if isinstance(v, str) else "".join(chr(c) for c in v)
+    return v if isinstance(v, str) else charlist_str(v)
 
 
 def _erl_string(v) -> Optional[str]:
     """An Erlang string (charlist or binary) as str, or None."""
     if isinstance(v, (bytes, bytearray)):
         return bytes(v).decode("utf-8", "surrogateescape")
-    if isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 0x110000
-                                   for c in v):
-        return "".join(map(chr, v))
+    if isinstance(v, list):
+        return charlist_str(v)
     return None
 
 
@@ -1157,6 +1156,8 @@ def _copy_parsed(p: ParsedOptions) -> ParsedOptions:
 
 
 def _memo_key(kind, opts, host, key_order):
+    if heavy(opts):
+        return None     # not worth keeping, and hashing it would hold the GIL for long
     try:
         return (kind, _frozen(opts), _frozen(host), _frozen(key_order))
     except (_Unhashable, RecursionError):

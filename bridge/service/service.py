@@ -59,6 +59,8 @@ def internal_error(fun) -> tuple:
     since the request itself may be any term (repr of a deep one fails too)."""
     return Raise((Atom("pyssl_internal_error"),
                   fun if isinstance(fun, Atom) else Atom("unknown"))).as_reply()
+PATH_MAX = 4096
+ENAMETOOLONG = Atom("enametoolong")
 # How long file contents read on a caller's node are reused (OTP's PEM cache
 # cleans every 2 minutes).
 FILE_CACHE_SECONDS = 120.0
@@ -317,6 +319,11 @@ class SslService:
         now = asyncio.get_running_loop().time()
         for path in paths:
             if path in out:
+                continue
+            if len(path) >= PATH_MAX:
+                # what file:read_file answers there (Linux's PATH_MAX counts the NUL);
+                # a 64 MiB name is not worth a trip to the caller's node
+                out[path] = ENAMETOOLONG
                 continue
             key = (caller.node, path)
             hit = self._file_cache.get(key)

@@ -8,10 +8,12 @@ and hands out not-yet-handshaken ``ConnSocket``s from ``transport_accept``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket as pysocket
 import struct
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from bridge.etf.types import Atom, Pid, Reference
@@ -23,7 +25,7 @@ from .options import SslOptionError
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
 from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, OK, PYSSL, SSLSOCKET,
-                    TIMEOUT, Raise, error, iodata_to_bytes, is_timeout, to_timeout)
+                    TIMEOUT, Raise, error, heavy, iodata_to_bytes, is_timeout, to_timeout)
 
 log = logging.getLogger("bridge.service")
 
@@ -36,6 +38,22 @@ def parse(fn, *args, **kw):
         return exc.term
     except options.ErlangException as exc:
         raise Raise(exc.reason, exc.cls) from None
+
+
+# Parsing and certificate work too big for the event loop (a 64 MiB file name, a
+# huge cacertfile) runs here; its own threads, so that it never queues behind TLS
+# handshake steps that wait for Erlang hooks on the default pool.
+HEAVY_WORK = ThreadPoolExecutor(max_workers=2, thread_name_prefix="heavy")
+
+
+async def off_loop_if_heavy(term, fn, *args, **kw):
+    """``fn(*args, **kw)``, on HEAVY_WORK when ``term`` (what the caller sent) is
+    large: a caller's absurd option list must not stall every other socket while
+    it is checked. Exceptions come back as raised; ``fn`` must be pure."""
+    if not heavy(term):
+        return fn(*args, **kw)
+    return await asyncio.get_running_loop().run_in_executor(
+        HEAVY_WORK, functools.partial(fn, *args, **kw))
 
 
 def split_changes(changes: list) -> tuple[dict, dict]:
@@ -155,7 +173,7 @@ class ListenSocket(SocketBase):
 
     @classmethod
     async def listen(cls, service, port, opts, caller: Pid):
-        parsed = parse(options.parse_listen_options, opts)
+        parsed = await off_loop_if_heavy(opts, parse, options.parse_listen_options, opts)
         if not isinstance(parsed, options.ParsedOptions):
             return parsed
         # gen_tcp:listen: getserv/1 resolves atoms (exit badarg if unknown) and has
@@ -425,7 +443,8 @@ class ConnSocket(SocketBase):
         if not is_timeout(timeout):
             raise Raise(Atom("function_clause"))
         # shared with other connects of the same options (copied before a setopts)
-        parsed = parse(options.parse_connect_options_shared, opts, host=host)
+        parsed = await off_loop_if_heavy(opts, parse, options.parse_connect_options_shared, opts,
+                                        host=host)
         if not isinstance(parsed, options.ParsedOptions):
             return parsed
         target = _connect_target(host, port, parsed)
@@ -478,7 +497,8 @@ class ConnSocket(SocketBase):
         try:
             try:
                 if opts:
-                    parsed = options.parse_handshake_options(opts, self.parsed)
+                    parsed = await off_loop_if_heavy(opts, options.parse_handshake_options, opts,
+                                                    self.parsed)
                     files = dict(self.listen_files)
                     missing = [p for _, p in parsed.files if p not in files]
                     if missing:

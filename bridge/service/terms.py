@@ -92,3 +92,65 @@ def to_timeout(value):
 
 def is_timeout(value) -> bool:
     return value is INFINITY or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+# Pieces of a long charlist converted per C call: every call holds the GIL, so a
+# 64 Mi-character name converted on a worker thread still lets the event loop
+# run between pieces (one piece is about a millisecond).
+_CHUNK = 1 << 18
+_ONLY_INT = {int}
+
+
+def charlist_str(v: list):
+    """A list of Unicode code points as ``str``, or None if it is not one.
+
+    Done with C-level passes (``bytes``, ``map``) instead of a Python loop per
+    character: option values and paths can be millions of characters long."""
+    out = []
+    for i in range(0, len(v), _CHUNK):
+        piece = v[i:i + _CHUNK]
+        try:
+            raw = bytes(piece)      # ints 0..255 (and bools, checked below)
+        except TypeError:           # not all ints
+            return None
+        except ValueError:          # code points over 255, or negative
+            try:
+                text = "".join(map(chr, piece))
+            except (TypeError, ValueError, OverflowError):
+                return None
+        else:
+            # bool is an int subclass and the codec makes true/false bools; they can
+            # only stand where the bytes are 0 or 1
+            if (0 in raw or 1 in raw) and not set(map(type, piece)) <= _ONLY_INT:
+                return None
+            out.append(raw.decode("latin-1"))
+            continue
+        if not set(map(type, piece)) <= _ONLY_INT:
+            return None
+        out.append(text)
+    return "".join(out)
+
+
+def heavy(term, limit: int = 1 << 16) -> bool:
+    """Whether ``term`` holds more than ``limit`` list/tuple/map elements, counted
+    without walking further than that: a request this big is parsed off the event
+    loop. A long list counts its length at once, unscanned."""
+    count = 0
+    stack = [term]
+    while stack:
+        t = stack.pop()
+        if t.__class__ is list or t.__class__ is tuple:
+            count += len(t)
+            if count > limit:
+                return True
+            stack.extend(t)
+        elif t.__class__ is dict:
+            count += len(t)
+            if count > limit:
+                return True
+            stack.extend(t.values())
+        elif t.__class__ is str:
+            count += len(t) >> 4        # a charlist the codec gave as str: cheap per char
+            if count > limit:
+                return True
+    return False
