@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import os
 import queue
+import reprlib
 import shutil
 import subprocess
 import tempfile
@@ -32,7 +33,7 @@ _lock = threading.Lock()
 
 class ErlRaised(Exception):
     def __init__(self, cls, reason):
-        super().__init__(f"{cls}:{reason!r}")
+        super().__init__(f"{cls}:{reprlib.repr(reason)}")   # bounded: reasons can be deep
         self.cls = cls
         self.reason = reason
 

@@ -39,8 +39,7 @@ from . import builtins, epmd
 from .handshake import Acceptor, HandshakeError, Initiator
 from .protocol import (DEMONITOR_P, EMPTY_ATOM, EXIT, EXIT2, LINK, MONITOR_P, MONITOR_P_EXIT,
                        REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, TICK, UNLINK, UNLINK_ID,
-                       UNLINK_ID_ACK, BadMessage, Framer, FramingError, LargeBody, body_event,
-                       encode_frame)
+                       UNLINK_ID_ACK, BadMessage, Framer, FramingError, LargeBody, encode_frame)
 
 log = logging.getLogger("bridge.dist")
 
@@ -260,7 +259,7 @@ class Connection(asyncio.Protocol):
                         self.tick_interval = gap
                 self._last_tick_seen = now
             elif ev.__class__ is LargeBody:
-                self._decode_off_loop(ev.body, events[i + 1:])
+                self._decode_off_loop(ev, events[i + 1:])
                 return
             elif ev.__class__ is BadMessage:
                 # erts kills the channel on a message it cannot decode: the peer is
@@ -282,13 +281,13 @@ class Connection(asyncio.Protocol):
                 except Exception:   # one bad signal must not take the connection down
                     log.exception("error handling %r from %s", ctl[:1], self.peer)
 
-    def _decode_off_loop(self, body: bytes, rest) -> None:
+    def _decode_off_loop(self, large: LargeBody, rest) -> None:
         """Decode a large body on DECODER; this connection's later events (``rest``,
         and all it reads meanwhile) wait, so that nothing overtakes it."""
         self._waiting = deque(rest)
         if self.transport.is_reading():
             self.transport.pause_reading()
-        fut = asyncio.get_running_loop().run_in_executor(DECODER, body_event, body)
+        fut = asyncio.get_running_loop().run_in_executor(DECODER, large.event)
         fut.add_done_callback(self._decoded)
 
     def _decoded(self, fut: asyncio.Future) -> None:

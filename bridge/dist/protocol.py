@@ -107,12 +107,23 @@ def body_event(body: bytes):
 
 class LargeBody:
     """A frame body too big to decode inline (see ``Framer.inline_max``): the caller
-    decodes it with ``parse_body`` off its event loop, in order with the other events."""
+    runs ``event()`` off its event loop, in order with the other events. The body
+    may still be the framer's whole carry-over buffer (``offset`` 4): copying
+    64 MiB out of it is work for that thread too, not for the loop."""
 
-    __slots__ = ("body",)
+    __slots__ = ("data", "offset")
 
-    def __init__(self, body: bytes):
-        self.body = body
+    def __init__(self, data, offset: int = 0):
+        self.data = data
+        self.offset = offset
+
+    def event(self):
+        """``body_event`` of the body."""
+        data = self.data
+        body = data if self.offset == 0 and type(data) is bytes else bytes(
+            memoryview(data)[self.offset:])
+        self.data = None
+        return body_event(body)
 
 
 class Framer:
@@ -154,10 +165,14 @@ class Framer:
             buf += mv[:need]
             if size == 0:
                 events.append(None)
+                buf.clear()
+            elif size > self.inline_max:
+                events.append(LargeBody(buf, 4))   # handed over whole, uncopied
+                self._buf = buf = bytearray()
             else:
                 with memoryview(buf) as whole, whole[4:] as body:
-                    self._body(bytes(body), events)
-            buf.clear()
+                    events.append(body_event(bytes(body)))
+                buf.clear()
             data = mv[need:]
         pos = self._frames(data, events)
         if pos < len(data):

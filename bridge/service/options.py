@@ -683,13 +683,22 @@ def _v_path(nonempty: bool, undefined_to):
         if _is_undef(v):
             return undefined_to
         if _is_binary(v):
-            return bytes(v)
+            return _hashed(bytes(v))
         if _is_list(v) and (not nonempty or len(v) > 0):
-            if not _is_charlist(v):
+            text = v if isinstance(v, str) else charlist_str(v)
+            if text is None:
                 raise ErlangException("error", A("badarg"))
-            return _chars(v).encode("utf-8")
+            return _hashed(text.encode("utf-8"))
         return _NO
     return check
+
+
+def _hashed(path: bytes) -> bytes:
+    """``path`` with its hash computed: bytes keep it, and paths are dict keys later
+    on the event loop, where hashing a 64 MiB name would cost ~40 ms (here it runs
+    where the parse runs, on a worker thread for such a name)."""
+    hash(path)
+    return path
 
 
 def _v_key(v, _r):

@@ -318,12 +318,13 @@ class SslService:
         out: dict[str, Any] = {}
         now = asyncio.get_running_loop().time()
         for path in paths:
-            if path in out:
-                continue
             if len(path) >= PATH_MAX:
                 # what file:read_file answers there (Linux's PATH_MAX counts the NUL);
-                # a 64 MiB name is not worth a trip to the caller's node
+                # a 64 MiB name is not worth a trip to the caller's node (nor hashing
+                # it here, on the loop)
                 out[path] = ENAMETOOLONG
+                continue
+            if path in out:
                 continue
             key = (caller.node, path)
             hit = self._file_cache.get(key)
