@@ -45,40 +45,78 @@ def function_clause(fun: str, args: list) -> Raise:
 
 
 def iodata_to_bytes(data) -> bytes:
-    """Flatten Erlang iodata (bytes, ints 0..255, nested lists, improper binary tails)."""
-    if isinstance(data, (bytes, bytearray)):
+    """Flatten Erlang iodata (bytes, ints 0..255, nested lists, improper binary
+    tails) of any depth: an explicit stack, no recursion. Iolists built the usual
+    way (``[Acc, Bin]`` folded N times) are N deep, so the two-element list and
+    the all-bytes list are the cases made cheap; raises ``Raise(badarg)`` as
+    ``iolist_to_binary`` would."""
+    cls = data.__class__
+    if cls is bytes:
+        return data
+    if cls is bytearray:
         return bytes(data)
-    if isinstance(data, str):
+    if cls is str:
         # a charlist decoded as str by the codec's string option
         try:
             return data.encode("latin-1")
         except UnicodeEncodeError:
             raise Raise(BADARG) from None
-    out = bytearray()
+    out: list = []
+    put = out.append
     stack = [data]
+    push = stack.append
+    pop = stack.pop
     while stack:
-        item = stack.pop()
-        if isinstance(item, (bytes, bytearray)):
-            out += item
-        elif isinstance(item, int) and not isinstance(item, bool):
+        item = pop()
+        cls = item.__class__
+        if cls is bytes:
+            put(item)
+        elif cls is list:
+            if len(item) == 2:
+                push(item[1])
+                push(item[0])
+            elif item:
+                first = item[0].__class__
+                if first is int:
+                    raw = _int_run(item)
+                    if raw is not None:
+                        put(raw)
+                        continue
+                stack.extend(reversed(item))
+        elif cls is int:
             if not 0 <= item <= 255:
                 raise Raise(BADARG)
-            out.append(item)
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-        elif isinstance(item, ImproperList):
-            if not isinstance(item.tail, (bytes, bytearray)):
+            put(_BYTE[item])
+        elif cls is ImproperList:
+            if item.tail.__class__ not in (bytes, bytearray):
                 raise Raise(BADARG)
-            stack.append(item.tail)
+            push(item.tail)
             stack.extend(reversed(item.elements))
-        elif isinstance(item, str):
+        elif cls is bytearray:
+            put(bytes(item))
+        elif cls is str:
             try:
-                out += item.encode("latin-1")
+                put(item.encode("latin-1"))
             except UnicodeEncodeError:
                 raise Raise(BADARG) from None
         else:
             raise Raise(BADARG)
-    return bytes(out)
+    return b"".join(out)
+
+
+_BYTE = [bytes((i,)) for i in range(256)]
+_ONLY_INT = {int}
+
+
+def _int_run(items: list):
+    """``bytes(items)`` for a list of ints 0..255 only (no bool, nothing else)."""
+    try:
+        raw = bytes(items)
+    except (TypeError, ValueError):
+        return None
+    if (0 in raw or 1 in raw) and not set(map(type, items)) <= _ONLY_INT:
+        return None     # a true/false (bool) where a 0/1 byte should be
+    return raw
 
 
 def to_timeout(value):
@@ -98,7 +136,6 @@ def is_timeout(value) -> bool:
 # 64 Mi-character name converted on a worker thread still lets the event loop
 # run between pieces (one piece is about a millisecond).
 _CHUNK = 1 << 18
-_ONLY_INT = {int}
 
 
 def charlist_str(v: list):
