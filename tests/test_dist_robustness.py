@@ -221,6 +221,29 @@ def test_large_frames_are_decoded_in_order_with_the_small_ones(bridge, cookie):
         peer.close()
 
 
+def test_a_million_deep_tuple_where_a_pid_or_name_belongs_is_dropped(bridge, cookie):
+    """Hashing a tuple nested a million deep overflows CPython's C stack (a crash,
+    not an exception): such a term in a field used as a key is dropped unhashed."""
+    peer = RawPeer(bridge, cookie)
+    peer.sock.settimeout(120)       # each frame takes about a second to decode
+    try:
+        deep = b"h\x01" * 1_000_000 + b"j"        # {{{...[]...}}}, as a term body
+        pid = term_to_binary(peer.pid)[1:]
+        ref = term_to_binary(Reference(peer.name, 7, (1, 2, 3)))[1:]
+        for ctl in (b"h\x03a\x02" + b"d\x00\x00" + deep,                 # SEND to it
+                    b"h\x03a\x01" + deep + pid,                            # LINK from it
+                    b"h\x04a\x06" + pid + b"d\x00\x00" + deep,           # REG_SEND to it
+                    b"h\x04a\x13" + pid + deep + ref):                   # MONITOR_P of it
+            payload = b"\x83j" if ctl[3] in (2, 6) else b""
+            peer.send(_frame(b"p\x83" + ctl + payload))
+        # the monitor of a non-process is answered noproc at once, as for 42 above
+        assert peer.recv_frame()[0][0] == 21
+        ctl, payload = peer.ask_net_kernel(A("d1"))   # answered: the bridge lives on
+        assert payload == (A("d1"), A("yes"))
+    finally:
+        peer.close()
+
+
 def test_wrong_cookie_raw_peer_is_refused(bridge):
     with pytest.raises((ConnectionError, handshake.HandshakeError, OSError)):
         RawPeer(bridge, "definitely-wrong")

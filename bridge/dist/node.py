@@ -135,6 +135,38 @@ class _CallWaiter:
         pass
 
 
+# The classes of a control message's fields after its tag (None: any term), for
+# those the handlers use as dict keys or set members: a field of another class is
+# a malformed signal, dropped before anything hashes it (hashing a tuple nested a
+# million deep overflows CPython's C stack; erts would kill the channel). The
+# target of MONITOR_P/DEMONITOR_P may be a pid or a name: their handlers check it.
+_FIELDS = {
+    LINK: (Pid, Pid), SEND: (None, Pid), EXIT: (Pid, Pid, None), UNLINK: (Pid, Pid),
+    REG_SEND: (Pid, None, Atom), EXIT2: (Pid, Pid, None),
+    MONITOR_P: (Pid, None, Reference), DEMONITOR_P: (Pid, None, Reference),
+    MONITOR_P_EXIT: (None, Pid, Reference, None), SEND_SENDER: (Pid, Pid),
+    SPAWN_REQUEST: (Reference, Pid, None, None, None),
+    UNLINK_ID: (None, Pid, Pid), UNLINK_ID_ACK: (None, Pid, Pid),
+}
+
+
+def _fields_ok(ctl: tuple) -> bool:
+    spec = _FIELDS.get(ctl[0])
+    if spec is None:
+        return True
+    if len(ctl) != len(spec) + 1:
+        return False
+    for want, value in zip(spec, ctl[1:]):
+        if want is not None and value.__class__ is not want:
+            return False
+    return True
+
+
+def _proc_key_ok(target) -> bool:
+    """A MONITOR_P/DEMONITOR_P target the handlers may look up: a pid or an atom."""
+    return target.__class__ is Pid or target.__class__ is Atom
+
+
 class Connection(asyncio.Protocol):
     """One distribution connection: handshake, then framed control messages."""
 
@@ -275,6 +307,9 @@ class Connection(asyncio.Protocol):
                 handler = handlers.get(ctl[0])
                 if handler is None:
                     log.debug("ignoring control message %d from %s", ctl[0], self.peer)
+                    continue
+                if not _fields_ok(ctl):
+                    log.warning("malformed control message %d from %s dropped", ctl[0], self.peer)
                     continue
                 try:
                     handler(node, self, ctl, payload)
@@ -847,7 +882,7 @@ class Node:
             log.debug("message to unregistered name %r dropped", ctl[3])
 
     def _on_send_sender(self, conn: Connection, ctl: tuple, payload) -> None:
-        proc = self.processes.get(ctl[2]) if isinstance(ctl[2], Pid) else self.registry.get(ctl[2])
+        proc = self.processes.get(ctl[2])
         if proc is not None:
             self._deliver(proc, payload)
 
@@ -886,7 +921,12 @@ class Node:
 
     def _on_monitor(self, conn: Connection, ctl: tuple, payload) -> None:
         _, frm, target, ref = ctl
-        proc = self.processes.get(target) if isinstance(target, Pid) else self.registry.get(target)
+        if not _proc_key_ok(target):
+            proc = None
+        elif target.__class__ is Pid:
+            proc = self.processes.get(target)
+        else:
+            proc = self.registry.get(target)
         if proc is None:
             conn.send_control((MONITOR_P_EXIT, target, frm, ref, NOPROC))
         else:
@@ -895,7 +935,9 @@ class Node:
 
     def _on_demonitor(self, conn: Connection, ctl: tuple, payload) -> None:
         _, frm, target, ref = ctl
-        proc = self.processes.get(target) if isinstance(target, Pid) else self.registry.get(target)
+        if not _proc_key_ok(target):
+            return
+        proc = self.processes.get(target) if target.__class__ is Pid else self.registry.get(target)
         if proc is not None:
             proc.monitored_by.pop(ref, None)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from bridge.etf.types import Atom, Pid
+from bridge.etf.types import Atom, Pid, Reference
 
 log = logging.getLogger("bridge.service")
 
@@ -105,10 +105,11 @@ class Windows:
     # ---- sends without a reply ---------------------------------------------------------
     def send(self, ref, data) -> None:
         """``{'$pyssl_send', Ref, Data}``: what a ``send`` call would do, minus the reply."""
-        try:
-            sock = self.service.sockets.get(ref)
-        except TypeError:       # not a reference (unhashable): not from the shim
+        if ref.__class__ is not Reference:
+            # not from the shim; and never hash a caller's term here: hashing a
+            # tuple nested a million deep overflows CPython's C stack
             return
+        sock = self.service.sockets.get(ref)
         if sock is None or sock.window_guard is None:
             return          # revoked meanwhile: the shim has stopped taking from it
         try:
