@@ -253,6 +253,46 @@ def test_bridge_loss_ends_the_windows(cookie, pki):
         n.stop()
 
 
+def test_calls_once_told_find_the_socket_closed_under_uvloop(cookie, pki):
+    """The CLI bridge runs uvloop, which serves I/O before the callbacks scheduled
+    with call_soon: the owner's first call after {ssl_closed, S} (or a recv's
+    {error, closed}) could reach the socket before its deferred close, and a send
+    answered ok (about 1 in 8 in the conformance scenario
+    calls_after_peer_close_active). The in-process bridges of the other tests run
+    asyncio's loop, where the close came first."""
+    pytest.importorskip("uvloop")
+    name = unique("winu")
+    proc = start_cli_bridge(name, cookie)
+    n = ErlNode(unique("erl"), cookie)
+    try:
+        n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{name}'), ok = pyssl:start()")
+        r = n.eval(f"""(fun() ->
+            Opts = {server_opts(pki)},
+            One = fun(Active) ->
+                {{ok, L}} = ssl:listen(0, Opts),
+                {{ok, {{_, P}}}} = ssl:sockname(L),
+                spawn(fun() -> {{ok, T}} = ssl:transport_accept(L, 10000),
+                               {{ok, A}} = ssl:handshake(T, 10000), ssl:close(A) end),
+                {{ok, S}} = pyssl:connect({{127,0,0,1}}, P,
+                                          [binary, {{active, Active}}, {{verify, verify_none}}], 10000),
+                Told = case Active of
+                           true -> receive {{ssl_closed, S}} -> ssl_closed after 10000 -> timeout end;
+                           false -> pyssl:recv(S, 0, 10000)
+                       end,
+                R = {{Told, pyssl:send(S, <<"x">>), pyssl:getopts(S, [active])}},
+                ssl:close(L),
+                pyssl:close(S),
+                R
+            end,
+            lists:usort([One(A) || A <- lists:duplicate(100, true) ++ lists:duplicate(100, false)])
+            end)()""", 120)
+        assert r == [(A("ssl_closed"), CLOSED, CLOSED), (CLOSED, CLOSED, CLOSED)]
+    finally:
+        proc.kill()
+        proc.wait()
+        n.stop()
+
+
 def test_malformed_window_messages_are_dropped(node, bridge):
     """Messages in the shapes of the window protocol from anyone: the service lives on."""
     r = node.eval(f"""(fun() ->

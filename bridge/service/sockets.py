@@ -593,7 +593,11 @@ class ConnSocket(SocketBase):
     def _ended(self) -> None:
         # ssl's connection process ends once it has told its owner that the socket is
         # closed ({ssl_closed, S}, {ssl_error, S, R}, or a recv's error): every later
-        # call answers as for a closed socket. The owner's next call comes after this.
+        # call answers as for a closed socket. So the socket leaves the table now: the
+        # owner's next call can be served before a callback scheduled here runs
+        # (uvloop polls for I/O first). Only the TLS close waits for the loop, as
+        # this runs inside the transport's callbacks.
+        self.service.forget(self)
         asyncio.get_running_loop().call_soon(self.close_now)
 
     def _flow(self, paused: bool) -> None:
