@@ -16,9 +16,8 @@ OK = A("ok")
 CLOSED = (A("error"), A("closed"))
 
 
-@pytest.fixture(scope="module")
-def node(pyssl_node, pki):
-    pyssl_node.eval(f"""
+def install_helpers(n, pki):
+    n.eval(f"""
         persistent_term:put(win_srv_opts, {server_opts(pki)}),
         %% a BEAM ssl server for one connection; F(AcceptedSocket) runs in its acceptor
         persistent_term:put(win_srv, fun(F) ->
@@ -39,7 +38,32 @@ def node(pyssl_node, pki):
                        Wait(N) -> case W(S) of [] -> timer:sleep(10), Wait(N - 1); _ -> ok end end,
             case S of {{sslsocket, pyssl, _}} -> Wait(300); _ -> ok end end),
         ok""")
+
+
+@pytest.fixture(scope="module")
+def node(pyssl_node, pki):
+    install_helpers(pyssl_node, pki)
     return pyssl_node
+
+
+@pytest.fixture(scope="module")
+def uv_node(cookie, pki):
+    """A node whose shim uses a CLI bridge: its own OS process on uvloop, as
+    deployed. uvloop serves I/O before the callbacks scheduled with call_soon,
+    where the in-process bridges of the other tests (asyncio's loop) run them
+    first, and the bridge's messages race the caller's differently."""
+    pytest.importorskip("uvloop")
+    name = unique("winu")
+    proc = start_cli_bridge(name, cookie)
+    n = ErlNode(unique("erl"), cookie)
+    try:
+        n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{name}'), ok = pyssl:start()")
+        install_helpers(n, pki)
+        yield n
+    finally:
+        proc.kill()
+        proc.wait()
+        n.stop()
 
 
 def connect(mod: str, port_expr: str, opts: str = "[binary, {active, false}]") -> str:
@@ -253,44 +277,47 @@ def test_bridge_loss_ends_the_windows(cookie, pki):
         n.stop()
 
 
-def test_calls_once_told_find_the_socket_closed_under_uvloop(cookie, pki):
-    """The CLI bridge runs uvloop, which serves I/O before the callbacks scheduled
-    with call_soon: the owner's first call after {ssl_closed, S} (or a recv's
-    {error, closed}) could reach the socket before its deferred close, and a send
-    answered ok (about 1 in 8 in the conformance scenario
-    calls_after_peer_close_active). The in-process bridges of the other tests run
-    asyncio's loop, where the close came first."""
-    pytest.importorskip("uvloop")
-    name = unique("winu")
-    proc = start_cli_bridge(name, cookie)
-    n = ErlNode(unique("erl"), cookie)
-    try:
-        n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{name}'), ok = pyssl:start()")
-        r = n.eval(f"""(fun() ->
-            Opts = {server_opts(pki)},
-            One = fun(Active) ->
-                {{ok, L}} = ssl:listen(0, Opts),
-                {{ok, {{_, P}}}} = ssl:sockname(L),
-                spawn(fun() -> {{ok, T}} = ssl:transport_accept(L, 10000),
-                               {{ok, A}} = ssl:handshake(T, 10000), ssl:close(A) end),
-                {{ok, S}} = pyssl:connect({{127,0,0,1}}, P,
-                                          [binary, {{active, Active}}, {{verify, verify_none}}], 10000),
-                Told = case Active of
-                           true -> receive {{ssl_closed, S}} -> ssl_closed after 10000 -> timeout end;
-                           false -> pyssl:recv(S, 0, 10000)
-                       end,
-                R = {{Told, pyssl:send(S, <<"x">>), pyssl:getopts(S, [active])}},
-                ssl:close(L),
-                pyssl:close(S),
-                R
-            end,
-            lists:usort([One(A) || A <- lists:duplicate(100, true) ++ lists:duplicate(100, false)])
-            end)()""", 120)
-        assert r == [(A("ssl_closed"), CLOSED, CLOSED), (CLOSED, CLOSED, CLOSED)]
-    finally:
-        proc.kill()
-        proc.wait()
-        n.stop()
+def test_calls_once_told_find_the_socket_closed(uv_node):
+    """The owner's first call after {ssl_closed, S} (or a recv's {error, closed})
+    could reach the socket before its deferred close, and a send answered ok
+    (about 1 in 8 in the conformance scenario calls_after_peer_close_active)."""
+    r = uv_node.eval("""(fun() ->
+        One = fun(Active) ->
+            P = (persistent_term:get(win_srv))(fun(A) -> ssl:close(A) end),
+            {ok, S} = pyssl:connect({127,0,0,1}, P, [binary, {active, Active}, {verify, verify_none}], 10000),
+            Told = case Active of
+                       true -> receive {ssl_closed, S} -> ssl_closed after 10000 -> timeout end;
+                       false -> pyssl:recv(S, 0, 10000)
+                   end,
+            R = {Told, pyssl:send(S, <<"x">>), pyssl:getopts(S, [active])},
+            pyssl:close(S),
+            R
+        end,
+        lists:usort([One(A) || A <- lists:duplicate(100, true) ++ lists:duplicate(100, false)])
+        end)()""", 120)
+    assert r == [(A("ssl_closed"), CLOSED, CLOSED), (CLOSED, CLOSED, CLOSED)]
+
+
+def test_handover_to_a_dead_process_ends_the_window(uv_node):
+    """controlling_process to a process that is dead already: the bridge closes the
+    socket once it sees the DOWN (before the next call from this node), so a send
+    taken from the window said ok and was dropped. The shim drops the window: the
+    send is a call and says closed."""
+    r = uv_node.eval("""(fun() ->
+        One = fun() ->
+            Parent = self(),
+            P = (persistent_term:get(win_srv))(fun(A) -> Parent ! {peer, ssl:recv(A, 0, 5000)} end),
+            """ + connect("pyssl", "P") + """
+            W = (persistent_term:get(win_of))(S),
+            {Pid, MRef} = spawn_monitor(fun() -> ok end),
+            receive {'DOWN', MRef, process, Pid, _} -> ok end,
+            R = pyssl:controlling_process(S, Pid),
+            Sent = pyssl:send(S, <<"lost?">>),
+            Peer = receive {peer, PR} -> PR after 10000 -> timeout end,
+            {length(W), R, (persistent_term:get(win_of))(S), Sent, Peer}
+        end,
+        lists:usort([One() || _ <- lists:seq(1, 20)]) end)()""", 60)
+    assert r == [(1, OK, [], CLOSED, CLOSED)]
 
 
 def test_malformed_window_messages_are_dropped(node, bridge):

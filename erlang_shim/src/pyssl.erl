@@ -181,10 +181,24 @@ controlling_process(S, Pid) ->
     case socket_call(S, controlling_process, [S, Pid], sync) of
         ok when is_pid(Pid) ->
             pyssl_monitor:track(S, Pid),
+            drop_window_if_dead(S, Pid),
             ok;
         Other ->
             Other
     end.
+
+%% A handover to a process of this node that is dead already closes the socket
+%% once the bridge sees the new owner's `DOWN' (noproc). That comes before the
+%% next call from this node, not before a send taken from the window, which
+%% said ok and was dropped: the window goes now, so the next send is a call
+%% and answers `{error, closed}'.
+drop_window_if_dead({sslsocket, pyssl, Ref}, Pid) when node(Pid) =:= node() ->
+    case is_process_alive(Pid) of
+        true -> ok;
+        false -> pyssl_monitor:sync(node(Ref), Ref)
+    end;
+drop_window_if_dead(_S, _Pid) ->
+    ok.
 
 %%% Options and information ----------------------------------------------------------
 
