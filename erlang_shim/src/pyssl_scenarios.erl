@@ -15,7 +15,7 @@
          server/2, client/3, peer_result/1, signal/2, wait_signal/0,
          connect/3, listen/2, port/2, accept/2,
          with_server/5, with_client/5,
-         refused_port/0, collect/3, digest/1, flush/0, mk/3, tls_only/1]).
+         refused_port/0, collect/3, digest/1, flush/0, mk/3, tls_only/1, settled/1]).
 
 -define(T, 5000).
 
@@ -131,6 +131,23 @@ with_client(Mod, SrvOpts, CliOpts, SrvFun, CliFun) ->
         Other ->
             {listen, Other}
     end.
+
+%% @doc Wait until the processes behind a BEAM ssl socket (its connection
+%% process and its sender) have ended. ssl tells the owner that the socket
+%% closed (`ssl_closed', a recv's `{error, closed}', a handover to a dead
+%% process) while they are still ending, and the sender still takes a send
+%% made at that instant; a scenario that asks what every call answers once the
+%% socket is closed waits for this instead of for some time. A pyssl socket
+%% has no such processes (the bridge closes the socket before it tells).
+settled({sslsocket, _, Pids}) when is_list(Pids) ->
+    Ended = [receive {'DOWN', Ref, process, _, _} -> true after ?T -> false end
+             || Ref <- [erlang:monitor(process, P) || P <- Pids, is_pid(P)]],
+    case lists:all(fun(E) -> E end, Ended) of
+        true -> ok;
+        false -> still_running
+    end;
+settled(_) ->
+    ok.
 
 %% @doc A port on 127.0.0.1 where nothing listens.
 refused_port() ->

@@ -7,7 +7,8 @@
 
 -import(pyssl_scenarios, [mk/3, srv_opts/0, cli_opts/0, with_server/5, with_client/5,
                           collect/3, flush/0, listen/2, port/2, connect/3, server/2,
-                          peer_result/1, refused_port/0, tls_only/1]).
+                          peer_result/1, refused_port/0, tls_only/1, settled/1,
+                          signal/2, wait_signal/0]).
 
 -define(T, 5000).
 
@@ -88,21 +89,27 @@ close() ->
                    fun(_M, S) -> receive {ssl_closed, S} -> ssl_closed after ?T -> timeout end end)),
      mk(close, calls_after_peer_close_passive,
         after_told([{active, false}], fun(M, S) -> M:recv(S, 0, ?T) end)),
+     %% the peer closes once it sees the client's half-close, never before: the
+     %% shutdown meets an open connection every time
      mk(close, calls_after_shutdown_write_peer_closes,
-        after_told([{active, false}], fun(M, S) -> {M:shutdown(S, write), M:recv(S, 0, ?T)} end))].
+        after_told([{active, false}],
+                   fun({ok, S}) -> R = ssl:recv(S, 0, ?T), _ = ssl:close(S), R; (E) -> E end,
+                   fun(M, S) -> {M:shutdown(S, write), M:recv(S, 0, ?T)} end))].
 
-%% The ssl peer closes at once (or answers the client's close_notify); Told(M, S)
-%% waits until the client knows, then every kind of call. (pyssl's answers are
-%% the same without the pause.)
+%% The ssl peer closes at once; Told(M, S) waits until the client knows, then
+%% every kind of call.
 after_told(Opts, Told) ->
+    after_told(Opts, fun({ok, S}) -> ssl:close(S); (E) -> E end, Told).
+
+%% The same with the peer's fun `Peer'. The calls come once the socket has
+%% settled (pyssl_scenarios:settled/1): ssl tells while its connection
+%% processes are still ending.
+after_told(Opts, Peer, Told) ->
     fun(Mod) ->
-            with_server(Mod, srv_opts(), Opts ++ [{mode, binary} | cli_opts()],
-                        fun({ok, S}) -> ssl:close(S); (E) -> E end,
+            with_server(Mod, srv_opts(), Opts ++ [{mode, binary} | cli_opts()], Peer,
                         fun(S) ->
                                 R = Told(Mod, S),
-                                %% ssl's connection process is ending when it tells: its
-                                %% sender may still take a send made at that instant
-                                timer:sleep(50),
+                                ok = settled(S),
                                 {R, [Mod:send(S, <<"x">>), Mod:recv(S, 0, 100),
                                      Mod:setopts(S, [{active, once}]), Mod:getopts(S, [active]),
                                      Mod:sockname(S), Mod:peername(S),
@@ -178,7 +185,7 @@ owner() ->
                           {Pid, MRef} = spawn_monitor(fun() -> ok end),
                           receive {'DOWN', MRef, process, Pid, _} -> ok end,
                           R = M:controlling_process(S, Pid),
-                          timer:sleep(300),
+                          ok = settled(S),
                           {R, M:send(S, "alive?"), M:recv(S, 0, 100)}
                   end)),
      mk(owner, controlling_process_not_a_pid,
