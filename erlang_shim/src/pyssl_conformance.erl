@@ -80,13 +80,7 @@ known_differences() ->
      {cipher_suites_default_13,
       "the bridge lists the suites it can negotiate: OpenSSL 3 has no static ECDH "
       "suites (ecdh_ecdsa, ecdh_rsa key exchange), which OTP 25 still lists; "
-      "the rest of the list is the same (cipher_suites_default_13_but_static_ecdh)"},
-     {controlling_process_to_dead_pid,
-      "a race in both: handing the socket to a dead process closes it once the "
-      "owner's DOWN (noproc) is seen. ssl replies ok first and its separate sender "
-      "process still takes a send made at once; the bridge sees the noproc before "
-      "the next call from that node and answers {error, closed}. After the close "
-      "both agree (controlling_process_to_dead_pid_closes)"}].
+      "the rest of the list is the same (cipher_suites_default_13_but_static_ecdh)"}].
 
 -spec run() -> map().
 run() -> run(scenarios(), []).
