@@ -191,9 +191,11 @@ packet_send(T, Size) ->
                         SrvFun, CliFun)
     end.
 
+%% The too large send is refused and the peer gets only the next one (the
+%% peer waits for it whatever the load: its arrival is the result).
 packet_too_large(T, Size) ->
     fun(Mod) ->
-            SrvFun = fun({ok, S}) -> ssl:recv(S, 0, 200); (E) -> E end,
+            SrvFun = fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
             CliFun = fun(S) -> {Mod:send(S, bytes(Size, 1)), Mod:send(S, <<"ok">>)} end,
             with_server(Mod, [{mode, binary}, {packet, T} | srv_opts()],
                         [{mode, binary}, {packet, T}, {active, false} | cli_opts()],
