@@ -18,6 +18,7 @@ import asyncio
 import inspect
 import logging
 import reprlib
+import time
 from typing import Any, Optional
 
 from bridge.etf.codec import ETFEncodeError
@@ -59,6 +60,8 @@ def internal_error(fun) -> tuple:
     since the request itself may be any term (repr of a deep one fails too)."""
     return Raise((Atom("pyssl_internal_error"),
                   fun if isinstance(fun, Atom) else Atom("unknown"))).as_reply()
+# How long one request may hold the event loop before it is logged as too slow.
+LOOP_BUDGET = 0.010
 PATH_MAX = 4096
 ENAMETOOLONG = Atom("enametoolong")
 # How long file contents read on a caller's node are reused (OTP's PEM cache
@@ -158,6 +161,7 @@ class SslService:
     def _run(self, fun, args, caller: Pid, reply) -> None:
         # Nothing raised here may escape: the registered process would die with it
         # and every later call would find no service.
+        started = time.perf_counter()
         try:
             self._run_unguarded(fun, args, caller, reply)
         except Exception:
@@ -166,6 +170,13 @@ class SslService:
                 reply(internal_error(fun))
             except Exception:
                 log.exception("pyssl: cannot even reply to %r", fun)
+        # The loop's budget per request: what is heavier belongs on a worker thread
+        # (see sockets.off_loop_if_heavy); say so when a request went over it.
+        spent = time.perf_counter() - started
+        if spent > LOOP_BUDGET:
+            log.warning("pyssl: %s held the event loop %.0f ms (budget %.0f ms)",
+                        fun.name if isinstance(fun, Atom) else "a request", spent * 1000,
+                        LOOP_BUDGET * 1000)
 
     def _run_unguarded(self, fun, args, caller: Pid, reply) -> None:
         # send and recv are most calls: straight to the socket (what the Api table's
