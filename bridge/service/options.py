@@ -688,7 +688,10 @@ def _v_path(nonempty: bool, undefined_to):
             text = v if isinstance(v, str) else charlist_str(v)
             if text is None:
                 raise ErlangException("error", A("badarg"))
-            return _hashed(text.encode("utf-8"))
+            try:
+                return _hashed(text.encode("utf-8"))
+            except UnicodeEncodeError as exc:   # a surrogate: what unicode:characters_to_binary gives
+                return (_ERROR, text[:exc.start].encode("utf-8"), list(map(ord, text[exc.start:])))
         return _NO
     return check
 
@@ -997,7 +1000,7 @@ def _inet_ok(opt, role: str) -> bool:
     v = opt[1]
     if name in ("packet_size", "header", "mode", "packet", "active"):
         return True           # internal values OTP adds itself
-    if name in ("ip", "ifaddr", "port", "fd", "tcp_module", "netns", "raw"):
+    if name in ("ip", "ifaddr", "port", "fd", "tcp_module", "netns"):
         return True           # accepted by inet's option parser as they are
     if name == "backlog" and role == "client":
         return False
@@ -1016,6 +1019,8 @@ def _split_inet(inet_list: list, user_sock_opts: list):
             inet.setdefault("raw", []).append(opt[1:])
             continue
         name = _akey(opt[0])
+        if name == "raw":
+            continue            # {raw, X} is no inet option (_inet_ok refuses it)
         if name in SOCKET_OPTIONS:
             sock[name] = opt[1]
         else:
@@ -1150,6 +1155,8 @@ def _frozen(t):
         return ("S", t)
     if tp is Opaque:
         return ("O", t)
+    if tp is ImproperList:
+        return ("I", _frozen(t.elements), _frozen(t.tail))
     try:
         hash(t)
     except TypeError:
@@ -1402,7 +1409,7 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     # PSK (TLS 1.2): the key comes from user_lookup_fun (bridge.service.psk)
     cfg.psk = isinstance(o.get("user_lookup_fun"), tuple)
     ident = _erl_string(o.get("psk_identity"))
-    cfg.psk_identity = ident.encode("utf-8") if ident else None
+    cfg.psk_identity = ident.encode("utf-8", "surrogatepass") if ident else None
 
     def read(opt):
         v = o.get(opt)
@@ -1421,6 +1428,8 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     # certificate chain
     cert = o.get("cert")
     if isinstance(cert, list) and cert:
+        if not all(_is_binary(c) for c in cert):
+            raise _opt_error("cert", cert)
         cfg.cert_chain = [bytes(c) for c in cert]
     else:
         path, data = read("certfile")
@@ -1434,8 +1443,9 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     # key
     key = o.get("key")
     pw = o.get("password")
-    cfg.password = (_chars(pw).encode() if _is_list(pw) and pw else bytes(pw) if _is_binary(pw) and pw
-                    else None)
+    pw_text = _chars(pw) if _is_list(pw) and pw else None       # None: not a charlist
+    cfg.password = (pw_text.encode("utf-8", "surrogatepass") if pw_text
+                    else bytes(pw) if _is_binary(pw) and pw else None)
     if isinstance(key, tuple):
         cfg.key_der = bytes(key[1]) if _is_binary(key[1]) else None
     else:
@@ -1448,7 +1458,7 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     # trust anchors
     cacerts = o.get("cacerts")
     if isinstance(cacerts, list) and cacerts:
-        cfg.cacerts = [bytes(c) for c in cacerts]
+        cfg.cacerts = [bytes(c) for c in cacerts if _is_binary(c)]   # OTP ignores the others
     else:
         path, data = read("cacertfile")
         if path is not None:
