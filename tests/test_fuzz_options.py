@@ -284,6 +284,7 @@ def test_memo_keeps_erlang_different_twins_apart(opts, host, data):
 @example(opts=[(A("password"), [A("verify_none")])])
 @example(opts=[(A("keyfile"), [0xD800]), (A("dhfile"), [0xD800])])
 @example(opts=[(A("raw"), A("foo")), (A("raw"), 1, 2, b"")])
+@example(opts=[(A("certfile"), b"\xff")])                     # UnicodeEncodeError (enoent)
 def test_listen_and_upgrade_parse(opts):
     snapshot = copy.deepcopy(opts)
     for fn in (O.parse_listen_options, O.parse_upgrade_server_options):
@@ -366,6 +367,12 @@ def test_fixed_cases_answer_as_otp():
     with pytest.raises(ErlangException) as ei:
         O.parse_listen_options([(A("raw"), 1, 2, b""), (A("raw"), A("foo"))])
     assert (ei.value.cls, ei.value.reason) == (A("exit"), A("badarg"))
+    # a binary file name that is not UTF-8 is reported with its bytes
+    p = O.parse_listen_options([(A("certfile"), b"\xff/c.pem")])
+    with pytest.raises(SslOptionError) as ei:
+        O.build_tls_config(p, "server", {})
+    assert strict(ei.value.term) == strict((A("error"), (A("options"), (
+        A("certfile"), list(b"\xff/c.pem"), (A("error"), A("enoent"))))))
     # OTP skips CA certificates it cannot decode
     p = O.parse_connect_options([(A("cacerts"), [A("foo"), 5, b"der"])])
     assert O.build_tls_config(p, "client", {}).cacerts == [b"der"]

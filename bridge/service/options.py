@@ -1419,11 +1419,12 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
         data = file_contents.get(path, A("enoent"))
         if not isinstance(data, (bytes, bytearray)):
             err = data if isinstance(data, Atom) else A("enoent")
-            raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), list(path.encode()), (_ERROR, err)))))
+            raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), list(bytes(v)), (_ERROR, err)))))
         return path, bytes(data)
 
     def decode_err(opt, path, reason=A("decoding_error")):
-        return SslOptionError((_ERROR, (_OPTIONS, (A(opt), list(path.encode()), reason))))
+        return SslOptionError((_ERROR, (_OPTIONS, (A(opt), list(path.encode("utf-8", "surrogateescape")),
+                                                   reason))))
 
     # certificate chain
     cert = o.get("cert")
