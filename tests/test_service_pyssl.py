@@ -193,3 +193,49 @@ def test_failing_sni_fun_ends_the_handshake_on_both_sides(setup):
         S2 = receive {srv, X2} -> element(1, X2) after 5000 -> timeout end,
         pyssl:close(L), {C1, S1, element(1, C2), S2} end)()""")
     assert r == ((A("error"), A("closed")), (A("error"), A("closed")), A("ok"), A("ok"))
+
+
+def test_owner_exit_during_connect_ends_the_connect(setup):
+    """ssl's connection process ends with its owner, handshake or not: a connect whose
+    caller dies while the peer is silent must not keep its TCP connection (with
+    timeout infinity, for ever)."""
+    bridge, node = setup
+    r = node.eval("""(fun() ->
+        {ok, Silent} = gen_tcp:listen(0, [binary, {active, false}]),
+        {ok, SilentPort} = inet:port(Silent),
+        Caller = spawn(fun() -> pyssl:connect({127,0,0,1}, SilentPort, [{verify, verify_none}], infinity) end),
+        {ok, Conn} = gen_tcp:accept(Silent, 30000),
+        {ok, _ClientHello} = gen_tcp:recv(Conn, 0, 30000),
+        exit(Caller, kill),
+        R = gen_tcp:recv(Conn, 0, 30000),
+        gen_tcp:close(Silent), R end)()""", 60)
+    assert r == (A("error"), A("closed"))
+
+
+def test_close_during_server_handshake_ends_it(setup):
+    """close(T) while handshake(T, infinity) waits for the client's next flight (the
+    client's verify_fun holds it): the handshake returns {error, closed} and the
+    client finds its connection gone, as with ssl."""
+    bridge, node = setup
+    r = node.eval("""(fun() ->
+        Me = self(),
+        {ok, L} = pyssl:listen(0, Srv ++ [{active, false}]), {ok, {_, LPort}} = pyssl:sockname(L),
+        Hold = fun(_, _, St) -> case get(held) of     % the first call only
+                                    undefined -> put(held, true), Me ! {in_verify, self()},
+                                                 receive go -> {valid, St} end;
+                                    _ -> {valid, St}
+                                end end,
+        Client = spawn(fun() -> Me ! {client, self(), ssl:connect({127,0,0,1}, LPort,
+            [{verify, verify_peer}, {verify_fun, {Hold, []}}, {active, false}], 30000)} end),
+        {ok, T} = pyssl:transport_accept(L, 30000),
+        Hs = spawn(fun() -> Me ! {hs, self(), pyssl:handshake(T, infinity)} end),
+        Verifying = receive {in_verify, V} -> V after 30000 -> error(no_server_flight) end,
+        ok = pyssl:close(T),
+        HsResult = receive {hs, Hs, HR} -> HR after 30000 -> {timeout, handshake} end,
+        Verifying ! go,
+        ClientResult = receive {client, Client, {ok, CS}} -> ssl:recv(CS, 0, 30000);
+                               {client, Client, CR} -> CR
+                       after 30000 -> {timeout, client} end,
+        pyssl:close(L),
+        {HsResult, ClientResult} end)()""", 120)
+    assert r == ((A("error"), A("closed")), (A("error"), A("closed")))

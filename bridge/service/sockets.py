@@ -407,11 +407,31 @@ def tls_alert_term(exc):
     return error((Atom("tls_alert"), (Atom(exc.description), list(exc.text.encode()))))
 
 
+def _connect_failed(exc):
+    """What ssl:connect returns for the exception its TCP connect or handshake
+    raised; anything else (a bug, a cancelled request) goes on up."""
+    if isinstance(exc, transport.TLSAlertError):
+        return tls_alert_term(exc)
+    if isinstance(exc, transport.TLSClosed):
+        return error(CLOSED)
+    if isinstance(exc, transport.ContextError):
+        log.warning("connect: %s", exc)
+        return error((Atom("options"), (Atom("pyssl_context"), str(exc))))
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return error(TIMEOUT)
+    if isinstance(exc, OSError):
+        return error(inet.posix_atom(exc))
+    if isinstance(exc, ConnectionError):
+        return error(CLOSED)
+    raise exc
+
+
 class ConnSocket(SocketBase):
     """A TLS connection (client, or server after ``transport_accept``)."""
 
     window_guard = None     # the guard holding this socket's send window (windows.py)
     window_owed = 0         # bytes taken from the window and not acked yet
+    opening = None          # the connect or handshake under way (establish())
 
     def __init__(self, service, owner, parsed, *, role: str):
         super().__init__(service, owner)
@@ -464,26 +484,36 @@ class ConnSocket(SocketBase):
             # OTP reads certificate files and sets up framing in the connection
             # process, after the TCP connect: a connect failure is reported first.
             return await _after_tcp_probe(hoststr, port, to_timeout(timeout), late_error)
+        # the caller owns the socket from here: if it goes, so does the connect
+        service.add_socket(sock)
         try:
-            sock.tls = await transport.open_client(
+            sock.tls = await sock.establish(transport.open_client(
                 hoststr, port, cfg, timeout=to_timeout(timeout), receiver=sock,
-                local_addr=inet.local_addr(parsed.inet))
-        except transport.TLSAlertError as exc:
-            return tls_alert_term(exc)
-        except transport.TLSClosed:
-            return error(CLOSED)
-        except transport.ContextError as exc:
-            log.warning("connect: %s", exc)
-            return error((Atom("options"), (Atom("pyssl_context"), str(exc))))
-        except (asyncio.TimeoutError, TimeoutError):
-            return error(TIMEOUT)
-        except OSError as exc:
-            return error(inet.posix_atom(exc))
-        except ConnectionError:
+                local_addr=inet.local_addr(parsed.inet)))
+        except BaseException as exc:
+            sock.close_now()
+            return _connect_failed(exc)
+        if sock.closed:             # closed in the step that finished the handshake
+            sock.tls.close()
             return error(CLOSED)
         sock.apply_os_options()
-        service.add_socket(sock)
         return After((OK, sock.term), sock.release)
+
+    async def establish(self, opening):
+        """The TLS connection that ``opening`` (a bridge.tls.transport coroutine: TCP
+        connect and handshake) makes. ``close_now()`` meanwhile (close/1, the owner's
+        exit or node gone) aborts it with ``TLSClosed``: ssl's connection process
+        ends with its owner, handshake or not, and a handshake that waits for a
+        silent peer with timeout infinity would otherwise keep the connection."""
+        task = self.opening = asyncio.ensure_future(opening)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if self.closed and task.cancelled():
+                raise transport.TLSClosed("closed during the handshake") from None
+            raise
+        finally:
+            self.opening = None
 
     def handshake(self, opts, timeout, caller, *, new_api):
         if not is_timeout(timeout) or not isinstance(opts, list):
@@ -521,7 +551,8 @@ class ConnSocket(SocketBase):
             if csock is None:
                 return error(CLOSED)
             inet.set_options(csock, {})
-            self.tls = await transport.accept_tls(csock, cfg, timeout=timeout, receiver=self)
+            self.tls = await self.establish(
+                transport.accept_tls(csock, cfg, timeout=timeout, receiver=self))
         except transport.TLSAlertError as exc:
             self._abort()
             return tls_alert_term(exc)
@@ -710,6 +741,8 @@ class ConnSocket(SocketBase):
         self.delivery.closed_reported = True
         if self.tls is not None:
             self.tls.close()
+        if self.opening is not None:      # a connect or handshake: it ends here
+            self.opening.cancel()
         if self.pending_tcp is not None:
             self.pending_tcp.close()
             self.pending_tcp = None
