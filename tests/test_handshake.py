@@ -151,3 +151,13 @@ def test_framer_rejects_atom_cache_frames():
     body = b"D\x00"
     with pytest.raises(FramingError):
         Framer().feed(struct.pack(">I", len(body)) + body)
+
+
+def test_parse_body_refuses_an_empty_body_and_a_bool_tag():
+    from bridge.dist.protocol import parse_body
+    from bridge.etf import ETFDecodeError, term_to_binary
+    with pytest.raises(FramingError):
+        parse_body(b"")
+    # {true, ...}: true decodes as a Python bool, which is an int; it is no tag
+    with pytest.raises(ETFDecodeError):
+        parse_body(b"p" + term_to_binary((True, PID, PID)))

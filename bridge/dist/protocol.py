@@ -84,10 +84,13 @@ def encode_frame(control: tuple, payload=None, *, has_payload: bool = False) -> 
 
 def parse_body(body: bytes):
     """``(control_tuple, payload_or_None)``; raises ETFDecodeError / FramingError."""
+    if not body:
+        raise FramingError("empty body (a tick has no body to parse)")
     if body[0] != 112:
         raise FramingError(f"unsupported frame type {body[0]} (atom cache/fragments not offered)")
     control, pos = decode(body, 1)
-    if not isinstance(control, tuple) or not control or not isinstance(control[0], int):
+    # exactly int: the codec makes true/false bools, and bool is an int subclass
+    if control.__class__ is not tuple or not control or control[0].__class__ is not int:
         raise ETFDecodeError("control message is not a tuple with an integer tag", 1)
     payload = None
     if control[0] in WITH_PAYLOAD:
