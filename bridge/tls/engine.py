@@ -190,7 +190,13 @@ class TLSEngine:
                 try:
                     ipaddress.ip_address(sni)       # no SNI for IP literals (RFC 6066)
                 except ValueError:
-                    conn.set_tlsext_host_name(sni.encode("idna"))
+                    try:
+                        name = sni.encode("idna")
+                    except UnicodeError:
+                        # a label over 63 characters, a surrogate...: the idna codec
+                        # refuses what OTP sends as given; so do we
+                        name = sni.encode("utf-8", "surrogatepass")
+                    conn.set_tlsext_host_name(name)
             if cfg.hostname_check and cfg.verify == "verify_peer":
                 self._set_host_check(cfg.hostname_check)
         else:
