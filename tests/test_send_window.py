@@ -356,3 +356,37 @@ def test_packet_4_sockets_have_windows_and_keep_their_framing(node):
         Got = receive {got, G} -> G after 20000 -> timeout end,
         {length(W), lists:usort(Sends), W2, length(W3), Got =:= Msgs} end)()""", 60)
     assert r == (1, [OK], [], 1, True)
+
+
+def test_peer_reset_closes_through_the_guard(node):
+    """The peer resets TCP (SO_LINGER 0, no close_notify): the transport reports the
+    lost connection and then the end of the stream. The {ssl_closed, S} of the
+    windowed socket must still travel through the guard, which drops the window
+    first, so that a send right after it says closed (a separate revoke could reach
+    the guard after the owner had heard, and a send then took the window: ok)."""
+    r = node.eval("""(fun() ->
+        Parent = self(),
+        P = (persistent_term:get(win_srv))(fun(A) ->
+                Parent ! {resetter, self()},
+                receive reset -> ok end,
+                ok = ssl:setopts(A, [{linger, {true, 0}}]),
+                {sslsocket, _, Pids} = A,
+                [exit(Pid, kill) || Pid <- Pids] end),
+        {ok, S} = pyssl:connect({127,0,0,1}, P, [binary, {active, true}, {verify, verify_none}], 30000),
+        {sslsocket, pyssl, Ref} = S,
+        _ = pyssl:versions(),                     % behind the grant: the guard has it
+        ok = pyssl_monitor:sync(node(Ref), keep),
+        Windowed = ets:member(pyssl_windows, Ref),
+        [{_, Guard}] = ets:lookup(pyssl_guards, node(Ref)),
+        Resetter = receive {resetter, R} -> R after 30000 -> error(no_peer) end,
+        erlang:trace(Guard, true, [send]),
+        Resetter ! reset,
+        Closed = receive {ssl_closed, S} -> closed after 30000 -> timeout end,
+        Send = pyssl:send(S, <<"x">>),
+        Via = receive {trace, Guard, send, {ssl_closed, S}, To} when To =:= Parent -> guard
+              after 30000 -> not_through_the_guard end,
+        erlang:trace(Guard, false, [send]),
+        Flush = fun F() -> receive {trace, Guard, _, _, _} -> F() after 0 -> ok end end,
+        Flush(),
+        {Windowed, Closed, Send, Via} end)()""", 120)
+    assert r == (True, A("closed"), CLOSED, A("guard"))

@@ -618,8 +618,13 @@ class ConnSocket(SocketBase):
         self.service.windows.revoke(self)
 
     def connection_lost(self) -> None:
-        """The TCP connection is gone: a send would now say closed."""
-        self.service.windows.revoke(self)
+        """The TCP connection is gone: a send would now say closed, so the window goes.
+        Not before this step's end of stream, which the transport reports right
+        after this (an RST, a failed write): an active owner's {ssl_closed, S} then
+        revokes the window on its way through the guard. A revoke sent first would
+        leave that message to go straight to the owner, who could then send on the
+        window before the guard had the revoke (ok, for data that goes nowhere)."""
+        asyncio.get_running_loop().call_soon(self.service.windows.revoke, self)
 
     def _ended(self) -> None:
         # ssl's connection process ends once it has told its owner that the socket is
