@@ -5,13 +5,16 @@ Decoding
     ``offset`` and returns ``(term, next_offset)``; ``binary_to_term`` insists the
     whole buffer is one term. The decoder walks one ``bytes`` object by index
     (a ``bytearray``/``memoryview`` is copied to ``bytes`` once); nothing slices
-    "the rest of the buffer" per element. Every tag is a plain function
-    ``f(data, pos, strings) -> (term, pos)`` looked up in a 256-entry table.
-    Hot shapes have special cases: a LIST_EXT whose elements are all
-    SMALL_INTEGER_EXT is recognised with one strided slice and turned into a
-    list in C; STRING_EXT is ``list(bytes)``; atoms are cached by their raw bytes,
-    and so are NEW_PID_EXT pids (a peer's pids recur message after message); small
-    atoms and small integers inside tuples and lists are decoded inline, without a
+    "the rest of the buffer" per element. Every tag that is not a container is a
+    plain function ``f(data, pos, strings) -> (term, pos)`` looked up in a
+    256-entry table. Containers (tuples, lists, maps, funs) are decoded by one
+    loop that keeps the containers under construction on an explicit stack
+    (``_term``), so no Python call is made per level of nesting.
+    Hot shapes have special cases: a long LIST_EXT whose elements are all
+    SMALL_INTEGER_EXT is recognised with strided slices and turned into ints in
+    C; STRING_EXT is ``list(bytes)``; atoms are cached by their raw bytes, and so
+    are NEW_PID_EXT pids (a peer's pids recur message after message); small atoms,
+    small integers and binaries inside containers are decoded inline, without a
     call. A decoded pid or reference keeps its external form (``_ext``) when it is
     byte for byte what the encoder would write, and the encoder fills it on first
     use, so an identifier is encoded once however often it is sent.
@@ -24,13 +27,22 @@ Encoding
     ``encode_into(term, parts)`` appends ``bytes`` chunks to ``parts`` (no 131
     byte); ``term_to_binary`` joins them once. A list of ints 0..255 of length up
     to 65535 is written as STRING_EXT, exactly as Erlang itself does. Values
-    with no Erlang form raise ``ETFEncodeError`` (a ``TypeError``).
+    with no Erlang form raise ``ETFEncodeError`` (a ``TypeError``), and so does a
+    Python container that holds itself. Like the decoder, the encoder is one loop
+    over an explicit stack (of the iterators of the containers being written).
+
+Depth and size
+    Terms nest to any depth, as in OTP: an iolist built by
+    ``lists:foldl(fun(I, A) -> [A, <<I:32>>] end, [], L)`` is as deep as ``L`` is
+    long. Neither direction recurses, so the depth is bounded by memory only (a
+    few dozen bytes per open level), never by Python's recursion limit. Huge lists
+    and maps are handled in steps of ``_CHUNK`` elements (slot allocation, runs of
+    small integers in both directions, building a map), so that no single C call
+    holds the GIL for long and a decode or encode in a worker thread lets other
+    threads run; turning the elements of a tuple or an improper list into a
+    ``tuple`` remains one C call (a pointer copy, about a millisecond per million).
 
 Limits (documented, by design)
-    * Nesting depth is bounded by Python's recursion limit (about 500 levels of
-      nested tuples or lists, 1000 of maps); deeper input raises ``ETFDecodeError`` /
-      ``ETFEncodeError`` ("nested too deeply"), never ``RecursionError``.
-      Long lists and improper-list chains are iterative, not recursive.
     * LOCAL_EXT (tag 121, OTP 26 ``term_to_binary(T, [local])``) has an
       undocumented, node-instance-specific body whose length cannot be computed.
       It is kept as ``Opaque(121, raw)`` spanning to the end of the buffer (the
@@ -48,8 +60,9 @@ from __future__ import annotations
 
 import re
 import struct
+import sys as _sys
 import zlib
-from itertools import repeat as _repeat
+from itertools import chain as _chain, repeat as _repeat
 from operator import is_ as _is
 
 from .types import (Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference,
@@ -133,15 +146,14 @@ def decode(data, offset: int = 0, *, strings: str = "list"):
     try:
         if pos < n and data[pos] == 80:
             return _compressed(data, pos + 1, mode)
-        term, end = _DEC[data[pos]](data, pos + 1, mode)
+        f = _DEC[data[pos]]
+        term, end = f(data, pos + 1, mode) if f is not None else _term(data, pos, mode)
         if end > n:   # the last thing read was a cached atom cut short
             raise _Truncated
         return term, end
     except (IndexError, struct.error, _Truncated):
         raise ETFDecodeError("truncated term: data ends before the term is complete",
                              n) from None
-    except RecursionError:
-        raise ETFDecodeError("term nested too deeply", offset) from None
 
 
 def _compressed(d: bytes, pos: int, mode: int):
@@ -164,7 +176,8 @@ def _compressed(d: bytes, pos: int, mode: int):
     if size == 0:
         raise ETFDecodeError("compressed term is empty", pos)
     try:
-        term, end = _DEC[raw[0]](raw, 1, mode)
+        f = _DEC[raw[0]]
+        term, end = f(raw, 1, mode) if f is not None else _term(raw, 0, mode)
     except ETFDecodeError as exc:
         raise ETFDecodeError(
             f"inside compressed term (uncompressed offset {exc.offset}): {exc.reason}",
@@ -391,46 +404,7 @@ def _newer_reference(d, pos, mode):
     return reference_with_ext(node, c, ids, d[start:end] if d[start + 3] == 119 else None), end
 
 
-# -- containers
-
-def _elements(d, pos, n, mode):
-    """Decode ``n`` consecutive terms into a list. Small atoms and small integers,
-    most of the elements of control messages, are handled inline (no call)."""
-    items = [None] * n
-    dec = _DEC
-    atoms = _ATOMS_UTF8
-    for i in range(n):
-        tag = d[pos]
-        if tag == 119:
-            end = pos + 2 + d[pos + 1]
-            v = atoms.get(d[pos + 2:end])
-            if v is not None:
-                items[i] = v
-                pos = end
-                continue
-        elif tag == 97:
-            items[i] = d[pos + 1]
-            pos += 2
-            continue
-        items[i], pos = dec[tag](d, pos + 1, mode)
-    return items, pos
-
-
-def _tuple(d, pos, arity, mode):
-    items, pos = _elements(d, pos, arity, mode)
-    return tuple(items), pos
-
-
-def _small_tuple(d, pos, mode):
-    items, pos = _elements(d, pos + 1, d[pos], mode)
-    return tuple(items), pos
-
-
-def _large_tuple(d, pos, mode):
-    n = _unpack_I(d, pos)[0]
-    _need(d, pos + 4 + n)  # every element takes at least one byte
-    return _tuple(d, pos + 4, n, mode)
-
+# -- strings and binaries
 
 def _nil(d, pos, mode):
     return [], pos
@@ -447,61 +421,6 @@ def _string(d, pos, mode):
     if mode == 1:
         return raw.decode("latin-1"), end
     return raw, end
-
-
-def _list(d, pos, mode):
-    """LIST_EXT: proper lists, improper lists, and the iterative improper tail."""
-    elements: list = []
-    while True:
-        n = _unpack_I(d, pos)[0]
-        pos += 4
-        end2 = pos + 2 * n
-        # Fast path: every element is SMALL_INTEGER_EXT (97, byte).
-        if n and d[pos] == 97 and end2 <= len(d) and d[pos:end2:2].count(97) == n:
-            elements += d[pos + 1:end2:2]
-            pos = end2
-        else:
-            if pos + n > len(d):   # every element takes at least one byte
-                raise _Truncated
-            if elements:
-                items, pos = _elements(d, pos, n, mode)
-                elements += items
-            else:
-                elements, pos = _elements(d, pos, n, mode)
-        tag = d[pos]
-        if tag == 106:
-            return elements, pos + 1
-        if tag == 108:  # tail is itself a list: keep walking without recursion
-            pos += 1
-            continue
-        if tag == 107:  # tail is a STRING_EXT
-            tail, pos = _string(d, pos + 1, 0)
-            elements += tail
-            return elements, pos
-        tail, pos = _DEC[tag](d, pos + 1, mode)
-        if not elements:
-            return tail, pos
-        return ImproperList(tuple(elements), tail), pos
-
-
-def _map(d, pos, mode):
-    n = _unpack_I(d, pos)[0]
-    pos += 4
-    _need(d, pos + 2 * n)
-    dec = _DEC
-    pairs = [None] * n
-    for i in range(n):
-        k, pos = dec[d[pos]](d, pos + 1, mode)
-        v, pos = dec[d[pos]](d, pos + 1, mode)
-        pairs[i] = (k, v)
-    try:
-        m = dict(pairs)
-    except TypeError:  # a key Python cannot hash (list, map, ...)
-        return ErlMap(pairs), pos
-    if len(m) != n:
-        # Keys Erlang keeps apart but Python merges (1, 1.0, true): keep them all.
-        return ErlMap(pairs), pos
-    return m, pos
 
 
 def _binary(d, pos, mode):
@@ -528,26 +447,302 @@ def _bit_binary(d, pos, mode):
     return BitString(raw, bits), end
 
 
-# -- kept byte-exact
+# -- containers: one loop with an explicit stack
+#
+# Tuples, lists, maps and funs nest to any depth (an iolist built by
+# ``[Acc, Bin]`` is as deep as it is long), so containers are not decoded by
+# calling a function per level: ``_term`` keeps the containers under construction
+# on a list of frames and decodes every element in one loop. The Python stack
+# stays flat however deep the term is; only memory bounds the depth, and every
+# slot a frame allocates is backed by at least one byte of input.
+#
+# A frame is ``(kind, items, i, n)``: the slots of the container being built,
+# how many are filled and how many it has (a list's tail is one more slot once it
+# turns out not to be NIL; a map's slots are its keys and values in turn, followed
+# by the offset where they start; a fun decodes its parts into one slot, followed
+# by what ``_fun_step`` needs). Leaves are decoded by the functions of ``_DEC``;
+# the loop itself handles the container tags and, inline, the commonest elements
+# of messages: SMALL_ATOM_UTF8 atoms from the cache, SMALL_INTEGER_EXT and
+# BINARY_EXT.
 
-def _new_fun(d, pos, mode):
-    size = _unpack_I(d, pos)[0]
-    end = pos + size
-    if size < 4 + 1 + 16 + 4 + 4:
-        raise ETFDecodeError(f"NEW_FUN_EXT size {size} too small", pos)
-    _need(d, end)
-    num_free = _unpack_I(d, pos + 25)[0]
-    p = pos + 29
+# Lists and tuples of millions of elements are built in steps of this many
+# elements (slot allocation, the small-integer fast path, map building), so that
+# no single C call holds the GIL for long: a decode running in a worker thread
+# leaves the other threads a turn between steps.
+_CHUNK = 1 << 18
+
+_TUPLE, _LIST, _TAIL, _MAP, _FUN = range(5)
+
+# A list this long whose first element is a SMALL_INTEGER_EXT is tried as a run of
+# them (what Erlang writes for a string too long for STRING_EXT); a shorter one is
+# not worth the strided slice.
+_LONG = 256
+
+
+def _term(d: bytes, pos: int, mode: int):
+    """Decode the container whose tag byte is at ``pos``: ``(term, end)``.
+
+    ``end`` may lie past the data when the last thing read was a cached atom cut
+    short; ``decode`` checks for that."""
+    if d[pos] == 104:   # a tuple, what control messages and most payloads are
+        kind = _TUPLE
+        n = d[pos + 1]
+        items = [None] * n
+        i = 0
+        pos += 2
+    else:
+        kind, items, i, n, pos = _open(d, pos, d[pos])
     dec = _DEC
-    for _ in range(4 + num_free):  # module, old index, old uniq, pid, free vars
-        _, p = dec[d[p]](d, p + 1, mode)
-        if p > end:
-            break
-    if p != end:
-        raise ETFDecodeError(f"NEW_FUN_EXT size {size} does not match its contents "
-                             f"({p - pos} bytes)", pos)
-    return Opaque(112, d[pos - 1:end]), end
+    atoms = _ATOMS_UTF8
+    stack: list = []
+    while True:
+        while i < n:
+            tag = d[pos]
+            if tag == 119:
+                end = pos + 2 + d[pos + 1]
+                v = atoms.get(d[pos + 2:end])
+                if v is None:
+                    v, end = _small_atom_utf8(d, pos + 1, mode)
+                items[i] = v
+                pos = end
+            elif tag == 97:
+                items[i] = d[pos + 1]
+                pos += 2
+            elif tag == 109:   # BINARY_EXT: the data of '$pyssl_send', {ssl, S, Data}...
+                start = pos + 5
+                pos = start + _unpack_I(d, pos + 1)[0]
+                v = d[start:pos]
+                if len(v) != pos - start:
+                    raise _Truncated
+                items[i] = v
+            else:
+                f = dec[tag]
+                if f is not None:
+                    items[i], pos = f(d, pos + 1, mode)
+                else:   # a container: its frame becomes the current one
+                    stack.append((kind, items, i, n))
+                    if tag == 104:
+                        n = d[pos + 1]
+                        pos += 2
+                        kind = _TUPLE
+                        items = [None] * n
+                        i = 0
+                    elif tag == 108 or tag == 116:
+                        n = _unpack_I(d, pos + 1)[0]
+                        pos += 5
+                        i = 0
+                        if tag == 116:
+                            kind = _MAP
+                            n *= 2   # keys and values
+                        else:
+                            kind = _LIST
+                            if n >= _LONG and d[pos] == 97:   # maybe a long string
+                                items = []
+                                i, pos = _list_head(d, pos, n, items)
+                                continue
+                        if n > _CHUNK or pos + n > len(d):
+                            items = _slots(d, pos, n)
+                        else:
+                            items = [None] * n
+                        if kind == _MAP:
+                            items.append(pos)   # where its pairs start, after them
+                    else:
+                        kind, items, i, n, pos = _open(d, pos, tag)
+                    continue
+            i += 1
+        # the frame is full: finish its container, or go on with a list's tail
+        if kind == _TUPLE:
+            v = tuple(items)
+        elif kind == _LIST:
+            tag = d[pos]
+            if tag == 106:
+                v = items
+                pos += 1
+            elif tag == 108:   # the tail is itself a list: the same list goes on
+                m = _unpack_I(d, pos + 1)[0]
+                k, pos = _list_head(d, pos + 5, m, items)
+                i = n + k
+                n += m
+                continue
+            elif tag == 107:   # a STRING_EXT tail: its bytes are more elements
+                tail, pos = _string(d, pos + 1, 0)
+                items += tail
+                v = items
+            else:              # an improper list: the tail is one more term
+                kind = _TAIL
+                items.append(None)
+                n += 1
+                continue
+        elif kind == _MAP:
+            if pos - items.pop() > 2 * _KEY_DEPTH and _deep_key(items):
+                v = _erl_map(items)
+            elif n <= _CHUNK:
+                try:
+                    it = iter(items)
+                    v = dict(zip(it, it))
+                except TypeError:   # a key Python cannot hash (list, map, ...)
+                    v = None
+                if v is None or 2 * len(v) != n:
+                    v = _erl_map(items)
+            else:
+                v = _big_map(items)
+        elif kind == _TAIL:
+            tail = items.pop()
+            v = ImproperList(tuple(items), tail) if items else tail
+        else:   # _FUN: one of its parts has been walked
+            v = _fun_step(d, pos, items)
+            if v is None:
+                i = 0
+                continue
+        if not stack:
+            return v, pos
+        kind, items, i, n = stack.pop()
+        items[i] = v
+        i += 1
 
+
+def _open(d: bytes, pos: int, tag: int):
+    """Start the container whose tag is at ``pos``: ``(kind, items, filled, size, pos)``,
+    the frame ``_term`` fills and where its elements begin."""
+    if tag == 104:
+        n = d[pos + 1]
+        return _TUPLE, [None] * n, 0, n, pos + 2
+    if tag == 112:
+        items, pos = _fun_start(d, pos)
+        return _FUN, items, 0, 1, pos
+    n = _unpack_I(d, pos + 1)[0]
+    pos += 5
+    if tag == 108:
+        if n < _LONG or d[pos] != 97:
+            return _LIST, _slots(d, pos, n), 0, n, pos
+        items: list = []
+        k, pos = _list_head(d, pos, n, items)
+        return _LIST, items, k, n, pos
+    if tag == 116:
+        items = _slots(d, pos, 2 * n)
+        items.append(pos)   # where its pairs start, after them
+        return _MAP, items, 0, 2 * n, pos
+    return _TUPLE, _slots(d, pos, n), 0, n, pos   # 105, LARGE_TUPLE_EXT
+
+
+def _slots(d: bytes, pos: int, n: int) -> list:
+    """``[None] * n`` for the elements of a container, after checking that the
+    data can hold them (every element takes at least one byte), so a bogus count
+    cannot allocate gigabytes. Allocated in steps for a huge count."""
+    if pos + n > len(d):
+        raise _Truncated
+    if n <= _CHUNK:
+        return [None] * n
+    items = []
+    for k in range(0, n, _CHUNK):
+        items += _NONES[:min(_CHUNK, n - k)]
+    return items
+
+
+_NONES = [None] * _CHUNK
+
+
+def _list_head(d: bytes, pos: int, m: int, items: list):
+    """Start ``m`` LIST_EXT elements at ``pos``, appending to ``items``:
+    ``(how many are decoded, pos)``. Runs of SMALL_INTEGER_EXT (a string longer
+    than STRING_EXT allows) are recognised with a strided slice and become ints
+    in C, a step of ``_CHUNK`` elements at a time; the slots of the rest are
+    allocated for the loop of ``_term`` to fill."""
+    n = len(d)
+    if pos + m > n:
+        raise _Truncated
+    k = 0
+    while k < m and d[pos] == 97:
+        c = min(m - k, _CHUNK)
+        end = pos + 2 * c
+        if end > n or d[pos:end:2].count(97) != c:
+            break
+        items += d[pos + 1:end:2]
+        pos = end
+        k += c
+    rest = m - k
+    if rest:
+        if rest <= _CHUNK:
+            items += [None] * rest
+        else:
+            for j in range(0, rest, _CHUNK):
+                items += _NONES[:min(_CHUNK, rest - j)]
+    return k, pos
+
+
+# Hashing a tuple recurses in C once per level of nesting (and an ImproperList,
+# a dataclass, in Python), so a map key nested deeper than this is not hashed: the
+# map stays an ErlMap. Only a map spanning more than twice as many bytes can hold
+# such a key (each level takes at least two bytes), so others are not looked at.
+_KEY_DEPTH = 100
+
+
+def _deep_key(kv: list) -> bool:
+    """Whether a key of the map ``kv`` (keys and values in turn) nests tuples and
+    improper lists more than ``_KEY_DEPTH`` deep."""
+    for key in kv[0::2]:
+        if type(key) is not tuple and type(key) is not ImproperList:
+            continue
+        todo = [(key, 1)]   # hashable containers still to look into, with their depth
+        while todo:
+            x, depth = todo.pop()
+            if depth > _KEY_DEPTH:
+                return True
+            for y in (x if type(x) is tuple else (*x.elements, x.tail)):
+                if type(y) is tuple or type(y) is ImproperList:
+                    todo.append((y, depth + 1))
+    return False
+
+
+def _erl_map(kv: list) -> ErlMap:
+    """The map as an ErlMap: a key cannot be hashed, or two keys Erlang keeps apart
+    are equal in Python (1, 1.0, true)."""
+    return ErlMap(zip(kv[0::2], kv[1::2]))
+
+
+def _big_map(kv: list):
+    """``_term``'s map building for a map of more than ``_CHUNK // 2`` pairs, a
+    step at a time."""
+    m: dict = {}
+    try:
+        for k in range(0, len(kv), _CHUNK):
+            m.update(zip(kv[k:k + _CHUNK:2], kv[k + 1:k + _CHUNK:2]))
+    except TypeError:
+        return _erl_map(kv)
+    return m if 2 * len(m) == len(kv) else _erl_map(kv)
+
+
+# -- NEW_FUN_EXT: kept byte-exact, but its parts are walked (they nest like any
+# term) to check that its Size field matches them. The fun's frame decodes one
+# part at a time, so that a Size too small is caught at the part that overruns it.
+
+def _fun_start(d: bytes, pos: int):
+    """The frame of the fun whose tag is at ``pos``: ``(items, position of its first part)``.
+    ``items`` is the one slot a part is decoded into, then what ``_fun_step`` needs."""
+    body = pos + 1
+    size = _unpack_I(d, body)[0]
+    if size < 4 + 1 + 16 + 4 + 4:
+        raise ETFDecodeError(f"NEW_FUN_EXT size {size} too small", body)
+    end = body + size
+    _need(d, end)
+    num_free = _unpack_I(d, body + 25)[0]
+    # module, old index, old uniq, pid, then the free variables
+    return [None, pos, end, 4 + num_free], body + 29
+
+
+def _fun_step(d: bytes, pos: int, frame: list):
+    """After a part of a fun: its ``Opaque`` when it is complete, else None."""
+    _, start, end, left = frame
+    if left > 1 and pos <= end:
+        frame[3] = left - 1
+        return None
+    if pos != end:
+        raise ETFDecodeError(f"NEW_FUN_EXT size {end - start - 1} does not match its contents "
+                             f"({pos - start - 1} bytes)", start + 1)
+    return Opaque(112, d[start:end])
+
+
+# -- kept byte-exact (funs are above: their parts nest)
 
 def _export(d, pos, mode):
     start = pos - 1
@@ -580,10 +775,12 @@ for _tag, _fn in {
     100: _atom, 115: _small_atom, 118: _atom_utf8, 119: _small_atom_utf8,
     103: _pid, 88: _new_pid, 102: _port, 89: _new_port, 120: _v4_port,
     101: _reference, 114: _new_reference, 90: _newer_reference,
-    104: _small_tuple, 105: _large_tuple, 106: _nil, 107: _string, 108: _list,
-    116: _map, 109: _binary, 77: _bit_binary, 112: _new_fun, 113: _export, 121: _local,
+    106: _nil, 107: _string, 109: _binary, 77: _bit_binary, 113: _export, 121: _local,
 }.items():
     _DEC[_tag] = _fn
+# Containers have no function: the loop of _term decodes them.
+for _tag in (104, 105, 108, 116, 112):
+    _DEC[_tag] = None
 del _tag, _fn
 
 
@@ -603,6 +800,7 @@ _pack_QI = struct.Struct(">QI").pack
 _REF_IDS = [struct.Struct(f">I{n}I") for n in range(6)]
 
 _SMALL_INTS = [bytes((97, i)) for i in range(256)]
+_TUPLE_HEADS = [bytes((104, i)) for i in range(256)]   # SMALL_TUPLE_EXT headers
 _ZERO_ONE = re.compile(rb"[\x00\x01]")
 
 
@@ -616,9 +814,7 @@ def term_to_binary(term) -> bytes:
 def encode_into(term, parts: list) -> None:
     """Append the encoding of ``term`` (without the 131 byte) to ``parts``."""
     try:
-        _enc(term, parts)
-    except RecursionError:
-        raise ETFEncodeError("term nested too deeply (or contains itself)") from None
+        _encode(term, parts)
     except (struct.error, OverflowError) as exc:
         raise ETFEncodeError(f"value out of range for the external format: {exc}") from None
 
@@ -640,6 +836,149 @@ def _atom_bytes(a: Atom) -> bytes:
 _TRUE_B = _atom_bytes(Atom("true"))
 _FALSE_B = _atom_bytes(Atom("false"))
 _UNDEF_B = _atom_bytes(Atom("undefined"))
+
+# Once this many entries are on the encoder's stack, and again each time their
+# number has grown fourfold, the containers on it are checked for one that holds
+# itself (see _encode).
+_CYCLE_CHECK_DEPTH = 2000
+
+
+def _encode(term, parts: list) -> None:
+    """Write ``term``: one loop over a stack of iterators, not a call per level.
+
+    Containers nest to any depth (an iolist built by ``[Acc, Bin]`` is as deep as
+    it is long), so the iterator of every container being written waits on
+    ``stack`` while its elements are written. Atoms, small integers, binaries,
+    pids and references, most of what messages hold, are written inline.
+
+    A Python container can hold itself, which would grow the stack until memory
+    runs out. Only a mutable one can (a tuple, or a frozen ImproperList, only
+    through one inside it), so above the iterator of a list, a map or anything
+    ``_enc_other`` opens (ErlMap, subclasses) sits a marker: the list itself
+    (which also says "write its NIL"), else a 1-tuple of the container. A container
+    that holds itself shows up on the stack twice, which ``_check_acyclic`` looks
+    for once the stack is deep."""
+    # the top-level term: a container is opened here, anything else written
+    stack: list = []
+    t = type(term)
+    if t is tuple:   # what control messages and most payloads are
+        n = len(term)
+        parts.append(_TUPLE_HEADS[n] if n < 256 else _pack_BI(105, n))
+        it = iter(term)
+    elif t is list:
+        if not term:
+            parts.append(b"j")
+            return
+        it = _enc_list_head(term, parts)
+        if it is None:
+            return
+        stack += (_DONE, term)   # its marker (the NIL), then nothing more
+    elif t is dict:
+        parts.append(_pack_BI(116, len(term)))
+        it = _flatten(term.items())
+    elif t is ImproperList:
+        it = _improper(term, parts)
+    else:
+        it = _enc_other(term, parts)
+        if it is None:
+            return
+    append = parts.append
+    atoms = _ATOM_BYTES
+    deep = _CYCLE_CHECK_DEPTH
+    while True:
+        for v in it:
+            t = type(v)
+            if t is Atom:
+                try:   # an index and no call: the cache holds any atom seen before
+                    append(atoms[v])
+                except KeyError:
+                    append(_atom_bytes(v))
+            elif t is int and 0 <= v < 256:
+                append(_SMALL_INTS[v])
+            elif t is Pid:
+                append(v._ext or _pid_ext(v))
+            elif t is Reference:
+                append(v._ext or _ref_ext(v))
+            elif t is tuple:
+                n = len(v)
+                append(_TUPLE_HEADS[n] if n < 256 else _pack_BI(105, n))
+                if n:
+                    stack.append(it)
+                    it = iter(v)
+                    break
+            elif t is bytes:
+                append(_pack_BI(109, len(v)))
+                append(v)
+            elif t is list:
+                if v:
+                    if type(v[0]) is int:   # perhaps a string
+                        rest = _enc_list_head(v, parts)
+                        if rest is None:
+                            continue
+                    else:
+                        append(_pack_BI(108, len(v)))
+                        rest = iter(v)
+                    stack.append(it)
+                    stack.append(v)
+                    it = rest
+                    if len(stack) > deep:
+                        deep = _check_acyclic(stack, deep)
+                    break
+                append(b"j")
+            elif t is dict:
+                append(_pack_BI(116, len(v)))
+                if v:
+                    stack += (it, (v,))
+                    it = _flatten(v.items())
+                    if len(stack) > deep:
+                        deep = _check_acyclic(stack, deep)
+                    break
+            elif t is ImproperList:   # [alias | Ref], the tag of every call and reply
+                n = len(v.elements)
+                tail = v.tail
+                if not n or isinstance(tail, _LISTS):
+                    _improper(v, parts)   # raises
+                append(_pack_BI(108, n))
+                stack.append(it)
+                it = _chain(v.elements, (tail,))
+                if len(stack) > deep:
+                    deep = _check_acyclic(stack, deep)
+                break
+            else:
+                rest = _enc_other(v, parts)
+                if rest is not None:
+                    stack += (it, (v,))
+                    it = rest
+                    if len(stack) > deep:
+                        deep = _check_acyclic(stack, deep)
+                    break
+        else:   # this container is written: back to the one holding it
+            if not stack:
+                return
+            it = stack.pop()
+            t = type(it)
+            if t is list:   # a list's marker: its NIL
+                append(b"j")
+                it = stack.pop()
+            elif t is tuple:   # any other marker
+                it = stack.pop()
+
+
+def _check_acyclic(stack: list, deep: int) -> int:
+    """Raise if a container is on ``stack`` twice, inside itself: a Python
+    container that holds itself has no Erlang form (it would be infinitely deep).
+    Else the stack length at which to check again: four times ``deep``, so the
+    checks of a deep term add up to about one more pass over its stack."""
+    marks = [x[0] if type(x) is tuple else x for x in stack
+             if type(x) is list or type(x) is tuple]
+    if len(set(map(id, marks))) != len(marks):
+        raise ETFEncodeError("term contains itself (a container inside its own elements)")
+    return 4 * deep
+
+
+_flatten = _chain.from_iterable
+_LISTS = (list, ImproperList)
+_DONE = iter(())   # an iterator with nothing left, ever
 
 
 def _enc_int(v: int, parts: list) -> None:
@@ -674,55 +1013,56 @@ def _small_int_bytes(items: list):
     return raw
 
 
-def _enc_list(items: list, parts: list) -> None:
+def _enc_list_head(items: list, parts: list):
+    """Start writing the non-empty list ``items``. A list of ints 0..255 is written
+    whole, as Erlang writes it (STRING_EXT up to 65535 elements, else LIST_EXT of
+    SMALL_INTEGER_EXT): returns None. Otherwise the LIST_EXT header (and any
+    leading run of small ints) is written and the iterator over the elements still
+    to write is returned; the caller writes them and the NIL."""
     n = len(items)
-    if n == 0:
-        parts.append(b"j")
-        return
-    if type(items[0]) is int and type(items[-1]) is int:
-        raw = _small_int_bytes(items)
-        if raw is not None:
-            if n <= 65535:
+    if type(items[0]) is int:
+        if n > 65535:
+            parts.append(_pack_BI(108, n))
+            k = _enc_small_int_run(items, parts)
+            if k == n:
+                parts.append(b"j")
+                return None
+            rest = iter(items)
+            rest.__setstate__(k)   # skip what is written, in O(1)
+            return rest
+        if type(items[-1]) is int:
+            raw = _small_int_bytes(items)
+            if raw is not None:
                 parts.append(_pack_BH(107, n))
                 parts.append(raw)
-            else:
-                out = bytearray(2 * n)
-                out[0::2] = b"a" * n
-                out[1::2] = raw
-                parts.append(_pack_BI(108, n))
-                parts.append(bytes(out))
-                parts.append(b"j")
-            return
+                return None
     parts.append(_pack_BI(108, n))
-    _enc_items(items, parts)
-    parts.append(b"j")
+    return iter(items)
 
 
-def _enc_items(items, parts: list) -> None:
-    """The elements of a tuple or list. Atoms, small integers, pids and references,
-    most of what control messages hold, are written inline (no call)."""
-    append = parts.append
-    atoms = _ATOM_BYTES
-    small = _SMALL_INTS
-    for v in items:
-        t = type(v)
-        if t is Atom:
-            append(atoms.get(v) or _atom_bytes(v))
-        elif t is int and 0 <= v < 256:
-            append(small[v])
-        elif t is Pid:
-            append(v._ext or _pid_ext(v))
-        elif t is Reference:
-            append(v._ext or _ref_ext(v))
-        elif t is tuple:
-            n = len(v)
-            append(_pack_BB(104, n) if n < 256 else _pack_BI(105, n))
-            _enc_items(v, parts)
-        elif t is bytes:
-            append(_pack_BI(109, len(v)))
-            append(v)
-        else:
-            _enc(v, parts)
+_A_RUN = b"a\0" * _CHUNK
+
+
+def _enc_small_int_run(items: list, parts: list) -> int:
+    """Write the leading elements of ``items`` that are ints 0..255 as
+    SMALL_INTEGER_EXT, ``_CHUNK`` at a time (so a list of millions never holds the
+    GIL in one long C call); returns how many were written. A chunk holding
+    anything else is left whole to the caller."""
+    n = len(items)
+    k = 0
+    while k < n:
+        chunk = items[k:k + _CHUNK]
+        if type(chunk[0]) is not int or type(chunk[-1]) is not int:
+            break
+        raw = _small_int_bytes(chunk)
+        if raw is None:
+            break
+        c = len(raw)
+        out = bytearray(_A_RUN[:2 * c])
+        out[1::2] = raw
+        parts.append(bytes(out))
+        k += c
+    return k
 
 
 def _enc_str(s: str, parts: list) -> None:
@@ -753,43 +1093,43 @@ def _enc_bin(raw: bytes, parts: list) -> None:
     parts.append(raw)
 
 
-def _enc(term, parts: list) -> None:
+def _improper(term: ImproperList, parts: list):
+    """Write an ImproperList's header: the iterator over its elements, then its tail."""
+    elements = term.elements
+    if not elements:
+        raise ETFEncodeError("ImproperList needs at least one element")
+    tail = term.tail
+    if isinstance(tail, (list, ImproperList)):
+        raise ETFEncodeError("ImproperList tail must not be a list")
+    parts.append(_pack_BI(108, len(elements)))
+    return _chain(elements, (tail,))
+
+
+def _map_pairs(pairs):
+    """An ErlMap's keys and values in turn (a pair that is not a pair fails, as
+    unpacking it would)."""
+    for k, v in pairs:
+        yield k
+        yield v
+
+
+def _enc_other(term, parts: list):
+    """Write what the loop of ``_encode`` does not write inline. Returns None, or,
+    for a container, an iterator over the terms still to write after what was
+    appended (a subclass of a built-in container is written as its base type)."""
     t = type(term)
-    if t is Atom:
-        parts.append(_ATOM_BYTES.get(term) or _atom_bytes(term))
-    elif t is bytes:
-        parts.append(_pack_BI(109, len(term)))
-        parts.append(term)
-    elif t is int:
-        if 0 <= term < 256:
-            parts.append(_SMALL_INTS[term])
-        else:
-            _enc_int(term, parts)
-    elif t is tuple:
-        n = len(term)
-        parts.append(_pack_BB(104, n) if n < 256 else _pack_BI(105, n))
-        _enc_items(term, parts)
-    elif t is list:
-        _enc_list(term, parts)
-    elif t is Pid:
-        parts.append(term._ext or _pid_ext(term))
-    elif t is Reference:
-        parts.append(term._ext or _ref_ext(term))
+    if t is int:
+        _enc_int(term, parts)
     elif t is bool:
         parts.append(_TRUE_B if term else _FALSE_B)
     elif term is None:
         parts.append(_UNDEF_B)
+    elif t is str:
+        _enc_str(term, parts)
     elif t is float:
         if term - term != 0.0:
             raise ETFEncodeError(f"float {term!r} has no Erlang form")
         parts.append(_pack_Bd(70, term))
-    elif t is str:
-        _enc_str(term, parts)
-    elif t is dict:
-        parts.append(_pack_BI(116, len(term)))
-        for k, v in term.items():
-            _enc(k, parts)
-            _enc(v, parts)
     elif t is Port:
         node = _atom_bytes(_check_node(term))
         if term.id > 0xFFFFFFFF:
@@ -803,19 +1143,9 @@ def _enc(term, parts: list) -> None:
     elif t is ErlMap:
         items = term.items
         parts.append(_pack_BI(116, len(items)))
-        for k, v in items:
-            _enc(k, parts)
-            _enc(v, parts)
+        return _map_pairs(items)
     elif t is ImproperList:
-        elements = term.elements
-        if not elements:
-            raise ETFEncodeError("ImproperList needs at least one element")
-        if isinstance(term.tail, (list, ImproperList)):
-            raise ETFEncodeError("ImproperList tail must not be a list")
-        parts.append(_pack_BI(108, len(elements)))
-        for v in elements:
-            _enc(v, parts)
-        _enc(term.tail, parts)
+        return _improper(term, parts)
     elif t is BitString:
         data, bits = term.data, term.bits
         if type(data) is not bytes or not data or not 1 <= bits <= 8:
@@ -832,6 +1162,15 @@ def _enc(term, parts: list) -> None:
         parts.append(raw)
     elif t is bytearray or t is memoryview:
         _enc_bin(bytes(term), parts)
+    # written inline by _encode's loop, so here only as the whole term
+    elif t is Atom:
+        parts.append(_ATOM_BYTES.get(term) or _atom_bytes(term))
+    elif t is bytes:
+        _enc_bin(term, parts)
+    elif t is Pid:
+        parts.append(term._ext or _pid_ext(term))
+    elif t is Reference:
+        parts.append(term._ext or _ref_ext(term))
     # subclasses of the built-in types
     elif isinstance(term, Atom):
         parts.append(_atom_bytes(term))
@@ -840,19 +1179,20 @@ def _enc(term, parts: list) -> None:
     elif isinstance(term, int):
         _enc_int(int(term), parts)
     elif isinstance(term, float):
-        _enc(float(term), parts)
+        return iter((float(term),))
     elif isinstance(term, str):
         _enc_str(str(term), parts)
     elif isinstance(term, (bytes, bytearray, memoryview)):
         _enc_bin(bytes(term), parts)
     elif isinstance(term, tuple):
-        _enc(tuple(term), parts)
+        return iter((tuple(term),))
     elif isinstance(term, list):
-        _enc_list(list(term), parts)
+        return iter((list(term),))
     elif isinstance(term, dict):
-        _enc(dict(term), parts)
+        return iter((dict(term),))
     else:
         raise ETFEncodeError(f"cannot encode {t.__name__} value {term!r} as an Erlang term")
+    return None
 
 
 def _pid_ext(pid: Pid) -> bytes:
