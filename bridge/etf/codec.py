@@ -859,8 +859,8 @@ def _encode(term, parts: list) -> None:
     that holds itself shows up on the stack twice, which ``_check_acyclic`` looks
     for once the stack is deep."""
     # the top-level term: a container is opened here, anything else written
-    stack: list = []
     t = type(term)
+    stack: list = []
     if t is tuple:   # what control messages and most payloads are
         n = len(term)
         parts.append(_TUPLE_HEADS[n] if n < 256 else _pack_BI(105, n))
@@ -1120,6 +1120,8 @@ def _enc_other(term, parts: list):
     t = type(term)
     if t is int:
         _enc_int(term, parts)
+    elif t is Atom:   # only as the whole term: _encode's loop writes atoms inline
+        parts.append(_ATOM_BYTES.get(term) or _atom_bytes(term))
     elif t is bool:
         parts.append(_TRUE_B if term else _FALSE_B)
     elif term is None:
@@ -1163,8 +1165,6 @@ def _enc_other(term, parts: list):
     elif t is bytearray or t is memoryview:
         _enc_bin(bytes(term), parts)
     # written inline by _encode's loop, so here only as the whole term
-    elif t is Atom:
-        parts.append(_ATOM_BYTES.get(term) or _atom_bytes(term))
     elif t is bytes:
         _enc_bin(term, parts)
     elif t is Pid:
