@@ -126,8 +126,16 @@ async def serve(args) -> int:
     return 0
 
 
+# While a worker thread decodes a huge frame or parses a huge option list, the loop
+# thread waits for the GIL at each step it takes (a read, a TLS record, a reply):
+# up to the switch interval each time, 5 ms by default, so a round trip of several
+# steps stalled tens of milliseconds. Without such threads running nothing waits.
+GIL_SWITCH_INTERVAL = 0.0005
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     level = logging.INFO - 10 * args.verbose   # connections are logged at INFO
     logging.basicConfig(level=max(level, logging.DEBUG),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import logging
 
-from bridge.etf.codec import ETFEncodeError, encode_into
+from bridge.etf.codec import EncodeBudgetExceeded, ETFEncodeError, encode_into
 from bridge.etf.types import Atom, Pid
 
 from .protocol import EXIT, MONITOR_P_EXIT, SPAWN_REPLY
@@ -137,10 +137,17 @@ def _returned(result, module, function, args):
     """``('return', result)`` if the result has an external form; otherwise (a bug
     in a handler) the call fails in the caller instead of never being answered."""
     try:
-        encode_into(result, [])
+        # within the loop's budget only: a bigger result is encoded on a worker
+        # thread when it is sent (Connection.send_control), not checked here first
+        encode_into(result, [], _CHECK_BUDGET)
+    except EncodeBudgetExceeded:
+        pass
     except ETFEncodeError as exc:
         return _failure(exc, module, function, args)
     return ("return", result)
+
+
+_CHECK_BUDGET = 1 << 14
 
 
 async def run_rpc(node, module, function, args, caller):

@@ -22,6 +22,7 @@ the connection cannot be made they are dropped, as Erlang drops them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import itertools
 import logging
@@ -32,7 +33,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
-from bridge.etf.codec import encode_into
+from bridge.etf.codec import EncodeBudgetExceeded, encode_into
 from bridge.etf.types import Atom, ImproperList, Pid, Reference
 
 from . import builtins, epmd
@@ -55,13 +56,17 @@ GEN_CALL = Atom("$gen_call")
 TIMEOUT = Atom("timeout")
 
 
-# Frame bodies over this many bytes are decoded on DECODER, off the event loop (see
-# Framer): 64 KiB sends with their envelope stay inline, where a thread hop would
-# cost more than the decode.
+# Frame bodies over this many bytes are decoded on CODEC_POOL, off the event loop
+# (see Framer): 64 KiB sends with their envelope stay inline, where a thread hop
+# would cost more than the decode.
 INLINE_DECODE_MAX = 128 * 1024
+# A message whose encoding would take more than about this many element steps is
+# encoded on CODEC_POOL instead (a reply holding a caller's 64 MiB option value
+# takes ~1 s); what the loop spends before it knows is bounded by the same number.
+ENCODE_BUDGET = 1 << 14
 # Its own threads: the default executor also runs TLS handshake steps that wait for
-# Erlang hooks, and a decode must never queue behind those.
-DECODER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dist-decode")
+# Erlang hooks, and codec work must never queue behind those.
+CODEC_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dist-codec")
 
 
 class CallError(Exception):
@@ -194,6 +199,9 @@ class Connection(asyncio.Protocol):
         # Events that arrived behind a LargeBody being decoded off the loop; reading
         # is paused until they are all handled, so signals keep their order.
         self._waiting: Optional[deque] = None
+        # Outgoing frames behind one being encoded off the loop (a future in the
+        # deque): written in order as the futures complete.
+        self._out: Optional[deque] = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -317,12 +325,12 @@ class Connection(asyncio.Protocol):
                     log.exception("error handling %r from %s", ctl[:1], self.peer)
 
     def _decode_off_loop(self, large: LargeBody, rest) -> None:
-        """Decode a large body on DECODER; this connection's later events (``rest``,
+        """Decode a large body on CODEC_POOL; this connection's later events (``rest``,
         and all it reads meanwhile) wait, so that nothing overtakes it."""
         self._waiting = deque(rest)
         if self.transport.is_reading():
             self.transport.pause_reading()
-        fut = asyncio.get_running_loop().run_in_executor(DECODER, large.event)
+        fut = asyncio.get_running_loop().run_in_executor(CODEC_POOL, large.event)
         fut.add_done_callback(self._decoded)
 
     def _decoded(self, fut: asyncio.Future) -> None:
@@ -351,6 +359,9 @@ class Connection(asyncio.Protocol):
     def send_frame(self, frame: bytes) -> None:
         if self.closed:
             return
+        if self._out is not None:       # behind a frame still being encoded
+            self._out.append(frame)
+            return
         if self._corked is not None:
             self._corked.append(frame)
             return
@@ -358,7 +369,43 @@ class Connection(asyncio.Protocol):
         self.last_send = time.monotonic()
 
     def send_control(self, control: tuple, payload=None, has_payload=False) -> None:
-        self.send_frame(encode_frame(control, payload, has_payload=has_payload))
+        """Encode and send; raises ETFEncodeError for a term with no external form,
+        found while the encoding stays within ENCODE_BUDGET on the loop."""
+        try:
+            frame = encode_frame(control, payload, has_payload=has_payload, budget=ENCODE_BUDGET)
+        except EncodeBudgetExceeded:
+            self._encode_off_loop(control, payload, has_payload)
+            return
+        self.send_frame(frame)
+
+    def _encode_off_loop(self, control, payload, has_payload) -> None:
+        if self.closed:
+            return
+        fut = asyncio.get_running_loop().run_in_executor(
+            CODEC_POOL, functools.partial(encode_frame, control, payload, has_payload=has_payload))
+        if self._out is None:
+            self._out = deque()
+        self._out.append(fut)
+        fut.add_done_callback(self._encoded)
+
+    def _encoded(self, _fut) -> None:
+        out = self._out
+        while out:
+            head = out[0]
+            if head.__class__ is not bytes:
+                if not head.done():
+                    return
+                try:
+                    head = head.result()
+                except Exception as exc:   # a term with no external form: a bug here
+                    log.error("message to %s with no external form dropped: %s", self.peer, exc)
+                    out.popleft()
+                    continue
+            out.popleft()
+            if not self.closed:
+                self.transport.write(head)
+                self.last_send = time.monotonic()
+        self._out = None
 
     def tick(self, now: float, ticktime: float) -> None:
         """Called periodically: send a tick when idle, drop a silent peer."""

@@ -72,12 +72,16 @@ class BadMessage:
         self.frame = frame
 
 
-def encode_frame(control: tuple, payload=None, *, has_payload: bool = False) -> bytes:
+def encode_frame(control: tuple, payload=None, *, has_payload: bool = False,
+                 budget: Optional[int] = None) -> bytes:
+    """The frame of a control message and its payload. With ``budget``, raises
+    ``EncodeBudgetExceeded`` once the encoding would take more element steps than
+    that (the caller then encodes it elsewhere, without the budget)."""
     parts = [b"", b"p\x83"]
-    encode_into(control, parts)
+    encode_into(control, parts, budget)
     if has_payload or payload is not None:
         parts.append(b"\x83")
-        encode_into(payload, parts)
+        encode_into(payload, parts, budget)
     parts[0] = _pack_size(sum(map(len, parts)))
     return b"".join(parts)
 

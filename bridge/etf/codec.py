@@ -64,11 +64,12 @@ import sys as _sys
 import zlib
 from itertools import chain as _chain, repeat as _repeat
 from operator import is_ as _is
+from typing import Optional
 
 from .types import (Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference,
                     pid_with_ext, reference_with_ext, set_pid_ext, set_ref_ext)
 
-__all__ = ["ETFDecodeError", "ETFEncodeError", "binary_to_term", "decode", "encode_into",
+__all__ = ["ETFDecodeError", "ETFEncodeError", "EncodeBudgetExceeded", "binary_to_term", "decode", "encode_into",
            "term_to_binary", "VERSION"]
 
 VERSION = 131
@@ -811,10 +812,24 @@ def term_to_binary(term) -> bytes:
     return b"".join(parts)
 
 
-def encode_into(term, parts: list) -> None:
-    """Append the encoding of ``term`` (without the 131 byte) to ``parts``."""
+class EncodeBudgetExceeded(Exception):
+    """``encode_into`` with a ``budget``: writing the term would take more than that.
+    What was appended to ``parts`` is incomplete; encode again elsewhere."""
+
+
+_NO_LIMIT = 1 << 62
+
+
+def encode_into(term, parts: list, budget: Optional[int] = None) -> None:
+    """Append the encoding of ``term`` (without the 131 byte) to ``parts``.
+
+    With ``budget``, raise ``EncodeBudgetExceeded`` before ``parts`` would hold
+    more than ``budget`` entries. Entries are about one per element written (a
+    list of small ints, written in C, counts one per 16), so the budget bounds the
+    time spent before the caller learns that a term is too big to encode where it
+    is: the node encodes such a message on a worker thread, not on its loop."""
     try:
-        _encode(term, parts)
+        _encode(term, parts, _NO_LIMIT if budget is None else budget)
     except (struct.error, OverflowError) as exc:
         raise ETFEncodeError(f"value out of range for the external format: {exc}") from None
 
@@ -843,7 +858,7 @@ _UNDEF_B = _atom_bytes(Atom("undefined"))
 _CYCLE_CHECK_DEPTH = 2000
 
 
-def _encode(term, parts: list) -> None:
+def _encode(term, parts: list, limit: int) -> None:
     """Write ``term``: one loop over a stack of iterators, not a call per level.
 
     Containers nest to any depth (an iolist built by ``[Acc, Bin]`` is as deep as
@@ -858,27 +873,38 @@ def _encode(term, parts: list) -> None:
     (which also says "write its NIL"), else a 1-tuple of the container. A container
     that holds itself shows up on the stack twice, which ``_check_acyclic`` looks
     for once the stack is deep."""
-    # the top-level term: a container is opened here, anything else written
+    # the top-level term: a container is opened here, anything else written.
+    # Every container checks the budget (``limit``) as it is opened, with its size.
     t = type(term)
     stack: list = []
     if t is tuple:   # what control messages and most payloads are
         n = len(term)
+        if len(parts) + n > limit:
+            raise EncodeBudgetExceeded
         parts.append(_TUPLE_HEADS[n] if n < 256 else _pack_BI(105, n))
         it = iter(term)
     elif t is list:
         if not term:
             parts.append(b"j")
             return
+        if len(parts) + (len(term) >> 4 if type(term[0]) is int else len(term)) > limit:
+            raise EncodeBudgetExceeded
         it = _enc_list_head(term, parts)
         if it is None:
             return
         stack += (_DONE, term)   # its marker (the NIL), then nothing more
     elif t is dict:
+        if len(parts) + 2 * len(term) > limit:
+            raise EncodeBudgetExceeded
         parts.append(_pack_BI(116, len(term)))
         it = _flatten(term.items())
     elif t is ImproperList:
+        if len(parts) + len(term.elements) > limit:
+            raise EncodeBudgetExceeded
         it = _improper(term, parts)
     else:
+        if t is str and len(parts) + (len(term) >> 4) > limit:
+            raise EncodeBudgetExceeded
         it = _enc_other(term, parts)
         if it is None:
             return
@@ -903,6 +929,8 @@ def _encode(term, parts: list) -> None:
                 n = len(v)
                 append(_TUPLE_HEADS[n] if n < 256 else _pack_BI(105, n))
                 if n:
+                    if len(parts) + n > limit:
+                        raise EncodeBudgetExceeded
                     stack.append(it)
                     it = iter(v)
                     break
@@ -912,10 +940,14 @@ def _encode(term, parts: list) -> None:
             elif t is list:
                 if v:
                     if type(v[0]) is int:   # perhaps a string
+                        if len(parts) + (len(v) >> 4) > limit:
+                            raise EncodeBudgetExceeded
                         rest = _enc_list_head(v, parts)
                         if rest is None:
                             continue
                     else:
+                        if len(parts) + len(v) > limit:
+                            raise EncodeBudgetExceeded
                         append(_pack_BI(108, len(v)))
                         rest = iter(v)
                     stack.append(it)
@@ -926,6 +958,8 @@ def _encode(term, parts: list) -> None:
                     break
                 append(b"j")
             elif t is dict:
+                if len(parts) + 2 * len(v) > limit:
+                    raise EncodeBudgetExceeded
                 append(_pack_BI(116, len(v)))
                 if v:
                     stack += (it, (v,))
@@ -938,6 +972,8 @@ def _encode(term, parts: list) -> None:
                 tail = v.tail
                 if not n or isinstance(tail, _LISTS):
                     _improper(v, parts)   # raises
+                if len(parts) + n > limit:
+                    raise EncodeBudgetExceeded
                 append(_pack_BI(108, n))
                 stack.append(it)
                 it = _chain(v.elements, (tail,))
@@ -945,6 +981,8 @@ def _encode(term, parts: list) -> None:
                     deep = _check_acyclic(stack, deep)
                 break
             else:
+                if t is str and len(parts) + (len(v) >> 4) > limit:
+                    raise EncodeBudgetExceeded
                 rest = _enc_other(v, parts)
                 if rest is not None:
                     stack += (it, (v,))
@@ -1066,6 +1104,9 @@ def _enc_small_int_run(items: list, parts: list) -> int:
 
 
 def _enc_str(s: str, parts: list) -> None:
+    """A str is a charlist. Latin-1 text is written in C-level pieces of _CHUNK
+    characters (STRING_EXT up to 65535, else LIST_EXT of SMALL_INTEGER_EXT), so a
+    64 Mi-character string lets other threads take the GIL between pieces."""
     n = len(s)
     if n == 0:
         parts.append(b"j")
@@ -1078,6 +1119,21 @@ def _enc_str(s: str, parts: list) -> None:
         else:
             parts.append(_pack_BH(107, n))
             parts.append(raw)
+            return
+    else:
+        pieces = []
+        try:
+            for i in range(0, n, _CHUNK):
+                raw = s[i:i + _CHUNK].encode("latin-1")
+                out = bytearray(_A_RUN[:2 * len(raw)])
+                out[1::2] = raw
+                pieces.append(bytes(out))
+        except UnicodeEncodeError:
+            pass
+        else:
+            parts.append(_pack_BI(108, n))
+            parts += pieces
+            parts.append(b"j")
             return
     parts.append(_pack_BI(108, n))
     small = _SMALL_INTS

@@ -696,6 +696,13 @@ def _v_path(nonempty: bool, undefined_to):
     return check
 
 
+def _byte_chars(raw: bytes):
+    """The charlist of ``raw``'s bytes, as OTP quotes a file name in an error. A
+    long one is kept as a latin-1 str, which the codec writes as that same list, in
+    C-level pieces: a list of 64 Mi ints takes ~300 ms to build, holding the GIL."""
+    return list(raw) if len(raw) <= 65535 else raw.decode("latin-1")
+
+
 def _hashed(path: bytes) -> bytes:
     """``path`` with its hash computed: bytes keep it, and paths are dict keys later
     on the event loop, where hashing a 64 MiB name would cost ~40 ms (here it runs
@@ -1419,11 +1426,11 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
         data = file_contents.get(path, A("enoent"))
         if not isinstance(data, (bytes, bytearray)):
             err = data if isinstance(data, Atom) else A("enoent")
-            raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), list(bytes(v)), (_ERROR, err)))))
+            raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), _byte_chars(bytes(v)), (_ERROR, err)))))
         return path, bytes(data)
 
     def decode_err(opt, path, reason=A("decoding_error")):
-        return SslOptionError((_ERROR, (_OPTIONS, (A(opt), list(path.encode("utf-8", "surrogateescape")),
+        return SslOptionError((_ERROR, (_OPTIONS, (A(opt), _byte_chars(path.encode("utf-8", "surrogateescape")),
                                                    reason))))
 
     # certificate chain

@@ -46,14 +46,32 @@ def parse(fn, *args, **kw):
 HEAVY_WORK = ThreadPoolExecutor(max_workers=2, thread_name_prefix="heavy")
 
 
-async def off_loop_if_heavy(term, fn, *args, **kw):
-    """``fn(*args, **kw)``, on HEAVY_WORK when ``term`` (what the caller sent) is
-    large: a caller's absurd option list must not stall every other socket while
-    it is checked. Exceptions come back as raised; ``fn`` must be pure."""
-    if not heavy(term):
+async def off_loop_if(cond: bool, fn, *args, **kw):
+    """``fn(*args, **kw)``, on HEAVY_WORK when ``cond``. Exceptions come back as
+    raised; ``fn`` must not touch state the loop uses meanwhile."""
+    if not cond:
         return fn(*args, **kw)
     return await asyncio.get_running_loop().run_in_executor(
         HEAVY_WORK, functools.partial(fn, *args, **kw))
+
+
+def off_loop_if_heavy(term, fn, *args, **kw):
+    """``off_loop_if`` for a parse of ``term``, what the caller sent: an absurd
+    option list must not stall every other socket while it is checked."""
+    return off_loop_if(heavy(term), fn, *args, **kw)
+
+
+# Above this many bytes of file names and contents, a TLS config is built on
+# HEAVY_WORK: PEM parsing of a large cacertfile, or errors that quote a huge name.
+CONFIG_INLINE_MAX = 256 * 1024
+
+
+def config_heavy(parsed, files: dict) -> bool:
+    n = sum(len(p) for _, p in parsed.files)
+    for data in files.values():
+        if data.__class__ is bytes:
+            n += len(data)
+    return n > CONFIG_INLINE_MAX
 
 
 def split_changes(changes: list) -> tuple[dict, dict]:
@@ -472,7 +490,8 @@ class ConnSocket(SocketBase):
             return target
         hoststr, port = target
         files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
-        cfg = parse(options.build_tls_config_shared, parsed, "client", files)   # shared too
+        cfg = await off_loop_if(config_heavy(parsed, files), parse,   # shared too
+                                options.build_tls_config_shared, parsed, "client", files)
         late_error = None if isinstance(cfg, TLSConfig) else cfg
         if late_error is None:
             cfg = hooks.attach(cfg, parsed, service, caller, files)
@@ -533,13 +552,17 @@ class ConnSocket(SocketBase):
                     missing = [p for _, p in parsed.files if p not in files]
                     if missing:
                         files.update(await self.service.read_files(caller, missing))
-                    cfg = options.build_tls_config(parsed, "server", files)
+                    cfg = await off_loop_if(config_heavy(parsed, files), options.build_tls_config,
+                                            parsed, "server", files)
                     cfg = hooks.attach(cfg, parsed, self.service, caller, files)
                 else:
                     # the listen socket's options: its config is built once (raises
                     # for a bad file as building it here would) and shared
-                    cfg = (self.listen_sock.server_config() if self.listen_sock is not None
-                           else options.build_tls_config(self.parsed, "server", self.listen_files))
+                    heavy_cfg = config_heavy(self.parsed, self.listen_files)
+                    cfg = await (off_loop_if(heavy_cfg, self.listen_sock.server_config)
+                                 if self.listen_sock is not None
+                                 else off_loop_if(heavy_cfg, options.build_tls_config,
+                                                  self.parsed, "server", self.listen_files))
                     cfg = hooks.attach(cfg, self.parsed, self.service, caller, self.listen_files)
             except SslOptionError as exc:
                 self._abort()
