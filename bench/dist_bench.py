@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import asyncio  # noqa: E402
 import threading  # noqa: E402
 
-from bridge.dist.node import Node  # noqa: E402
+from bridge.node.node import Node  # noqa: E402
 from bridge.etf.types import Atom  # noqa: E402
 from erlnode import ErlNode  # noqa: E402
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import importlib.util
 import logging
 import os
 import secrets
@@ -14,8 +12,9 @@ import string
 import sys
 from pathlib import Path
 
-from bridge.dist.epmd import EpmdError
-from bridge.dist.node import Node
+from bridge.node.epmd import EpmdError
+from bridge.node.node import Node
+from bridge.service import install
 
 log = logging.getLogger("bridge")
 
@@ -85,20 +84,6 @@ def node_name(args) -> str:
     return args.name or "pyssl@127.0.0.1"
 
 
-def install_service(node) -> None:
-    """Let the service layer install itself (``bridge.service.install(node)``) if
-    it is there; a bare node (ping, rpc, diagnostics) runs without it."""
-    if importlib.util.find_spec("bridge.service") is None:
-        log.warning("bridge.service is not installed: serving distribution only")
-        return
-    service = importlib.import_module("bridge.service")
-    install = getattr(service, "install", None)
-    if install is None:
-        log.warning("bridge.service has no install(node): serving distribution only")
-        return
-    install(node)
-
-
 async def serve(args) -> int:
     try:
         cookie = cookie_from(args)
@@ -114,7 +99,7 @@ async def serve(args) -> int:
     except (EpmdError, OSError) as exc:
         print(f"pyssl-bridge: cannot start {node.name.name}: {exc}", file=sys.stderr)
         return 1
-    install_service(node)
+    install(node)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

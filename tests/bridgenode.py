@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from bridge.dist.node import Node
+from bridge.node.node import Node
 
 
 class BridgeThread:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.dist.node import Mailbox
+from bridge.node.node import Mailbox
 from bridge.etf import Atom, BitString, ErlMap, ImproperList, term_to_binary
 
 from bridgenode import BridgeThread

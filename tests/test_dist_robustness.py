@@ -1,5 +1,5 @@
 """The bridge against a peer that speaks distribution badly: a raw TCP client
-that does a real v6 handshake (bridge.dist.handshake.Initiator) and then sends
+that does a real v6 handshake (bridge.node.handshake.Initiator) and then sends
 malformed, unknown and well-formed control messages. The bridge must drop
 signals it does not understand, close a connection on broken framing or on terms
 it cannot decode (as erts does), and keep serving everyone else."""
@@ -8,8 +8,8 @@ import struct
 
 import pytest
 
-from bridge.dist import epmd, handshake
-from bridge.dist.protocol import encode_frame
+from bridge.node import epmd, handshake
+from bridge.node.protocol import encode_frame
 from bridge.etf import Atom, Pid, Reference, decode, term_to_binary
 
 from bridgenode import BridgeThread

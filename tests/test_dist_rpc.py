@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from bridge.dist.builtins import RpcException
-from bridge.dist.node import Mailbox
+from bridge.node.kernel import RpcException
+from bridge.node.node import Mailbox
 from bridge.etf import Atom
 
 from bridgenode import BridgeThread

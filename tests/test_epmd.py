@@ -1,4 +1,4 @@
-"""bridge.dist.epmd against the real epmd (and a misbehaving one for error paths)."""
+"""bridge.node.epmd against the real epmd (and a misbehaving one for error paths)."""
 import asyncio
 import os
 import socket
@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from bridge.dist import epmd
+from bridge.node import epmd
 
 
 def run(coro):

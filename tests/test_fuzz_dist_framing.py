@@ -1,4 +1,4 @@
-"""Property tests of the distribution framing (``bridge.dist.protocol``): ``Framer.feed``
+"""Property tests of the distribution framing (``bridge.node.protocol``): ``Framer.feed``
 and ``parse_body`` on arbitrary byte streams.
 
 The contract these tests pin down:
@@ -32,8 +32,8 @@ import struct
 import pytest
 from hypothesis import event, example, given, settings, strategies as st
 
-from bridge.dist import protocol as P
-from bridge.dist.protocol import (TICK, WITH_PAYLOAD, BadMessage, Framer, FramingError,
+from bridge.node import protocol as P
+from bridge.node.protocol import (TICK, WITH_PAYLOAD, BadMessage, Framer, FramingError,
                                   LargeBody, body_event, encode_frame, parse_body)
 from bridge.etf.codec import ETFDecodeError
 from bridge.etf.types import Atom

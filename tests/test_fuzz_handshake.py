@@ -1,4 +1,4 @@
-"""Property tests of the distribution handshake (``bridge.dist.handshake``): an
+"""Property tests of the distribution handshake (``bridge.node.handshake``): an
 ``Initiator`` and an ``Acceptor`` driven against each other in memory, every transfer
 cut into arbitrary reads.
 
@@ -24,8 +24,8 @@ import struct
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from bridge.dist import handshake as hs
-from bridge.dist.handshake import Acceptor, HandshakeError, Initiator
+from bridge.node import handshake as hs
+from bridge.node.handshake import Acceptor, HandshakeError, Initiator
 
 pytestmark = pytest.mark.fuzz
 

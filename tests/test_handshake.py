@@ -3,8 +3,8 @@ import struct
 
 import pytest
 
-from bridge.dist import handshake as hs
-from bridge.dist.protocol import (BadMessage, Framer, FramingError, REG_SEND, SEND, TICK,
+from bridge.node import handshake as hs
+from bridge.node.protocol import (BadMessage, Framer, FramingError, REG_SEND, SEND, TICK,
                                   encode_frame)
 from bridge.etf import Atom, Pid
 
@@ -154,7 +154,7 @@ def test_framer_rejects_atom_cache_frames():
 
 
 def test_parse_body_refuses_an_empty_body_and_a_bool_tag():
-    from bridge.dist.protocol import parse_body
+    from bridge.node.protocol import parse_body
     from bridge.etf import ETFDecodeError, term_to_binary
     with pytest.raises(FramingError):
         parse_body(b"")

@@ -8,7 +8,7 @@ fragments: neither flag is offered).
 from __future__ import annotations
 
 import struct
-from typing import Iterator, Optional
+from typing import Optional
 
 from bridge.etf.codec import ETFDecodeError, decode, encode_into
 from bridge.etf.types import Atom

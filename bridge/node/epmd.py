@@ -5,7 +5,6 @@ import asyncio
 import shutil
 import struct
 import subprocess
-from typing import Optional
 
 EPMD_PORT = 4369
 ALIVE2_REQ = 120

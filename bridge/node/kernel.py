@@ -19,7 +19,7 @@ from bridge.etf.types import Atom, Pid
 
 from .protocol import EXIT, MONITOR_P_EXIT, SPAWN_REPLY
 
-log = logging.getLogger("bridge.dist")
+log = logging.getLogger("bridge.node")
 
 A = Atom
 GEN_CALL = A("$gen_call")

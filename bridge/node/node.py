@@ -22,27 +22,23 @@ the connection cannot be made they are dropped, as Erlang drops them.
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import itertools
 import logging
 import os
-import socket
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
-from bridge.etf.codec import EncodeBudgetExceeded, encode_into
-from bridge.etf.types import Atom, ImproperList, Pid, Reference
+from bridge.etf.types import Atom, Pid, Reference
 
-from . import builtins, epmd
-from .handshake import Acceptor, HandshakeError, Initiator
+from . import epmd, kernel
+from .connection import CODEC_POOL, ENCODE_BUDGET, INLINE_DECODE_MAX, Connection  # noqa: F401 (re-exported)
 from .protocol import (DEMONITOR_P, EMPTY_ATOM, EXIT, EXIT2, LINK, MONITOR_P, MONITOR_P_EXIT,
-                       REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, TICK, UNLINK, UNLINK_ID,
-                       UNLINK_ID_ACK, BadMessage, Framer, FramingError, LargeBody, encode_frame)
+                       REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, UNLINK, UNLINK_ID,
+                       UNLINK_ID_ACK)
 
-log = logging.getLogger("bridge.dist")
+log = logging.getLogger("bridge.node")
 
 NORMAL = Atom("normal")
 KILL = Atom("kill")
@@ -56,17 +52,6 @@ GEN_CALL = Atom("$gen_call")
 TIMEOUT = Atom("timeout")
 
 
-# Frame bodies over this many bytes are decoded on CODEC_POOL, off the event loop
-# (see Framer): 64 KiB sends with their envelope stay inline, where a thread hop
-# would cost more than the decode.
-INLINE_DECODE_MAX = 128 * 1024
-# A message whose encoding would take more than about this many element steps is
-# encoded on CODEC_POOL instead (a reply holding a caller's 64 MiB option value
-# takes ~1 s); what the loop spends before it knows is bounded by the same number.
-ENCODE_BUDGET = 1 << 14
-# Its own threads: the default executor also runs TLS handshake steps that wait for
-# Erlang hooks, and codec work must never queue behind those.
-CODEC_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dist-codec")
 
 
 class CallError(Exception):
@@ -140,290 +125,9 @@ class _CallWaiter:
         pass
 
 
-# The classes of a control message's fields after its tag (None: any term), for
-# those the handlers use as dict keys or set members: a field of another class is
-# a malformed signal, dropped before anything hashes it (hashing a tuple nested a
-# million deep overflows CPython's C stack; erts would kill the channel). The
-# target of MONITOR_P/DEMONITOR_P may be a pid or a name: their handlers check it.
-_FIELDS = {
-    LINK: (Pid, Pid), SEND: (None, Pid), EXIT: (Pid, Pid, None), UNLINK: (Pid, Pid),
-    REG_SEND: (Pid, None, Atom), EXIT2: (Pid, Pid, None),
-    MONITOR_P: (Pid, None, Reference), DEMONITOR_P: (Pid, None, Reference),
-    MONITOR_P_EXIT: (None, Pid, Reference, None), SEND_SENDER: (Pid, Pid),
-    SPAWN_REQUEST: (Reference, Pid, None, None, None),
-    UNLINK_ID: (None, Pid, Pid), UNLINK_ID_ACK: (None, Pid, Pid),
-}
-
-
-def _fields_ok(ctl: tuple) -> bool:
-    spec = _FIELDS.get(ctl[0])
-    if spec is None:
-        return True
-    if len(ctl) != len(spec) + 1:
-        return False
-    for want, value in zip(spec, ctl[1:]):
-        if want is not None and value.__class__ is not want:
-            return False
-    return True
-
-
 def _proc_key_ok(target) -> bool:
     """A MONITOR_P/DEMONITOR_P target the handlers may look up: a pid or an atom."""
     return target.__class__ is Pid or target.__class__ is Atom
-
-
-class Connection(asyncio.Protocol):
-    """One distribution connection: handshake, then framed control messages."""
-
-    def __init__(self, node: "Node", *, initiator_for: Optional[str] = None):
-        self.node = node
-        self.transport: Optional[asyncio.Transport] = None
-        self.peer: Optional[Atom] = None
-        self.flags = 0
-        self.ready = asyncio.get_running_loop().create_future()
-        if initiator_for is not None:
-            self.hs = Initiator(node.name.name, node.cookie, node.creation, initiator_for)
-        else:
-            self.hs = Acceptor(node.name.name, node.cookie, node.creation, node._accept_decision)
-        self.framer: Optional[Framer] = None
-        self.last_recv = time.monotonic()
-        self.last_send = time.monotonic()
-        self.tick_interval: Optional[float] = None   # shortest idle gap seen from the peer
-        self.peer_ticktime: Optional[float] = None   # the peer's net_ticktime, asked via rex
-        self._last_tick_seen: Optional[float] = None
-        self.closed = False
-        self._hs_timer = None
-        # While the frames of one read are handled, outgoing frames are collected
-        # and written with one syscall at the end (replies, spawn reply + DOWN...).
-        self._corked: Optional[list] = None
-        # Events that arrived behind a LargeBody being decoded off the loop; reading
-        # is paused until they are all handled, so signals keep their order.
-        self._waiting: Optional[deque] = None
-        # Outgoing frames behind one being encoded off the loop (a future in the
-        # deque): written in order as the futures complete.
-        self._out: Optional[deque] = None
-
-    # -- asyncio.Protocol
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-        self._flush_hs()
-        self._hs_timer = asyncio.get_running_loop().call_later(
-            self.node.handshake_timeout, self._handshake_timeout)
-
-    def _handshake_timeout(self) -> None:
-        if self.framer is None:
-            self._fail(HandshakeError("handshake timed out"))
-
-    def data_received(self, data: bytes) -> None:
-        self.last_recv = time.monotonic()
-        if self.framer is not None:
-            self._frames(data)
-            return
-        try:
-            self.hs.receive(data)
-        except HandshakeError as exc:
-            self._flush_hs()
-            self._fail(exc)
-            return
-        self._flush_hs()
-        if self.hs.done:
-            self._established()
-
-    def _flush_hs(self) -> None:
-        out = self.hs.data_to_send()
-        if out and self.transport is not None:
-            self.transport.write(out)
-
-    def _fail(self, exc: Exception) -> None:
-        log.warning("distribution handshake with %s failed: %s", self.hs.peer_name or "?", exc)
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(str(exc)))
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def _established(self) -> None:
-        if self._hs_timer is not None:
-            self._hs_timer.cancel()
-        self.peer = Atom(self.hs.peer_name)
-        self.flags = self.hs.flags
-        self.framer = Framer(inline_max=INLINE_DECODE_MAX)
-        leftover = self.hs.leftover
-        if not self.node._register_connection(self):
-            self._fail(HandshakeError(f"duplicate connection to {self.peer.name}"))
-            return
-        log.info("connected to %s", self.peer.name)
-        if not self.ready.done():
-            self.ready.set_result(self)
-        if leftover:
-            self._frames(leftover)
-
-    def _frames(self, data: bytes) -> None:
-        try:
-            events = self.framer.feed(data)
-        except FramingError as exc:
-            log.error("broken distribution stream from %s: %s", self.peer, exc)
-            self.transport.close()
-            return
-        if self._waiting is not None:   # behind a large body still being decoded
-            self._waiting.extend(events)
-            return
-        self._handle_corked(events, self.last_recv)
-
-    def _handle_corked(self, events, now: float) -> None:
-        self._corked = corked = []
-        try:
-            self._handle_events(events, now)
-        finally:
-            self._corked = None
-            if corked and not self.closed:
-                self.transport.write(b"".join(corked) if len(corked) > 1 else corked[0])
-                self.last_send = time.monotonic()
-
-    def _handle_events(self, events, now: float) -> None:
-        node = self.node
-        handlers = node._control_handlers
-        for i, ev in enumerate(events):
-            if self.closed:
-                return
-            if ev is None:
-                if self._last_tick_seen is not None:
-                    gap = now - self._last_tick_seen
-                    if gap > 0.05 and (self.tick_interval is None or gap < self.tick_interval):
-                        self.tick_interval = gap
-                self._last_tick_seen = now
-            elif ev.__class__ is LargeBody:
-                self._decode_off_loop(ev, events[i + 1:])
-                return
-            elif ev.__class__ is BadMessage:
-                # erts kills the channel on a message it cannot decode: the peer is
-                # broken, and dropping the message silently could leave a caller
-                # waiting forever for the reply to it
-                log.error("invalid data on the distribution channel from %s, closing it: %s",
-                          self.peer, ev.error)
-                self.closed = True
-                self.transport.abort()
-                return
-            else:
-                ctl, payload = ev
-                handler = handlers.get(ctl[0])
-                if handler is None:
-                    log.debug("ignoring control message %d from %s", ctl[0], self.peer)
-                    continue
-                if not _fields_ok(ctl):
-                    log.warning("malformed control message %d from %s dropped", ctl[0], self.peer)
-                    continue
-                try:
-                    handler(node, self, ctl, payload)
-                except Exception:   # one bad signal must not take the connection down
-                    log.exception("error handling %r from %s", ctl[:1], self.peer)
-
-    def _decode_off_loop(self, large: LargeBody, rest) -> None:
-        """Decode a large body on CODEC_POOL; this connection's later events (``rest``,
-        and all it reads meanwhile) wait, so that nothing overtakes it."""
-        self._waiting = deque(rest)
-        if self.transport.is_reading():
-            self.transport.pause_reading()
-        fut = asyncio.get_running_loop().run_in_executor(CODEC_POOL, large.event)
-        fut.add_done_callback(self._decoded)
-
-    def _decoded(self, fut: asyncio.Future) -> None:
-        if self.closed:
-            return
-        try:
-            event = fut.result()
-        except Exception as exc:   # FramingError (not a 'p' frame), MemoryError...
-            event = BadMessage(exc, b"")
-        events = [event]
-        events += self._waiting
-        self._waiting = None
-        self._handle_corked(events, time.monotonic())
-        if self._waiting is None and not self.closed:
-            self.transport.resume_reading()
-
-    def connection_lost(self, exc) -> None:
-        self.closed = True
-        if self._hs_timer is not None:
-            self._hs_timer.cancel()
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"connection lost during handshake: {exc}"))
-        self.node._connection_lost(self)
-
-    # -- sending
-    def send_frame(self, frame: bytes) -> None:
-        if self.closed:
-            return
-        if self._out is not None:       # behind a frame still being encoded
-            self._out.append(frame)
-            return
-        if self._corked is not None:
-            self._corked.append(frame)
-            return
-        self.transport.write(frame)
-        self.last_send = time.monotonic()
-
-    def send_control(self, control: tuple, payload=None, has_payload=False) -> None:
-        """Encode and send; raises ETFEncodeError for a term with no external form,
-        found while the encoding stays within ENCODE_BUDGET on the loop."""
-        try:
-            frame = encode_frame(control, payload, has_payload=has_payload, budget=ENCODE_BUDGET)
-        except EncodeBudgetExceeded:
-            self._encode_off_loop(control, payload, has_payload)
-            return
-        self.send_frame(frame)
-
-    def _encode_off_loop(self, control, payload, has_payload) -> None:
-        if self.closed:
-            return
-        fut = asyncio.get_running_loop().run_in_executor(
-            CODEC_POOL, functools.partial(encode_frame, control, payload, has_payload=has_payload))
-        if self._out is None:
-            self._out = deque()
-        self._out.append(fut)
-        fut.add_done_callback(self._encoded)
-
-    def _encoded(self, _fut) -> None:
-        out = self._out
-        while out:
-            head = out[0]
-            if head.__class__ is not bytes:
-                if not head.done():
-                    return
-                try:
-                    head = head.result()
-                except Exception as exc:   # a term with no external form: a bug here
-                    log.error("message to %s with no external form dropped: %s", self.peer, exc)
-                    out.popleft()
-                    continue
-            out.popleft()
-            if not self.closed:
-                self.transport.write(head)
-                self.last_send = time.monotonic()
-        self._out = None
-
-    def tick(self, now: float, ticktime: float) -> None:
-        """Called periodically: send a tick when idle, drop a silent peer."""
-        if self.framer is None or self.closed:
-            return
-        if self.peer_ticktime:
-            peer_period = self.peer_ticktime
-        elif self.tick_interval:
-            peer_period = self.tick_interval * 4
-        else:
-            peer_period = ticktime
-        send_every = min(ticktime, peer_period) / 4
-        if now - self.last_send >= send_every * 0.9:
-            self.send_frame(TICK)
-        silence_limit = max(ticktime, peer_period) * 1.25
-        if now - self.last_recv > silence_limit:
-            log.warning("connection to %s silent for %.1fs: closing", self.peer, now - self.last_recv)
-            self.transport.close()
 
 
 class Node:
@@ -464,7 +168,7 @@ class Node:
                                                  epmd_port=epmd_port)
         self.creation = self._registration.creation
         self.epmd_port = epmd_port
-        builtins.install(self)
+        kernel.install(self)
         self._ticker = loop.create_task(self._tick_loop())
 
     async def stop(self) -> None:
@@ -1003,5 +707,5 @@ class Node:
         LINK: _on_link, UNLINK: _on_unlink, UNLINK_ID: _on_unlink_id,
         UNLINK_ID_ACK: _on_unlink_id_ack, EXIT: _on_exit, EXIT2: _on_exit,
         MONITOR_P: _on_monitor, DEMONITOR_P: _on_demonitor, MONITOR_P_EXIT: _on_monitor_exit,
-        SPAWN_REQUEST: builtins.spawn_request,
+        SPAWN_REQUEST: kernel.spawn_request,
     }
