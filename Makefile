@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test,fast]'
 	touch $@
 
-$(SHIM_EBIN)/pyssl.app: $(wildcard erlang_shim/src/*) rebar.config
+$(SHIM_EBIN)/pyssl.app: $(wildcard erlang_shim/src/* conformance/src/*) rebar.config
 	rebar3 compile
 	touch $@
 

@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EBIN = ROOT / "_build" / "default" / "lib" / "pyssl" / "ebin"
+# the shim (`pyssl`) and the runner with its scenarios (`pyssl_conformance`), two
+# applications of the one rebar3 project
+EBINS = [ROOT / "_build" / "default" / "lib" / app / "ebin" for app in ("pyssl", "pyssl_conformance")]
 
 
 def start_bridge(name: str, cookie: str, log_path: Path) -> subprocess.Popen:
@@ -70,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         erl_args += ["bridge", node]
     if args.area:
         erl_args += ["area", args.area]
-    cmd = ["erl", "-noshell", "-name", f"conformance{os.getpid()}@127.0.0.1",
-           "-pa", str(EBIN)]
+    cmd = ["erl", "-noshell", "-name", f"conformance{os.getpid()}@127.0.0.1"]
+    for ebin in EBINS:
+        cmd += ["-pa", str(ebin)]
     if cookie:
         cmd += ["-setcookie", cookie]
     cmd += ["-run", "pyssl_conformance", "main"] + erl_args
