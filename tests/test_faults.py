@@ -241,7 +241,7 @@ def has_window(node: ErlNode, sock_var: str) -> bool:
     return node.true(erl("""(fun() ->
         {sslsocket, pyssl, Ref_} = @S@,
         _ = pyssl:versions(),
-        ok = pyssl_monitor:sync(node(Ref_), keep),
+        ok = pyssl_guards:sync(node(Ref_), keep),
         ets:member(pyssl_windows, Ref_) end)()""", S=sock_var))
 
 

@@ -1,4 +1,4 @@
-"""Send windows (bridge/service/windows.py, pyssl_monitor): pyssl:send/2 returns
+"""Send windows (bridge/service/windows.py, pyssl_guard): pyssl:send/2 returns
 without a reply while its socket's window lasts. What a caller sees must stay
 ssl's: data in order and complete, {error, closed} as soon as ssl would say it,
 a send that waits while the peer does not read, nothing left in the mailbox."""
@@ -375,7 +375,7 @@ def test_peer_reset_closes_through_the_guard(node):
         {ok, S} = pyssl:connect({127,0,0,1}, P, [binary, {active, true}, {verify, verify_none}], 30000),
         {sslsocket, pyssl, Ref} = S,
         _ = pyssl:versions(),                     % behind the grant: the guard has it
-        ok = pyssl_monitor:sync(node(Ref), keep),
+        ok = pyssl_guards:sync(node(Ref), keep),
         Windowed = ets:member(pyssl_windows, Ref),
         [{_, Guard}] = ets:lookup(pyssl_guards, node(Ref)),
         Resetter = receive {resetter, R} -> R after 30000 -> error(no_peer) end,

@@ -1,6 +1,6 @@
 """Send windows: ``pyssl:send/2`` without a round trip per call.
 
-A caller's node keeps, through its local guard process (``pyssl_monitor``), a
+A caller's node keeps, through its local guard process (``pyssl_guard``), a
 window of bytes per socket that this bridge granted. While the window lasts the
 shim sends ``{'$pyssl_send', Ref, Data}`` and returns ``ok`` at once, as ssl's
 ``send`` returns once its sender process has the data; the bridge gives the
@@ -17,7 +17,7 @@ otherwise: the final ``{ssl_closed, S}`` / ``{ssl_error, S, Reason}`` of a
 windowed socket goes through the guard, which drops the window and then passes
 the message on. Replies that close a socket or change its window (``close``,
 ``shutdown``, ``setopts`` of ``packet``, ``controlling_process``,
-``{error, closed}``) make the shim wait for its guard (``pyssl_monitor:sync/2``),
+``{error, closed}``) make the shim wait for its guard (``pyssl_guards:sync/2``),
 which has then seen every message the bridge sent before that reply.
 """
 from __future__ import annotations

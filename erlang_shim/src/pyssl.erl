@@ -19,7 +19,7 @@
 %% Args}, infinity)' and returns exactly what the bridge replies, which is what
 %% `ssl:Function(Args...)' returns. The wait itself never times out: the bridge
 %% enforces the ssl `Timeout' arguments. While it waits the caller monitors a
-%% local guard of that bridge (`pyssl_monitor:guard/1'), not the bridge's process,
+%% local guard of that bridge (`pyssl_guard'), not the bridge's process,
 %% so a call costs the bridge one request and one reply (see `forward/3'). Calls on a socket
 %% `{sslsocket, pyssl, Ref}' go to the bridge that made it, `node(Ref)'; calls
 %% that make a socket (`connect', `listen') or need no socket (`cipher_suites',
@@ -27,7 +27,7 @@
 %% `pyssl_bridges:pick/0'. The calling process becomes the owner of new sockets.
 %%
 %% `send/2' is the exception: while the socket's send window lasts (granted by
-%% the bridge, kept by this node's guard, see `pyssl_monitor') the data goes to
+%% the bridge, kept by this node's guard, see `pyssl_guard') the data goes to
 %% the bridge as a plain message and `ok' comes back at once, as ssl returns once
 %% its sender has the data; the window comes back as the bridge passes the bytes
 %% on, so a peer that does not read stops the sender. `{error, closed}' comes
@@ -149,11 +149,11 @@ handshake(S, Opts, Timeout) -> socket_call(S, handshake, [S, Opts, Timeout], tra
 
 %%% Data ------------------------------------------------------------------------------
 
-%% Within the socket's send window (see pyssl_monitor) the data goes to the
+%% Within the socket's send window (see pyssl_guard) the data goes to the
 %% bridge without waiting for a reply, as ssl's sender takes it; otherwise
 %% (no window, window used up) the call waits for the bridge's answer.
 send({sslsocket, pyssl, Ref} = S, Data) when is_reference(Ref) ->
-    case pyssl_monitor:take_credit(Ref, Data) of
+    case pyssl_guards:take_credit(Ref, Data) of
         ok ->
             case erlang:send({pyssl, node(Ref)}, {'$pyssl_send', Ref, Data}, [noconnect]) of
                 ok -> ok;
@@ -195,7 +195,7 @@ controlling_process(S, Pid) ->
 drop_window_if_dead({sslsocket, pyssl, Ref}, Pid) when node(Pid) =:= node() ->
     case is_process_alive(Pid) of
         true -> ok;
-        false -> pyssl_monitor:sync(node(Ref), Ref)
+        false -> pyssl_guards:sync(node(Ref), Ref)
     end;
 drop_window_if_dead(_S, _Pid) ->
     ok.
@@ -287,10 +287,10 @@ socket_call(_S, _Function, _Args, _Then) ->
 
 %% The send window is kept by the local guard from the bridge's messages; a
 %% reply that closed the socket or changed what decides its window waits for
-%% the guard to catch up (see pyssl_monitor:sync/2).
-sync_window(Ref, {error, closed}, _) -> pyssl_monitor:sync(node(Ref), Ref);
-sync_window(Ref, _, forget) -> pyssl_monitor:sync(node(Ref), Ref);
-sync_window(Ref, _, sync) -> pyssl_monitor:sync(node(Ref), keep);
+%% the guard to catch up (see pyssl_guards:sync/2).
+sync_window(Ref, {error, closed}, _) -> pyssl_guards:sync(node(Ref), Ref);
+sync_window(Ref, _, forget) -> pyssl_guards:sync(node(Ref), Ref);
+sync_window(Ref, _, sync) -> pyssl_guards:sync(node(Ref), keep);
 sync_window(_Ref, _, _) -> ok.
 
 after_call({ok, S} = Reply, track) when ?IS_SOCKET(S) ->
@@ -320,12 +320,12 @@ call(Node, Function, Args) ->
 %% The request is the message `gen_server:call' sends (`{'$gen_call', From, Req}'
 %% to `{pyssl, Node}'), but the caller monitors a local guard process instead of
 %% the bridge's `pyssl' process: the guard (one per bridge node, see
-%% `pyssl_monitor:guard/1') holds the one remote monitor and exits when the
+%% `pyssl_guard') holds the one remote monitor and exits when the
 %% bridge's service or the connection goes. A remote monitor per call cost two
 %% more distribution signals (monitor, demonitor) per call, a third of the bridge's
 %% CPU for a short call. Without the app's guard table, plain gen_server:call.
 forward(Node, Function, Args) ->
-    case pyssl_monitor:guard(Node) of
+    case pyssl_guards:guard(Node) of
         {ok, Guard} ->
             Mref = erlang:monitor(process, Guard),
             case erlang:send({pyssl, Node}, {'$gen_call', {self(), Mref}, {Function, Args}},

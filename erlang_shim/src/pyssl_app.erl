@@ -4,6 +4,7 @@
 -export([start/2, stop/1]).
 
 start(_Type, _Args) ->
+    ok = pyssl_bridges:init(),
     pyssl_sup:start_link().
 
 stop(_State) ->

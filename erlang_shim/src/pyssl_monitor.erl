@@ -12,36 +12,17 @@
 %% The table is ETS owned by this process; recording is a cast, so the cost on
 %% the caller's side is one message per new socket (nothing on send/recv).
 %%
-%% It also keeps one guard process per bridge node (`guard/1'): the guard
-%% monitors the bridge's `pyssl' service and exits when it goes (service gone,
-%% node down), so a caller of `pyssl' monitors the local guard during a call
-%% instead of setting up and removing a remote monitor per call.
-%%
-%% == Send windows ==
-%% The guard also keeps this node's send windows (table `pyssl_windows', read
-%% by `take_credit/2'): a bridge grants an established socket whose owner is on
-%% this node a window of bytes (not in `{packet, 1|2}', whose header a send could
-%% overflow), and `pyssl:send/2' then sends without waiting for a reply while the
-%% window lasts; the bridge gives the bytes back once its TLS connection has
-%% taken them. Every change to the table comes from the bridge through the guard,
-%% so it happens in the order the bridge decided it: the bridge revokes a window
-%% (close, shutdown, a packet type with a small header, a new owner elsewhere, a
-%% lost connection) before anything that tells the owner, and it sends the final
-%% `{ssl_closed, S}' / `{ssl_error, S, R}' of a windowed socket through the
-%% guard, which revokes before passing it on. A caller that learns of a change
-%% from a reply waits for the guard with `sync/2', which has then seen
-%% everything the bridge sent before that reply.
+%% Its one job: the guards of the bridges and the send windows live in
+%% `pyssl_guards' and `pyssl_guard'.
 -module(pyssl_monitor).
 -behaviour(gen_server).
 
--export([start_link/0, track/2, forget/1, sockets/0, guard/1]).
--export([take_credit/2, sync/2]).
+-export([start_link/0, track/2, forget/1, sockets/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, pyssl_sockets).
--define(GUARDS, pyssl_guards).
--define(WINDOWS, pyssl_windows).
 
+-spec start_link() -> {ok, pid()}.
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
@@ -60,67 +41,6 @@ forget(S) -> cast({forget, S}).
 sockets() ->
     try ets:tab2list(?TAB) catch error:badarg -> [] end.
 
-%% @doc The live guard of `Node''s `pyssl' service: `{ok, Pid}'; `down' when
-%% the node cannot be reached; `no_guards' when the app is not running.
-%% The fast path is an ETS lookup in the caller.
--spec guard(node()) -> {ok, pid()} | down | no_guards.
-guard(Node) ->
-    try ets:lookup(?GUARDS, Node) of
-        [{_, Pid}] ->
-            case erlang:is_process_alive(Pid) of
-                true -> {ok, Pid};
-                false -> new_guard(Node)
-            end;
-        [] ->
-            new_guard(Node)
-    catch
-        error:badarg -> no_guards
-    end.
-
-%% @doc Take `iolist_size(Data)' bytes of the send window of the socket with
-%% reference `Ref': `ok' when the window had them (the caller then sends the
-%% data without a reply), `no' otherwise (no window: not granted, revoked, the
-%% app not running; or the window is used up, or `Data' is not iodata).
--spec take_credit(reference(), iodata()) -> ok | no.
-take_credit(Ref, Data) ->
-    try
-        Size = iolist_size(Data),
-        case ets:update_counter(?WINDOWS, Ref, {2, -Size}) of
-            Left when Left >= 0 -> ok;
-            _ ->
-                _ = ets:update_counter(?WINDOWS, Ref, {2, Size}),
-                no
-        end
-    catch
-        error:badarg -> no
-    end.
-
-%% @doc Wait until the guard of `Node' has handled every message its bridge sent
-%% before the reply the caller just had (a revoke or a grant is then in place);
-%% given a reference, the guard then also drops that socket's window (the reply
-%% said the socket is closed).
--spec sync(node(), reference() | keep) -> ok.
-sync(Node, Ref) ->
-    case ets_lookup(?GUARDS, Node) of
-        [{_, Guard}] ->
-            Mref = erlang:monitor(process, Guard),
-            Guard ! {'$pyssl_sync', self(), Mref, Ref},
-            receive
-                {Mref, done} -> erlang:demonitor(Mref, [flush]), ok;
-                {'DOWN', Mref, _, _, _} -> ok
-            end;
-        [] ->
-            ok
-    end.
-
-ets_lookup(Tab, Key) ->
-    try ets:lookup(Tab, Key) catch error:badarg -> [] end.
-
-new_guard(Node) ->
-    try gen_server:call(?MODULE, {guard, Node}, infinity)
-    catch exit:_ -> no_guards
-    end.
-
 cast(Msg) ->
     case whereis(?MODULE) of
         undefined -> ok;
@@ -130,25 +50,10 @@ cast(Msg) ->
 %%% gen_server -----------------------------------------------------------------
 
 init([]) ->
-    ok = pyssl_bridges:init(),
     ?TAB = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
-    ?GUARDS = ets:new(?GUARDS, [named_table, protected, set, {read_concurrency, true}]),
-    %% written by the guards, read and decremented by the senders
-    ?WINDOWS = ets:new(?WINDOWS, [named_table, public, set, {write_concurrency, true},
-                                  {read_concurrency, true}]),
     ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
     {ok, #{}}.
 
-handle_call({guard, Node}, _From, Owners) ->
-    case ets:lookup(?GUARDS, Node) of
-        [{_, Pid}] ->
-            case erlang:is_process_alive(Pid) of
-                true -> {reply, {ok, Pid}, Owners};
-                false -> {reply, start_guard(Node), Owners}
-            end;
-        [] ->
-            {reply, start_guard(Node), Owners}
-    end;
 handle_call(_Req, _From, Owners) ->
     {reply, {error, badarg}, Owners}.
 
@@ -185,63 +90,3 @@ handle_info({'DOWN', _Ref, process, Owner, _}, Owners) ->
     {noreply, maps:remove(Owner, Owners)};
 handle_info(_Msg, Owners) ->
     {noreply, Owners}.
-
-%%% guards ---------------------------------------------------------------------
-
-%% A guard's remote monitor is set up before its pid is handed out, so a
-%% request sent afterwards travels behind the monitor on the connection.
-start_guard(Node) when Node =:= node() ->
-    down;
-start_guard(Node) ->
-    case net_kernel:connect_node(Node) of
-        true ->
-            Self = self(),
-            {Pid, Ref} = spawn_monitor(fun() -> guard_init(Self, Node) end),
-            receive
-                {guard_ready, Pid} ->
-                    erlang:demonitor(Ref, [flush]),
-                    true = ets:insert(?GUARDS, {Node, Pid}),
-                    {ok, Pid};
-                {'DOWN', Ref, process, Pid, _} ->
-                    down
-            end;
-        _ ->
-            down
-    end.
-
-guard_init(Parent, Node) ->
-    Mon = erlang:monitor(process, {pyssl, Node}),
-    %% behind the monitor on the connection: the bridge learns where this
-    %% node's send windows are kept
-    {pyssl, Node} ! {'$pyssl_guard', self()},
-    Parent ! {guard_ready, self()},
-    guard_loop(Mon, Node).
-
-guard_loop(Mon, Node) ->
-    receive
-        {'$pyssl_ack', Ref, Bytes, Window} ->
-            %% never above the window: acks of a window revoked and granted again
-            _ = (catch ets:update_counter(?WINDOWS, Ref, {2, Bytes, Window, Window})),
-            guard_loop(Mon, Node);
-        {'$pyssl_grant', Ref, Window} ->
-            _ = (catch ets:insert(?WINDOWS, {Ref, Window})),
-            guard_loop(Mon, Node);
-        {'$pyssl_revoke', Ref} ->
-            _ = (catch ets:delete(?WINDOWS, Ref)),
-            guard_loop(Mon, Node);
-        {'$pyssl_revoke', Ref, To, Msg} ->
-            _ = (catch ets:delete(?WINDOWS, Ref)),
-            To ! Msg,
-            guard_loop(Mon, Node);
-        {'$pyssl_sync', From, Tag, Ref} ->
-            _ = is_reference(Ref) andalso (catch ets:delete(?WINDOWS, Ref)),
-            From ! {Tag, done},
-            guard_loop(Mon, Node);
-        {'DOWN', Mon, process, _, _} ->
-            %% the bridge's sockets are gone with it, and so are their windows
-            _ = (catch ets:select_delete(?WINDOWS, [{{'$1', '_'}, [{'=:=', {node, '$1'}, Node}],
-                                                     [true]}])),
-            exit(normal);
-        _Other ->
-            guard_loop(Mon, Node)
-    end.

@@ -20,10 +20,19 @@
 %% The relay ends (closing the socket) on `close', on the peer's close, and when
 %% the bridge's side goes away (process exit or node down). The TLS work stays on
 %% the bridge; this node only moves ciphertext.
+%%
+%% The relay is a `gen_statem' under `pyssl_relay_sup' (linked, temporary):
+%% `handing_over' (the caller is giving it the socket), `attaching' (the bridge
+%% is setting up TLS: it attaches, gives the socket back or closes it),
+%% `relaying', and `peer_closed' (the peer closed TCP; a downgrade may still
+%% come). Without the application running it is started unsupervised, as the
+%% rest of the shim then works with plain calls.
 -module(pyssl_relay).
+-behaviour(gen_statem).
 
 -export([upgrade/5]).
--export([init/2]).
+-export([start_link/2]).
+-export([callback_mode/0, init/1, handing_over/3, attaching/3, relaying/3, peer_closed/3]).
 
 -define(ATTACH_TIMEOUT, 30000).
 
@@ -37,7 +46,7 @@ upgrade(Node, Role, Socket, Opts, Timeout) ->
     case addresses(Socket) of
         {ok, Peer, Local} ->
             Inherited = inherited(Socket, Opts),
-            Relay = proc_lib:spawn(?MODULE, init, [Socket, self()]),
+            {ok, Relay} = start(Socket, self()),
             case gen_tcp:controlling_process(Socket, Relay) of
                 ok ->
                     MRef = monitor(process, Relay),
@@ -46,7 +55,7 @@ upgrade(Node, Role, Socket, Opts, Timeout) ->
                     settled(Reply, MRef),
                     Reply;
                 {error, _} = E ->
-                    exit(Relay, kill),
+                    Relay ! {pyssl_relay, not_handed_over},
                     E
             end;
         {error, _} = E ->
@@ -99,93 +108,134 @@ addresses(Socket) ->
 
 %%% The relay process --------------------------------------------------------------
 
+start(Socket, Caller) ->
+    try supervisor:start_child(pyssl_relay_sup, [Socket, Caller])
+    catch exit:{noproc, _} -> gen_statem:start(?MODULE, {Socket, Caller}, [])
+    end.
+
 %% @private
-init(Socket, Caller) ->
+-spec start_link(port(), pid()) -> {ok, pid()}.
+start_link(Socket, Caller) ->
+    gen_statem:start_link(?MODULE, {Socket, Caller}, []).
+
+%% @private
+callback_mode() -> state_functions.
+
+%% @private
+init({Socket, Caller}) ->
     MRef = monitor(process, Caller),
-    receive
-        {pyssl_relay, socket_handed_over} -> ok
-    after ?ATTACH_TIMEOUT -> exit(normal)
-    end,
-    receive
-        {pyssl_relay, {give_back, To}} ->
-            %% the options were refused: as with ssl, the socket is untouched
-            ok = gen_tcp:controlling_process(Socket, To);
-        {pyssl_relay, close} ->
-            gen_tcp:close(Socket);
-        {pyssl_relay, {attach, Bridge}} ->
-            demonitor(MRef, [flush]),
-            BRef = monitor(process, Bridge),
-            %% ssl sets these on an upgraded socket too; the bridge does the framing
-            ok = inet:setopts(Socket, [binary, {packet, 0}, {header, 0}, {active, once}]),
-            loop(#{socket => Socket, bridge => Bridge, bref => BRef, paused => false,
-                   armed => true});
-        {'DOWN', MRef, process, Caller, _} ->
-            gen_tcp:close(Socket)
-    after ?ATTACH_TIMEOUT ->
-            gen_tcp:close(Socket)
-    end.
+    {ok, handing_over, #{socket => Socket, caller => MRef},
+     [{state_timeout, ?ATTACH_TIMEOUT, give_up}]}.
 
-loop(#{socket := S, bridge := B, bref := BRef} = St) ->
-    receive
-        {tcp, S, Data} ->
-            B ! {pyssl_relay_in, self(), {data, Data}},
-            loop(arm(St#{armed := false}));
-        {tcp_closed, S} ->
-            B ! {pyssl_relay_in, self(), closed},
-            closed(St);
-        {tcp_error, S, Reason} ->
+%% @private The caller is making this process the socket's owner.
+handing_over(info, {pyssl_relay, socket_handed_over}, Data) ->
+    {next_state, attaching, Data, [{state_timeout, ?ATTACH_TIMEOUT, give_up}]};
+handing_over(info, {pyssl_relay, not_handed_over}, _Data) ->
+    {stop, normal};
+handing_over(info, {'DOWN', MRef, process, _, _}, #{caller := MRef}) ->
+    %% the caller died before the handover: the socket went with it
+    {stop, normal};
+handing_over(state_timeout, give_up, _Data) ->
+    {stop, normal};
+handing_over(info, _Other, _Data) ->
+    {keep_state_and_data, [postpone]}.
+
+%% @private The bridge sets up TLS: it attaches, or refuses and gives the socket
+%% back or closes it.
+attaching(info, {pyssl_relay, {give_back, To}}, #{socket := Socket}) ->
+    %% the options were refused: as with ssl, the socket is untouched
+    ok = gen_tcp:controlling_process(Socket, To),
+    {stop, normal};
+attaching(info, {pyssl_relay, close}, #{socket := Socket}) ->
+    gen_tcp:close(Socket),
+    {stop, normal};
+attaching(info, {pyssl_relay, {attach, Bridge}}, #{socket := Socket, caller := MRef}) ->
+    demonitor(MRef, [flush]),
+    BRef = monitor(process, Bridge),
+    %% ssl sets these on an upgraded socket too; the bridge does the framing
+    ok = inet:setopts(Socket, [binary, {packet, 0}, {header, 0}, {active, once}]),
+    {next_state, relaying, #{socket => Socket, bridge => Bridge, bref => BRef,
+                             paused => false, armed => true}};
+attaching(info, {'DOWN', MRef, process, _, _}, #{socket := Socket, caller := MRef}) ->
+    gen_tcp:close(Socket),
+    {stop, normal};
+attaching(state_timeout, give_up, #{socket := Socket}) ->
+    gen_tcp:close(Socket),
+    {stop, normal};
+attaching(info, _Other, _Data) ->
+    %% e.g. {tcp, S, Data} of a socket that was active: relayed once attached
+    {keep_state_and_data, [postpone]}.
+
+%% @private Ciphertext both ways.
+relaying(info, {tcp, S, Bytes}, #{socket := S, bridge := B} = St) ->
+    B ! {pyssl_relay_in, self(), {data, Bytes}},
+    {keep_state, arm(St#{armed := false})};
+relaying(info, {tcp_closed, S}, #{socket := S, bridge := B} = St) ->
+    B ! {pyssl_relay_in, self(), closed},
+    {next_state, peer_closed, St, [{state_timeout, 5000, give_up}]};
+relaying(info, {tcp_error, S, Reason}, #{socket := S, bridge := B}) ->
+    B ! {pyssl_relay_in, self(), {error, Reason}},
+    gen_tcp:close(S),
+    {stop, normal};
+relaying(info, {pyssl_relay, {send, Bin}}, #{socket := S, bridge := B}) ->
+    case gen_tcp:send(S, Bin) of
+        ok -> keep_state_and_data;
+        {error, Reason} ->
             B ! {pyssl_relay_in, self(), {error, Reason}},
-            gen_tcp:close(S);
-        {pyssl_relay, {send, Bin}} ->
-            case gen_tcp:send(S, Bin) of
-                ok -> loop(St);
-                {error, Reason} ->
-                    B ! {pyssl_relay_in, self(), {error, Reason}},
-                    gen_tcp:close(S)
-            end;
-        {pyssl_relay, {shutdown, How}} ->
-            _ = gen_tcp:shutdown(S, How),
-            loop(St);
-        {pyssl_relay, pause} ->
-            loop(St#{paused := true});
-        {pyssl_relay, resume} ->
-            loop(arm(St#{paused := false}));
-        {pyssl_relay, {call, From, Ref, Request}} ->
-            From ! {pyssl_relay_reply, Ref, request(S, Request)},
-            loop(St);
-        {pyssl_relay, close} ->
-            gen_tcp:close(S);
-        {pyssl_relay, {hand_over, To, From, Ref}} ->
-            %% TLS is over (ssl:close(S, {To, Timeout})): the socket goes to To as
-            %% ssl leaves it, with what this relay read but did not pass on yet
-            _ = inet:setopts(S, [{active, false}, {packet, 0}, {mode, binary}]),
-            Unread = drain(S, []),
-            Reply = case gen_tcp:controlling_process(S, To) of
-                        ok -> {ok, S, Unread};
-                        {error, _} = E -> gen_tcp:close(S), E
-                    end,
-            From ! {pyssl_relay_reply, Ref, Reply};
-        {'DOWN', BRef, process, B, _} ->
-            gen_tcp:close(S);
-        _Other ->
-            loop(St)
-    end.
+            gen_tcp:close(S),
+            {stop, normal}
+    end;
+relaying(info, {pyssl_relay, {shutdown, How}}, #{socket := S}) ->
+    _ = gen_tcp:shutdown(S, How),
+    keep_state_and_data;
+relaying(info, {pyssl_relay, pause}, St) ->
+    {keep_state, St#{paused := true}};
+relaying(info, {pyssl_relay, resume}, St) ->
+    {keep_state, arm(St#{paused := false})};
+relaying(info, {pyssl_relay, {call, From, Ref, Request}}, #{socket := S}) ->
+    From ! {pyssl_relay_reply, Ref, request(S, Request)},
+    keep_state_and_data;
+relaying(info, {pyssl_relay, close}, #{socket := S}) ->
+    gen_tcp:close(S),
+    {stop, normal};
+relaying(info, {pyssl_relay, {hand_over, To, From, Ref}}, #{socket := S}) ->
+    %% TLS is over (ssl:close(S, {To, Timeout})): the socket goes to To as
+    %% ssl leaves it, with what this relay read but did not pass on yet
+    _ = inet:setopts(S, [{active, false}, {packet, 0}, {mode, binary}]),
+    Unread = drain(S, []),
+    Reply = case gen_tcp:controlling_process(S, To) of
+                ok -> {ok, S, Unread};
+                {error, _} = E -> gen_tcp:close(S), E
+            end,
+    From ! {pyssl_relay_reply, Ref, Reply},
+    {stop, normal};
+relaying(info, {'DOWN', BRef, process, B, _}, #{socket := S, bridge := B, bref := BRef}) ->
+    gen_tcp:close(S),
+    {stop, normal};
+relaying(info, _Other, _St) ->
+    keep_state_and_data.
 
-%% The peer closed TCP; the bridge may still answer a downgrade that raced with
-%% it (the socket then goes to the new owner closed, as from ssl), or close.
-closed(#{socket := S, bridge := B, bref := BRef}) ->
-    receive
-        {pyssl_relay, {hand_over, To, From, Ref}} ->
-            _ = gen_tcp:controlling_process(S, To),
-            From ! {pyssl_relay_reply, Ref, {ok, S, <<>>}};
-        {pyssl_relay, close} ->
-            gen_tcp:close(S);
-        {'DOWN', BRef, process, B, _} ->
-            gen_tcp:close(S)
-    after 5000 ->
-            gen_tcp:close(S)
-    end.
+%% @private The peer closed TCP; the bridge may still answer a downgrade that
+%% raced with it (the socket then goes to the new owner closed, as from ssl), or
+%% close.
+peer_closed(info, {pyssl_relay, {hand_over, To, From, Ref}}, #{socket := S}) ->
+    _ = gen_tcp:controlling_process(S, To),
+    From ! {pyssl_relay_reply, Ref, {ok, S, <<>>}},
+    {stop, normal};
+peer_closed(info, {pyssl_relay, close}, #{socket := S}) ->
+    gen_tcp:close(S),
+    {stop, normal};
+peer_closed(info, {'DOWN', BRef, process, B, _}, #{socket := S, bridge := B, bref := BRef}) ->
+    gen_tcp:close(S),
+    {stop, normal};
+peer_closed(state_timeout, give_up, #{socket := S}) ->
+    gen_tcp:close(S),
+    {stop, normal};
+peer_closed(info, _Other, _St) ->
+    keep_state_and_data.
 
+%% The bytes this relay was sent but has not passed on: the `{tcp, S, Data}'
+%% messages in its mailbox, taken without waiting.
 drain(S, Acc) ->
     receive
         {tcp, S, Data} -> drain(S, [Data | Acc])

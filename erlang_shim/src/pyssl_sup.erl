@@ -1,8 +1,19 @@
 %% @doc Top supervisor of the pyssl shim.
+%%
+%% ```
+%% pyssl_sup (one_for_one)
+%%   pyssl_monitor        owners of this node's sockets: {ssl_closed, S} on nodedown
+%%   pyssl_guards_sup     (rest_for_one)
+%%     pyssl_guards       the guard and send-window tables; starts guards
+%%     pyssl_guard_sup    (simple_one_for_one) pyssl_guard, one per bridge node
+%%   pyssl_relay_sup      (simple_one_for_one) pyssl_relay, one per upgraded gen_tcp socket
+%% '''
+%% The three branches share nothing: one restarting leaves the others alone.
 -module(pyssl_sup).
 -behaviour(supervisor).
 -export([start_link/0, init/1]).
 
+-spec start_link() -> {ok, pid()}.
 start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, []).
 
@@ -10,4 +21,10 @@ init([]) ->
     Monitor = #{id => pyssl_monitor, start => {pyssl_monitor, start_link, []},
                 restart => permanent, shutdown => 5000, type => worker,
                 modules => [pyssl_monitor]},
-    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Monitor]}}.
+    Guards = #{id => pyssl_guards_sup, start => {pyssl_guards_sup, start_link, []},
+               restart => permanent, shutdown => infinity, type => supervisor,
+               modules => [pyssl_guards_sup]},
+    Relays = #{id => pyssl_relay_sup, start => {pyssl_relay_sup, start_link, []},
+               restart => permanent, shutdown => infinity, type => supervisor,
+               modules => [pyssl_relay_sup]},
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Monitor, Guards, Relays]}}.
