@@ -1,6 +1,9 @@
 # One-command set-up and test for the pyssl bridge.
 #   make run    - set up if needed, start the bridge in the foreground
-#   make test   - set up if needed, run every test (pytest + Common Test)
+#   make test   - set up if needed, lint, run every test (pytest + Common Test)
+#   make lint   - rebar3 xref and rebar3 dialyzer on the Erlang apps (the first
+#                 dialyzer run builds the PLT in _build, about a minute; later runs
+#                 take seconds)
 #   make bench  - benchmarks against the BEAM's own ssl
 #   make fuzz   - the property tests (marker fuzz) with fresh random examples, FUZZ_EXAMPLES each
 SHELL := /bin/bash
@@ -12,7 +15,7 @@ APT_PACKAGES := erlang-base erlang-ssl erlang-crypto erlang-public-key erlang-de
 NAME ?= pyssl@127.0.0.1
 SHIM_EBIN := _build/default/lib/pyssl/ebin
 
-.PHONY: setup run test pytest ct bench conformance fuzz clean system-deps
+.PHONY: setup run test lint pytest ct bench conformance fuzz clean system-deps
 
 setup: system-deps $(VENV)/.installed $(SHIM_EBIN)/pyssl.app
 
@@ -40,9 +43,13 @@ $(SHIM_EBIN)/pyssl.app: $(wildcard erlang_shim/src/* conformance/src/*) rebar.co
 run: setup
 	$(VENV)/bin/pyssl-bridge --name $(NAME)
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
 	scripts/ct-with-bridge.sh
+
+lint: setup
+	rebar3 xref
+	rebar3 dialyzer
 
 pytest: setup
 	$(PY) -m pytest $(ARGS)

@@ -392,7 +392,8 @@ listen_socket() ->
                 Clients = [spawn_link(fun() ->
                                               R = ssl:connect("localhost", P, [{active, false} | cli_opts()], ?T),
                                               Self ! {client, self(), element(1, R)},
-                                              receive after infinity -> ok end
+                                              %% kept alive until the scenario ends (nobody sends stop)
+                                              receive stop -> ok end
                                       end) || _ <- [1, 2]],
                 Got = [begin
                            {ok, T} = Mod:transport_accept(L, ?T),

@@ -322,7 +322,7 @@ once_all(Mod, S, N, Acc) ->
 %% The client may close before reading them all: send errors are not results.
 sender(Count) ->
     fun({ok, S}) ->
-            [_ = ssl:send(S, integer_to_binary(I)) || I <- lists:seq(1, Count)],
+            _ = [ssl:send(S, integer_to_binary(I)) || I <- lists:seq(1, Count)],
             ssl:recv(S, 0, ?T);
        (E) -> E
     end.
@@ -447,7 +447,7 @@ active() ->
                 %% while the socket is still {active, once}, however far the
                 %% socket's process is.
                 with_server(Mod, p2srv(), p2(once),
-                            fun({ok, S}) -> {ok, _} = ssl:recv(S, 0, ?T), ssl:send(S, <<"1">>), ssl:recv(S, 0, ?T);
+                            fun({ok, S}) -> {ok, _} = ssl:recv(S, 0, ?T), _ = ssl:send(S, <<"1">>), ssl:recv(S, 0, ?T);
                                (E) -> E end,
                             fun(S) ->
                                     R = Mod:recv(S, 0, 100),
@@ -569,7 +569,7 @@ recv() ->
                 spawn_link(fun() ->
                                    {ok, A} = gen_tcp:accept(L, ?T),
                                    _ = gen_tcp:recv(A, 0, ?T),
-                                   gen_tcp:send(A, <<"HTTP/1.0 400 Bad Request\r\n\r\n">>),
+                                   _ = gen_tcp:send(A, <<"HTTP/1.0 400 Bad Request\r\n\r\n">>),
                                    receive after ?T -> ok end
                            end),
                 Mod:connect("localhost", P, [{verify, verify_none}], ?T)

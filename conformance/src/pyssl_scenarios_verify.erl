@@ -65,7 +65,7 @@ server_vs(SrvOpts, CliOpts) ->
             with_client(Mod, [{active, false} | SrvOpts], CliOpts,
                         fun(S) -> R = Mod:send(S, "hi"), {R, Mod:recv(S, 0, ?T)} end,
                         fun(R) -> Out = peer_outcome(R),
-                                  case R of {ok, S} -> ssl:close(S); _ -> ok end,
+                                  _ = case R of {ok, S} -> ssl:close(S); _ -> ok end,
                                   Out
                         end)
     end.

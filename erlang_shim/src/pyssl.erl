@@ -89,9 +89,15 @@
          versions/0, format_error/1]).
 -export([upgrade_call/2]).
 
--export_type([sslsocket/0]).
+-export_type([sslsocket/0, reason/0]).
 
+%% The specs mirror those of OTP 25's ssl.erl, with ssl's exported types; the
+%% R16B03 names (ssl_accept, connection_info, negotiated_next_protocol,
+%% cipher_suites/0,1) follow the R16B03 man page.
 -type sslsocket() :: {sslsocket, pyssl, reference()}.
+%% ssl's reason() is any(): its own reasons and alerts, and here also
+%% `closed' for a lost bridge and `{bridge_unavailable, [node()]}'.
+-type reason() :: term().
 
 -define(IS_SOCKET(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
                        element(1, S) =:= sslsocket andalso element(2, S) =:= pyssl andalso
@@ -118,32 +124,83 @@ stop() ->
 
 %%% Client and server ------------------------------------------------------------
 
+-spec connect(TCPSocket, TLSOptions) ->
+          {ok, sslsocket()} | {error, reason()} | {option_not_a_key_value_tuple, any()}
+              when TCPSocket :: port(), TLSOptions :: [ssl:tls_client_option()].
 connect(Socket, Opts) -> connect(Socket, Opts, infinity).
 
 %% The same clause order as ssl: a list and a timeout make it an upgrade.
+-spec connect(TCPSocket, TLSOptions, Timeout) -> {ok, sslsocket()} | {error, reason()}
+              when TCPSocket :: port(), TLSOptions :: [ssl:tls_client_option()],
+                   Timeout :: timeout();
+             (Host, Port, TLSOptions) ->
+          {ok, sslsocket()} | {ok, sslsocket(), Ext :: ssl:protocol_extensions()}
+          | {error, reason()} | {option_not_a_key_value_tuple, any()}
+              when Host :: ssl:host(), Port :: inet:port_number(),
+                   TLSOptions :: [ssl:tls_client_option()].
 connect(Socket, Opts, Timeout) when is_list(Opts), ?IS_TIMEOUT(Timeout) ->
     upgrade(client, Socket, Opts, Timeout);
 connect(Host, Port, Opts) -> connect(Host, Port, Opts, infinity).
 
+-spec connect(Host, Port, TLSOptions, Timeout) ->
+          {ok, sslsocket()} | {ok, sslsocket(), Ext :: ssl:protocol_extensions()}
+          | {error, reason()} | {option_not_a_key_value_tuple, any()}
+              when Host :: ssl:host(), Port :: inet:port_number(),
+                   TLSOptions :: [ssl:tls_client_option()], Timeout :: timeout().
 connect(Host, Port, Opts, Timeout) when ?IS_TIMEOUT(Timeout) ->
     new_socket(connect, [Host, Port, Opts, Timeout]).
 
+-spec listen(Port, Options) -> {ok, ListenSocket} | {error, reason()}
+              when Port :: inet:port_number(), Options :: [ssl:tls_server_option()],
+                   ListenSocket :: sslsocket().
 listen(Port, Opts) -> new_socket(listen, [Port, Opts]).
 
+-spec transport_accept(ListenSocket) -> {ok, SslSocket} | {error, reason()}
+              when ListenSocket :: sslsocket(), SslSocket :: sslsocket().
 transport_accept(L) -> socket_call(L, transport_accept, [L], track).
+-spec transport_accept(ListenSocket, Timeout) -> {ok, SslSocket} | {error, reason()}
+              when ListenSocket :: sslsocket(), Timeout :: timeout(), SslSocket :: sslsocket().
 transport_accept(L, Timeout) -> socket_call(L, transport_accept, [L, Timeout], track).
 
+%% R16B03: on an ssl socket `ok'; on a gen_tcp socket (an upgrade) `{ok, SslSocket}'.
+-spec ssl_accept(Socket) -> ok | {ok, sslsocket()} | {error, reason()}
+              when Socket :: sslsocket() | port().
 ssl_accept(S) when is_port(S) -> upgrade(server, S, [], infinity);
 ssl_accept(S) -> socket_call(S, ssl_accept, [S]).
+-spec ssl_accept(Socket, TLSOptionsOrTimeout) -> ok | {ok, sslsocket()} | {error, reason()}
+              when Socket :: sslsocket() | port(),
+                   TLSOptionsOrTimeout :: [ssl:tls_server_option()] | timeout().
 ssl_accept(S, OptsOrTimeout) when is_port(S) -> upgrade_2(S, OptsOrTimeout);
 ssl_accept(S, OptsOrTimeout) -> socket_call(S, ssl_accept, [S, OptsOrTimeout]).
+-spec ssl_accept(Socket, TLSOptions, Timeout) -> ok | {ok, sslsocket()} | {error, reason()}
+              when Socket :: sslsocket() | port(), TLSOptions :: [ssl:tls_server_option()],
+                   Timeout :: timeout().
 ssl_accept(S, Opts, Timeout) when is_port(S) -> upgrade(server, S, Opts, Timeout);
 ssl_accept(S, Opts, Timeout) -> socket_call(S, ssl_accept, [S, Opts, Timeout]).
 
+-spec handshake(HsSocket) ->
+          {ok, SslSocket} | {ok, SslSocket, Ext} | {error, Reason}
+              when HsSocket :: sslsocket() | port(), SslSocket :: sslsocket(),
+                   Ext :: ssl:protocol_extensions(), Reason :: reason().
 handshake(S) when is_port(S) -> upgrade(server, S, [], infinity);
 handshake(S) -> socket_call(S, handshake, [S], track).
+-spec handshake(HsSocket, Timeout) ->
+          {ok, SslSocket} | {ok, SslSocket, Ext} | {error, Reason}
+              when HsSocket :: sslsocket() | port(), Timeout :: timeout(),
+                   SslSocket :: sslsocket(), Ext :: ssl:protocol_extensions(),
+                   Reason :: reason();
+               (Socket, Options) ->
+          {ok, SslSocket} | {ok, SslSocket, Ext} | {error, Reason}
+              when Socket :: port() | sslsocket(), Options :: [ssl:tls_server_option()],
+                   SslSocket :: sslsocket(), Ext :: ssl:protocol_extensions(),
+                   Reason :: reason().
 handshake(S, OptsOrTimeout) when is_port(S) -> upgrade_2(S, OptsOrTimeout);
 handshake(S, OptsOrTimeout) -> socket_call(S, handshake, [S, OptsOrTimeout], track).
+-spec handshake(Socket, Options, Timeout) ->
+          {ok, SslSocket} | {ok, SslSocket, Ext} | {error, Reason}
+              when Socket :: port() | sslsocket(), Options :: [ssl:tls_server_option()],
+                   Timeout :: timeout(), SslSocket :: sslsocket(),
+                   Ext :: ssl:protocol_extensions(), Reason :: reason().
 handshake(S, Opts, Timeout) when is_port(S) -> upgrade(server, S, Opts, Timeout);
 handshake(S, Opts, Timeout) -> socket_call(S, handshake, [S, Opts, Timeout], track).
 
@@ -152,6 +209,8 @@ handshake(S, Opts, Timeout) -> socket_call(S, handshake, [S, Opts, Timeout], tra
 %% Within the socket's send window (see pyssl_guard) the data goes to the
 %% bridge without waiting for a reply, as ssl's sender takes it; otherwise
 %% (no window, window used up) the call waits for the bridge's answer.
+-spec send(SslSocket, Data) -> ok | {error, reason()}
+              when SslSocket :: sslsocket(), Data :: iodata().
 send({sslsocket, pyssl, Ref} = S, Data) when is_reference(Ref) ->
     case pyssl_guards:take_credit(Ref, Data) of
         ok ->
@@ -164,19 +223,36 @@ send({sslsocket, pyssl, Ref} = S, Data) when is_reference(Ref) ->
     end;
 send(S, Data) -> socket_call(S, send, [S, Data]).
 
+-spec recv(SslSocket, Length) -> {ok, Data} | {error, reason()}
+              when SslSocket :: sslsocket(), Length :: integer(),
+                   Data :: binary() | list() | HttpPacket, HttpPacket :: any().
 recv(S, Length) -> socket_call(S, recv, [S, Length]).
+-spec recv(SslSocket, Length, Timeout) -> {ok, Data} | {error, reason()}
+              when SslSocket :: sslsocket(), Length :: integer(),
+                   Data :: binary() | list() | HttpPacket, Timeout :: timeout(),
+                   HttpPacket :: any().
 recv(S, Length, Timeout) -> socket_call(S, recv, [S, Length, Timeout]).
 
+-spec close(SslSocket) -> ok | {error, Reason}
+              when SslSocket :: sslsocket(), Reason :: any().
 close(S) ->
     case socket_call(S, close, [S], forget) of
         {error, closed} -> ok;
         Other -> Other
     end.
 
+-spec close(SslSocket, How) -> ok | {ok, port()} | {ok, port(), Data} | {error, Reason}
+              when SslSocket :: sslsocket(),
+                   How :: timeout() | {NewController :: pid(), timeout()},
+                   Data :: binary(), Reason :: any().
 close(S, How) -> socket_call(S, close, [S, How], forget).
 
+-spec shutdown(SslSocket, How) -> ok | {error, reason()}
+              when SslSocket :: sslsocket(), How :: read | write | read_write.
 shutdown(S, How) -> socket_call(S, shutdown, [S, How], sync).
 
+-spec controlling_process(SslSocket, NewOwner) -> ok | {error, Reason}
+              when SslSocket :: sslsocket(), NewOwner :: pid(), Reason :: any().
 controlling_process(S, Pid) ->
     case socket_call(S, controlling_process, [S, Pid], sync) of
         ok when is_pid(Pid) ->
@@ -202,26 +278,73 @@ drop_window_if_dead(_S, _Pid) ->
 
 %%% Options and information ----------------------------------------------------------
 
+-spec setopts(SslSocket, Options) -> ok | {error, reason()}
+              when SslSocket :: sslsocket(), Options :: [gen_tcp:option()].
 setopts(S, Opts) when is_list(Opts) ->
     %% a packet type decides whether the socket has a send window
     Then = case lists:keymember(packet, 1, Opts) of true -> sync; false -> none end,
     socket_call(S, setopts, [S, Opts], Then);
 setopts(S, Opts) -> socket_call(S, setopts, [S, Opts]).
+-spec getopts(SslSocket, OptionNames) -> {ok, [gen_tcp:option()]} | {error, reason()}
+              when SslSocket :: sslsocket(), OptionNames :: [gen_tcp:option_name()].
 getopts(S, Names) -> socket_call(S, getopts, [S, Names]).
+-spec peername(SslSocket) -> {ok, {Address, Port}} | {error, reason()}
+              when SslSocket :: sslsocket(), Address :: inet:ip_address(),
+                   Port :: inet:port_number().
 peername(S) -> socket_call(S, peername, [S]).
+-spec sockname(SslSocket) -> {ok, {Address, Port}} | {error, reason()}
+              when SslSocket :: sslsocket(), Address :: inet:ip_address(),
+                   Port :: inet:port_number().
 sockname(S) -> socket_call(S, sockname, [S]).
+-spec peercert(SslSocket) -> {ok, Cert} | {error, reason()}
+              when SslSocket :: sslsocket(), Cert :: public_key:der_encoded().
 peercert(S) -> socket_call(S, peercert, [S]).
+%% R16B03: `{ok, {ProtocolVersion, CipherSuite}}'.
+-spec connection_info(SslSocket) -> {ok, {ProtocolVersion, CipherSuite}} | {error, reason()}
+              when SslSocket :: sslsocket(), ProtocolVersion :: ssl:protocol_version(),
+                   CipherSuite :: ssl:old_cipher_suite().
 connection_info(S) -> socket_call(S, connection_info, [S]).
+-spec connection_information(SslSocket) -> {ok, Result} | {error, reason()}
+              when SslSocket :: sslsocket(), Result :: [{atom(), term()}].
 connection_information(S) -> socket_call(S, connection_information, [S]).
+-spec connection_information(SslSocket, Items) -> {ok, Result} | {error, reason()}
+              when SslSocket :: sslsocket(), Items :: [atom()], Result :: [{atom(), term()}].
 connection_information(S, Items) -> socket_call(S, connection_information, [S, Items]).
+-spec negotiated_protocol(SslSocket) -> {ok, Protocol} | {error, Reason}
+              when SslSocket :: sslsocket(), Protocol :: binary(),
+                   Reason :: protocol_not_negotiated | reason().
 negotiated_protocol(S) -> socket_call(S, negotiated_protocol, [S]).
+%% R16B03's name for negotiated_protocol/1 (next protocol negotiation).
+-spec negotiated_next_protocol(SslSocket) -> {ok, Protocol} | {error, Reason}
+              when SslSocket :: sslsocket(), Protocol :: binary(),
+                   Reason :: next_protocol_not_negotiated | reason().
 negotiated_next_protocol(S) -> socket_call(S, negotiated_next_protocol, [S]).
+-spec prf(SslSocket, Secret, Label, Seed, WantedLength) -> {ok, binary()} | {error, reason()}
+              when SslSocket :: sslsocket(), Secret :: binary() | master_secret,
+                   Label :: binary(), Seed :: [binary() | ssl:prf_random()],
+                   WantedLength :: non_neg_integer().
 prf(S, Secret, Label, Seed, Len) -> socket_call(S, prf, [S, Secret, Label, Seed, Len]).
+-spec renegotiate(SslSocket) -> ok | {error, reason()}
+              when SslSocket :: sslsocket().
 renegotiate(S) -> socket_call(S, renegotiate, [S]).
 
+%% The functions that need no socket return `{error, {bridge_unavailable, _}}'
+%% or `{error, closed}' when no bridge serves them, though ssl's return a list.
+%% R16B03: cipher_suites() is cipher_suites(erlang).
+-spec cipher_suites() -> ssl:ciphers() | [ssl:old_cipher_suite()] | {error, reason()}.
 cipher_suites() -> bridge_call(cipher_suites, []).
+-spec cipher_suites(Type) -> ssl:ciphers() | [ssl:old_cipher_suite() | string()] | {error, reason()}
+              when Type :: erlang | openssl | all.
 cipher_suites(Type) -> bridge_call(cipher_suites, [Type]).
+-spec cipher_suites(Description, Version) -> ssl:ciphers() | {error, reason()}
+              when Description :: default | all | exclusive | anonymous | exclusive_anonymous,
+                   Version :: ssl:protocol_version().
 cipher_suites(Description, Version) -> bridge_call(cipher_suites, [Description, Version]).
+-spec versions() -> [VersionInfo] | {error, reason()}
+              when VersionInfo :: {ssl_app, string()}
+                                | {supported | available | implemented, [ssl:protocol_version()]}
+                                | {supported_dtls | available_dtls | implemented_dtls,
+                                   [ssl:protocol_version()]}.
 versions() -> bridge_call(versions, []).
 
 %% @doc The bridge's text for `Reason'; local texts when no bridge answers.
@@ -257,6 +380,7 @@ upgrade(_Role, _Socket, _Opts, _Timeout) ->
     erlang:error(function_clause).
 
 %% @private The bridge's side of an upgrade, called by pyssl_relay.
+-spec upgrade_call(node(), list()) -> term().
 upgrade_call(Node, Args) ->
     after_call(call(Node, '$pyssl_upgrade', Args), track).
 
