@@ -9,7 +9,7 @@
 
 -export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, init_per_testcase/2, end_per_testcase/2]).
--export([app_starts_and_stops/1, start_type_and_errors/1,
+-export([app_starts_and_stops/1, start_type_and_errors/1, supervision_tree/1,
          unconfigured_is_bridge_unavailable/1,
          new_socket_calls_unreachable_bridge/1, socket_calls_on_absent_bridge_are_closed/1,
          upgrade_without_bridge/1, not_a_socket_raises/1, bad_timeout_raises/1,
@@ -17,7 +17,9 @@
          forwards_and_tracks/1, raise_is_reraised/1, bad_raise_class_is_a_reply/1,
          format_error_is_forwarded/1, noproc_is_closed/1,
          nodedown_delivers_ssl_closed/1, nodedown_during_call_is_closed/1,
-         owner_exit_forgets/1, round_robin_over_reachable_bridges/1]).
+         owner_exit_forgets/1, round_robin_over_reachable_bridges/1,
+         guards_are_supervised/1, guard_registry_does_not_connect/1,
+         relay_is_supervised/1, relay_without_the_application/1]).
 %% run on the fake bridge node
 -export([start_fake_bridge/0]).
 
@@ -27,7 +29,7 @@ all() ->
     [{group, app}, {group, unconfigured}, {group, nobridge}, {group, fake_bridge}].
 
 groups() ->
-    [{app, [], [app_starts_and_stops, start_type_and_errors]},
+    [{app, [], [app_starts_and_stops, start_type_and_errors, supervision_tree]},
      {unconfigured, [], [unconfigured_is_bridge_unavailable]},
      {nobridge, [], [new_socket_calls_unreachable_bridge, socket_calls_on_absent_bridge_are_closed,
                      upgrade_without_bridge, not_a_socket_raises, bad_timeout_raises,
@@ -35,7 +37,9 @@ groups() ->
      {fake_bridge, [], [forwards_and_tracks, raise_is_reraised, bad_raise_class_is_a_reply,
                         format_error_is_forwarded, noproc_is_closed,
                         nodedown_delivers_ssl_closed, nodedown_during_call_is_closed,
-                        owner_exit_forgets, round_robin_over_reachable_bridges]}].
+                        owner_exit_forgets, round_robin_over_reachable_bridges,
+                        guards_are_supervised, guard_registry_does_not_connect,
+                        relay_is_supervised, relay_without_the_application]}].
 
 init_per_suite(Config) ->
     _ = os:cmd("epmd -daemon"),
@@ -97,6 +101,25 @@ start_type_and_errors(_Config) ->
     {pyssl, _, _} = lists:keyfind(pyssl, 1, application:which_applications()),
     ok = pyssl:stop(),
     {error, _} = pyssl:start(not_a_restart_type).
+
+%% The processes of the shim, and what the application is made of: it needs ssl,
+%% and holds none of the conformance runner's modules (their own application).
+supervision_tree(_Config) ->
+    ok = pyssl:start(),
+    Top = lists:sort([{Id, Type} || {Id, _, Type, _} <- supervisor:which_children(pyssl_sup)]),
+    [{pyssl_guards_sup, supervisor}, {pyssl_monitor, worker}, {pyssl_relay_sup, supervisor}] = Top,
+    Guards = lists:sort([{Id, Type} || {Id, _, Type, _} <- supervisor:which_children(pyssl_guards_sup)]),
+    [{pyssl_guard_sup, supervisor}, {pyssl_guards, worker}] = Guards,
+    %% guards and relays are made on demand
+    [] = supervisor:which_children(pyssl_guard_sup),
+    [] = supervisor:which_children(pyssl_relay_sup),
+    {ok, Apps} = application:get_key(pyssl, applications),
+    true = lists:member(ssl, Apps),
+    {ssl, _, _} = lists:keyfind(ssl, 1, application:which_applications()),
+    {ok, Mods} = application:get_key(pyssl, modules),
+    [] = [M || M <- Mods, lists:prefix("pyssl_scenarios", atom_to_list(M)) orelse
+                              M =:= pyssl_conformance orelse M =:= pyssl_certs],
+    ok = pyssl:stop().
 
 %%% unconfigured -----------------------------------------------------------------
 
@@ -362,6 +385,100 @@ round_robin_over_reachable_bridges(Config) ->
     ok = application:set_env(pyssl, bridge_nodes, [?NOBRIDGE]),
     {error, {bridge_unavailable, [?NOBRIDGE]}} = pyssl:versions().
 
+%% A guard is a child of pyssl_guard_sup, made by the first call to its bridge;
+%% it ends with its bridge, and the next call to that node finds none.
+guards_are_supervised(Config) ->
+    B = fake_bridge(Config),
+    ok = application:unset_env(pyssl, bridge_nodes),
+    ok = application:set_env(pyssl, bridge_node, B),
+    [{bridge, B}] = pyssl:versions(),
+    [{B, Guard}] = ets:lookup(pyssl_guards, B),
+    [{_, Guard, worker, [pyssl_guard]}] = supervisor:which_children(pyssl_guard_sup),
+    {links, Links} = process_info(Guard, links),
+    true = lists:member(whereis(pyssl_guard_sup), Links),
+    MRef = monitor(process, Guard),
+    stop_peers(),
+    receive {'DOWN', MRef, process, Guard, normal} -> ok
+    after 10000 -> ct:fail(guard_outlives_its_bridge)
+    end,
+    [] = supervisor:which_children(pyssl_guard_sup),
+    down = pyssl_guards:guard(B),
+    {error, {bridge_unavailable, [B]}} = pyssl:versions().
+
+%% The registry answers without net_kernel: the caller connects to the bridge
+%% before it asks, so a connection set-up that hangs (here: net_kernel
+%% suspended) holds up that caller only, not the registry and every caller
+%% behind it.
+guard_registry_does_not_connect(Config) ->
+    B = fake_bridge(Config),
+    pong = net_adm:ping(B),
+    [] = ets:lookup(pyssl_guards, B),
+    Self = self(),
+    ok = sys:suspend(net_kernel),
+    try
+        Waiting = spawn_link(fun() -> Self ! {waited, pyssl_guards:guard(?NOBRIDGE)} end),
+        {ok, Guard} = gen_server:call(pyssl_guards, {guard, B}, 30000),
+        [{B, Guard}] = ets:lookup(pyssl_guards, B),
+        true = is_process_alive(Waiting)
+    after
+        ok = sys:resume(net_kernel)
+    end,
+    receive {waited, down} -> ok after 30000 -> ct:fail(connect_never_answered) end,
+    {ok, Guard2} = pyssl_guards:guard(B),
+    [{B, Guard2}] = ets:lookup(pyssl_guards, B).
+
+%% A relay (TLS upgrade of a gen_tcp socket) is a child of pyssl_relay_sup and
+%% owns the socket; when its bridge goes it closes the socket and ends.
+relay_is_supervised(Config) ->
+    B = fake_bridge(Config),
+    ok = application:unset_env(pyssl, bridge_nodes),
+    ok = application:set_env(pyssl, bridge_node, B),
+    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}, {active, false}]),
+    {ok, Port} = inet:port(L),
+    {ok, T} = gen_tcp:connect({127, 0, 0, 1}, Port, [{active, false}]),
+    {ok, A} = gen_tcp:accept(L, 5000),
+    {ok, {sslsocket, pyssl, _}} = pyssl:connect(T, []),
+    [{_, Relay, worker, [pyssl_relay]}] = supervisor:which_children(pyssl_relay_sup),
+    {connected, Relay} = erlang:port_info(T, connected),
+    {links, Links} = process_info(Relay, links),
+    true = lists:member(whereis(pyssl_relay_sup), Links),
+    MRef = monitor(process, Relay),
+    stop_peers(),
+    receive {'DOWN', MRef, process, Relay, normal} -> ok
+    after 10000 -> ct:fail(relay_outlives_its_bridge)
+    end,
+    {error, closed} = gen_tcp:recv(A, 0, 10000),
+    [] = supervisor:which_children(pyssl_relay_sup),
+    ok = gen_tcp:close(A),
+    ok = gen_tcp:close(L).
+
+%% Without the application the shim works with plain calls, and an upgrade's
+%% relay is a process of its own (no supervisor to start it under).
+relay_without_the_application(Config) ->
+    B = fake_bridge(Config),
+    ok = application:unset_env(pyssl, bridge_nodes),
+    ok = application:set_env(pyssl, bridge_node, B),
+    ok = pyssl:stop(),
+    try
+        {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}, {active, false}]),
+        {ok, Port} = inet:port(L),
+        {ok, T} = gen_tcp:connect({127, 0, 0, 1}, Port, [{active, false}]),
+        {ok, A} = gen_tcp:accept(L, 5000),
+        {ok, {sslsocket, pyssl, _}} = pyssl:connect(T, []),
+        {connected, Relay} = erlang:port_info(T, connected),
+        {links, [T]} = process_info(Relay, links),
+        MRef = monitor(process, Relay),
+        stop_peers(),
+        receive {'DOWN', MRef, process, Relay, normal} -> ok
+        after 10000 -> ct:fail(relay_outlives_its_bridge)
+        end,
+        {error, closed} = gen_tcp:recv(A, 0, 10000),
+        ok = gen_tcp:close(A),
+        ok = gen_tcp:close(L)
+    after
+        ok = pyssl:start()
+    end.
+
 %%% Helpers ---------------------------------------------------------------------------
 
 %% A reference that claims to be made on Node (NEWER_REFERENCE_EXT).
@@ -416,6 +533,10 @@ fake_reply(connect, [_, _, [{not_a_socket_reply, _}], _] = A) ->
 fake_reply(F, _) when F =:= connect; F =:= listen; F =:= transport_accept ->
     {ok, {sslsocket, pyssl, make_ref()}};
 fake_reply(handshake, [S | _]) -> {ok, S};
+fake_reply('$pyssl_upgrade', [_Role, Relay | _]) ->
+    %% the relay carries the bytes to this process from now on
+    Relay ! {pyssl_relay, {attach, self()}},
+    {ok, {sslsocket, pyssl, make_ref()}};
 fake_reply(ssl_accept, _) -> ok;
 fake_reply(close, _) -> ok;
 fake_reply(controlling_process, _) -> ok;
