@@ -3,10 +3,13 @@
 %% Configuration (application environment of `pyssl'):
 %% <ul>
 %% <li>`bridge_nodes': a list of bridge nodes; new sockets are spread
-%%     round-robin over those that can be reached;</li>
+%%     round-robin over those that can be reached (default: unset);</li>
 %% <li>`bridge_node': a single bridge node (used when `bridge_nodes' is unset
-%%     or empty).</li>
+%%     or empty; default: unset).</li>
 %% </ul>
+%% Both are read at every pick, so a change applies to the next new socket;
+%% with neither set, `pick/0' answers `{error, {bridge_unavailable, []}}'.
+%% (They have no defaults in pyssl.app.src, which says why.)
 %% A bridge is reachable when this node is connected to it or can connect to
 %% it now (`net_kernel:connect_node/1'). Socket calls do not come here: they go
 %% to the node of the socket's reference.
@@ -27,7 +30,7 @@ configured() ->
             end
     end.
 
-%% @doc Create the round-robin counter (once per VM; done by `pyssl_monitor').
+%% @doc Create the round-robin counter (once per VM; done by `pyssl_app:start/2').
 -spec init() -> ok.
 init() ->
     case persistent_term:get(?COUNTER, undefined) of
