@@ -20,6 +20,7 @@ from bridge.etf.types import Atom, Pid, Reference
 
 from . import hooks, inet, options, upgrade
 from .delivery import Delivery
+from .errors import tls_alert
 from .packet import encode_packet
 from .options import SslOptionError
 from bridge.tls import transport
@@ -422,7 +423,7 @@ def _connect_target(host, port, parsed):
 
 
 def tls_alert_term(exc):
-    return error((Atom("tls_alert"), (Atom(exc.description), list(exc.text.encode()))))
+    return error(tls_alert(exc))
 
 
 def _connect_failed(exc):
@@ -628,9 +629,8 @@ class ConnSocket(SocketBase):
             self.delivery.pump()
 
     def connection_failed(self, exc) -> None:
-        from bridge.tls.engine import TLSAlertError
-        if isinstance(exc, TLSAlertError):
-            reason = (Atom("tls_alert"), (Atom(exc.description), list(exc.text.encode())))
+        if isinstance(exc, transport.TLSAlertError):
+            reason = tls_alert(exc)
         else:
             reason = CLOSED
         if self.delivery.error_reason is None:
@@ -958,7 +958,13 @@ class ConnSocket(SocketBase):
         eng = self._engine()
         if eng is None:
             return error(CLOSED)
-        return self.tls.renegotiate()
+        return _renegotiated(self.tls.renegotiate())
+
+
+async def _renegotiated(running):
+    """``ssl:renegotiate/1``'s reply: ok or {error, Reason}."""
+    why = await running
+    return OK if why is None else error(Atom(why))
 
 
 def packet_encode(packet, payload: bytes) -> bytes:

@@ -427,30 +427,30 @@ class TLSConnection(asyncio.Protocol):
         sock.setsockopt(level, option, value)
 
     # ---- renegotiation --------------------------------------------------------------
-    async def renegotiate(self, timeout: float = 30):
-        """``ssl:renegotiate/1``'s result: ok | {error, Reason} (Erlang terms)."""
-        from bridge.etf.types import Atom
+    async def renegotiate(self, timeout: float = 30) -> Optional[str]:
+        """A TLS 1.2 renegotiation: None once done, else why not: "closed", "notsup"
+        (TLS 1.3) or "renegotiation_rejected" (``ssl:renegotiate/1``'s error reasons)."""
         eng = self.engine
         if self._closed or self._lost:
-            return (Atom("error"), Atom("closed"))
+            return "closed"
         if eng.version == "tlsv1.3":
-            return (Atom("error"), Atom("notsup"))
+            return "notsup"
         if self._wbuf:
             self._flush_writes()
         try:
             eng.renegotiate()
         except RenegotiationError:
-            return (Atom("error"), Atom("renegotiation_rejected"))
+            return "renegotiation_rejected"
         eng.handshake_done = False
         self.handshake = self.loop.create_future()
         self._step()
         try:
             await asyncio.wait_for(asyncio.shield(self.handshake), timeout)
         except TLSAlertError:
-            return (Atom("error"), Atom("renegotiation_rejected"))
+            return "renegotiation_rejected"
         except (TLSClosed, asyncio.TimeoutError):
-            return (Atom("error"), Atom("closed"))
-        return Atom("ok")
+            return "closed"
+        return None
 
 
 def _engine(cfg: TLSConfig) -> TLSEngine:
