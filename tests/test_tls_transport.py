@@ -292,3 +292,49 @@ def test_context_error_is_raised_before_connecting(pki):
                                         receiver=Collector())
 
     run(go())
+
+
+def test_connection_states_follow_the_table(pki):
+    """HANDSHAKING -> OPEN -> WRITE_SHUT -> CLOSING -> LOST on a real pair; the
+    peer's end is a read-side fact, not a state; an illegal move is refused."""
+    S = transport.ConnState
+
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        seen = [c.state]
+        c.shutdown_write()
+        seen.append(c.state)
+        await asyncio.wait_for(srx.eof.wait(), 10)
+        server_after_peer_eof = s.state       # the peer ended: s is still OPEN
+        s.write(b"late")
+        await crx.wait_for(4)
+        s.close()
+        c.close()
+        seen.append(c.state)
+        await asyncio.wait_for(c.wait_closed(), 10)
+        seen.append(c.state)
+        with pytest.raises(RuntimeError, match="illegal transition LOST -> OPEN"):
+            c._set_state(S.OPEN)
+        c.close()                              # idempotent once ended
+        return seen, server_after_peer_eof, bytes(crx.data), c.write(b"x")
+
+    seen, server_state, data, wrote = run(go())
+    assert seen == [S.OPEN, S.WRITE_SHUT, S.CLOSING, S.LOST]
+    assert server_state is S.OPEN
+    assert data == b"late" and wrote is None
+
+
+def test_failed_handshake_ends_closing_then_lost(pki):
+    async def go():
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        b.close()                              # the peer is gone before the handshake
+        proto = transport.TLSConnection(transport._engine(ccfg(pki)), Collector(), loop)
+        assert proto.state is transport.ConnState.HANDSHAKING
+        with pytest.raises((transport.TLSClosed, transport.TLSAlertError, OSError)):
+            await transport._establish(
+                proto, lambda: loop.connect_accepted_socket(lambda: proto, a), 10)
+        await asyncio.wait_for(proto.wait_closed(), 10)
+        return proto.state
+
+    assert run(go()) is transport.ConnState.LOST
