@@ -17,9 +17,19 @@ bool, int).  Strings come as lists of ints; a Python ``str`` is accepted as well
 """
 from __future__ import annotations
 
-from bridge.etf.types import Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference
+import asyncio
+import logging
 
-__all__ = ["format_error", "format_term", "versions", "posix_message"]
+from bridge.etf.types import Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference
+from bridge.tls import transport
+from bridge.tls.engine import VERIFY_REASONS
+
+from .inet import posix_atom
+
+log = logging.getLogger("bridge.service")
+
+__all__ = ["format_error", "format_term", "versions", "posix_message", "tls_alert", "tls_alert_parts",
+           "failure_reply"]
 
 _RESERVED = frozenset(
     "after and andalso band begin bnot bor bsl bsr bxor case catch cond div end fun if "
@@ -467,8 +477,6 @@ def tls_alert_parts(exc) -> tuple[str, str]:
     ``ssl_alert:reason_code/4``: "TLS client: In state hello received SERVER ALERT:
     Fatal - Unknown CA\\n" for an alert received, "... at pyssl generated CLIENT ALERT:
     ..." for one sent (with the certificate reason after a handshake_failure)."""
-    from bridge.tls.engine import VERIFY_REASONS
-
     role, code = exc.role, exc.code
     state = _tls_state(exc)
     if not exc.sent:
@@ -490,3 +498,31 @@ def tls_alert(exc) -> tuple:
     """``{tls_alert, {Name, Text}}``, ssl's error reason for a failed TLS session."""
     name, text = tls_alert_parts(exc)
     return (Atom("tls_alert"), (Atom(name), list(text.encode())))
+
+
+# ---- failures of a connect, handshake or upgrade -> ssl's reply ------------------------------
+
+def failure_reply(exc, what: str, *, connecting: bool = False):
+    """``{error, Reason}`` as ssl returns it for the exception a TCP connect, a
+    TLS handshake or an upgrade (``what``, for the log) raised: an alert is
+    ``{tls_alert, ...}``; the peer gone, ``closed``; a configuration OpenSSL
+    refused, ``{options, {pyssl_context, Text}}``; ``timeout``. An OS error is
+    the posix reason while ``connecting`` (gen_tcp:connect's, e.g. econnrefused),
+    else ``closed`` (the socket was there and went). Anything else (a bug, a
+    cancelled request) is raised again. The one place these replies are made."""
+    if isinstance(exc, transport.TLSAlertError):
+        return (_ERROR, tls_alert(exc))
+    if isinstance(exc, transport.TLSClosed):
+        return (_ERROR, _CLOSED)
+    if isinstance(exc, transport.ContextError):
+        log.warning("%s: %s", what, exc)
+        return (_ERROR, (_OPTIONS, (Atom("pyssl_context"), str(exc))))
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return (_ERROR, Atom("timeout"))
+    if isinstance(exc, OSError):        # ConnectionError included
+        return (_ERROR, posix_atom(exc) if connecting else _CLOSED)
+    raise exc
+
+
+_ERROR = Atom("error")
+_CLOSED = Atom("closed")
