@@ -38,8 +38,6 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
-from OpenSSL import SSL
-
 from .config import TLSConfig
 from .context import CONTEXTS, ContextError
 from .engine import RenegotiationError, TLSAlertError, TLSClosed, TLSEngine
