@@ -142,7 +142,7 @@ def test_a_downgrading_socket_refuses_sends_and_a_second_downgrade():
         def downgrade(self, s, new_owner):
             class _Run:
                 def run(self, timeout):
-                    return "running"
+                    return s.begin_downgrade(self) and "running"
             return _Run()
 
     class _Transport:

@@ -376,10 +376,18 @@ class ConnSocket(SocketBase):
             return error((Atom("not_supported_by_pyssl"), Atom("downgrade")))
         if self.state is _S.DOWNGRADING:
             return error(CLOSED)
-        self.downgrade = relay.downgrade(self, new_owner)
-        self._set_state(_S.DOWNGRADING)
+        running = relay.downgrade(self, new_owner).run(to_timeout(timeout))
         self.service.windows.revoke(self)
-        return self.downgrade.run(to_timeout(timeout))
+        return running
+
+    def begin_downgrade(self, downgrade) -> bool:
+        """The downgrade starts (its first step, not the close call: until then input
+        is the owner's as before). False if the socket closed meanwhile."""
+        if self.state not in (_S.OPEN, _S.WRITE_SHUT):
+            return False
+        self.downgrade = downgrade
+        self._set_state(_S.DOWNGRADING)
+        return True
 
     def shutdown(self, how):
         if how not in (Atom("read"), Atom("write"), Atom("read_write")):

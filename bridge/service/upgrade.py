@@ -339,6 +339,8 @@ class Downgrade:
 
     async def run(self, timeout: Optional[float]):
         sock, tls = self.sock, self.sock.tls
+        if not sock.begin_downgrade(self):
+            return error(CLOSED)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         await tls.drain()                          # what the owner sent goes first
