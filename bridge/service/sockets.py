@@ -4,6 +4,7 @@
   option parsing and heavy work off the loop;
 * ``listen``: ``ListenSocket``, ``ssl:listen/2`` and ``transport_accept``;
 * ``conn``: ``ConnSocket``, a connected TLS socket and its explicit ``SockState``;
+  ``conn_info``: its information calls (peername, peercert, prf, renegotiate...);
 * ``setup``: ``connect``, the client's set-up driver (the server's handshake is
   ``ConnSocket.handshake``; upgrades of gen_tcp sockets are ``upgrade``);
 * ``errors.failure_reply``: a failed connect, handshake or upgrade as ssl's reply.
