@@ -27,10 +27,8 @@ from bridge.etf.types import Atom, Pid, Reference
 from . import errors, options
 from .api import Api, socket_ref
 from .options import SslOptionError
-from . import setup
-from .conn import ConnSocket
-from .listen import ListenSocket
-from .sockbase import After, SocketBase
+from .setup import connect as connect_client
+from .sockets import After, ConnSocket, ListenSocket, SocketBase
 from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PYSSL,
                     SSLSOCKET, Raise, error)
 from .windows import GUARD, SEND, Windows
@@ -174,7 +172,7 @@ class SslService:
             except Exception:
                 log.exception("pyssl: cannot even reply to %r", fun)
         # The loop's budget per request: what is heavier belongs on a worker thread
-        # (see sockbase.off_loop_if_heavy); say so when a request went over it.
+        # (see sockets.off_loop_if_heavy); say so when a request went over it.
         spent = time.perf_counter() - started
         if spent > LOOP_BUDGET:
             log.warning("pyssl: %s held the event loop %.0f ms (budget %.0f ms)",
@@ -364,7 +362,7 @@ class SslService:
         return error((Atom("options"), (Atom("not_supported_by_pyssl"), Atom("upgrade"))))
 
     async def connect(self, host, port, opts, timeout, caller):
-        return await setup.connect(self, host, port, opts, timeout, caller)
+        return await connect_client(self, host, port, opts, timeout, caller)
 
     async def listen(self, port, opts, caller):
         return await ListenSocket.listen(self, port, opts, caller)
