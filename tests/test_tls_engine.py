@@ -442,3 +442,9 @@ def test_bulk_throughput_is_consistent(pki):
     payload = os.urandom(1 << 20)
     got = transfer(c, s, payload)
     assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+
+
+def test_groups_supported_asks_libssl():
+    from bridge.tls.ossl import groups_supported
+    got = groups_supported(["x25519", "secp256r1", "no_such_group"])
+    assert got == frozenset({"x25519", "secp256r1"})

@@ -40,6 +40,13 @@ def set_groups(ctx: SSL.Context, groups: bytes) -> None:
     _lib.SSL_CTX_set1_curves_list(ctx._context, groups)
 
 
+def groups_supported(names) -> frozenset:
+    """Those of the curve/group ``names`` (OpenSSL spellings: "x25519", "secp256r1",
+    "ffdhe2048"...) that libssl here accepts for a handshake."""
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    return frozenset(n for n in names if _lib.SSL_CTX_set1_curves_list(ctx._context, n.encode()) == 1)
+
+
 # PSK: one Python function per role answers every connection's callback
 _PSK: dict[str, Callable] = {}
 
