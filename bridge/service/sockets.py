@@ -21,6 +21,7 @@ from bridge.etf.types import Atom, Pid, Reference
 from . import hooks, inet, options, upgrade
 from .delivery import Delivery
 from .packet import encode_packet
+from .reply import Reply
 from .options import SslOptionError
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
@@ -372,16 +373,6 @@ class ListenSocket(SocketBase):
         return error(ENOTCONN)
 
 
-class After:
-    """A reply plus something to do once the reply has been sent (release held data)."""
-
-    __slots__ = ("value", "then")
-
-    def __init__(self, value, then):
-        self.value = value
-        self.then = then
-
-
 async def _after_tcp_probe(host: str, port: int, timeout, reply):
     """``reply`` if a TCP connection to host:port can be made, else its posix error."""
     try:
@@ -449,6 +440,7 @@ class ConnSocket(SocketBase):
 
     window_guard = None     # the guard holding this socket's send window (windows.py)
     window_owed = 0         # bytes taken from the window and not acked yet
+    window_changes = 0      # grants and revokes so far (Windows.sync_for)
     opening = None          # the connect or handshake under way (establish())
 
     def __init__(self, service, owner, parsed, *, role: str):
@@ -516,7 +508,7 @@ class ConnSocket(SocketBase):
             sock.tls.close()
             return error(CLOSED)
         sock.apply_os_options()
-        return After((OK, sock.term), sock.release)
+        return Reply((OK, sock.term), sock.release)
 
     async def establish(self, opening):
         """The TLS connection that ``opening`` (a bridge.tls.transport coroutine: TCP
@@ -598,7 +590,7 @@ class ConnSocket(SocketBase):
             self.tls.close()
             return error(CLOSED)
         self.apply_os_options()
-        return After((OK, self.term) if new_api else OK, self.release)
+        return Reply((OK, self.term) if new_api else OK, self.release)
 
     def _abort(self):
         if self.pending_tcp is not None:

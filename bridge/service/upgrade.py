@@ -37,6 +37,7 @@ from bridge.tls.config import TLSConfig
 
 from . import hooks, inet, options
 from . import sockets          # (sockets imports this module too: names resolved at call time)
+from .reply import Reply
 from .terms import CLOSED, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 log = logging.getLogger("bridge.service.upgrade")
@@ -276,7 +277,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     except (transport.TLSClosed, OSError, ConnectionError):
         return error(CLOSED)
     service.add_socket(sock)
-    return sockets.After((OK, sock.term), sock.release)
+    return Reply((OK, sock.term), sock.release)
 
 
 # ---- downgrade: ssl:close(S, {NewController, Timeout}) ------------------------------------
