@@ -6,13 +6,12 @@ filters), pyssl's is computed for the bridge's OpenSSL: those tests check it aga
 ssl's own rules rather than against this node's crypto library.
 """
 import pytest
-
-from bridge.etf import Atom
-
 from bridgenode import BridgeThread
 from conftest import unique
 from erlnode import ErlNode
 from sslcompare import both, same
+
+from bridge.etf import Atom
 
 A = Atom
 
@@ -82,18 +81,18 @@ def test_cipher_suites_3_names_what_the_bridge_negotiates(env):
     """cipher_suites/3 names the suites of cipher_suites/2 (those the bridge's OpenSSL
     negotiates), in ssl's order, spelled as ssl spells them."""
     _, node = env
-    r = node.eval(f"""(fun() ->
+    r = node.eval("""(fun() ->
         Sub = fun Sub([], _) -> true; Sub(_, []) -> false;
                   Sub([X | Xs], [X | Ys]) -> Sub(Xs, Ys); Sub(Xs, [_ | Ys]) -> Sub(Xs, Ys) end,
         Check = fun(D, V) ->
             Maps = pyssl:cipher_suites(D, V),
             Rfc = pyssl:cipher_suites(D, V, rfc), Open = pyssl:cipher_suites(D, V, openssl),
-            {{Rfc =:= [ssl:suite_to_str(M) || M <- Maps],
+            {Rfc =:= [ssl:suite_to_str(M) || M <- Maps],
              Open =:= [ssl:suite_to_openssl_str(M) || M <- Maps],
-             Sub(Rfc, ssl:cipher_suites(D, V, rfc)), Sub(Open, ssl:cipher_suites(D, V, openssl))}}
+             Sub(Rfc, ssl:cipher_suites(D, V, rfc)), Sub(Open, ssl:cipher_suites(D, V, openssl))}
         end,
         lists:usort([Check(D, V) || D <- [default, all, anonymous, exclusive, exclusive_anonymous],
-                                    V <- ['tlsv1.3', 'tlsv1.2', tlsv1, {{3,3}}]]) end)()""")
+                                    V <- ['tlsv1.3', 'tlsv1.2', tlsv1, {3,3}]]) end)()""")
     assert r == [(True, True, True, True)]
     assert node.eval("length(pyssl:cipher_suites(default, 'tlsv1.3', rfc)) > 10") is True
     # the bridge speaks no DTLS: no suite of it can be negotiated here

@@ -350,3 +350,40 @@ def test_sni_fun_undefined_keeps_the_listen_options_and_other_answers_fail():
     assert node.rpcs == [(CALLER_NODE, A("erlang"), A("apply"), [FUN, [list(b"example.org")]])]
     with pytest.raises(ValueError):
         asyncio.run(run(A("not_a_list")))
+
+
+# ---- hooks.attach: which of the caller's funs become hooks of a connection's config -------
+
+def _fun(arity: int):
+    from bridge.etf.types import Opaque
+    return Opaque(112, bytes([112, 0, 0, 0, 9, arity]))     # NEW_FUN_EXT: tag, size, arity
+
+
+class _Parsed:
+    def __init__(self, **ssl):
+        self.ssl = ssl
+
+
+def test_attach_hooks_for_the_callers_funs():
+    from bridge.service import hooks
+    from bridge.tls.config import TLSConfig
+
+    async def run():
+        service = FakeService(FakeNode())
+        client = TLSConfig(role="client")
+        server = TLSConfig(role="server")
+        # no funs: the config itself, shared as it is
+        assert hooks.attach(client, _Parsed(), service, pid(5), {}) is client
+        cfg = hooks.attach(client, _Parsed(verify_fun=(_fun(3), A("st")),
+                                           user_lookup_fun=(_fun(3), A("u")),
+                                           sni_fun=_fun(1)), service, pid(5), {})
+        assert cfg is not client and client.verify_hook is None      # a copy gets the hooks
+        assert isinstance(cfg.verify_hook, verify.VerifyFun) and cfg.verify_hook.state == A("st")
+        assert isinstance(cfg.psk_hook, psk.PskFun)
+        assert cfg.sni_hook is None                                    # sni_fun: servers only
+        scfg = hooks.attach(server, _Parsed(sni_fun=_fun(1)), service, pid(5), {})
+        assert isinstance(scfg.sni_hook, sni.SniFun) and scfg.verify_hook is None
+        # a psk fun of another arity is no hook (ssl's option check refuses it before)
+        assert hooks.attach(client, _Parsed(user_lookup_fun=(_fun(2), 0)), service, pid(5),
+                            {}) is client
+    asyncio.run(run())
