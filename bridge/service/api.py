@@ -18,7 +18,7 @@ from bridge.etf.types import Atom, Pid, Reference
 
 from . import ciphers, errors, info, session, upgrade
 from .reply import Pending, Reply, mapped, normalized
-from .sockets import ConnSocket, ListenSocket
+from .sockets import ConnSocket, ListenSocket, connect
 from .terms import (
     BADARG,
     CLOSED,
@@ -112,8 +112,8 @@ class Api:
         on = self._socket_entry
         self.table = {
             ("connect", 2): lambda a, c: _UPGRADE_REFUSED,
-            ("connect", 3): lambda a, c: ConnSocket.connect(s, a[0], a[1], a[2], INFINITY, c),
-            ("connect", 4): lambda a, c: ConnSocket.connect(s, a[0], a[1], a[2], a[3], c),
+            ("connect", 3): lambda a, c: connect(s, a[0], a[1], a[2], INFINITY, c),
+            ("connect", 4): lambda a, c: connect(s, a[0], a[1], a[2], a[3], c),
             ("listen", 2): lambda a, c: ListenSocket.listen(s, a[0], a[1], c),
             ("transport_accept", 1): on(_CLOSED, lambda k, a, c: _transport_accept(k, INFINITY, c)),
             ("transport_accept", 2): on(_CLOSED, lambda k, a, c: _transport_accept(k, a[1], c)),
