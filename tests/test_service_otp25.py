@@ -295,3 +295,23 @@ def test_handshake_continue_on_a_connection_ends_it(env):
          Pair(fun(S) -> pyssl:handshake_cancel(S) end)] end)()""")
     closed = (A("error"), A("closed"))
     assert r == [(closed, closed, closed)] * 3
+
+
+def test_clear_pem_cache_makes_changed_files_count(env, pki, tmp_path):
+    """A CA file read once is reused (ssl's PEM cache, the bridge's file cache) until
+    clear_pem_cache/0: then its new contents count."""
+    _, node = env
+    body = f"""
+        F = "{tmp_path}/ca_" ++ atom_to_list(Mod) ++ ".pem",
+        {{ok, _}} = file:copy("{pki.ca.cert_path}", F),
+        C = fun() -> case Mod:connect("localhost", EchoPort, [{{verify, verify_peer}}, {{cacertfile, F}}], 5000) of
+                         {{ok, S}} -> Mod:close(S), ok;
+                         {{error, {{tls_alert, {{A, _}}}}}} -> A;
+                         E -> E end end,
+        R1 = C(),
+        {{ok, _}} = file:copy("{pki.other_ca.cert_path}", F),
+        R2 = C(),
+        ok = Mod:clear_pem_cache(),
+        {{R1, R2, C()}}"""
+    r = same(node, body)
+    assert r[0] == A("ok") and r[2] == A("unknown_ca")

@@ -155,7 +155,7 @@ class Api:
             ("eccs", 1): lambda a, c: _or_function_clause(ciphers.eccs(a[0])),
             ("groups", 0): lambda a, c: ciphers.groups(),
             ("groups", 1): lambda a, c: _or_function_clause(ciphers.groups(a[0])),
-            ("clear_pem_cache", 0): lambda a, c: s.clear_pem_cache(),
+            ("clear_pem_cache", 0): lambda a, c: s.clear_pem_cache(c),
             ("getstat", 1): on(_EINVAL, lambda k, a, c: info.getstat(k, list(map(Atom, info.STATS)))),
             ("getstat", 2): on(_EINVAL, lambda k, a, c: info.getstat(k, a[1]), check=_stat_list),
             ("update_keys", 2): self._update_keys,

@@ -196,10 +196,12 @@ class SslService:
                         fun.name if isinstance(fun, Atom) else "a request", spent * 1000,
                         LOOP_BUDGET * 1000)
 
-    def clear_pem_cache(self):
-        """``ssl:clear_pem_cache/0``: file contents read on callers' nodes are read
-        again on their next use (what OTP's ssl_pem_cache:clear/0 means)."""
-        self._file_cache.clear()
+    def clear_pem_cache(self, caller: Pid):
+        """``ssl:clear_pem_cache/0``: the files read on the caller's node are read again
+        on their next use (OTP's ssl_pem_cache:clear/0 empties its node's cache: other
+        nodes' entries are theirs)."""
+        for key in [k for k in self._file_cache if k[0] == caller.node]:
+            del self._file_cache[key]
         return OK
 
     # ---- bookkeeping --------------------------------------------------------
