@@ -315,3 +315,12 @@ def test_clear_pem_cache_makes_changed_files_count(env, pki, tmp_path):
         {{R1, R2, C()}}"""
     r = same(node, body)
     assert r[0] == A("ok") and r[2] == A("unknown_ca")
+
+
+def test_r16_cipher_suites_1_rejects_an_unknown_kind(env):
+    """R16B03's cipher_suites/1 (gone from OTP 25) has clauses for erlang, openssl and
+    all only: anything else is a function_clause, not a bridge failure."""
+    _, node = env
+    r = node.eval("[try pyssl:cipher_suites(K) catch C:R -> {C, R} end || K <- [foo, 42]]")
+    assert r == [(A("error"), A("function_clause"))] * 2
+    assert node.eval("is_list(pyssl:cipher_suites(all))") is True

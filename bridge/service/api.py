@@ -84,6 +84,14 @@ def _or_function_clause(result):
     return result
 
 
+def _legacy_suites(kind):
+    # R16B03's cipher_suites/1 has clauses for erlang, openssl and all only
+    try:
+        return ciphers.cipher_suites_legacy(kind)
+    except ValueError:
+        raise Raise(FUNCTION_CLAUSE) from None
+
+
 def _stat_list(args) -> None:
     # ssl:getstat/2's is_list guard (an improper list fails inside inet the same way)
     if args[1].__class__ is not list:
@@ -144,7 +152,7 @@ class Api:
             ("prf", 5): on(_CLOSED, lambda k, a, c: k.prf(a[1], a[2], a[3], a[4])),
             ("renegotiate", 1): on(_CLOSED, lambda k, a, c: k.renegotiate()),
             ("cipher_suites", 0): lambda a, c: ciphers.cipher_suites_legacy(),
-            ("cipher_suites", 1): lambda a, c: ciphers.cipher_suites_legacy(a[0]),
+            ("cipher_suites", 1): lambda a, c: _legacy_suites(a[0]),
             ("cipher_suites", 2): lambda a, c: _or_function_clause(ciphers.otp_cipher_suites(a[0], a[1])),
             ("cipher_suites", 3): lambda a, c: _or_function_clause(
                 ciphers.otp_cipher_suites(a[0], a[1], a[2])),
