@@ -39,7 +39,7 @@ from bridge.etf.types import Atom
 __all__ = ["Suite", "SUITES", "cipher_suites", "cipher_suites_legacy", "suite_for",
            "suite_map_to_code", "openssl_str_to_code", "tuple_to_map", "suite_map",
            "suite_legacy", "supported_suites", "openssl_config", "openssl_supported",
-           "openssl_name"]
+           "openssl_name", "negotiable"]
 
 VERSIONS = ("tlsv1.3", "tlsv1.2", "tlsv1.1", "tlsv1")
 DESCRIPTIONS = ("default", "all", "anonymous", "exclusive", "exclusive_anonymous")
@@ -197,6 +197,17 @@ def openssl_supported(code: int) -> bool:
     return code in _openssl_table()
 
 
+# SRP key exchanges: libssl has the suites, but a handshake needs SRP parameters that
+# pyOpenSSL cannot give it (srp_identity is refused, docs/options.md)
+_NOT_NEGOTIABLE_KEX = frozenset(("srp_anon", "srp_rsa", "srp_dss"))
+
+
+def negotiable(code: int) -> bool:
+    """Whether the bridge can negotiate the suite: what the listings offer
+    (cipher_suites/0,1,2,3, the crypto filters of filter_cipher_suites/2)."""
+    return code in _openssl_table() and SUITES[code].key_exchange not in _NOT_NEGOTIABLE_KEX
+
+
 def openssl_name(code: int) -> Optional[str]:
     return _openssl_table().get(code)
 
@@ -231,7 +242,7 @@ def cipher_suites(description, version, string_type=None) -> list:
     d = description.name if isinstance(description, Atom) else str(description)
     if d not in DESCRIPTIONS:
         raise ValueError(f"unknown description {d!r}")
-    codes = [c for c in _SETS[(_version_name(version), d)] if openssl_supported(c)]
+    codes = [c for c in _SETS[(_version_name(version), d)] if negotiable(c)]
     st = string_type.name if isinstance(string_type, Atom) else string_type
     if st is None:
         return [suite_map(c) for c in codes]
@@ -320,7 +331,7 @@ def component_support() -> dict:
     OpenSSL negotiates, plus those OTP accepts always."""
     seen: dict[str, set] = {k: set(v) for k, v in _ALWAYS.items()}
     for code in SUITES:
-        if openssl_supported(code):
+        if negotiable(code):
             s = SUITES[code]
             seen["key_exchange"].add(s.key_exchange)
             seen["cipher"].add(s.cipher)
@@ -342,7 +353,7 @@ def cipher_suites_legacy(kind=None) -> list:
         codes = _SETS[("tlsv1.2", "all")]
     else:
         raise ValueError(f"unknown kind {k!r}")
-    codes = [c for c in codes if openssl_supported(c)]
+    codes = [c for c in codes if negotiable(c)]
     if k == "openssl":
         return [openssl_name(c) for c in codes]
     return [suite_legacy(c) for c in codes]
