@@ -18,7 +18,7 @@ from typing import Optional
 
 from bridge.etf.types import Atom, Pid, Reference
 
-from . import hooks, inet, options, upgrade
+from . import hooks, inet, options, socket_options, upgrade
 from .delivery import Delivery
 from .packet import encode_packet
 from .options import SslOptionError
@@ -88,19 +88,6 @@ def split_changes(changes: list) -> tuple[dict, dict]:
 
 # packet types whose length header can refuse a send smaller than a send window
 _SMALL_HEADERS = (1, 2)
-
-
-def packet_type(value):
-    """The packet option as the packet decoder names it: 0/1/2/4 or an atom's name."""
-    if isinstance(value, Atom):
-        return 0 if value.name == "raw" else value.name
-    return value
-
-
-def active_value(value):
-    if isinstance(value, Atom):
-        return "once" if value.name == "once" else False
-    return value
 
 
 class SocketBase:
@@ -350,8 +337,9 @@ class ListenSocket(SocketBase):
         # a fresh copy: sockets accepted so far keep the options they were accepted with
         p = self.parsed
         self.parsed = options.ParsedOptions(
-            role=p.role, socket={**p.socket, **sock_changes}, inet=dict(p.inet), ssl=p.ssl,
+            role=p.role, socket=p.socket.copy(), inet=dict(p.inet), ssl=p.ssl,
             files=p.files, given=p.given, inet_list=p.inet_list)
+        self.parsed.socket.update(sock_changes)
         inet.set_options(self.lsock, inet_changes)
         self.parsed.inet.update(inet_changes)
         return OK
@@ -360,7 +348,7 @@ class ListenSocket(SocketBase):
         wanted = parse(options.parse_getopts, names)
         if not isinstance(wanted, list):
             return wanted
-        return (OK, inet.get_options(self.lsock, wanted, self.parsed.socket))
+        return (OK, inet.get_options(self.lsock, wanted, self.parsed.socket.as_dict()))
 
     def peername(self):
         return error(ENOTCONN)
@@ -455,16 +443,9 @@ class ConnSocket(SocketBase):
         super().__init__(service, owner)
         self.role = role
         self.parsed = parsed
-        sopts = parsed.socket
-        self.delivery = Delivery(
-            self.term, owner, service.node.send,
-            mode_binary=sopts.get("mode") is Atom("binary"),
-            packet=packet_type(sopts.get("packet", 0)),
-            packet_size=sopts.get("packet_size", 0),
-            header=sopts.get("header", 0),
-            active=active_value(sopts.get("active", True)),
-            line_delimiter=sopts.get("line_delimiter", 10),
-            flow=self._flow, ended=self._ended)
+        # the socket's own emulated options (parsed may be shared)
+        self.delivery = Delivery(self.term, owner, service.node.send, parsed.socket.copy(),
+                                 flow=self._flow, ended=self._ended)
         self.held = True              # no delivery until the owner has its {ok, S}
         self.tls = None               # bridge.tls.transport connection, once handshaken
         self.pending_tcp: Optional[pysocket.socket] = None   # accepted, not handshaken
@@ -813,27 +794,14 @@ class ConnSocket(SocketBase):
             return changes
         s, inet_changes = split_changes(changes)
         self._own_parsed()
-        cur = self.parsed.socket
         d = self.delivery
-        new_active = s.get("active")
-        if (type(new_active) is int and type(d.active) is int
-                and not -32768 <= d.active + new_active <= 32767):
-            # ssl_gen_statem:set_socket_opts/6: the running count may not overflow
-            return error((Atom("options"), (Atom("socket_options"), (Atom("active"), new_active))))
-        if "mode" in s:
-            d.binary = s["mode"] is Atom("binary")
-        if "header" in s:
-            d.header = s["header"]
-        if any(k in s for k in ("packet", "packet_size", "line_delimiter")):
-            d.set_packet(packet_type(s.get("packet", cur.get("packet", 0))),
-                         s.get("packet_size"), s.get("line_delimiter"))
+        if "active" in s and socket_options.active_overflows(d.active, s["active"]):
+            return error((Atom("options"), (Atom("socket_options"), (Atom("active"), s["active"]))))
+        if d.set_options(s):
             if d.packet in _SMALL_HEADERS:    # a send may now be refused (too big)
                 self.service.windows.revoke(self)
             else:
                 self.service.windows.grant(self)
-        for key, value in s.items():
-            if key != "active":
-                cur[key] = value
         if inet_changes:
             sock = self._raw_socket()
             if sock is not None:
@@ -843,22 +811,19 @@ class ConnSocket(SocketBase):
                     (Atom("setopts"), [(Atom(k), v) for k, v in inet_changes.items()])))
             self.parsed.inet.update(inet_changes)
         if "active" in s:
-            value = active_value(s["active"])
-            if self.held:
-                d.active = value
-            else:
-                d.set_active(value)
+            d.set_active(s["active"], held=self.held)
         return OK
 
     # The parsed options are shared (with other connects of the same options, or
-    # with the listen socket and its other accepted sockets) until a setopts.
+    # with the listen socket and its other accepted sockets) until a setopts: its OS
+    # options (``inet``) are copied then. The emulated ones are the Delivery's own.
     _parsed_own = False
 
     def _own_parsed(self) -> None:
         if not self._parsed_own:
             p = self.parsed
             self.parsed = options.ParsedOptions(
-                role=p.role, socket=dict(p.socket), inet=dict(p.inet), ssl=p.ssl,
+                role=p.role, socket=p.socket, inet=dict(p.inet), ssl=p.ssl,
                 files=p.files, given=p.given, inet_list=p.inet_list)
             self._parsed_own = True
 
@@ -868,10 +833,7 @@ class ConnSocket(SocketBase):
         wanted = parse(options.parse_getopts, names)
         if not isinstance(wanted, list):
             return wanted
-        sopts = dict(self.parsed.socket)
-        sopts["active"] = Atom("once") if self.delivery.active == "once" else self.delivery.active
-        sopts["mode"] = Atom("binary") if self.delivery.binary else Atom("list")
-        sopts["header"] = self.delivery.header
+        sopts = self.delivery.opts.as_dict()
         sock = self._raw_socket()
         if sock is None and upgrade.relayed(self.tls) is not None:
             return upgrade.getopts(upgrade.relayed(self.tls), wanted, sopts)
