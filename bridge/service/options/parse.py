@@ -59,9 +59,7 @@ def _parse(opts, role: str, host=None, key_order=None) -> ParsedOptions:
     omap = _process_options(items, {}, {"role": role, "host": host})
     omap.pop("warn_verify_none", None)
     user_inet_rev, emulated = _emulated_options(sock_opts)
-    omap["_given_values"] = given_values
-    _unsupported(omap, set(given_values), role)
-    omap.pop("_given_values", None)
+    _unsupported(omap, given_values, role)
     parsed = ParsedOptions(role=role, ssl=omap, given=list(given_values))
     parsed.socket = emulated
     parsed.inet_list = user_inet_rev + list(INTERNAL_INET_VALUES)
@@ -138,9 +136,7 @@ def parse_handshake_options(opts, listen: ParsedOptions) -> ParsedOptions:
         items = [(_akey(o[0]), o[1]) for o in ssl_opts]
         omap = _process_options(items, base, {"role": "server"})
         given = {_akey(o[0]): o[1] for o in ssl_opts}
-        omap["_given_values"] = given
-        _unsupported(omap, set(given), "server")
-        omap.pop("_given_values", None)
+        _unsupported(omap, given, "server")
     except SslOptionError as e:
         raise SslOptionError((_ERROR, e.term)) from None
     parsed = ParsedOptions(role="server", ssl=omap, socket=listen.socket.copy(),

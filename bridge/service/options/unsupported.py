@@ -20,7 +20,9 @@ def _sni_hosts_unsupported(v) -> bool:
                for _host, sub in v for o in sub)
 
 
-def _unsupported(omap: dict, given: set, role: str):
+def _unsupported(omap: dict, given: dict, role: str):
+    """Refuse the first unsupported option; ``given`` maps the options the caller
+    gave to their values as given."""
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
@@ -28,7 +30,7 @@ def _unsupported(omap: dict, given: set, role: str):
                  "next_protocols_advertised", "partial_chain", "use_ticket",
                  "anti_replay", "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):
-            refuse(name, _original(omap, name))
+            refuse(name, given.get(name, omap.get(name)))
     if "client_preferred_next_protocols" in given and not _is_undef(omap.get("next_protocol_selector")):
         refuse("client_preferred_next_protocols", omap["next_protocol_selector"])
     cb = omap.get("cb_info")
@@ -51,6 +53,3 @@ def _unsupported(omap: dict, given: set, role: str):
         if name in given and bad(omap.get(name)):
             refuse(name, omap.get(name))
 
-
-def _original(omap, name):
-    return omap.get("_given_values", {}).get(name, omap.get(name))
