@@ -97,7 +97,8 @@ class Delivery:
     def format(self, data):
         if not isinstance(data, (bytes, bytearray)):
             return data  # http packet types give terms already
-        return shape(data, self.binary, self.header)
+        opts = self.opts
+        return shape(data, opts.mode is BINARY, opts.header)
 
     def _raw_formatted(self, data: bytes):
         return shape(data, self.binary, 0)
@@ -173,7 +174,7 @@ class Delivery:
     # ---- the engine -------------------------------------------------------
     def _next_packet(self, length: int = 0):
         """A complete packet, or None. Raises PacketError."""
-        if self.packet in ("raw", 0) and length:
+        if length and self.decoder.packet == 0:
             if self.decoder.buffered >= length:
                 return self.decoder.take(length)
             return None

@@ -11,6 +11,7 @@ _OPTIONS = A("options")
 _UNDEF = A("undefined")
 _UNBOUND = object()          # OTP's 'unbound' marker of add_missing_options
 
+
 class SslOptionError(Exception):
     """The option list is refused; ``term`` is what the OTP call returns."""
 

@@ -56,7 +56,11 @@ def _handle_option_format(opts: list) -> list:
                        or o is A("log_level") for o in out + rest):
                 out.append((A("log_level"), A("notice") if opt[1] else A("none")))
             continue
-        if isinstance(opt, tuple) and len(opt) == 2 and _is_atom(opt[0]) or isinstance(opt, tuple) and len(opt) == 4 and opt[0] is A("raw") or opt is A("inet") or opt is A("inet6"):
+        if isinstance(opt, tuple) and len(opt) == 2 and _is_atom(opt[0]):
+            out.append(opt)
+        elif isinstance(opt, tuple) and len(opt) == 4 and opt[0] is A("raw"):
+            out.append(opt)
+        elif opt is A("inet") or opt is A("inet6"):
             out.append(opt)
         else:
             raise SslOptionError((A("option_not_a_key_value_tuple"), opt))

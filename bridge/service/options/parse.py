@@ -160,7 +160,8 @@ def parse_setopts(opts, current: dict | None = None) -> list:
     """``ssl:setopts(S, Opts)`` on a connected socket: ``[(name, value)]`` to apply.
 
     ``current`` (unused) was the socket's emulated options: ``{active, N}`` comes back
-    as given, the socket adds N to its count (``bridge.service.socket_options``).  Errors as OTP 25's connection process returns them:
+    as given, the socket adds N to its count (``bridge.service.socket_options``).
+    Errors as OTP 25's connection process returns them:
     ``{error, {options, {not_a_proplist, Opts}}}`` for a non-list,
     ``{error, {options, {socket_options, {Name, Value}}}}`` for a bad emulated value,
     and ``{error, {options, {socket_options, Others, einval}}}`` (``Others`` = all

@@ -61,11 +61,6 @@ def _validate_inet_option(name, v):
         raise _opt_error(name, v)
 
 
-def _is_ip(v) -> bool:
-    return (isinstance(v, tuple) and len(v) in (4, 8)
-            and all(_is_int(x) and 0 <= x <= (255 if len(v) == 4 else 65535) for x in v))
-
-
 _PACKETS = ("raw", "line", "asn1", "cdr", "sunrm", "fcgi", "tpkt", "http", "httph", "http_bin",
             "httph_bin")
 
