@@ -182,7 +182,7 @@ def test_packet_size_exceeded():
 # ---- option changes -------------------------------------------------------------------
 
 def test_set_options_reframes_buffered_bytes():
-    d, sink = make(active=False, packet=A("line"))
+    d, _sink = make(active=False, packet=A("line"))
     d.data_received(b"\x00\x02hi")
     assert d.set_options({"packet": 2}) is True
     assert d.packet == 2 and d.opts.packet == 2
