@@ -49,11 +49,13 @@ class SocketOptions:
         self.packet_size = packet_size
         self.header = header
         self.active = active
-        self.extra: dict = {} if extra is None else extra
+        # None until one is set: most sockets have none (one per connection, and an
+        # empty dict costs 64 bytes)
+        self.extra: dict | None = extra or None
 
     def copy(self) -> SocketOptions:
         return SocketOptions(self.mode, self.packet, self.packet_size, self.header, self.active,
-                             dict(self.extra))
+                             dict(self.extra) if self.extra else None)
 
     @property
     def binary(self) -> bool:
@@ -62,11 +64,13 @@ class SocketOptions:
     def get(self, name: str, default=None):
         if name in FIELDS:
             return getattr(self, name)
-        return self.extra.get(name, default)
+        return self.extra.get(name, default) if self.extra else default
 
     def set(self, name: str, value) -> None:
         if name in FIELDS:
             setattr(self, name, value)
+        elif self.extra is None:
+            self.extra = {name: value}
         else:
             self.extra[name] = value
 
@@ -77,7 +81,8 @@ class SocketOptions:
     def as_dict(self) -> dict:
         """Name → Erlang term, for ``getopts`` (``bridge.service.inet.get_options``)."""
         out = {name: getattr(self, name) for name in FIELDS}
-        out.update(self.extra)
+        if self.extra:
+            out.update(self.extra)
         return out
 
     def __eq__(self, other):
