@@ -109,16 +109,20 @@ class Delivery:
             self.decoder.feed(data)
         self.pump()
 
-    def peer_closed(self) -> None:
+    def peer_closed(self, deliver: bool = True) -> None:
+        """The peer's end of the stream (reported after the data). ``deliver`` False:
+        the owner does not have its socket yet; the next ``pump`` tells."""
         self.eof = True
-        self.pump()
+        if deliver:
+            self.pump()
 
-    def failed(self, reason) -> None:
+    def failed(self, reason, deliver: bool = True) -> None:
         """A fatal error (alert, transport error): reported once, then closed."""
         if self.error_reason is None:
             self.error_reason = reason
         self.eof = True
-        self.pump()
+        if deliver:
+            self.pump()
 
     # ---- option changes (setopts) -----------------------------------------
     def set_options(self, changes: dict) -> bool:

@@ -45,13 +45,11 @@ def _parse_certs(data: bytes) -> list[bytes]:
     import base64
     import binascii
 
-    from OpenSSL import crypto
+    from bridge.tls.ossl import der_certificate_ok
 
     def check(der: bytes) -> bytes:
-        try:
-            crypto.load_certificate(crypto.FILETYPE_ASN1, der)
-        except crypto.Error:
-            raise ValueError("bad certificate") from None
+        if not der_certificate_ok(der):
+            raise ValueError("bad certificate")
         return der
 
     blocks = _pem_blocks(data)
