@@ -42,7 +42,8 @@ from bridge.tls.config import TLSConfig
 from . import hooks, inet, options
 from .conn import ConnSocket
 from .errors import failure_reply
-from .sockbase import After, parse
+from .reply import Reply
+from .sockbase import parse
 from .terms import CLOSED, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 log = logging.getLogger("bridge.service.upgrade")
@@ -293,7 +294,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         for item in inherited:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Atom) \
                     and item[0].name in options.EMULATED_OPTIONS:
-                parsed.socket[item[0].name] = item[1]
+                parsed.socket.set(item[0].name, item[1])
     files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
     cfg = parse(options.build_tls_config, parsed, "client" if client else "server", files)
     if not isinstance(cfg, TLSConfig):
@@ -317,7 +318,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         return failure_reply(exc, "upgrade")
     sock.established(tls)       # not in the service's table yet: nobody closed it
     service.add_socket(sock)
-    return After((OK, sock.term), sock.release)
+    return Reply((OK, sock.term), sock.release)
 
 
 # ---- downgrade: ssl:close(S, {NewController, Timeout}) ------------------------------------
