@@ -139,7 +139,7 @@ class Api:
             ("shutdown", 2): on(_CLOSED, lambda k, a, c: k.shutdown(a[1])),
             ("controlling_process", 2): on(_CLOSED, lambda k, a, c: k.controlling_process(a[1]),
                                            check=_new_owner_is_pid),
-            ("setopts", 2): on(_CLOSED, lambda k, a, c: k.setopts(a[1])),
+            ("setopts", 2): on(_CLOSED, lambda k, a, c: k.setopts(a[1], c)),
             ("getopts", 2): on(_CLOSED, lambda k, a, c: k.getopts(a[1])),
             ("peername", 1): on(_EINVAL, lambda k, a, c: k.peername()),
             ("sockname", 1): on(_EINVAL, lambda k, a, c: k.sockname()),

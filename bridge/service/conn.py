@@ -414,7 +414,7 @@ class ConnSocket(ConnInfo, SocketBase):
         return OK
 
     # ---- options ------------------------------------------------------------
-    def setopts(self, opts):
+    def setopts(self, opts, caller=None):
         if self.closed:
             return error(CLOSED)
         changes = parse(options.parse_setopts, opts, self.parsed.socket)
@@ -425,7 +425,8 @@ class ConnSocket(ConnInfo, SocketBase):
         d = self.delivery
         if "active" in s and socket_options.active_overflows(d.active, s["active"]):
             return error((Atom("options"), (Atom("socket_options"), (Atom("active"), s["active"]))))
-        if d.set_options(s):
+        reframed = d.set_options(s)
+        if reframed:
             if d.packet in SMALL_HEADERS:    # a send may now be refused (too big)
                 self.service.windows.revoke(self)
             else:
@@ -442,6 +443,11 @@ class ConnSocket(ConnInfo, SocketBase):
             self.parsed.inet.update(inet_changes)
         if "active" in s:
             d.set_active(s["active"], held=self.state in _HELD)
+        elif reframed and self.state not in _HELD:
+            # bytes kept under the old framing may make packets under the new one
+            # (after http_eoh, {packet, 0} delivers the body at once): OTP's
+            # ssl_gen_statem handles set_opts by reading its buffer again
+            d.pump()
         # as ssl_gen_statem:set_socket_opts/6: the emulated options first, then the
         # others, whose error is the reply
         return OK if relayed is None else relayed
