@@ -1055,7 +1055,7 @@ def _unsupported(omap: dict, given: set, role: str):
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
-    for name in ("srp_identity", "reuse_session",
+    for name in ("srp_identity",
                  "next_protocols_advertised", "partial_chain", "use_ticket",
                  "anti_replay", "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):
@@ -1072,6 +1072,7 @@ def _unsupported(omap: dict, given: set, role: str):
         ("crl_check", lambda v: v is not False),
         ("ocsp_stapling", lambda v: v is True),
         ("session_tickets", lambda v: not _is(v, "disabled")),
+        ("reuse_session", _reuse_session_unsupported),
         ("early_data", lambda v: not _is_undef(v)),
         ("handshake", lambda v: _is(v, "hello")),
         ("protocol", lambda v: _is(v, "dtls")),
@@ -1081,6 +1082,24 @@ def _unsupported(omap: dict, given: set, role: str):
     for name, bad in checks:
         if name in given and bad(omap.get(name)):
             refuse(name, omap.get(name))
+
+
+def _reuse_session_unsupported(v) -> bool:
+    """A server's ``reuse_session`` fun needs a session lookup callback the
+    engine's bindings lack (bridge.tls.sessions); a client's id or {Id, Data} works."""
+    return _is_fun(v)
+
+
+def _session_config(o: dict, cfg) -> None:
+    """``reuse_sessions`` (true | false | save) and a client's ``reuse_session``
+    ({reuse_session, Id} or {reuse_session, {Id, Data}}) for bridge.tls.sessions."""
+    rs = o.get("reuse_sessions")
+    cfg.reuse_sessions = "save" if _is(rs, "save") else rs is not False
+    explicit = o.get("reuse_session")
+    if cfg.role == "client" and _is_binary(explicit):
+        cfg.reuse_session = bytes(explicit)
+    elif cfg.role == "client" and isinstance(explicit, tuple) and len(explicit) == 2:
+        cfg.reuse_session = (bytes(explicit[0]), bytes(explicit[1]))
 
 
 def _original(omap, name):
@@ -1408,7 +1427,7 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     cfg.depth = o["depth"] if _is_int(o.get("depth")) else 10
     cfg.fail_if_no_peer_cert = o.get("fail_if_no_peer_cert") is True
     cfg.secure_renegotiate = o.get("secure_renegotiate") is not False
-    cfg.reuse_sessions = o.get("reuse_sessions") is not False
+    _session_config(o, cfg)
     alpn_a = o.get("alpn_advertised_protocols")
     alpn_p = o.get("alpn_preferred_protocols")
     cfg.alpn_advertised = list(alpn_a) if isinstance(alpn_a, list) else []

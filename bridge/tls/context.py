@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
-from . import ossl
+from . import ossl, sessions
 from .callbacks import install_psk_callbacks, on_servername
 from .config import TLSConfig
 
@@ -121,9 +121,9 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     ctx.set_max_proto_version(_VERSION_CONST[versions[-1]])
     # OpenSSL enables a contiguous range only (an OP_NO_* hole disables every version
     # above it), so a set with a hole such as [tlsv1.3, tlsv1.1] becomes tlsv1.1..tlsv1.3.
-    options = SSL.OP_NO_COMPRESSION | SSL.OP_IGNORE_UNEXPECTED_EOF
-    if not cfg.reuse_sessions:
-        options |= SSL.OP_NO_TICKET
+    # OP_NO_TICKET: ssl resumes TLS 1.2 sessions by session id and never uses RFC 5077
+    # tickets (a client offering a ticket gets a new, random session id on resumption)
+    options = SSL.OP_NO_COMPRESSION | SSL.OP_IGNORE_UNEXPECTED_EOF | SSL.OP_NO_TICKET
     if cfg.role == "server":
         # OTP servers accept client-initiated renegotiation (client_renegotiation, default
         # true); OpenSSL 3+ refuses it unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set
@@ -194,7 +194,12 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
             os.unlink(path)
     if cfg.role == "server":
         ctx.set_session_id(b"pyssl-bridge")
-        ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER if cfg.reuse_sessions else SSL.SESS_CACHE_OFF)
+        # ssl's server session cache (reuse_sessions, default true); sessions live as
+        # long as ssl's session_lifetime default (bridge.tls.sessions). Without reuse
+        # ssl still sends a 32-byte session id, so OpenSSL's cache stays in server mode
+        # (with the cache off it sends an empty id) but stores and finds nothing.
+        ossl.set_session_cache(ctx, "server" if cfg.reuse_sessions else "server_no_store")
+        ossl.set_session_timeout(ctx, sessions.SESSION_LIFETIME)
         if cfg.alpn_preferred:
             preferred = list(cfg.alpn_preferred)
 
@@ -207,7 +212,8 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
                 raise NoALPNOverlap("no application protocol in common")
             ctx.set_alpn_select_callback(select)
     else:
-        ctx.set_session_cache_mode(SSL.SESS_CACHE_CLIENT if cfg.reuse_sessions else SSL.SESS_CACHE_OFF)
+        # the client's cache is the bridge's own (bridge.tls.sessions), shared by owners
+        ossl.set_session_cache(ctx, "off")
         if cfg.alpn_advertised:
             ctx.set_alpn_protos(list(cfg.alpn_advertised))
     return ctx

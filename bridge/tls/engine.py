@@ -55,9 +55,9 @@ from typing import Optional
 
 from OpenSSL import SSL, crypto
 
-from . import ossl
+from . import ossl, sessions
 from .config import TLSConfig
-from .context import CONTEXTS
+from .context import CONTEXTS, config_key
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,8 @@ class RenegotiationError(Exception):
 
 
 class TLSEngine:
-    def __init__(self, ctx: SSL.Context, cfg: TLSConfig):
+    def __init__(self, ctx: SSL.Context, cfg: TLSConfig, peer: Optional[tuple] = None):
+        """``peer``: a client's (host, port), which names its sessions in the cache."""
         self.cfg = cfg
         self.role = cfg.role
         conn = SSL.Connection(ctx, None)
@@ -145,6 +146,7 @@ class TLSEngine:
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf: Optional[dict] = None            # made on the hook's first call
         self._bios_used = True           # the handshake's BIOs, renewed once it is over
+        self._session_peer: Optional[tuple] = None   # client: its sessions' cache key
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
         conn.set_info_callback(self._info)
@@ -177,12 +179,52 @@ class TLSEngine:
                     conn.set_tlsext_host_name(name)
             if cfg.hostname_check and cfg.verify == "verify_peer":
                 ossl.set_host_check(conn, cfg.hostname_check)
+            self._session_peer = None if peer is None else \
+                (peer, config_key(cfg), cfg.server_name_indication, cfg.hostname_check)
+            self._offer_session()
         else:
             conn.set_accept_state()
             if cfg.sni_configs or cfg.sni_hook is not None or cfg.psk:
                 # sni_hosts/sni_fun: the certificate follows the name the client asks
                 # for (server contexts carry the servername callback, bridge.tls.context)
                 conn.set_app_data(self)
+
+    # ---- sessions (TLS 1.2 resumption; bridge.tls.sessions) ---------------------
+    def _offer_session(self) -> None:
+        """The client session to offer, as ssl's ``ssl_session:client_select_session``
+        picks it: an explicit ``reuse_session`` first, else (``reuse_sessions`` true)
+        the last session with this peer and options. ssl resumes automatically only
+        when it verifies the server (observed with OTP 25: verify_none clients never
+        resume), and so does pyssl."""
+        cfg = self.cfg
+        der = None
+        explicit = cfg.reuse_session
+        if isinstance(explicit, (bytes, bytearray)):
+            der = sessions.CLIENT_SESSIONS.for_id(bytes(explicit))
+        elif isinstance(explicit, tuple):
+            sid, data = explicit
+            if sessions.session_id_of(data) == sid:
+                der = data
+        elif cfg.reuse_sessions is True and cfg.verify == "verify_peer" and self._session_peer:
+            der = sessions.CLIENT_SESSIONS.for_peer(self._session_peer)
+        if der:
+            ossl.offer_session(self.conn, der)
+
+    def _keep_session(self) -> None:
+        """A client's new TLS 1.2 session goes into the cache (``reuse_sessions``
+        true or save), as ssl registers it with its session cache."""
+        if self.role != "client" or not self.cfg.reuse_sessions or self._session_peer is None:
+            return
+        if self.version == "tlsv1.3" or ossl.session_reused(self.conn):
+            return
+        der = ossl.session_der(self.conn)
+        if der:
+            sessions.CLIENT_SESSIONS.store(self._session_peer, der)
+
+    def session_data(self) -> bytes:
+        """pyssl's ``session_data``: the session's encoding, which a client's
+        ``{reuse_session, {Id, Data}}`` takes back (ssl's is its own #session{} record)."""
+        return ossl.session_der(self.conn)
 
     # ---- callbacks ------------------------------------------------------------
     def _info(self, conn, where, ret) -> None:
@@ -314,7 +356,9 @@ class TLSEngine:
                 return False
             self.renegotiating = False
             self._flush_pending()
-        self.handshake_done = True
+        if not self.handshake_done:
+            self.handshake_done = True
+            self._keep_session()
         return True
 
     def _check_sni_hook(self) -> None:
@@ -481,7 +525,7 @@ class TLSEngine:
         return ossl.session_reused(self.conn)
 
     def session_id(self) -> bytes:
-        return ossl.session_id(self.conn)
+        return sessions.session_id_of(ossl.session_der(self.conn))
 
     @property
     def alpn_protocol(self) -> Optional[bytes]:

@@ -530,8 +530,8 @@ class TLSConnection(asyncio.Protocol):
         return None
 
 
-def _engine(cfg: TLSConfig) -> TLSEngine:
-    return TLSEngine(CONTEXTS.get(cfg), cfg)
+def _engine(cfg: TLSConfig, peer: Optional[tuple] = None) -> TLSEngine:
+    return TLSEngine(CONTEXTS.get(cfg), cfg, peer)
 
 
 async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) -> TLSConnection:
@@ -554,7 +554,7 @@ async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional
                       receiver, local_addr=None) -> TLSConnection:
     """TCP connect and TLS handshake as a client."""
     loop = asyncio.get_running_loop()
-    proto = TLSConnection(_engine(cfg), receiver, loop)
+    proto = TLSConnection(_engine(cfg, (host, port)), receiver, loop)
     return await _establish(
         proto, lambda: loop.create_connection(lambda: proto, host, port, local_addr=local_addr),
         timeout)

@@ -1,0 +1,119 @@
+"""TLS 1.2 session reuse (issue 11), ssl and pyssl side by side in both roles.
+
+Each scenario makes connections from ``CMod`` (client) to a ``SMod`` listener and
+reports, per connection, whether the client's session id equals the first
+connection's, whether client and server agree on it, and ``session_resumption`` as
+each side reports it; every pairing of ssl and pyssl must report what ssl with ssl does.
+"""
+import pytest
+
+from bridge.etf import Atom
+
+A = Atom
+MODS = [("ssl", "ssl"), ("ssl", "pyssl"), ("pyssl", "ssl"), ("pyssl", "pyssl")]
+
+
+@pytest.fixture(scope="module")
+def node(pyssl_node, pki):
+    n = pyssl_node
+    p = pki
+    # Conns(CMod, SMod, ClientOptsList, ServerOpts): one connection per client option
+    # list; each answers {ClientInfo, ServerInfo}. Run(...) words them as facts.
+    n.eval(f"""
+    Info = fun(Mod, S) -> {{ok, I}} = Mod:connection_information(S, [session_id, session_resumption, session_data]),
+                          {{proplists:get_value(session_id, I), proplists:get_value(session_resumption, I),
+                            proplists:get_value(session_data, I)}} end,
+    Conns = fun(CMod, SMod, COptsList, SOpts) ->
+      {{ok, L}} = SMod:listen(0, [binary, {{active, false}}, {{reuseaddr, true}}, {{versions, ['tlsv1.2']}},
+                                {{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}} | SOpts]),
+      {{ok, {{_, P}}}} = SMod:sockname(L),
+      Self = self(),
+      N = length(COptsList),
+      spawn(fun() ->
+          [begin {{ok, T}} = SMod:transport_accept(L, 10000), {{ok, S}} = SMod:handshake(T, 10000),
+                 Self ! {{srv, Info(SMod, S)}}, _ = SMod:recv(S, 0, 10000), SMod:close(S) end
+           || _ <- lists:seq(1, N)],
+          SMod:close(L) end),
+      Res = [begin
+               COpts = case CO of F when is_function(F) -> F(); _ -> CO end,
+               {{ok, C}} = CMod:connect("localhost", P, [binary, {{active, false}}, {{versions, ['tlsv1.2']}},
+                                                     {{verify, verify_peer}}, {{cacertfile, "{p.ca.cert_path}"}}
+                                                     | COpts], 10000),
+               CI = Info(CMod, C),
+               SI = receive {{srv, X}} -> X after 10000 -> timeout end,
+               CMod:close(C),
+               %% ssl registers a client session with ssl_manager by a message; a call
+               %% after it makes sure it is in the cache before the next connect
+               _ = sys:get_state(ssl_manager),
+               put(last_session, CI),
+               {{CI, SI}}
+             end || CO <- COptsList],
+      Res end,
+    Facts = fun(Res) ->
+      [{{{{Id0, _, _}}, _}} | _] = Res,
+      [{{Cid =:= Id0, Cid =:= Sid, byte_size(Cid), CR, SR}} || {{{{Cid, CR, _}}, {{Sid, SR, _}}}} <- Res] end,
+    ok""")
+    return n
+
+
+def facts(node, cmod, smod, copts_list, sopts="[]"):
+    return node.eval(f"Facts(Conns({cmod}, {smod}, [{', '.join(copts_list)}], {sopts}))", 60)
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_second_connection_resumes_the_session(node, cmod, smod):
+    """reuse_sessions defaults to true on both ends: the second connection has the
+    first one's 32-byte session id; OTP 25 reports session_resumption false (TLS 1.2)."""
+    got = facts(node, cmod, smod, ["[]", "[]"])
+    assert got == [(True, True, 32, False, False)] * 2
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_reuse_sessions_false_on_either_end_means_full_handshakes(node, cmod, smod):
+    for copts, sopts in (("[{reuse_sessions, false}]", "[]"), ("[]", "[{reuse_sessions, false}]")):
+        got = facts(node, cmod, smod, [copts, copts], sopts)
+        assert got[1][:3] == (False, True, 32), (copts, sopts, got)
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_save_then_explicit_reuse_session_id(node, cmod, smod):
+    """save: a full handshake each time, the session stored; {reuse_session, Id}
+    then offers the stored session of that id."""
+    got = facts(node, cmod, smod, [
+        "[{reuse_sessions, save}]", "[{reuse_sessions, save}]",
+        "fun() -> {Id, _, _} = get(last_session), [{reuse_session, Id}] end"])
+    assert [g[:3] for g in got] == [(True, True, 32), (False, True, 32), (False, True, 32)]
+    # the third connection resumed the second one's session
+    ids = node.eval(f"[Cid || {{{{Cid, _, _}}, _}} <- Conns({cmod}, {smod}, [[{{reuse_sessions, save}}], "
+                    "fun() -> {Id, _, _} = get(last_session), [{reuse_session, Id}] end], [])]")
+    assert ids[0] == ids[1]
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_explicit_reuse_session_with_data(node, cmod, smod):
+    """{reuse_session, {Id, Data}} with what connection_information reported, the
+    client's cache aside (reuse_sessions false)."""
+    ids = node.eval(f"[Cid || {{{{Cid, _, _}}, _}} <- Conns({cmod}, {smod}, [[{{reuse_sessions, false}}], "
+                    "fun() -> {Id, _, D} = get(last_session), [{reuse_sessions, false}, "
+                    "{reuse_session, {Id, D}}] end], [])]")
+    assert ids[0] == ids[1] and len(ids[0]) == 32
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_verify_none_client_does_not_resume_on_its_own(node, cmod, smod):
+    """Observed with OTP 25: a client that does not verify the server never offers
+    its cached session."""
+    got = facts(node, cmod, smod, ["[{verify, verify_none}]", "[{verify, verify_none}]"])
+    assert got[1][:3] == (False, True, 32)
+
+
+def test_sessions_of_one_server_name_are_not_offered_to_another(node):
+    got = facts(node, "pyssl", "pyssl", ["[{server_name_indication, \"localhost\"}]",
+                                         "[{server_name_indication, disable}]"])
+    assert got[1][:3] == (False, True, 32)
+
+
+def test_server_reuse_session_fun_is_refused_by_name(node):
+    r = node.eval("pyssl:listen(0, [{reuse_session, fun(_, _, _, _) -> false end}])")
+    assert r[0] == A("error")
+    assert r[1][1][0] == A("not_supported_by_pyssl") and r[1][1][1][0] == A("reuse_session")
