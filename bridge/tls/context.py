@@ -121,9 +121,12 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     ctx.set_max_proto_version(_VERSION_CONST[versions[-1]])
     # OpenSSL enables a contiguous range only (an OP_NO_* hole disables every version
     # above it), so a set with a hole such as [tlsv1.3, tlsv1.1] becomes tlsv1.1..tlsv1.3.
-    # OP_NO_TICKET: ssl resumes TLS 1.2 sessions by session id and never uses RFC 5077
-    # tickets (a client offering a ticket gets a new, random session id on resumption)
-    options = SSL.OP_NO_COMPRESSION | SSL.OP_IGNORE_UNEXPECTED_EOF | SSL.OP_NO_TICKET
+    options = SSL.OP_NO_COMPRESSION | SSL.OP_IGNORE_UNEXPECTED_EOF
+    if cfg.role == "client":
+        # ssl resumes TLS 1.2 sessions by session id and never asks for RFC 5077
+        # tickets (a ticket resumption would show a new, random session id). A
+        # server's tickets are turned off per connection: see callbacks.on_servername.
+        options |= SSL.OP_NO_TICKET
     if cfg.role == "server":
         # OTP servers accept client-initiated renegotiation (client_renegotiation, default
         # true); OpenSSL 3+ refuses it unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set

@@ -193,9 +193,7 @@ class TLSEngine:
     def _offer_session(self) -> None:
         """The client session to offer, as ssl's ``ssl_session:client_select_session``
         picks it: an explicit ``reuse_session`` first, else (``reuse_sessions`` true)
-        the last session with this peer and options. ssl resumes automatically only
-        when it verifies the server (observed with OTP 25: verify_none clients never
-        resume), and so does pyssl."""
+        the last session with this peer and options."""
         cfg = self.cfg
         der = None
         explicit = cfg.reuse_session
@@ -205,7 +203,7 @@ class TLSEngine:
             sid, data = explicit
             if sessions.session_id_of(data) == sid:
                 der = data
-        elif cfg.reuse_sessions is True and cfg.verify == "verify_peer" and self._session_peer:
+        elif cfg.reuse_sessions is True and self._session_peer:
             der = sessions.CLIENT_SESSIONS.for_peer(self._session_peer)
         if der:
             ossl.offer_session(self.conn, der)
