@@ -9,6 +9,7 @@ import pytest
 from bridge.etf.types import Atom, Pid, Reference
 from bridge.service.conn import _TRANSITIONS, ConnSocket, SockState
 from bridge.service.options import ParsedOptions
+from bridge.service.socket_options import SocketOptions
 
 S = SockState
 CLOSED_REPLY = (Atom("error"), Atom("closed"))
@@ -84,7 +85,7 @@ OWNER = Pid("erl@127.0.0.1", 1, 0, 0)
 def _sock(accepted=False):
     service = _Service()
     parsed = ParsedOptions(role="server" if accepted else "client",
-                           socket={"mode": Atom("binary"), "active": False})
+                           socket=SocketOptions(mode=Atom("binary"), active=False))
     return ConnSocket(service, OWNER, parsed, role=parsed.role, accepted=accepted), service
 
 

@@ -209,7 +209,6 @@ DELIBERATE = [
     ("listen", "[{session_tickets, stateless}]", "session_tickets"),
     ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}]", "next_protocols_advertised"),
     ("connect", "[{crl_check, true}]", "crl_check"),
-    ("connect", "[{reuse_session, <<1,2,3>>}, {versions, ['tlsv1.2']}]", "reuse_session"),
     # per-host options other than the certificate and key
     ("listen", "[{sni_hosts, [{\"a.example\", [{verify, verify_peer}]}]}]", "sni_hosts"),
 ]
@@ -238,3 +237,11 @@ def test_versions_empty_is_an_error_not_a_hang():
     with pytest.raises(SslOptionError) as ei:
         parse_connect_options([(Atom("versions"), [])])
     assert format_term(ei.value.term, pretty=False) == "{error,{options,{versions,[]}}}"
+
+
+def test_every_option_rule_names_an_option():
+    """A misspelt key in the table of rules would leave its option to the default
+    rule without a word: every key is an option of ?RULES (or cb_info)."""
+    from bridge.service.options import process, rules
+    assert set(process._OPTION_RULES) <= set(rules._RULES) | {"cb_info"}
+    assert all(callable(r) for r in process._OPTION_RULES.values())

@@ -18,14 +18,14 @@ from typing import Optional
 from bridge.etf.types import Atom, Pid
 from bridge.tls import transport
 
-from . import hooks, inet, options
+from . import hooks, inet, options, socket_options
 from .conn_info import ConnInfo
 from .delivery import Delivery
 from .errors import failure_reply, tls_alert
 from .options import SslOptionError
 from .packet import encode_packet
-from .sockbase import (SMALL_HEADERS, After, SocketBase, active_value, config_heavy, off_loop_if,
-                       off_loop_if_heavy, packet_type, parse, split_changes)
+from .sockbase import (SMALL_HEADERS, After, SocketBase, config_heavy, off_loop_if,
+                       off_loop_if_heavy, parse, split_changes)
 from .terms import CLOSED, EINVAL, OK, Raise, error, iodata_to_bytes, is_timeout, to_timeout
 
 
@@ -84,16 +84,9 @@ class ConnSocket(ConnInfo, SocketBase):
         super().__init__(service, owner)
         self.role = role
         self.parsed = parsed
-        sopts = parsed.socket
-        self.delivery = Delivery(
-            self.term, owner, service.node.send,
-            mode_binary=sopts.get("mode") is Atom("binary"),
-            packet=packet_type(sopts.get("packet", 0)),
-            packet_size=sopts.get("packet_size", 0),
-            header=sopts.get("header", 0),
-            active=active_value(sopts.get("active", True)),
-            line_delimiter=sopts.get("line_delimiter", 10),
-            flow=self._flow, ended=self._ended)
+        # the socket's own emulated options (parsed may be shared)
+        self.delivery = Delivery(self.term, owner, service.node.send, parsed.socket.copy(),
+                                 flow=self._flow, ended=self._ended)
         self.state = _S.ACCEPTED if accepted else _S.HANDSHAKING
         self.tls = None               # bridge.tls.transport connection, once handshaken
         self.pending_tcp: Optional[pysocket.socket] = None   # ACCEPTED: the TCP socket
@@ -427,27 +420,14 @@ class ConnSocket(ConnInfo, SocketBase):
             return changes
         s, inet_changes = split_changes(changes)
         self._own_parsed()
-        cur = self.parsed.socket
         d = self.delivery
-        new_active = s.get("active")
-        if (type(new_active) is int and type(d.active) is int
-                and not -32768 <= d.active + new_active <= 32767):
-            # ssl_gen_statem:set_socket_opts/6: the running count may not overflow
-            return error((Atom("options"), (Atom("socket_options"), (Atom("active"), new_active))))
-        if "mode" in s:
-            d.binary = s["mode"] is Atom("binary")
-        if "header" in s:
-            d.header = s["header"]
-        if any(k in s for k in ("packet", "packet_size", "line_delimiter")):
-            d.set_packet(packet_type(s.get("packet", cur.get("packet", 0))),
-                         s.get("packet_size"), s.get("line_delimiter"))
+        if "active" in s and socket_options.active_overflows(d.active, s["active"]):
+            return error((Atom("options"), (Atom("socket_options"), (Atom("active"), s["active"]))))
+        if d.set_options(s):
             if d.packet in SMALL_HEADERS:    # a send may now be refused (too big)
                 self.service.windows.revoke(self)
             else:
                 self.service.windows.grant(self)
-        for key, value in s.items():
-            if key != "active":
-                cur[key] = value
         relayed = None
         if inet_changes:
             sock = self._raw_socket()
@@ -459,24 +439,21 @@ class ConnSocket(ConnInfo, SocketBase):
                     relayed = relay.setopts(inet_changes)
             self.parsed.inet.update(inet_changes)
         if "active" in s:
-            value = active_value(s["active"])
-            if self.state in _HELD:
-                d.active = value
-            else:
-                d.set_active(value)
+            d.set_active(s["active"], held=self.state in _HELD)
         # as ssl_gen_statem:set_socket_opts/6: the emulated options first, then the
         # others, whose error is the reply
         return OK if relayed is None else relayed
 
     # The parsed options are shared (with other connects of the same options, or
-    # with the listen socket and its other accepted sockets) until a setopts.
+    # with the listen socket and its other accepted sockets) until a setopts: its OS
+    # options (``inet``) are copied then. The emulated ones are the Delivery's own.
     _parsed_own = False
 
     def _own_parsed(self) -> None:
         if not self._parsed_own:
             p = self.parsed
             self.parsed = options.ParsedOptions(
-                role=p.role, socket=dict(p.socket), inet=dict(p.inet), ssl=p.ssl,
+                role=p.role, socket=p.socket, inet=dict(p.inet), ssl=p.ssl,
                 files=p.files, given=p.given, inet_list=p.inet_list)
             self._parsed_own = True
 
@@ -486,10 +463,7 @@ class ConnSocket(ConnInfo, SocketBase):
         wanted = parse(options.parse_getopts, names)
         if not isinstance(wanted, list):
             return wanted
-        sopts = dict(self.parsed.socket)
-        sopts["active"] = Atom("once") if self.delivery.active == "once" else self.delivery.active
-        sopts["mode"] = Atom("binary") if self.delivery.binary else Atom("list")
-        sopts["header"] = self.delivery.header
+        sopts = self.delivery.opts.as_dict()
         sock = self._raw_socket()
         if sock is None:
             relay = self._relay()

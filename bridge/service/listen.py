@@ -214,8 +214,9 @@ class ListenSocket(SocketBase):
         # a fresh copy: sockets accepted so far keep the options they were accepted with
         p = self.parsed
         self.parsed = options.ParsedOptions(
-            role=p.role, socket={**p.socket, **sock_changes}, inet=dict(p.inet), ssl=p.ssl,
+            role=p.role, socket=p.socket.copy(), inet=dict(p.inet), ssl=p.ssl,
             files=p.files, given=p.given, inet_list=p.inet_list)
+        self.parsed.socket.update(sock_changes)
         inet.set_options(self.lsock, inet_changes)
         self.parsed.inet.update(inet_changes)
         return OK
@@ -224,7 +225,7 @@ class ListenSocket(SocketBase):
         wanted = parse(options.parse_getopts, names)
         if not isinstance(wanted, list):
             return wanted
-        return (OK, inet.get_options(self.lsock, wanted, self.parsed.socket))
+        return (OK, inet.get_options(self.lsock, wanted, self.parsed.socket.as_dict()))
 
     def peername(self):
         return error(ENOTCONN)

@@ -75,19 +75,6 @@ def split_changes(changes: list) -> tuple[dict, dict]:
 SMALL_HEADERS = (1, 2)
 
 
-def packet_type(value):
-    """The packet option as the packet decoder names it: 0/1/2/4 or an atom's name."""
-    if isinstance(value, Atom):
-        return 0 if value.name == "raw" else value.name
-    return value
-
-
-def active_value(value):
-    if isinstance(value, Atom):
-        return "once" if value.name == "once" else False
-    return value
-
-
 class SocketBase:
     def __init__(self, service, owner: Pid):
         self.service = service

@@ -293,7 +293,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         for item in inherited:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Atom) \
                     and item[0].name in options.EMULATED_OPTIONS:
-                parsed.socket[item[0].name] = item[1]
+                parsed.socket.set(item[0].name, item[1])
     files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
     cfg = parse(options.build_tls_config, parsed, "client" if client else "server", files)
     if not isinstance(cfg, TLSConfig):

@@ -1,0 +1,27 @@
+"""Session reuse options (bridge.tls.sessions does the reuse): ``reuse_sessions``
+(true | false | save) and ``reuse_session`` (a client's ``SessionId`` or
+``{SessionId, SessionData}``; a server's fun is refused by name)."""
+from __future__ import annotations
+
+from .base import _is, _is_binary, _is_fun
+
+
+def reuse_session_unsupported(v) -> bool:
+    """A server's ``reuse_session`` fun needs a session lookup callback the engine's
+    bindings lack (SSL_CTX_sess_set_get_cb); a client's id or {Id, Data} works."""
+    return _is_fun(v)
+
+
+def session_config(o: dict, cfg) -> None:
+    """``reuse_sessions`` and a client's explicit ``reuse_session`` into ``cfg``
+    (``bridge.tls.config.TLSConfig``), as ``bridge.tls.engine`` offers sessions."""
+    rs = o.get("reuse_sessions")
+    cfg.reuse_sessions = "save" if _is(rs, "save") else rs is not False
+    explicit = o.get("reuse_session")
+    if cfg.role != "client":
+        return
+    if _is_binary(explicit):
+        cfg.reuse_session = bytes(explicit)
+    elif isinstance(explicit, tuple) and len(explicit) == 2 and _is_binary(explicit[0]) \
+            and _is_binary(explicit[1]):
+        cfg.reuse_session = (bytes(explicit[0]), bytes(explicit[1]))
