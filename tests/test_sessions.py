@@ -24,28 +24,34 @@ def node(pyssl_node, pki):
                           {{proplists:get_value(session_id, I), proplists:get_value(session_resumption, I),
                             proplists:get_value(session_data, I)}} end,
     Conns = fun(CMod, SMod, COptsList, SOpts) ->
-      %% the scenario's options first: the first of two equal keys counts (proplists)
-      {{ok, L}} = SMod:listen(0, SOpts ++ [binary, {{active, false}}, {{reuseaddr, true}}, {{versions, ['tlsv1.2']}},
-                                {{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}]),
+      %% the scenario's options, and defaults for the keys it does not set
+      With = fun(Opts, Base) -> Opts ++ [D || {{K, _}} = D <- Base, not lists:keymember(K, 1, Opts)] end,
+      {{ok, L}} = SMod:listen(0, With(SOpts, [{{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
+                                {{versions, ['tlsv1.2']}}, {{certfile, "{p.server.cert_path}"}},
+                                {{keyfile, "{p.server.key_path}"}}])),
       {{ok, {{_, P}}}} = SMod:sockname(L),
       Self = self(),
       N = length(COptsList),
       spawn(fun() ->
           [begin {{ok, T}} = SMod:transport_accept(L, 10000), {{ok, S}} = SMod:handshake(T, 10000),
+                 ok = SMod:send(S, <<"x">>),
                  Self ! {{srv, Info(SMod, S)}}, _ = SMod:recv(S, 0, 10000), SMod:close(S) end
            || _ <- lists:seq(1, N)],
           SMod:close(L) end),
       Res = [begin
                COpts = case CO of F when is_function(F) -> F(); _ -> CO end,
-               {{ok, C}} = CMod:connect("localhost", P, COpts ++ [binary, {{active, false}}, {{versions, ['tlsv1.2']}},
-                                                     {{verify, verify_peer}}, {{cacertfile, "{p.ca.cert_path}"}}],
-                                         10000),
+               {{ok, C}} = CMod:connect("localhost", P, With(COpts, [{{mode, binary}}, {{active, false}},
+                                                     {{versions, ['tlsv1.2']}}, {{verify, verify_peer}},
+                                                     {{cacertfile, "{p.ca.cert_path}"}}]), 10000),
+               %% the server's first bytes come after any TLS 1.3 ticket it sends
+               {{ok, <<"x">>}} = CMod:recv(C, 1, 10000),
                CI = Info(CMod, C),
                SI = receive {{srv, X}} -> X after 10000 -> timeout end,
                CMod:close(C),
                %% ssl registers a client session with ssl_manager by a message; a call
                %% after it makes sure it is in the cache before the next connect
                _ = sys:get_state(ssl_manager),
+               _ = [sys:get_state(P) || P <- [whereis(tls_client_ticket_store)], is_pid(P)],
                put(last_session, CI),
                {{CI, SI}}
              end || CO <- COptsList],
@@ -101,9 +107,11 @@ def test_explicit_reuse_session_with_data(node, cmod, smod):
 
 
 @pytest.mark.parametrize("cmod,smod", MODS)
-def test_verify_none_client_resumes_too(node, cmod, smod):
+def test_verify_none_client_keeps_no_session(node, cmod, smod):
+    """ssl registers a client session only when it verified the server
+    (tls_dtls_connection:handle_session/6): verify_none clients never resume."""
     got = facts(node, cmod, smod, ["[{verify, verify_none}]", "[{verify, verify_none}]"])
-    assert got == [(True, True, 32, False, False)] * 2
+    assert got[1][:3] == (False, True, 32)
 
 
 def test_sessions_of_one_server_name_are_not_offered_to_another(node):
@@ -128,3 +136,26 @@ def test_tls13_server_sends_no_ticket_by_default(node):
                            f"Conns(ssl, {smod}, [{copts}, {copts}], {sopts})]", 60)
            for smod in ("ssl", "pyssl")}
     assert got["ssl"] == got["pyssl"] == [(False, False), (False, False)]
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+@pytest.mark.parametrize("mode", ["stateless", "stateful"])
+def test_tls13_tickets_auto_resume(node, cmod, smod, mode):
+    """A server with session_tickets stateless or stateful, a client with auto: the
+    second connection resumes with a ticket of the first, and both ends say so.
+    ssl's client picks any ticket it holds for the server name (tls_client_ticket_store),
+    so each scenario names a server of its own (not verified: the certificate says
+    localhost)."""
+    sni = f"{cmod}-{smod}-{mode}.example"
+    copts = (f"[{{versions, ['tlsv1.3']}}, {{session_tickets, auto}}, {{verify, verify_none}}, "
+             f"{{server_name_indication, \"{sni}\"}}]")
+    sopts = f"[{{versions, ['tlsv1.3']}}, {{session_tickets, {mode}}}]"
+    got = node.eval(f"[{{CR, SR}} || {{{{_, CR, _}}, {{_, SR, _}}}} <- "
+                    f"Conns({cmod}, {smod}, [{copts}, {copts}], {sopts})]", 60)
+    assert got == [(False, False), (True, True)]
+
+
+def test_client_manual_tickets_are_refused_by_name(node):
+    r = node.eval("pyssl:connect(\"localhost\", 1, [{versions, ['tlsv1.3']}, {session_tickets, manual}])")
+    assert r[0] == A("error")
+    assert r[1][1] == (A("not_supported_by_pyssl"), (A("session_tickets"), A("manual")))

@@ -31,8 +31,11 @@ def on_servername(conn) -> None:
     the bindings lack, and a context with SSL_OP_NO_TICKET still sends (stateful)
     ones. Setting the option here, in the servername step of the ClientHello, makes
     OpenSSL (final_server_name) drop the ticket it planned: no NewSessionTicket
-    in TLS 1.3, no ticket extension in TLS 1.2."""
-    conn.set_options(SSL.OP_NO_TICKET)
+    in TLS 1.3, no ticket extension in TLS 1.2. ``stateless`` and ``stateful``
+    keep OpenSSL's tickets (the context's app data says which; bridge.tls.context)."""
+    tickets = conn.get_context().get_app_data() not in ("stateless", "stateful")
+    if tickets:
+        conn.set_options(SSL.OP_NO_TICKET)
     engine = conn.get_app_data()          # set only when the server has SNI settings
     if engine is None:
         return
@@ -50,7 +53,8 @@ def on_servername(conn) -> None:
             return
     if host_cfg is not None:
         conn.set_context(engine.context_for(host_cfg))
-        conn.set_options(SSL.OP_NO_TICKET)
+        if tickets:
+            conn.set_options(SSL.OP_NO_TICKET)
 
 
 def _psk_key(conn, identity: Optional[bytes], limit: int) -> Optional[tuple]:

@@ -39,6 +39,9 @@ class TLSConfig:
     # client: {reuse_session, Id} -> the session id (bytes) to offer from the cache;
     # {reuse_session, {Id, Data}} -> (id, data) with data as pyssl's session_data
     reuse_session: object = None
+    # TLS 1.3 tickets, ssl's session_tickets: server "disabled" | "stateless" |
+    # "stateful"; client "disabled" | "auto" (bridge.tls.sessions)
+    session_tickets: str = "disabled"
     alpn_advertised: list[bytes] = field(default_factory=list)   # client: protocols offered
     alpn_preferred: list[bytes] = field(default_factory=list)    # server: preference order
     # Verification callback hook (verify_fun): set by the service; the engine calls it

@@ -147,6 +147,7 @@ class TLSEngine:
         self._vf: Optional[dict] = None            # made on the hook's first call
         self._bios_used = True           # the handshake's BIOs, renewed once it is over
         self._session_peer: Optional[tuple] = None   # client: its sessions' cache key
+        self._tickets_wanted = False     # client, session_tickets auto: keep TLS 1.3 tickets
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
         conn.set_info_callback(self._info)
@@ -181,6 +182,7 @@ class TLSEngine:
                 ossl.set_host_check(conn, cfg.hostname_check)
             self._session_peer = None if peer is None else \
                 (peer, config_key(cfg), cfg.server_name_indication, cfg.hostname_check)
+            self._tickets_wanted = cfg.session_tickets == "auto" and peer is not None
             self._offer_session()
         else:
             conn.set_accept_state()
@@ -203,21 +205,40 @@ class TLSEngine:
             sid, data = explicit
             if sessions.session_id_of(data) == sid:
                 der = data
-        elif cfg.reuse_sessions is True and self._session_peer:
-            der = sessions.CLIENT_SESSIONS.for_peer(self._session_peer)
+        elif self._session_peer is not None:
+            if cfg.session_tickets == "auto" and "tlsv1.3" in cfg.versions:
+                # ssl's automatic TLS 1.3 resumption: a ticket this peer gave earlier
+                der = sessions.CLIENT_TICKETS.for_peer(self._session_peer)
+            if der is None and cfg.reuse_sessions is True:
+                der = sessions.CLIENT_SESSIONS.for_peer(self._session_peer)
         if der:
             ossl.offer_session(self.conn, der)
 
     def _keep_session(self) -> None:
-        """A client's new TLS 1.2 session goes into the cache (``reuse_sessions``
-        true or save), as ssl registers it with its session cache."""
-        if self.role != "client" or not self.cfg.reuse_sessions or self._session_peer is None:
+        """A client's new TLS 1.2 session goes into the cache when it verified the
+        server and ``reuse_sessions`` is true or save, as ssl registers it
+        (``tls_dtls_connection:handle_session/6``)."""
+        if self.role != "client" or not self.cfg.reuse_sessions or self._session_peer is None \
+                or self.cfg.verify != "verify_peer":
             return
         if self.version == "tlsv1.3" or ossl.session_reused(self.conn):
             return
         der = ossl.session_der(self.conn)
         if der:
             sessions.CLIENT_SESSIONS.store(self._session_peer, der)
+
+    def _keep_ticket(self) -> None:
+        """session_tickets auto: a TLS 1.3 client keeps the first ticket the server
+        sends after the handshake (each connection's reads look until one came; OpenSSL
+        updates the connection's session in place, so its encoding tells)."""
+        if self.version != "tlsv1.3":
+            self._tickets_wanted = False
+            return
+        der = ossl.session_der(self.conn)
+        if sessions.has_ticket(der):
+            self._tickets_wanted = False
+            # a TLS 1.3 session's id may be empty: the ticket store keys it by peer
+            sessions.CLIENT_TICKETS.store(self._session_peer, der, sid=b"%d" % id(self))
 
     def session_data(self) -> bytes:
         """pyssl's ``session_data``: the session's encoding, which a client's
@@ -399,6 +420,8 @@ class TLSEngine:
             chunks.append(chunk)
         if self.renegotiating and not self.conn.renegotiate_pending():
             self.renegotiating = False
+        if self._tickets_wanted:
+            self._keep_ticket()
         if self._out_pending:
             self._flush_pending()
         if not chunks:

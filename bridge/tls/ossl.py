@@ -40,6 +40,12 @@ def set_groups(ctx: SSL.Context, groups: bytes) -> None:
     _lib.SSL_CTX_set1_curves_list(ctx._context, groups)
 
 
+def set_sigalgs(ctx: SSL.Context, sigalgs: bytes) -> None:
+    """The signature schemes offered (``SSL_CTX_set1_sigalgs_list``)."""
+    if _lib.SSL_CTX_set1_sigalgs_list(ctx._context, sigalgs) != 1:
+        _lib.ERR_clear_error()
+
+
 def groups_supported(names) -> frozenset:
     """Those of the curve/group ``names`` (OpenSSL spellings: "x25519", "secp256r1",
     "ffdhe2048"...) that libssl here accepts for a handshake."""
@@ -248,9 +254,11 @@ def offer_session(conn: SSL.Connection, der: bytes) -> bool:
 
 def set_session_cache(ctx: SSL.Context, mode: str) -> None:
     """OpenSSL's session cache: "server", "server_no_store" (session ids are made,
-    nothing is kept or looked up) or "off"."""
+    nothing is kept or looked up), "client_no_store" (a client that takes TLS 1.3
+    tickets in, kept elsewhere) or "off"."""
     value = {"server": _lib.SSL_SESS_CACHE_SERVER,
              "server_no_store": _lib.SSL_SESS_CACHE_SERVER | _lib.SSL_SESS_CACHE_NO_INTERNAL,
+             "client_no_store": _lib.SSL_SESS_CACHE_CLIENT | _lib.SSL_SESS_CACHE_NO_INTERNAL_STORE,
              "off": _lib.SSL_SESS_CACHE_OFF}[mode]
     _lib.SSL_CTX_set_session_cache_mode(ctx._context, value)
 

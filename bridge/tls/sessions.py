@@ -59,6 +59,20 @@ def session_id_of(der: bytes) -> bytes:
         return b""
 
 
+def has_ticket(der: bytes) -> bool:
+    """The session carries a ticket from the server (``[10] tlsext_tick`` in OpenSSL's
+    SSL_SESSION encoding): a TLS 1.3 client can offer it."""
+    try:
+        tag, pos, end = _tlv(der, 0)
+        while pos < end:
+            tag, _s, pos = _tlv(der, pos)
+            if tag == 0xAA:
+                return True
+    except (ValueError, IndexError):
+        return False
+    return False
+
+
 class ClientSessions:
     """Client sessions by peer (host, port, options) and by session id; the oldest
     go first past ``size`` entries, and none is offered after ``lifetime`` seconds."""
@@ -70,8 +84,9 @@ class ClientSessions:
         self.lifetime = lifetime
         self._lock = threading.Lock()      # engines run handshake steps on worker threads
 
-    def store(self, peer, der: bytes) -> None:
-        sid = session_id_of(der)
+    def store(self, peer, der: bytes, sid: Optional[bytes] = None) -> None:
+        """Keep ``der`` as ``peer``'s session (by its session id, or ``sid``)."""
+        sid = sid or session_id_of(der)
         if not sid:
             return
         now = time.monotonic()
@@ -106,3 +121,6 @@ class ClientSessions:
 
 
 CLIENT_SESSIONS = ClientSessions()
+# TLS 1.3 tickets of session_tickets auto clients (a ticket's session has no id of its
+# own worth the name: OpenSSL gives it a random one), by the same peer keys
+CLIENT_TICKETS = ClientSessions()

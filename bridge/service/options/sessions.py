@@ -1,6 +1,7 @@
 """Session reuse options (bridge.tls.sessions does the reuse): ``reuse_sessions``
-(true | false | save) and ``reuse_session`` (a client's ``SessionId`` or
-``{SessionId, SessionData}``; a server's fun is refused by name)."""
+(true | false | save), ``reuse_session`` (a client's ``SessionId`` or
+``{SessionId, SessionData}``; a server's fun is refused by name) and TLS 1.3's
+``session_tickets``."""
 from __future__ import annotations
 
 from .base import _is, _is_binary, _is_fun
@@ -12,9 +13,18 @@ def reuse_session_unsupported(v) -> bool:
     return _is_fun(v)
 
 
+def session_tickets_unsupported(v, role: str) -> bool:
+    """A server's stateless and stateful tickets work; a client's ``manual`` needs
+    ticket messages to the owner, not built."""
+    return _is(v, "manual")
+
+
 def session_config(o: dict, cfg) -> None:
     """``reuse_sessions`` and a client's explicit ``reuse_session`` into ``cfg``
     (``bridge.tls.config.TLSConfig``), as ``bridge.tls.engine`` offers sessions."""
+    st = o.get("session_tickets")
+    if _is(st, "stateless", "stateful", "auto"):
+        cfg.session_tickets = st.name
     rs = o.get("reuse_sessions")
     cfg.reuse_sessions = "save" if _is(rs, "save") else rs is not False
     explicit = o.get("reuse_session")
