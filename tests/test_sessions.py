@@ -159,3 +159,13 @@ def test_client_manual_tickets_are_refused_by_name(node):
     r = node.eval("pyssl:connect(\"localhost\", 1, [{versions, ['tlsv1.3']}, {session_tickets, manual}])")
     assert r[0] == A("error")
     assert r[1][1] == (A("not_supported_by_pyssl"), (A("session_tickets"), A("manual")))
+
+
+def test_anti_replay_is_accepted_and_early_data_refused_by_name(node, pki):
+    srv = f'{{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}'
+    r = node.eval(f"(fun() -> {{ok, L}} = pyssl:listen(0, [{srv}, {{versions, ['tlsv1.3']}}, "
+                  "{session_tickets, stateless}, {anti_replay, '10k'}]), pyssl:close(L) end)()")
+    assert r == A("ok")
+    r = node.eval(f"pyssl:listen(0, [{srv}, {{versions, ['tlsv1.3']}}, {{session_tickets, stateless}}, "
+                  "{early_data, enabled}])")
+    assert r == (A("error"), (A("options"), (A("not_supported_by_pyssl"), (A("early_data"), A("enabled")))))

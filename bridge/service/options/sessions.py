@@ -1,7 +1,8 @@
 """Session reuse options (bridge.tls.sessions does the reuse): ``reuse_sessions``
 (true | false | save), ``reuse_session`` (a client's ``SessionId`` or
 ``{SessionId, SessionData}``; a server's fun is refused by name) and TLS 1.3's
-``session_tickets``."""
+``session_tickets``. ``anti_replay`` (stateless servers) is accepted and has
+nothing to do: it guards 0-RTT early data, which pyssl refuses (``early_data``)."""
 from __future__ import annotations
 
 from .base import _is, _is_binary, _is_fun

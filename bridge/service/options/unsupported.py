@@ -29,7 +29,7 @@ def _unsupported(omap: dict, given: dict, role: str):
 
     for name in ("srp_identity",
                  "next_protocols_advertised", "partial_chain", "use_ticket",
-                 "anti_replay", "certs_keys"):
+                 "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):
             refuse(name, given.get(name, omap.get(name)))
     if "client_preferred_next_protocols" in given and not _is_undef(omap.get("next_protocol_selector")):
