@@ -206,7 +206,6 @@ DELIBERATE = [
      "client_preferred_next_protocols"),
     ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),
     ("connect", "[{handshake, hello}]", "handshake"),
-    ("connect", "[{session_tickets, manual}]", "session_tickets"),
     ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}]", "next_protocols_advertised"),
     ("connect", "[{crl_check, true}]", "crl_check"),
     # per-host options other than the certificate and key

@@ -155,10 +155,27 @@ def test_tls13_tickets_auto_resume(node, cmod, smod, mode):
     assert got == [(False, False), (True, True)]
 
 
-def test_client_manual_tickets_are_refused_by_name(node):
-    r = node.eval("pyssl:connect(\"localhost\", 1, [{versions, ['tlsv1.3']}, {session_tickets, manual}])")
-    assert r[0] == A("error")
-    assert r[1][1] == (A("not_supported_by_pyssl"), (A("session_tickets"), A("manual")))
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_tls13_manual_tickets(node, cmod, smod):
+    """session_tickets manual: the owner gets {ssl, session_ticket, Ticket} (ssl's a
+    map, pyssl's a binary) and resumes with {use_ticket, [Ticket]}."""
+    base = (f"{{versions, ['tlsv1.3']}}, {{session_tickets, manual}}, {{verify, verify_none}}, "
+            f"{{server_name_indication, \"{cmod}-{smod}-manual.example\"}}")
+    second = (f"fun() -> T = receive {{ssl, session_ticket, X}} -> X after 5000 -> none end, "
+              f"put(ticket, T), [{{use_ticket, [T]}}, {base}] end")
+    got = node.eval(f"(fun() -> R = [{{CR, SR}} || {{{{_, CR, _}}, {{_, SR, _}}}} <- "
+                    f"Conns({cmod}, {smod}, [[{base}], {second}], [{{versions, ['tlsv1.3']}}, "
+                    "{session_tickets, stateless}])], "
+                    "Flush = fun F() -> receive {ssl, session_ticket, _} -> F() after 0 -> ok end end, Flush(), "
+                    "{R, get(ticket) =/= none} end)()", 60)
+    assert got == ([(False, False), (True, True)], True)
+
+
+def test_ssl_tickets_are_refused_by_name_in_use_ticket(node):
+    r = node.eval("pyssl:connect(\"localhost\", 1, [{versions, ['tlsv1.3']}, {session_tickets, manual}, "
+                  "{use_ticket, [#{ticket => x}]}])")
+    assert r[0] == A("error") and r[1][1][0] == A("not_supported_by_pyssl")
+    assert r[1][1][1][0] == A("use_ticket")
 
 
 def test_anti_replay_is_accepted_and_early_data_refused_by_name(node, pki):

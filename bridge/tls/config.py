@@ -40,8 +40,10 @@ class TLSConfig:
     # {reuse_session, {Id, Data}} -> (id, data) with data as pyssl's session_data
     reuse_session: object = None
     # TLS 1.3 tickets, ssl's session_tickets: server "disabled" | "stateless" |
-    # "stateful"; client "disabled" | "auto" (bridge.tls.sessions)
+    # "stateful"; client "disabled" | "auto" | "manual" (bridge.tls.sessions)
     session_tickets: str = "disabled"
+    # client, manual: the tickets to offer (use_ticket; what "manual" handed out)
+    use_ticket: tuple = ()
     alpn_advertised: list[bytes] = field(default_factory=list)   # client: protocols offered
     alpn_preferred: list[bytes] = field(default_factory=list)    # server: preference order
     # Verification callback hook (verify_fun): set by the service; the engine calls it

@@ -127,7 +127,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # OpenSSL enables a contiguous range only (an OP_NO_* hole disables every version
     # above it), so a set with a hole such as [tlsv1.3, tlsv1.1] becomes tlsv1.1..tlsv1.3.
     options = SSL.OP_NO_COMPRESSION | SSL.OP_IGNORE_UNEXPECTED_EOF
-    if cfg.role == "client" and cfg.session_tickets != "auto":
+    if cfg.role == "client" and cfg.session_tickets not in ("auto", "manual"):
         # ssl resumes TLS 1.2 sessions by session id and never asks for RFC 5077
         # tickets (a ticket resumption would show a new, random session id). A
         # server's tickets are turned off per connection: see callbacks.on_servername.
@@ -165,7 +165,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # Key exchange groups OTP 25 also offers. OpenSSL's default adds a hybrid
     # post-quantum share, which doubles the ClientHello for a group OTP 25 lacks.
     ossl.set_groups(ctx, b"X25519:P-256:P-384:P-521:X448")
-    if cfg.role == "client" and cfg.session_tickets == "auto":
+    if cfg.role == "client" and cfg.session_tickets in ("auto", "manual"):
         # An OTP 25 server checks a ticket's binder by re-encoding the ClientHello and
         # crashes (ssl_cipher:hash_algorithm(unassigned)) on schemes it does not know,
         # which OpenSSL offers by default (ML-DSA, brainpool TLS 1.3): a client that
@@ -237,7 +237,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     else:
         # the client's cache is the bridge's own (bridge.tls.sessions), shared by owners
         # (an OpenSSL client whose cache is off ignores TLS 1.3 tickets)
-        ossl.set_session_cache(ctx, "client_no_store" if cfg.session_tickets == "auto" else "off")
+        ossl.set_session_cache(ctx, "client_no_store" if cfg.session_tickets in ("auto", "manual") else "off")
         if cfg.alpn_advertised:
             ctx.set_alpn_protos(list(cfg.alpn_advertised))
     return ctx

@@ -147,7 +147,8 @@ class TLSEngine:
         self._vf: Optional[dict] = None            # made on the hook's first call
         self._bios_used = True           # the handshake's BIOs, renewed once it is over
         self._session_peer: Optional[tuple] = None   # client: its sessions' cache key
-        self._tickets_wanted = False     # client, session_tickets auto: keep TLS 1.3 tickets
+        self._tickets_wanted = False     # client, session_tickets auto|manual: take a ticket
+        self.tickets: list[bytes] = []   # manual: tickets for the owner, taken by the transport
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
         conn.set_info_callback(self._info)
@@ -182,7 +183,8 @@ class TLSEngine:
                 ossl.set_host_check(conn, cfg.hostname_check)
             self._session_peer = None if peer is None else \
                 (peer, config_key(cfg), cfg.server_name_indication, cfg.hostname_check)
-            self._tickets_wanted = cfg.session_tickets == "auto" and peer is not None
+            self._tickets_wanted = (cfg.session_tickets == "auto" and peer is not None) \
+                or cfg.session_tickets == "manual"
             self._offer_session()
         else:
             conn.set_accept_state()
@@ -205,6 +207,9 @@ class TLSEngine:
             sid, data = explicit
             if sessions.session_id_of(data) == sid:
                 der = data
+        elif cfg.session_tickets == "manual":
+            # {use_ticket, [Ticket]}: the first of pyssl's tickets given
+            der = next((t for t in cfg.use_ticket if sessions.has_ticket(t)), None)
         elif self._session_peer is not None:
             if cfg.session_tickets == "auto" and "tlsv1.3" in cfg.versions:
                 # ssl's automatic TLS 1.3 resumption: a ticket this peer gave earlier
@@ -228,7 +233,7 @@ class TLSEngine:
             sessions.CLIENT_SESSIONS.store(self._session_peer, der)
 
     def _keep_ticket(self) -> None:
-        """session_tickets auto: a TLS 1.3 client keeps the first ticket the server
+        """session_tickets auto (or manual: for the owner): a TLS 1.3 client keeps the first ticket the server
         sends after the handshake (each connection's reads look until one came; OpenSSL
         updates the connection's session in place, so its encoding tells)."""
         if self.version != "tlsv1.3":
@@ -237,6 +242,9 @@ class TLSEngine:
         der = ossl.session_der(self.conn)
         if sessions.has_ticket(der):
             self._tickets_wanted = False
+            if self.cfg.session_tickets == "manual":
+                self.tickets.append(der)       # {ssl, session_ticket, Ticket} to the owner
+                return
             # a TLS 1.3 session's id may be empty: the ticket store keys it by peer
             sessions.CLIENT_TICKETS.store(self._session_peer, der, sid=b"%d" % id(self))
 

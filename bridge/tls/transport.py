@@ -321,6 +321,12 @@ class TLSConnection(asyncio.Protocol):
             self._failed(exc)
             return
         self._flush()
+        if eng.tickets:
+            # session_tickets manual: the owner hears of a ticket before the data after it
+            tickets, eng.tickets = eng.tickets, []
+            sink = getattr(self.receiver, "tickets_received", None)
+            if sink is not None:
+                sink(tickets)
         if plain and not self._read_shut:
             self.receiver.data_received(plain)
         if eng.failed is not None:

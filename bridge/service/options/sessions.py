@@ -14,18 +14,21 @@ def reuse_session_unsupported(v) -> bool:
     return _is_fun(v)
 
 
-def session_tickets_unsupported(v, role: str) -> bool:
-    """A server's stateless and stateful tickets work; a client's ``manual`` needs
-    ticket messages to the owner, not built."""
-    return _is(v, "manual")
+def use_ticket_unsupported(v) -> bool:
+    """``use_ticket`` takes the tickets pyssl handed out (binaries); ssl's ticket
+    maps mean nothing to OpenSSL."""
+    return isinstance(v, list) and not all(_is_binary(t) for t in v)
 
 
 def session_config(o: dict, cfg) -> None:
     """``reuse_sessions`` and a client's explicit ``reuse_session`` into ``cfg``
     (``bridge.tls.config.TLSConfig``), as ``bridge.tls.engine`` offers sessions."""
     st = o.get("session_tickets")
-    if _is(st, "stateless", "stateful", "auto"):
+    if _is(st, "stateless", "stateful", "auto", "manual"):
         cfg.session_tickets = st.name
+    tickets = o.get("use_ticket")
+    if cfg.role == "client" and isinstance(tickets, list):
+        cfg.use_ticket = tuple(bytes(t) for t in tickets if _is_binary(t))
     rs = o.get("reuse_sessions")
     cfg.reuse_sessions = "save" if _is(rs, "save") else rs is not False
     explicit = o.get("reuse_session")
