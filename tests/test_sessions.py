@@ -114,9 +114,17 @@ def test_verify_none_client_keeps_no_session(node, cmod, smod):
     assert got[1][:3] == (False, True, 32)
 
 
-def test_sessions_of_one_server_name_are_not_offered_to_another(node):
-    got = facts(node, "pyssl", "pyssl", ["[{server_name_indication, \"localhost\"}]",
-                                         "[{server_name_indication, disable}]"])
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_sessions_go_by_host_and_are_kept_by_server_name(node, pki, cmod, smod):
+    """ssl looks a client session up under the host it connects to and registers
+    it under the server name it sent: the server name alone does not keep a
+    session from a connection to the same host, and a session made with a server
+    name other than the host is never found."""
+    got = facts(node, cmod, smod, ["[{server_name_indication, \"localhost\"}]",
+                                   "[{server_name_indication, disable}]"])
+    assert got[1][:3] == (True, True, 32)
+    other = f'[{{certfile, "{pki.wrong_host.cert_path}"}}, {{keyfile, "{pki.wrong_host.key_path}"}}]'
+    got = facts(node, cmod, smod, ["[{server_name_indication, \"elsewhere.example\"}]"] * 2, other)
     assert got[1][:3] == (False, True, 32)
 
 
@@ -186,3 +194,25 @@ def test_anti_replay_is_accepted_and_early_data_refused_by_name(node, pki):
     r = node.eval(f"pyssl:listen(0, [{srv}, {{versions, ['tlsv1.3']}}, {{session_tickets, stateless}}, "
                   "{early_data, enabled}])")
     assert r == (A("error"), (A("options"), (A("not_supported_by_pyssl"), (A("early_data"), A("enabled")))))
+
+
+@pytest.mark.parametrize("cmod", ["ssl", "pyssl"])
+@pytest.mark.parametrize("sni,resumed", [("disable", True), ('"localhost"', False)])
+def test_upgraded_client_resumes_by_peer_address(node, pki, cmod, sni, resumed):
+    """connect/3 on a gen_tcp socket looks sessions up under the peer's address and
+    keeps them under the server name it sent: with one, it never resumes (as ssl)."""
+    ids = node.eval(f"""(fun() ->
+      {{ok, L}} = ssl:listen(0, [{{versions, ['tlsv1.2']}}, {{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
+                             {{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}]),
+      {{ok, {{_, P}}}} = ssl:sockname(L),
+      spawn(fun() -> [begin {{ok, T}} = ssl:transport_accept(L, 10000), {{ok, S}} = ssl:handshake(T, 10000),
+                            ok = ssl:send(S, <<"x">>), _ = ssl:recv(S, 0, 10000), ssl:close(S) end
+                      || _ <- [1, 2]], ssl:close(L) end),
+      [begin {{ok, T}} = gen_tcp:connect({{127, 0, 0, 1}}, P, [binary, {{active, false}}]),
+             {{ok, C}} = {cmod}:connect(T, [{{versions, ['tlsv1.2']}}, {{verify, verify_peer}},
+                                          {{cacertfile, "{pki.ca.cert_path}"}},
+                                          {{server_name_indication, {sni}}}], 10000),
+             {{ok, <<"x">>}} = {cmod}:recv(C, 1, 10000),
+             {{ok, [{{session_id, Id}}]}} = {cmod}:connection_information(C, [session_id]),
+             {cmod}:close(C), _ = sys:get_state(ssl_manager), Id end || _ <- [1, 2]] end)()""", 60)
+    assert len(ids[0]) == 32 and (ids[0] == ids[1]) is resumed

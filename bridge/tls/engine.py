@@ -146,7 +146,8 @@ class TLSEngine:
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf: Optional[dict] = None            # made on the hook's first call
         self._bios_used = True           # the handshake's BIOs, renewed once it is over
-        self._session_peer: Optional[tuple] = None   # client: its sessions' cache key
+        self._session_peer: Optional[tuple] = None   # client: where it looks sessions up
+        self._session_name: Optional[tuple] = None   # client: where it keeps its own
         self._tickets_wanted = False     # client, session_tickets auto|manual: take a ticket
         self.tickets: list[bytes] = []   # manual: tickets for the owner, taken by the transport
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
@@ -181,8 +182,14 @@ class TLSEngine:
                     conn.set_tlsext_host_name(name)
             if cfg.hostname_check and cfg.verify == "verify_peer":
                 ossl.set_host_check(conn, cfg.hostname_check)
-            self._session_peer = None if peer is None else \
-                (peer, config_key(cfg), cfg.server_name_indication, cfg.hostname_check)
+            if peer is not None:
+                # ssl looks a session up under the host it connects to and registers
+                # it under the server name it sent (tls_dtls_connection:host_id/3), so
+                # a session made with another server name is not found; each key also
+                # holds the options, so no session is offered under other ones
+                ck = config_key(cfg)
+                self._session_peer = (peer, ck)
+                self._session_name = ((cfg.server_name_indication or peer[0], peer[1]), ck)
             self._tickets_wanted = (cfg.session_tickets == "auto" and peer is not None) \
                 or cfg.session_tickets == "manual"
             self._offer_session()
@@ -213,7 +220,8 @@ class TLSEngine:
         elif self._session_peer is not None:
             if cfg.session_tickets == "auto" and "tlsv1.3" in cfg.versions:
                 # ssl's automatic TLS 1.3 resumption: a ticket this peer gave earlier
-                der = sessions.CLIENT_TICKETS.for_peer(self._session_peer)
+                # (ssl's ticket store goes by the server name too)
+                der = sessions.CLIENT_TICKETS.for_peer(self._session_name)
             if der is None and cfg.reuse_sessions is True:
                 der = sessions.CLIENT_SESSIONS.for_peer(self._session_peer)
         if der:
@@ -230,7 +238,7 @@ class TLSEngine:
             return
         der = ossl.session_der(self.conn)
         if der:
-            sessions.CLIENT_SESSIONS.store(self._session_peer, der)
+            sessions.CLIENT_SESSIONS.store(self._session_name, der)
 
     def _keep_ticket(self) -> None:
         """session_tickets auto (or manual: for the owner): a TLS 1.3 client keeps the first ticket the server
@@ -246,7 +254,7 @@ class TLSEngine:
                 self.tickets.append(der)       # {ssl, session_ticket, Ticket} to the owner
                 return
             # a TLS 1.3 session's id may be empty: the ticket store keys it by peer
-            sessions.CLIENT_TICKETS.store(self._session_peer, der, sid=b"%d" % id(self))
+            sessions.CLIENT_TICKETS.store(self._session_name, der, sid=b"%d" % id(self))
 
     def session_data(self) -> bytes:
         """pyssl's ``session_data``: the session's encoding, which a client's

@@ -578,12 +578,14 @@ async def accept_tls(sock: socket.socket, cfg: TLSConfig, *, timeout: Optional[f
     return await _establish(proto, lambda: loop.connect_accepted_socket(lambda: proto, sock), timeout)
 
 
-async def start_tls(attach, cfg: TLSConfig, *, timeout: Optional[float], receiver) -> TLSConnection:
+async def start_tls(attach, cfg: TLSConfig, *, timeout: Optional[float], receiver,
+                    peer: Optional[tuple] = None) -> TLSConnection:
     """TLS handshake (as ``cfg.role``) over a transport that is not a local socket:
     ``attach(protocol)`` makes the transport and calls ``protocol.connection_made``
-    (the relayed sockets of ``bridge.service.upgrade``)."""
+    (the relayed sockets of ``bridge.service.upgrade``); ``peer``: a client's
+    (host, port), naming its sessions (bridge.tls.sessions)."""
     loop = asyncio.get_running_loop()
-    proto = TLSConnection(_engine(cfg), receiver, loop)
+    proto = TLSConnection(_engine(cfg, peer), receiver, loop)
 
     async def connect():
         attach(proto)
