@@ -36,9 +36,9 @@ def env(cookie, pki):
                     {{ok, T}} ->
                         Pid = spawn(fun() ->
                             receive go -> ok end,
-                            {{ok, <<"STARTTLS\\r\\n">>}} = gen_tcp:recv(T, 0, 30000),
+                            {{ok, <<"STARTTLS\\r\\n">>}} = gen_tcp:recv(T, 0, 5000),
                             ok = gen_tcp:send(T, <<"OK\\r\\n">>),
-                            case ssl:handshake(T, SrvOpts, 30000) of
+                            case ssl:handshake(T, SrvOpts, 5000) of
                                 {{ok, S}} -> pyssl_test_loop:echo(S);
                                 _ -> gen_tcp:close(T)
                             end end),
@@ -50,7 +50,7 @@ def env(cookie, pki):
         Plain = fun(Port) ->
             {{ok, T}} = gen_tcp:connect({{127, 0, 0, 1}}, Port, [binary, {{active, false}}]),
             ok = gen_tcp:send(T, <<"STARTTLS\\r\\n">>),
-            {{ok, <<"OK\\r\\n">>}} = gen_tcp:recv(T, 0, 30000),
+            {{ok, <<"OK\\r\\n">>}} = gen_tcp:recv(T, 0, 5000),
             T end,
         ok""")
     yield bridge, node
@@ -63,16 +63,16 @@ def env(cookie, pki):
 SERVER = ("{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), {ok, P} = inet:port(L), "
           "Self = self(), "
           "spawn(fun() -> {ok, C} = gen_tcp:connect({127, 0, 0, 1}, P, [binary, {active, false}]), "
-          "ok = gen_tcp:send(C, <<\"STARTTLS\\r\\n\">>), {ok, <<\"OK\\r\\n\">>} = gen_tcp:recv(C, 0, 30000), "
-          "R = case ssl:connect(C, Verify ++ ClientOpts, 30000) of "
-          "{ok, S} -> ok = ssl:send(S, <<\"ping\">>), X = ssl:recv(S, 0, 30000), ssl:close(S), X; E -> E end, "
+          "ok = gen_tcp:send(C, <<\"STARTTLS\\r\\n\">>), {ok, <<\"OK\\r\\n\">>} = gen_tcp:recv(C, 0, 5000), "
+          "R = case ssl:connect(C, Verify ++ ClientOpts, 5000) of "
+          "{ok, S} -> ok = ssl:send(S, <<\"ping\">>), X = ssl:recv(S, 0, 5000), ssl:close(S), X; E -> E end, "
           "Self ! {client, R} end), "
-          "{ok, T} = gen_tcp:accept(L, 30000), gen_tcp:close(L), "
-          "{ok, <<\"STARTTLS\\r\\n\">>} = gen_tcp:recv(T, 0, 30000), ok = gen_tcp:send(T, <<\"OK\\r\\n\">>), ")
+          "{ok, T} = gen_tcp:accept(L, 5000), gen_tcp:close(L), "
+          "{ok, <<\"STARTTLS\\r\\n\">>} = gen_tcp:recv(T, 0, 5000), ok = gen_tcp:send(T, <<\"OK\\r\\n\">>), ")
 
 SCENARIOS = {
-    "client_upgrade_echo_active": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify, 30000), "
-                                  "ok = Mod:send(S, <<\"hello\">>), R = receive {ssl, S, D} -> D after 30000 -> timeout end, "
+    "client_upgrade_echo_active": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify, 5000), "
+                                  "ok = Mod:send(S, <<\"hello\">>), R = receive {ssl, S, D} -> D after 5000 -> timeout end, "
                                   "{ok, [{protocol, V}]} = Mod:connection_information(S, [protocol]), "
                                   "ok = Mod:close(S), {R, V}",
     "client_upgrade_inherits_socket_options": "T = Plain(EchoPort), ok = inet:setopts(T, [list, {packet, 2}]), "
@@ -85,35 +85,35 @@ SCENARIOS = {
                                  "R2 = Mod:getopts(S, [keepalive, nodelay, mode]), Mod:close(S), "
                                  "{[case X of {sndbuf, N} -> {sndbuf, is_integer(N)}; _ -> X end || X <- element(2, R1)], R2}",
     "client_upgrade_passive_binary": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}, binary, {packet, 2}]), "
-                                     "ok = Mod:send(S, <<\"abc\">>), R = Mod:recv(S, 0, 30000), "
+                                     "ok = Mod:send(S, <<\"abc\">>), R = Mod:recv(S, 0, 5000), "
                                      "O = Mod:getopts(S, [active, mode, packet]), Mod:close(S), {R, O}",
     "client_upgrade_big_payload": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}, binary]), "
                                   "Big = binary:copy(<<\"0123456789abcdef\">>, 65536), ok = Mod:send(S, Big), "
                                   "Got = (fun R(Acc) when byte_size(Acc) >= byte_size(Big) -> Acc; "
-                                  "R(Acc) -> {ok, D} = Mod:recv(S, 0, 30000), R(<<Acc/binary, D/binary>>) end)(<<>>), "
+                                  "R(Acc) -> {ok, D} = Mod:recv(S, 0, 5000), R(<<Acc/binary, D/binary>>) end)(<<>>), "
                                   "Mod:close(S), Got =:= Big",
     "client_upgrade_peername": "T = Plain(EchoPort), {ok, Want} = inet:peername(T), {ok, S} = Mod:connect(T, Verify), "
                                "{ok, Got} = Mod:peername(S), Mod:close(S), Got =:= Want",
-    "client_upgrade_unknown_ca": "T = Plain(EchoPort), R = Mod:connect(T, [{verify, verify_peer}, {cacertfile, OtherCa}], 30000), "
+    "client_upgrade_unknown_ca": "T = Plain(EchoPort), R = Mod:connect(T, [{verify, verify_peer}, {cacertfile, OtherCa}], 5000), "
                                  "timer:sleep(200), {R, gen_tcp:send(T, <<\"x\">>)}",
-    "client_upgrade_bad_option_leaves_socket": "T = Plain(EchoPort), R = Mod:connect(T, [{verify, foo}], 30000), "
+    "client_upgrade_bad_option_leaves_socket": "T = Plain(EchoPort), R = Mod:connect(T, [{verify, foo}], 5000), "
                                                "{R, erlang:port_info(T, connected) =:= {connected, self()}, "
                                                "gen_tcp:send(T, <<\"still plain\">>)}",
     "client_upgrade_not_owner": "T = Plain(EchoPort), Self = self(), "
-                                "spawn(fun() -> Self ! {r, Mod:connect(T, Verify, 30000)} end), "
-                                "R = receive {r, X} -> X after 30000 -> timeout end, gen_tcp:close(T), R",
+                                "spawn(fun() -> Self ! {r, Mod:connect(T, Verify, 5000)} end), "
+                                "R = receive {r, X} -> X after 5000 -> timeout end, gen_tcp:close(T), R",
     "client_upgrade_closed_socket": "T = Plain(EchoPort), ok = gen_tcp:close(T), "
-                                    "try Mod:connect(T, Verify, 30000) of R -> R catch C:E -> {C, E} end",
+                                    "try Mod:connect(T, Verify, 5000) of R -> R catch C:E -> {C, E} end",
     "client_upgrade_peer_closes": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
                                   "{ok, P} = inet:port(L), spawn(fun() -> {ok, A} = gen_tcp:accept(L), "
-                                  "_ = gen_tcp:recv(A, 0, 30000), gen_tcp:close(A) end), "
+                                  "_ = gen_tcp:recv(A, 0, 5000), gen_tcp:close(A) end), "
                                   "{ok, T} = gen_tcp:connect({127, 0, 0, 1}, P, [binary, {active, false}]), "
-                                  "R = Mod:connect(T, Verify, 30000), gen_tcp:close(L), R",
+                                  "R = Mod:connect(T, Verify, 5000), gen_tcp:close(L), R",
     "client_upgrade_timeout": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
                               "{ok, P} = inet:port(L), {ok, T} = gen_tcp:connect({127, 0, 0, 1}, P, [binary, {active, false}]), "
                               "R = Mod:connect(T, Verify, 300), gen_tcp:close(L), R",
     "client_upgrade_peer_close_after": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}]), "
-                                       "ok = Mod:send(S, <<\"x\">>), {ok, _} = Mod:recv(S, 0, 30000), "
+                                       "ok = Mod:send(S, <<\"x\">>), {ok, _} = Mod:recv(S, 0, 5000), "
                                        "ok = Mod:close(S), {Mod:send(S, <<\"y\">>), Mod:recv(S, 0, 100)}",
     # downgrade: close(S, {NewController, Timeout}) gives the TCP socket back
     "client_downgrade": "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}]), "
@@ -134,16 +134,16 @@ SCENARIOS = {
                                    "E -> E end, gen_tcp:close(L), R",
     "client_downgrade_timeout": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
                                 "{ok, LP} = inet:port(L), "
-                                "spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 30000), "
+                                "spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 5000), "
                                 "timer:sleep(3000), ssl:close(SS) end), "
                                 "{ok, T} = gen_tcp:connect({127, 0, 0, 1}, LP, [binary, {active, false}]), "
-                                "{ok, S} = Mod:connect(T, Verify ++ [{active, false}], 30000), "
+                                "{ok, S} = Mod:connect(T, Verify ++ [{active, false}], 5000), "
                                 "R = Mod:close(S, {self(), 300}), gen_tcp:close(L), {R, Mod:send(S, <<\"x\">>)}",
     "server_upgrade_echo": "ClientOpts = [], " + SERVER +
-                           "R = case Mod:handshake(T, Srv ++ [{active, false}, binary], 30000) of "
-                           "{ok, S} -> {ok, D} = Mod:recv(S, 0, 30000), ok = Mod:send(S, <<D/binary, \"!\">>), "
+                           "R = case Mod:handshake(T, Srv ++ [{active, false}, binary], 5000) of "
+                           "{ok, S} -> {ok, D} = Mod:recv(S, 0, 5000), ok = Mod:send(S, <<D/binary, \"!\">>), "
                            "timer:sleep(200), Mod:close(S), D; E -> E end, "
-                           "{R, receive {client, C} -> C after 30000 -> timeout end}",
+                           "{R, receive {client, C} -> C after 5000 -> timeout end}",
 }
 
 
@@ -157,11 +157,11 @@ def test_ssl_accept_on_a_gen_tcp_socket_returns_the_socket(env):
     """R16B03's ssl_accept/2,3 on a gen_tcp socket (removed from OTP 25): {ok, SslSocket}."""
     _bridge, node = env
     r = node.eval("""(fun() -> Verify2 = Verify, ClientOpts = [], Mod = pyssl, """ + SERVER.replace("Verify", "Verify2") +
-                  """R = case pyssl:ssl_accept(T, Srv ++ [{active, false}], 30000) of
-                       {ok, S} -> {ok, D} = pyssl:recv(S, 0, 30000), ok = pyssl:send(S, D), timer:sleep(200),
+                  """R = case pyssl:ssl_accept(T, Srv ++ [{active, false}], 5000) of
+                       {ok, S} -> {ok, D} = pyssl:recv(S, 0, 5000), ok = pyssl:send(S, D), timer:sleep(200),
                                   pyssl:close(S), ok;
                        E -> E end,
-                  {R, receive {client, C} -> C after 30000 -> timeout end} end)()""")
+                  {R, receive {client, C} -> C after 5000 -> timeout end} end)()""")
     assert r == (A("ok"), (A("ok"), b"ping"))
 
 
@@ -172,7 +172,7 @@ def test_downgrade_of_a_socket_the_bridge_connected_is_refused_and_keeps_it(env)
         TlsPort = pyssl_test_loop:server(Srv, fun pyssl_test_loop:echo/1),
         {ok, S} = pyssl:connect("localhost", TlsPort, Verify ++ [{active, false}]),
         R = pyssl:close(S, {self(), 1000}),
-        Sent = pyssl:send(S, <<"still tls">>), Echo = pyssl:recv(S, 0, 30000),
+        Sent = pyssl:send(S, <<"still tls">>), Echo = pyssl:recv(S, 0, 5000),
         pyssl:close(S), {R, Sent, Echo} end)()""")
     assert r == ((A("error"), (A("not_supported_by_pyssl"), A("downgrade"))), A("ok"), (A("ok"), list(b"still tls")))
 
@@ -184,8 +184,8 @@ def test_upgraded_socket_closes_when_owner_dies(env):
         Self = self(),
         {Pid, MRef} = spawn_monitor(fun() ->
             T = Plain(EchoPort), {ok, S} = pyssl:connect(T, Verify ++ [{active, false}]),
-            ok = pyssl:send(S, <<"x">>), {ok, _} = pyssl:recv(S, 0, 30000), Self ! {port, T} end),
-        T = receive {port, P} -> P after 30000 -> none end,
+            ok = pyssl:send(S, <<"x">>), {ok, _} = pyssl:recv(S, 0, 5000), Self ! {port, T} end),
+        T = receive {port, P} -> P after 5000 -> none end,
         receive {'DOWN', MRef, process, Pid, _} -> ok end,
         timer:sleep(500),
         erlang:port_info(T) end)()""")
@@ -200,7 +200,7 @@ def test_upgraded_socket_os_option_error_is_the_reply(env):
     r = same(node, "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}]), "
                    "R = Mod:setopts(S, [{bind_to_device, <<\"nosuchdev0\">>}, list]), "
                    "O = Mod:getopts(S, [mode]), "
-                   "ok = Mod:send(S, <<\"still\">>), E = Mod:recv(S, 0, 30000), Mod:close(S), {R, O, E}")
+                   "ok = Mod:send(S, <<\"still\">>), E = Mod:recv(S, 0, 5000), Mod:close(S), {R, O, E}")
     reply, opts, echo = r
     assert reply[0] == Atom("error")
     kind, (what, given, reason) = reply[1]
