@@ -52,7 +52,7 @@ from typing import Any, Optional
 
 from bridge.etf.types import Atom, ImproperList, Opaque
 from bridge.service import ciphers as _ciphers
-from bridge.service.terms import charlist_str, heavy
+from bridge.service.terms import PATH_MAX, LongPath, charlist_str, heavy
 
 __all__ = [
     "SslOptionError", "ErlangException", "ParsedOptions",
@@ -682,6 +682,14 @@ def _v_path(nonempty: bool, undefined_to):
     def check(v, _r):
         if _is_undef(v):
             return undefined_to
+        if v.__class__ is LongPath:     # keyfile defaulting to a long certfile
+            return v
+        if (_is_binary(v) or _is_list(v)) and len(v) >= PATH_MAX:
+            # no file has such a name (each character is a byte or more): kept in
+            # pieces for the enametoolong error that quotes it (terms.LongPath)
+            long = LongPath.of(v)
+            if long is not None:
+                return long
         if _is_binary(v):
             return _hashed(bytes(v))
         if _is_list(v) and (not nonempty or len(v) > 0):
@@ -1116,6 +1124,8 @@ def _files(omap: dict) -> list:
         v = omap.get(name)
         if isinstance(v, (bytes, bytearray)) and v:           # validated paths are binaries
             out.append((name, _erl_string(v)))
+        elif v.__class__ is LongPath:
+            out.append((name, v))
     # the certificates of sni_hosts entries are read with the listen socket's own
     for _host, sub in omap.get("sni_hosts") or []:
         for o in sub:
@@ -1420,13 +1430,17 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
 
     def read(opt):
         v = o.get(opt)
-        if not (isinstance(v, (bytes, bytearray)) and v):
+        if v.__class__ is LongPath:
+            path = v
+        elif isinstance(v, (bytes, bytearray)) and v:
+            path = bytes(v).decode("utf-8", "surrogateescape")
+        else:
             return None, None
-        path = bytes(v).decode("utf-8", "surrogateescape")
         data = file_contents.get(path, A("enoent"))
         if not isinstance(data, (bytes, bytearray)):
             err = data if isinstance(data, Atom) else A("enoent")
-            raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), _byte_chars(bytes(v)), (_ERROR, err)))))
+            name = v.quoted() if path is v else _byte_chars(bytes(v))
+            raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), name, (_ERROR, err)))))
         return path, bytes(data)
 
     def decode_err(opt, path, reason=A("decoding_error")):

@@ -28,7 +28,7 @@ from . import errors, options
 from .api import Api, socket_ref
 from .options import SslOptionError
 from .sockets import After, ConnSocket, ListenSocket, SocketBase
-from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PYSSL,
+from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PATH_MAX, PYSSL,
                     SSLSOCKET, Raise, error)
 from .windows import GUARD, SEND, Windows
 
@@ -62,7 +62,6 @@ def internal_error(fun) -> tuple:
                   fun if isinstance(fun, Atom) else Atom("unknown"))).as_reply()
 # How long one request may hold the event loop before it is logged as too slow.
 LOOP_BUDGET = 0.010
-PATH_MAX = 4096
 ENAMETOOLONG = Atom("enametoolong")
 # How long file contents read on a caller's node are reused (OTP's PEM cache
 # cleans every 2 minutes).
@@ -331,8 +330,8 @@ class SslService:
         for path in paths:
             if len(path) >= PATH_MAX:
                 # what file:read_file answers there (Linux's PATH_MAX counts the NUL);
-                # a 64 MiB name is not worth a trip to the caller's node (nor hashing
-                # it here, on the loop)
+                # a 64 MiB name is not worth a trip to the caller's node (it is a
+                # terms.LongPath, hashed by identity: not by its 64 MiB here, on the loop)
                 out[path] = ENAMETOOLONG
                 continue
             if path in out:
