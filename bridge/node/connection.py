@@ -301,24 +301,28 @@ class Connection(asyncio.Protocol):
         self.transport.write(frame)
         self.last_send = time.monotonic()
 
-    def send_control(self, control: tuple, payload=None, has_payload=False) -> None:
+    def send_control(self, control: tuple, payload=None, has_payload=False,
+                     fallback=None) -> None:
         """Encode and send; raises ETFEncodeError for a term with no external form,
-        found while the encoding stays within ENCODE_BUDGET on the loop."""
+        found while the encoding stays within ENCODE_BUDGET on the loop. Found past
+        it, on CODEC_POOL, the message is dropped and logged, or with ``fallback``
+        given, ``fallback`` is sent in its place (a reply: the caller must still
+        get one answer)."""
         try:
             frame = encode_frame(control, payload, has_payload=has_payload, budget=ENCODE_BUDGET)
         except EncodeBudgetExceeded:
-            self._encode_off_loop(control, payload, has_payload)
+            self._encode_off_loop(control, payload, has_payload, fallback)
             return
         self.send_frame(frame)
 
-    def _encode_off_loop(self, control, payload, has_payload) -> None:
+    def _encode_off_loop(self, control, payload, has_payload, fallback=None) -> None:
         if self.closed:
             return
         fut = asyncio.get_running_loop().run_in_executor(
             CODEC_POOL, functools.partial(encode_frame, control, payload, has_payload=has_payload))
         if self._out is None:
             self._out = deque()
-        self._out.append(fut)
+        self._out.append(fut if fallback is None else (fut, control, fallback))
         fut.add_done_callback(self._encoded)
 
     def _encoded(self, _fut) -> None:
@@ -347,15 +351,25 @@ class Connection(asyncio.Protocol):
             elif cls is list:
                 out[0] = _slices(head)
                 continue
-            else:                       # a future of an encoding
-                if not head.done():
+            else:                       # a future of an encoding (with its fallback)
+                fut, control, fallback = head if cls is tuple else (head, None, None)
+                if not fut.done():
                     return
                 out.popleft()
                 try:
-                    frame = head.result()
+                    frame = fut.result()
                 except Exception as exc:   # a term with no external form: a bug here
-                    log.error("message to %s with no external form dropped: %s", self.peer, exc)
-                    continue
+                    if fallback is None:
+                        log.error("message to %s with no external form dropped: %s",
+                                  self.peer, exc)
+                        continue
+                    log.error("message to %s with no external form, its fallback sent: %s",
+                              self.peer, exc)
+                    try:
+                        frame = encode_frame(control, fallback, has_payload=True)
+                    except Exception:
+                        log.exception("the fallback has no external form either")
+                        continue
                 out.appendleft(frame)
                 continue
             self.transport.write(head)

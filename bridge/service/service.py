@@ -41,6 +41,7 @@ _TRANSPORT_ACCEPT = Atom("transport_accept")
 # What a caller gets when the bridge fails at something it should not (a bug):
 # error:{pyssl_internal_error, Why} in the caller, never silence.
 INTERNAL_ERROR = Raise((Atom("pyssl_internal_error"), Atom("reply_not_encodable")))
+_NOT_ENCODABLE = INTERNAL_ERROR.as_reply()
 
 
 _BRIEF = reprlib.Repr()
@@ -108,13 +109,17 @@ class SslService:
             pid, tag = from_
 
             def reply(value, pid=pid, tag=tag):
+                # to the call's alias when it has one (Node.reply): a reply after the
+                # caller gave up is dropped by its node, not left in its mailbox
+                sender = self.proc.pid if self.proc is not None else None
                 try:
-                    self.node.send(pid, (tag, value))
+                    self.node.reply(pid, tag, value, sender=sender, fallback=_NOT_ENCODABLE)
                 except ETFEncodeError:
                     # a value with no external form is a bug here; the caller must
-                    # still get exactly one answer, not wait forever
+                    # still get exactly one answer, not wait forever (found on the
+                    # loop; found on a codec thread, the connection sends the fallback)
                     log.exception("pyssl: reply to %r has no external form", pid)
-                    self.node.send(pid, (tag, INTERNAL_ERROR.as_reply()))
+                    self.node.reply(pid, tag, _NOT_ENCODABLE, sender=sender)
 
             if not (isinstance(request, tuple) and len(request) == 2):
                 reply(Raise(BADARG).as_reply())

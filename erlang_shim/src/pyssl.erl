@@ -324,15 +324,21 @@ call(Node, Function, Args) ->
 %% bridge's service or the connection goes. A remote monitor per call cost two
 %% more distribution signals (monitor, demonitor) per call, a third of the bridge's
 %% CPU for a short call. Without the app's guard table, plain gen_server:call.
+%%
+%% As in gen:do_call/4 (OTP 24+), the monitor is also an alias and the call's tag
+%% `[alias|Mref]': the bridge replies to the alias, which is gone once the call
+%% returned or the guard went down, so a reply that comes after that (the bridge
+%% answers a call whose connection was lost) is dropped, never left in the mailbox.
 forward(Node, Function, Args) ->
     case pyssl_monitor:guard(Node) of
         {ok, Guard} ->
-            Mref = erlang:monitor(process, Guard),
-            case erlang:send({pyssl, Node}, {'$gen_call', {self(), Mref}, {Function, Args}},
+            Mref = erlang:monitor(process, Guard, [{alias, demonitor}]),
+            Tag = [alias | Mref],
+            case erlang:send({pyssl, Node}, {'$gen_call', {self(), Tag}, {Function, Args}},
                              [noconnect]) of
                 ok ->
                     receive
-                        {Mref, Reply} ->
+                        {Tag, Reply} ->
                             erlang:demonitor(Mref, [flush]),
                             {reply, Reply};
                         {'DOWN', Mref, _, _, _} ->

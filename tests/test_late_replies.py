@@ -1,0 +1,91 @@
+"""A reply the bridge sends after its caller gave up (the call timed out, or the
+connection to the bridge was lost while it waited) is dropped by the caller's node,
+never left in the caller's mailbox: calls carry the tag ``[alias|Mref]`` where
+Mref is also a process alias (OTP's gen:do_call/4; pyssl's own forward/3 does the
+same), and the bridge replies with ALIAS_SEND to that alias (``Node.reply``).
+The delays are made by the tests themselves: a recv that waits for data the test
+sends only after the call gave up; no sleeps. ssl has no counterpart to compare:
+its timeouts are enforced in its connection process, as pyssl's are in the bridge,
+and a caller-side timeout or a lost node is what these probe."""
+import time
+
+import pytest
+
+from bridge.etf import Atom as A
+from sslcompare import server_opts
+
+OK = A("ok")
+
+
+@pytest.fixture
+def peer(pyssl_node, pki):
+    """An ssl server for one connection on ``pyssl_node``, sending what it is told:
+    ``Srv ! {send, Data}``; and a pyssl client socket ``S`` to it owned by a
+    fresh caller process that runs what it is sent (``caller/2``)."""
+    pyssl_node.eval(f"""(fun() ->
+        Parent = self(),
+        Srv = spawn(fun() ->
+            {{ok, L}} = ssl:listen(0, {server_opts(pki)}),
+            {{ok, {{_, P}}}} = ssl:sockname(L),
+            Parent ! {{port, P}},
+            {{ok, T}} = ssl:transport_accept(L, 20000),
+            {{ok, C}} = ssl:handshake(T, 20000),
+            Loop = fun Loop() -> receive {{send, D}} -> ok = ssl:send(C, D), Loop();
+                                          stop -> ssl:close(C), ssl:close(L) end end,
+            Loop() end),
+        P = receive {{port, P0}} -> P0 end,
+        Caller = spawn(fun Run() -> receive {{run, F, From}} -> From ! {{ran, F()}}, Run() end end),
+        Caller ! {{run, fun() -> {{ok, S}} = pyssl:connect({{127,0,0,1}}, P, [binary, {{active, false}},
+                    {{verify, verify_none}}], 20000), put(sock, S), ok end, self()}},
+        ok = receive {{ran, R}} -> R end,
+        persistent_term:put(late_peer, {{Srv, Caller}}) end)()""")
+    yield
+    pyssl_node.eval("""(fun() -> {Srv, Caller} = persistent_term:get(late_peer),
+        Srv ! stop, exit(Caller, kill), persistent_term:erase(late_peer), ok end)()""")
+
+
+def caller(node, body: str, timeout=30):
+    """Run ``fun() -> Body end`` in the caller process; its result."""
+    return node.eval(f"""(fun() -> {{_, Caller}} = persistent_term:get(late_peer),
+        Caller ! {{run, fun() -> {body} end, self()}},
+        receive {{ran, R}} -> R after {timeout * 1000} -> caller_stuck end end)()""",
+                     timeout=timeout + 10)
+
+
+def _mailbox(node):
+    return caller(node, "element(2, process_info(self(), messages))")
+
+
+def test_a_reply_after_a_call_timeout_is_not_left_in_the_mailbox(pyssl_node, bridge, peer):
+    # gen_server:call's own timeout; the recv then completes with data the test
+    # sends only after the call gave up
+    r = caller(pyssl_node, f"""S = get(sock),
+        catch gen_server:call({{pyssl, '{bridge.name}'}}, {{recv, [S, 1, infinity]}}, 100)""")
+    assert r[0] == A("EXIT") and r[1][0] == A("timeout")
+    pyssl_node.eval("""(fun() -> {Srv, _} = persistent_term:get(late_peer),
+        Srv ! {send, <<"ab">>}, ok end)()""")
+    # the recv that timed out took <<"a">>: this one, answered by the same bridge
+    # process after it, gets <<"b">>, so the late reply has been sent by now
+    assert caller(pyssl_node, 'pyssl:recv(get(sock), 1, 20000)') == (OK, b"b")
+    assert _mailbox(pyssl_node) == []
+    # calls work as before
+    assert caller(pyssl_node, 'pyssl:send(get(sock), <<"x">>)') is OK
+
+
+def test_a_reply_with_no_external_form_found_off_the_loop_is_an_internal_error(
+        pyssl_node, bridge):
+    # a bug made the reply a term with no Erlang form: small (found on the loop)
+    # and past the encode budget (found on a codec thread), the caller gets the
+    # same error:{pyssl_internal_error, reply_not_encodable}, never silence
+    svc = bridge.service
+    try:
+        for bad in ([object()], [1] * (1 << 20) + [object()]):
+            bridge.call(setattr, svc, "versions", lambda bad=bad: bad)
+            assert pyssl_node.eval("""(fun() -> Self = self(),
+                spawn(fun() -> Self ! {answer, try pyssl:versions() of R -> {returned, R}
+                                                catch C:E -> {C, E} end} end),
+                receive {answer, A} -> A after 20000 -> no_answer end end)()""", timeout=60) == (
+                A("error"), (A("pyssl_internal_error"), A("reply_not_encodable")))
+    finally:
+        bridge.call(delattr, svc, "versions")
+    assert isinstance(pyssl_node.eval("pyssl:versions()"), list)   # and it carries on
