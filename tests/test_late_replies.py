@@ -6,7 +6,12 @@ same), and the bridge replies with ALIAS_SEND to that alias (``Node.reply``).
 The delays are made by the tests themselves: a recv that waits for data the test
 sends only after the call gave up; no sleeps. ssl has no counterpart to compare:
 its timeouts are enforced in its connection process, as pyssl's are in the bridge,
-and a caller-side timeout or a lost node is what these probe."""
+and a caller-side timeout or a lost node is what these probe.
+
+When the bridge's connection goes, owners of active sockets get {ssl_closed, S}
+and owners of passive ones nothing, as with ssl (pyssl_monitor); and a reply with
+no external form is an error in the caller, whether found on the loop or past the
+encode budget on a codec thread."""
 import time
 
 import pytest
@@ -70,6 +75,89 @@ def test_a_reply_after_a_call_timeout_is_not_left_in_the_mailbox(pyssl_node, bri
     assert _mailbox(pyssl_node) == []
     # calls work as before
     assert caller(pyssl_node, 'pyssl:send(get(sock), <<"x">>)') is OK
+
+
+def test_a_reply_after_the_bridge_connection_was_lost_is_not_left_in_the_mailbox(
+        pyssl_node, bridge, peer):
+    node = A(pyssl_node.name)
+    # the caller waits in a recv; the bridge has registered it once a later call
+    # from this node (same connection, so behind it) is answered
+    pyssl_node.eval("""(fun() -> {_, Caller} = persistent_term:get(late_peer),
+        Caller ! {run, fun() -> pyssl:recv(get(sock), 0) end, self()}, ok end)()""")
+    assert pyssl_node.eval("""(fun() -> {_, C} = persistent_term:get(late_peer),
+        Wait = fun W() -> case process_info(C, current_function) of
+            {current_function, {pyssl, forward, 3}} -> ok;
+            _ -> receive after 1 -> W() end end end,
+        Wait(), is_list(pyssl:versions()) end)()""")
+    closed = (A("error"), A("closed"))
+    replies = []
+    real = bridge.node._to_node
+
+    def spy(to, control, payload=None, *args, **kw):
+        if to is node and isinstance(payload, tuple) and len(payload) == 2 \
+                and payload[1] == closed:
+            replies.append(control[0])
+        return real(to, control, payload, *args, **kw)
+
+    bridge.call(setattr, bridge.node, "_to_node", spy)
+    try:
+        assert pyssl_node.eval(f"erlang:disconnect_node('{bridge.name}')") is True
+        # the recv is answered {error, closed} at once: its guard saw the bridge go
+        got = pyssl_node.eval("(fun() -> receive {ran, R} -> R after 20000 -> none end end)()")
+        assert got == (A("error"), A("closed"))
+        # the bridge answers the recv too (its owner's node went down: the socket
+        # closes), over a new connection to this node
+        end = time.monotonic() + 30
+        while not (replies and bridge.call(lambda: node in bridge.node.connections
+                                           and not bridge.node._queued.get(node))):
+            assert time.monotonic() < end, "the bridge never answered the recv"
+            time.sleep(0.01)
+    finally:
+        bridge.call(delattr, bridge.node, "_to_node")
+    # a call from the same process, answered by the same bridge process after the
+    # late reply: that reply would be in the mailbox by now
+    assert caller(pyssl_node, "is_list(pyssl:versions())") is True
+    assert _mailbox(pyssl_node) == []
+
+
+# ---- what owners get when the bridge's connection goes ---------------------------
+
+@pytest.mark.parametrize("first, then, told", [
+    ("false", None, False),          # passive: nothing, as ssl (the next call: closed)
+    ("true", None, True),
+    ("false", "true", True),         # the mode setopts left is what counts
+    ("true", "false", False),
+    ("false", "once", True),
+])
+def test_only_owners_of_active_sockets_get_ssl_closed_when_the_bridge_goes(
+        pyssl_node, bridge, pki, first, then, told):
+    setopts = "ok" if then is None else f"ok = pyssl:setopts(S, [{{active, {then}}}])"
+    assert pyssl_node.eval(f"""(fun() ->
+        Self = self(),
+        Owner = spawn(fun() ->
+            {{ok, L}} = ssl:listen(0, {server_opts(pki)}),
+            {{ok, {{_, P}}}} = ssl:sockname(L),
+            spawn(fun() -> {{ok, T}} = ssl:transport_accept(L, 20000),
+                           {{ok, _C}} = ssl:handshake(T, 20000),
+                           receive stop -> ok end end),
+            {{ok, S}} = pyssl:connect({{127,0,0,1}}, P, [binary, {{active, {first}}},
+                                                     {{verify, verify_none}}], 20000),
+            {setopts},
+            Self ! {{ready, S}},
+            receive check -> ok end,
+            Msgs = element(2, process_info(self(), messages)),
+            Self ! {{checked, Msgs =:= [{{ssl_closed, S}}], Msgs =:= [], pyssl:recv(S, 0, 1000)}}
+            end),
+        S = receive {{ready, S0}} -> S0 after 30000 -> error(not_ready) end,
+        true = erlang:disconnect_node('{bridge.name}'),
+        %% pyssl_monitor has handled the nodedown once the socket left its table
+        Wait = fun W() -> case lists:keymember(S, 1, pyssl_monitor:sockets()) of
+                              true -> receive after 1 -> W() end; false -> ok end end,
+        Wait(),
+        Owner ! check,
+        receive {{checked, Told, Nothing, Recv}} -> {{Told, Nothing, Recv}}
+        after 30000 -> error(not_checked) end end)()""", timeout=60) == (
+        told, not told, (A("error"), A("closed")))
 
 
 def test_a_reply_with_no_external_form_found_off_the_loop_is_an_internal_error(
