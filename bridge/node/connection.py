@@ -14,7 +14,7 @@ import socket
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Optional
+from typing import Callable, Optional, Protocol
 
 from bridge.etf.codec import EncodeBudgetExceeded
 from bridge.etf.types import Atom, Pid, Reference
@@ -24,10 +24,27 @@ from .protocol import (DEMONITOR_P, EXIT, EXIT2, LINK, MONITOR_P, MONITOR_P_EXIT
                        SEND, SEND_SENDER, SPAWN_REQUEST, TICK, UNLINK, UNLINK_ID, UNLINK_ID_ACK,
                        BadMessage, Framer, FramingError, LargeBody, encode_frame)
 
-if TYPE_CHECKING:
-    from .node import Node
-
 log = logging.getLogger("bridge.node")
+
+
+class ConnectionOwner(Protocol):
+    """What a Connection needs of the node that owns it: its identity for the
+    handshake, and where to hand the connection and its control messages.
+    ``node.Node`` is the one implementation; naming the interface here keeps this
+    module from importing the node (they would be one cycle otherwise)."""
+
+    name: Atom
+    cookie: str
+    creation: int
+    handshake_timeout: float
+    # control tag -> handler(owner, connection, control tuple, payload)
+    _control_handlers: dict[int, Callable]
+
+    def _accept_decision(self, peer_name: str) -> str: ...
+
+    def _register_connection(self, conn: "Connection") -> bool: ...
+
+    def _connection_lost(self, conn: "Connection") -> None: ...
 
 # Frame bodies over this many bytes are decoded on CODEC_POOL, off the event loop
 # (see Framer): 64 KiB sends with their envelope stay inline, where a thread hop
@@ -86,7 +103,7 @@ def _slices(pieces: list) -> deque:
 class Connection(asyncio.Protocol):
     """One distribution connection: handshake, then framed control messages."""
 
-    def __init__(self, node: "Node", *, initiator_for: Optional[str] = None):
+    def __init__(self, node: ConnectionOwner, *, initiator_for: Optional[str] = None):
         self.node = node
         self.transport: Optional[asyncio.Transport] = None
         self.peer: Optional[Atom] = None
