@@ -154,9 +154,9 @@ def body_event(body: bytes):
 class LargeBody:
     """A frame body too big to decode inline (see ``Framer.inline_max``): the caller
     runs ``event()`` off its event loop, in order with the other events. The body
-    may still be the framer's whole carry-over buffer (``offset`` 4): copying
-    64 MiB out of it is work for that thread too, not for the loop, and is done
-    without holding the GIL (``_bytes_of``)."""
+    may be the framer's carry-over buffer (``offset`` 4) or the list of pieces it
+    came in: joining them into one ``bytes`` is work for that thread too, not for
+    the loop, and is done without holding the GIL (``bigterms.join_bytes``)."""
 
     __slots__ = ("data", "offset")
 
@@ -169,6 +169,9 @@ class LargeBody:
         and its big lists adopted (``bigterms``)."""
         if self.offset == 0 and type(self.data) is bytes:
             body, self.data = self.data, None
+        elif type(self.data) is list:     # the pieces it came in (Framer)
+            pieces, self.data = self.data, None
+            body = bigterms.join_bytes(pieces)
         else:
             # bytes(memoryview) would hold the GIL over the whole copy (~200 ms for
             # 256 MiB into fresh pages); the decoder needs one bytes object
@@ -199,11 +202,30 @@ class Framer:
 
     def __init__(self, max_frame: int = 1 << 31, inline_max: Optional[int] = None):
         self._buf = bytearray()   # an incomplete frame carried over between reads
+        # The body of a big frame being received, in the pieces it came in, and how
+        # many bytes it still needs: grown in one bytearray, tens of MiB are copied
+        # whole at each reallocation, on the loop (~10 ms for 32 MiB).
+        self._big: Optional[list] = None
+        self._need = 0
         self.max_frame = max_frame
         self.inline_max = max_frame if inline_max is None else inline_max
 
     def feed(self, data: bytes) -> list:
         events: list = []
+        big = self._big
+        if big is not None:
+            n = len(data)
+            need = self._need
+            if n < need:
+                big.append(data)
+                self._need = need - n
+                return events
+            big.append(data if n == need else memoryview(data)[:need])
+            self._big = None
+            events.append(LargeBody(big))
+            if n == need:
+                return events
+            data = memoryview(data)[need:]
         buf = self._buf
         if buf:
             # finish the frame begun in an earlier read with just the bytes it
@@ -222,7 +244,12 @@ class Framer:
                 raise FramingError(f"frame of {size} bytes")
             need = 4 + size - len(buf)
             if len(mv) < need:
-                buf += mv
+                if size > self.inline_max:      # a big body: kept in pieces from now
+                    self._big = [bytes(memoryview(buf)[4:]), mv]
+                    self._need = need - len(mv)
+                    buf.clear()
+                else:
+                    buf += mv
                 return events
             buf += mv[:need]
             if size == 0:
