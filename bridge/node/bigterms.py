@@ -16,6 +16,11 @@ So: a big frame is decoded with the collector paused, its big lists are then
 frozen out of the collector's reach (``gc.freeze``) and adopted by a janitor
 thread, which frees each in pieces once nothing else holds it and unfreezes when
 none is left; big byte strings are joined through a memory file.
+
+While any adopted list lives, what was alive at the freeze is out of the
+collector's reach: garbage cycles among those objects wait for the unfreeze.
+Nothing in the service keeps a request's big list past the request (a file name
+is kept as ``service.terms.LongPath``, in pieces), so that is a request's time.
 """
 from __future__ import annotations
 
@@ -26,8 +31,12 @@ import threading
 
 # A list this long is adopted: below it, a collection or a free costs a few ms.
 BIG_LIST = 1 << 20
-# Elements freed per step of the janitor (well under a millisecond each).
-FREE_STEP = 1 << 18
+# Elements freed per step of the janitor (~0.1 ms each), and its pause between
+# steps: freeing is nobody's hurry, and a thread that takes the GIL back-to-back
+# makes the loop wait for it at every step of every request (a 64 Mi-element list
+# freed in 256 Ki steps without pauses stalled an echo round trip ~40 ms).
+FREE_STEP = 1 << 16
+FREE_PAUSE = 0.001
 # How often the janitor looks whether an adopted list is still used elsewhere.
 JANITOR_PERIOD = 0.2
 # Containers looked at when searching a decoded term for big lists: a term with
@@ -119,6 +128,7 @@ def _janitor_run() -> None:
             lst = free.pop()
             while lst:
                 del lst[-FREE_STEP:]
+                stop.wait(FREE_PAUSE)
             del lst
         with _lock:
             if not _adopted:

@@ -131,6 +131,7 @@ class Connection(asyncio.Protocol):
         # deque) or a big one being written in pieces: written in order (``_pump``).
         self._out: Optional[deque] = None
         self._write_paused = False      # the transport is over its high-water mark
+        self._yielding = False          # reading paused until the next loop iteration
 
     # -- asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -200,10 +201,23 @@ class Connection(asyncio.Protocol):
             log.error("broken distribution stream from %s: %s", self.peer, exc)
             self.transport.close()
             return
+        if self.framer.receiving_big and not self._yielding:
+            # one read per loop iteration while a big body comes in: the transport
+            # reads up to 32 times per wake-up (8 MiB), each into fresh memory,
+            # and on a VM whose pages are touched the first time that held the
+            # loop ~45 ms per wake-up
+            self._yielding = True
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._read_on)
         if self._waiting is not None:   # behind a large body still being decoded
             self._waiting.extend(events)
             return
         self._handle_corked(events, self.last_recv)
+
+    def _read_on(self) -> None:
+        self._yielding = False
+        if not self.closed and self._waiting is None:   # else _decoded resumes
+            self.transport.resume_reading()
 
     def _handle_corked(self, events, now: float) -> None:
         self._corked = corked = []
@@ -275,7 +289,7 @@ class Connection(asyncio.Protocol):
         events += self._waiting
         self._waiting = None
         self._handle_corked(events, time.monotonic())
-        if self._waiting is None and not self.closed:
+        if self._waiting is None and not self.closed and not self._yielding:
             self.transport.resume_reading()
 
     def connection_lost(self, exc) -> None:

@@ -210,6 +210,11 @@ class Framer:
         self.max_frame = max_frame
         self.inline_max = max_frame if inline_max is None else inline_max
 
+    @property
+    def receiving_big(self) -> bool:
+        """Whether a big body (over ``inline_max``) is partly received."""
+        return self._big is not None
+
     def feed(self, data: bytes) -> list:
         events: list = []
         big = self._big

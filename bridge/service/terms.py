@@ -137,8 +137,10 @@ def is_timeout(value) -> bool:
 
 # Pieces of a long charlist converted per C call: every call holds the GIL, so a
 # 64 Mi-character name converted on a worker thread still lets the event loop
-# run between pieces (one piece is about a millisecond).
-_CHUNK = 1 << 18
+# run between pieces. A piece is ~0.2 ms: the loop waits up to that long each
+# time it takes the GIL back, a few dozen times per request it serves meanwhile
+# (pieces of 256 Ki, ~1 ms, stalled an echo round trip 40-80 ms).
+_CHUNK = 1 << 16
 
 
 def charlist_pieces(v: list):
