@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := erlang-base erlang-ssl erlang-crypto erlang-public-key erlang-dev \
-	erlang-common-test erlang-eunit erlang-tools erlang-inets erlang-asn1 rebar3 openssl
+	erlang-common-test erlang-eunit erlang-tools erlang-inets erlang-asn1 erlang-src rebar3 openssl
 NAME ?= pyssl@127.0.0.1
 SHIM_EBIN := _build/default/lib/pyssl/ebin
 

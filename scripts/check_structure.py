@@ -5,7 +5,9 @@
 * the layers import downwards only: ``bridge.etf`` imports nothing else of the
   bridge, ``bridge.tls`` nothing of ``bridge.etf``, ``bridge.node`` or
   ``bridge.service``, ``bridge.node`` nothing of ``bridge.tls`` or ``bridge.service``;
-* no module over 900 lines.
+* no module over 900 lines;
+* pyOpenSSL's internals (``OpenSSL._util``, private attributes of its objects) are
+  used in ``bridge/tls/ossl.py`` only, and only ``bridge.tls`` imports OpenSSL.
 
 Imports inside functions and under ``if TYPE_CHECKING:`` count too: they hide an
 edge, they do not remove it. Prints every violation; exits 1 if there is one.
@@ -59,6 +61,35 @@ def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
             if target and target != name:
                 found.add(target)
     return found
+
+
+# pyOpenSSL's private attributes the bridge relies on (see bridge/tls/ossl.py)
+OPENSSL_PRIVATE = {"_ssl", "_context", "_into_ssl", "_from_ssl", "_reverse_mapping",
+                   "_from_raw_x509_ptr"}
+OPENSSL_OWNER = "bridge.tls.ossl"
+
+
+def openssl_problems(path: Path, name: str) -> list[str]:
+    """pyOpenSSL used where it should not be (see the module docstring)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        mods = []
+        if isinstance(node, ast.Import):
+            mods = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            mods = [node.module]
+            if node.module == "OpenSSL" and any(alias.name == "_util" for alias in node.names):
+                mods = ["OpenSSL._util"]
+        elif (isinstance(node, ast.Attribute) and node.attr in OPENSSL_PRIVATE
+              and name != OPENSSL_OWNER):
+            out.append(f"{name}:{node.lineno} uses pyOpenSSL's private .{node.attr} "
+                       f"(only {OPENSSL_OWNER} may)")
+        for mod in mods:
+            if mod.startswith("OpenSSL._util") and name != OPENSSL_OWNER:
+                out.append(f"{name}:{node.lineno} imports OpenSSL._util (only {OPENSSL_OWNER} may)")
+            elif (mod == "OpenSSL" or mod.startswith("OpenSSL.")) and not name.startswith("bridge.tls."):
+                out.append(f"{name}:{node.lineno} imports {mod} (only bridge.tls uses pyOpenSSL)")
+    return out
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -120,6 +151,7 @@ def main() -> int:
                 for target in sorted(graph[name]):
                     if any(target == b or target.startswith(b + ".") for b in banned):
                         problems.append(f"{name} imports {target} (the {layer} layer must not)")
+        problems.extend(dict.fromkeys(openssl_problems(path, name)))
     # a package's __init__ importing its own modules is how a package exposes them,
     # not a cycle between concerns
     for name in graph:
@@ -130,7 +162,8 @@ def main() -> int:
     for problem in problems:
         print(problem)
     if not problems:
-        print(f"structure ok: {len(files)} modules, no cycle, layers respected, none over {MAX_LINES} lines")
+        print(f"structure ok: {len(files)} modules, no cycle, layers respected, none over {MAX_LINES} lines, "
+              "pyOpenSSL internals in one module")
     return 1 if problems else 0
 
 

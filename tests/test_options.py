@@ -238,3 +238,11 @@ def test_versions_empty_is_an_error_not_a_hang():
     with pytest.raises(SslOptionError) as ei:
         parse_connect_options([(Atom("versions"), [])])
     assert format_term(ei.value.term, pretty=False) == "{error,{options,{versions,[]}}}"
+
+
+def test_every_option_rule_names_an_option():
+    """A misspelt key in the table of rules would leave its option to the default
+    rule without a word: every key is an option of ?RULES (or cb_info)."""
+    from bridge.service.options import process, rules
+    assert set(process._OPTION_RULES) <= set(rules._RULES) | {"cb_info"}
+    assert all(callable(r) for r in process._OPTION_RULES.values())

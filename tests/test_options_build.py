@@ -108,7 +108,7 @@ def test_handshake_options_over_listen():
     listen = parse_listen_options([(A("certfile"), s("/c.pem")), (A("active"), False)])
     p = parse_handshake_options([(A("verify"), A("verify_peer")), (A("cacertfile"), s("/ca.pem"))], listen)
     assert p.ssl["verify"] is A("verify_peer") and ("cacertfile", "/ca.pem") in p.files
-    assert p.socket["active"] is False
+    assert p.socket.active is False
     with pytest.raises(SslOptionError) as ei:
         parse_handshake_options([(A("verify"), A("foo"))], listen)
     assert ei.value.term == (A("error"), (A("error"), (A("options"), (A("verify"), A("foo")))))

@@ -23,10 +23,10 @@ def test_repeated_parse_equals_first_and_is_a_copy():
     again = parse_connect_options(opts, host=s("localhost"))
     assert again == first
     assert again is not first and again.socket is not first.socket and again.inet is not first.inet
-    again.socket["active"] = True          # what setopts does to a socket's copy
+    again.socket.active = True           # what setopts does to a socket's copy
     again.inet["nodelay"] = False
     third = parse_connect_options(opts, host=s("localhost"))
-    assert third.socket["active"] is False and third.inet["nodelay"] is True
+    assert third.socket.active is False and third.inet["nodelay"] is True
 
 
 @pytest.mark.parametrize("a, b", [

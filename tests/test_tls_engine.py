@@ -9,6 +9,15 @@ import pytest
 from bridge.tls.config import TLSConfig
 from bridge.tls.context import ContextCache, ContextError, build_context, config_key
 from bridge.tls.engine import RenegotiationError, TLSAlertError, TLSEngine
+from bridge.service.errors import tls_alert_parts
+
+
+def _alert_name(err):
+    return tls_alert_parts(err)[0]
+
+
+def _alert_text(err):
+    return tls_alert_parts(err)[1]
 
 
 def server_cfg(pki, ident=None, **kw) -> TLSConfig:
@@ -103,8 +112,8 @@ def test_chain_with_intermediate_and_depth(pki):
     assert len(c.peer_chain_der()) == 2
     c, s = engines(client_cfg(pki, depth=0), server_cfg(pki, pki.chained_server))
     errs = handshake(c, s)
-    assert errs["client"].description == "handshake_failure"
-    assert "max_path_length_reached" in errs["client"].text
+    assert _alert_name(errs["client"]) == "handshake_failure"
+    assert "max_path_length_reached" in _alert_text(errs["client"])
 
 
 def test_client_certificate(pki):
@@ -163,8 +172,8 @@ def test_alpn(pki):
     assert c.alpn_protocol == s.alpn_protocol == b"http/1.1"
     c, s = engines(client_cfg(pki, alpn_advertised=[b"spdy/1"]), server_cfg(pki, alpn_preferred=[b"h2"]))
     errs = handshake(c, s)
-    assert errs["server"].description == "no_application_protocol"
-    assert errs["client"].description == "no_application_protocol"
+    assert _alert_name(errs["server"]) == "no_application_protocol"
+    assert _alert_name(errs["client"]) == "no_application_protocol"
 
 
 def test_session_resumption_tls12(pki):
@@ -206,7 +215,7 @@ def test_renegotiation(pki):
 
 # ---- failures -----------------------------------------------------------------------------
 def _alerts(errs):
-    return {side: e.description for side, e in errs.items()}
+    return {side: _alert_name(e) for side, e in errs.items()}
 
 
 @pytest.mark.parametrize("version", ["tlsv1.2", "tlsv1.3"])
@@ -215,10 +224,10 @@ def test_unknown_ca(pki, version):
     errs = handshake(c, s)
     assert _alerts(errs) == {"client": "unknown_ca", "server": "unknown_ca"}
     assert errs["client"].sent and not errs["server"].sent
-    assert errs["client"].text.startswith("TLS client: In state ")
-    assert "generated CLIENT ALERT: Fatal - Unknown CA\n" in errs["client"].text
-    assert errs["server"].text.startswith("TLS server: In state ")
-    assert "received CLIENT ALERT: Fatal - Unknown CA\n" in errs["server"].text
+    assert _alert_text(errs["client"]).startswith("TLS client: In state ")
+    assert "generated CLIENT ALERT: Fatal - Unknown CA\n" in _alert_text(errs["client"])
+    assert _alert_text(errs["server"]).startswith("TLS server: In state ")
+    assert "received CLIENT ALERT: Fatal - Unknown CA\n" in _alert_text(errs["server"])
 
 
 @pytest.mark.parametrize("ident,alert", [("expired", "certificate_expired"),
@@ -243,7 +252,7 @@ def test_hostname_mismatch(pki):
     c, s = engines(client_cfg(pki), server_cfg(pki, pki.wrong_host))
     errs = handshake(c, s)
     assert _alerts(errs) == {"client": "handshake_failure", "server": "handshake_failure"}
-    assert errs["client"].text.endswith("Handshake Failure\n {bad_cert,hostname_check_failed}")
+    assert _alert_text(errs["client"]).endswith("Handshake Failure\n {bad_cert,hostname_check_failed}")
     # an IP literal is checked against the IP SANs
     c, s = engines(client_cfg(pki, hostname_check="127.0.0.1", server_name_indication=None),
                    server_cfg(pki))
@@ -257,7 +266,7 @@ def test_protocol_version_mismatch(pki):
     c, s = engines(client_cfg(pki, versions=("tlsv1.3",)), server_cfg(pki, versions=("tlsv1.2",)))
     errs = handshake(c, s)
     assert _alerts(errs) == {"client": "protocol_version", "server": "protocol_version"}
-    assert errs["server"].sent and errs["server"].text.startswith("TLS server: ")
+    assert errs["server"].sent and _alert_text(errs["server"]).startswith("TLS server: ")
 
 
 @pytest.mark.parametrize("version,alert", [("tlsv1.3", "certificate_required"),
@@ -266,8 +275,8 @@ def test_missing_client_certificate(pki, version, alert):
     scfg = server_cfg(pki, verify="verify_peer", fail_if_no_peer_cert=True, versions=(version,))
     c, s = engines(client_cfg(pki), scfg)
     errs = handshake(c, s)
-    assert errs["server"].description == alert
-    assert errs["client"].description == alert
+    assert _alert_name(errs["server"]) == alert
+    assert _alert_name(errs["client"]) == alert
     if version == "tlsv1.3":
         # as with OTP, the 1.3 client finished its side and learns it on its next read
         assert c.handshake_done
@@ -278,7 +287,7 @@ def test_client_certificate_from_unknown_ca(pki):
     ccfg = client_cfg(pki, cert_chain=pki.client.chain_der, key_der=pki.client.key_der)
     errs = handshake(*engines(ccfg, scfg))
     assert _alerts(errs) == {"client": "unknown_ca", "server": "unknown_ca"}
-    assert errs["server"].text.startswith("TLS server: ") and errs["server"].sent
+    assert _alert_text(errs["server"]).startswith("TLS server: ") and errs["server"].sent
 
 
 def test_no_shared_cipher(pki):
@@ -351,7 +360,7 @@ def test_verify_hook_rejects(pki):
     c, s = engines(client_cfg(pki, verify_hook=hook), server_cfg(pki))
     errs = handshake(c, s)
     assert _alerts(errs) == {"client": "handshake_failure", "server": "handshake_failure"}
-    assert errs["client"].text.endswith("Handshake Failure\n not_my_favourite")
+    assert _alert_text(errs["client"]).endswith("Handshake Failure\n not_my_favourite")
     assert errs["client"].reason == "not_my_favourite"
 
     c, s = engines(client_cfg(pki, verify_hook=lambda d, n, e: ("fail", ("bad_cert", "unknown_ca"))),
@@ -433,3 +442,9 @@ def test_bulk_throughput_is_consistent(pki):
     payload = os.urandom(1 << 20)
     got = transfer(c, s, payload)
     assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+
+
+def test_groups_supported_asks_libssl():
+    from bridge.tls.ossl import groups_supported
+    got = groups_supported(["x25519", "secp256r1", "no_such_group"])
+    assert got == frozenset({"x25519", "secp256r1"})

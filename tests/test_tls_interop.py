@@ -15,6 +15,15 @@ import pytest
 
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
+from bridge.service.errors import tls_alert_parts
+
+
+def _alert_name(err):
+    return tls_alert_parts(err)[0]
+
+
+def _alert_text(err):
+    return tls_alert_parts(err)[1]
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing")
 
@@ -167,8 +176,8 @@ def test_client_rejects_s_server_from_unknown_ca(pki):
         _, serr = srv.finish()
     finally:
         srv.stop()
-    assert err.description == "unknown_ca" and err.sent
-    assert err.text.startswith("TLS client: ")
+    assert _alert_name(err) == "unknown_ca" and err.sent
+    assert _alert_text(err).startswith("TLS client: ")
     assert b"unknown ca" in serr.lower()
 
 
@@ -185,8 +194,8 @@ def test_version_mismatch_with_s_server(pki):
         err = run(go())
     finally:
         srv.stop()
-    assert err.description == "protocol_version"
-    assert not err.sent and "received SERVER ALERT" in err.text
+    assert _alert_name(err) == "protocol_version"
+    assert not err.sent and "received SERVER ALERT" in _alert_text(err)
 
 
 # ---- openssl s_client -> our server ---------------------------------------------------------
@@ -280,7 +289,7 @@ def test_s_client_without_cert_is_refused(pki):
 
     err = run(go())
     assert isinstance(err, transport.TLSAlertError)
-    assert err.description == "handshake_failure" and err.text.startswith("TLS server: ")
+    assert _alert_name(err) == "handshake_failure" and _alert_text(err).startswith("TLS server: ")
 
 
 def test_s_client_rejecting_our_certificate(pki):
@@ -294,8 +303,8 @@ def test_s_client_rejecting_our_certificate(pki):
 
     err = run(go())
     assert isinstance(err, transport.TLSAlertError)
-    assert err.description == "unknown_ca" and not err.sent
-    assert err.text.startswith("TLS server: In state ") and "received CLIENT ALERT" in err.text
+    assert _alert_name(err) == "unknown_ca" and not err.sent
+    assert _alert_text(err).startswith("TLS server: In state ") and "received CLIENT ALERT" in _alert_text(err)
 
 
 def test_handshake_timeout_against_silent_peer(pki):

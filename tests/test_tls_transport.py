@@ -10,6 +10,15 @@ import pytest
 
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
+from bridge.service.errors import tls_alert_parts
+
+
+def _alert_name(err):
+    return tls_alert_parts(err)[0]
+
+
+def _alert_text(err):
+    return tls_alert_parts(err)[1]
 
 
 class Collector:
@@ -234,8 +243,6 @@ def test_blocking_verify_hook_does_not_block_the_loop(pki):
 
 
 def test_renegotiation_over_sockets(pki):
-    from bridge.etf.types import Atom
-
     async def go():
         c, crx, s, srx = await pair(pki, client_kw={"versions": ("tlsv1.2",)})
         r1 = await c.renegotiate()
@@ -249,9 +256,9 @@ def test_renegotiation_over_sockets(pki):
         return r1, r2, r3, bytes(srx.data)
 
     r1, r2, r3, data = run(go())
-    assert r1 == Atom("ok")
-    assert r2 == (Atom("error"), Atom("notsup"))
-    assert r3 == (Atom("error"), Atom("closed"))
+    assert r1 is None
+    assert r2 == "notsup"
+    assert r3 == "closed"
     assert data == b"after"
 
 
@@ -275,7 +282,7 @@ def test_server_handshake_timeout_and_peer_gone(pki):
         return info.value
 
     err = run(go())
-    assert err.text.startswith("TLS server: ") and err.sent
+    assert _alert_text(err).startswith("TLS server: ") and err.sent
 
 
 def test_context_error_is_raised_before_connecting(pki):
@@ -285,3 +292,49 @@ def test_context_error_is_raised_before_connecting(pki):
                                         receiver=Collector())
 
     run(go())
+
+
+def test_connection_states_follow_the_table(pki):
+    """HANDSHAKING -> OPEN -> WRITE_SHUT -> CLOSING -> LOST on a real pair; the
+    peer's end is a read-side fact, not a state; an illegal move is refused."""
+    S = transport.ConnState
+
+    async def go():
+        c, crx, s, srx = await pair(pki)
+        seen = [c.state]
+        c.shutdown_write()
+        seen.append(c.state)
+        await asyncio.wait_for(srx.eof.wait(), 10)
+        server_after_peer_eof = s.state       # the peer ended: s is still OPEN
+        s.write(b"late")
+        await crx.wait_for(4)
+        s.close()
+        c.close()
+        seen.append(c.state)
+        await asyncio.wait_for(c.wait_closed(), 10)
+        seen.append(c.state)
+        with pytest.raises(RuntimeError, match="illegal transition LOST -> OPEN"):
+            c._set_state(S.OPEN)
+        c.close()                              # idempotent once ended
+        return seen, server_after_peer_eof, bytes(crx.data), c.write(b"x")
+
+    seen, server_state, data, wrote = run(go())
+    assert seen == [S.OPEN, S.WRITE_SHUT, S.CLOSING, S.LOST]
+    assert server_state is S.OPEN
+    assert data == b"late" and wrote is None
+
+
+def test_failed_handshake_ends_closing_then_lost(pki):
+    async def go():
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        b.close()                              # the peer is gone before the handshake
+        proto = transport.TLSConnection(transport._engine(ccfg(pki)), Collector(), loop)
+        assert proto.state is transport.ConnState.HANDSHAKING
+        with pytest.raises((transport.TLSClosed, transport.TLSAlertError, OSError)):
+            await transport._establish(
+                proto, lambda: loop.connect_accepted_socket(lambda: proto, a), 10)
+        await asyncio.wait_for(proto.wait_closed(), 10)
+        return proto.state
+
+    assert run(go()) is transport.ConnState.LOST

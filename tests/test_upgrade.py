@@ -190,3 +190,21 @@ def test_upgraded_socket_closes_when_owner_dies(env):
         timer:sleep(500),
         erlang:port_info(T) end)()""")
     assert r == A("undefined")
+
+
+def test_upgraded_socket_os_option_error_is_the_reply(env):
+    """setopts of a gen_tcp option is a call to the relay: inet:setopts's error is
+    ssl's reply ({options, {socket_options, Opts, Reason}}), after the emulated
+    option of the same call took effect; the socket stays usable (as with ssl)."""
+    _bridge, node = env
+    r = same(node, "T = Plain(EchoPort), {ok, S} = Mod:connect(T, Verify ++ [{active, false}]), "
+                   "R = Mod:setopts(S, [{bind_to_device, <<\"nosuchdev0\">>}, list]), "
+                   "O = Mod:getopts(S, [mode]), "
+                   "ok = Mod:send(S, <<\"still\">>), E = Mod:recv(S, 0, 5000), Mod:close(S), {R, O, E}")
+    reply, opts, echo = r
+    assert reply[0] == Atom("error")
+    kind, (what, given, reason) = reply[1]
+    assert (kind, what) == (Atom("options"), Atom("socket_options")) and isinstance(reason, Atom)
+    assert given == [(Atom("bind_to_device"), b"nosuchdev0")]
+    assert opts == (Atom("ok"), [(Atom("mode"), Atom("list"))])
+    assert echo == (Atom("ok"), list(b"still"))

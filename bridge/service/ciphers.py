@@ -180,25 +180,12 @@ def all_suites(versions: list[str]) -> list[int]:
 @lru_cache(maxsize=None)
 def _openssl_table() -> dict[int, str]:
     """IANA code → OpenSSL name, for suites libssl here enables at security level 0."""
-    from OpenSSL import SSL
-    from OpenSSL._util import ffi, lib
+    from bridge.tls.ossl import cipher_names
 
-    ctx = SSL.Context(SSL.TLS_METHOD)
-    ctx.set_cipher_list(b"ALL:COMPLEMENTOFALL:@SECLEVEL=0")
     # every TLS 1.3 suite libssl implements, not only its default three
-    ctx.set_tls13_ciphersuites(b"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"
-                               b"TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256")
-    conn = SSL.Connection(ctx, None)
-    enabled = set(conn.get_cipher_list())
-    table: dict[int, str] = {}
-    for code in SUITES:
-        cptr = lib.SSL_CIPHER_find(conn._ssl, bytes([code >> 8, code & 0xFF]))
-        if cptr == ffi.NULL:
-            continue
-        name = ffi.string(lib.SSL_CIPHER_get_name(cptr)).decode()
-        if name in enabled:
-            table[code] = name
-    return table
+    return cipher_names(SUITES, b"ALL:COMPLEMENTOFALL:@SECLEVEL=0",
+                        b"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"
+                        b"TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256")
 
 
 def openssl_supported(code: int) -> bool:

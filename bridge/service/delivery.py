@@ -20,13 +20,11 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from bridge.etf.types import ImproperList
-
 from .packet import PacketDecoder, PacketError, shape
+from .socket_options import BINARY, SocketOptions, active_after_packet, active_after_setopts
 from .terms import CLOSED, ERROR, OK, SSL, SSL_CLOSED, SSL_ERROR, SSL_PASSIVE, TIMEOUT, Atom
 
 INVALID_PACKET = Atom("invalid_packet")
-_HTTP_TYPES = {"http", "httph", "http_bin", "httph_bin"}
 # Stop reading from the network when this much undelivered plaintext is buffered.
 HIGH_WATER = 256 * 1024
 
@@ -43,24 +41,26 @@ class Recv:
 
 
 class Delivery:
+    """What the owner of one connected socket sees. It owns the socket's emulated
+    options (``opts``, a ``SocketOptions`` record: mode, packet, header, active...);
+    ``setopts`` changes them through ``set_options``/``set_active``, ``getopts``
+    reads them."""
+
     # one per connection, most of them idle: no per-instance dict
-    __slots__ = ("term", "owner", "_send", "binary", "packet", "header", "active", "decoder",
+    __slots__ = ("term", "owner", "_send", "opts", "decoder",
                  "waiters", "eof", "error_reason", "closed_reported", "_flow", "_paused",
                  "final_send", "_ended")
 
-    def __init__(self, term, owner, send: Callable, *, mode_binary=False, packet="raw",
-                 packet_size=0, header=0, active=True, line_delimiter=10,
+    def __init__(self, term, owner, send: Callable, opts: Optional[SocketOptions] = None, *,
                  flow: Optional[Callable[[bool], None]] = None,
                  ended: Optional[Callable[[], None]] = None):
         self.term = term              # the socket term the owner sees
         self.owner = owner            # owner pid
         self._send = send             # send(pid, msg)
-        self.binary = mode_binary
-        self.packet = packet
-        self.header = header
-        self.active = active          # True | False | "once" | int > 0
-        # ssl hands decode_packet only packet_size: line_delimiter does not apply
-        self.decoder = PacketDecoder(packet, packet_size)
+        self.opts = SocketOptions() if opts is None else opts   # this socket's own record
+        # ssl hands decode_packet only packet_size: line_delimiter does not apply.
+        # ValueError for a packet type the framing layer does not offer.
+        self.decoder = PacketDecoder(self.opts.packet, self.opts.packet_size)
         # pending recvs, oldest first (a list: rarely more than one, and an empty
         # deque costs 760 bytes on every idle connection)
         self.waiters: list[Recv] = []
@@ -74,11 +74,31 @@ class Delivery:
         # send window (it goes through the owner node's guard: see windows.py)
         self.final_send = None
 
+    # ---- the options, as delivery reads them --------------------------------
+    @property
+    def active(self):
+        """True | False | Atom('once') | a count, as ``getopts`` returns it."""
+        return self.opts.active
+
+    @property
+    def binary(self) -> bool:
+        return self.opts.mode is BINARY
+
+    @property
+    def header(self) -> int:
+        return self.opts.header
+
+    @property
+    def packet(self):
+        """The framing as the packet layer names it: 0/1/2/4 or a type name."""
+        return self.decoder.packet
+
     # ---- formatting -------------------------------------------------------
     def format(self, data):
         if not isinstance(data, (bytes, bytearray)):
             return data  # http packet types give terms already
-        return shape(data, self.binary, self.header)
+        opts = self.opts
+        return shape(data, opts.mode is BINARY, opts.header)
 
     def _raw_formatted(self, data: bytes):
         return shape(data, self.binary, 0)
@@ -89,34 +109,48 @@ class Delivery:
             self.decoder.feed(data)
         self.pump()
 
-    def peer_closed(self) -> None:
+    def peer_closed(self, deliver: bool = True) -> None:
+        """The peer's end of the stream (reported after the data). ``deliver`` False:
+        the owner does not have its socket yet; the next ``pump`` tells."""
         self.eof = True
-        self.pump()
+        if deliver:
+            self.pump()
 
-    def failed(self, reason) -> None:
+    def failed(self, reason, deliver: bool = True) -> None:
         """A fatal error (alert, transport error): reported once, then closed."""
         if self.error_reason is None:
             self.error_reason = reason
         self.eof = True
-        self.pump()
+        if deliver:
+            self.pump()
 
-    # ---- option changes ---------------------------------------------------
-    def set_active(self, value) -> None:
-        if isinstance(value, int) and not isinstance(value, bool):
-            current = self.active if isinstance(self.active, int) and not isinstance(self.active, bool) else 0
-            total = current + value
-            if total <= 0:
-                self.active = False
-                self._send(self.owner, (SSL_PASSIVE, self.term))
-            else:
-                self.active = total
-        else:
-            self.active = value
-        self.pump()
+    # ---- option changes (setopts) -----------------------------------------
+    def set_options(self, changes: dict) -> bool:
+        """Emulated options but ``active`` (see ``set_active``); True when the
+        framing changed. Buffered bytes are cut by the new framing."""
+        for name in ("mode", "header"):
+            if name in changes:
+                self.opts.set(name, changes[name])
+        reframe = any(k in changes for k in ("packet", "packet_size", "line_delimiter"))
+        if reframe:
+            # ssl hands decode_packet only packet_size: line_delimiter is only kept
+            self.decoder.set_type(changes.get("packet", self.opts.packet), changes.get("packet_size"))
+        for name, value in changes.items():
+            if name != "active":
+                self.opts.set(name, value)
+        return reframe
 
-    def set_packet(self, packet, packet_size=None, line_delimiter=None) -> None:
-        self.packet = packet
-        self.decoder.set_type(packet, packet_size)
+    def set_active(self, value, *, held: bool = False) -> None:
+        """``{active, Value}`` from setopts (validated, and checked with
+        ``socket_options.active_overflows``). ``held``: the owner does not have the
+        socket yet; the value is kept as given and nothing is delivered."""
+        if held:
+            self.opts.active = value
+            return
+        self.opts.active, passive = active_after_setopts(self.opts.active, value)
+        if passive:
+            self._send(self.owner, (SSL_PASSIVE, self.term))
+        self.pump()
 
     # ---- passive recv -----------------------------------------------------
     def recv(self, length: int, reply: Callable) -> Optional[Recv]:
@@ -144,7 +178,7 @@ class Delivery:
     # ---- the engine -------------------------------------------------------
     def _next_packet(self, length: int = 0):
         """A complete packet, or None. Raises PacketError."""
-        if self.packet in ("raw", 0) and length:
+        if length and self.decoder.packet == 0:
             if self.decoder.buffered >= length:
                 return self.decoder.take(length)
             return None
@@ -153,19 +187,17 @@ class Delivery:
     def pump(self) -> None:
         reported = self.closed_reported
         send = self._send
+        opts = self.opts
         try:
             while True:
-                if self.active is not False:
+                if opts.active is not False:
                     packet = self._next_packet()
                     if packet is None:
                         break
                     send(self.owner, (SSL, self.term, self.format(packet)))
-                    if self.active == "once":
-                        self.active = False
-                    elif self.active is not True:
-                        self.active -= 1
-                        if self.active == 0:
-                            self.active = False
+                    if opts.active is not True:
+                        opts.active, passive = active_after_packet(opts.active)
+                        if passive:
                             send(self.owner, (SSL_PASSIVE, self.term))
                 elif self.waiters:
                     waiter = self.waiters[0]

@@ -17,9 +17,19 @@ bool, int).  Strings come as lists of ints; a Python ``str`` is accepted as well
 """
 from __future__ import annotations
 
-from bridge.etf.types import Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference
+import asyncio
+import logging
 
-__all__ = ["format_error", "format_term", "versions", "posix_message"]
+from bridge.etf.types import Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference
+from bridge.tls import transport
+from bridge.tls.engine import VERIFY_REASONS
+
+from .inet import posix_atom
+
+log = logging.getLogger("bridge.service")
+
+__all__ = ["format_error", "format_term", "versions", "posix_message", "tls_alert", "tls_alert_parts",
+           "failure_reply"]
 
 _RESERVED = frozenset(
     "after and andalso band begin bnot bor bsl bsr bxor case catch cond div end fun if "
@@ -414,3 +424,105 @@ _POSIX = {
     'exbadport': 'inet_drv bad port state',
     'exbadseq': 'inet_drv bad request sequence',
 }
+
+
+# ---- TLS alerts: ssl_alert:reason_code/4 -------------------------------------------------
+
+# RFC 8446 AlertDescription code -> (OTP's atom, ssl_alert:description_txt/1)
+ALERTS = {
+    0: ("close_notify", "Close Notify"), 10: ("unexpected_message", "Unexpected Message"),
+    20: ("bad_record_mac", "Bad Record MAC"), 22: ("record_overflow", "Record Overflow"),
+    30: ("decompression_failure", "Decompression Failure"),
+    40: ("handshake_failure", "Handshake Failure"), 42: ("bad_certificate", "Bad Certificate"),
+    43: ("unsupported_certificate", "Unsupported Certificate"),
+    44: ("certificate_revoked", "Certificate Revoked"),
+    45: ("certificate_expired", "Certificate Expired"),
+    46: ("certificate_unknown", "Certificate Unknown"),
+    47: ("illegal_parameter", "Illegal Parameter"), 48: ("unknown_ca", "Unknown CA"),
+    49: ("access_denied", "Access Denied"), 50: ("decode_error", "Decode Error"),
+    51: ("decrypt_error", "Decrypt Error"), 60: ("export_restriction", "Export Restriction"),
+    70: ("protocol_version", "Protocol Version"),
+    71: ("insufficient_security", "Insufficient Security"),
+    80: ("internal_error", "Internal Error"), 86: ("inappropriate_fallback", "Inappropriate Fallback"),
+    90: ("user_canceled", "User Canceled"), 100: ("no_renegotiation", "No Renegotiation"),
+    109: ("missing_extension", "Missing extension"),
+    110: ("unsupported_extension", "Unsupported Extension"),
+    112: ("unrecognized_name", "Unrecognized Name"),
+    115: ("unknown_psk_identity", "Unknown Psk Identity"),
+    116: ("certificate_required", "Certificate required"),
+    120: ("no_application_protocol", "No application protocol"),
+}
+
+
+def _tls_state(exc) -> str:
+    """The ssl_gen_statem state OTP names in the text: where the handshake was."""
+    if exc.handshake_done:
+        return "connection"
+    if exc.cert_failed:
+        return "certify" if exc.tls13 is False else "wait_cert"
+    return "hello"
+
+
+def _hook_reason_text(value) -> str:
+    """A certificate failure reason in Erlang term syntax, as OTP's ~P prints it."""
+    if isinstance(value, tuple):
+        return "{" + ",".join(_hook_reason_text(v) for v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_hook_reason_text(v) for v in value) + "]"
+    return str(value)
+
+
+def tls_alert_parts(exc) -> tuple[str, str]:
+    """(alert atom name, text) of a ``bridge.tls`` ``TLSAlertError``, worded as
+    ``ssl_alert:reason_code/4``: "TLS client: In state hello received SERVER ALERT:
+    Fatal - Unknown CA\\n" for an alert received, "... at pyssl generated CLIENT ALERT:
+    ..." for one sent (with the certificate reason after a handshake_failure)."""
+    role, code = exc.role, exc.code
+    state = _tls_state(exc)
+    if not exc.sent:
+        peer = "server" if role == "client" else "client"
+        name, text = ALERTS.get(code, (f"unknown_alert_{code}", f"unsupported/unknown alert: {code}"))
+        lvl = "Fatal - " if exc.level == 2 else "Warning - "
+        return name, f"TLS {role}: In state {state} received {peer.upper()} ALERT: {lvl}{text}\n"
+    name, text = ALERTS.get(code, ("internal_error", "Internal Error"))
+    extra = ""
+    if exc.cert_failed and code == 40:      # OTP prints the reason with handshake_failure
+        reason = exc.reason
+        known = isinstance(reason, str) and reason in VERIFY_REASONS.values()
+        extra = " " + _hook_reason_text(("bad_cert", reason) if known else reason)
+    return name, (f"TLS {role}: In state {state} at pyssl generated "
+                  f"{role.upper()} ALERT: Fatal - {text}\n{extra}")
+
+
+def tls_alert(exc) -> tuple:
+    """``{tls_alert, {Name, Text}}``, ssl's error reason for a failed TLS session."""
+    name, text = tls_alert_parts(exc)
+    return (Atom("tls_alert"), (Atom(name), list(text.encode())))
+
+
+# ---- failures of a connect, handshake or upgrade -> ssl's reply ------------------------------
+
+def failure_reply(exc, what: str, *, connecting: bool = False):
+    """``{error, Reason}`` as ssl returns it for the exception a TCP connect, a
+    TLS handshake or an upgrade (``what``, for the log) raised: an alert is
+    ``{tls_alert, ...}``; the peer gone, ``closed``; a configuration OpenSSL
+    refused, ``{options, {pyssl_context, Text}}``; ``timeout``. An OS error is
+    the posix reason while ``connecting`` (gen_tcp:connect's, e.g. econnrefused),
+    else ``closed`` (the socket was there and went). Anything else (a bug, a
+    cancelled request) is raised again. The one place these replies are made."""
+    if isinstance(exc, transport.TLSAlertError):
+        return (_ERROR, tls_alert(exc))
+    if isinstance(exc, transport.TLSClosed):
+        return (_ERROR, _CLOSED)
+    if isinstance(exc, transport.ContextError):
+        log.warning("%s: %s", what, exc)
+        return (_ERROR, (_OPTIONS, (Atom("pyssl_context"), str(exc))))
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return (_ERROR, Atom("timeout"))
+    if isinstance(exc, OSError):        # ConnectionError included
+        return (_ERROR, posix_atom(exc) if connecting else _CLOSED)
+    raise exc
+
+
+_ERROR = Atom("error")
+_CLOSED = Atom("closed")

@@ -55,10 +55,10 @@ Buffer}}``.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 from bridge.etf.types import Atom
-from bridge.service.packet import PacketError
+from bridge.service.packet_error import PacketError
 
 __all__ = [
     "decode_http", "HTTP_TYPES", "HEADER_NAMES", "METHODS", "decode_type", "ssl_state_after",

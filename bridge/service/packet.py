@@ -48,6 +48,8 @@ from typing import Optional, Union
 
 from bridge.etf.types import Atom, ImproperList
 
+from .packet_error import PacketError
+
 __all__ = [
     "PacketDecoder", "PacketError", "PacketTooLarge", "encode_packet", "shape", "invalid_packet",
     "normalize_type", "SUPPORTED", "HTTP_TYPES", "INT_MAX",
@@ -63,19 +65,6 @@ _PACKET_TO_LARGE = Atom("packet_to_large")  # sic, OTP's spelling
 # Compact the buffer once the consumed prefix is at least this large *and* at least
 # half the buffer: amortised O(1) per byte, no quadratic copying.
 _COMPACT_MIN = 64 * 1024
-
-
-class PacketError(Exception):
-    """Data that cannot be framed (``decode_packet`` answers ``{error, invalid}``).
-
-    ``reason`` is None: the reason ssl reports is ``{invalid_packet, Data}`` where
-    Data is the whole buffer in the socket's mode; build it with
-    ``invalid_packet(decoder.take_all(), binary)``.
-    """
-
-    def __init__(self, reason=None, message: str = "invalid packet"):
-        super().__init__(message)
-        self.reason = reason
 
 
 class PacketTooLarge(ValueError):

@@ -7,7 +7,7 @@ any), a server ``Fun(psk, ClientIdentity, UserState)``; the answer is
 (``"psk_identity"`` when not given, as ssl sends) or the server's hint.
 
 OpenSSL asks for the key from its PSK callbacks during the handshake
-(``bridge.tls.engine``), on the handshake thread; the hook asks the event loop
+(``bridge.tls.callbacks``), on the handshake thread; the hook asks the event loop
 to apply the fun on the caller's node (``erlang:apply/2`` through its
 ``rex``). Any other answer, or a fun that crashes, fails the handshake; the
 bridge reports ``illegal_parameter`` as ssl does (the alert OpenSSL sends the

@@ -27,6 +27,7 @@ from bridge.etf.types import Atom, Pid, Reference
 from . import errors, options
 from .api import Api, socket_ref
 from .options import SslOptionError
+from .setup import connect as connect_client
 from .sockets import After, ConnSocket, ListenSocket, SocketBase
 from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PATH_MAX, PYSSL,
                     SSLSOCKET, Raise, error)
@@ -365,7 +366,7 @@ class SslService:
         return error((Atom("options"), (Atom("not_supported_by_pyssl"), Atom("upgrade"))))
 
     async def connect(self, host, port, opts, timeout, caller):
-        return await ConnSocket.connect(self, host, port, opts, timeout, caller)
+        return await connect_client(self, host, port, opts, timeout, caller)
 
     async def listen(self, port, opts, caller):
         return await ListenSocket.listen(self, port, opts, caller)

@@ -22,9 +22,12 @@ the relay's bytes:
 
 OS-level socket options of an upgraded socket (``nodelay``, ``keepalive``, ...)
 stay with the relay's ``gen_tcp`` socket: ``getopts``/``setopts`` of those are
-not reported or applied by the bridge (the emulated ones, ``mode``, ``packet``,
-``active``..., work as usual). The relay does no write flow control: a sender
-much faster than the network fills the relay's mailbox.
+calls to the relay (``inet:getopts/2``, ``inet:setopts/2`` on its socket), whose
+answer (or error) is the reply; the emulated ones (``mode``, ``packet``,
+``active``...) are the bridge's as for any socket. The ``ConnSocket`` finds the
+relay as its transport's ``get_extra_info("relay")``; the downgrade
+(``close(S, {Pid, T})``) is the relay's too. The relay does no write flow
+control: a sender much faster than the network fills the relay's mailbox.
 """
 from __future__ import annotations
 
@@ -33,10 +36,13 @@ import logging
 from typing import Optional
 
 from bridge.etf.types import Atom, Pid
+from bridge.tls import transport
 from bridge.tls.config import TLSConfig
 
 from . import hooks, inet, options
-from . import sockets          # (sockets imports this module too: names resolved at call time)
+from .conn import ConnSocket
+from .errors import failure_reply
+from .sockbase import After, parse
 from .terms import CLOSED, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 log = logging.getLogger("bridge.service.upgrade")
@@ -158,6 +164,44 @@ class RelayTransport(asyncio.Transport):
         finally:
             self._replies.pop(ref, None)
 
+    # ---- what a ConnSocket asks of its relay (get_extra_info("relay")) -----------------
+    def downgrade(self, sock, new_owner: Pid) -> "Downgrade":
+        """``close(S, {NewController, Timeout})`` of ``sock``: run it with ``.run(timeout)``."""
+        return Downgrade(sock, self, new_owner)
+
+    async def getopts(self, wanted: list, emulated: dict):
+        """``getopts`` of a relayed socket: emulated options from the bridge, the
+        others read by the relay with ``inet:getopts/2`` (reversed, as ssl answers)."""
+        os_names = [n for n in wanted if n not in emulated]
+        values = {}
+        if os_names:
+            res = await self.call_relay((Atom("getopts"), [Atom(n) for n in os_names]))
+            if isinstance(res, tuple) and len(res) == 2 and res[0] is OK and isinstance(res[1], list):
+                values = {k.name: v for k, v in res[1] if isinstance(k, Atom)}
+        out = []
+        for name in wanted:
+            if name in emulated:
+                out.append((Atom(name), inet.to_term(name, emulated[name])))
+            elif name in values:
+                out.append((Atom(name), values[name]))
+        out.reverse()
+        return (OK, out)
+
+    async def setopts(self, changes: dict):
+        """The gen_tcp part of a ``setopts``, set by the relay with ``inet:setopts/2``:
+        ``ok``, or as ``ssl_gen_statem:set_socket_opts/6`` words its failure
+        ``{error, {options, {socket_options, Opts, Reason}}}`` (``Opts`` in the
+        reverse of the order given, as ssl collects them); ``{error, closed}`` if
+        the relay is gone or does not answer."""
+        opts = [(Atom(k), v) for k, v in changes.items()]
+        opts.reverse()
+        res = await self.call_relay((Atom("setopts"), opts))
+        if res is OK:
+            return OK
+        if isinstance(res, tuple) and len(res) == 2 and res[0] is Atom("error"):
+            return error((Atom("options"), (Atom("socket_options"), opts, res[1])))
+        return error(CLOSED)
+
     def forget(self) -> None:
         """The relay is gone or has handed the socket over: stop without a word to it."""
         self._closing = True
@@ -208,6 +252,8 @@ class RelayTransport(asyncio.Transport):
             return self._peer
         if name == "sockname":
             return self._local
+        if name == "relay":            # what ConnSocket asks for options and downgrade
+            return self
         return default
 
 
@@ -232,9 +278,9 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     close_relay = lambda: service.node.send(relay, (_RELAY, Atom("close")))     # noqa: E731
     try:
         if client:
-            parsed = sockets.parse(options.parse_connect_options, opts, host=peer[0])
+            parsed = parse(options.parse_connect_options, opts, host=peer[0])
         else:
-            parsed = sockets.parse(options.parse_upgrade_server_options, opts)
+            parsed = parse(options.parse_upgrade_server_options, opts)
     except Raise:
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
         raise
@@ -247,71 +293,54 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         for item in inherited:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Atom) \
                     and item[0].name in options.EMULATED_OPTIONS:
-                parsed.socket[item[0].name] = item[1]
+                parsed.socket.set(item[0].name, item[1])
     files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
-    cfg = sockets.parse(options.build_tls_config, parsed, "client" if client else "server", files)
+    cfg = parse(options.build_tls_config, parsed, "client" if client else "server", files)
     if not isinstance(cfg, TLSConfig):
         close_relay()
         return cfg
     cfg = hooks.attach(cfg, parsed, service, caller, files)
     try:
-        sock = sockets.ConnSocket(service, caller, parsed, role="client" if client else "server")
+        sock = ConnSocket(service, caller, parsed, role="client" if client else "server")
     except ValueError:
         close_relay()
         return error((Atom("options"), (Atom("packet"), parsed.socket.get("packet"))))
-    from bridge.tls import transport
-
     def attach(proto):
         RelayTransport(service.node, relay, peer_addr, local_addr).start(proto)
     try:
         # a failed handshake aborts the transport, which tells the relay to close
-        sock.tls = await transport.start_tls(attach, cfg, timeout=to_timeout(timeout), receiver=sock)
-    except transport.ContextError as exc:             # before the relay was attached
-        close_relay()
-        return error((Atom("options"), (Atom("pyssl_context"), str(exc))))
-    except transport.TLSAlertError as exc:
-        return sockets.tls_alert_term(exc)
-    except (asyncio.TimeoutError, TimeoutError):
-        return error(TIMEOUT)
-    except (transport.TLSClosed, OSError, ConnectionError):
-        return error(CLOSED)
+        tls = await transport.start_tls(attach, cfg, timeout=to_timeout(timeout), receiver=sock)
+    except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
+            asyncio.TimeoutError, TimeoutError, OSError) as exc:
+        if isinstance(exc, transport.ContextError):     # before the relay was attached
+            close_relay()
+        return failure_reply(exc, "upgrade")
+    sock.established(tls)       # not in the service's table yet: nobody closed it
     service.add_socket(sock)
-    return sockets.After((OK, sock.term), sock.release)
+    return After((OK, sock.term), sock.release)
 
 
 # ---- downgrade: ssl:close(S, {NewController, Timeout}) ------------------------------------
 
-def downgrade(sock, new_owner: Pid, timeout):
-    """``close(S, {NewController, Timeout})``: end TLS and give the TCP socket back.
-
-    As ``ssl_gen_statem``'s downgrade: send close_notify, wait (``Timeout``) for the
-    peer's, then hand the still open TCP socket to ``NewController`` in ``{active,
-    false}``, binary, raw mode; the reply is ``{ok, Port}``, or ``{ok, Port, Data}``
-    with what the peer already sent in the clear. Only a socket upgraded from this
-    node's ``gen_tcp`` socket can be handed back; a socket the bridge connected
-    itself answers ``{error, {not_supported_by_pyssl, downgrade}}`` and stays open.
-    """
-    tls = sock.tls
-    if sock.closed or tls is None:
-        return error(CLOSED)
-    rt = tls.transport
-    if not isinstance(rt, RelayTransport):
-        return error((Atom("not_supported_by_pyssl"), Atom("downgrade")))
-    if sock.downgrading is not None:
-        return error(CLOSED)
-    return Downgrade(sock, rt, new_owner).run(to_timeout(timeout))
-
-
 class Downgrade:
+    """``close(S, {NewController, Timeout})`` of an upgraded socket: end TLS and give
+    the TCP socket back, as ``ssl_gen_statem``'s downgrade: send close_notify, wait
+    (``Timeout``) for the peer's, then hand the still open TCP socket to
+    ``NewController`` in ``{active, false}``, binary, raw mode; the reply is ``{ok,
+    Port}``, or ``{ok, Port, Data}`` with what the peer already sent in the clear.
+    The socket is DOWNGRADING meanwhile (``ConnSocket._downgrade``)."""
+
     def __init__(self, sock, rt: RelayTransport, new_owner: Pid):
         self.sock = sock
         self.rt = rt
         self.new_owner = new_owner
         self.done = asyncio.get_running_loop().create_future()
+        self._handing = None           # the hand-over task (kept: a task nobody holds may go)
 
     async def run(self, timeout: Optional[float]):
         sock, tls = self.sock, self.sock.tls
-        sock.downgrading = self
+        if not sock.begin_downgrade(self):
+            return error(CLOSED)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         await tls.drain()                          # what the owner sent goes first
@@ -326,7 +355,6 @@ class Downgrade:
             left = None if deadline is None else max(0.0, deadline - loop.time())
             return await asyncio.wait_for(asyncio.shield(self.done), left)
         except (asyncio.TimeoutError, TimeoutError):
-            sock.downgrading = None
             sock.close_now()
             return error(TIMEOUT)
 
@@ -336,12 +364,11 @@ class Downgrade:
             return
         eng = self.sock.tls.engine
         if eng.eof:                                 # TCP closed, no close_notify
-            self.sock.downgrading = None
             self.sock.close_now()
             self.done.set_result(error(Atom("tcp_closed")))
             return
         self.rt.detach(eng.unread_input())
-        asyncio.ensure_future(self._hand_over())
+        self._handing = asyncio.ensure_future(self._hand_over())
 
     async def _hand_over(self):
         sock, rt = self.sock, self.rt
@@ -349,11 +376,7 @@ class Downgrade:
             reply = await rt.hand_over(self.new_owner, 30.0)
         except (asyncio.TimeoutError, TimeoutError):
             reply = None                        # the relay did not answer: closed
-        sock.downgrading = None
-        sock.closed = True
-        sock.delivery.fail_waiters(CLOSED)
-        sock.delivery.closed_reported = True
-        sock.service.forget(sock)
+        sock._finish("handed_over")
         rt.forget()
         if not (isinstance(reply, tuple) and len(reply) == 3 and reply[0] is OK):
             self.done.set_result(error(CLOSED))
@@ -361,38 +384,3 @@ class Downgrade:
         _ok, port, unread = reply
         data = bytes(rt.plain) + bytes(unread)
         self.done.set_result((OK, port, data) if data else (OK, port))
-
-
-# ---- gen_tcp options of a relayed socket -----------------------------------------------------
-
-def relayed(tls) -> Optional[RelayTransport]:
-    """The relay transport under a TLS connection, if it has one."""
-    t = getattr(tls, "transport", None)
-    return t if isinstance(t, RelayTransport) else None
-
-
-async def getopts(rt: RelayTransport, wanted: list, emulated: dict):
-    """``getopts`` of a relayed socket: emulated options from the bridge, the
-    others read by the relay with ``inet:getopts/2`` (reversed, as ssl answers)."""
-    os_names = [n for n in wanted if n not in emulated]
-    values = {}
-    if os_names:
-        res = await rt.call_relay((Atom("getopts"), [Atom(n) for n in os_names]))
-        if isinstance(res, tuple) and len(res) == 2 and res[0] is OK and isinstance(res[1], list):
-            values = {k.name: v for k, v in res[1] if isinstance(k, Atom)}
-    out = []
-    for name in wanted:
-        if name in emulated:
-            out.append((Atom(name), inet.to_term(name, emulated[name])))
-        elif name in values:
-            out.append((Atom(name), values[name]))
-    out.reverse()
-    return (OK, out)
-
-
-async def setopts(rt: RelayTransport, changes: dict, then):
-    """The gen_tcp part of a ``setopts`` on a relayed socket, set by the relay; then
-    ``then()`` (the emulated part) gives the reply."""
-    if changes:
-        await rt.call_relay((Atom("setopts"), [(Atom(k), v) for k, v in changes.items()]))
-    return then()

@@ -1,7 +1,7 @@
 """What the TLS engine needs to know, already validated.
 
 The service's option parser (``bridge.service.options``) turns an Erlang ssl option
-list into one of these; the engine (``bridge.tls.engine``) turns it into an OpenSSL
+list into one of these; ``bridge.tls.context`` turns it into an OpenSSL
 context. Everything here is plain Python data: no Erlang terms, no file paths
 (files are read on the calling Erlang node before this is built).
 """

@@ -7,10 +7,10 @@ from typing import Optional
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
-from OpenSSL._util import lib as _lib
 
+from . import ossl
+from .callbacks import install_psk_callbacks, on_servername
 from .config import TLSConfig
-from .engine import install_psk_callbacks, on_servername
 
 _VERSION_CONST = {
     "tlsv1": SSL.TLS1_VERSION,
@@ -135,9 +135,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # release the ~34 KB of record buffers while a connection has nothing buffered
     # (an idle connection then holds only its SSL state)
     ctx.set_mode(_MODE_ACCEPT_MOVING_WRITE_BUFFER | _MODE_RELEASE_BUFFERS)
-    # pyOpenSSL turns partial writes on; into a memory BIO a whole write always
-    # fits, so one SSL_write takes a loop iteration's plaintext, not one record
-    _lib.SSL_CTX_clear_mode(ctx._context, _lib.SSL_MODE_ENABLE_PARTIAL_WRITE)
+    ossl.clear_partial_write(ctx)
     cipher_list = cfg.cipher_list
     # TLS 1.0/1.1 (SHA-1 MACs) and TLS_AES_128_CCM_8_SHA256 (64-bit tag) are
     # usable only at OpenSSL's security level 0; OTP has no such levels
@@ -153,7 +151,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         raise ContextError(f"no usable cipher suites: {exc}") from None
     # Key exchange groups OTP 25 also offers. OpenSSL's default adds a hybrid
     # post-quantum share, which doubles the ClientHello for a group OTP 25 lacks.
-    _lib.SSL_CTX_set1_curves_list(ctx._context, b"X25519:P-256:P-384:P-521:X448")
+    ossl.set_groups(ctx, b"X25519:P-256:P-384:P-521:X448")
     # identity
     if cfg.cert_chain:
         try:

@@ -21,9 +21,10 @@
   ``alpn_protocol``, ``sni``, ``client_random()``, ``server_random()``,
   ``master_secret()`` (TLS <= 1.2 only, else None), ``export_keying_material()``.
 
-Failures come out as ``TLSAlertError(description, text, sent)`` carrying OTP's alert
-atom name and an OTP-style text (``ssl_alert:reason_code/4``), so the service can return
-``{error, {tls_alert, {Atom, Text}}}`` unchanged.
+Failures come out as ``TLSAlertError``: plain facts (the alert's level and RFC 8446
+description code, who sent it, the handshake's progress, the certificate problem if
+any). This package speaks no Erlang: ``bridge.service.errors.tls_alert`` words them as
+OTP's ``{tls_alert, {Name, Text}}`` (``ssl_alert:reason_code/4``).
 
 Certificate verification runs in our own OpenSSL verify callback, which translates
 ``X509_V_ERR_*`` to OTP's ``{bad_cert, Reason}`` reasons, calls the ``verify_fun`` hook
@@ -50,41 +51,20 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import weakref
 from typing import Optional
 
 from OpenSSL import SSL, crypto
-from OpenSSL._util import ffi as _ffi, lib as _lib
 
+from . import ossl
 from .config import TLSConfig
-
-_no_zero = _ffi.new_allocator(should_clear_after_alloc=False)
+from .context import CONTEXTS
 
 log = logging.getLogger(__name__)
 
-ALERTS = {
-    0: ("close_notify", "Close Notify"), 10: ("unexpected_message", "Unexpected Message"),
-    20: ("bad_record_mac", "Bad Record MAC"), 22: ("record_overflow", "Record Overflow"),
-    30: ("decompression_failure", "Decompression Failure"),
-    40: ("handshake_failure", "Handshake Failure"), 42: ("bad_certificate", "Bad Certificate"),
-    43: ("unsupported_certificate", "Unsupported Certificate"),
-    44: ("certificate_revoked", "Certificate Revoked"),
-    45: ("certificate_expired", "Certificate Expired"),
-    46: ("certificate_unknown", "Certificate Unknown"),
-    47: ("illegal_parameter", "Illegal Parameter"), 48: ("unknown_ca", "Unknown CA"),
-    49: ("access_denied", "Access Denied"), 50: ("decode_error", "Decode Error"),
-    51: ("decrypt_error", "Decrypt Error"), 60: ("export_restriction", "Export Restriction"),
-    70: ("protocol_version", "Protocol Version"),
-    71: ("insufficient_security", "Insufficient Security"),
-    80: ("internal_error", "Internal Error"), 86: ("inappropriate_fallback", "Inappropriate Fallback"),
-    90: ("user_canceled", "User Canceled"), 100: ("no_renegotiation", "No Renegotiation"),
-    109: ("missing_extension", "Missing extension"),
-    110: ("unsupported_extension", "Unsupported Extension"),
-    112: ("unrecognized_name", "Unrecognized Name"),
-    115: ("unknown_psk_identity", "Unknown Psk Identity"),
-    116: ("certificate_required", "Certificate required"),
-    120: ("no_application_protocol", "No application protocol"),
-}
+# RFC 8446 6 / RFC 5246 7.2 AlertDescription codes used here
+CLOSE_NOTIFY, UNEXPECTED_MESSAGE, BAD_RECORD_MAC, RECORD_OVERFLOW = 0, 10, 20, 22
+HANDSHAKE_FAILURE, ILLEGAL_PARAMETER, INTERNAL_ERROR = 40, 47, 80
+FATAL = 2
 _CB_ALERT = 0x4000
 _CB_READ = 0x04
 _CB_WRITE = 0x08
@@ -99,7 +79,6 @@ VERIFY_REASONS = {
     22: "max_path_length_reached", 23: "cert_revoked", 26: "invalid_ext_key_usage",
     28: "cert_rejected",
 }
-_KNOWN_REASONS = frozenset(VERIFY_REASONS.values())
 # OTP's path_validation_alert/1: bad_cert reason -> alert description (default 40)
 _REASON_ALERT = {
     "cert_expired": 45, "invalid_issuer": 42, "invalid_signature": 42, "name_not_permitted": 42,
@@ -114,15 +93,24 @@ _HOOK_CRASHED = "verify_fun_crashed"
 
 
 class TLSAlertError(Exception):
-    """The TLS session failed. ``description`` is OTP's alert atom name; ``text`` is the
-    ``{tls_alert, {_, Text}}`` string; ``sent`` tells whether we sent the alert;
-    ``reason`` is the ``{bad_cert, _}`` reason name (or hook reason) when known."""
+    """The TLS session failed with an alert: ``code`` (RFC 8446 AlertDescription) at
+    ``level`` (1 warning, 2 fatal), ``sent`` by us or received; ``role`` ("client" or
+    "server"); how far the handshake got: ``handshake_done``, ``cert_failed`` (we
+    rejected the peer's certificate), ``tls13`` (None: not negotiated yet);
+    ``reason``: the certificate problem (a ``VERIFY_REASONS`` name, or what the
+    verify hook failed with), when known."""
 
-    def __init__(self, description: str, text: str, sent: bool, reason=None):
-        super().__init__(text)
-        self.description = description
-        self.text = text
+    def __init__(self, code: int, *, level: int = FATAL, sent: bool, role: str,
+                 handshake_done: bool = False, cert_failed: bool = False,
+                 tls13: Optional[bool] = None, reason=None):
+        super().__init__(f"TLS {role}: alert {code} {'sent' if sent else 'received'}")
+        self.code = code
+        self.level = level
         self.sent = sent
+        self.role = role
+        self.handshake_done = handshake_done
+        self.cert_failed = cert_failed
+        self.tls13 = tls13
         self.reason = reason
 
 
@@ -132,15 +120,6 @@ class TLSClosed(Exception):
 
 class RenegotiationError(Exception):
     """Renegotiation is impossible (TLS 1.3, or refused by OpenSSL)."""
-
-
-def _erl_format(value) -> str:
-    """A hook reason in Erlang term syntax (for the alert text, as OTP's ~P prints it)."""
-    if isinstance(value, tuple):
-        return "{" + ",".join(_erl_format(v) for v in value) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_erl_format(v) for v in value) + "]"
-    return str(value)
 
 
 class TLSEngine:
@@ -166,19 +145,18 @@ class TLSEngine:
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf: Optional[dict] = None            # made on the hook's first call
         self._bios_used = True           # the handshake's BIOs, renewed once it is over
-        # the verify callback is shared by all connections: it finds this engine by SSL*
-        # (pyOpenSSL's info callback is kept: measured, the raw shared one made an idle
+        # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
-        _ENGINES[int(_ffi.cast("uintptr_t", conn._ssl))] = self
         conn.set_info_callback(self._info)
         hook = cfg.verify_hook
         if cfg.verify == "verify_peer" or (hook is not None and cfg.role == "client"):
             mode = SSL.VERIFY_PEER
             if cfg.role == "server" and cfg.fail_if_no_peer_cert:
                 mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
-            # our own callback: pyOpenSSL's does not give access to the store context,
-            # which we need to read the current certificate and to choose the alert
-            _lib.SSL_set_verify(conn._ssl, mode, _verify_cb)
+            # our own callback (on_verify): pyOpenSSL's does not give access to the
+            # store context, which we need to read the current certificate and to
+            # choose the alert; the shared C callback finds this engine by SSL*
+            ossl.set_verify(conn, mode, self)
         else:
             conn.set_verify(SSL.VERIFY_NONE, None)
         if cfg.role == "client":
@@ -198,7 +176,7 @@ class TLSEngine:
                         name = sni.encode("utf-8", "surrogatepass")
                     conn.set_tlsext_host_name(name)
             if cfg.hostname_check and cfg.verify == "verify_peer":
-                self._set_host_check(cfg.hostname_check)
+                ossl.set_host_check(conn, cfg.hostname_check)
         else:
             conn.set_accept_state()
             if cfg.sni_configs or cfg.sni_hook is not None or cfg.psk:
@@ -218,18 +196,23 @@ class TLSEngine:
             elif self.alert_received is None:
                 self.alert_received = alert
 
-    def _verify(self, ok: int, store) -> int:
+    @staticmethod
+    def context_for(cfg: TLSConfig) -> SSL.Context:
+        """The (cached) context of another configuration (SNI switches to it)."""
+        return CONTEXTS.get(cfg)
+
+    def on_verify(self, ok: int, store) -> int:
         try:
             return self._verify_step(ok, store)
         except BaseException:      # never let an exception escape into OpenSSL
             self.verify_error = 17
             self.verify_reason = _HOOK_CRASHED
-            _lib.X509_STORE_CTX_set_error(store, 17)
+            ossl.store_set_error(store, 17)
             return 0
 
     def _verify_step(self, ok: int, store) -> int:
-        err = _lib.X509_STORE_CTX_get_error(store)
-        depth = _lib.X509_STORE_CTX_get_error_depth(store)
+        err = ossl.store_error(store)
+        depth = ossl.store_depth(store)
         hook = self.cfg.verify_hook
         if not ok and hook is None:
             return self._reject(store, err, VERIFY_REASONS.get(err, f"x509_error_{err}"))
@@ -242,7 +225,7 @@ class TLSEngine:
         if vf is None:
             vf = self._vf = {"told": set(), "anchor": None, "hostname": False}
         if ok:
-            der = self._current_der(store)
+            der = ossl.store_current_der(store)
             if depth > 0 and der in self.cfg.cacerts:
                 return 1                       # OTP does not show the trust anchor
             if vf["anchor"] is not None and depth >= vf["anchor"]:
@@ -256,14 +239,14 @@ class TLSEngine:
             reason = VERIFY_REASONS.get(err, f"x509_error_{err}")
             if reason == "hostname_check_failed" and depth == 0:
                 vf["hostname"] = True          # told to the hook at the leaf's turn
-                _lib.X509_STORE_CTX_set_error(store, 0)
+                ossl.store_set_error(store, 0)
                 return 1
             if (depth, reason) in vf["told"] or (reason == "unknown_ca" and vf["anchor"] is not None):
-                _lib.X509_STORE_CTX_set_error(store, 0)
+                ossl.store_set_error(store, 0)
                 return 1                       # the same problem, already accepted
             vf["told"].add((depth, reason))
             event = ("bad_cert", reason)
-            der = self._current_der(store)
+            der = ossl.store_current_der(store)
         try:
             verdict, value = hook(der, depth, event)
         except Exception as exc:
@@ -274,7 +257,7 @@ class TLSEngine:
             return self._reject(store, err or (62 if event[1:] == ("hostname_check_failed",) else 50), value)
         if bad and event[1] == "unknown_ca":
             vf["anchor"] = depth
-        _lib.X509_STORE_CTX_set_error(store, 0)
+        ossl.store_set_error(store, 0)
         return 1
 
     def _reject(self, store, err: int, reason) -> int:
@@ -284,7 +267,7 @@ class TLSEngine:
         # make OpenSSL send the alert OTP would send for this reason
         xerr = _ALERT_X509_ERR.get(self._reason_alert(reason))
         if xerr is not None:
-            _lib.X509_STORE_CTX_set_error(store, xerr)
+            ossl.store_set_error(store, xerr)
         return 0
 
     @staticmethod
@@ -294,26 +277,6 @@ class TLSEngine:
         if isinstance(reason, str):
             return _REASON_ALERT.get(reason, 40)
         return 40
-
-    @staticmethod
-    def _current_der(store) -> bytes:
-        x = _lib.X509_STORE_CTX_get_current_cert(store)
-        if x == _ffi.NULL:
-            return b""
-        _lib.X509_up_ref(x)
-        cert = crypto.X509._from_raw_x509_ptr(x)
-        return crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
-
-    def _set_host_check(self, host: str) -> None:
-        param = _lib.SSL_get0_param(self.conn._ssl)
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            raw = host.encode("idna")
-            _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
-            return
-        packed = ip.packed
-        _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
 
     # ---- bytes in and out -------------------------------------------------------
     def receive_ciphertext(self, data: bytes) -> None:
@@ -326,44 +289,13 @@ class TLSEngine:
         self.conn.bio_shutdown()
 
     def ciphertext_to_send(self) -> bytes:
-        # exactly what the outgoing memory BIO holds, in one read: pyOpenSSL's
-        # bio_read would allocate its whole size argument each time and end every
-        # drain with a WantReadError
-        bio = self.conn._from_ssl
-        n = _lib.BIO_get_mem_data(bio, _ffi.NULL)
-        out = b""
-        if n > 0:
-            buf = _no_zero("char[]", n)
-            got = _lib.BIO_read(bio, buf, n)
-            if got > 0:
-                out = _ffi.buffer(buf, got)[:]
+        out = ossl.drain_output(self.conn)
         if self._bios_used and self.handshake_done and not self.renegotiating:
-            self._renew_bios()
+            # once the handshake's flights are through, new and empty BIOs: the old
+            # ones keep the capacity of the largest flight for the connection's life
+            self._bios_used = False
+            ossl.renew_bios(self.conn, self.eof)
         return out
-
-    def _renew_bios(self) -> None:
-        """Once the handshake's flights are through, give OpenSSL new, empty memory
-        BIOs: the old ones keep the capacity of the largest flight (kilobytes per
-        connection) for as long as the connection lives. Bytes already received
-        but not yet read by OpenSSL move over."""
-        self._bios_used = False
-        conn = self.conn
-        rest = self.unread_input()
-        new_in = _lib.BIO_new(_lib.BIO_s_mem())
-        new_out = _lib.BIO_new(_lib.BIO_s_mem())
-        if new_in == _ffi.NULL or new_out == _ffi.NULL:
-            for b in (new_in, new_out):
-                if b != _ffi.NULL:
-                    _lib.BIO_free(b)
-            if rest:
-                conn.bio_write(rest)
-            return
-        _lib.SSL_set_bio(conn._ssl, new_in, new_out)      # frees the old pair
-        conn._into_ssl, conn._from_ssl = new_in, new_out
-        if self.eof:
-            conn.bio_shutdown()
-        if rest:
-            conn.bio_write(rest)
 
     def do_handshake(self) -> bool:
         """Advance the handshake (or a renegotiation); True once complete."""
@@ -475,15 +407,7 @@ class TLSEngine:
     def unread_input(self) -> bytes:
         """Bytes fed in that OpenSSL has not consumed. After the peer's close_notify
         these are what the peer sent in the clear afterwards (a TLS downgrade)."""
-        bio = self.conn._into_ssl
-        buf = _ffi.new("char[]", 4096)        # small: a big temporary fragments the heap
-        out = []
-        while True:
-            n = _lib.BIO_read(bio, buf, 4096)
-            if n <= 0:
-                break
-            out.append(_ffi.buffer(buf, n)[:])
-        return b"".join(out)
+        return ossl.unread_input(self.conn)
 
     def renegotiate(self) -> None:
         """Start a renegotiation (TLS 1.2 and older). Drive it with ``do_handshake``."""
@@ -496,38 +420,25 @@ class TLSEngine:
         self.renegotiating = True
 
     # ---- errors -------------------------------------------------------------------
-    def _state(self) -> str:
-        if self.handshake_done:
-            return "connection"
-        if self.verify_error is not None:
-            return "certify" if self._is_13() is False else "wait_cert"
-        return "hello"
-
     def _is_13(self) -> Optional[bool]:
         name = self.conn.get_protocol_version_name()
         return None if not name or name == "Unknown" else name == "TLSv1.3"
 
     def _fail(self, exc) -> TLSAlertError:
-        role = self.role
-        peer = "server" if role == "client" else "client"
-        state = self._state()
+        """The alert that ends the session, as OTP would report it: one received
+        (unless we had rejected the peer's certificate), else the one we send."""
+        facts = dict(role=self.role, handshake_done=self.handshake_done,
+                     cert_failed=self.verify_error is not None, tls13=self._is_13())
         if self.alert_received is not None and self.verify_error is None:
             level, desc = self.alert_received
-            atom, text = ALERTS.get(desc, (f"unknown_alert_{desc}", f"unsupported/unknown alert: {desc}"))
-            lvl = "Fatal - " if level == 2 else "Warning - "
-            err = TLSAlertError(atom, f"TLS {role}: In state {state} received {peer.upper()} ALERT: "
-                                      f"{lvl}{text}\n", sent=False)
+            err = TLSAlertError(desc, level=level, sent=False, **facts)
         else:
-            extra = ""
             reason = None
             if self.verify_error is not None:
                 reason = self.verify_reason
                 desc = self._reason_alert(reason)
-                if desc == 40:                 # OTP prints the reason with handshake_failure
-                    shown = ("bad_cert", reason) if isinstance(reason, str) and reason in _KNOWN_REASONS else reason
-                    extra = " " + _erl_format(shown)
             elif self.psk_failed:
-                desc = 47                   # OTP: illegal_parameter when no key is found
+                desc = ILLEGAL_PARAMETER    # OTP: illegal_parameter when no key is found
             elif not self.handshake_done and _first_header_alert(self._first_header) is not None:
                 # OTP's record layer judges the first header before anything else
                 desc = _first_header_alert(self._first_header)
@@ -535,10 +446,7 @@ class TLSEngine:
                 desc = self.alert_sent[1]
             else:
                 desc = _guess_alert(exc)
-            atom, text = ALERTS.get(desc, ("internal_error", "Internal Error"))
-            err = TLSAlertError(atom, f"TLS {role}: In state {state} at pyssl generated "
-                                      f"{role.upper()} ALERT: Fatal - {text}\n{extra}", sent=True,
-                                reason=reason)
+            err = TLSAlertError(desc, sent=True, reason=reason, **facts)
         self.failed = err
         return err
 
@@ -570,15 +478,10 @@ class TLSEngine:
 
     @property
     def session_reused(self) -> bool:
-        return bool(_lib.SSL_session_reused(self.conn._ssl))
+        return ossl.session_reused(self.conn)
 
     def session_id(self) -> bytes:
-        sess = _lib.SSL_get_session(self.conn._ssl)
-        if sess == _ffi.NULL or not hasattr(_lib, "SSL_SESSION_get_id"):
-            return b""
-        n = _ffi.new("unsigned int *")
-        p = _lib.SSL_SESSION_get_id(sess, n)
-        return bytes(_ffi.buffer(p, n[0]))
+        return ossl.session_id(self.conn)
 
     @property
     def alpn_protocol(self) -> Optional[bytes]:
@@ -602,99 +505,6 @@ class TLSEngine:
     def export_keying_material(self, label: bytes, length: int, context: Optional[bytes] = None) -> bytes:
         """RFC 5705 / RFC 8446 7.5 exporter."""
         return self.conn.export_keying_material(label, length, context)
-
-
-# SSL* (as an int) -> its engine, for the callbacks below; weak: an engine that is
-# gone is forgotten with its connection.
-_ENGINES: "weakref.WeakValueDictionary[int, TLSEngine]" = weakref.WeakValueDictionary()
-
-
-@_ffi.callback("int (*)(int, X509_STORE_CTX *)")
-def _verify_cb(ok, store):
-    ssl = _lib.X509_STORE_CTX_get_ex_data(store, _lib.SSL_get_ex_data_X509_STORE_CTX_idx())
-    engine = _ENGINES.get(int(_ffi.cast("uintptr_t", ssl))) if ssl != _ffi.NULL else None
-    if engine is None:
-        return 0
-    return engine._verify(ok, store)
-
-
-def on_servername(conn) -> None:
-    """OpenSSL's servername callback (set on every server context; a no-op unless
-    the connection's engine has ``sni_configs`` or an ``sni_hook``):
-    switch to the context of the host the client named, if one is configured.
-    A name with no entry keeps the listen socket's certificate, as in OTP; a
-    failing sni_fun ends the connection."""
-    engine = conn.get_app_data()          # set only when the server has SNI settings
-    if engine is None:
-        return
-    raw = conn.get_servername()
-    if not raw:
-        return
-    name = raw.decode("ascii", "replace")
-    host_cfg = engine.cfg.sni_configs.get(name)
-    if host_cfg is None and engine.cfg.sni_hook is not None:
-        try:
-            host_cfg = engine.cfg.sni_hook(name)       # sni_fun: may wait for Erlang
-        except Exception as exc:
-            log.warning("sni_fun for %r failed: %r", name, exc)
-            engine.sni_error = exc                       # ends the handshake, see do_handshake
-            return
-    if host_cfg is not None:
-        from .context import CONTEXTS
-        conn.set_context(CONTEXTS.get(host_cfg))
-
-
-def _psk_key(ssl, identity: Optional[bytes], limit: int) -> Optional[tuple]:
-    """(engine, key) from the connection's PSK hook, or None (and the engine marked)."""
-    conn = SSL.Connection._reverse_mapping.get(ssl)
-    engine = conn.get_app_data() if conn is not None else None
-    if engine is None or engine.cfg.psk_hook is None:
-        return None
-    try:
-        key = engine.cfg.psk_hook(identity)
-    except Exception as exc:
-        log.warning("user_lookup_fun for %r failed: %r", identity, exc)
-        key = None
-    if not isinstance(key, (bytes, bytearray)) or not 0 < len(key) <= limit:
-        engine.psk_failed = True
-        return None
-    return engine, bytes(key)
-
-
-@_ffi.callback("unsigned int (*)(SSL *, char *, char *, unsigned int, unsigned char *, unsigned int)")
-def _psk_client_cb(ssl, hint, identity_out, max_identity_len, psk_out, max_psk_len):
-    got = _psk_key(ssl, _ffi.string(hint) if hint != _ffi.NULL else None, max_psk_len)
-    if got is None:
-        return 0
-    engine, key = got
-    ident = engine.cfg.psk_identity or b"psk_identity"      # what OTP sends without one
-    if len(ident) >= max_identity_len:
-        engine.psk_failed = True
-        return 0
-    _ffi.memmove(identity_out, ident + b"\0", len(ident) + 1)
-    _ffi.memmove(psk_out, key, len(key))
-    return len(key)
-
-
-@_ffi.callback("unsigned int (*)(SSL *, char *, unsigned char *, unsigned int)")
-def _psk_server_cb(ssl, identity, psk_out, max_psk_len):
-    got = _psk_key(ssl, _ffi.string(identity) if identity != _ffi.NULL else b"", max_psk_len)
-    if got is None:
-        return 0
-    _engine, key = got
-    _ffi.memmove(psk_out, key, len(key))
-    return len(key)
-
-
-def install_psk_callbacks(ctx: SSL.Context, cfg: TLSConfig) -> None:
-    """PSK key exchange on a context (before its first connection): the callbacks ask
-    the connection's ``psk_hook``; a server also sends its hint (``psk_identity``)."""
-    if cfg.role == "client":
-        _lib.SSL_CTX_set_psk_client_callback(ctx._context, _psk_client_cb)
-    else:
-        _lib.SSL_CTX_set_psk_server_callback(ctx._context, _psk_server_cb)
-        if cfg.psk_identity:
-            _lib.SSL_CTX_use_psk_identity_hint(ctx._context, cfg.psk_identity)
 
 
 _HELLO_MAX_RECORD = 16384 + 2048      # OTP's ?MAX_CIPHER_TEXT_LENGTH

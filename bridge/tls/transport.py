@@ -32,12 +32,11 @@ handshake on the pool again (for comparison). Records after the handshake are ch
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
-
-from OpenSSL import SSL
 
 from .config import TLSConfig
 from .context import CONTEXTS, ContextError
@@ -66,10 +65,42 @@ class _Done:
 _HANDSHAKE_DONE = _Done()
 
 
+class ConnState(enum.Enum):
+    """Where a TLS connection is (as asyncio's sslproto ``SSLProtocolState``)::
+
+        HANDSHAKING -> OPEN -> WRITE_SHUT -> CLOSING -> LOST
+        (and from any state before it: -> WRITE_SHUT, -> CLOSING, -> LOST)
+
+    HANDSHAKING: TCP is up, the first handshake runs (writes are queued).
+    OPEN: data both ways; a TLS 1.2 renegotiation happens within OPEN.
+    WRITE_SHUT: our close_notify and TCP FIN are out (``shutdown_write``); reading goes on.
+    CLOSING: closed by us: ``close()`` (close_notify, FIN, waiting for the peer's
+    FIN for up to CLOSE_LINGER) or a failure (the transport closes at once).
+    LOST: the TCP connection is gone (``connection_lost``); final.
+    ``_TRANSITIONS`` is the table; ``_set_state`` refuses any other move."""
+    HANDSHAKING = "handshaking"
+    OPEN = "open"
+    WRITE_SHUT = "write_shut"
+    CLOSING = "closing"
+    LOST = "lost"
+
+
+_S = ConnState
+_TRANSITIONS = {
+    _S.HANDSHAKING: frozenset({_S.OPEN, _S.WRITE_SHUT, _S.CLOSING, _S.LOST}),
+    _S.OPEN: frozenset({_S.WRITE_SHUT, _S.CLOSING, _S.LOST}),
+    _S.WRITE_SHUT: frozenset({_S.CLOSING, _S.LOST}),
+    _S.CLOSING: frozenset({_S.LOST}),
+    _S.LOST: frozenset(),
+}
+_WRITABLE = frozenset({_S.HANDSHAKING, _S.OPEN})
+_ENDING = frozenset({_S.CLOSING, _S.LOST})
+
+
 class TLSConnection(asyncio.Protocol):
     # one per connection, most of them idle: no per-instance dict
     __slots__ = ("engine", "receiver", "loop", "transport", "handshake", "_pending",
-                 "_stepping", "_wbuf", "_wscheduled", "_eof", "_closed", "_lost",
+                 "_stepping", "_wbuf", "_wscheduled", "_eof", "_state",
                  "_wrote_eof", "_read_shut", "_write_paused", "_drain_waiters",
                  "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs")
 
@@ -79,14 +110,21 @@ class TLSConnection(asyncio.Protocol):
         self.loop = loop
         self.transport: Optional[asyncio.Transport] = None
         self.handshake = loop.create_future()
+        self._state = ConnState.HANDSHAKING
         self._pending: list[bytes] = []        # ciphertext received while a step runs
+        # Facts that are not states of the connection, kept as flags:
+        # a handshake step runs on the pool (the engine belongs to that thread), in
+        # HANDSHAKING or for a renegotiation in OPEN/WRITE_SHUT
         self._stepping = False
         self._wbuf: list[bytes] = []           # plaintext written in this loop iteration
         self._wscheduled = False
-        self._eof = False                      # the peer's end is finished (reported once)
-        self._closed = False                   # closed by us
-        self._lost = False
+        # the peer's end is finished and reported (once) to the receiver: the read
+        # side, independent of ours (either side of a TLS stream may end first)
+        self._eof = False
+        # our TCP FIN is out: true in WRITE_SHUT and in a CLOSING that half-closed
+        # (not in one that closed at once); nothing may be written after it
         self._wrote_eof = False
+        # input is dropped (shutdown(read), or closing): also a read-side fact
         self._read_shut = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future] = []
@@ -94,6 +132,17 @@ class TLSConnection(asyncio.Protocol):
         self._tcp_eof = False                  # TCP FIN seen during the handshake
         self._linger: Optional[asyncio.TimerHandle] = None
         self._drained_cbs: Optional[list] = None       # when_drained() callbacks
+
+    # ---- state ----------------------------------------------------------------------
+    @property
+    def state(self) -> ConnState:
+        return self._state
+
+    def _set_state(self, new: ConnState) -> None:
+        """Move to ``new``; a move the table does not allow is a bug (RuntimeError)."""
+        if new not in _TRANSITIONS[self._state]:
+            raise RuntimeError(f"TLS connection: illegal transition {self._state.name} -> {new.name}")
+        self._state = new
 
     # ---- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -108,7 +157,7 @@ class TLSConnection(asyncio.Protocol):
             self._step()
 
     def data_received(self, data: bytes) -> None:
-        if self._closed:
+        if self._state is _S.CLOSING:
             return                  # closing: the peer's last records are of no interest
         # while a handshake step runs on the pool the engine belongs to that thread
         if self._stepping or not self.engine.handshake_done:
@@ -120,7 +169,7 @@ class TLSConnection(asyncio.Protocol):
         self._read()
 
     def eof_received(self):
-        if self._closed:
+        if self._state is _S.CLOSING:
             return False            # closing and the peer is done too: close the socket
         if not self.engine.handshake_done or self._stepping:
             self._tcp_eof = True
@@ -143,7 +192,29 @@ class TLSConnection(asyncio.Protocol):
             self.handshake.set_exception(self.engine.failed or TLSClosed("peer closed during handshake"))
 
     def connection_lost(self, exc) -> None:
-        self._lost = True
+        self._finish("lost")
+
+    def _finish(self, reason: str) -> None:
+        """Every way the connection ends: "closed" (``close()``: close_notify, TCP
+        half-close, linger for the peer's FIN), "aborted" (a failure: the transport
+        closes at once) — both go to CLOSING — and "lost" (the TCP connection is
+        gone, after either of those or on its own: LOST, everyone waiting is told)."""
+        if reason == "closed":
+            self._close_gracefully()
+        elif reason == "aborted":
+            if self._state not in _ENDING:
+                self._set_state(_S.CLOSING)
+            if self.transport is not None:
+                self.transport.close()
+        elif reason == "lost":
+            self._on_lost()
+        else:
+            raise ValueError(f"unknown end {reason!r}")
+
+    def _on_lost(self) -> None:
+        closed_by_us = self._state is _S.CLOSING
+        if self._state is not _S.LOST:
+            self._set_state(_S.LOST)
         if self._linger is not None:
             self._linger.cancel()
         if self._lost_fut is not None and not self._lost_fut.done():
@@ -160,7 +231,7 @@ class TLSConnection(asyncio.Protocol):
             if not self._stepping and not self._pending:
                 self._handshake_eof()
             return
-        if not self._eof and not self._closed:
+        if not self._eof and not closed_by_us:
             self._eof = True
             self.receiver.eof_received()
 
@@ -221,6 +292,8 @@ class TLSConnection(asyncio.Protocol):
             self._abort()
             return
         if done:
+            if self._state is _S.HANDSHAKING:
+                self._set_state(_S.OPEN)
             if not self.handshake.done():
                 self.handshake.set_result(self)
             if self._pending:
@@ -235,7 +308,7 @@ class TLSConnection(asyncio.Protocol):
                 self._peer_eof()
         elif self._pending:
             self._step()
-        elif self._tcp_eof or self._lost:
+        elif self._tcp_eof or self._state is _S.LOST:
             self._handshake_eof()
 
     # ---- data in ------------------------------------------------------------------
@@ -266,7 +339,7 @@ class TLSConnection(asyncio.Protocol):
     def _send_raw(self, out: bytes) -> None:
         # after our TCP FIN nothing more can be sent (OpenSSL may still produce records,
         # e.g. a reply to the peer's close_notify): drop it
-        if not self._lost and not self._wrote_eof and self.transport is not None:
+        if self._state is not _S.LOST and not self._wrote_eof and self.transport is not None:
             self.transport.write(out)
 
     def _flush(self) -> None:
@@ -276,7 +349,7 @@ class TLSConnection(asyncio.Protocol):
 
     def write(self, data) -> None:
         """Queue plaintext; it is encrypted and sent at the end of this loop iteration."""
-        if self._closed or self._lost or self._wrote_eof:
+        if self._state not in _WRITABLE:
             return
         self._wbuf.append(bytes(data))
         if not self._wscheduled:
@@ -285,7 +358,7 @@ class TLSConnection(asyncio.Protocol):
 
     def _flush_writes(self) -> None:
         self._wscheduled = False
-        if not self._wbuf or self._stepping or self._lost:
+        if not self._wbuf or self._stepping or self._state is _S.LOST:
             return                      # after the running step (see _stepped)
         data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
         self._wbuf.clear()
@@ -301,14 +374,14 @@ class TLSConnection(asyncio.Protocol):
         """Wait until the TCP write buffer is below its high-water mark."""
         if self._wbuf:
             self._flush_writes()
-        if self._write_paused and not self._lost:
+        if self._write_paused and self._state is not _S.LOST:
             w = self.loop.create_future()
             self._drain_waiters.append(w)
             await w
 
     def write_paused(self) -> bool:
         """The TCP write buffer is above its high-water mark."""
-        return self._write_paused and not self._lost
+        return self._write_paused and self._state is not _S.LOST
 
     def when_drained(self, callback) -> None:
         """``callback()`` once the TCP write buffer is below its high-water mark (at
@@ -322,24 +395,24 @@ class TLSConnection(asyncio.Protocol):
 
     def write_buffer_size(self) -> int:
         t = self.transport
-        return (t.get_write_buffer_size() if t is not None and not self._lost else 0) + \
+        return (t.get_write_buffer_size() if t is not None and self._state is not _S.LOST else 0) + \
             sum(len(b) for b in self._wbuf)
 
     # ---- flow control and closing ----------------------------------------------------
     def is_closing(self) -> bool:
-        return self._closed or self._lost or self.transport is None or self.transport.is_closing()
+        return self._state in _ENDING or self.transport is None or self.transport.is_closing()
 
     def pause_reading(self) -> None:
-        if not self._lost and self.transport is not None:
+        if self._state is not _S.LOST and self.transport is not None:
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if not self._lost and self.transport is not None:
+        if self._state is not _S.LOST and self.transport is not None:
             self.transport.resume_reading()
 
     def shutdown_write(self) -> None:
         """close_notify, then TCP half-close; reading goes on."""
-        if self._lost or self._wrote_eof or self.transport is None:
+        if self._state is _S.LOST or self._wrote_eof or self.transport is None:
             return
         if self._wbuf:
             self._flush_writes()
@@ -348,6 +421,8 @@ class TLSConnection(asyncio.Protocol):
         self.engine.close()
         self._flush()
         if self.transport.can_write_eof():
+            if self._state in _WRITABLE:
+                self._set_state(_S.WRITE_SHUT)
             self._wrote_eof = True
             try:
                 self.transport.write_eof()
@@ -371,11 +446,15 @@ class TLSConnection(asyncio.Protocol):
         ``tls_gen_connection:close/5``: half-close TCP and discard input until the peer
         closes (or ``CLOSE_LINGER`` seconds pass). Closing at once would make the kernel
         answer late peer records with a RST, which destroys data the peer has not read yet."""
-        if self._closed:
+        self._finish("closed")
+
+    def _close_gracefully(self) -> None:
+        if self._state in _ENDING:
+            self._read_shut = True
             return
-        self._closed = True
+        self._set_state(_S.CLOSING)
         self._read_shut = True
-        if self._lost or self.transport is None:
+        if self.transport is None:
             return
         if self.engine.handshake_done and not self._stepping:
             if self._wbuf:
@@ -397,13 +476,11 @@ class TLSConnection(asyncio.Protocol):
         self._linger = self.loop.call_later(CLOSE_LINGER, t.close)
 
     def _abort(self) -> None:
-        self._closed = True
-        if self.transport is not None:
-            self.transport.close()
+        self._finish("aborted")
 
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is gone."""
-        if self._lost:
+        if self._state is _S.LOST:
             return
         if self._lost_fut is None:
             self._lost_fut = self.loop.create_future()
@@ -427,30 +504,30 @@ class TLSConnection(asyncio.Protocol):
         sock.setsockopt(level, option, value)
 
     # ---- renegotiation --------------------------------------------------------------
-    async def renegotiate(self, timeout: float = 30):
-        """``ssl:renegotiate/1``'s result: ok | {error, Reason} (Erlang terms)."""
-        from bridge.etf.types import Atom
+    async def renegotiate(self, timeout: float = 30) -> Optional[str]:
+        """A TLS 1.2 renegotiation: None once done, else why not: "closed", "notsup"
+        (TLS 1.3) or "renegotiation_rejected" (``ssl:renegotiate/1``'s error reasons)."""
         eng = self.engine
-        if self._closed or self._lost:
-            return (Atom("error"), Atom("closed"))
+        if self._state in _ENDING:
+            return "closed"
         if eng.version == "tlsv1.3":
-            return (Atom("error"), Atom("notsup"))
+            return "notsup"
         if self._wbuf:
             self._flush_writes()
         try:
             eng.renegotiate()
         except RenegotiationError:
-            return (Atom("error"), Atom("renegotiation_rejected"))
+            return "renegotiation_rejected"
         eng.handshake_done = False
         self.handshake = self.loop.create_future()
         self._step()
         try:
             await asyncio.wait_for(asyncio.shield(self.handshake), timeout)
         except TLSAlertError:
-            return (Atom("error"), Atom("renegotiation_rejected"))
+            return "renegotiation_rejected"
         except (TLSClosed, asyncio.TimeoutError):
-            return (Atom("error"), Atom("closed"))
-        return Atom("ok")
+            return "closed"
+        return None
 
 
 def _engine(cfg: TLSConfig) -> TLSEngine:

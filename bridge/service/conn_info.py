@@ -1,0 +1,86 @@
+"""The information calls of a connected ssl socket (``peername``, ``sockname``,
+``peercert``, ``connection_information``, ``negotiated_protocol``, ``prf``,
+``renegotiate``...), as a part of ``ConnSocket`` (``bridge.service.conn``): they
+read the TLS connection and answer as ssl does for a closed socket once it is gone."""
+from __future__ import annotations
+
+from bridge.etf.types import Atom
+
+from . import ciphers, info, inet
+from .terms import CLOSED, EINVAL, OK, error
+
+
+class ConnInfo:
+    """Mixed into ``ConnSocket``, which provides ``tls``, ``closed`` and ``_raw_socket``."""
+
+    def peername(self):
+        return self._address("getpeername")
+
+    def sockname(self):
+        return self._address("getsockname")
+
+    def _address(self, which: str):
+        sock = self._raw_socket()
+        if self.closed:
+            return error(EINVAL)
+        if sock is None:
+            # no OS socket here (a relayed upgrade): the transport knows the addresses
+            addr = None if self.tls is None else \
+                (self.tls.peername() if which == "getpeername" else self.tls.sockname())
+            return error(EINVAL) if addr is None else (OK, inet.address_term(addr))
+        try:
+            return (OK, inet.address_term(getattr(sock, which)()))
+        except OSError as exc:
+            return error(inet.posix_atom(exc))
+
+    def _engine(self):
+        if self.closed or self.tls is None:
+            return None
+        return self.tls.engine
+
+    def peercert(self):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        der = eng.peer_cert_der()
+        return (OK, der) if der else error(Atom("no_peercert"))
+
+    def connection_info(self):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        suite = ciphers.suite_for(eng.cipher_name(), eng.version)
+        return (OK, (Atom(eng.version), suite[0]))
+
+    def connection_information(self, items):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        return info.connection_information(eng, self, items)
+
+    def negotiated_protocol(self, new_api):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        proto = eng.alpn_protocol
+        if proto:
+            return (OK, proto)
+        return error(Atom("protocol_not_negotiated") if new_api else Atom("next_protocol_not_negotiated"))
+
+    def prf(self, secret, label, seed, length):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        return info.prf(eng, secret, label, seed, length)
+
+    def renegotiate(self):
+        eng = self._engine()
+        if eng is None:
+            return error(CLOSED)
+        return _renegotiated(self.tls.renegotiate())
+
+
+async def _renegotiated(running):
+    """``ssl:renegotiate/1``'s reply: ok or {error, Reason}."""
+    why = await running
+    return OK if why is None else error(Atom(why))

@@ -1,0 +1,237 @@
+"""``ssl:listen/2`` sockets: a bound TCP socket, eager accepting, and the options
+the connections accepted from it inherit (``transport_accept`` hands out
+not-yet-handshaken ``ConnSocket``s)."""
+from __future__ import annotations
+
+import asyncio
+import socket as pysocket
+import struct
+from collections import deque
+from typing import Optional
+
+from bridge.etf.types import Atom, Pid
+
+from . import inet, options
+from .conn import ConnSocket
+from .sockbase import SocketBase, off_loop_if_heavy, parse, split_changes
+from .terms import BADARG, CLOSED, ENOTCONN, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+class ListenSocket(SocketBase):
+    """``ssl:listen/2``: a bound TCP socket plus the options new connections inherit.
+
+    Accepting is eager: while acceptors wait, or once there has been one, a reader
+    on the listen socket accepts every connection the kernel has ready (up to
+    ``ACCEPT_AHEAD`` not yet taken) and hands them to waiting ``transport_accept``
+    calls in arrival order, so a waiting acceptor is answered in the loop step that
+    saw the connection and the next one finds its connection already accepted. What
+    ``transport_accept`` returns does not change: ``{ok, S}``, ``{error, timeout}``
+    (the timeout counts from the call), ``{error, closed}`` when the listener closes.
+    Connections accepted but not taken when the listener closes are closed with it,
+    as the kernel drops its backlog."""
+
+    ACCEPT_AHEAD = 16
+
+    def __init__(self, service, owner, lsock: pysocket.socket, parsed, files: dict):
+        super().__init__(service, owner)
+        self.lsock = lsock
+        self.parsed = parsed          # ParsedOptions from options.parse_listen_options
+        self.files = files            # contents read on the caller's node at listen time
+        self.closed = False
+        self._ready: deque = deque()      # accepted TCP sockets nobody took yet
+        self._waiters: deque = deque()    # [future, caller, timer] of waiting acceptors
+        self._reading = False
+        self._cfg = None                  # TLSConfig for handshakes without options
+
+    def server_config(self):
+        """The TLSConfig of handshakes without options (built once; raises
+        SslOptionError as ``options.build_tls_config`` does, and is not kept then)."""
+        if self._cfg is None:
+            self._cfg = options.build_tls_config(self.parsed, "server", self.files)
+        return self._cfg
+
+    @classmethod
+    async def listen(cls, service, port, opts, caller: Pid):
+        parsed = await off_loop_if_heavy(opts, parse, options.parse_listen_options, opts)
+        if not isinstance(parsed, options.ParsedOptions):
+            return parsed
+        # gen_tcp:listen: getserv/1 resolves atoms (exit badarg if unknown) and has
+        # no clause for other non-integers; an integer out of range exits badarg.
+        if isinstance(port, Atom) or port is True or port is False:
+            port = inet.service_port(port)
+            if port is None:
+                raise Raise(BADARG, Atom("exit"))
+        elif not isinstance(port, int) or isinstance(port, bool):
+            raise Raise(Atom("function_clause"))
+        if not inet.valid_port(port):
+            raise Raise(BADARG, Atom("exit"))
+        files = await service.read_files(caller, [p for _, p in parsed.files])
+        try:
+            lsock = inet.open_listen_socket(port, parsed.inet)
+        except OSError as exc:
+            return error(inet.posix_atom(exc))
+        sock = cls(service, caller, lsock, parsed, files)
+        service.add_socket(sock)
+        return (OK, sock.term)
+
+    def transport_accept(self, timeout, caller, reply=None):
+        """The reply now (a connection is ready, or timeout 0), else a future of it;
+        with ``reply`` given, a reply that has to wait goes to ``reply`` (the shim's
+        calls: no future, no extra loop step) and None is returned."""
+        if not is_timeout(timeout):
+            raise Raise(Atom("function_clause"))
+        if self.closed:
+            return error(CLOSED)
+        secs = to_timeout(timeout)
+        if not self._ready and not self._waiters:
+            self._accept_ready()      # what the kernel has now (no waiting on the loop)
+        if self._ready and not self._waiters:
+            reply = self._take(self._ready.popleft(), caller)
+            self._want_reader()
+            return reply
+        if secs == 0:
+            return error(TIMEOUT)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future() if reply is None else None
+        waiter = [fut, caller, None, reply]
+        if secs is not None:
+            waiter[2] = loop.call_later(secs, self._expire, waiter)
+        self._waiters.append(waiter)
+        self._want_reader()
+        return fut
+
+    @staticmethod
+    def _waiting(waiter) -> bool:
+        """Still wants its reply (a future may have been cancelled by an rpc caller)."""
+        return waiter[0] is None or not waiter[0].done()
+
+    @staticmethod
+    def _answer(waiter, value) -> None:
+        if waiter[2] is not None:
+            waiter[2].cancel()
+        if waiter[0] is None:
+            waiter[3](value)
+        elif not waiter[0].done():
+            waiter[0].set_result(value)
+
+    def _expire(self, waiter) -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            return
+        waiter[2] = None
+        self._answer(waiter, error(TIMEOUT))
+
+    def _take(self, csock, caller):
+        """A new not-yet-handshaken socket for an accepted connection: ``{ok, S}``."""
+        try:
+            inet.apply_accepted(csock, self.parsed.inet)
+        except OSError as exc:
+            csock.close()
+            return error(inet.posix_atom(exc))
+        conn = ConnSocket(self.service, caller, self.parsed, role="server", accepted=True)
+        conn.pending_tcp = csock
+        conn.listen_files = self.files
+        conn.listen_sock = self
+        self.service.add_socket(conn)
+        return (OK, conn.term)
+
+    def _want_reader(self) -> None:
+        want = not self.closed and len(self._ready) < self.ACCEPT_AHEAD
+        if want and not self._reading:
+            asyncio.get_running_loop().add_reader(self.lsock.fileno(), self._on_readable)
+            self._reading = True
+        elif not want and self._reading:
+            self._stop_reader()
+
+    def _stop_reader(self) -> None:
+        if self._reading:
+            self._reading = False
+            try:
+                asyncio.get_running_loop().remove_reader(self.lsock.fileno())
+            except (OSError, ValueError):
+                pass
+
+    def _accept_ready(self) -> Optional[OSError]:
+        """Accept what the kernel has ready into ``_ready``; the error that stopped it."""
+        while len(self._ready) < self.ACCEPT_AHEAD:
+            try:
+                csock, _addr = self.lsock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return None
+            except OSError as exc:
+                return exc
+            self._ready.append(csock)
+        return None
+
+    def _on_readable(self) -> None:
+        if self.closed:
+            return
+        exc = self._accept_ready()
+        while self._ready and self._waiters:
+            waiter = self._waiters.popleft()
+            if self._waiting(waiter):
+                self._answer(waiter, self._take(self._ready.popleft(), waiter[1]))
+            elif waiter[2] is not None:
+                waiter[2].cancel()
+        if exc is not None:
+            # e.g. EMFILE: the first waiter gets the error, as its accept would have;
+            # no busy loop on a socket that stays readable until the next acceptor
+            if self._waiters:
+                self._answer(self._waiters.popleft(), error(inet.posix_atom(exc)))
+            self._stop_reader()
+            return
+        self._want_reader()
+
+    def close_now(self):
+        if self.closed:
+            return
+        self.closed = True
+        self._stop_reader()
+        while self._waiters:
+            self._answer(self._waiters.popleft(), error(CLOSED))
+        while self._ready:         # reset, as the kernel resets its unaccepted backlog
+            csock = self._ready.popleft()
+            try:
+                csock.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_LINGER, _LINGER_RESET)
+            except OSError:
+                pass
+            csock.close()
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        self.service.forget(self)
+
+    def setopts(self, opts):
+        changes = parse(options.parse_setopts, opts, self.parsed.socket)
+        if not isinstance(changes, list):
+            return changes
+        sock_changes, inet_changes = split_changes(changes)
+        # a fresh copy: sockets accepted so far keep the options they were accepted with
+        p = self.parsed
+        self.parsed = options.ParsedOptions(
+            role=p.role, socket=p.socket.copy(), inet=dict(p.inet), ssl=p.ssl,
+            files=p.files, given=p.given, inet_list=p.inet_list)
+        self.parsed.socket.update(sock_changes)
+        inet.set_options(self.lsock, inet_changes)
+        self.parsed.inet.update(inet_changes)
+        return OK
+
+    def getopts(self, names):
+        wanted = parse(options.parse_getopts, names)
+        if not isinstance(wanted, list):
+            return wanted
+        return (OK, inet.get_options(self.lsock, wanted, self.parsed.socket.as_dict()))
+
+    def peername(self):
+        return error(ENOTCONN)
+
+    def sockname(self):
+        return (OK, inet.address_term(self.lsock.getsockname()))
+
+    def shutdown(self, how):
+        return error(ENOTCONN)

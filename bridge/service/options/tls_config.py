@@ -1,0 +1,200 @@
+"""From validated options to the TLS engine's config (``bridge.tls.config.TLSConfig``),
+once the files the options name have been read on the caller's node.
+
+OTP does this part in ``ssl_config:init/2`` (certificates and keys, trust anchors, DH
+parameters) after ``ssl:handle_options``; its errors name the option and the file:
+``{error, {options, {certfile, Path, {error, enoent}}}}`` when reading failed, and
+``{error, {options, {Opt, Path, Reason}}}`` with a non-``{error, _}`` reason when the
+file does not decode (``ssl:format_error/1`` then says "decoding error").
+"""
+from __future__ import annotations
+
+from bridge.service import ciphers as _ciphers
+from bridge.service.terms import LongPath
+
+from .base import (
+    _ERROR,
+    _OPTIONS,
+    A,
+    SslOptionError,
+    _chars,
+    _erl_string,
+    _is_binary,
+    _is_int,
+    _is_list,
+    _opt_error,
+)
+from .parse import ParsedOptions, parse_handshake_options
+from .pem import _certs_from_file, _dh_der_to_pem, _dh_pem_from_file, _key_pem_from_file
+from .validate import _byte_chars
+
+# options the engine reads as they are
+_EXTRA = ("honor_cipher_order", "keep_secrets", "signature_algs", "eccs", "supported_groups",
+          "max_fragment_length", "log_level", "hibernate_after", "middlebox_comp_mode")
+
+
+def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
+    """Build ``bridge.tls.config.TLSConfig`` once the files named in ``parsed.files``
+    have been read on the caller's node.
+
+    ``file_contents`` maps path → bytes, or → an error atom (``Atom('enoent')``) when
+    reading failed.  Raises SslOptionError ``{error, {options, {certfile, Path,
+    {error, enoent}}}}`` (and keyfile/cacertfile/dhfile alike); a file that reads but
+    does not decode gives ``{error, {options, {Opt, Path, Reason}}}`` with a
+    non-``{error, _}`` reason (``ssl:format_error/1`` then says "decoding error").
+    """
+    from bridge.tls.config import TLSConfig
+
+    o = parsed.ssl
+    cfg = TLSConfig(role=role)
+    _set_protocol(cfg, o, "ciphers" in parsed.given)
+    _set_certificate(cfg, o, file_contents)
+    _set_key(cfg, o, file_contents)
+    _set_trust(cfg, o, file_contents)
+    _set_dh(cfg, o, file_contents)
+    if role == "client":
+        _set_server_name(cfg, o)
+    cfg.extra = {k: o[k] for k in _EXTRA if k in o}
+    if role == "server":
+        cfg.sni_configs = _sni_configs(parsed, file_contents)
+    return cfg
+
+
+def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
+    """Versions, cipher suites, verification, renegotiation, ALPN, PSK."""
+    cfg.versions = tuple(o.get("versions") or ("tlsv1.3", "tlsv1.2"))
+    codes = o.get("ciphers") or []
+    if not ciphers_given:
+        # TLS_AES_128_CCM_8_SHA256 needs OpenSSL's security level 0 (see
+        # bridge.tls.context): only a caller who names it gets it
+        codes = [c for c in codes if c != 0x1305]
+    if codes:
+        cfg.cipher_list, cfg.ciphersuites_13 = _ciphers.openssl_config(codes)
+    cfg.verify = o["verify"].name
+    cfg.depth = o["depth"] if _is_int(o.get("depth")) else 10
+    cfg.fail_if_no_peer_cert = o.get("fail_if_no_peer_cert") is True
+    cfg.secure_renegotiate = o.get("secure_renegotiate") is not False
+    cfg.reuse_sessions = o.get("reuse_sessions") is not False
+    alpn_a = o.get("alpn_advertised_protocols")
+    alpn_p = o.get("alpn_preferred_protocols")
+    cfg.alpn_advertised = list(alpn_a) if isinstance(alpn_a, list) else []
+    cfg.alpn_preferred = list(alpn_p) if isinstance(alpn_p, list) else []
+    # PSK (TLS 1.2): the key comes from user_lookup_fun (bridge.service.psk)
+    cfg.psk = isinstance(o.get("user_lookup_fun"), tuple)
+    ident = _erl_string(o.get("psk_identity"))
+    cfg.psk_identity = ident.encode("utf-8", "surrogatepass") if ident else None
+
+
+def _read(o: dict, file_contents: dict, opt: str):
+    """(path, contents) of the file option ``opt`` names, or (None, None) if none."""
+    v = o.get(opt)
+    if v.__class__ is LongPath:         # a name of PATH_MAX bytes or more
+        path = v
+    elif isinstance(v, (bytes, bytearray)) and v:
+        path = bytes(v).decode("utf-8", "surrogateescape")
+    else:
+        return None, None
+    data = file_contents.get(path, A("enoent"))
+    if not isinstance(data, (bytes, bytearray)):
+        err = data if isinstance(data, A) else A("enoent")
+        name = v.quoted() if path is v else _byte_chars(bytes(v))
+        raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), name, (_ERROR, err)))))
+    return path, bytes(data)
+
+
+_DECODING_ERROR = A("decoding_error")
+
+
+def _decode_error(opt: str, path: str, reason=_DECODING_ERROR) -> SslOptionError:
+    return SslOptionError((_ERROR, (_OPTIONS, (A(opt), _byte_chars(path.encode("utf-8", "surrogateescape")),
+                                               reason))))
+
+
+def _set_certificate(cfg, o: dict, file_contents: dict) -> None:
+    """The certificate chain: ``cert`` (DER) or ``certfile``."""
+    cert = o.get("cert")
+    if isinstance(cert, list) and cert:
+        if not all(_is_binary(c) for c in cert):
+            raise _opt_error("cert", cert)
+        cfg.cert_chain = [bytes(c) for c in cert]
+        return
+    path, data = _read(o, file_contents, "certfile")
+    if path is not None:
+        try:
+            cfg.cert_chain = _certs_from_file(data)
+        except ValueError:
+            raise _decode_error("certfile", path) from None
+        if not cfg.cert_chain:
+            raise _decode_error("certfile", path)
+
+
+def _set_key(cfg, o: dict, file_contents: dict) -> None:
+    """The private key (``key`` or ``keyfile``) and its ``password``."""
+    key = o.get("key")
+    pw = o.get("password")
+    pw_text = _chars(pw) if _is_list(pw) and pw else None       # None: not a charlist
+    cfg.password = (pw_text.encode("utf-8", "surrogatepass") if pw_text
+                    else bytes(pw) if _is_binary(pw) and pw else None)
+    if isinstance(key, tuple):
+        cfg.key_der = bytes(key[1]) if _is_binary(key[1]) else None
+        return
+    path, data = _read(o, file_contents, "keyfile")
+    if path is not None:
+        pem = _key_pem_from_file(data)
+        if pem is None and cfg.cert_chain:
+            raise _decode_error("keyfile", path)
+        cfg.key_pem = pem
+
+
+def _set_trust(cfg, o: dict, file_contents: dict) -> None:
+    """The trust anchors: ``cacerts`` or ``cacertfile``."""
+    cacerts = o.get("cacerts")
+    if isinstance(cacerts, list) and cacerts:
+        cfg.cacerts = [bytes(c) for c in cacerts if _is_binary(c)]   # OTP ignores the others
+        return
+    path, data = _read(o, file_contents, "cacertfile")
+    if path is not None:
+        try:
+            cfg.cacerts = _certs_from_file(data)
+        except ValueError:
+            raise _decode_error("cacertfile", path) from None
+
+
+def _set_dh(cfg, o: dict, file_contents: dict) -> None:
+    """DH parameters: ``dh`` (DER) or ``dhfile``."""
+    dh = o.get("dh")
+    if _is_binary(dh):
+        cfg.dh_pem = _dh_der_to_pem(bytes(dh))
+        return
+    path, data = _read(o, file_contents, "dhfile")
+    if path is not None:
+        pem = _dh_pem_from_file(data)
+        if pem is None:
+            raise _decode_error("dhfile", path)
+        cfg.dh_pem = pem
+
+
+def _set_server_name(cfg, o: dict) -> None:
+    """A client's SNI, and the host name checked when it verifies its peer."""
+    sni = o.get("server_name_indication")
+    if _is_list(sni):
+        cfg.server_name_indication = _chars(sni)
+        if cfg.verify == "verify_peer":
+            cfg.hostname_check = cfg.server_name_indication
+    else:
+        cfg.server_name_indication = None
+
+
+def _sni_configs(parsed: ParsedOptions, file_contents: dict) -> dict:
+    """``sni_hosts``: host name → the TLSConfig of its options processed over the
+    listen socket's (as ``ssl_gen_statem:update_ssl_options_from_sni/2`` does)."""
+    out = {}
+    for host, sub in parsed.ssl.get("sni_hosts") or []:
+        name = _erl_string(host)
+        if name is None or name in out:
+            continue                  # proplists:get_value/2: the first entry wins
+        host_parsed = parse_handshake_options(sub, parsed)
+        host_parsed.ssl["sni_hosts"] = []
+        out[name] = build_tls_config(host_parsed, "server", file_contents)
+    return out
+

@@ -1,0 +1,55 @@
+"""Options the bridge does not implement: validated as OTP validates them, then
+refused by name (``{error, {options, {not_supported_by_pyssl, {Name, Value}}}}``)."""
+from __future__ import annotations
+
+from bridge.etf.types import Atom
+
+from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
+
+# What a sni_hosts entry may set: the bridge switches the certificate and key when
+# the client names the host (OpenSSL's servername callback); other per-host options
+# are refused by name.
+_SNI_HOST_OPTIONS = frozenset(("certfile", "keyfile", "cert", "key", "password"))
+
+
+def _sni_hosts_unsupported(v) -> bool:
+    if not isinstance(v, list):
+        return False
+    return any(not (isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], Atom)
+                    and o[0].name in _SNI_HOST_OPTIONS)
+               for _host, sub in v for o in sub)
+
+
+def _unsupported(omap: dict, given: dict, role: str):
+    """Refuse the first unsupported option; ``given`` maps the options the caller
+    gave to their values as given."""
+    def refuse(name, value):
+        raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
+
+    for name in ("srp_identity", "reuse_session",
+                 "next_protocols_advertised", "partial_chain", "use_ticket",
+                 "anti_replay", "certs_keys"):
+        if name in given and not _is_undef(omap.get(name)):
+            refuse(name, given.get(name, omap.get(name)))
+    if "client_preferred_next_protocols" in given and not _is_undef(omap.get("next_protocol_selector")):
+        refuse("client_preferred_next_protocols", omap["next_protocol_selector"])
+    cb = omap.get("cb_info")
+    if cb is not None and not (cb[:4] == (A("gen_tcp"), A("tcp"), A("tcp_closed"), A("tcp_error"))):
+        refuse("cb_info", cb)
+    checks = [
+        ("password", lambda v: _is_fun(v)),
+        ("customize_hostname_check", lambda v: v != []),
+        ("sni_hosts", _sni_hosts_unsupported),
+        ("crl_check", lambda v: v is not False),
+        ("ocsp_stapling", lambda v: v is True),
+        ("session_tickets", lambda v: not _is(v, "disabled")),
+        ("early_data", lambda v: not _is_undef(v)),
+        ("handshake", lambda v: _is(v, "hello")),
+        ("protocol", lambda v: _is(v, "dtls")),
+        ("erl_dist", lambda v: v is True),
+        ("key", lambda v: isinstance(v, dict)),
+    ]
+    for name, bad in checks:
+        if name in given and bad(omap.get(name)):
+            refuse(name, omap.get(name))
+

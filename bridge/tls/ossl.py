@@ -1,0 +1,243 @@
+"""Everything that reaches under pyOpenSSL's public API, in one place.
+
+pyOpenSSL does not offer what the engine needs for speed and for OTP's behaviour:
+the raw memory BIOs (drain one buffer in one read, renew them after the handshake),
+a verify callback with the store context (read the current certificate, choose the
+alert), the PSK callbacks, host name checks, session ids, the curves list and
+``SSL_CIPHER_find``. Those go through ``OpenSSL._util`` (cffi's ``ffi``/``lib``)
+and private attributes (``Connection._ssl``, ``_into_ssl``, ``_from_ssl``,
+``Context._context``, ``Connection._reverse_mapping``, ``X509._from_raw_x509_ptr``)
+that a pyOpenSSL release may change: pyproject.toml bounds pyOpenSSL's version, and
+this module is the one to check when that bound moves. No other module of ``bridge``
+imports ``OpenSSL._util`` or touches a private attribute of a pyOpenSSL object.
+
+Callers pass pyOpenSSL objects (``SSL.Context``, ``SSL.Connection``) and plain
+Python values; the OpenSSL C callbacks defined here call back into plain Python
+functions (``bridge.tls.callbacks``) and objects (the engine's ``on_verify``).
+"""
+from __future__ import annotations
+
+import ipaddress
+import weakref
+from typing import Callable, Optional
+
+from OpenSSL import SSL, crypto
+from OpenSSL._util import ffi as _ffi, lib as _lib
+
+_no_zero = _ffi.new_allocator(should_clear_after_alloc=False)
+
+
+# ---- contexts ---------------------------------------------------------------------------
+
+def clear_partial_write(ctx: SSL.Context) -> None:
+    """pyOpenSSL turns partial writes on; into a memory BIO a whole write always
+    fits, so one SSL_write takes a loop iteration's plaintext, not one record."""
+    _lib.SSL_CTX_clear_mode(ctx._context, _lib.SSL_MODE_ENABLE_PARTIAL_WRITE)
+
+
+def set_groups(ctx: SSL.Context, groups: bytes) -> None:
+    """The key exchange groups offered (``SSL_CTX_set1_curves_list``)."""
+    _lib.SSL_CTX_set1_curves_list(ctx._context, groups)
+
+
+def groups_supported(names) -> frozenset:
+    """Those of the curve/group ``names`` (OpenSSL spellings: "x25519", "secp256r1",
+    "ffdhe2048"...) that libssl here accepts for a handshake."""
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    return frozenset(n for n in names if _lib.SSL_CTX_set1_curves_list(ctx._context, n.encode()) == 1)
+
+
+# PSK: one Python function per role answers every connection's callback
+_PSK: dict[str, Callable] = {}
+
+
+@_ffi.callback("unsigned int (*)(SSL *, char *, char *, unsigned int, unsigned char *, unsigned int)")
+def _psk_client_cb(ssl, hint, identity_out, max_identity_len, psk_out, max_psk_len):
+    conn = SSL.Connection._reverse_mapping.get(ssl)
+    got = _PSK["client"](conn, _ffi.string(hint) if hint != _ffi.NULL else None,
+                         max_identity_len, max_psk_len)
+    if got is None:
+        return 0
+    ident, key = got
+    _ffi.memmove(identity_out, ident + b"\0", len(ident) + 1)
+    _ffi.memmove(psk_out, key, len(key))
+    return len(key)
+
+
+@_ffi.callback("unsigned int (*)(SSL *, char *, unsigned char *, unsigned int)")
+def _psk_server_cb(ssl, identity, psk_out, max_psk_len):
+    conn = SSL.Connection._reverse_mapping.get(ssl)
+    key = _PSK["server"](conn, _ffi.string(identity) if identity != _ffi.NULL else b"", max_psk_len)
+    if key is None:
+        return 0
+    _ffi.memmove(psk_out, key, len(key))
+    return len(key)
+
+
+def set_psk_client(ctx: SSL.Context, fn) -> None:
+    """``fn(conn, hint, max_identity_len, max_psk_len) -> (identity, key) | None``;
+    the identity must be shorter than max_identity_len, the key at most max_psk_len."""
+    _PSK["client"] = fn
+    _lib.SSL_CTX_set_psk_client_callback(ctx._context, _psk_client_cb)
+
+
+def set_psk_server(ctx: SSL.Context, fn, hint: Optional[bytes]) -> None:
+    """``fn(conn, identity, max_psk_len) -> key | None``; ``hint`` is sent to clients."""
+    _PSK["server"] = fn
+    _lib.SSL_CTX_set_psk_server_callback(ctx._context, _psk_server_cb)
+    if hint:
+        _lib.SSL_CTX_use_psk_identity_hint(ctx._context, hint)
+
+
+# ---- certificate verification -------------------------------------------------------------
+
+# SSL* (as an int) -> the object whose on_verify(ok, store) answers for it; weak: an
+# owner that is gone is forgotten with its connection. One shared C callback (made
+# once), not one per connection.
+_VERIFIERS: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+
+
+@_ffi.callback("int (*)(int, X509_STORE_CTX *)")
+def _verify_cb(ok, store):
+    ssl = _lib.X509_STORE_CTX_get_ex_data(store, _lib.SSL_get_ex_data_X509_STORE_CTX_idx())
+    owner = _VERIFIERS.get(int(_ffi.cast("uintptr_t", ssl))) if ssl != _ffi.NULL else None
+    if owner is None:
+        return 0
+    return owner.on_verify(ok, store)
+
+
+def set_verify(conn: SSL.Connection, mode: int, owner) -> None:
+    """Verify the peer with ``owner.on_verify(ok, store) -> 0 | 1`` as the callback
+    (pyOpenSSL's own does not give access to the store context)."""
+    _VERIFIERS[int(_ffi.cast("uintptr_t", conn._ssl))] = owner
+    _lib.SSL_set_verify(conn._ssl, mode, _verify_cb)
+
+
+def store_error(store) -> int:
+    return _lib.X509_STORE_CTX_get_error(store)
+
+
+def store_depth(store) -> int:
+    return _lib.X509_STORE_CTX_get_error_depth(store)
+
+
+def store_set_error(store, err: int) -> None:
+    _lib.X509_STORE_CTX_set_error(store, err)
+
+
+def store_current_der(store) -> bytes:
+    """The DER of the certificate the store is verifying now (b"" if none)."""
+    x = _lib.X509_STORE_CTX_get_current_cert(store)
+    if x == _ffi.NULL:
+        return b""
+    _lib.X509_up_ref(x)
+    cert = crypto.X509._from_raw_x509_ptr(x)
+    return crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+
+
+def set_host_check(conn: SSL.Connection, host: str) -> None:
+    """Verification also checks the peer's certificate names ``host`` (a name or an IP)."""
+    param = _lib.SSL_get0_param(conn._ssl)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raw = host.encode("idna")
+        _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
+        return
+    packed = ip.packed
+    _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
+
+
+def der_certificate_ok(der: bytes) -> bool:
+    """OpenSSL parses ``der`` as a certificate (it accepts encodings, e.g. ECDSA
+    signature algorithms with parameters, that the `cryptography` parser refuses)."""
+    try:
+        crypto.load_certificate(crypto.FILETYPE_ASN1, der)
+    except crypto.Error:
+        return False
+    return True
+
+
+# ---- memory BIOs ----------------------------------------------------------------------------
+
+def drain_output(conn: SSL.Connection) -> bytes:
+    """Exactly what the outgoing memory BIO holds, in one read: pyOpenSSL's bio_read
+    would allocate its whole size argument each time and end every drain with a
+    WantReadError."""
+    bio = conn._from_ssl
+    n = _lib.BIO_get_mem_data(bio, _ffi.NULL)
+    if n <= 0:
+        return b""
+    buf = _no_zero("char[]", n)
+    got = _lib.BIO_read(bio, buf, n)
+    return _ffi.buffer(buf, got)[:] if got > 0 else b""
+
+
+def unread_input(conn: SSL.Connection) -> bytes:
+    """Bytes written into the incoming BIO that OpenSSL has not consumed (taken out)."""
+    bio = conn._into_ssl
+    buf = _ffi.new("char[]", 4096)        # small: a big temporary fragments the heap
+    out = []
+    while True:
+        n = _lib.BIO_read(bio, buf, 4096)
+        if n <= 0:
+            break
+        out.append(_ffi.buffer(buf, n)[:])
+    return b"".join(out)
+
+
+def renew_bios(conn: SSL.Connection, eof: bool) -> None:
+    """Give OpenSSL new, empty memory BIOs: the old ones keep the capacity of the
+    largest flight (kilobytes per connection) for as long as the connection lives.
+    Bytes already received but not yet read by OpenSSL move over; ``eof``: the
+    incoming stream had ended."""
+    rest = unread_input(conn)
+    new_in = _lib.BIO_new(_lib.BIO_s_mem())
+    new_out = _lib.BIO_new(_lib.BIO_s_mem())
+    if new_in == _ffi.NULL or new_out == _ffi.NULL:
+        for b in (new_in, new_out):
+            if b != _ffi.NULL:
+                _lib.BIO_free(b)
+        if rest:
+            conn.bio_write(rest)
+        return
+    _lib.SSL_set_bio(conn._ssl, new_in, new_out)      # frees the old pair
+    conn._into_ssl, conn._from_ssl = new_in, new_out
+    if eof:
+        conn.bio_shutdown()
+    if rest:
+        conn.bio_write(rest)
+
+
+# ---- information -----------------------------------------------------------------------------
+
+def session_reused(conn: SSL.Connection) -> bool:
+    return bool(_lib.SSL_session_reused(conn._ssl))
+
+
+def session_id(conn: SSL.Connection) -> bytes:
+    sess = _lib.SSL_get_session(conn._ssl)
+    if sess == _ffi.NULL or not hasattr(_lib, "SSL_SESSION_get_id"):
+        return b""
+    n = _ffi.new("unsigned int *")
+    p = _lib.SSL_SESSION_get_id(sess, n)
+    return bytes(_ffi.buffer(p, n[0]))
+
+
+def cipher_names(codes, cipher_list: bytes, ciphersuites_13: bytes) -> dict[int, str]:
+    """IANA code -> OpenSSL name, for those of ``codes`` that libssl here has and a
+    context with these cipher settings enables (``SSL_CIPHER_find``)."""
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    ctx.set_cipher_list(cipher_list)
+    ctx.set_tls13_ciphersuites(ciphersuites_13)
+    conn = SSL.Connection(ctx, None)
+    enabled = set(conn.get_cipher_list())
+    table: dict[int, str] = {}
+    for code in codes:
+        cptr = _lib.SSL_CIPHER_find(conn._ssl, bytes([code >> 8, code & 0xFF]))
+        if cptr == _ffi.NULL:
+            continue
+        name = _ffi.string(_lib.SSL_CIPHER_get_name(cptr)).decode()
+        if name in enabled:
+            table[code] = name
+    return table
