@@ -19,6 +19,11 @@ Public API (all pure, terms as ``bridge.etf`` values):
 * ``cipher_suites_legacy(kind=None)`` — the R16 ``ssl:cipher_suites/0,1``
   (removed from OTP 25, where it is ``undef``): ``None``/``erlang`` → default
   ``{Kex, Cipher, Hash}`` tuples, ``openssl`` → OpenSSL names, ``all`` → all tuples.
+* ``otp_cipher_suites(description, version, string_type=None)`` — the same for any
+  arguments (None where ssl raises ``function_clause``).
+* ``eccs(version=None)``, ``groups(kind=None)``, ``component_support()`` — OTP 25's
+  ``ssl:eccs/0,1``, ``groups/0,1`` and the crypto filters of
+  ``filter_cipher_suites/2``, from what libssl here offers.
 * ``suite_for(openssl_name, version)`` → ``(legacy_tuple, suite_map)``.
 * ``suite_map_to_code(map)``, ``openssl_str_to_code(name)``, ``tuple_to_map(t)``.
 * ``openssl_config(codes)`` → ``(cipher_list, ciphersuites_13)`` for ``TLSConfig``.
@@ -34,7 +39,7 @@ from bridge.etf.types import Atom
 __all__ = ["Suite", "SUITES", "cipher_suites", "cipher_suites_legacy", "suite_for",
            "suite_map_to_code", "openssl_str_to_code", "tuple_to_map", "suite_map",
            "suite_legacy", "supported_suites", "openssl_config", "openssl_supported",
-           "openssl_name"]
+           "openssl_name", "negotiable"]
 
 VERSIONS = ("tlsv1.3", "tlsv1.2", "tlsv1.1", "tlsv1")
 DESCRIPTIONS = ("default", "all", "anonymous", "exclusive", "exclusive_anonymous")
@@ -192,6 +197,17 @@ def openssl_supported(code: int) -> bool:
     return code in _openssl_table()
 
 
+# SRP key exchanges: libssl has the suites, but a handshake needs SRP parameters that
+# pyOpenSSL cannot give it (srp_identity is refused, docs/options.md)
+_NOT_NEGOTIABLE_KEX = frozenset(("srp_anon", "srp_rsa", "srp_dss"))
+
+
+def negotiable(code: int) -> bool:
+    """Whether the bridge can negotiate the suite: what the listings offer
+    (cipher_suites/0,1,2,3, the crypto filters of filter_cipher_suites/2)."""
+    return code in _openssl_table() and SUITES[code].key_exchange not in _NOT_NEGOTIABLE_KEX
+
+
 def openssl_name(code: int) -> Optional[str]:
     return _openssl_table().get(code)
 
@@ -226,7 +242,7 @@ def cipher_suites(description, version, string_type=None) -> list:
     d = description.name if isinstance(description, Atom) else str(description)
     if d not in DESCRIPTIONS:
         raise ValueError(f"unknown description {d!r}")
-    codes = [c for c in _SETS[(_version_name(version), d)] if openssl_supported(c)]
+    codes = [c for c in _SETS[(_version_name(version), d)] if negotiable(c)]
     st = string_type.name if isinstance(string_type, Atom) else string_type
     if st is None:
         return [suite_map(c) for c in codes]
@@ -235,6 +251,93 @@ def cipher_suites(description, version, string_type=None) -> list:
     if st == "openssl":
         return [SUITES[c].otp_openssl for c in codes]
     raise ValueError(f"unknown string type {st!r}")
+
+
+# ssl:cipher_suites/2,3's version argument: the TLS names and record versions
+# (tls_record:protocol_version/1); DTLS ones are valid in ssl but the bridge speaks
+# no DTLS, so no suite of theirs can be negotiated here.
+_TLS_VERSION = {"tlsv1.3": "tlsv1.3", "tlsv1.2": "tlsv1.2", "tlsv1.1": "tlsv1.1", "tlsv1": "tlsv1",
+                (3, 4): "tlsv1.3", (3, 3): "tlsv1.2", (3, 2): "tlsv1.1", (3, 1): "tlsv1"}
+_DTLS_VERSION = ("dtlsv1.2", "dtlsv1", (254, 253), (254, 255))
+
+
+def _version_key(v):
+    if isinstance(v, Atom):
+        return v.name
+    if isinstance(v, tuple) and len(v) == 2 and all(type(x) is int for x in v):
+        return v
+    return None
+
+
+def otp_cipher_suites(description, version, string_type=None) -> Optional[list]:
+    """``ssl:cipher_suites/2,3`` for any arguments: the list, or None where ssl's
+    clauses raise ``function_clause`` (unknown description, version or string
+    type). Lists only suites the bridge's OpenSSL negotiates; none for DTLS."""
+    if not isinstance(description, Atom) or description.name not in DESCRIPTIONS:
+        return None
+    if string_type is not None and string_type not in (Atom("rfc"), Atom("openssl")):
+        return None
+    key = _version_key(version)
+    if key in _DTLS_VERSION:
+        return []
+    if key not in _TLS_VERSION:
+        return None
+    return cipher_suites(description, Atom(_TLS_VERSION[key]), string_type)
+
+
+# ssl:eccs/0,1 and groups/0,1 (OTP 25's tls_v1:ecc_curves(all), groups(4) and
+# default_groups(4), in their order), limited to what the bridge's OpenSSL offers
+# in a handshake.
+ECC_CURVES = ["sect571r1", "sect571k1", "secp521r1", "brainpoolP512r1", "sect409k1", "sect409r1", "brainpoolP384r1", "secp384r1", "sect283k1", "sect283r1", "brainpoolP256r1", "secp256k1", "secp256r1", "sect239k1", "sect233k1", "sect233r1", "secp224k1", "secp224r1", "sect193r1", "sect193r2", "secp192k1", "secp192r1", "sect163k1", "sect163r1", "sect163r2", "secp160k1", "secp160r1", "secp160r2"]
+GROUPS = ("x25519", "x448", "secp256r1", "secp384r1", "secp521r1", "ffdhe2048", "ffdhe3072",
+          "ffdhe4096", "ffdhe6144", "ffdhe8192")
+DEFAULT_GROUPS = ("x25519", "x448", "secp256r1", "secp384r1")
+_ECCS_VERSIONS = ("tlsv1.2", "tlsv1.1", "tlsv1", "dtlsv1.2", "dtlsv1")
+
+
+@lru_cache(maxsize=None)
+def _openssl_groups() -> frozenset:
+    """The curve and group names libssl here accepts for a handshake."""
+    from bridge.tls import ossl
+    return ossl.groups_supported(sorted(set(ECC_CURVES) | set(GROUPS)))
+
+
+def eccs(version=None) -> Optional[list]:
+    """``ssl:eccs/0,1``; None where ssl raises ``function_clause`` (``'tlsv1.3'``
+    included: OTP 25 has no clause for it)."""
+    if version is not None and (not isinstance(version, Atom) or version.name not in _ECCS_VERSIONS):
+        return None
+    have = _openssl_groups()
+    return [Atom(c) for c in ECC_CURVES if c in have]
+
+
+def groups(kind=None) -> Optional[list]:
+    """``ssl:groups/0`` and ``groups(default)``; None for any other argument."""
+    if kind is not None and kind is not Atom("default"):
+        return None
+    have = _openssl_groups()
+    return [Atom(g) for g in (DEFAULT_GROUPS if kind is not None else GROUPS) if g in have]
+
+
+# What ssl_cipher:crypto_support_filters/0 accepts whatever the crypto library has.
+_ALWAYS = {"key_exchange": ("psk", "null", "any"), "cipher": ("null",),
+           "mac": ("null", "aead"), "prf": ("default_prf",)}
+
+
+@lru_cache(maxsize=None)
+def component_support() -> dict:
+    """For ``ssl:filter_cipher_suites/2``'s crypto filters, per suite component
+    (key_exchange, cipher, mac, prf): the values found in suites the bridge's
+    OpenSSL negotiates, plus those OTP accepts always."""
+    seen: dict[str, set] = {k: set(v) for k, v in _ALWAYS.items()}
+    for code in SUITES:
+        if negotiable(code):
+            s = SUITES[code]
+            seen["key_exchange"].add(s.key_exchange)
+            seen["cipher"].add(s.cipher)
+            seen["mac"].add(s.mac)
+            seen["prf"].add(s.prf)
+    return {Atom(k): [Atom(v) for v in sorted(vals)] for k, vals in seen.items()}
 
 
 def cipher_suites_legacy(kind=None) -> list:
@@ -250,7 +353,7 @@ def cipher_suites_legacy(kind=None) -> list:
         codes = _SETS[("tlsv1.2", "all")]
     else:
         raise ValueError(f"unknown kind {k!r}")
-    codes = [c for c in codes if openssl_supported(c)]
+    codes = [c for c in codes if negotiable(c)]
     if k == "openssl":
         return [openssl_name(c) for c in codes]
     return [suite_legacy(c) for c in codes]

@@ -24,7 +24,8 @@ from .delivery import Delivery
 from .errors import failure_reply, tls_alert
 from .options import SslOptionError
 from .packet import encode_packet
-from .sockbase import (SMALL_HEADERS, After, SocketBase, config_heavy, off_loop_if,
+from .reply import Reply
+from .sockbase import (SMALL_HEADERS, SocketBase, config_heavy, off_loop_if,
                        off_loop_if_heavy, parse, split_changes)
 from .terms import CLOSED, EINVAL, OK, Raise, error, iodata_to_bytes, is_timeout, to_timeout
 
@@ -78,6 +79,7 @@ class ConnSocket(ConnInfo, SocketBase):
 
     window_guard = None     # the guard holding this socket's send window (windows.py)
     window_owed = 0         # bytes taken from the window and not acked yet
+    window_changes = 0      # grants and revokes so far (Windows.sync_for)
     opening = None          # the connect or handshake under way (establish())
 
     def __init__(self, service, owner, parsed, *, role: str, accepted: bool = False):
@@ -207,7 +209,7 @@ class ConnSocket(ConnInfo, SocketBase):
             return failure_reply(exc, "handshake")
         if not self.established(tls):
             return error(CLOSED)
-        return After((OK, self.term) if new_api else OK, self.release)
+        return Reply((OK, self.term) if new_api else OK, self.release)
 
     def release(self):
         """The owner has its socket: start delivering."""
@@ -412,7 +414,7 @@ class ConnSocket(ConnInfo, SocketBase):
         return OK
 
     # ---- options ------------------------------------------------------------
-    def setopts(self, opts):
+    def setopts(self, opts, caller=None):
         if self.closed:
             return error(CLOSED)
         changes = parse(options.parse_setopts, opts, self.parsed.socket)
@@ -423,7 +425,8 @@ class ConnSocket(ConnInfo, SocketBase):
         d = self.delivery
         if "active" in s and socket_options.active_overflows(d.active, s["active"]):
             return error((Atom("options"), (Atom("socket_options"), (Atom("active"), s["active"]))))
-        if d.set_options(s):
+        reframed = d.set_options(s)
+        if reframed:
             if d.packet in SMALL_HEADERS:    # a send may now be refused (too big)
                 self.service.windows.revoke(self)
             else:
@@ -440,6 +443,11 @@ class ConnSocket(ConnInfo, SocketBase):
             self.parsed.inet.update(inet_changes)
         if "active" in s:
             d.set_active(s["active"], held=self.state in _HELD)
+        elif reframed and self.state not in _HELD:
+            # bytes kept under the old framing may make packets under the new one
+            # (after http_eoh, {packet, 0} delivers the body at once): OTP's
+            # ssl_gen_statem handles set_opts by reading its buffer again
+            d.pump()
         # as ssl_gen_statem:set_socket_opts/6: the emulated options first, then the
         # others, whose error is the reply
         return OK if relayed is None else relayed

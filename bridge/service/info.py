@@ -1,9 +1,9 @@
-"""Information calls on an established connection: connection_information/1,2 and prf/5."""
+"""Information calls on a connection: connection_information/1,2, prf/5 and getstat/1,2."""
 from __future__ import annotations
 
 from bridge.etf.types import Atom
 
-from .terms import BADARG, ERROR, OK, UNDEFINED, error
+from .terms import BADARG, EINVAL, OK, UNDEFINED, error
 
 _SECURITY = ("client_random", "server_random", "master_secret")
 
@@ -64,3 +64,28 @@ def prf(eng, secret, label, seed, length):
         return (OK, eng.export_keying_material(bytes(label), length, None))
     except Exception:
         return error(BADARG)
+
+
+# inet:stats(): what ssl:getstat/1 asks for, in its order
+STATS = ("recv_oct", "recv_cnt", "recv_max", "recv_avg", "recv_dvi",
+         "send_oct", "send_cnt", "send_max", "send_avg", "send_pend")
+_STAT_NAMES = frozenset(STATS)
+
+
+def getstat(sock, items):
+    """``ssl:getstat/2`` (``tls_socket:getstat/3``, i.e. ``inet:getstat/2`` on the TCP
+    socket): the counters of the connection's TCP socket (bridge.tls.stats), zeros
+    for a socket that has carried nothing (a listen socket, an accepted socket before
+    its handshake); ``{error, einval}`` for an unknown name or a closed socket."""
+    names = []
+    for item in items:
+        if not isinstance(item, Atom) or item.name not in _STAT_NAMES:
+            return error(EINVAL)
+        names.append(item.name)
+    if getattr(sock, "closed", False):
+        return error(EINVAL)
+    tls = getattr(sock, "tls", None)
+    if tls is None:
+        return (OK, [(Atom(n), 0) for n in names])
+    pend = tls.write_buffer_size()
+    return (OK, [(Atom(n), tls.stats.value(n, pend)) for n in names])

@@ -11,13 +11,29 @@ from typing import Optional
 
 from bridge.etf.types import Atom, Pid
 
-from . import inet, options
+from . import inet, options, socket_options
 from .conn import ConnSocket
 from .sockbase import SocketBase, off_loop_if_heavy, parse, split_changes
-from .terms import BADARG, CLOSED, ENOTCONN, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
+from .terms import (BADARG, CLOSED, ENOTCONN, OK, SSL_PASSIVE, TIMEOUT, Raise, error, is_timeout,
+                    to_timeout)
 
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+ACTIVE = Atom("active")
+
+
+def _active_out_of_range(result):
+    """N when ``result`` is the parse's refusal of ``{active, N}`` for its range."""
+    if (result.__class__ is tuple and len(result) == 2 and result[1].__class__ is tuple
+            and len(result[1]) == 2 and result[1][0] == Atom("options")):
+        inner = result[1][1]
+        if (inner.__class__ is tuple and len(inner) == 2 and inner[0] == Atom("socket_options")
+                and inner[1].__class__ is tuple and len(inner[1]) == 2
+                and inner[1][0] is ACTIVE and socket_options.is_count(inner[1][1])):
+            return inner[1][1]
+    return None
 
 
 class ListenSocket(SocketBase):
@@ -206,19 +222,55 @@ class ListenSocket(SocketBase):
             pass
         self.service.forget(self)
 
-    def setopts(self, opts):
+    def setopts(self, opts, caller: Optional[Pid] = None):
         changes = parse(options.parse_setopts, opts, self.parsed.socket)
+        out_of_range = _active_out_of_range(changes)
+        if out_of_range is not None:
+            # a connection refuses {active, N} outside -32768..32767 while parsing; a
+            # listen socket stores it and then answers einval (_set_active)
+            changes = parse(options.parse_setopts,
+                            [o for o in opts if not (o.__class__ is tuple and len(o) == 2
+                                                     and o[0] is ACTIVE)],
+                            self.parsed.socket)
+            if isinstance(changes, list):
+                changes.append(("active", out_of_range))
         if not isinstance(changes, list):
             return changes
-        sock_changes, inet_changes = split_changes(changes)
+        _, inet_changes = split_changes(changes)
         # a fresh copy: sockets accepted so far keep the options they were accepted with
         p = self.parsed
         self.parsed = options.ParsedOptions(
             role=p.role, socket=p.socket.copy(), inet=dict(p.inet), ssl=p.ssl,
             files=p.files, given=p.given, inet_list=p.inet_list)
-        self.parsed.socket.update(sock_changes)
         inet.set_options(self.lsock, inet_changes)
         self.parsed.inet.update(inet_changes)
+        return self._set_emulated(opts, [(k, v) for k, v in changes if k not in inet_changes],
+                                  caller)
+
+    def _set_emulated(self, opts, emulated: list, caller):
+        """The emulated options of a listen socket's setopts, as OTP 25's
+        tls_socket:setopts/3: split_options/4 reverses them, so of two values given
+        for one name the first is stored; ``{active, N}`` is added to a running count
+        (update_active_n/2) and stored even when check_active_n/2 then refuses it.
+        check_active_n looks at the last ``active`` given: an integer outside
+        -32768..32767, or a sum outside it, is ``einval`` in the listen socket's
+        error shape; a result of ``false`` sends ``{ssl_passive, LS}`` to the
+        *caller* (ssl does ``self() !``), not to the owner."""
+        sock = self.parsed.socket
+        for name, value in reversed(emulated):
+            if name == "active" and socket_options.is_count(value):
+                sock.active, _ = socket_options.active_after_setopts(sock.active, value)
+            else:
+                sock.set(name, value)
+        checked = next((v for k, v in reversed(emulated) if k == "active"), None)
+        if not socket_options.is_count(checked):
+            return OK
+        lo, hi = socket_options.ACTIVE_MIN, socket_options.ACTIVE_MAX
+        total = sock.active
+        if not lo <= checked <= hi or (socket_options.is_count(total) and not lo <= total <= hi):
+            return error((Atom("options"), (Atom("socket_options"), opts, Atom("einval"))))
+        if total is False and caller is not None:
+            self.service.node.send(caller, (SSL_PASSIVE, self.term))
         return OK
 
     def getopts(self, names):

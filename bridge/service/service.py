@@ -1,6 +1,7 @@
 """The ssl service: requests from Erlang in, ssl-shaped replies and messages out.
 
-Requests arrive two ways and end in ``Api.dispatch``:
+Requests arrive two ways and end in ``Api.dispatch`` (the one table of handlers; each
+returns a ``bridge.service.reply.Reply`` or an awaitable of one):
 
 * ``gen_server:call({pyssl, Bridge}, {Fun, Args}, infinity)`` from the shim: the
   registered process ``pyssl`` handles them in arrival order (cheap operations
@@ -15,30 +16,25 @@ owners' sockets with it.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import reprlib
 import time
-from typing import Any, Optional
+from typing import Any
 
 from bridge.etf.codec import ETFEncodeError
 from bridge.etf.types import Atom, Pid, Reference
 
-from . import errors, options
 from .api import Api, socket_ref
-from .options import SslOptionError
-from .setup import connect as connect_client
-from .sockets import After, ConnSocket, ListenSocket, SocketBase
-from .terms import (BADARG, CLOSED, EINVAL, ENOTCONN, ERROR, INFINITY, OK, PATH_MAX, PYSSL,
-                    SSLSOCKET, Raise, error)
+from .reply import Reply, settle
+from .sockets import SocketBase
+from .terms import BADARG, CLOSED, ERROR, OK, PATH_MAX, Raise, error
 from .windows import GUARD, SEND, Windows
 
 log = logging.getLogger("bridge.service")
 
 GEN_CALL = Atom("$gen_call")
-_SEND = Atom("send")
-_RECV = Atom("recv")
-_TRANSPORT_ACCEPT = Atom("transport_accept")
+SYNC = Atom("$pyssl_sync")
+KEEP_ATOM = Atom("keep")
 # What a caller gets when the bridge fails at something it should not (a bug):
 # error:{pyssl_internal_error, Why} in the caller, never silence.
 INTERNAL_ERROR = Raise((Atom("pyssl_internal_error"), Atom("reply_not_encodable")))
@@ -146,29 +142,50 @@ class SslService:
         pass
 
     def rpc(self, fun, args, caller):
-        """rex/erpc entry: returns the reply (or an awaitable of it); raises for EXITs."""
+        """rex/erpc entry: returns the reply (or an awaitable of it); raises for EXITs.
+        A reply's guard sync is for the shim's calls only: rpc callers have no window."""
         result = self.api.dispatch(fun, args, caller)
-        if isinstance(result, After):
-            asyncio.get_running_loop().call_soon(result.then)
+        if result.__class__ is Reply:
+            if result.then is not None:
+                # the rpc layer sends the reply in this same loop step, before `then` runs
+                asyncio.get_running_loop().call_soon(result.then)
             return result.value
-        if inspect.isawaitable(result):
-            return self._await_rpc(result)
-        return result
+        return self._await_rpc(result)
 
     async def _await_rpc(self, awaitable):
         result = await awaitable
-        if isinstance(result, After):
-            # the rpc layer sends the reply in this same loop step, before `then` runs
+        if result.then is not None:
             asyncio.get_running_loop().call_soon(result.then)
-            return result.value
-        return result
+        return result.value
 
     def _run(self, fun, args, caller: Pid, reply) -> None:
         # Nothing raised here may escape: the registered process would die with it
         # and every later call would find no service.
         started = time.perf_counter()
+
+        def deliver(r: Reply) -> None:
+            # {'$pyssl_sync', Ref | keep, Value}: the shim waits for its guard first
+            reply(r.value if r.sync is None else
+                  (SYNC, r.sync if r.sync.__class__ is Reference else KEEP_ATOM, r.value))
+            if r.then is not None:
+                r.then()
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, Raise):
+                reply(exc.as_reply())
+            elif isinstance(exc, asyncio.CancelledError):
+                reply(error(CLOSED))
+            else:
+                log.error("pyssl: %r failed: %r", fun, exc, exc_info=exc)
+                reply(internal_error(fun))
+
         try:
-            self._run_unguarded(fun, args, caller, reply)
+            try:
+                result = self.api.dispatch(fun, args, caller)
+            except Raise as exc:
+                reply(exc.as_reply())
+            else:
+                settle(result, deliver, failed)
         except Exception:
             log.exception("pyssl: %r failed", fun)
             try:
@@ -183,103 +200,13 @@ class SslService:
                         fun.name if isinstance(fun, Atom) else "a request", spent * 1000,
                         LOOP_BUDGET * 1000)
 
-    def _run_unguarded(self, fun, args, caller: Pid, reply) -> None:
-        # send and recv are most calls: straight to the socket (what the Api table's
-        # entries for send/2, recv/2,3 do); a recv that waits replies by itself
-        if args.__class__ is list:
-            n = len(args)
-            if fun is _SEND and n == 2:
-                try:
-                    result = self.send(args[0], args[1])
-                except Raise as exc:
-                    reply(exc.as_reply())
-                    return
-                if result is OK or result.__class__ is tuple:
-                    reply(result)
-                    return
-                self._reply_result(result, fun, args, reply)
-                return
-            if fun is _RECV and (n == 2 or n == 3):
-                try:
-                    sock = self.lookup(args[0])
-                    if sock is None:
-                        result = error(CLOSED)
-                    elif isinstance(sock, ConnSocket):
-                        result = sock.recv(args[1], INFINITY if n == 2 else args[2], reply)
-                        if result is None:
-                            return          # the socket replies when the data is there
-                    else:
-                        result = sock.recv(args[1], INFINITY if n == 2 else args[2])
-                except Raise as exc:
-                    reply(exc.as_reply())
-                    return
-                self._reply_result(result, fun, args, reply)
-                return
-            if fun is _TRANSPORT_ACCEPT and (n == 1 or n == 2):
-                try:
-                    sock = self.lookup(args[0])
-                    if sock is None:
-                        result = error(CLOSED)
-                    elif isinstance(sock, ListenSocket):
-                        result = sock.transport_accept(INFINITY if n == 1 else args[1], caller, reply)
-                        if result is None:
-                            return          # the listen socket replies on a connection
-                    else:
-                        result = sock.transport_accept(INFINITY if n == 1 else args[1], caller)
-                except Raise as exc:
-                    reply(exc.as_reply())
-                    return
-                self._reply_result(result, fun, args, reply)
-                return
-        try:
-            result = self.api.dispatch(fun, args, caller)
-        except Raise as exc:
-            reply(exc.as_reply())
-            return
-        except Exception:  # a bug must not kill the service or the caller's wait
-            log.exception("pyssl: %r failed", fun)
-            reply(internal_error(fun))
-            return
-        self._reply_result(result, fun, args, reply)
-
-    def _reply_result(self, result, fun, args, reply) -> None:
-        if asyncio.iscoroutine(result):
-            task = asyncio.get_running_loop().create_task(result)
-            task.add_done_callback(lambda t: self._finish(t, fun, args, reply))
-        elif isinstance(result, asyncio.Future):
-            result.add_done_callback(lambda t: self._finish(t, fun, args, reply))
-        elif isinstance(result, After):
-            reply(result.value)
-            result.then()
-        else:
-            reply(result)
-
-    @staticmethod
-    def _finish(task: asyncio.Task, fun, args, reply) -> None:
-        try:
-            SslService._finish_reply(task, fun, args, reply)
-        except Exception:  # the caller must get an answer, whatever went wrong
-            log.exception("pyssl: replying to %r failed", fun)
-            reply(internal_error(fun))
-
-    @staticmethod
-    def _finish_reply(task: asyncio.Task, fun, args, reply) -> None:
-        if task.cancelled():
-            reply(error(CLOSED))
-            return
-        exc = task.exception()
-        if exc is None:
-            value = task.result()
-            if isinstance(value, After):
-                reply(value.value)
-                value.then()
-            else:
-                reply(value)
-        elif isinstance(exc, Raise):
-            reply(exc.as_reply())
-        else:
-            log.error("pyssl: %r failed: %r", fun, exc, exc_info=exc)
-            reply(internal_error(fun))
+    def clear_pem_cache(self, caller: Pid):
+        """``ssl:clear_pem_cache/0``: the files read on the caller's node are read again
+        on their next use (OTP's ssl_pem_cache:clear/0 empties its node's cache: other
+        nodes' entries are theirs)."""
+        for key in [k for k in self._file_cache if k[0] == caller.node]:
+            del self._file_cache[key]
+        return OK
 
     # ---- bookkeeping --------------------------------------------------------
     def new_ref(self) -> Reference:
@@ -318,7 +245,7 @@ class SslService:
                 if mon is not None:
                     self.node.demonitor(mon)
 
-    def lookup(self, term) -> Optional[SocketBase]:
+    def lookup(self, term) -> SocketBase | None:
         """The live socket for a socket term; None if closed; Raise if not a socket."""
         ref = socket_ref(term)
         if ref is None:
@@ -360,104 +287,6 @@ class SslService:
             else:
                 out[path] = Atom("eio")
         return out
-
-    # ---- the API ------------------------------------------------------------
-    def connect_upgrade(self, args, caller):
-        return error((Atom("options"), (Atom("not_supported_by_pyssl"), Atom("upgrade"))))
-
-    async def connect(self, host, port, opts, timeout, caller):
-        return await connect_client(self, host, port, opts, timeout, caller)
-
-    async def listen(self, port, opts, caller):
-        return await ListenSocket.listen(self, port, opts, caller)
-
-    def transport_accept(self, lterm, timeout, caller):
-        # ListenSocket queues acceptors itself (one reader per listen socket, FIFO)
-        sock = self.lookup(lterm)
-        if sock is None:
-            return error(CLOSED)
-        return sock.transport_accept(timeout, caller)
-
-    def handshake(self, term, opts, timeout, caller, *, new_api):
-        sock = self.lookup(term)
-        if sock is None:
-            return error(CLOSED)
-        return sock.handshake(opts, timeout, caller, new_api=new_api)
-
-    def send(self, term, data):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.send(data)
-
-    def recv(self, term, length, timeout):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.recv(length, timeout)
-
-    def close(self, term, how):
-        sock = self.lookup(term)
-        return OK if sock is None else sock.close(how)
-
-    def shutdown(self, term, how):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.shutdown(how)
-
-    def controlling_process(self, term, new_owner, caller):
-        if not isinstance(new_owner, Pid):
-            raise Raise(Atom("function_clause"))
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.controlling_process(new_owner)
-
-    def setopts(self, term, opts):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.setopts(opts)
-
-    def getopts(self, term, names):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.getopts(names)
-
-    def peername(self, term):
-        sock = self.lookup(term)
-        return error(EINVAL) if sock is None else sock.peername()
-
-    def sockname(self, term):
-        sock = self.lookup(term)
-        return error(EINVAL) if sock is None else sock.sockname()
-
-    def peercert(self, term):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.peercert()
-
-    def connection_info(self, term):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.connection_info()
-
-    def connection_information(self, term, items):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.connection_information(items)
-
-    def negotiated_protocol(self, term, *, new_api):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.negotiated_protocol(new_api)
-
-    def prf(self, term, secret, label, seed, length):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.prf(secret, label, seed, length)
-
-    def renegotiate(self, term):
-        sock = self.lookup(term)
-        return error(CLOSED) if sock is None else sock.renegotiate()
-
-    def cipher_suites(self, *args):
-        from . import ciphers
-        if len(args) == 2:
-            return ciphers.cipher_suites(*args)
-        return ciphers.cipher_suites_legacy(*args)
-
-    def versions(self):
-        return errors.versions()
-
-    def format_error(self, reason):
-        return errors.format_error(reason)
-
 
 def install(node) -> SslService:
     service = SslService(node)

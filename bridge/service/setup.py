@@ -12,7 +12,8 @@ from bridge.tls.config import TLSConfig
 from . import hooks, inet, options
 from .conn import ConnSocket
 from .errors import failure_reply
-from .sockbase import After, config_heavy, off_loop_if, off_loop_if_heavy, parse
+from .reply import Reply
+from .sockbase import config_heavy, off_loop_if, off_loop_if_heavy, parse
 from .terms import CLOSED, ERROR, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 
@@ -55,7 +56,7 @@ def _connect_target(host, port, parsed):
 
 
 async def connect(service, host, port, opts, timeout, caller):
-    """``ssl:connect(Host, Port, Opts, Timeout)``: ``{ok, S}`` (an ``After`` that
+    """``ssl:connect(Host, Port, Opts, Timeout)``: ``{ok, S}`` (a ``Reply`` that
     releases the socket once the caller has it) or ssl's ``{error, Reason}``."""
     if not is_timeout(timeout):
         raise Raise(Atom("function_clause"))
@@ -93,4 +94,4 @@ async def connect(service, host, port, opts, timeout, caller):
         return failure_reply(exc, "connect", connecting=True)
     if not sock.established(tls):       # closed in the step that finished the handshake
         return error(CLOSED)
-    return After((OK, sock.term), sock.release)
+    return Reply((OK, sock.term), sock.release)

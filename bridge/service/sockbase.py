@@ -1,5 +1,5 @@
 """What every ssl socket of the bridge shares: ``SocketBase`` (the answers a socket
-gives to calls that make no sense for its kind), the ``After`` reply, and the
+gives to calls that make no sense for its kind), and the
 helpers of the set-up drivers (option parsing and heavy work off the loop, the
 split of setopts changes, the packet and active option values)."""
 from __future__ import annotations
@@ -123,13 +123,3 @@ class SocketBase:
     def controlling_process(self, new_owner: Pid):
         self.service.change_owner(self, new_owner)
         return OK
-
-
-class After:
-    """A reply plus something to do once the reply has been sent (release held data)."""
-
-    __slots__ = ("value", "then")
-
-    def __init__(self, value, then):
-        self.value = value
-        self.then = then

@@ -96,8 +96,12 @@ class SocketOptions:
 
 # ---- the rules of active ----------------------------------------------------------
 
-def _is_int(v) -> bool:
+def is_count(v) -> bool:
+    """An ``{active, N}`` value (an integer; ``true``/``false`` are bools, not counts)."""
     return type(v) is int
+
+
+_is_int = is_count
 
 
 def active_valid_at_open(v) -> bool:

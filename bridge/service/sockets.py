@@ -1,6 +1,6 @@
 """Where the ssl sockets of the bridge live, by job (this module only names them):
 
-* ``sockbase``: ``SocketBase`` (answers common to every socket), the ``After`` reply,
+* ``sockbase``: ``SocketBase`` (answers common to every socket),
   option parsing and heavy work off the loop;
 * ``listen``: ``ListenSocket``, ``ssl:listen/2`` and ``transport_accept``;
 * ``conn``: ``ConnSocket``, a connected TLS socket and its explicit ``SockState``;
@@ -15,7 +15,7 @@ from .conn import ConnSocket, SockState
 from .errors import failure_reply
 from .listen import ListenSocket
 from .setup import connect
-from .sockbase import After, SocketBase, off_loop_if_heavy, parse
+from .sockbase import SocketBase, off_loop_if_heavy, parse
 
-__all__ = ["After", "ConnSocket", "ListenSocket", "SockState", "SocketBase", "connect",
+__all__ = ["ConnSocket", "ListenSocket", "SockState", "SocketBase", "connect",
            "failure_reply", "off_loop_if_heavy", "parse"]

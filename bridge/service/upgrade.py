@@ -42,7 +42,8 @@ from bridge.tls.config import TLSConfig
 from . import hooks, inet, options
 from .conn import ConnSocket
 from .errors import failure_reply
-from .sockbase import After, parse
+from .reply import Reply
+from .sockbase import parse
 from .terms import CLOSED, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 log = logging.getLogger("bridge.service.upgrade")
@@ -317,7 +318,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         return failure_reply(exc, "upgrade")
     sock.established(tls)       # not in the service's table yet: nobody closed it
     service.add_socket(sock)
-    return After((OK, sock.term), sock.release)
+    return Reply((OK, sock.term), sock.release)
 
 
 # ---- downgrade: ssl:close(S, {NewController, Timeout}) ------------------------------------

@@ -18,13 +18,19 @@ windowed socket goes through the guard, which drops the window and then passes
 the message on. Replies that close a socket or change its window (``close``,
 ``shutdown``, ``setopts`` of ``packet``, ``controlling_process``,
 ``{error, closed}``) make the shim wait for its guard (``pyssl_monitor:sync/2``),
-which has then seen every message the bridge sent before that reply.
+which has then seen every message the bridge sent before that reply. The bridge
+says which replies need that (``sync_for``: the reply carries it, see
+bridge.service.reply), so the shim knows no rule of its own.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+
 from bridge.etf.types import Atom, Pid, Reference
+
+from .reply import KEEP
+from .terms import CLOSED, ERROR
 
 log = logging.getLogger("bridge.service")
 
@@ -80,6 +86,7 @@ class Windows:
         if guard is None:
             return
         sock.window_guard = guard
+        sock.window_changes += 1
         sock.delivery.final_send = sock.final_message
         self.node.send(guard, (_GRANT, sock.ref, SEND_WINDOW))
 
@@ -87,6 +94,7 @@ class Windows:
         guard = sock.window_guard
         if guard is not None:
             sock.window_guard = None
+            sock.window_changes += 1
             sock.delivery.final_send = None
             sock.window_owed = 0
             self.node.send(guard, (_REVOKE, sock.ref))
@@ -98,9 +106,31 @@ class Windows:
             self.node.send(sock.owner, msg)
             return
         sock.window_guard = None
+        sock.window_changes += 1
         sock.delivery.final_send = None
         sock.window_owed = 0
         self.node.send(guard, (_REVOKE, sock.ref, sock.owner, msg))
+
+    # ---- replies that wait for the guard ------------------------------------------
+    @staticmethod
+    def sync_for(ref, sock, before: int, value, ends: bool):
+        """The guard sync a reply to a call on socket ``ref`` needs (what
+        ``pyssl_monitor:sync/2`` takes): ``ref`` when the reply ends the socket for
+        the caller (``close``, ``{error, closed}``: the guard drops that window,
+        even if the bridge's revoke is still on its way); ``KEEP`` when the call
+        granted or revoked the window (``setopts`` of ``packet``, ``shutdown``,
+        ``controlling_process`` to another node); else None. ``sock`` is None when
+        the socket is gone already; ``before`` its ``window_changes`` at the call's start.
+        A socket that never had a window needs no sync at all."""
+        changes = getattr(sock, "window_changes", 0) if sock is not None else None
+        if changes == 0:
+            return None
+        if ends or (value.__class__ is tuple and len(value) == 2 and value[0] is ERROR
+                    and value[1] is CLOSED):
+            return ref
+        if changes is not None and changes != before:
+            return KEEP
+        return None
 
     # ---- sends without a reply ---------------------------------------------------------
     def send(self, ref, data) -> None:

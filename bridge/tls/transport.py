@@ -41,6 +41,7 @@ from typing import Optional
 from .config import TLSConfig
 from .context import CONTEXTS, ContextError
 from .engine import RenegotiationError, TLSAlertError, TLSClosed, TLSEngine
+from .stats import IOStats
 
 __all__ = ["TLSConnection", "TLSAlertError", "TLSClosed", "ContextError", "open_client", "accept_tls"]
 
@@ -102,7 +103,7 @@ class TLSConnection(asyncio.Protocol):
     __slots__ = ("engine", "receiver", "loop", "transport", "handshake", "_pending",
                  "_stepping", "_wbuf", "_wscheduled", "_eof", "_state",
                  "_wrote_eof", "_read_shut", "_write_paused", "_drain_waiters",
-                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs")
+                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs", "stats")
 
     def __init__(self, engine: TLSEngine, receiver, loop: asyncio.AbstractEventLoop):
         self.engine = engine
@@ -132,6 +133,7 @@ class TLSConnection(asyncio.Protocol):
         self._tcp_eof = False                  # TCP FIN seen during the handshake
         self._linger: Optional[asyncio.TimerHandle] = None
         self._drained_cbs: Optional[list] = None       # when_drained() callbacks
+        self.stats = IOStats()                 # the TCP socket's counters (ssl:getstat/2)
 
     # ---- state ----------------------------------------------------------------------
     @property
@@ -157,6 +159,7 @@ class TLSConnection(asyncio.Protocol):
             self._step()
 
     def data_received(self, data: bytes) -> None:
+        self.stats.received(len(data))
         if self._state is _S.CLOSING:
             return                  # closing: the peer's last records are of no interest
         # while a handshake step runs on the pool the engine belongs to that thread
@@ -340,6 +343,7 @@ class TLSConnection(asyncio.Protocol):
         # after our TCP FIN nothing more can be sent (OpenSSL may still produce records,
         # e.g. a reply to the peer's close_notify): drop it
         if self._state is not _S.LOST and not self._wrote_eof and self.transport is not None:
+            self.stats.sent(len(out))
             self.transport.write(out)
 
     def _flush(self) -> None:

@@ -87,6 +87,12 @@
          prf/5, renegotiate/1,
          cipher_suites/0, cipher_suites/1, cipher_suites/2,
          versions/0, format_error/1]).
+%% OTP 25's functions beyond the above (see "OTP 25 additions" below)
+-export([cipher_suites/3, filter_cipher_suites/2, prepend_cipher_suites/2,
+         append_cipher_suites/2, suite_to_str/1, suite_to_openssl_str/1, str_to_suite/1,
+         tls_version/1, eccs/0, eccs/1, groups/0, groups/1, getstat/1, getstat/2,
+         clear_pem_cache/0, update_keys/2, handshake_continue/2, handshake_continue/3,
+         handshake_cancel/1]).
 -export([upgrade_call/2]).
 
 -export_type([sslsocket/0]).
@@ -178,10 +184,10 @@ close(S) ->
 
 close(S, How) -> socket_call(S, close, [S, How], forget).
 
-shutdown(S, How) -> socket_call(S, shutdown, [S, How], sync).
+shutdown(S, How) -> socket_call(S, shutdown, [S, How]).
 
 controlling_process(S, Pid) ->
-    case socket_call(S, controlling_process, [S, Pid], sync) of
+    case socket_call(S, controlling_process, [S, Pid]) of
         ok when is_pid(Pid) ->
             pyssl_monitor:track(S, Pid),
             drop_window_if_dead(S, Pid),
@@ -206,9 +212,7 @@ drop_window_if_dead(_S, _Pid) ->
 %%% Options and information ----------------------------------------------------------
 
 setopts(S, Opts) when is_list(Opts) ->
-    %% a packet type decides whether the socket has a send window
-    Then = case lists:keymember(packet, 1, Opts) of true -> sync; false -> none end,
-    Reply = socket_call(S, setopts, [S, Opts], Then),
+    Reply = socket_call(S, setopts, [S, Opts]),
     _ = Reply =:= ok andalso lists:keymember(active, 1, Opts)
         andalso pyssl_monitor:active(S, mode(Opts, true)),
     Reply;
@@ -246,6 +250,149 @@ format_error(Reason) ->
         {error, _} ->
             local_format_error(Reason)
     end.
+
+%%% OTP 25 additions -----------------------------------------------------------------
+%%
+%% The functions OTP 25's `ssl' has beyond R16B03's, with ssl.erl's specs (plus the
+%% shim's own `{error, {bridge_unavailable, Nodes}}' where a bridge is asked).
+%% What depends on the TLS library (the suites, curves and groups on offer, the
+%% crypto filters of `filter_cipher_suites/2') is the bridge's OpenSSL's; pure
+%% conversions between suite names and terms are OTP's own code, run here: the
+%% answer is then the same as ssl's for every input, errors included, without a
+%% trip to the bridge.
+
+-type bridge_unavailable() :: {error, {bridge_unavailable, [node()]}}.
+
+-spec cipher_suites(Description, Version, rfc | openssl) -> [string()] | bridge_unavailable()
+          when Description :: default | all | exclusive | anonymous | exclusive_anonymous,
+               Version :: ssl:protocol_version().
+cipher_suites(Description, Version, StringType) ->
+    bridge_call(cipher_suites, [Description, Version, StringType]).
+
+%% ssl's own filter (ssl_cipher:filter_suites/2, so order, errors and the calls of
+%% the caller's funs are ssl's) with the bridge's crypto support in place of this
+%% node's crypto library's (ssl_cipher:crypto_support_filters/0).
+-spec filter_cipher_suites(Suites, Filters) -> Ciphers | bridge_unavailable()
+          when Suites :: ssl:ciphers(), Filters :: ssl:cipher_filters(),
+               Ciphers :: ssl:ciphers().
+filter_cipher_suites(Suites, Filters0) ->
+    case bridge_call('$pyssl_cipher_support', []) of
+        #{} = Support ->
+            Filters = #{key_exchange_filters =>
+                            add_filter(proplists:get_value(key_exchange, Filters0),
+                                       [supported(key_exchange, Support)]),
+                        cipher_filters =>
+                            add_filter(proplists:get_value(cipher, Filters0),
+                                       [supported(cipher, Support)]),
+                        mac_filters =>
+                            add_filter(proplists:get_value(mac, Filters0),
+                                       [supported(mac, Support)]),
+                        prf_filters =>
+                            add_filter(proplists:get_value(prf, Filters0),
+                                       [supported(prf, Support)])},
+            ssl_cipher:filter_suites(Suites, Filters);
+        {error, _} = Error ->
+            Error
+    end.
+
+-spec prepend_cipher_suites(Preferred, Suites) -> ssl:ciphers() | bridge_unavailable()
+          when Preferred :: ssl:ciphers() | ssl:cipher_filters(), Suites :: ssl:ciphers().
+prepend_cipher_suites([First | _] = Preferred, Suites0) when is_map(First) ->
+    Preferred ++ (Suites0 -- Preferred);
+prepend_cipher_suites(Filters, Suites) ->
+    case filter_cipher_suites(Suites, Filters) of
+        {error, {bridge_unavailable, _}} = Error -> Error;
+        Preferred -> Preferred ++ (Suites -- Preferred)
+    end.
+
+-spec append_cipher_suites(Deferred, Suites) -> ssl:ciphers() | bridge_unavailable()
+          when Deferred :: ssl:ciphers() | ssl:cipher_filters(), Suites :: ssl:ciphers().
+append_cipher_suites([First | _] = Deferred, Suites0) when is_map(First) ->
+    (Suites0 -- Deferred) ++ Deferred;
+append_cipher_suites(Filters, Suites) ->
+    case filter_cipher_suites(Suites, Filters) of
+        {error, {bridge_unavailable, _}} = Error -> Error;
+        Deferred -> (Suites -- Deferred) ++ Deferred
+    end.
+
+-spec suite_to_str(CipherSuite) -> string() when CipherSuite :: ssl:erl_cipher_suite().
+suite_to_str(Cipher) -> ssl:suite_to_str(Cipher).
+
+-spec suite_to_openssl_str(CipherSuite) -> string() when CipherSuite :: ssl:erl_cipher_suite().
+suite_to_openssl_str(Cipher) -> ssl:suite_to_openssl_str(Cipher).
+
+-spec str_to_suite(CipherSuiteName) ->
+          ssl:erl_cipher_suite() | {error, {not_recognized, CipherSuiteName}}
+          when CipherSuiteName :: string().
+str_to_suite(CipherSuiteName) -> ssl:str_to_suite(CipherSuiteName).
+
+-spec tls_version(tuple()) -> tuple().
+tls_version(Version) -> ssl:tls_version(Version).
+
+-spec eccs() -> [ssl:named_curve()] | bridge_unavailable().
+eccs() -> bridge_call(eccs, []).
+
+-spec eccs(Version) -> [ssl:named_curve()] | bridge_unavailable()
+          when Version :: ssl:protocol_version().
+eccs(Version) -> bridge_call(eccs, [Version]).
+
+-spec groups() -> [ssl:group()] | bridge_unavailable().
+groups() -> bridge_call(groups, []).
+
+-spec groups(default) -> [ssl:group()] | bridge_unavailable().
+groups(Default) -> bridge_call(groups, [Default]).
+
+%% The counters of the bridge's TCP socket under the connection.
+-spec getstat(SslSocket) -> {ok, OptionValues} | {error, inet:posix()}
+          when SslSocket :: sslsocket(), OptionValues :: [{inet:stat_option(), integer()}].
+getstat(Socket) -> getstat(Socket, inet:stats()).
+
+-spec getstat(SslSocket, Options) -> {ok, OptionValues} | {error, inet:posix()}
+          when SslSocket :: sslsocket(), Options :: [inet:stat_option()],
+               OptionValues :: [{inet:stat_option(), integer()}].
+getstat(Socket, Options) -> socket_call(Socket, getstat, [Socket, Options]).
+
+%% The PEM cache here is the bridges' cache of files read on callers' nodes:
+%% every reachable configured bridge drops its copies.
+-spec clear_pem_cache() -> ok.
+clear_pem_cache() ->
+    lists:foreach(fun(Node) ->
+                          _ = lists:member(Node, nodes(connected))
+                              andalso forward(Node, clear_pem_cache, []),
+                          ok
+                  end, pyssl_bridges:configured()).
+
+%% ssl's catch-all clause answers for anything but a socket and write | read_write.
+-spec update_keys(SslSocket, Type) -> ok | {error, term()}
+          when SslSocket :: sslsocket(), Type :: write | read_write.
+update_keys({sslsocket, pyssl, Ref} = S, Type) when is_reference(Ref) ->
+    socket_call(S, update_keys, [S, Type]);
+update_keys(_, Type) ->
+    {error, {illegal_parameter, Type}}.
+
+%% `{handshake, hello}' is not offered: no socket is ever paused after the hello,
+%% and these answer as ssl's do for such a socket.
+-spec handshake_continue(HsSocket, Options) -> {ok, SslSocket} | {error, Reason}
+          when HsSocket :: sslsocket(), Options :: [ssl:tls_client_option() | ssl:tls_server_option()],
+               SslSocket :: sslsocket(), Reason :: closed | timeout | ssl:error_alert().
+handshake_continue(Socket, Options) -> handshake_continue(Socket, Options, infinity).
+
+-spec handshake_continue(HsSocket, Options, Timeout) -> {ok, SslSocket} | {error, Reason}
+          when HsSocket :: sslsocket(), Options :: [ssl:tls_client_option() | ssl:tls_server_option()],
+               Timeout :: timeout(), SslSocket :: sslsocket(),
+               Reason :: closed | timeout | ssl:error_alert().
+handshake_continue(Socket, Options, Timeout) ->
+    socket_call(Socket, handshake_continue, [Socket, Options, Timeout]).
+
+-spec handshake_cancel(sslsocket()) -> any().
+handshake_cancel(Socket) -> socket_call(Socket, handshake_cancel, [Socket]).
+
+add_filter(undefined, Filters) -> Filters;
+add_filter(Filter, Filters) -> [Filter | Filters].
+
+supported(Component, Support) ->
+    Values = maps:get(Component, Support),
+    fun(Value) -> lists:member(Value, Values) end.
 
 %%% Internals -------------------------------------------------------------------------
 
@@ -303,19 +450,9 @@ socket_call({sslsocket, pyssl, Ref} = S, Function, Args, Then) when is_reference
         forget -> pyssl_monitor:forget(S);
         _ -> ok
     end,
-    Reply = after_call(call(node(Ref), Function, Args), Then),
-    sync_window(Ref, Reply, Then),
-    Reply;
+    after_call(call(node(Ref), Function, Args), Then);
 socket_call(_S, _Function, _Args, _Then) ->
     erlang:error(function_clause).
-
-%% The send window is kept by the local guard from the bridge's messages; a
-%% reply that closed the socket or changed what decides its window waits for
-%% the guard to catch up (see pyssl_monitor:sync/2).
-sync_window(Ref, {error, closed}, _) -> pyssl_monitor:sync(node(Ref), Ref);
-sync_window(Ref, _, forget) -> pyssl_monitor:sync(node(Ref), Ref);
-sync_window(Ref, _, sync) -> pyssl_monitor:sync(node(Ref), keep);
-sync_window(_Ref, _, _) -> ok.
 
 after_call(Reply, track) ->
     after_call(Reply, {track, keep});
@@ -329,8 +466,15 @@ after_call({ok, S, _Ext} = Reply, {track, Mode}) when ?IS_SOCKET(S) ->
 after_call(Reply, _) ->
     Reply.
 
+%% The send window is kept by the local guard from the bridge's messages; a
+%% reply the bridge marks `{'$pyssl_sync', Ref | keep, Reply}' (it closed the
+%% socket or changed its window) waits for the guard to catch up first (see
+%% pyssl_monitor:sync/2 and the bridge's Windows.sync_for).
 call(Node, Function, Args) ->
     case forward(Node, Function, Args) of
+        {reply, {'$pyssl_sync', Sync, Reply}} ->
+            pyssl_monitor:sync(Node, Sync),
+            Reply;
         {reply, {'$pyssl_raise', Class, Reason}}
           when Class =:= error; Class =:= exit; Class =:= throw ->
             erlang:raise(Class, Reason, [{?MODULE, Function, Args, []}]);

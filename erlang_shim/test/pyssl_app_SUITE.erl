@@ -123,7 +123,25 @@ new_socket_calls_unreachable_bridge(_Config) ->
     E = pyssl:cipher_suites(),
     E = pyssl:cipher_suites(all),
     E = pyssl:cipher_suites(default, 'tlsv1.3'),
+    E = pyssl:cipher_suites(default, 'tlsv1.3', rfc),
+    E = pyssl:filter_cipher_suites([], []),
+    E = pyssl:prepend_cipher_suites([{cipher, fun(_) -> true end}], []),
+    E = pyssl:append_cipher_suites([{cipher, fun(_) -> true end}], []),
+    E = pyssl:eccs(),
+    E = pyssl:eccs('tlsv1.2'),
+    E = pyssl:groups(),
+    E = pyssl:groups(default),
     E = pyssl:versions(),
+    %% what needs no bridge: OTP's own conversions, and a cache with nothing to clear
+    "TLS_AES_128_GCM_SHA256" = pyssl:suite_to_str(#{key_exchange => any, cipher => aes_128_gcm,
+                                                    mac => aead, prf => sha256}),
+    "TLS_AES_128_GCM_SHA256" = pyssl:suite_to_openssl_str(#{key_exchange => any,
+                                                            cipher => aes_128_gcm,
+                                                            mac => aead, prf => sha256}),
+    #{cipher := aes_128_gcm} = pyssl:str_to_suite("TLS_AES_128_GCM_SHA256"),
+    {3, 3} = pyssl:tls_version({3, 3}),
+    ok = pyssl:clear_pem_cache(),
+    {error, {illegal_parameter, read}} = pyssl:update_keys(not_a_socket, read),
     Text = pyssl:format_error(E),
     Text = pyssl:format_error({bridge_unavailable, [?NOBRIDGE]}),
     {match, _} = re:run(Text, "nobridge@127.0.0.1"),
@@ -144,7 +162,9 @@ socket_calls_on_absent_bridge_are_closed(_Config) ->
              {connection_information, [S, [protocol]]},
              {negotiated_protocol, [S]}, {negotiated_next_protocol, [S]},
              {prf, [S, master_secret, <<"label">>, [client_random], 16]},
-             {renegotiate, [S]}],
+             {renegotiate, [S]}, {getstat, [S]}, {getstat, [S, [recv_oct]]},
+             {update_keys, [S, write]}, {handshake_continue, [S, []]},
+             {handshake_continue, [S, [], 1000]}, {handshake_cancel, [S]}],
     [{F, C} = {F, apply(pyssl, F, A)} || {F, A} <- Calls],
     ok = pyssl:close(S),                      % like a second ssl:close/1
     %% a failed controlling_process or handshake records nothing
@@ -160,7 +180,12 @@ socket_calls_on_absent_bridge_are_closed(_Config) ->
     Covered = [{F, length(A)} || {F, A} <- Calls] ++
         [{close, 1}, {connect, 2}, {connect, 3}, {connect, 4}, {listen, 2},
          {cipher_suites, 0}, {cipher_suites, 1}, {cipher_suites, 2}, {versions, 0},
-         {format_error, 1}, {start, 0}, {start, 1}, {stop, 0}, {upgrade_call, 2}],
+         {format_error, 1}, {start, 0}, {start, 1}, {stop, 0}, {upgrade_call, 2},
+         %% new_socket_calls_unreachable_bridge
+         {cipher_suites, 3}, {filter_cipher_suites, 2}, {prepend_cipher_suites, 2},
+         {append_cipher_suites, 2}, {suite_to_str, 1}, {suite_to_openssl_str, 1},
+         {str_to_suite, 1}, {tls_version, 1}, {eccs, 0}, {eccs, 1}, {groups, 0},
+         {groups, 1}, {clear_pem_cache, 0}],
     [] = Exported -- Covered.
 
 %% With no bridge reachable an upgrade leaves the gen_tcp socket alone.
