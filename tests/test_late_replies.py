@@ -17,9 +17,22 @@ import time
 import pytest
 
 from bridge.etf import Atom as A
+from conftest import unique
+from erlnode import ErlNode
 from sslcompare import server_opts
 
 OK = A("ok")
+
+
+@pytest.fixture
+def pyssl_node(cookie, bridge):
+    """A node of its own for each test: the tests disconnect it from the bridge, and
+    the bridge reconnecting to deliver what it still had must not meet the next."""
+    n = ErlNode(unique("late"), cookie)
+    n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), "
+           "ok = pyssl:start()")
+    yield n
+    n.stop()
 
 
 @pytest.fixture
