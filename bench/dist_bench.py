@@ -24,7 +24,6 @@ import argparse
 import secrets
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# the helpers (erlnode, bridgenode, certgen, sslcompare, erlbatch) import by name
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from erlnode import ErlNode  # noqa: E402

@@ -17,7 +17,7 @@ and, in raw mode, hands out the whole buffer, or exactly ``N`` bytes for a passi
   reports (``Data`` is the *whole* buffer, formatted as in raw mode, header ignored).
 
 Semantics taken from erts' ``packet_get_length`` and checked against a real BEAM
-(tests/test_packet_erlang.py):
+(tests/integration/test_packet_erlang.py):
 
 * ``1``/``2``/``4``: big-endian length header, stripped from the packet.
 * ``sunrm``: 4-byte header, top bit masked off, header kept.

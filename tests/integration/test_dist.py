@@ -1,5 +1,4 @@
 """The bridge as a hidden node, against real erl nodes and a real epmd."""
-import asyncio
 import base64
 import os
 import signal
@@ -12,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.node.node import Mailbox
-from bridge.etf import Atom, BitString, ErlMap, ImproperList, term_to_binary
+from bridge.etf import Atom, BitString, ImproperList, term_to_binary
 
 from bridgenode import BridgeThread
 from conftest import unique
@@ -122,7 +121,7 @@ def test_erlang_monitors_and_links_python_process(erl, dist_bridge):
 def test_python_links_and_monitors_erlang_process(erl, dist_bridge):
     mb, proc = _python_process(dist_bridge)
     pid = erl.eval("Victim = spawn(fun() -> receive stop -> exit(went_away) end end)")
-    ref = dist_bridge.call(lambda: dist_bridge.node.monitor(proc, pid))
+    dist_bridge.call(lambda: dist_bridge.node.monitor(proc, pid))
     dist_bridge.call(lambda: dist_bridge.node.link(proc, pid))
     time.sleep(0.3)
     assert erl.eval("element(2, process_info(Victim, links))") == [proc.pid]

@@ -13,10 +13,8 @@ reuses the name *matches* instead of binding. Wrap one-off work in
 from __future__ import annotations
 
 import base64
-import os
 import queue
 import reprlib
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -25,7 +23,7 @@ from pathlib import Path
 from bridge.etf import binary_to_term
 
 HERE = Path(__file__).parent
-ROOT = HERE.parent
+ROOT = HERE.parent.parent
 SHIM_EBIN = ROOT / "_build" / "default" / "lib" / "pyssl" / "ebin"
 _loop_dir = None
 _lock = threading.Lock()

@@ -1,4 +1,4 @@
-%% Helpers of tests/test_faults.py: TLS peers that report how their connection
+%% Helpers of tests/integration/test_faults.py: TLS peers that report how their connection
 %% ended, transfer loops that say when they are in flight, peers that reset TCP,
 %% and TCP peers that leave a handshake pending. Everything that waits waits for
 %% a message, a monitor or a socket event, with ?WAIT as the bound of a step that

@@ -264,7 +264,6 @@ def test_renegotiation_over_sockets(pki):
 
 def test_server_handshake_timeout_and_peer_gone(pki):
     async def go():
-        loop = asyncio.get_running_loop()
         a, b = socket.socketpair()
         with pytest.raises(asyncio.TimeoutError):
             await transport.accept_tls(a, scfg(pki), timeout=0.2, receiver=Collector())

@@ -14,7 +14,7 @@ from bridge.etf.types import Atom
 from bridge.service.errors import format_term
 from bridge.service.options import (ErlangException, SslOptionError, parse_connect_options,
                                     parse_listen_options)
-from test_options_harness import ErlEval, parse_w, rules_key_order
+from erleval import ErlEval, parse_w, rules_key_order
 
 CONNECT_CASES = [
     "[{verify, foo}]",

@@ -117,7 +117,6 @@ class _Parser:
         return self.s[self.i:self.i + n]
 
     def term(self):
-        from bridge.etf.types import Atom
         c = self.peek()
         if c == "{":
             return tuple(self.seq("{", "}"))

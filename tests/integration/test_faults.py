@@ -16,9 +16,9 @@ Whatever breaks, every owner gets what ssl gives: ``{ssl_closed, S}`` /
    SIGKILL) mid-transfer: ssl and pyssl owners on one node get the same results.
 
 Every step waits for an event (a message, a monitor, a socket's end) with a bound
-of WAIT seconds (tests/erl/pyssl_faults.erl, ``?WAIT``) after which it fails and
+of WAIT seconds (tests/support/erl/pyssl_faults.erl, ``?WAIT``) after which it fails and
 says which step it was; nothing sleeps. The Erlang side of the scenarios is in
-tests/erl/pyssl_faults.erl.
+tests/support/erl/pyssl_faults.erl.
 
 When the connection between an owner's node and the bridge goes, a passive owner
 gets no {ssl_closed, S} (as with ssl), and the bridge's replies to calls that had
@@ -166,7 +166,7 @@ def wait_unregistered(node: ErlNode, name: str) -> None:
         f"EPMD still has {name} {WAIT} s after it was killed"
 
 
-# ---- owners and peers (tests/erl/pyssl_faults.erl) -----------------------------------
+# ---- owners and peers (tests/support/erl/pyssl_faults.erl) -----------------------------------
 
 def start_owner(node: ErlNode, role: str, direction: str, active: str, peer_role: str,
                 *, var: str = "Owner", tag: str = "tag00001", mod: str = "pyssl",

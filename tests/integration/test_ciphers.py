@@ -5,7 +5,7 @@ import pytest
 
 from bridge.etf.types import Atom
 from bridge.service import ciphers
-from test_options_harness import ErlEval, parse_w
+from erleval import ErlEval, parse_w
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from bridge.node import epmd, handshake
+from bridge.node import handshake
 from bridge.node.protocol import encode_frame
 from bridge.etf import Atom, Pid, Reference, decode, term_to_binary
 

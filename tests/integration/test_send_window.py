@@ -204,12 +204,12 @@ def test_window_follows_the_owner_to_another_node(node, make_erl, bridge):
     other = make_erl()
     other.eval(f"application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(), "
                "_ = pyssl:versions(), ok")       # the guard of that node registers
-    r = node.eval(f"""(fun() ->
+    r = node.eval("""(fun() ->
         Parent = self(),
         P = (persistent_term:get(win_srv))(fun(A) ->
                 Loop = fun Loop(Acc) -> case ssl:recv(A, 0, 20000) of
-                    {{ok, D}} -> Loop([Acc, D]); {{error, closed}} -> Acc end end,
-                Parent ! {{got, iolist_to_binary(Loop([]))}} end),
+                    {ok, D} -> Loop([Acc, D]); {error, closed} -> Acc end end,
+                Parent ! {got, iolist_to_binary(Loop([]))} end),
         """ + connect("pyssl", "P") + f"""
         Here = (persistent_term:get(win_of))(S),
         Remote = spawn('{other.name}', fun() ->
@@ -322,7 +322,7 @@ def test_handover_to_a_dead_process_ends_the_window(uv_node):
 
 def test_malformed_window_messages_are_dropped(node, bridge):
     """Messages in the shapes of the window protocol from anyone: the service lives on."""
-    r = node.eval(f"""(fun() ->
+    r = node.eval("""(fun() ->
         P = (persistent_term:get(win_srv))(fun(A) -> timer:sleep(3000), ssl:close(A) end),
         """ + connect("pyssl", "P") + f"""
         {{sslsocket, pyssl, Ref}} = S,

@@ -11,7 +11,7 @@ from cryptography.x509.oid import NameOID
 
 from bridge.etf.types import Atom as A
 from bridge.service.errors import format_error
-from bridge.service.options import (ErlangException, SslOptionError, build_tls_config,
+from bridge.service.options import (SslOptionError, build_tls_config,
                                     parse_connect_options, parse_getopts,
                                     parse_handshake_options, parse_listen_options, parse_setopts)
 

@@ -13,7 +13,7 @@ from bridge.etf import Atom
 from conftest import unique
 
 A = Atom
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _cli(*args, home=None, env_extra=None):

@@ -18,7 +18,7 @@ from bridge.etf.types import Atom
 from bridge.service.packet import PacketDecoder, PacketError, PacketTooLarge, encode_packet, \
     invalid_packet, shape
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "support"))
 import certgen  # noqa: E402
 
 LENGTHS = range(0, 7)

@@ -48,7 +48,7 @@ def test_restarted_bridge_is_served_again(cookie):
     try:
         n.eval(f"application:set_env(pyssl, bridge_node, '{name}'), ok = pyssl:start()")
         assert isinstance(n.eval("pyssl:versions()"), list)
-        n.eval(f"{{ok, L}} = pyssl:listen(0, [{{certfile, \"/x.pem\"}}]), ok")
+        n.eval("{ok, L} = pyssl:listen(0, [{certfile, \"/x.pem\"}]), ok")
         proc.kill()
         proc.wait()
         deadline = time.time() + 10

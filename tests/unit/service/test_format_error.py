@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.service.errors import format_error, format_term, versions
-from test_options_harness import ErlEval, parse_w
+from erleval import ErlEval, parse_w
 
 REASONS = [
     "closed", "econnrefused", "eaddrinuse", "timeout", "einval", "enotconn", "enoent",
