@@ -10,6 +10,7 @@ file does not decode (``ssl:format_error/1`` then says "decoding error").
 from __future__ import annotations
 
 from bridge.service import ciphers as _ciphers
+from bridge.service.terms import LongPath
 
 from .base import (
     _ERROR,
@@ -88,13 +89,17 @@ def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
 def _read(o: dict, file_contents: dict, opt: str):
     """(path, contents) of the file option ``opt`` names, or (None, None) if none."""
     v = o.get(opt)
-    if not (isinstance(v, (bytes, bytearray)) and v):
+    if v.__class__ is LongPath:         # a name of PATH_MAX bytes or more
+        path = v
+    elif isinstance(v, (bytes, bytearray)) and v:
+        path = bytes(v).decode("utf-8", "surrogateescape")
+    else:
         return None, None
-    path = bytes(v).decode("utf-8", "surrogateescape")
     data = file_contents.get(path, A("enoent"))
     if not isinstance(data, (bytes, bytearray)):
         err = data if isinstance(data, A) else A("enoent")
-        raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), _byte_chars(bytes(v)), (_ERROR, err)))))
+        name = v.quoted() if path is v else _byte_chars(bytes(v))
+        raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), name, (_ERROR, err)))))
     return path, bytes(data)
 
 
