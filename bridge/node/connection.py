@@ -20,8 +20,8 @@ from bridge.etf.codec import EncodeBudgetExceeded
 from bridge.etf.types import Atom, Pid, Reference
 
 from .handshake import Acceptor, HandshakeError, Initiator
-from .protocol import (DEMONITOR_P, EXIT, EXIT2, LINK, MONITOR_P, MONITOR_P_EXIT, REG_SEND, SEND,
-                       SEND_SENDER, SPAWN_REQUEST, TICK, UNLINK, UNLINK_ID, UNLINK_ID_ACK,
+from .protocol import (DEMONITOR_P, EXIT, EXIT2, LINK, MONITOR_P, MONITOR_P_EXIT, PIECE, REG_SEND,
+                       SEND, SEND_SENDER, SPAWN_REQUEST, TICK, UNLINK, UNLINK_ID, UNLINK_ID_ACK,
                        BadMessage, Framer, FramingError, LargeBody, encode_frame)
 
 log = logging.getLogger("bridge.node")
@@ -86,6 +86,20 @@ def _fields_ok(ctl: tuple) -> bool:
     return True
 
 
+def _slices(pieces: list) -> deque:
+    """The pieces of a big frame as writes of at most about 2 PIECEs each (a big
+    part, such as a 64 MiB binary, in memoryview slices: no copy)."""
+    out: deque = deque()
+    for p in pieces:
+        n = len(p)
+        if n <= 2 * PIECE:
+            out.append(p)
+        else:
+            mv = memoryview(p)
+            out.extend(mv[i:i + PIECE] for i in range(0, n, PIECE))
+    return out
+
+
 class Connection(asyncio.Protocol):
     """One distribution connection: handshake, then framed control messages."""
 
@@ -114,8 +128,10 @@ class Connection(asyncio.Protocol):
         # is paused until they are all handled, so signals keep their order.
         self._waiting: Optional[deque] = None
         # Outgoing frames behind one being encoded off the loop (a future in the
-        # deque): written in order as the futures complete.
+        # deque) or a big one being written in pieces: written in order (``_pump``).
         self._out: Optional[deque] = None
+        self._write_paused = False      # the transport is over its high-water mark
+        self._yielding = False          # reading paused until the next loop iteration
 
     # -- asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -185,10 +201,23 @@ class Connection(asyncio.Protocol):
             log.error("broken distribution stream from %s: %s", self.peer, exc)
             self.transport.close()
             return
+        if self.framer.receiving_big and not self._yielding:
+            # one read per loop iteration while a big body comes in: the transport
+            # reads up to 32 times per wake-up (8 MiB), each into fresh memory,
+            # and on a VM whose pages are touched the first time that held the
+            # loop ~45 ms per wake-up
+            self._yielding = True
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._read_on)
         if self._waiting is not None:   # behind a large body still being decoded
             self._waiting.extend(events)
             return
         self._handle_corked(events, self.last_recv)
+
+    def _read_on(self) -> None:
+        self._yielding = False
+        if not self.closed and self._waiting is None:   # else _decoded resumes
+            self.transport.resume_reading()
 
     def _handle_corked(self, events, now: float) -> None:
         self._corked = corked = []
@@ -199,6 +228,8 @@ class Connection(asyncio.Protocol):
             if corked and not self.closed:
                 self.transport.write(b"".join(corked) if len(corked) > 1 else corked[0])
                 self.last_send = time.monotonic()
+            if self._out is not None:   # a big frame, or frames behind an encoding
+                self._pump()
 
     def _handle_events(self, events, now: float) -> None:
         node = self.node
@@ -258,7 +289,7 @@ class Connection(asyncio.Protocol):
         events += self._waiting
         self._waiting = None
         self._handle_corked(events, time.monotonic())
-        if self._waiting is None and not self.closed:
+        if self._waiting is None and not self.closed and not self._yielding:
             self.transport.resume_reading()
 
     def connection_lost(self, exc) -> None:
@@ -270,11 +301,30 @@ class Connection(asyncio.Protocol):
         self.node._connection_lost(self)
 
     # -- sending
-    def send_frame(self, frame: bytes) -> None:
+    # Writing: a frame is ``bytes``, or for a big one a ``list`` of pieces
+    # (``encode_frame``). Frames behind a big one or behind one still being encoded
+    # (a future) wait in ``_out``, in order; a big one is written a piece at a time
+    # while the transport is not over its high-water mark (``pause_writing``), so
+    # no single write copies more than a piece (128 MiB in one call held the loop
+    # ~50 ms) and the loop serves everyone else between pieces.
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._out is not None:
+            self._pump()
+
+    def send_frame(self, frame) -> None:
         if self.closed:
             return
-        if self._out is not None:       # behind a frame still being encoded
+        if self._out is not None:       # behind a big frame or one still being encoded
             self._out.append(frame)
+            return
+        if frame.__class__ is list:
+            self._out = deque((frame,))
+            if self._corked is None:    # else written after the corked ones
+                self._pump()
             return
         if self._corked is not None:
             self._corked.append(frame)
@@ -282,43 +332,79 @@ class Connection(asyncio.Protocol):
         self.transport.write(frame)
         self.last_send = time.monotonic()
 
-    def send_control(self, control: tuple, payload=None, has_payload=False) -> None:
+    def send_control(self, control: tuple, payload=None, has_payload=False,
+                     fallback=None) -> None:
         """Encode and send; raises ETFEncodeError for a term with no external form,
-        found while the encoding stays within ENCODE_BUDGET on the loop."""
+        found while the encoding stays within ENCODE_BUDGET on the loop. Found past
+        it, on CODEC_POOL, the message is dropped and logged, or with ``fallback``
+        given, ``fallback`` is sent in its place (a reply: the caller must still
+        get one answer)."""
         try:
             frame = encode_frame(control, payload, has_payload=has_payload, budget=ENCODE_BUDGET)
         except EncodeBudgetExceeded:
-            self._encode_off_loop(control, payload, has_payload)
+            self._encode_off_loop(control, payload, has_payload, fallback)
             return
         self.send_frame(frame)
 
-    def _encode_off_loop(self, control, payload, has_payload) -> None:
+    def _encode_off_loop(self, control, payload, has_payload, fallback=None) -> None:
         if self.closed:
             return
         fut = asyncio.get_running_loop().run_in_executor(
             CODEC_POOL, functools.partial(encode_frame, control, payload, has_payload=has_payload))
         if self._out is None:
             self._out = deque()
-        self._out.append(fut)
+        self._out.append(fut if fallback is None else (fut, control, fallback))
         fut.add_done_callback(self._encoded)
 
     def _encoded(self, _fut) -> None:
+        if self._out is not None and self._corked is None:
+            self._pump()
+
+    def _pump(self) -> None:
+        """Write what ``_out`` holds, in order, up to a future not done yet or, for
+        the pieces of a big frame, until the transport asks to pause."""
         out = self._out
         while out:
+            if self.closed:
+                out.clear()
+                break
             head = out[0]
-            if head.__class__ is not bytes:
-                if not head.done():
+            cls = head.__class__
+            if cls is bytes:
+                out.popleft()
+            elif cls is deque:          # the pieces of a big frame, being written
+                if self._write_paused:
                     return
-                try:
-                    head = head.result()
-                except Exception as exc:   # a term with no external form: a bug here
-                    log.error("message to %s with no external form dropped: %s", self.peer, exc)
+                piece = head.popleft()
+                if not head:
                     out.popleft()
-                    continue
-            out.popleft()
-            if not self.closed:
-                self.transport.write(head)
-                self.last_send = time.monotonic()
+                head = piece
+            elif cls is list:
+                out[0] = _slices(head)
+                continue
+            else:                       # a future of an encoding (with its fallback)
+                fut, control, fallback = head if cls is tuple else (head, None, None)
+                if not fut.done():
+                    return
+                out.popleft()
+                try:
+                    frame = fut.result()
+                except Exception as exc:   # a term with no external form: a bug here
+                    if fallback is None:
+                        log.error("message to %s with no external form dropped: %s",
+                                  self.peer, exc)
+                        continue
+                    log.error("message to %s with no external form, its fallback sent: %s",
+                              self.peer, exc)
+                    try:
+                        frame = encode_frame(control, fallback, has_payload=True)
+                    except Exception:
+                        log.exception("the fallback has no external form either")
+                        continue
+                out.appendleft(frame)
+                continue
+            self.transport.write(head)
+            self.last_send = time.monotonic()
         self._out = None
 
     def tick(self, now: float, ticktime: float) -> None:

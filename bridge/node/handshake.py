@@ -32,15 +32,17 @@ UNLINK_ID = 0x2000000
 MANDATORY_25_DIGEST = 0x4000000
 SPAWN = 1 << 32
 V4_NC = 1 << 34
+ALIAS = 1 << 35
 
 MANDATORY_25 = (EXTENDED_REFERENCES | FUN_TAGS | NEW_FUN_TAGS | EXTENDED_PIDS_PORTS
                 | EXPORT_PTR_TAG | BIT_BINARIES | NEW_FLOATS | UTF8_ATOMS | MAP_TAG
                 | BIG_CREATION | HANDSHAKE_23)
 
-# What the bridge offers: the OTP 25 mandatory set, monitors, small atoms, UNLINK_ID
-# and SPAWN (for erpc); hidden, so no PUBLISHED; no atom cache, no fragments.
+# What the bridge offers: the OTP 25 mandatory set, monitors, small atoms, UNLINK_ID,
+# SPAWN (for erpc) and ALIAS (replies to a gen call's alias, Node.reply); hidden, so
+# no PUBLISHED; no atom cache, no fragments.
 OUR_FLAGS = (MANDATORY_25 | DIST_MONITOR | DIST_MONITOR_NAME | SMALL_ATOM_TAGS
-             | UNICODE_IO | UNLINK_ID | SPAWN | V4_NC)
+             | UNICODE_IO | UNLINK_ID | SPAWN | V4_NC | ALIAS)
 
 
 class HandshakeError(Exception):

@@ -87,7 +87,7 @@ class NetKernel:
         if isinstance(msg, tuple) and len(msg) == 3 and msg[0] is GEN_CALL:
             (pid, tag), request = msg[1], msg[2]
             if isinstance(request, tuple) and request and request[0] == A("is_auth"):
-                self.node.send(pid, (tag, A("yes")))
+                self.node.reply(pid, tag, A("yes"))
             else:
                 log.debug("net_kernel: unsupported call %r", request)
 
@@ -194,12 +194,12 @@ class Rex:
             if type(res) is not tuple:
                 asyncio.get_running_loop().create_task(self._serve(pid, tag, res))
             else:
-                self.node.send(pid, (tag, _rex_reply(res)))
+                self.node.reply(pid, tag, _rex_reply(res))
         else:
-            self.node.send(pid, (tag, (BADRPC, (EXIT_ATOM, A("unsupported_request")))))
+            self.node.reply(pid, tag, (BADRPC, (EXIT_ATOM, A("unsupported_request"))))
 
     async def _serve(self, pid, tag, pending):
-        self.node.send(pid, (tag, _rex_reply(await pending)))
+        self.node.reply(pid, tag, _rex_reply(await pending))
 
     def handle_exit(self, pid, reason) -> None:
         pass

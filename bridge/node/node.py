@@ -30,15 +30,26 @@ import time
 from collections import deque
 from typing import Any, Callable, Optional
 
-from bridge.etf.types import Atom, Pid, Reference
+from bridge.etf.types import Atom, ImproperList, Pid, Reference
 
 from . import epmd, kernel
 from .connection import CODEC_POOL, ENCODE_BUDGET, INLINE_DECODE_MAX, Connection  # noqa: F401 (re-exported)
-from .protocol import (DEMONITOR_P, EMPTY_ATOM, EXIT, EXIT2, LINK, MONITOR_P, MONITOR_P_EXIT,
-                       REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, UNLINK, UNLINK_ID,
-                       UNLINK_ID_ACK)
+from .protocol import (ALIAS_SEND, DEMONITOR_P, EMPTY_ATOM, EXIT, EXIT2, LINK, MONITOR_P,
+                       MONITOR_P_EXIT, REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, UNLINK,
+                       UNLINK_ID, UNLINK_ID_ACK)
 
 log = logging.getLogger("bridge.node")
+
+ALIAS = Atom("alias")
+
+
+def alias_of(tag) -> Optional[Reference]:
+    """The alias in a gen call tag ``[alias|Alias]`` (OTP 24+), else None."""
+    if tag.__class__ is ImproperList and tag.tail.__class__ is Reference:
+        elements = tag.elements
+        if len(elements) == 1 and elements[0] is ALIAS:
+            return tag.tail
+    return None
 
 NORMAL = Atom("normal")
 KILL = Atom("kill")
@@ -324,15 +335,19 @@ class Node:
             self._call(proc, "handle_message", msg)
 
     # ---- sending ------------------------------------------------------------
-    def send(self, dest, msg, sender: Optional[Pid] = None) -> None:
-        """Send ``msg`` to a Pid, a local registered name (Atom/str) or ``(name, node)``."""
+    def send(self, dest, msg, sender: Optional[Pid] = None, *, fallback=None) -> None:
+        """Send ``msg`` to a Pid, a local registered name (Atom/str) or ``(name, node)``.
+
+        ``fallback`` (to a remote pid): sent instead when ``msg`` turns out to have
+        no external form while it is encoded off the loop (``Connection``); found
+        on the loop, ETFEncodeError is raised here."""
         if isinstance(dest, Pid):
             if dest.node is self.name:
                 proc = self.processes.get(dest)
                 if proc is not None:
                     self._deliver(proc, msg)
                 return
-            self._to_node(dest.node, (SEND, EMPTY_ATOM, dest), msg)
+            self._to_node(dest.node, (SEND, EMPTY_ATOM, dest), msg, fallback=fallback)
             return
         if isinstance(dest, str):
             dest = Atom(dest)
@@ -355,12 +370,32 @@ class Node:
             return
         raise TypeError(f"bad destination {dest!r}")
 
-    def _to_node(self, node: Atom, control: tuple, payload=None, has_payload=True) -> None:
+    def reply(self, to: Pid, tag, value, *, sender: Optional[Pid] = None, fallback=None) -> None:
+        """``gen:reply/2`` to a gen call from ``to`` tagged ``tag``: ``{Tag, Value}``.
+
+        OTP 24+ calls with the tag ``[alias|Mref]`` (``gen:do_call/4``: Mref is also
+        a process alias, active until the call returns, times out or its monitor
+        fires) and ``gen:reply/2`` sends to that alias, ALIAS_SEND: the caller's node
+        drops a reply that comes after the caller gave up, instead of leaving it in
+        its mailbox. Any other tag: a plain send to ``to``. ``fallback``: replied as
+        ``{Tag, Fallback}`` instead if ``value`` has no external form (see ``send``)."""
+        msg = (tag, value)
+        fb = None if fallback is None else (tag, fallback)
+        alias = alias_of(tag)
+        if alias is not None and to.__class__ is Pid and alias.node is to.node \
+                and alias.node is not self.name:
+            self._to_node(alias.node, (ALIAS_SEND, sender or self._system.pid, alias), msg,
+                          fallback=fb)
+            return
+        self.send(to, msg, sender, fallback=fb)
+
+    def _to_node(self, node: Atom, control: tuple, payload=None, has_payload=True,
+                 fallback=None) -> None:
         conn = self.connections.get(node)
         if conn is not None:
-            conn.send_control(control, payload, has_payload=has_payload)
+            conn.send_control(control, payload, has_payload=has_payload, fallback=fallback)
             return
-        self._queued.setdefault(node, []).append((control, payload, has_payload))
+        self._queued.setdefault(node, []).append((control, payload, has_payload, fallback))
         self._ensure_connecting(node)
 
     def send_control(self, node: Atom, control: tuple) -> None:
@@ -413,7 +448,7 @@ class Node:
 
     def _fail_queued(self, node: Atom, queued: list) -> None:
         # monitors and links asked for while connecting fire with noconnection
-        for control, _payload, _hp in queued:
+        for control, _payload, _hp, _fb in queued:
             if control[0] == MONITOR_P:
                 self._send_down(control[2], control[1], control[3], NOCONNECTION)
             elif control[0] == LINK:
@@ -438,8 +473,8 @@ class Node:
             old.transport.close()
             self._node_down(conn.peer, old)
         self.connections[conn.peer] = conn
-        for control, payload, hp in self._queued.pop(conn.peer, []):
-            conn.send_control(control, payload, has_payload=hp)
+        for control, payload, hp, fb in self._queued.pop(conn.peer, []):
+            conn.send_control(control, payload, has_payload=hp, fallback=fb)
         for cb in list(self._node_monitors):
             try:
                 cb(conn.peer, True)

@@ -13,6 +13,8 @@ from typing import Optional
 from bridge.etf.codec import ETFDecodeError, decode, encode_into
 from bridge.etf.types import Atom
 
+from . import bigterms
+
 LINK = 1
 SEND = 2
 EXIT = 3
@@ -72,18 +74,55 @@ class BadMessage:
         self.frame = frame
 
 
+# A frame longer than this is returned by ``encode_frame`` as a list of pieces,
+# never joined: joining (or writing) 128 MiB at once is one C call that holds the
+# GIL 40 ms and more; pieces are written one at a time (``Connection``).
+FRAME_PIECES_MIN = 1 << 20
+# Small parts are joined into pieces of about this many bytes.
+PIECE = 256 * 1024
+
+
 def encode_frame(control: tuple, payload=None, *, has_payload: bool = False,
-                 budget: Optional[int] = None) -> bytes:
-    """The frame of a control message and its payload. With ``budget``, raises
-    ``EncodeBudgetExceeded`` once the encoding would take more element steps than
-    that (the caller then encodes it elsewhere, without the budget)."""
+                 budget: Optional[int] = None):
+    """The frame of a control message and its payload: ``bytes``, or for a frame
+    over FRAME_PIECES_MIN bytes a ``list`` of its pieces in order. With ``budget``,
+    raises ``EncodeBudgetExceeded`` once the encoding would take more element steps
+    than that (the caller then encodes it elsewhere, without the budget)."""
     parts = [b"", b"p\x83"]
     encode_into(control, parts, budget)
     if has_payload or payload is not None:
         parts.append(b"\x83")
         encode_into(payload, parts, budget)
-    parts[0] = _pack_size(sum(map(len, parts)))
-    return b"".join(parts)
+    size = sum(map(len, parts))
+    parts[0] = _pack_size(size)
+    if size <= FRAME_PIECES_MIN:
+        return b"".join(parts)
+    return _pieces(parts)
+
+
+def _pieces(parts: list) -> list:
+    """``parts`` with runs of small ones joined into pieces of about PIECE bytes;
+    a big part stays as it is, uncopied."""
+    out = []
+    start = 0
+    run = 0
+    for i, p in enumerate(parts):
+        n = len(p)
+        if n >= PIECE:
+            if start < i:
+                out.append(b"".join(parts[start:i]))
+            out.append(p)
+            start = i + 1
+            run = 0
+            continue
+        run += n
+        if run >= PIECE:
+            out.append(b"".join(parts[start:i + 1]))
+            start = i + 1
+            run = 0
+    if start < len(parts):
+        out.append(b"".join(parts[start:]))
+    return out
 
 
 def parse_body(body: bytes):
@@ -115,8 +154,9 @@ def body_event(body: bytes):
 class LargeBody:
     """A frame body too big to decode inline (see ``Framer.inline_max``): the caller
     runs ``event()`` off its event loop, in order with the other events. The body
-    may still be the framer's whole carry-over buffer (``offset`` 4): copying
-    64 MiB out of it is work for that thread too, not for the loop."""
+    may be the framer's carry-over buffer (``offset`` 4) or the list of pieces it
+    came in: joining them into one ``bytes`` is work for that thread too, not for
+    the loop, and is done without holding the GIL (``bigterms.join_bytes``)."""
 
     __slots__ = ("data", "offset")
 
@@ -125,12 +165,30 @@ class LargeBody:
         self.offset = offset
 
     def event(self):
-        """``body_event`` of the body."""
-        data = self.data
-        body = data if self.offset == 0 and type(data) is bytes else bytes(
-            memoryview(data)[self.offset:])
-        self.data = None
-        return body_event(body)
+        """``body_event`` of the body; a big one decoded with the collector paused
+        and its big lists adopted (``bigterms``)."""
+        if self.offset == 0 and type(self.data) is bytes:
+            body, self.data = self.data, None
+        elif type(self.data) is list:     # the pieces it came in (Framer)
+            pieces, self.data = self.data, None
+            body = bigterms.join_bytes(pieces)
+        else:
+            # bytes(memoryview) would hold the GIL over the whole copy (~200 ms for
+            # 256 MiB into fresh pages); the decoder needs one bytes object
+            pieces = [memoryview(self.data)[self.offset:]]
+            self.data = None
+            body = bigterms.join_bytes(pieces)
+        if len(body) < bigterms.BIG_LIST:     # too short to hold a big list
+            return body_event(body)
+        bigterms.pause_gc()
+        try:
+            event = body_event(body)
+            del body
+            if event.__class__ is tuple:
+                bigterms.adopt_big_lists(event)
+        finally:
+            bigterms.resume_gc()
+        return event
 
 
 class Framer:
@@ -144,11 +202,35 @@ class Framer:
 
     def __init__(self, max_frame: int = 1 << 31, inline_max: Optional[int] = None):
         self._buf = bytearray()   # an incomplete frame carried over between reads
+        # The body of a big frame being received, in the pieces it came in, and how
+        # many bytes it still needs: grown in one bytearray, tens of MiB are copied
+        # whole at each reallocation, on the loop (~10 ms for 32 MiB).
+        self._big: Optional[list] = None
+        self._need = 0
         self.max_frame = max_frame
         self.inline_max = max_frame if inline_max is None else inline_max
 
+    @property
+    def receiving_big(self) -> bool:
+        """Whether a big body (over ``inline_max``) is partly received."""
+        return self._big is not None
+
     def feed(self, data: bytes) -> list:
         events: list = []
+        big = self._big
+        if big is not None:
+            n = len(data)
+            need = self._need
+            if n < need:
+                big.append(data)
+                self._need = need - n
+                return events
+            big.append(data if n == need else memoryview(data)[:need])
+            self._big = None
+            events.append(LargeBody(big))
+            if n == need:
+                return events
+            data = memoryview(data)[need:]
         buf = self._buf
         if buf:
             # finish the frame begun in an earlier read with just the bytes it
@@ -167,7 +249,12 @@ class Framer:
                 raise FramingError(f"frame of {size} bytes")
             need = 4 + size - len(buf)
             if len(mv) < need:
-                buf += mv
+                if size > self.inline_max:      # a big body: kept in pieces from now
+                    self._big = [bytes(memoryview(buf)[4:]), mv]
+                    self._need = need - len(mv)
+                    buf.clear()
+                else:
+                    buf += mv
                 return events
             buf += mv[:need]
             if size == 0:

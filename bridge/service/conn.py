@@ -72,6 +72,7 @@ _TRANSITIONS = {
 _HELD = frozenset({_S.ACCEPTED, _S.HANDSHAKING, _S.HELD})
 
 _NEVER = 1 << 62          # a raw-mode recv length no buffer reaches
+_A_SSL, _A_SESSION_TICKET = Atom("ssl"), Atom("session_ticket")
 
 
 class ConnSocket(ConnInfo, SocketBase):
@@ -224,6 +225,13 @@ class ConnSocket(ConnInfo, SocketBase):
             self.delivery.decoder.feed(data)
         else:
             self.delivery.data_received(data)
+
+    def tickets_received(self, tickets) -> None:
+        """session_tickets manual: ``{ssl, session_ticket, Ticket}`` to the owner, as
+        ``tls_connection_1_3:send_ticket_data/5`` sends it; pyssl's Ticket is a binary
+        (OpenSSL's session with the ticket), which ``{use_ticket, [Ticket]}`` takes."""
+        for der in tickets:
+            self.service.node.send(self.delivery.owner, (_A_SSL, _A_SESSION_TICKET, der))
 
     def eof_received(self) -> None:
         if self.state is _S.DOWNGRADING:   # the peer's answer to our close_notify

@@ -11,10 +11,15 @@ _SECURITY = ("client_random", "server_random", "master_secret")
 def _core(eng, sock) -> list:
     from . import ciphers
     suite_map = ciphers.suite_for(eng.cipher_name(), eng.version)[1]
+    # ssl_gen_statem:connection_info/1: session_resumption is set by TLS 1.3's PSK
+    # handshake only; OTP 25 reports false for a resumed TLS 1.2 session (a resumed
+    # TLS 1.2 session shows as the same session_id). session_data is pyssl's own
+    # (bridge.tls.sessions): ssl's is term_to_binary of its #session{} record.
     items = [
         ("protocol", Atom(eng.version)),
         ("session_id", eng.session_id() or b""),
-        ("session_resumption", bool(eng.session_reused)),
+        ("session_data", eng.session_data()),
+        ("session_resumption", bool(eng.session_reused) and eng.version == "tlsv1.3"),
         ("selected_cipher_suite", suite_map),
     ]
     sni = eng.sni if sock.role == "server" else None

@@ -27,7 +27,7 @@ from bridge.etf.types import Atom, Pid, Reference
 from .api import Api, socket_ref
 from .reply import Reply, settle
 from .sockets import SocketBase
-from .terms import BADARG, CLOSED, ERROR, OK, Raise, error
+from .terms import BADARG, CLOSED, ERROR, OK, PATH_MAX, Raise, error
 from .windows import GUARD, SEND, Windows
 
 log = logging.getLogger("bridge.service")
@@ -38,6 +38,7 @@ KEEP_ATOM = Atom("keep")
 # What a caller gets when the bridge fails at something it should not (a bug):
 # error:{pyssl_internal_error, Why} in the caller, never silence.
 INTERNAL_ERROR = Raise((Atom("pyssl_internal_error"), Atom("reply_not_encodable")))
+_NOT_ENCODABLE = INTERNAL_ERROR.as_reply()
 
 
 _BRIEF = reprlib.Repr()
@@ -59,7 +60,6 @@ def internal_error(fun) -> tuple:
                   fun if isinstance(fun, Atom) else Atom("unknown"))).as_reply()
 # How long one request may hold the event loop before it is logged as too slow.
 LOOP_BUDGET = 0.010
-PATH_MAX = 4096
 ENAMETOOLONG = Atom("enametoolong")
 # How long file contents read on a caller's node are reused (OTP's PEM cache
 # cleans every 2 minutes).
@@ -106,13 +106,17 @@ class SslService:
             pid, tag = from_
 
             def reply(value, pid=pid, tag=tag):
+                # to the call's alias when it has one (Node.reply): a reply after the
+                # caller gave up is dropped by its node, not left in its mailbox
+                sender = self.proc.pid if self.proc is not None else None
                 try:
-                    self.node.send(pid, (tag, value))
+                    self.node.reply(pid, tag, value, sender=sender, fallback=_NOT_ENCODABLE)
                 except ETFEncodeError:
                     # a value with no external form is a bug here; the caller must
-                    # still get exactly one answer, not wait forever
+                    # still get exactly one answer, not wait forever (found on the
+                    # loop; found on a codec thread, the connection sends the fallback)
                     log.exception("pyssl: reply to %r has no external form", pid)
-                    self.node.send(pid, (tag, INTERNAL_ERROR.as_reply()))
+                    self.node.reply(pid, tag, _NOT_ENCODABLE, sender=sender)
 
             if not (isinstance(request, tuple) and len(request) == 2):
                 reply(Raise(BADARG).as_reply())
@@ -259,8 +263,8 @@ class SslService:
         for path in paths:
             if len(path) >= PATH_MAX:
                 # what file:read_file answers there (Linux's PATH_MAX counts the NUL);
-                # a 64 MiB name is not worth a trip to the caller's node (nor hashing
-                # it here, on the loop)
+                # a 64 MiB name is not worth a trip to the caller's node (it is a
+                # terms.LongPath, hashed by identity: not by its 64 MiB here, on the loop)
                 out[path] = ENAMETOOLONG
                 continue
             if path in out:

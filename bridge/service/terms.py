@@ -1,7 +1,10 @@
 """Erlang atoms and small term helpers shared by the ssl service."""
 from __future__ import annotations
 
-from bridge.etf.types import Atom, ImproperList
+import struct
+
+from bridge.etf.types import Atom, ImproperList, Opaque
+from bridge.node.bigterms import join_bytes
 
 OK = Atom("ok")
 ERROR = Atom("error")
@@ -134,15 +137,16 @@ def is_timeout(value) -> bool:
 
 # Pieces of a long charlist converted per C call: every call holds the GIL, so a
 # 64 Mi-character name converted on a worker thread still lets the event loop
-# run between pieces (one piece is about a millisecond).
-_CHUNK = 1 << 18
+# run between pieces. A piece is ~0.2 ms: the loop waits up to that long each
+# time it takes the GIL back, a few dozen times per request it serves meanwhile
+# (pieces of 256 Ki, ~1 ms, stalled an echo round trip 40-80 ms).
+_CHUNK = 1 << 16
 
 
-def charlist_str(v: list):
-    """A list of Unicode code points as ``str``, or None if it is not one.
-
-    Done with C-level passes (``bytes``, ``map``) instead of a Python loop per
-    character: option values and paths can be millions of characters long."""
+def charlist_pieces(v: list):
+    """``charlist_str`` in pieces of at most ``_CHUNK`` characters (a list of str),
+    or None if ``v`` is not a list of Unicode code points: what a 64 Mi-character
+    name needs, without a C call over the whole of it."""
     out = []
     for i in range(0, len(v), _CHUNK):
         piece = v[i:i + _CHUNK]
@@ -165,7 +169,79 @@ def charlist_str(v: list):
         if not set(map(type, piece)) <= _ONLY_INT:
             return None
         out.append(text)
-    return "".join(out)
+    return out
+
+
+def charlist_str(v: list):
+    """A list of Unicode code points as ``str``, or None if it is not one.
+
+    Done with C-level passes (``bytes``, ``map``) instead of a Python loop per
+    character: option values and paths can be millions of characters long."""
+    pieces = charlist_pieces(v)
+    return None if pieces is None else "".join(pieces)
+
+
+# Linux's PATH_MAX, which counts the terminating NUL: file:read_file of a name of
+# this many bytes or more answers {error, enametoolong}.
+PATH_MAX = 4096
+
+
+class LongPath:
+    """A file name option (certfile, keyfile...) of ``PATH_MAX`` bytes or more, kept
+    in pieces: no file of that name can be read (``enametoolong``), so the only use
+    of it is to be quoted back in that error. Making one ``str`` or ``bytes`` of a
+    64 MiB name, hashing it, or quoting it back as a list of 64 Mi ints costs
+    30-260 ms per C call (or per garbage collection, for the list), holding the
+    GIL; this is built and quoted in pieces and looked up by identity instead.
+
+    ``pieces`` are the name's UTF-8 bytes, in pieces of at most _CHUNK bytes."""
+
+    __slots__ = ("pieces", "_len")
+
+    def __init__(self, pieces: list):
+        self.pieces = pieces
+        self._len = sum(map(len, pieces))
+
+    @classmethod
+    def of(cls, v):
+        """The LongPath of a charlist or binary ``v``; None if ``v`` is a charlist
+        with no UTF-8 form (a surrogate: ``_v_path`` gives the caller's error) or
+        no charlist at all."""
+        if isinstance(v, (bytes, bytearray)):
+            return cls([bytes(v[i:i + _CHUNK]) for i in range(0, len(v), _CHUNK)])
+        if isinstance(v, str):
+            pieces = [v[i:i + _CHUNK] for i in range(0, len(v), _CHUNK)]
+        else:
+            pieces = charlist_pieces(v)
+            if pieces is None:
+                return None
+        try:
+            return cls([p.encode("utf-8") for p in pieces])
+        except UnicodeEncodeError:
+            return None
+
+    def __len__(self) -> int:
+        """The name's length in bytes (UTF-8)."""
+        return self._len
+
+    def quoted(self) -> Opaque:
+        """The name as OTP quotes a file name in an error, the list of its bytes,
+        in its external form (LIST_EXT of SMALL_INTEGER_EXT), made in pieces and
+        joined with the GIL released (``bigterms.join_bytes``)."""
+        out = [_pack_BI(108, self._len)]
+        for raw in self.pieces:
+            pairs = bytearray(_A_RUN[:2 * len(raw)])
+            pairs[1::2] = raw
+            out.append(pairs)
+        out.append(b"j")
+        return Opaque(108, join_bytes(out))
+
+    def __repr__(self) -> str:
+        return f"<LongPath of {self._len} bytes>"
+
+
+_A_RUN = b"a\0" * _CHUNK
+_pack_BI = struct.Struct(">BI").pack
 
 
 def heavy(term, limit: int = 1 << 16) -> bool:

@@ -310,7 +310,9 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         RelayTransport(service.node, relay, peer_addr, local_addr).start(proto)
     try:
         # a failed handshake aborts the transport, which tells the relay to close
-        tls = await transport.start_tls(attach, cfg, timeout=to_timeout(timeout), receiver=sock)
+        # a client's sessions are the peer address's, as ssl keys an upgraded one
+        tls = await transport.start_tls(attach, cfg, timeout=to_timeout(timeout), receiver=sock,
+                                        peer=peer_addr if client else None)
     except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
             asyncio.TimeoutError, TimeoutError, OSError) as exc:
         if isinstance(exc, transport.ContextError):     # before the relay was attached

@@ -24,7 +24,18 @@ def on_servername(conn) -> None:
     the connection's engine has ``sni_configs`` or an ``sni_hook``):
     switch to the context of the host the client named, if one is configured.
     A name with no entry keeps the listen socket's certificate, as in OTP; a
-    failing sni_fun ends the connection."""
+    failing sni_fun ends the connection.
+
+    It also turns session tickets off, as ssl's session_tickets default (disabled)
+    has it: OpenSSL sends TLS 1.3 tickets unless SSL_CTX_set_num_tickets(0), which
+    the bindings lack, and a context with SSL_OP_NO_TICKET still sends (stateful)
+    ones. Setting the option here, in the servername step of the ClientHello, makes
+    OpenSSL (final_server_name) drop the ticket it planned: no NewSessionTicket
+    in TLS 1.3, no ticket extension in TLS 1.2. ``stateless`` and ``stateful``
+    keep OpenSSL's tickets (the context's app data says which; bridge.tls.context)."""
+    tickets = conn.get_context().get_app_data() not in ("stateless", "stateful")
+    if tickets:
+        conn.set_options(SSL.OP_NO_TICKET)
     engine = conn.get_app_data()          # set only when the server has SNI settings
     if engine is None:
         return
@@ -42,6 +53,8 @@ def on_servername(conn) -> None:
             return
     if host_cfg is not None:
         conn.set_context(engine.context_for(host_cfg))
+        if tickets:
+            conn.set_options(SSL.OP_NO_TICKET)
 
 
 def _psk_key(conn, identity: Optional[bytes], limit: int) -> Optional[tuple]:

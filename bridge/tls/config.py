@@ -34,7 +34,16 @@ class TLSConfig:
     server_name_indication: Optional[str] = None  # client: SNI to send; None = none
     hostname_check: Optional[str] = None        # client verify_peer: name to check
     secure_renegotiate: bool = True
-    reuse_sessions: bool = True
+    # True | False | "save" (client: store the new session, offer none), as ssl's option
+    reuse_sessions: object = True
+    # client: {reuse_session, Id} -> the session id (bytes) to offer from the cache;
+    # {reuse_session, {Id, Data}} -> (id, data) with data as pyssl's session_data
+    reuse_session: object = None
+    # TLS 1.3 tickets, ssl's session_tickets: server "disabled" | "stateless" |
+    # "stateful"; client "disabled" | "auto" | "manual" (bridge.tls.sessions)
+    session_tickets: str = "disabled"
+    # client, manual: the tickets to offer (use_ticket; what "manual" handed out)
+    use_ticket: tuple = ()
     alpn_advertised: list[bytes] = field(default_factory=list)   # client: protocols offered
     alpn_preferred: list[bytes] = field(default_factory=list)    # server: preference order
     # Verification callback hook (verify_fun): set by the service; the engine calls it

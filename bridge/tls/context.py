@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
-from . import ossl
+from . import ossl, sessions
 from .callbacks import install_psk_callbacks, on_servername
 from .config import TLSConfig
 
@@ -23,6 +23,11 @@ _OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION = 1 << 18
 _MODE_ACCEPT_MOVING_WRITE_BUFFER = 2
 _MODE_RELEASE_BUFFERS = 0x10
 _ORDER = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"]
+# OTP 25's default signature schemes (ssl:signature_algs/2 default, TLS 1.3 and 1.2)
+_OTP25_SIGALGS = (b"ECDSA+SHA512:ECDSA+SHA384:ECDSA+SHA256:ed25519:ed448:"
+                  b"rsa_pss_pss_sha512:rsa_pss_pss_sha384:rsa_pss_pss_sha256:"
+                  b"rsa_pss_rsae_sha512:rsa_pss_rsae_sha384:rsa_pss_rsae_sha256:"
+                  b"RSA+SHA512:RSA+SHA384:RSA+SHA256")
 
 
 class NoALPNOverlap(SSL.Error):
@@ -80,7 +85,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
     return (cfg.role, tuple(cfg.versions), cfg.cipher_list, cfg.ciphersuites_13, cfg.verify,
             cfg.depth, cfg.fail_if_no_peer_cert, tuple(cfg.cert_chain), cfg.key_der,
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
-            cfg.secure_renegotiate, cfg.reuse_sessions, tuple(cfg.alpn_advertised),
+            cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
             tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity)
 
 
@@ -122,7 +127,15 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # OpenSSL enables a contiguous range only (an OP_NO_* hole disables every version
     # above it), so a set with a hole such as [tlsv1.3, tlsv1.1] becomes tlsv1.1..tlsv1.3.
     options = SSL.OP_NO_COMPRESSION | SSL.OP_IGNORE_UNEXPECTED_EOF
-    if not cfg.reuse_sessions:
+    if cfg.role == "client" and cfg.session_tickets not in ("auto", "manual"):
+        # ssl resumes TLS 1.2 sessions by session id and never asks for RFC 5077
+        # tickets (a ticket resumption would show a new, random session id). A
+        # server's tickets are turned off per connection: see callbacks.on_servername.
+        # (An OpenSSL client with it sends no psk_key_exchange_modes, and an OpenSSL
+        # server then sends no TLS 1.3 ticket: session_tickets auto goes without.)
+        options |= SSL.OP_NO_TICKET
+    elif cfg.session_tickets == "stateful":
+        # OpenSSL's stateful TLS 1.3 tickets: the ticket names a session in the cache
         options |= SSL.OP_NO_TICKET
     if cfg.role == "server":
         # OTP servers accept client-initiated renegotiation (client_renegotiation, default
@@ -152,6 +165,12 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # Key exchange groups OTP 25 also offers. OpenSSL's default adds a hybrid
     # post-quantum share, which doubles the ClientHello for a group OTP 25 lacks.
     ossl.set_groups(ctx, b"X25519:P-256:P-384:P-521:X448")
+    if cfg.role == "client" and cfg.session_tickets in ("auto", "manual"):
+        # An OTP 25 server checks a ticket's binder by re-encoding the ClientHello and
+        # crashes (ssl_cipher:hash_algorithm(unassigned)) on schemes it does not know,
+        # which OpenSSL offers by default (ML-DSA, brainpool TLS 1.3): a client that
+        # may resume offers OTP 25's own schemes only.
+        ossl.set_sigalgs(ctx, _OTP25_SIGALGS)
     # identity
     if cfg.cert_chain:
         try:
@@ -194,7 +213,16 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
             os.unlink(path)
     if cfg.role == "server":
         ctx.set_session_id(b"pyssl-bridge")
-        ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER if cfg.reuse_sessions else SSL.SESS_CACHE_OFF)
+        # ssl's server session cache (reuse_sessions, default true); sessions live as
+        # long as ssl's session_lifetime default (bridge.tls.sessions). Without reuse
+        # ssl still sends a 32-byte session id, so OpenSSL's cache stays in server mode
+        # (with the cache off it sends an empty id) but stores and finds nothing.
+        # (stateful tickets live in the same cache, whatever reuse_sessions says)
+        cache = cfg.reuse_sessions or cfg.session_tickets == "stateful"
+        ossl.set_session_cache(ctx, "server" if cache else "server_no_store")
+        # which tickets callbacks.on_servername leaves on (none unless asked for)
+        ctx.set_app_data(cfg.session_tickets)
+        ossl.set_session_timeout(ctx, sessions.SESSION_LIFETIME)
         if cfg.alpn_preferred:
             preferred = list(cfg.alpn_preferred)
 
@@ -207,7 +235,9 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
                 raise NoALPNOverlap("no application protocol in common")
             ctx.set_alpn_select_callback(select)
     else:
-        ctx.set_session_cache_mode(SSL.SESS_CACHE_CLIENT if cfg.reuse_sessions else SSL.SESS_CACHE_OFF)
+        # the client's cache is the bridge's own (bridge.tls.sessions), shared by owners
+        # (an OpenSSL client whose cache is off ignores TLS 1.3 tickets)
+        ossl.set_session_cache(ctx, "client_no_store" if cfg.session_tickets in ("auto", "manual") else "off")
         if cfg.alpn_advertised:
             ctx.set_alpn_protos(list(cfg.alpn_advertised))
     return ctx

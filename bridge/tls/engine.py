@@ -55,9 +55,9 @@ from typing import Optional
 
 from OpenSSL import SSL, crypto
 
-from . import ossl
+from . import ossl, sessions
 from .config import TLSConfig
-from .context import CONTEXTS
+from .context import CONTEXTS, config_key
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,8 @@ class RenegotiationError(Exception):
 
 
 class TLSEngine:
-    def __init__(self, ctx: SSL.Context, cfg: TLSConfig):
+    def __init__(self, ctx: SSL.Context, cfg: TLSConfig, peer: Optional[tuple] = None):
+        """``peer``: a client's (host, port), which names its sessions in the cache."""
         self.cfg = cfg
         self.role = cfg.role
         conn = SSL.Connection(ctx, None)
@@ -145,6 +146,10 @@ class TLSEngine:
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf: Optional[dict] = None            # made on the hook's first call
         self._bios_used = True           # the handshake's BIOs, renewed once it is over
+        self._session_peer: Optional[tuple] = None   # client: where it looks sessions up
+        self._session_name: Optional[tuple] = None   # client: where it keeps its own
+        self._tickets_wanted = False     # client, session_tickets auto|manual: take a ticket
+        self.tickets: list[bytes] = []   # manual: tickets for the owner, taken by the transport
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
         conn.set_info_callback(self._info)
@@ -177,12 +182,84 @@ class TLSEngine:
                     conn.set_tlsext_host_name(name)
             if cfg.hostname_check and cfg.verify == "verify_peer":
                 ossl.set_host_check(conn, cfg.hostname_check)
+            if peer is not None:
+                # ssl looks a session up under the host it connects to and registers
+                # it under the server name it sent (tls_dtls_connection:host_id/3), so
+                # a session made with another server name is not found; each key also
+                # holds the options, so no session is offered under other ones
+                ck = config_key(cfg)
+                self._session_peer = (peer, ck)
+                self._session_name = ((cfg.server_name_indication or peer[0], peer[1]), ck)
+            self._tickets_wanted = (cfg.session_tickets == "auto" and peer is not None) \
+                or cfg.session_tickets == "manual"
+            self._offer_session()
         else:
             conn.set_accept_state()
             if cfg.sni_configs or cfg.sni_hook is not None or cfg.psk:
                 # sni_hosts/sni_fun: the certificate follows the name the client asks
                 # for (server contexts carry the servername callback, bridge.tls.context)
                 conn.set_app_data(self)
+
+    # ---- sessions (TLS 1.2 resumption; bridge.tls.sessions) ---------------------
+    def _offer_session(self) -> None:
+        """The client session to offer, as ssl's ``ssl_session:client_select_session``
+        picks it: an explicit ``reuse_session`` first, else (``reuse_sessions`` true)
+        the last session with this peer and options."""
+        cfg = self.cfg
+        der = None
+        explicit = cfg.reuse_session
+        if isinstance(explicit, (bytes, bytearray)):
+            der = sessions.CLIENT_SESSIONS.for_id(bytes(explicit))
+        elif isinstance(explicit, tuple):
+            sid, data = explicit
+            if sessions.session_id_of(data) == sid:
+                der = data
+        elif cfg.session_tickets == "manual":
+            # {use_ticket, [Ticket]}: the first of pyssl's tickets given
+            der = next((t for t in cfg.use_ticket if sessions.has_ticket(t)), None)
+        elif self._session_peer is not None:
+            if cfg.session_tickets == "auto" and "tlsv1.3" in cfg.versions:
+                # ssl's automatic TLS 1.3 resumption: a ticket this peer gave earlier
+                # (ssl's ticket store goes by the server name too)
+                der = sessions.CLIENT_TICKETS.for_peer(self._session_name)
+            if der is None and cfg.reuse_sessions is True:
+                der = sessions.CLIENT_SESSIONS.for_peer(self._session_peer)
+        if der:
+            ossl.offer_session(self.conn, der)
+
+    def _keep_session(self) -> None:
+        """A client's new TLS 1.2 session goes into the cache when it verified the
+        server and ``reuse_sessions`` is true or save, as ssl registers it
+        (``tls_dtls_connection:handle_session/6``)."""
+        if self.role != "client" or not self.cfg.reuse_sessions or self._session_peer is None \
+                or self.cfg.verify != "verify_peer":
+            return
+        if self.version == "tlsv1.3" or ossl.session_reused(self.conn):
+            return
+        der = ossl.session_der(self.conn)
+        if der:
+            sessions.CLIENT_SESSIONS.store(self._session_name, der)
+
+    def _keep_ticket(self) -> None:
+        """session_tickets auto (or manual: for the owner): a TLS 1.3 client keeps the first ticket the server
+        sends after the handshake (each connection's reads look until one came; OpenSSL
+        updates the connection's session in place, so its encoding tells)."""
+        if self.version != "tlsv1.3":
+            self._tickets_wanted = False
+            return
+        der = ossl.session_der(self.conn)
+        if sessions.has_ticket(der):
+            self._tickets_wanted = False
+            if self.cfg.session_tickets == "manual":
+                self.tickets.append(der)       # {ssl, session_ticket, Ticket} to the owner
+                return
+            # a TLS 1.3 session's id may be empty: the ticket store keys it by peer
+            sessions.CLIENT_TICKETS.store(self._session_name, der, sid=b"%d" % id(self))
+
+    def session_data(self) -> bytes:
+        """pyssl's ``session_data``: the session's encoding, which a client's
+        ``{reuse_session, {Id, Data}}`` takes back (ssl's is its own #session{} record)."""
+        return ossl.session_der(self.conn)
 
     # ---- callbacks ------------------------------------------------------------
     def _info(self, conn, where, ret) -> None:
@@ -314,7 +391,9 @@ class TLSEngine:
                 return False
             self.renegotiating = False
             self._flush_pending()
-        self.handshake_done = True
+        if not self.handshake_done:
+            self.handshake_done = True
+            self._keep_session()
         return True
 
     def _check_sni_hook(self) -> None:
@@ -357,6 +436,8 @@ class TLSEngine:
             chunks.append(chunk)
         if self.renegotiating and not self.conn.renegotiate_pending():
             self.renegotiating = False
+        if self._tickets_wanted:
+            self._keep_ticket()
         if self._out_pending:
             self._flush_pending()
         if not chunks:
@@ -481,7 +562,7 @@ class TLSEngine:
         return ossl.session_reused(self.conn)
 
     def session_id(self) -> bytes:
-        return ossl.session_id(self.conn)
+        return sessions.session_id_of(ossl.session_der(self.conn))
 
     @property
     def alpn_protocol(self) -> Optional[bytes]:

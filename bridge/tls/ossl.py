@@ -40,6 +40,12 @@ def set_groups(ctx: SSL.Context, groups: bytes) -> None:
     _lib.SSL_CTX_set1_curves_list(ctx._context, groups)
 
 
+def set_sigalgs(ctx: SSL.Context, sigalgs: bytes) -> None:
+    """The signature schemes offered (``SSL_CTX_set1_sigalgs_list``)."""
+    if _lib.SSL_CTX_set1_sigalgs_list(ctx._context, sigalgs) != 1:
+        _lib.ERR_clear_error()
+
+
 def groups_supported(names) -> frozenset:
     """Those of the curve/group ``names`` (OpenSSL spellings: "x25519", "secp256r1",
     "ffdhe2048"...) that libssl here accepts for a handshake."""
@@ -215,13 +221,51 @@ def session_reused(conn: SSL.Connection) -> bool:
     return bool(_lib.SSL_session_reused(conn._ssl))
 
 
-def session_id(conn: SSL.Connection) -> bytes:
+def session_der(conn: SSL.Connection) -> bytes:
+    """The connection's session in OpenSSL's SSL_SESSION ASN.1 form (``i2d_SSL_SESSION``;
+    b"" if none): the session id, the master secret and the resumption facts, which
+    ``bridge.tls.sessions`` reads and keeps (SSL_SESSION_get_id is not bound)."""
     sess = _lib.SSL_get_session(conn._ssl)
-    if sess == _ffi.NULL or not hasattr(_lib, "SSL_SESSION_get_id"):
+    if sess == _ffi.NULL:
         return b""
-    n = _ffi.new("unsigned int *")
-    p = _lib.SSL_SESSION_get_id(sess, n)
-    return bytes(_ffi.buffer(p, n[0]))
+    n = _lib.i2d_SSL_SESSION(sess, _ffi.NULL)
+    if n <= 0:
+        return b""
+    buf = _ffi.new("unsigned char[]", n)
+    pp = _ffi.new("unsigned char **", buf)
+    got = _lib.i2d_SSL_SESSION(sess, pp)
+    return _ffi.buffer(buf, got)[:] if got > 0 else b""
+
+
+def offer_session(conn: SSL.Connection, der: bytes) -> bool:
+    """A client offers the session ``der`` (``session_der``'s form) in its next
+    handshake (``d2i_SSL_SESSION`` + ``SSL_set_session``); False if OpenSSL refuses it."""
+    src = _ffi.new("unsigned char[]", der)
+    pp = _ffi.new("unsigned char **", src)
+    sess = _lib.d2i_SSL_SESSION(_ffi.NULL, pp, len(der))
+    if sess == _ffi.NULL:
+        _lib.ERR_clear_error()
+        return False
+    try:
+        return _lib.SSL_set_session(conn._ssl, sess) == 1
+    finally:
+        _lib.SSL_SESSION_free(sess)        # SSL_set_session took its own reference
+
+
+def set_session_cache(ctx: SSL.Context, mode: str) -> None:
+    """OpenSSL's session cache: "server", "server_no_store" (session ids are made,
+    nothing is kept or looked up), "client_no_store" (a client that takes TLS 1.3
+    tickets in, kept elsewhere) or "off"."""
+    value = {"server": _lib.SSL_SESS_CACHE_SERVER,
+             "server_no_store": _lib.SSL_SESS_CACHE_SERVER | _lib.SSL_SESS_CACHE_NO_INTERNAL,
+             "client_no_store": _lib.SSL_SESS_CACHE_CLIENT | _lib.SSL_SESS_CACHE_NO_INTERNAL_STORE,
+             "off": _lib.SSL_SESS_CACHE_OFF}[mode]
+    _lib.SSL_CTX_set_session_cache_mode(ctx._context, value)
+
+
+def set_session_timeout(ctx: SSL.Context, seconds: int) -> None:
+    """How long a server's cached session may be resumed (``SSL_CTX_set_timeout``)."""
+    _lib.SSL_CTX_set_timeout(ctx._context, seconds)
 
 
 def cipher_names(codes, cipher_list: bytes, ciphersuites_13: bytes) -> dict[int, str]:

@@ -324,6 +324,12 @@ class TLSConnection(asyncio.Protocol):
             self._failed(exc)
             return
         self._flush()
+        if eng.tickets:
+            # session_tickets manual: the owner hears of a ticket before the data after it
+            tickets, eng.tickets = eng.tickets, []
+            sink = getattr(self.receiver, "tickets_received", None)
+            if sink is not None:
+                sink(tickets)
         if plain and not self._read_shut:
             self.receiver.data_received(plain)
         if eng.failed is not None:
@@ -534,8 +540,8 @@ class TLSConnection(asyncio.Protocol):
         return None
 
 
-def _engine(cfg: TLSConfig) -> TLSEngine:
-    return TLSEngine(CONTEXTS.get(cfg), cfg)
+def _engine(cfg: TLSConfig, peer: Optional[tuple] = None) -> TLSEngine:
+    return TLSEngine(CONTEXTS.get(cfg), cfg, peer)
 
 
 async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) -> TLSConnection:
@@ -558,7 +564,7 @@ async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional
                       receiver, local_addr=None) -> TLSConnection:
     """TCP connect and TLS handshake as a client."""
     loop = asyncio.get_running_loop()
-    proto = TLSConnection(_engine(cfg), receiver, loop)
+    proto = TLSConnection(_engine(cfg, (host, port)), receiver, loop)
     return await _establish(
         proto, lambda: loop.create_connection(lambda: proto, host, port, local_addr=local_addr),
         timeout)
@@ -572,12 +578,14 @@ async def accept_tls(sock: socket.socket, cfg: TLSConfig, *, timeout: Optional[f
     return await _establish(proto, lambda: loop.connect_accepted_socket(lambda: proto, sock), timeout)
 
 
-async def start_tls(attach, cfg: TLSConfig, *, timeout: Optional[float], receiver) -> TLSConnection:
+async def start_tls(attach, cfg: TLSConfig, *, timeout: Optional[float], receiver,
+                    peer: Optional[tuple] = None) -> TLSConnection:
     """TLS handshake (as ``cfg.role``) over a transport that is not a local socket:
     ``attach(protocol)`` makes the transport and calls ``protocol.connection_made``
-    (the relayed sockets of ``bridge.service.upgrade``)."""
+    (the relayed sockets of ``bridge.service.upgrade``); ``peer``: a client's
+    (host, port), naming its sessions (bridge.tls.sessions)."""
     loop = asyncio.get_running_loop()
-    proto = TLSConnection(_engine(cfg), receiver, loop)
+    proto = TLSConnection(_engine(cfg, peer), receiver, loop)
 
     async def connect():
         attach(proto)

@@ -163,10 +163,11 @@ listen(Port, Opts) -> new_socket(listen, [Port, Opts]).
 
 -spec transport_accept(ListenSocket) -> {ok, SslSocket} | {error, reason()}
               when ListenSocket :: sslsocket(), SslSocket :: sslsocket().
-transport_accept(L) -> socket_call(L, transport_accept, [L], track).
+transport_accept(L) -> socket_call(L, transport_accept, [L], {track, {accepted, L}}).
 -spec transport_accept(ListenSocket, Timeout) -> {ok, SslSocket} | {error, reason()}
               when ListenSocket :: sslsocket(), Timeout :: timeout(), SslSocket :: sslsocket().
-transport_accept(L, Timeout) -> socket_call(L, transport_accept, [L, Timeout], track).
+transport_accept(L, Timeout) ->
+    socket_call(L, transport_accept, [L, Timeout], {track, {accepted, L}}).
 
 %% R16B03: on an ssl socket `ok'; on a gen_tcp socket (an upgrade) `{ok, SslSocket}'.
 -spec ssl_accept(Socket) -> ok | {ok, sslsocket()} | {error, reason()}
@@ -201,14 +202,16 @@ handshake(S) -> socket_call(S, handshake, [S], track).
                    SslSocket :: sslsocket(), Ext :: ssl:protocol_extensions(),
                    Reason :: reason().
 handshake(S, OptsOrTimeout) when is_port(S) -> upgrade_2(S, OptsOrTimeout);
-handshake(S, OptsOrTimeout) -> socket_call(S, handshake, [S, OptsOrTimeout], track).
+handshake(S, OptsOrTimeout) ->
+    socket_call(S, handshake, [S, OptsOrTimeout], {track, mode(OptsOrTimeout, keep)}).
 -spec handshake(Socket, Options, Timeout) ->
           {ok, SslSocket} | {ok, SslSocket, Ext} | {error, Reason}
               when Socket :: port() | sslsocket(), Options :: [ssl:tls_server_option()],
                    Timeout :: timeout(), SslSocket :: sslsocket(),
                    Ext :: ssl:protocol_extensions(), Reason :: reason().
 handshake(S, Opts, Timeout) when is_port(S) -> upgrade(server, S, Opts, Timeout);
-handshake(S, Opts, Timeout) -> socket_call(S, handshake, [S, Opts, Timeout], track).
+handshake(S, Opts, Timeout) ->
+    socket_call(S, handshake, [S, Opts, Timeout], {track, mode(Opts, keep)}).
 
 %%% Data ------------------------------------------------------------------------------
 
@@ -286,6 +289,11 @@ drop_window_if_dead(_S, _Pid) ->
 
 -spec setopts(SslSocket, Options) -> ok | {error, reason()}
               when SslSocket :: sslsocket(), Options :: [gen_tcp:option()].
+setopts(S, Opts) when is_list(Opts) ->
+    Reply = socket_call(S, setopts, [S, Opts]),
+    _ = Reply =:= ok andalso lists:keymember(active, 1, Opts)
+        andalso pyssl_monitor:active(S, mode(Opts, true)),
+    Reply;
 setopts(S, Opts) -> socket_call(S, setopts, [S, Opts]).
 -spec getopts(SslSocket, OptionNames) -> {ok, [gen_tcp:option()]} | {error, reason()}
               when SslSocket :: sslsocket(), OptionNames :: [gen_tcp:option_name()].
@@ -530,10 +538,28 @@ upgrade_call(Node, Args) ->
     after_call(call(Node, '$pyssl_upgrade', Args), track).
 
 new_socket(Function, Args) ->
+    Mode = case {Function, Args} of
+               {connect, [_Host, _Port, Opts, _Timeout]} -> mode(Opts, true);
+               {listen, [_Port, Opts]} -> {listen, mode(Opts, true)};
+               _ -> keep
+           end,
     case pyssl_bridges:pick() of
-        {ok, Node} -> after_call(call(Node, Function, Args), track);
+        {ok, Node} -> after_call(call(Node, Function, Args), {track, Mode});
         {error, _} = E -> E
     end.
+
+%% Whether options `Opts' make a socket active, as ssl reads them (the first
+%% `active' option; `false' and `{active, 0}' are passive): `Default' without one.
+%% What pyssl_monitor needs to know on the day the bridge goes (see its track/3).
+mode(Opts, Default) when is_list(Opts) ->
+    case lists:keyfind(active, 1, Opts) of
+        {active, false} -> false;
+        {active, 0} -> false;
+        {active, _} -> true;
+        false -> Default
+    end;
+mode(_NotOpts, Default) ->
+    Default.
 
 bridge_call(Function, Args) ->
     case pyssl_bridges:pick() of
@@ -552,12 +578,14 @@ socket_call({sslsocket, pyssl, Ref} = S, Function, Args, Then) when is_reference
 socket_call(_S, _Function, _Args, _Then) ->
     erlang:error(function_clause).
 
-after_call({ok, S} = Reply, track) when ?IS_SOCKET(S) ->
-    pyssl_monitor:track(S, self()),
+after_call(Reply, track) ->
+    after_call(Reply, {track, keep});
+after_call({ok, S} = Reply, {track, Mode}) when ?IS_SOCKET(S) ->
+    pyssl_monitor:track(S, self(), Mode),
     Reply;
-after_call({ok, S, _Ext} = Reply, track) when ?IS_SOCKET(S) ->
+after_call({ok, S, _Ext} = Reply, {track, Mode}) when ?IS_SOCKET(S) ->
     %% {handshake, hello}: paused after the hello, the socket exists already
-    pyssl_monitor:track(S, self()),
+    pyssl_monitor:track(S, self(), Mode),
     Reply;
 after_call(Reply, _) ->
     Reply.
@@ -590,15 +618,23 @@ call(Node, Function, Args) ->
 %% bridge's service or the connection goes. A remote monitor per call cost two
 %% more distribution signals (monitor, demonitor) per call, a third of the bridge's
 %% CPU for a short call. Without the app's guard table, plain gen_server:call.
+%%
+%% As in gen:do_call/4 (OTP 24+), the monitor is also an alias and the call's tag
+%% `[alias|Mref]': the bridge replies to the alias, which is gone once the call
+%% returned or the guard went down, so a reply that comes after that (the bridge
+%% answers a call whose connection was lost) is dropped, never left in the mailbox.
+%% The tag is an improper list on purpose, as gen.erl's (which tells dialyzer so too).
+-dialyzer({no_improper_lists, forward/3}).
 forward(Node, Function, Args) ->
     case pyssl_guards:guard(Node) of
         {ok, Guard} ->
-            Mref = erlang:monitor(process, Guard),
-            case erlang:send({pyssl, Node}, {'$gen_call', {self(), Mref}, {Function, Args}},
+            Mref = erlang:monitor(process, Guard, [{alias, demonitor}]),
+            Tag = [alias | Mref],
+            case erlang:send({pyssl, Node}, {'$gen_call', {self(), Tag}, {Function, Args}},
                              [noconnect]) of
                 ok ->
                     receive
-                        {Mref, Reply} ->
+                        {Tag, Reply} ->
                             erlang:demonitor(Mref, [flush]),
                             {reply, Reply};
                         {'DOWN', Mref, _, _, _} ->

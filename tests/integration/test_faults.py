@@ -20,12 +20,11 @@ of WAIT seconds (tests/support/erl/pyssl_faults.erl, ``?WAIT``) after which it f
 says which step it was; nothing sleeps. The Erlang side of the scenarios is in
 tests/support/erl/pyssl_faults.erl.
 
-Two known differences from ssl are tolerated (``check_after_end``), both when the
-connection between an owner's node and the bridge goes: pyssl_monitor sends
-{ssl_closed, S} to passive owners too, and the bridge's replies to calls that had
-already returned {error, closed} reach their callers' mailboxes once the bridge
-reconnects (gen_server:call receives on an alias, which drops late replies;
-pyssl:forward/3 does not).
+When the connection between an owner's node and the bridge goes, a passive owner
+gets no {ssl_closed, S} (as with ssl), and the bridge's replies to calls that had
+already returned {error, closed} never reach their callers' mailboxes: calls are
+made on an alias, as gen_server:call makes them, and the bridge replies to it
+(tests/test_late_replies.py).
 """
 from __future__ import annotations
 
@@ -42,7 +41,6 @@ import threading
 import pytest
 
 from bridge.etf import Atom as A
-from bridge.etf.types import Reference
 from conftest import unique
 from erlnode import HERE, ROOT, ErlNode
 from sslcompare import both
@@ -257,25 +255,12 @@ def check_peer_end(peer_end, peer_role: str):
     assert result[0] == A("error"), peer_end
 
 
-def check_after_end(after, active: str, *, late_replies: bool = False):
-    """Calls on an ended socket say closed; an active owner has no more messages for
-    it, and no owner has any other message.
-
-    Known differences from ssl, tolerated here (see the module's docstring):
-    a passive owner may get {ssl_closed, S} when the connection to the bridge goes
-    (pyssl_monitor tells every owner of the lost bridge's sockets, whatever the
-    mode); with ``late_replies``, {Ref, Reply} messages: the bridge's answers to
-    calls that had returned {error, closed} when the connection went, delivered
-    once the bridge reconnects."""
+def check_after_end(after, active: str):
+    """Calls on an ended socket say closed; an owner has no more messages for it
+    (a passive one had none), and no owner has any other message (no late reply)."""
     send, recv, setopts, about, other = after
     assert (send, recv, setopts) == (CLOSED, CLOSED, CLOSED), after
-    if active != "false":
-        assert about == [], after
-    else:
-        assert set(about) <= {SSL_CLOSED}, after
-    if late_replies:
-        other = [m for m in other if not (isinstance(m, tuple) and len(m) == 2
-                                          and isinstance(m[0], Reference))]
+    assert about == [], after
     assert other == [], after
 
 
@@ -502,7 +487,7 @@ def test_owner_node_lost(make_bridge, make_node, how):
                 assert end[1:] == (CLOSED, owner_end(active)), (var, end)
             else:
                 assert end[1] == owner_end(active), (var, end)
-            check_after_end(after, active, late_replies=True)
+            check_after_end(after, active)
         assert a.eval(erl("""(fun() -> {
             receive {connect_result, Conn, R_} -> R_ after @W@ -> {timeout, connect_result} end,
             receive {hs_result, Hs, H_} -> H_ after @W@ -> {timeout, handshake_result} end}

@@ -89,7 +89,7 @@ def test_s_client_to_pyssl_server(node, pki, version, kind):
 @pytest.mark.parametrize("version", ["tlsv1.2"])
 def test_s_client_resumes_with_pyssl_server(node, pki, version, tmp_path):
     """A second s_client connection offering the first one's session is resumed by the
-    pyssl server (session cache, reuse_sessions default true), and the server says so.
+    pyssl server (session cache, reuse_sessions default true): the same session id.
     TLS 1.2 only: like OTP 25 (session_tickets disabled by default) the server issues
     no TLS 1.3 tickets, and session_tickets other than disabled is not offered yet."""
     srv, ca = leaf(pki, "rsa")
@@ -102,7 +102,7 @@ def test_s_client_resumes_with_pyssl_server(node, pki, version, tmp_path):
             [begin
                  {{ok, T}} = pyssl:transport_accept(L, 10000), {{ok, S}} = pyssl:handshake(T, 10000),
                  {{ok, D}} = pyssl:recv(S, 0, 10000), ok = pyssl:send(S, D),
-                 {{ok, [{{session_resumption, R}}]}} = pyssl:connection_information(S, [session_resumption]),
+                 {{ok, [{{session_id, R}}]}} = pyssl:connection_information(S, [session_id]),
                  Self ! {{resumed, N, R}},
                  timer:sleep(300), pyssl:close(S)
              end || N <- [1, 2]],
@@ -116,7 +116,8 @@ def test_s_client_resumes_with_pyssl_server(node, pki, version, tmp_path):
                               input=b"ping\n", capture_output=True, timeout=20)
         outs.append(proc.stdout)
     got = node.eval("(fun() -> [receive {resumed, N, R} -> R after 10000 -> timeout end || N <- [1, 2]] end)()")
-    assert got == [False, True]
+    # OTP 25 reports session_resumption false for TLS 1.2: the session id tells
+    assert len(got[0]) == 32 and got[0] == got[1]
     assert b"Reused" in outs[1] and b"New" in outs[0]
 
 

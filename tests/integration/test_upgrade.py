@@ -122,16 +122,17 @@ SCENARIOS = {
                         "{ok, P} -> {is_port(P), P =:= T, Mod:send(S, <<\"y\">>)}; E -> E end",
     "client_downgrade_then_plain": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
                                    "{ok, LP} = inet:port(L), "
-                                   "spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 30000), "
+                                   "Srv_ = spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 30000), "
                                    "{ok, <<\"bye\">>} = ssl:recv(SS, 0, 30000), {ok, Raw} = ssl:close(SS, {self(), 30000}), "
-                                   "ok = gen_tcp:send(Raw, <<\"plain again\">>), timer:sleep(1000), gen_tcp:close(Raw) end), "
+                                   "ok = gen_tcp:send(Raw, <<\"plain again\">>), "
+                                   "receive done -> ok after 30000 -> ok end, gen_tcp:close(Raw) end), "
                                    "{ok, T} = gen_tcp:connect({127, 0, 0, 1}, LP, [binary, {active, false}]), "
                                    "{ok, S} = Mod:connect(T, Verify ++ [{active, false}], 30000), ok = Mod:send(S, <<\"bye\">>), "
                                    "timer:sleep(300), "
                                    "R = case Mod:close(S, {self(), 30000}) of "
                                    "{ok, P} -> {ok, D} = gen_tcp:recv(P, 0, 30000), D; "
                                    "{ok, P, D0} -> case gen_tcp:recv(P, 0, 200) of {ok, D1} -> <<D0/binary, D1/binary>>; _ -> D0 end; "
-                                   "E -> E end, gen_tcp:close(L), R",
+                                   "E -> E end, Srv_ ! done, gen_tcp:close(L), R",
     "client_downgrade_timeout": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
                                 "{ok, LP} = inet:port(L), "
                                 "spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 5000), "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bridge.etf.types import Atom
 from bridge.service import socket_options as _sockopts
 from bridge.service.socket_options import SocketOptions
+from bridge.service.terms import LongPath
 
 from .base import (
     _ERROR,
@@ -75,6 +76,8 @@ def _files(omap: dict) -> list:
         v = omap.get(name)
         if isinstance(v, (bytes, bytearray)) and v:           # validated paths are binaries
             out.append((name, _erl_string(v)))
+        elif v.__class__ is LongPath:
+            out.append((name, v))
     # the certificates of sni_hosts entries are read with the listen socket's own
     for _host, sub in omap.get("sni_hosts") or []:
         for o in sub:

@@ -10,6 +10,7 @@ file does not decode (``ssl:format_error/1`` then says "decoding error").
 from __future__ import annotations
 
 from bridge.service import ciphers as _ciphers
+from bridge.service.terms import LongPath
 
 from .base import (
     _ERROR,
@@ -25,6 +26,7 @@ from .base import (
 )
 from .parse import ParsedOptions, parse_handshake_options
 from .pem import _certs_from_file, _dh_der_to_pem, _dh_pem_from_file, _key_pem_from_file
+from .sessions import session_config
 from .validate import _byte_chars
 
 # options the engine reads as they are
@@ -73,7 +75,7 @@ def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
     cfg.depth = o["depth"] if _is_int(o.get("depth")) else 10
     cfg.fail_if_no_peer_cert = o.get("fail_if_no_peer_cert") is True
     cfg.secure_renegotiate = o.get("secure_renegotiate") is not False
-    cfg.reuse_sessions = o.get("reuse_sessions") is not False
+    session_config(o, cfg)
     alpn_a = o.get("alpn_advertised_protocols")
     alpn_p = o.get("alpn_preferred_protocols")
     cfg.alpn_advertised = list(alpn_a) if isinstance(alpn_a, list) else []
@@ -87,13 +89,17 @@ def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
 def _read(o: dict, file_contents: dict, opt: str):
     """(path, contents) of the file option ``opt`` names, or (None, None) if none."""
     v = o.get(opt)
-    if not (isinstance(v, (bytes, bytearray)) and v):
+    if v.__class__ is LongPath:         # a name of PATH_MAX bytes or more
+        path = v
+    elif isinstance(v, (bytes, bytearray)) and v:
+        path = bytes(v).decode("utf-8", "surrogateescape")
+    else:
         return None, None
-    path = bytes(v).decode("utf-8", "surrogateescape")
     data = file_contents.get(path, A("enoent"))
     if not isinstance(data, (bytes, bytearray)):
         err = data if isinstance(data, A) else A("enoent")
-        raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), _byte_chars(bytes(v)), (_ERROR, err)))))
+        name = v.quoted() if path is v else _byte_chars(bytes(v))
+        raise SslOptionError((_ERROR, (_OPTIONS, (A(opt), name, (_ERROR, err)))))
     return path, bytes(data)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bridge.etf.types import Atom
 
 from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
+from .sessions import reuse_session_unsupported, use_ticket_unsupported
 
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
 # the client names the host (OpenSSL's servername callback); other per-host options
@@ -26,9 +27,9 @@ def _unsupported(omap: dict, given: dict, role: str):
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
-    for name in ("srp_identity", "reuse_session",
-                 "next_protocols_advertised", "partial_chain", "use_ticket",
-                 "anti_replay", "certs_keys"):
+    for name in ("srp_identity",
+                 "next_protocols_advertised", "partial_chain",
+                 "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):
             refuse(name, given.get(name, omap.get(name)))
     if "client_preferred_next_protocols" in given and not _is_undef(omap.get("next_protocol_selector")):
@@ -42,7 +43,8 @@ def _unsupported(omap: dict, given: dict, role: str):
         ("sni_hosts", _sni_hosts_unsupported),
         ("crl_check", lambda v: v is not False),
         ("ocsp_stapling", lambda v: v is True),
-        ("session_tickets", lambda v: not _is(v, "disabled")),
+        ("use_ticket", use_ticket_unsupported),
+        ("reuse_session", reuse_session_unsupported),
         ("early_data", lambda v: not _is_undef(v)),
         ("handshake", lambda v: _is(v, "hello")),
         ("protocol", lambda v: _is(v, "dtls")),

@@ -3,7 +3,7 @@ value to keep or ``_NO`` (then the option's ``{error, {options, {Name, Value}}}`
 from __future__ import annotations
 
 from bridge.etf.types import Atom
-from bridge.service.terms import charlist_str
+from bridge.service.terms import PATH_MAX, LongPath, charlist_str
 
 from .base import (
     _ERROR,
@@ -61,6 +61,14 @@ def _v_path(nonempty: bool, undefined_to):
     def check(v, _r):
         if _is_undef(v):
             return undefined_to
+        if v.__class__ is LongPath:     # keyfile defaulting to a long certfile
+            return v
+        if (_is_binary(v) or _is_list(v)) and len(v) >= PATH_MAX:
+            # no file has such a name (each character is a byte or more): kept in
+            # pieces for the enametoolong error that quotes it (terms.LongPath)
+            long = LongPath.of(v)
+            if long is not None:
+                return long
         if _is_binary(v):
             return _hashed(bytes(v))
         if _is_list(v) and (not nonempty or len(v) > 0):

@@ -206,10 +206,8 @@ DELIBERATE = [
      "client_preferred_next_protocols"),
     ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),
     ("connect", "[{handshake, hello}]", "handshake"),
-    ("listen", "[{session_tickets, stateless}]", "session_tickets"),
     ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}]", "next_protocols_advertised"),
     ("connect", "[{crl_check, true}]", "crl_check"),
-    ("connect", "[{reuse_session, <<1,2,3>>}, {versions, ['tlsv1.2']}]", "reuse_session"),
     # per-host options other than the certificate and key
     ("listen", "[{sni_hosts, [{\"a.example\", [{verify, verify_peer}]}]}]", "sni_hosts"),
 ]

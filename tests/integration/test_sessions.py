@@ -1,0 +1,218 @@
+"""TLS 1.2 session reuse (issue 11), ssl and pyssl side by side in both roles.
+
+Each scenario makes connections from ``CMod`` (client) to a ``SMod`` listener and
+reports, per connection, whether the client's session id equals the first
+connection's, whether client and server agree on it, and ``session_resumption`` as
+each side reports it; every pairing of ssl and pyssl must report what ssl with ssl does.
+"""
+import pytest
+
+from bridge.etf import Atom
+
+A = Atom
+MODS = [("ssl", "ssl"), ("ssl", "pyssl"), ("pyssl", "ssl"), ("pyssl", "pyssl")]
+
+
+@pytest.fixture(scope="module")
+def node(pyssl_node, pki):
+    n = pyssl_node
+    p = pki
+    # Conns(CMod, SMod, ClientOptsList, ServerOpts): one connection per client option
+    # list; each answers {ClientInfo, ServerInfo}. Run(...) words them as facts.
+    n.eval(f"""
+    Info = fun(Mod, S) -> {{ok, I}} = Mod:connection_information(S, [session_id, session_resumption, session_data]),
+                          {{proplists:get_value(session_id, I), proplists:get_value(session_resumption, I),
+                            proplists:get_value(session_data, I)}} end,
+    Conns = fun(CMod, SMod, COptsList, SOpts) ->
+      %% the scenario's options, and defaults for the keys it does not set
+      With = fun(Opts, Base) -> Opts ++ [D || {{K, _}} = D <- Base, not lists:keymember(K, 1, Opts)] end,
+      {{ok, L}} = SMod:listen(0, With(SOpts, [{{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
+                                {{versions, ['tlsv1.2']}}, {{certfile, "{p.server.cert_path}"}},
+                                {{keyfile, "{p.server.key_path}"}}])),
+      {{ok, {{_, P}}}} = SMod:sockname(L),
+      Self = self(),
+      N = length(COptsList),
+      spawn(fun() ->
+          [begin {{ok, T}} = SMod:transport_accept(L, 10000), {{ok, S}} = SMod:handshake(T, 10000),
+                 ok = SMod:send(S, <<"x">>),
+                 Self ! {{srv, Info(SMod, S)}}, _ = SMod:recv(S, 0, 10000), SMod:close(S) end
+           || _ <- lists:seq(1, N)],
+          SMod:close(L) end),
+      Res = [begin
+               COpts = case CO of F when is_function(F) -> F(); _ -> CO end,
+               {{ok, C}} = CMod:connect("localhost", P, With(COpts, [{{mode, binary}}, {{active, false}},
+                                                     {{versions, ['tlsv1.2']}}, {{verify, verify_peer}},
+                                                     {{cacertfile, "{p.ca.cert_path}"}}]), 10000),
+               %% the server's first bytes come after any TLS 1.3 ticket it sends
+               {{ok, <<"x">>}} = CMod:recv(C, 1, 10000),
+               CI = Info(CMod, C),
+               SI = receive {{srv, X}} -> X after 10000 -> timeout end,
+               CMod:close(C),
+               %% ssl registers a client session with ssl_manager by a message; a call
+               %% after it makes sure it is in the cache before the next connect
+               _ = sys:get_state(ssl_manager),
+               _ = [sys:get_state(P) || P <- [whereis(tls_client_ticket_store)], is_pid(P)],
+               put(last_session, CI),
+               {{CI, SI}}
+             end || CO <- COptsList],
+      Res end,
+    Facts = fun(Res) ->
+      [{{{{Id0, _, _}}, _}} | _] = Res,
+      [{{Cid =:= Id0, Cid =:= Sid, byte_size(Cid), CR, SR}} || {{{{Cid, CR, _}}, {{Sid, SR, _}}}} <- Res] end,
+    ok""")
+    return n
+
+
+def facts(node, cmod, smod, copts_list, sopts="[]"):
+    return node.eval(f"Facts(Conns({cmod}, {smod}, [{', '.join(copts_list)}], {sopts}))", 60)
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_second_connection_resumes_the_session(node, cmod, smod):
+    """reuse_sessions defaults to true on both ends: the second connection has the
+    first one's 32-byte session id; OTP 25 reports session_resumption false (TLS 1.2)."""
+    got = facts(node, cmod, smod, ["[]", "[]"])
+    assert got == [(True, True, 32, False, False)] * 2
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_reuse_sessions_false_on_either_end_means_full_handshakes(node, cmod, smod):
+    for copts, sopts in (("[{reuse_sessions, false}]", "[]"), ("[]", "[{reuse_sessions, false}]")):
+        got = facts(node, cmod, smod, [copts, copts], sopts)
+        assert got[1][:3] == (False, True, 32), (copts, sopts, got)
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_save_then_explicit_reuse_session_id(node, cmod, smod):
+    """save: a full handshake each time, the session stored; {reuse_session, Id}
+    then offers the stored session of that id."""
+    got = facts(node, cmod, smod, [
+        "[{reuse_sessions, save}]", "[{reuse_sessions, save}]",
+        "fun() -> {Id, _, _} = get(last_session), [{reuse_session, Id}] end"])
+    assert [g[:3] for g in got] == [(True, True, 32), (False, True, 32), (False, True, 32)]
+    # the third connection resumed the second one's session
+    ids = node.eval(f"[Cid || {{{{Cid, _, _}}, _}} <- Conns({cmod}, {smod}, [[{{reuse_sessions, save}}], "
+                    "fun() -> {Id, _, _} = get(last_session), [{reuse_session, Id}] end], [])]")
+    assert ids[0] == ids[1]
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_explicit_reuse_session_with_data(node, cmod, smod):
+    """{reuse_session, {Id, Data}} with what connection_information reported, the
+    client's cache aside (reuse_sessions false)."""
+    ids = node.eval(f"[Cid || {{{{Cid, _, _}}, _}} <- Conns({cmod}, {smod}, [[{{reuse_sessions, false}}], "
+                    "fun() -> {Id, _, D} = get(last_session), [{reuse_sessions, false}, "
+                    "{reuse_session, {Id, D}}] end], [])]")
+    assert ids[0] == ids[1] and len(ids[0]) == 32
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_verify_none_client_keeps_no_session(node, cmod, smod):
+    """ssl registers a client session only when it verified the server
+    (tls_dtls_connection:handle_session/6): verify_none clients never resume."""
+    got = facts(node, cmod, smod, ["[{verify, verify_none}]", "[{verify, verify_none}]"])
+    assert got[1][:3] == (False, True, 32)
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_sessions_go_by_host_and_are_kept_by_server_name(node, pki, cmod, smod):
+    """ssl looks a client session up under the host it connects to and registers
+    it under the server name it sent: the server name alone does not keep a
+    session from a connection to the same host, and a session made with a server
+    name other than the host is never found."""
+    got = facts(node, cmod, smod, ["[{server_name_indication, \"localhost\"}]",
+                                   "[{server_name_indication, disable}]"])
+    assert got[1][:3] == (True, True, 32)
+    other = f'[{{certfile, "{pki.wrong_host.cert_path}"}}, {{keyfile, "{pki.wrong_host.key_path}"}}]'
+    got = facts(node, cmod, smod, ["[{server_name_indication, \"elsewhere.example\"}]"] * 2, other)
+    assert got[1][:3] == (False, True, 32)
+
+
+def test_server_reuse_session_fun_is_refused_by_name(node):
+    r = node.eval("pyssl:listen(0, [{reuse_session, fun(_, _, _, _) -> false end}])")
+    assert r[0] == A("error")
+    assert r[1][1][0] == A("not_supported_by_pyssl") and r[1][1][1][0] == A("reuse_session")
+
+
+def test_tls13_server_sends_no_ticket_by_default(node):
+    """session_tickets disabled (the default) on the server: an ssl client asking for
+    tickets (auto) gets none from either server, so its second connection is a full
+    handshake (OpenSSL would send two; see bridge.tls.callbacks.on_servername)."""
+    copts = "[{versions, ['tlsv1.3']}, {session_tickets, auto}]"
+    sopts = "[{versions, ['tlsv1.3']}]"
+    got = {smod: node.eval(f"[{{CR, SR}} || {{{{_, CR, _}}, {{_, SR, _}}}} <- "
+                           f"Conns(ssl, {smod}, [{copts}, {copts}], {sopts})]", 60)
+           for smod in ("ssl", "pyssl")}
+    assert got["ssl"] == got["pyssl"] == [(False, False), (False, False)]
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+@pytest.mark.parametrize("mode", ["stateless", "stateful"])
+def test_tls13_tickets_auto_resume(node, cmod, smod, mode):
+    """A server with session_tickets stateless or stateful, a client with auto: the
+    second connection resumes with a ticket of the first, and both ends say so.
+    ssl's client picks any ticket it holds for the server name (tls_client_ticket_store),
+    so each scenario names a server of its own (not verified: the certificate says
+    localhost)."""
+    sni = f"{cmod}-{smod}-{mode}.example"
+    copts = (f"[{{versions, ['tlsv1.3']}}, {{session_tickets, auto}}, {{verify, verify_none}}, "
+             f"{{server_name_indication, \"{sni}\"}}]")
+    sopts = f"[{{versions, ['tlsv1.3']}}, {{session_tickets, {mode}}}]"
+    got = node.eval(f"[{{CR, SR}} || {{{{_, CR, _}}, {{_, SR, _}}}} <- "
+                    f"Conns({cmod}, {smod}, [{copts}, {copts}], {sopts})]", 60)
+    assert got == [(False, False), (True, True)]
+
+
+@pytest.mark.parametrize("cmod,smod", MODS)
+def test_tls13_manual_tickets(node, cmod, smod):
+    """session_tickets manual: the owner gets {ssl, session_ticket, Ticket} (ssl's a
+    map, pyssl's a binary) and resumes with {use_ticket, [Ticket]}."""
+    base = (f"{{versions, ['tlsv1.3']}}, {{session_tickets, manual}}, {{verify, verify_none}}, "
+            f"{{server_name_indication, \"{cmod}-{smod}-manual.example\"}}")
+    second = (f"fun() -> T = receive {{ssl, session_ticket, X}} -> X after 5000 -> none end, "
+              f"put(ticket, T), [{{use_ticket, [T]}}, {base}] end")
+    got = node.eval(f"(fun() -> R = [{{CR, SR}} || {{{{_, CR, _}}, {{_, SR, _}}}} <- "
+                    f"Conns({cmod}, {smod}, [[{base}], {second}], [{{versions, ['tlsv1.3']}}, "
+                    "{session_tickets, stateless}])], "
+                    "Flush = fun F() -> receive {ssl, session_ticket, _} -> F() after 0 -> ok end end, Flush(), "
+                    "{R, get(ticket) =/= none} end)()", 60)
+    assert got == ([(False, False), (True, True)], True)
+
+
+def test_ssl_tickets_are_refused_by_name_in_use_ticket(node):
+    r = node.eval("pyssl:connect(\"localhost\", 1, [{versions, ['tlsv1.3']}, {session_tickets, manual}, "
+                  "{use_ticket, [#{ticket => x}]}])")
+    assert r[0] == A("error") and r[1][1][0] == A("not_supported_by_pyssl")
+    assert r[1][1][1][0] == A("use_ticket")
+
+
+def test_anti_replay_is_accepted_and_early_data_refused_by_name(node, pki):
+    srv = f'{{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}'
+    r = node.eval(f"(fun() -> {{ok, L}} = pyssl:listen(0, [{srv}, {{versions, ['tlsv1.3']}}, "
+                  "{session_tickets, stateless}, {anti_replay, '10k'}]), pyssl:close(L) end)()")
+    assert r == A("ok")
+    r = node.eval(f"pyssl:listen(0, [{srv}, {{versions, ['tlsv1.3']}}, {{session_tickets, stateless}}, "
+                  "{early_data, enabled}])")
+    assert r == (A("error"), (A("options"), (A("not_supported_by_pyssl"), (A("early_data"), A("enabled")))))
+
+
+@pytest.mark.parametrize("cmod", ["ssl", "pyssl"])
+@pytest.mark.parametrize("sni,resumed", [("disable", True), ('"localhost"', False)])
+def test_upgraded_client_resumes_by_peer_address(node, pki, cmod, sni, resumed):
+    """connect/3 on a gen_tcp socket looks sessions up under the peer's address and
+    keeps them under the server name it sent: with one, it never resumes (as ssl)."""
+    ids = node.eval(f"""(fun() ->
+      {{ok, L}} = ssl:listen(0, [{{versions, ['tlsv1.2']}}, {{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
+                             {{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}]),
+      {{ok, {{_, P}}}} = ssl:sockname(L),
+      spawn(fun() -> [begin {{ok, T}} = ssl:transport_accept(L, 10000), {{ok, S}} = ssl:handshake(T, 10000),
+                            ok = ssl:send(S, <<"x">>), _ = ssl:recv(S, 0, 10000), ssl:close(S) end
+                      || _ <- [1, 2]], ssl:close(L) end),
+      [begin {{ok, T}} = gen_tcp:connect({{127, 0, 0, 1}}, P, [binary, {{active, false}}]),
+             {{ok, C}} = {cmod}:connect(T, [{{versions, ['tlsv1.2']}}, {{verify, verify_peer}},
+                                          {{cacertfile, "{pki.ca.cert_path}"}},
+                                          {{server_name_indication, {sni}}}], 10000),
+             {{ok, <<"x">>}} = {cmod}:recv(C, 1, 10000),
+             {{ok, [{{session_id, Id}}]}} = {cmod}:connection_information(C, [session_id]),
+             {cmod}:close(C), _ = sys:get_state(ssl_manager), Id end || _ <- [1, 2]] end)()""", 60)
+    assert len(ids[0]) == 32 and (ids[0] == ids[1]) is resumed
