@@ -1,9 +1,10 @@
 # One-command set-up and test for the pyssl bridge.
 #   make run    - set up if needed, start the bridge in the foreground
 #   make test   - set up if needed, lint, run every test (pytest + Common Test)
-#   make lint   - rebar3 xref and rebar3 dialyzer on the Erlang apps (the first
-#                 dialyzer run builds the PLT in _build, about a minute; later runs
-#                 take seconds)
+#   make lint   - ruff (pyflakes rules) and the layering rules (scripts/check_structure.py)
+#                 on the Python; rebar3 xref and rebar3 dialyzer on the Erlang apps (the
+#                 first dialyzer run builds the PLT in _build, about a minute; later
+#                 runs take seconds)
 #   make bench  - benchmarks against the BEAM's own ssl
 #   make fuzz   - the property tests (marker fuzz) with fresh random examples, FUZZ_EXAMPLES each
 SHELL := /bin/bash
@@ -48,6 +49,8 @@ test: setup lint
 	scripts/ct-with-bridge.sh
 
 lint: setup
+	$(VENV)/bin/ruff check --select F,E9 bridge tests bench scripts
+	$(PY) scripts/check_structure.py
 	rebar3 xref
 	rebar3 dialyzer
 
