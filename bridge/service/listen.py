@@ -91,6 +91,11 @@ class ListenSocket(SocketBase):
             return error(inet.posix_atom(exc))
         sock = cls(service, caller, lsock, parsed, files)
         service.add_socket(sock)
+        active = parsed.socket.active
+        if socket_options.is_count(active) and active <= 0:
+            # tls_socket:listen/3 ends with check_active_n/2: {active, N} with N =< 0
+            # is stored as false and the caller gets {ssl_passive, LS}
+            sock._set_emulated(opts, [("active", active)], caller, fresh=True)
         return (OK, sock.term)
 
     def transport_accept(self, timeout, caller, reply=None):
@@ -247,7 +252,7 @@ class ListenSocket(SocketBase):
         return self._set_emulated(opts, [(k, v) for k, v in changes if k not in inet_changes],
                                   caller)
 
-    def _set_emulated(self, opts, emulated: list, caller):
+    def _set_emulated(self, opts, emulated: list, caller, *, fresh: bool = False):
         """The emulated options of a listen socket's setopts, as OTP 25's
         tls_socket:setopts/3: split_options/4 reverses them, so of two values given
         for one name the first is stored; ``{active, N}`` is added to a running count
@@ -257,6 +262,13 @@ class ListenSocket(SocketBase):
         error shape; a result of ``false`` sends ``{ssl_passive, LS}`` to the
         *caller* (ssl does ``self() !``), not to the owner."""
         sock = self.parsed.socket
+        if fresh:   # at listen: the count starts from false, not from the value given
+            self.parsed = options.ParsedOptions(
+                role=self.parsed.role, socket=sock.copy(), inet=dict(self.parsed.inet),
+                ssl=self.parsed.ssl, files=self.parsed.files, given=self.parsed.given,
+                inet_list=self.parsed.inet_list)
+            sock = self.parsed.socket
+            sock.active = False
         for name, value in reversed(emulated):
             if name == "active" and socket_options.is_count(value):
                 sock.active, _ = socket_options.active_after_setopts(sock.active, value)

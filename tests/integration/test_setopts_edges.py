@@ -78,3 +78,14 @@ def test_packet_change_after_http_eoh_delivers_the_buffered_body(node, mode):
         Body = Get(),
         Srv ! stop, Mod:close(C), ssl:close(L),
         {{Head, Body}}""")
+
+
+@pytest.mark.parametrize("n", [0, -2, 3])
+def test_listen_with_active_n_at_most_0_is_passive_and_tells_the_caller(node, n):
+    # tls_socket:listen/3 checks {active, N} as setopts does (ssl_api_SUITE active_n)
+    same(node, f"""
+        {{ok, L}} = Mod:listen(0, [{{active, {n}}} | persistent_term:get(srv_opts)]),
+        M = receive {{ssl_passive, X}} when X =:= L -> passive after 200 -> none end,
+        G = Mod:getopts(L, [active]),
+        Mod:close(L),
+        {{M, G}}""")
