@@ -60,6 +60,12 @@ class TLSConfig:
     psk: bool = False
     psk_identity: Optional[bytes] = None
     psk_hook: Optional[object] = None
+    # server: choose the suite by our own cipher order (ssl's honor_cipher_order)
+    honor_cipher_order: bool = False
+    # OpenSSL sigalgs list (signature_algs, OTP's schemes in OpenSSL's names); None = default
+    sigalgs: Optional[str] = None
+    # OpenSSL groups list (eccs / supported_groups); None = the engine's default
+    groups: Optional[str] = None
     extra: dict = field(default_factory=dict)
 
     @property

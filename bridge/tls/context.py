@@ -86,7 +86,8 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.depth, cfg.fail_if_no_peer_cert, tuple(cfg.cert_chain), cfg.key_der,
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
-            tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity)
+            tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.honor_cipher_order,
+            cfg.sigalgs, cfg.groups)
 
 
 class ContextCache:
@@ -141,6 +142,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         # OTP servers accept client-initiated renegotiation (client_renegotiation, default
         # true); OpenSSL 3+ refuses it unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set
         options |= _OP_ALLOW_CLIENT_RENEGOTIATION
+    if cfg.honor_cipher_order:
+        # ssl's honor_cipher_order: the server takes the first of its own suites the
+        # client offers (ssl_handshake:select_cipher_suite/3 with HonorCipherOrder)
+        options |= SSL.OP_CIPHER_SERVER_PREFERENCE
     if not cfg.secure_renegotiate:
         options |= SSL.OP_LEGACY_SERVER_CONNECT | _OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION
     ctx.set_options(options)
@@ -165,7 +170,11 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # Key exchange groups OTP 25 also offers. OpenSSL's default adds a hybrid
     # post-quantum share, which doubles the ClientHello for a group OTP 25 lacks.
     ossl.set_groups(ctx, b"X25519:P-256:P-384:P-521:X448")
-    if cfg.role == "client" and cfg.session_tickets in ("auto", "manual"):
+    if cfg.sigalgs:
+        # ssl's signature_algs: the schemes offered, and those a server signs with or
+        # asks a client certificate to use (OpenSSL's one list does both)
+        ossl.set_sigalgs(ctx, cfg.sigalgs.encode())
+    elif cfg.role == "client" and cfg.session_tickets in ("auto", "manual"):
         # An OTP 25 server checks a ticket's binder by re-encoding the ClientHello and
         # crashes (ssl_cipher:hash_algorithm(unassigned)) on schemes it does not know,
         # which OpenSSL offers by default (ML-DSA, brainpool TLS 1.3): a client that

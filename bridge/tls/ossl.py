@@ -17,6 +17,7 @@ functions (``bridge.tls.callbacks``) and objects (the engine's ``on_verify``).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import weakref
 from typing import Callable, Optional
@@ -44,6 +45,16 @@ def set_sigalgs(ctx: SSL.Context, sigalgs: bytes) -> None:
     """The signature schemes offered (``SSL_CTX_set1_sigalgs_list``)."""
     if _lib.SSL_CTX_set1_sigalgs_list(ctx._context, sigalgs) != 1:
         _lib.ERR_clear_error()
+
+
+@functools.lru_cache(maxsize=256)
+def sigalgs_supported(names: frozenset) -> frozenset:
+    """Those of the signature scheme ``names`` (OpenSSL spellings: "rsa_pss_rsae_sha256",
+    "RSA+SHA256"...) that libssl here accepts in a sigalgs list."""
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    ok = frozenset(n for n in names if _lib.SSL_CTX_set1_sigalgs_list(ctx._context, n.encode()) == 1)
+    _lib.ERR_clear_error()
+    return ok
 
 
 def groups_supported(names) -> frozenset:

@@ -30,6 +30,7 @@ from .base import (
     _is_undef,
     _opt_error,
 )
+from . import sigalgs
 from .cipher_suites import _handle_cipher_option
 from .rules import _PRE13, _RULES, _RULES_KEY_ORDER, _VERSION_RANK
 from .validate import _validate
@@ -174,9 +175,8 @@ def opt_signature_algs(k, v, omap, env):
     if v is _UNBOUND or not omap.get("versions"):
         omap[k] = _UNDEF if v is _UNBOUND else _validate(k, v)
         return
-    if isinstance(v, list):
-        if not v:
-            raise SslOptionError((_ERROR, (_OPTIONS, A("no_supported_signature_schemes"), (A(k), v))))
+    if isinstance(v, list) and omap["versions"][0] in ("tlsv1.3", "tlsv1.2"):
+        sigalgs.check(k, v, omap["versions"][0])
         omap[k] = v
     else:
         omap[k] = _UNDEF

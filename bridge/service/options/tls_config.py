@@ -26,12 +26,12 @@ from .base import (
 )
 from .parse import ParsedOptions, parse_handshake_options
 from .pem import _certs_from_file, _dh_der_to_pem, _dh_pem_from_file, _key_pem_from_file
+from . import sigalgs
 from .sessions import session_config
 from .validate import _byte_chars
 
 # options the engine reads as they are
-_EXTRA = ("honor_cipher_order", "keep_secrets", "signature_algs", "eccs", "supported_groups",
-          "max_fragment_length", "log_level", "hibernate_after", "middlebox_comp_mode")
+_EXTRA = ("keep_secrets", "max_fragment_length", "log_level", "hibernate_after", "middlebox_comp_mode")
 
 
 def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
@@ -55,6 +55,7 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     _set_dh(cfg, o, file_contents)
     if role == "client":
         _set_server_name(cfg, o)
+    _set_negotiation(cfg, o, role, parsed.given)
     cfg.extra = {k: o[k] for k in _EXTRA if k in o}
     if role == "server":
         cfg.sni_configs = _sni_configs(parsed, file_contents)
@@ -84,6 +85,15 @@ def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
     cfg.psk = isinstance(o.get("user_lookup_fun"), tuple)
     ident = _erl_string(o.get("psk_identity"))
     cfg.psk_identity = ident.encode("utf-8", "surrogatepass") if ident else None
+
+
+def _set_negotiation(cfg, o: dict, role: str, given) -> None:
+    """honor_cipher_order, signature_algs and eccs / supported_groups (issue 10)."""
+    cfg.honor_cipher_order = role == "server" and o.get("honor_cipher_order") is True
+    algs = o.get("signature_algs")
+    if "signature_algs" in given and isinstance(algs, list):
+        # ssl's checks passed (options.sigalgs); one libssl takes is there (unsupported.py)
+        cfg.sigalgs = ":".join(sigalgs.openssl_names(algs))
 
 
 def _read(o: dict, file_contents: dict, opt: str):

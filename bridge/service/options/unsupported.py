@@ -5,6 +5,7 @@ from __future__ import annotations
 from bridge.etf.types import Atom
 
 from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
+from . import sigalgs
 from .sessions import reuse_session_unsupported, use_ticket_unsupported
 
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
@@ -50,6 +51,11 @@ def _unsupported(omap: dict, given: dict, role: str):
         ("protocol", lambda v: _is(v, "dtls")),
         ("erl_dist", lambda v: v is True),
         ("key", lambda v: isinstance(v, dict)),
+        # libssl parses a peer's signature_algorithms_cert but never sends one (no
+        # constructor in ssl/statem/extensions.c, no SSL_CTX_set1_*sigalgs* for it)
+        ("signature_algs_cert", lambda v: isinstance(v, list)),
+        # valid for ssl, but nothing in it that libssl signs with ({md5, rsa})
+        ("signature_algs", lambda v: isinstance(v, list) and not sigalgs.openssl_names(v)),
     ]
     for name, bad in checks:
         if name in given and bad(omap.get(name)):

@@ -1,0 +1,185 @@
+"""Options that steer what a handshake negotiates (issue 10): honor_cipher_order,
+signature_algs, signature_algs_cert, eccs and supported_groups take effect in
+OpenSSL or are refused by name.
+
+Each case runs one handshake with a BEAM ssl peer, once with ``ssl`` and once with
+``pyssl`` in the role under test (``Mod``), on one real node, and compares what both
+ends saw: the negotiated protocol and suite, or the errors.
+"""
+import pytest
+from bridgenode import BridgeThread
+from conftest import unique
+from erlnode import ErlNode
+from sslcompare import both, same
+
+from bridge.etf import Atom
+
+A = Atom
+
+# Run(ServerMod, ClientMod, ServerOpts, ClientOpts) -> {ClientSaw, ServerSaw}, where
+# each saw [protocol, selected_cipher_suite] or its handshake's error.
+_RUN = """
+    Run = fun(SMod, CMod, SOpts, COpts) ->
+        Info = fun(M, S) -> {ok, I} = M:connection_information(S, [protocol, selected_cipher_suite]), I end,
+        {ok, L} = SMod:listen(0, Srv ++ [{active, false}, {reuseaddr, true} | SOpts]),
+        {ok, {_, P}} = SMod:sockname(L),
+        Self = self(),
+        Pid = spawn(fun() ->
+            {ok, T} = SMod:transport_accept(L),
+            Self ! {srv, case SMod:handshake(T, 10000) of {ok, S} -> Info(SMod, S); E -> E end},
+            receive stop -> ok end end),
+        C = CMod:connect("localhost", P, [{active, false} | COpts], 10000),
+        CI = case C of {ok, CS} -> Info(CMod, CS); E2 -> E2 end,
+        SI = receive {srv, X} -> X after 20000 -> no_server_result end,
+        Pid ! stop,
+        case C of {ok, CS2} -> CMod:close(CS2); _ -> ok end,
+        SMod:close(L),
+        {CI, SI}
+    end,"""
+
+
+@pytest.fixture(scope="module")
+def env(cookie, pki):
+    bridge = BridgeThread(unique("bridge"), cookie)
+    node = ErlNode(unique("erl"), cookie)
+    p = pki
+    node.eval(f"""
+        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
+        Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
+        S12A = #{{key_exchange => ecdhe_rsa, cipher => aes_128_gcm, mac => aead, prf => sha256}},
+        S12B = #{{key_exchange => ecdhe_rsa, cipher => aes_256_gcm, mac => aead, prf => sha384}},
+        S13A = #{{key_exchange => any, cipher => aes_256_gcm, mac => aead, prf => sha384}},
+        S13B = #{{key_exchange => any, cipher => aes_128_gcm, mac => aead, prf => sha256}},
+        ok""")
+    yield bridge, node
+    node.stop()
+    bridge.stop()
+
+
+def _server_side(node, sopts: str, copts: str):
+    """pyssl (or ssl) as the server, an ssl client: both results must be ssl's."""
+    return same(node, _RUN + f" Run(Mod, ssl, {sopts}, {copts})")
+
+
+def _client_side(node, sopts: str, copts: str):
+    return same(node, _RUN + f" Run(ssl, Mod, {sopts}, {copts})")
+
+
+def _suite(res):
+    (client_saw, server_saw) = res
+    assert client_saw == server_saw
+    return dict(client_saw)[A("selected_cipher_suite")]
+
+
+# ---- honor_cipher_order ------------------------------------------------------------------
+
+@pytest.mark.parametrize("honor, expected", [("true", "S12B"), ("false", "S12A"), (None, "S12A")])
+def test_honor_cipher_order_tls12(env, honor, expected):
+    """ssl_api_SUITE honor_server_cipher_order / honor_client_cipher_order: the client
+    offers A then B, the server's ciphers are B then A."""
+    _, node = env
+    h = f"{{honor_cipher_order, {honor}}}, " if honor else ""
+    res = _server_side(node, f"[{h}{{ciphers, [S12B, S12A]}}, {{versions, ['tlsv1.2']}}]",
+                       "[{ciphers, [S12A, S12B]}, {versions, ['tlsv1.2']}]")
+    want = node.eval(expected)
+    assert _suite(res) == want
+
+
+@pytest.mark.parametrize("honor, expected", [("true", "S13B"), ("false", "S13A")])
+def test_honor_cipher_order_tls13(env, honor, expected):
+    """ssl_api_SUITE honor_server_cipher_order_tls13 / honor_client_cipher_order_tls13:
+    in TLS 1.3 too the server's order wins only with honor_cipher_order."""
+    _, node = env
+    res = _server_side(node, f"[{{honor_cipher_order, {honor}}}, {{ciphers, [S13B, S13A]}}]",
+                       "[{ciphers, [S13A, S13B]}]")
+    assert _suite(res) == node.eval(expected)
+
+
+def test_honor_cipher_order_on_a_client_same_error_as_ssl(env):
+    _, node = env
+    same(node, """{ok, L} = ssl:listen(0, Srv), {ok, {_, P}} = ssl:sockname(L),
+        R = Mod:connect("localhost", P, [{honor_cipher_order, true}], 5000), ssl:close(L), R""")
+
+
+# ---- signature_algs ----------------------------------------------------------------------
+
+def _alerts(res):
+    """The alert descriptions each end got ((client's, server's)), None where it connected."""
+    return tuple(r[1][1][0] if isinstance(r, tuple) and r[0] == A("error") else None for r in res)
+
+
+@pytest.mark.parametrize("versions", ["['tlsv1.2']", "['tlsv1.3', 'tlsv1.2']"])
+@pytest.mark.parametrize("side", ["Run(Mod, ssl, SO, CO)", "Run(ssl, Mod, SO, CO)"])
+def test_no_common_signature_algs(env, side, versions):
+    """ssl_api_SUITE no_common_signature_algs: the server signs with {sha256, rsa} only,
+    the client accepts {sha384, rsa} only: the handshake fails on both ends, as in ssl.
+    Known difference: OpenSSL's server (tls_choose_sigalg) sends handshake_failure
+    where ssl's sends insufficient_security, and libssl has no setting for it."""
+    _, node = env
+    body = (_RUN + f" SO = [{{signature_algs, [{{sha256, rsa}}]}}, {{versions, {versions}}}],"
+            f" CO = [{{signature_algs, [{{sha384, rsa}}]}}, {{versions, {versions}}}], {side}")
+    ssl_res, pyssl_res = both(node, body)
+    insufficient, failure = A("insufficient_security"), A("handshake_failure")
+    assert _alerts(ssl_res) == (insufficient, insufficient)
+    if side.startswith("Run(Mod"):
+        assert _alerts(pyssl_res) == (failure, failure)
+    else:   # the ssl server sends the alert: the pyssl client gets it as ssl's does
+        assert pyssl_res == ssl_res
+
+
+@pytest.mark.parametrize("side", [_server_side, _client_side])
+def test_signature_algs_shared_scheme_connects(env, side):
+    """One TLS 1.3 scheme in common (an RSA key signs with PSS): the handshake works."""
+    _, node = env
+    res = side(node, "[{signature_algs, [rsa_pss_rsae_sha384, rsa_pss_rsae_sha256]}]",
+               "[{signature_algs, [rsa_pss_rsae_sha256, ecdsa_secp256r1_sha256]}]")
+    assert res[0][0] == (A("protocol"), A("tlsv1.3"))
+
+
+@pytest.mark.parametrize("side", ["Run(Mod, ssl, SO, CO)", "Run(ssl, Mod, SO, CO)"])
+def test_signature_algs_tls13_no_shared_scheme(env, side):
+    """As no_common_signature_algs, in TLS 1.3 with PSS schemes (same known difference)."""
+    _, node = env
+    body = (_RUN + " SO = [{signature_algs, [rsa_pss_rsae_sha384]}, {versions, ['tlsv1.3']}],"
+            " CO = [{signature_algs, [rsa_pss_rsae_sha256]}, {versions, ['tlsv1.3']}], " + side)
+    ssl_res, pyssl_res = both(node, body)
+    insufficient, failure = A("insufficient_security"), A("handshake_failure")
+    assert _alerts(ssl_res) == (insufficient, insufficient)
+    assert pyssl_res == ssl_res if side.startswith("Run(ssl") else _alerts(pyssl_res) == (failure, failure)
+
+
+_BAD_SIGALGS = ("[[], foo, [foo], [{sha256, foo}], [{foo, rsa}], [{sha256, dsa}], [{md4, ecdsa}], [1],"
+                " [{sha, dsa}], [ecdsa_secp256r1_sha256], [eddsa_ed25519, foo], [{a, b, c}]]")
+
+
+@pytest.mark.parametrize("opt", ["signature_algs", "signature_algs_cert"])
+@pytest.mark.parametrize("versions", ["['tlsv1.3', 'tlsv1.2']", "['tlsv1.2']", "['tlsv1.1']"])
+def test_signature_algs_checks_same_as_ssl(env, opt, versions):
+    """OTP's handle_hashsigns_option / handle_signature_algorithms_option on odd lists:
+    the same errors and exceptions (listen/2's result, or the class and reason raised).
+    A signature_algs_cert ssl takes is then refused by name (see the next test)."""
+    _, node = env
+    body = f"""T = fun(V) -> try Mod:listen(0, Srv ++ [{{versions, {versions}}}, {{{opt}, V}}]) of
+                {{ok, L}} -> Mod:close(L), ok; E -> E catch C:R -> {{C, R}} end end,
+        [T(V) || V <- {_BAD_SIGALGS}]"""
+    ssl_res, pyssl_res = both(node, body)
+    refused = [(A("error"), (A("options"), (A("not_supported_by_pyssl"), (A(opt), v))))
+               for v in node.eval(_BAD_SIGALGS)] if opt == "signature_algs_cert" else []
+    fix = [A("ok") if r in refused else r for r in pyssl_res]
+    assert fix == list(ssl_res)
+
+
+def test_signature_algs_cert_refused_by_name(env):
+    """libssl parses a peer's signature_algorithms_cert but never sends one."""
+    _, node = env
+    r = node.eval("pyssl:listen(0, Srv ++ [{signature_algs_cert, [rsa_pss_rsae_sha256]}])")
+    assert r == (A("error"), (A("options"), (A("not_supported_by_pyssl"),
+                                            (A("signature_algs_cert"), [A("rsa_pss_rsae_sha256")]))))
+
+
+def test_signature_algs_nothing_libssl_has_is_refused_by_name(env):
+    """{md5, rsa} is valid for ssl (TLS 1.2) but libssl has no MD5 signature scheme."""
+    _, node = env
+    r = node.eval("""pyssl:listen(0, Srv ++ [{versions, ['tlsv1.2']}, {signature_algs, [{md5, rsa}]}])""")
+    assert r == (A("error"), (A("options"), (A("not_supported_by_pyssl"),
+                                            (A("signature_algs"), [(A("md5"), A("rsa"))]))))
