@@ -39,7 +39,7 @@ from bridge.etf.types import Atom
 __all__ = ["Suite", "SUITES", "cipher_suites", "cipher_suites_legacy", "suite_for",
            "suite_map_to_code", "openssl_str_to_code", "tuple_to_map", "suite_map",
            "suite_legacy", "supported_suites", "openssl_config", "openssl_supported",
-           "openssl_name", "negotiable"]
+           "openssl_name", "negotiable", "openssl_groups"]
 
 VERSIONS = ("tlsv1.3", "tlsv1.2", "tlsv1.1", "tlsv1")
 DESCRIPTIONS = ("default", "all", "anonymous", "exclusive", "exclusive_anonymous")
@@ -296,7 +296,7 @@ _ECCS_VERSIONS = ("tlsv1.2", "tlsv1.1", "tlsv1", "dtlsv1.2", "dtlsv1")
 
 
 @lru_cache(maxsize=None)
-def _openssl_groups() -> frozenset:
+def openssl_groups() -> frozenset:
     """The curve and group names libssl here accepts for a handshake."""
     from bridge.tls import ossl
     return ossl.groups_supported(sorted(set(ECC_CURVES) | set(GROUPS)))
@@ -307,7 +307,7 @@ def eccs(version=None) -> Optional[list]:
     included: OTP 25 has no clause for it)."""
     if version is not None and (not isinstance(version, Atom) or version.name not in _ECCS_VERSIONS):
         return None
-    have = _openssl_groups()
+    have = openssl_groups()
     return [Atom(c) for c in ECC_CURVES if c in have]
 
 
@@ -315,7 +315,7 @@ def groups(kind=None) -> Optional[list]:
     """``ssl:groups/0`` and ``groups(default)``; None for any other argument."""
     if kind is not None and kind is not Atom("default"):
         return None
-    have = _openssl_groups()
+    have = openssl_groups()
     return [Atom(g) for g in (DEFAULT_GROUPS if kind is not None else GROUPS) if g in have]
 
 

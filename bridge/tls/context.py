@@ -169,7 +169,8 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         raise ContextError(f"no usable cipher suites: {exc}") from None
     # Key exchange groups OTP 25 also offers. OpenSSL's default adds a hybrid
     # post-quantum share, which doubles the ClientHello for a group OTP 25 lacks.
-    ossl.set_groups(ctx, b"X25519:P-256:P-384:P-521:X448")
+    # eccs / supported_groups, when given, replace them
+    ossl.set_groups(ctx, cfg.groups.encode() if cfg.groups else b"X25519:P-256:P-384:P-521:X448")
     if cfg.sigalgs:
         # ssl's signature_algs: the schemes offered, and those a server signs with or
         # asks a client certificate to use (OpenSSL's one list does both)

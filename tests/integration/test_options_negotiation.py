@@ -183,3 +183,60 @@ def test_signature_algs_nothing_libssl_has_is_refused_by_name(env):
     r = node.eval("""pyssl:listen(0, Srv ++ [{versions, ['tlsv1.2']}, {signature_algs, [{md5, rsa}]}])""")
     assert r == (A("error"), (A("options"), (A("not_supported_by_pyssl"),
                                             (A("signature_algs"), [(A("md5"), A("rsa"))]))))
+
+
+# ---- eccs / supported_groups -------------------------------------------------------------
+
+def _outcome(res):
+    """'ok' if both ends connected, else the pair of alert descriptions."""
+    if all(isinstance(r, list) for r in res):
+        return "ok"
+    return _alerts(res)
+
+
+@pytest.mark.parametrize("sopts, copts", [
+    # ssl_api_SUITE supported_groups: a group in common, after a HelloRetryRequest
+    ("[{supported_groups, [x448, x25519]}]", "[{supported_groups, [x448]}]"),
+    ("[{supported_groups, [x25519]}, {versions, ['tlsv1.3']}]",
+     "[{supported_groups, [secp384r1]}, {versions, ['tlsv1.3']}]"),
+    ("[{supported_groups, [secp384r1]}]", "[{supported_groups, [x25519, secp384r1]}]"),
+    # TLS 1.2: eccs decide the ECDHE curve
+    ("[{eccs, [secp384r1]}, {versions, ['tlsv1.2']}, {ciphers, [S12A]}]",
+     "[{eccs, [secp256r1]}, {versions, ['tlsv1.2']}, {ciphers, [S12A]}]"),
+    ("[{eccs, [secp384r1]}, {versions, ['tlsv1.2']}, {ciphers, [S12A]}]",
+     "[{eccs, [secp256r1, secp384r1]}, {versions, ['tlsv1.2']}, {ciphers, [S12A]}]"),
+])
+@pytest.mark.parametrize("side", ["Run(Mod, ssl, SO, CO)", "Run(ssl, Mod, SO, CO)"])
+def test_groups_take_effect(env, side, sopts, copts):
+    """With a group in common the handshake works, without one it fails, on both
+    ends as with ssl (the alert included)."""
+    _, node = env
+    ssl_res, pyssl_res = both(node, _RUN + f" SO = {sopts}, CO = {copts}, {side}")
+    if _outcome(ssl_res) == "ok":
+        assert pyssl_res == ssl_res
+    elif side.startswith("Run(Mod"):
+        # known difference: without a group in common an OpenSSL server sends
+        # handshake_failure (tls_parse_ctos_key_share / tls1_shared_group), ssl's
+        # insufficient_security; libssl has no setting for it
+        insufficient, failure = A("insufficient_security"), A("handshake_failure")
+        assert _outcome(ssl_res) in ((insufficient, insufficient), (failure, failure))
+        assert _outcome(pyssl_res) == (failure, failure)
+    else:
+        assert _outcome(pyssl_res) == _outcome(ssl_res)
+
+
+@pytest.mark.parametrize("opt", ["eccs", "supported_groups"])
+def test_groups_bad_values_same_as_ssl(env, opt):
+    _, node = env
+    same(node, f"""T = fun(V) -> try Mod:listen(0, Srv ++ [{{{opt}, V}}]) of
+                {{ok, L}} -> Mod:close(L), ok; E -> E catch C:R -> {{C, R}} end end,
+        [T(V) || V <- [foo, [x25519, 1], [x25519, foo], [x25519]]]""")
+
+
+def test_groups_libssl_lacks_are_refused_by_name(env):
+    """ssl takes an eccs list its crypto lacks entirely (nothing offered); OpenSSL
+    cannot have an empty groups list."""
+    _, node = env
+    r = node.eval("""[pyssl:listen(0, Srv ++ [{versions, ['tlsv1.2']}, {eccs, V}]) || V <- [[], [sect163k1], [1]]]""")
+    assert r == [(A("error"), (A("options"), (A("not_supported_by_pyssl"), (A("eccs"), v))))
+                 for v in ([], [A("sect163k1")], [1])]

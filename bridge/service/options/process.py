@@ -165,8 +165,8 @@ def opt_groups(k, v, omap, env):
         _assert_dep(k, "versions", vs, ["tlsv1.3"])
     if not isinstance(v, list):
         raise ErlangException("error", A("function_clause"))
-    if not all(isinstance(x, Atom) for x in v):
-        raise _opt_error(k, v)
+    # tls_v1:ecc_curves/2 and groups/2 keep what crypto has and drop the rest, whatever
+    # it is (bridge.service.options.groups does so with libssl's names)
     omap[k] = v
 
 

@@ -26,7 +26,7 @@ from .base import (
 )
 from .parse import ParsedOptions, parse_handshake_options
 from .pem import _certs_from_file, _dh_der_to_pem, _dh_pem_from_file, _key_pem_from_file
-from . import sigalgs
+from . import groups, sigalgs
 from .sessions import session_config
 from .validate import _byte_chars
 
@@ -94,6 +94,7 @@ def _set_negotiation(cfg, o: dict, role: str, given) -> None:
     if "signature_algs" in given and isinstance(algs, list):
         # ssl's checks passed (options.sigalgs); one libssl takes is there (unsupported.py)
         cfg.sigalgs = ":".join(sigalgs.openssl_names(algs))
+    cfg.groups = groups.openssl_list(o, role, cfg.versions, given)
 
 
 def _read(o: dict, file_contents: dict, opt: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bridge.etf.types import Atom
 
 from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
-from . import sigalgs
+from . import groups, sigalgs
 from .sessions import reuse_session_unsupported, use_ticket_unsupported
 
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
@@ -60,4 +60,6 @@ def _unsupported(omap: dict, given: dict, role: str):
     for name, bad in checks:
         if name in given and bad(omap.get(name)):
             refuse(name, omap.get(name))
+    if omap.get("versions"):
+        groups.openssl_list(omap, role, omap["versions"], given)     # refuses what libssl lacks
 
