@@ -101,6 +101,17 @@ def test_honor_cipher_order_on_a_client_same_error_as_ssl(env):
         R = Mod:connect("localhost", P, [{honor_cipher_order, true}], 5000), ssl:close(L), R""")
 
 
+def test_honor_ecc_order_alone_is_refused_by_name(env):
+    """OpenSSL's server curve order comes only with its suite order; with both it is
+    what ssl does, and false is the default."""
+    _, node = env
+    r = node.eval("""[element(1, pyssl:listen(0, Srv ++ O)) || O <- [[{honor_ecc_order, true}],
+        [{honor_ecc_order, true}, {honor_cipher_order, true}], [{honor_ecc_order, false}]]]""")
+    assert r[1:] == [A("ok"), A("ok")]
+    r = node.eval("pyssl:listen(0, Srv ++ [{honor_ecc_order, true}])")
+    assert r == (A("error"), (A("options"), (A("not_supported_by_pyssl"), (A("honor_ecc_order"), True))))
+
+
 # ---- signature_algs ----------------------------------------------------------------------
 
 def _alerts(res):

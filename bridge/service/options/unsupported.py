@@ -60,6 +60,11 @@ def _unsupported(omap: dict, given: dict, role: str):
     for name, bad in checks:
         if name in given and bad(omap.get(name)):
             refuse(name, omap.get(name))
+    if "honor_ecc_order" in given and omap.get("honor_ecc_order") is True \
+            and omap.get("honor_cipher_order") is not True:
+        # OpenSSL takes the server's curve order only with the server's suite order
+        # (SSL_OP_CIPHER_SERVER_PREFERENCE drives both; there is no option for curves alone)
+        refuse("honor_ecc_order", True)
     if omap.get("versions"):
         groups.openssl_list(omap, role, omap["versions"], given)     # refuses what libssl lacks
 
