@@ -30,6 +30,21 @@ _OTP25_SIGALGS = (b"ECDSA+SHA512:ECDSA+SHA384:ECDSA+SHA256:ed25519:ed448:"
                   b"RSA+SHA512:RSA+SHA384:RSA+SHA256")
 
 
+# A server's DH group when no dh/dhfile is given: ssl then uses its built-in 2048-bit
+# group (?DEFAULT_DIFFIE_HELLMAN_PARAMS) and DHE suites work; OpenSSL has none unless
+# told (SSL_CTX_set_dh_auto is not bound). This is RFC 7919's ffdhe2048, as
+# `openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048` writes it.
+_DEFAULT_DH = b"""-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+
 class NoALPNOverlap(SSL.Error):
     """Raised from the ALPN selection callback when client and server share no protocol."""
 
@@ -221,6 +236,8 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
             raise ContextError(f"bad DH parameters: {exc}") from None
         finally:
             os.unlink(path)
+    elif cfg.role == "server":
+        ossl.set_tmp_dh_pem(ctx, _DEFAULT_DH)
     if cfg.role == "server":
         ctx.set_session_id(b"pyssl-bridge")
         # ssl's server session cache (reuse_sessions, default true); sessions live as

@@ -57,6 +57,25 @@ def sigalgs_supported(names: frozenset) -> frozenset:
     return ok
 
 
+def set_tmp_dh_pem(ctx: SSL.Context, pem: bytes) -> bool:
+    """DH parameters for DHE suites from PEM in memory (``SSL_CTX_set_tmp_dh``;
+    pyOpenSSL's load_tmp_dh wants a file). False if they do not load."""
+    bio = _lib.BIO_new_mem_buf(pem, len(pem))
+    if bio == _ffi.NULL:
+        return False
+    try:
+        dh = _lib.PEM_read_bio_DHparams(bio, _ffi.NULL, _ffi.NULL, _ffi.NULL)
+    finally:
+        _lib.BIO_free(bio)
+    if dh == _ffi.NULL:
+        _lib.ERR_clear_error()
+        return False
+    try:
+        return _lib.SSL_CTX_set_tmp_dh(ctx._context, dh) == 1     # takes its own reference
+    finally:
+        _lib.DH_free(dh)
+
+
 def groups_supported(names) -> frozenset:
     """Those of the curve/group ``names`` (OpenSSL spellings: "x25519", "secp256r1",
     "ffdhe2048"...) that libssl here accepts for a handshake."""

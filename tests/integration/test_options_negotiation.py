@@ -50,6 +50,8 @@ def env(cookie, pki):
         S12B = #{{key_exchange => ecdhe_rsa, cipher => aes_256_gcm, mac => aead, prf => sha384}},
         S13A = #{{key_exchange => any, cipher => aes_256_gcm, mac => aead, prf => sha384}},
         S13B = #{{key_exchange => any, cipher => aes_128_gcm, mac => aead, prf => sha256}},
+        D128 = #{{key_exchange => dhe_rsa, cipher => aes_128_cbc, mac => sha, prf => default_prf}},
+        D256 = #{{key_exchange => dhe_rsa, cipher => aes_256_cbc, mac => sha, prf => default_prf}},
         ok""")
     yield bridge, node
     node.stop()
@@ -83,6 +85,16 @@ def test_honor_cipher_order_tls12(env, honor, expected):
                        "[{ciphers, [S12A, S12B]}, {versions, ['tlsv1.2']}]")
     want = node.eval(expected)
     assert _suite(res) == want
+
+
+@pytest.mark.parametrize("honor, expected", [("true", "D256"), ("false", "D128")])
+def test_honor_cipher_order_otp_cases(env, honor, expected):
+    """ssl_api_SUITE's own suites (DHE, CBC): a server without dh/dhfile uses a
+    default DH group, as ssl does (ffdhe2048 here, ssl's built-in group there)."""
+    _, node = env
+    res = _server_side(node, f"[{{honor_cipher_order, {honor}}}, {{ciphers, [D256, D128]}}, {{versions, ['tlsv1.2']}}]",
+                       "[{ciphers, [D128, D256]}, {versions, ['tlsv1.2']}]")
+    assert _suite(res) == node.eval(expected)
 
 
 @pytest.mark.parametrize("honor, expected", [("true", "S13B"), ("false", "S13A")])
