@@ -33,9 +33,11 @@ warm(Mod, Ports, Opts) ->
          E -> E
      end || P <- Ports].
 
-%% Whether the next connect to Port resumes: OTP 25 reports session_resumption
-%% false for a resumed TLS 1.2 session (so does pyssl), so two connections in a
-%% row with the same session id tell.
+%% Whether connects to Port resume. OTP 25 reports session_resumption false for
+%% a resumed TLS 1.2 session (so does pyssl), and a client may hold several
+%% sessions for one server (one per round here) and offer any of them; a full
+%% handshake always brings a fresh id from the server, so a repeated id among
+%% eight connections means they resumed (fewer than eight sessions are cached).
 resumed(Mod, Port, Opts) ->
     Id = fun() ->
                  {ok, S} = Mod:connect("localhost", Port, Opts, 20000),
@@ -43,7 +45,7 @@ resumed(Mod, Port, Opts) ->
                  Mod:close(S),
                  I
          end,
-    Id() =:= Id().
+    length(lists:usort([Id() || _ <- lists:seq(1, 8)])) < 8.
 
 hs_loop(_, _, _, _, 0, _, E) -> E;
 hs_loop(Mod, Ports, NP, I, K, Opts, E) ->
