@@ -112,11 +112,11 @@ def run_peer(cert: str, key: str) -> int:
 def run_loadgen(port: int, conc: int, n: int, cafile: str, mode: str = "13") -> int:
     """``--loadgen``: conc threads, n handshakes each (connect, handshake, wait for
     the server's close); prints JSON {elapsed, ok, errors, reused}. Mode ``13``: TLS
-    1.3; ``12``: TLS 1.2, full handshakes; ``12r``: TLS 1.2, each thread first makes
+    1.3; ``12``: TLS 1.2, full handshakes; ``12r`` (``13r``: TLS 1.3 tickets): TLS 1.2, each thread first makes
     one handshake (prints {"warm": ok} and waits for a line on stdin: the caller
     starts its counters then), then offers the session of its last handshake."""
     ctx = ssl.create_default_context(cafile=cafile)
-    v = ssl.TLSVersion.TLSv1_3 if mode == "13" else ssl.TLSVersion.TLSv1_2
+    v = ssl.TLSVersion.TLSv1_3 if mode.startswith("13") else ssl.TLSVersion.TLSv1_2
     ctx.minimum_version = ctx.maximum_version = v
     counts = [0, 0, 0]
     lock = threading.Lock()
@@ -131,7 +131,8 @@ def run_loadgen(port: int, conc: int, n: int, cafile: str, mode: str = "13") -> 
             return s.session, s.session_reused
 
     sessions = [None] * conc
-    if mode == "12r":
+    resume = mode.endswith("r")
+    if resume:
         warm = 0
         for i in range(conc):
             try:
@@ -148,7 +149,7 @@ def run_loadgen(port: int, conc: int, n: int, cafile: str, mode: str = "13") -> 
         for _ in range(n):
             try:
                 got, r = one(session)
-                if mode == "12r":
+                if resume:
                     session = got
                 ok += 1
                 reused += r
@@ -393,9 +394,10 @@ class Bench:
         lgp = subprocess.Popen([sys.executable, "-m", "bench.ssl_bench", "--loadgen", str(port), str(a.conc),
                                 str(a.handshakes), self.ca, mode], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, cwd=str(ROOT), text=True)
-        warm = json.loads(lgp.stdout.readline())["warm"] if mode == "12r" else 0
+        resume = mode.endswith("r")
+        warm = json.loads(lgp.stdout.readline())["warm"] if resume else 0
         b0, c0 = self.cpu_of(self.bridges[:1]), self.ev("ssl_bench_drv:cpu()")
-        out, _ = lgp.communicate("go\n" if mode == "12r" else None, timeout=300)
+        out, _ = lgp.communicate("go\n" if resume else None, timeout=300)
         c1, bridge_s = self.ev("ssl_bench_drv:cpu()"), self.cpu_of(self.bridges[:1]) - b0
         accepted, failed = self.ev("ssl_bench_drv:server_stop()")
         accepted -= warm      # the untimed handshakes the resumed ones take their sessions from
@@ -410,6 +412,12 @@ class Bench:
 
     def server_resumed_12(self, mod):
         return self.server_handshakes(mod, self.sopts12, "12r")
+
+    def server_resumed_13(self, mod):
+        """TLS 1.3 resumed with stateless tickets; its full baseline is server_handshakes
+        (tickets disabled, ssl's default). The load generator reads until the server's
+        close, so each connection's tickets have come and the next offers one."""
+        return self.server_handshakes(mod, self.sopts.replace("[", "[{session_tickets, stateless}, ", 1), "13r")
 
     def server_bulk(self, mod):
         nbytes = self.args.bulk_mib << 20
@@ -463,10 +471,12 @@ class Bench:
 
 
 SCENARIOS = ["client_handshakes", "bulk_download", "upload", "echo", "server_handshakes", "server_bulk",
-             "client_handshakes_12", "client_resumed_12", "server_handshakes_12", "server_resumed_12"]
+             "client_handshakes_12", "client_resumed_12", "server_handshakes_12", "server_resumed_12",
+             "server_resumed_13"]
 # (resumed, full) pairs: resumed total CPU per handshake / full, target <= 1/3 for pyssl
 RESUMED = [("client", "client_resumed_12", "client_handshakes_12"),
-           ("server", "server_resumed_12", "server_handshakes_12")]
+           ("server", "server_resumed_12", "server_handshakes_12"),
+           ("server13", "server_resumed_13", "server_handshakes")]
 RESUMED_TARGET = 1 / 3
 
 # (scenario, metric, label, target, higher_is_better)
@@ -488,11 +498,14 @@ ROWS = [
     ("server_bulk", "beam_ms_per_mib", "server receive BEAM CPU / MiB", "<= 0.1", False),
     ("server_bulk", "total_ms_per_mib", "server receive total CPU / MiB", "<= 1.5", False),
 ]
-for _side, _res, _full in RESUMED:
+for _side, _res, _full in RESUMED[:2]:
     for _scen, _what in ((_full, "TLS 1.2 full"), (_res, "TLS 1.2 resumed")):
         ROWS += [(_scen, "hs_per_s", f"{_side} {_what} hs/s", ">= 1.0", True),
                  (_scen, "beam_ms_per_hs", f"{_side} {_what} BEAM CPU/hs", "<= 0.1", False),
                  (_scen, "total_ms_per_hs", f"{_side} {_what} total CPU/hs", "<= 1.0", False)]
+ROWS += [("server_resumed_13", "hs_per_s", "server TLS 1.3 resumed hs/s", ">= 1.0", True),
+         ("server_resumed_13", "beam_ms_per_hs", "server TLS 1.3 resumed BEAM CPU/hs", "<= 0.1", False),
+         ("server_resumed_13", "total_ms_per_hs", "server TLS 1.3 resumed total CPU/hs", "<= 1.0", False)]
 
 
 def meets(ratio, target):
@@ -587,7 +600,7 @@ def summarize(args, raw, mem, scale, elapsed):
             extra[f"{scen}.{mod}.{key}"] = statistics.median(m[key] for m in raw[scen][mod])
     errors = {f"{s}.{mod}": sum(m.get("errors", 0) for m in raw[s][mod])
               for s in ("client_handshakes", "server_handshakes", "client_handshakes_12",
-                        "client_resumed_12", "server_handshakes_12", "server_resumed_12")
+                        "client_resumed_12", "server_handshakes_12", "server_resumed_12", "server_resumed_13")
               if s in raw for mod in ("ssl", "pyssl")}
     resumed = {}
     for side, res, full in RESUMED:
@@ -645,7 +658,7 @@ def print_table(rep):
     print("peer CPU (not counted): " + ", ".join(f"{k}={v:.2f}" for k, v in rep["peer_cpu"].items()))
     for k, v in rep.get("resumed_vs_full", {}).items():
         met = "met" if v["ratio"] <= rep["resumed_target"] else "MISSED"
-        print(f"resumed/full total CPU per hs, {k:13} {v['resumed_ms']:.3g} / {v['full_ms']:.3g} ms = "
+        print(f"resumed/full total CPU per hs, {k:15} {v['resumed_ms']:.3g} / {v['full_ms']:.3g} ms = "
               f"{v['ratio']:.2f} (target pyssl <= 0.33: {met if k.endswith('pyssl') else '-'}; "
               f"resumed checked: {v['resumed_ok']})")
     if any(rep["errors"].values()):
