@@ -60,6 +60,9 @@ class TLSConfig:
     psk: bool = False
     psk_identity: Optional[bytes] = None
     psk_hook: Optional[object] = None
+    # keep_secrets: record the TLS 1.3 traffic secrets OpenSSL's keylog callback
+    # reports (TLSEngine.traffic_secrets), as ssl keeps them for connection_information
+    keep_secrets: bool = False
     extra: dict = field(default_factory=dict)
 
     @property

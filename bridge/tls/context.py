@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 from . import ossl, sessions
-from .callbacks import install_psk_callbacks, on_servername
+from .callbacks import install_psk_callbacks, on_keylog, on_servername
 from .config import TLSConfig
 
 _VERSION_CONST = {
@@ -86,7 +86,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.depth, cfg.fail_if_no_peer_cert, tuple(cfg.cert_chain), cfg.key_der,
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
-            tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity)
+            tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.keep_secrets)
 
 
 class ContextCache:
@@ -121,6 +121,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         ctx.set_tlsext_servername_callback(on_servername)
     if cfg.psk:
         install_psk_callbacks(ctx, cfg)
+    if cfg.keep_secrets:
+        # SSL_CTX_set_keylog_callback: OpenSSL reports each TLS 1.3 secret as it
+        # derives it; the engine keeps them (ssl's keep_secrets, see TLSEngine)
+        ctx.set_keylog_callback(on_keylog)
     versions = [v for v in _ORDER if v in cfg.versions] or ["tlsv1.2", "tlsv1.3"]
     ctx.set_min_proto_version(_VERSION_CONST[versions[0]])
     ctx.set_max_proto_version(_VERSION_CONST[versions[-1]])

@@ -30,7 +30,7 @@ from .sessions import session_config
 from .validate import _byte_chars
 
 # options the engine reads as they are
-_EXTRA = ("honor_cipher_order", "keep_secrets", "signature_algs", "eccs", "supported_groups",
+_EXTRA = ("honor_cipher_order", "signature_algs", "eccs", "supported_groups",
           "max_fragment_length", "log_level", "hibernate_after", "middlebox_comp_mode")
 
 
@@ -55,6 +55,7 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     _set_dh(cfg, o, file_contents)
     if role == "client":
         _set_server_name(cfg, o)
+    cfg.keep_secrets = o.get("keep_secrets") is True
     cfg.extra = {k: o[k] for k in _EXTRA if k in o}
     if role == "server":
         cfg.sni_configs = _sni_configs(parsed, file_contents)
