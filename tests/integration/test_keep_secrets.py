@@ -60,11 +60,11 @@ HELPERS = f"""
 """
 
 
-def _body(pki, version, server_mod, client_mod, keep):
+def _body(pki, version, server_mod, client_mod, keep, extra=""):
     return HELPERS + f"""
     SM = {server_mod}, CM = {client_mod},
     {{ok, L}} = SM:listen(0, [{{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}},
-                             {{versions, ['{version}']}}, {{keep_secrets, {keep}}}, {{active, false}}]),
+                             {{versions, ['{version}']}}, {{keep_secrets, {keep}}}, {{active, false}}{extra}]),
     {{ok, {{_, Port}}}} = SM:sockname(L), Me = self(),
     Srv = spawn(fun() -> {{ok, T}} = SM:transport_accept(L), {{ok, S}} = SM:handshake(T),
                         Me ! {{srv, Q(SM, S)}}, receive stop -> SM:close(S) end end),
@@ -114,3 +114,14 @@ def test_keylog_lines_are_ssls_for_tls13(env):
     assert [r[0] for r in res] == [list(b"CLIENT_HANDSHAKE_TRAFFIC_SECRET"), list(b"SERVER_HANDSHAKE_TRAFFIC_SECRET"),
                                    list(b"CLIENT_TRAFFIC_SECRET_0"), list(b"SERVER_TRAFFIC_SECRET_0")]
     assert {tuple(r[1]) for r in res} == {(64, 64)}
+
+
+def test_keylog_after_an_sni_switch_same_as_ssl(env):
+    """sni_hosts switches the connection to another OpenSSL context after the
+    ClientHello: that context keeps the listen socket's keep_secrets (as ssl merges
+    the host's options over the listen socket's), so the secrets are still recorded."""
+    node, pki = env
+    sni = f', {{sni_hosts, [{{"localhost", [{{certfile, "{pki.ec_server.cert_path}"}}, {{keyfile, "{pki.ec_server.key_path}"}}]}}]}}'
+    res = same(node, "(fun() -> " + _body(pki, "tlsv1.3", "Mod", "ssl", "true", sni) + " end)()")
+    assert res[2:] == (True, True, True)
+    assert len(res[0][0][1][0][1]) == 4          # the four TLS 1.3 lines
