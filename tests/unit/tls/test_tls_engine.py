@@ -482,3 +482,21 @@ def test_groups_supported_asks_libssl():
     from bridge.tls.ossl import groups_supported
     got = groups_supported(["x25519", "secp256r1", "no_such_group"])
     assert got == frozenset({"x25519", "secp256r1"})
+
+
+def test_hello_random_starts_with_the_time_below_tls13(pki):
+    """ssl_record:make_random/1: with TLS 1.2 the highest version configured, the hello
+    randoms start with the time in seconds (OTP's check_random_nonce); with TLS 1.3
+    configured they are random throughout (a chance of 2^-25 to fall within the minute)."""
+    import time
+
+    def near_now(random: bytes) -> bool:
+        return abs(int.from_bytes(random[:4], "big") - time.time()) < 60
+
+    c, s = engines(client_cfg(pki, versions=("tlsv1.2",)), server_cfg(pki, versions=("tlsv1.2",)))
+    handshake(c, s)
+    assert near_now(c.client_random()) and near_now(s.server_random())
+    c, s = engines(client_cfg(pki), server_cfg(pki))
+    handshake(c, s)
+    assert c.version == "tlsv1.3"
+    assert not near_now(c.client_random()) and not near_now(s.server_random())
