@@ -132,25 +132,25 @@ class Api:
             ("ssl_accept", 2): on(_CLOSED, lambda k, a, c: self._handshake2(k, a[1], c, False)),
             ("ssl_accept", 3): on(_CLOSED, lambda k, a, c: k.handshake(a[1], a[2], c, new_api=False)),
             ("send", 2): on(_CLOSED, lambda k, a, c: k.send(a[1])),
-            ("recv", 2): on(_CLOSED, lambda k, a, c: _recv(k, a[1], INFINITY)),
-            ("recv", 3): on(_CLOSED, lambda k, a, c: _recv(k, a[1], a[2])),
+            ("recv", 2): on(_CLOSED, lambda k, a, c: _recv(k, a[1], INFINITY), in_config_error=_CLOSED),
+            ("recv", 3): on(_CLOSED, lambda k, a, c: _recv(k, a[1], a[2]), in_config_error=_CLOSED),
             ("close", 1): on(OK, lambda k, a, c: k.close(None), ends=True),
             ("close", 2): on(OK, lambda k, a, c: k.close(_close_how(a[1])), ends=True),
-            ("shutdown", 2): on(_CLOSED, lambda k, a, c: k.shutdown(a[1])),
+            ("shutdown", 2): on(_CLOSED, lambda k, a, c: k.shutdown(a[1]), in_config_error=_CLOSED),
             ("controlling_process", 2): on(_CLOSED, lambda k, a, c: k.controlling_process(a[1]),
-                                           check=_new_owner_is_pid),
-            ("setopts", 2): on(_CLOSED, lambda k, a, c: k.setopts(a[1], c)),
-            ("getopts", 2): on(_CLOSED, lambda k, a, c: k.getopts(a[1])),
+                                           check=_new_owner_is_pid, in_config_error=_CLOSED),
+            ("setopts", 2): on(_CLOSED, lambda k, a, c: k.setopts(a[1], c), in_config_error=_CLOSED),
+            ("getopts", 2): on(_CLOSED, lambda k, a, c: k.getopts(a[1]), in_config_error=_CLOSED),
             ("peername", 1): on(_EINVAL, lambda k, a, c: k.peername()),
             ("sockname", 1): on(_EINVAL, lambda k, a, c: k.sockname()),
-            ("peercert", 1): on(_CLOSED, lambda k, a, c: k.peercert()),
-            ("connection_info", 1): on(_CLOSED, lambda k, a, c: k.connection_info()),
-            ("connection_information", 1): on(_CLOSED, lambda k, a, c: k.connection_information(None)),
-            ("connection_information", 2): on(_CLOSED, lambda k, a, c: _connection_information2(k, a[1])),
-            ("negotiated_protocol", 1): on(_CLOSED, lambda k, a, c: k.negotiated_protocol(True)),
-            ("negotiated_next_protocol", 1): on(_CLOSED, lambda k, a, c: k.negotiated_protocol(False)),
-            ("prf", 5): on(_CLOSED, lambda k, a, c: k.prf(a[1], a[2], a[3], a[4])),
-            ("renegotiate", 1): on(_CLOSED, lambda k, a, c: k.renegotiate()),
+            ("peercert", 1): on(_CLOSED, lambda k, a, c: k.peercert(), in_config_error=_CLOSED),
+            ("connection_info", 1): on(_CLOSED, lambda k, a, c: k.connection_info(), in_config_error=_CLOSED),
+            ("connection_information", 1): on(_CLOSED, lambda k, a, c: k.connection_information(None), in_config_error=_CLOSED),
+            ("connection_information", 2): on(_CLOSED, lambda k, a, c: _connection_information2(k, a[1]), in_config_error=_CLOSED),
+            ("negotiated_protocol", 1): on(_CLOSED, lambda k, a, c: k.negotiated_protocol(True), in_config_error=_CLOSED),
+            ("negotiated_next_protocol", 1): on(_CLOSED, lambda k, a, c: k.negotiated_protocol(False), in_config_error=_CLOSED),
+            ("prf", 5): on(_CLOSED, lambda k, a, c: k.prf(a[1], a[2], a[3], a[4]), in_config_error=_CLOSED),
+            ("renegotiate", 1): on(_CLOSED, lambda k, a, c: k.renegotiate(), in_config_error=_CLOSED),
             ("cipher_suites", 0): lambda a, c: ciphers.cipher_suites_legacy(),
             ("cipher_suites", 1): lambda a, c: _legacy_suites(a[0]),
             ("cipher_suites", 2): lambda a, c: _or_function_clause(ciphers.otp_cipher_suites(a[0], a[1])),
@@ -180,11 +180,15 @@ class Api:
         }
         self._update_keys_on = on(_CLOSED, lambda k, a, c: session.update_keys(s, k, a[1]))
 
-    def _socket_entry(self, if_gone, fn, *, ends: bool = False, check=None):
+    def _socket_entry(self, if_gone, fn, *, ends: bool = False, check=None, in_config_error=None):
         """The handler of a call whose first argument is a socket: ``if_gone`` is the
         reply for a socket that is closed (not in the table any more); ``ends`` says
         the reply ends the socket for its caller (close); ``check`` validates the other
-        arguments first, as ssl's function clauses do before looking at the socket."""
+        arguments first, as ssl's function clauses do before looking at the socket;
+        ``in_config_error`` is the reply of a call that ssl makes to the connection
+        process, for an accepted socket whose listen config cannot be built (its
+        process waits in ssl_gen_statem:config_error/3, which answers such calls
+        {error, closed})."""
         def handler(args, caller):
             term = args[0]
             ref = socket_ref(term)
@@ -195,6 +199,8 @@ class Api:
             sock = self.service.sockets.get(ref)
             if sock is None:
                 return Reply(if_gone, sync=Windows.sync_for(ref, None, 0, if_gone, ends))
+            if in_config_error is not None and getattr(sock, "config_error", None) is not None:
+                return Reply(in_config_error)
             before = getattr(sock, "window_changes", 0)
             result = fn(sock, args, caller)
             return mapped(result, lambda r: _with_sync(

@@ -95,6 +95,9 @@ class ConnSocket(ConnInfo, SocketBase):
         self.pending_tcp: Optional[pysocket.socket] = None   # ACCEPTED: the TCP socket
         self.listen_files: dict = {}
         self.listen_sock = None       # accepted: the ListenSocket it came from
+        # accepted from a listen socket whose TLS config cannot be built: the
+        # handshake's error reply (see ListenSocket._config_error)
+        self.config_error = None
         self.downgrade = None         # DOWNGRADING: the upgrade.Downgrade under way
 
     # ---- state ----------------------------------------------------------------
@@ -169,6 +172,9 @@ class ConnSocket(ConnInfo, SocketBase):
             raise Raise(Atom("function_clause"))
         if self.role != "server" or self.state is not _S.ACCEPTED:
             return error(Atom("not_allowed_in_state")) if self.tls is None else error(EINVAL)
+        if self.config_error is not None and opts:
+            # ssl_gen_statem:config_error/3 answers {start, Opts, T} like any call
+            return error(CLOSED)
         return self._handshake(opts, to_timeout(timeout), caller, new_api)
 
     async def _handshake(self, opts, timeout, caller, new_api):

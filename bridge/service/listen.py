@@ -13,7 +13,8 @@ from bridge.etf.types import Atom, Pid
 
 from . import inet, options, socket_options
 from .conn import ConnSocket
-from .sockbase import SocketBase, off_loop_if_heavy, parse, split_changes
+from .options import SslOptionError
+from .sockbase import SocketBase, config_heavy, off_loop_if_heavy, parse, split_changes
 from .terms import (BADARG, CLOSED, ENOTCONN, OK, SSL_PASSIVE, TIMEOUT, Raise, error, is_timeout,
                     to_timeout)
 
@@ -68,6 +69,24 @@ class ListenSocket(SocketBase):
         if self._cfg is None:
             self._cfg = options.build_tls_config(self.parsed, "server", self.files)
         return self._cfg
+
+    def _config_error(self):
+        """The reply a handshake without options will get when this listen socket's
+        TLS config cannot be built (a cacertfile that is not there...), or None. ssl
+        finds it at transport_accept: the accepted socket's connection process builds
+        its config in init and, failing, waits in ssl_gen_statem:config_error/3,
+        where a handshake gets the error, close gets ok and every other call on the
+        socket gets {error, closed}. A config too big to build on the loop is left
+        to the handshake, as before."""
+        if config_heavy(self.parsed, self.files):
+            return None
+        try:
+            self.server_config()
+        except SslOptionError as exc:
+            return exc.term
+        except options.ErlangException:
+            return None         # raised in the caller by the handshake, as ssl does
+        return None
 
     @classmethod
     async def listen(cls, service, port, opts, caller: Pid):
@@ -157,6 +176,7 @@ class ListenSocket(SocketBase):
         conn.pending_tcp = csock
         conn.listen_files = self.files
         conn.listen_sock = self
+        conn.config_error = self._config_error()
         self.service.add_socket(conn)
         return (OK, conn.term)
 

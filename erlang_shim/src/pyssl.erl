@@ -145,7 +145,7 @@ connect(Socket, Opts) -> connect(Socket, Opts, infinity).
               when Host :: ssl:host(), Port :: inet:port_number(),
                    TLSOptions :: [ssl:tls_client_option()].
 connect(Socket, Opts, Timeout) when is_list(Opts), ?IS_TIMEOUT(Timeout) ->
-    upgrade(client, Socket, Opts, Timeout);
+    warn_no_verify(upgrade(client, Socket, Opts, Timeout), Opts);
 connect(Host, Port, Opts) -> connect(Host, Port, Opts, infinity).
 
 -spec connect(Host, Port, TLSOptions, Timeout) ->
@@ -154,7 +154,34 @@ connect(Host, Port, Opts) -> connect(Host, Port, Opts, infinity).
               when Host :: ssl:host(), Port :: inet:port_number(),
                    TLSOptions :: [ssl:tls_client_option()], Timeout :: timeout().
 connect(Host, Port, Opts, Timeout) when ?IS_TIMEOUT(Timeout) ->
-    new_socket(connect, [Host, Port, Opts, Timeout]).
+    warn_no_verify(new_socket(connect, [Host, Port, Opts, Timeout]), Opts).
+
+%% ssl:handle_options/4's maybe_client_warn_no_verify/2: a client given no `verify'
+%% option runs verify_none (OTP 25's default) and says so at warning level on the
+%% caller's node, through ssl's own logger and its log_level rule. ssl logs once
+%% the options are accepted, whatever the connection then does; here it is once
+%% the bridge has answered, for the same cases.
+warn_no_verify({error, {options, _}} = Result, _Opts) ->
+    Result;
+warn_no_verify(Result, Opts) when is_list(Opts) ->
+    case lists:keymember(verify, 1, Opts) of
+        true ->
+            ok;
+        false ->
+            LogLevel = proplists:get_value(log_level, Opts, notice),
+            try ssl_logger:log(warning, LogLevel,
+                               #{description => "Server authenticity is not verified since "
+                                                "certificate path validation is not enabled",
+                                 reason => "The option {verify, verify_peer} and one of the "
+                                           "options 'cacertfile' or 'cacerts' are required "
+                                           "to enable this."},
+                               #{mfa => {?MODULE, connect, 4}, line => ?LINE, file => ?FILE})
+            catch _:_ -> ok                 % a log_level logger does not compare
+            end
+    end,
+    Result;
+warn_no_verify(Result, _Opts) ->
+    Result.
 
 -spec listen(Port, Options) -> {ok, ListenSocket} | {error, reason()}
               when Port :: inet:port_number(), Options :: [ssl:tls_server_option()],

@@ -89,3 +89,33 @@ def test_listen_with_active_n_at_most_0_is_passive_and_tells_the_caller(node, n)
         G = Mod:getopts(L, [active]),
         Mod:close(L),
         {{M, G}}""")
+
+
+def test_accepted_socket_of_a_listen_socket_with_a_bad_config_like_ssl(node):
+    # OTP's call_in_error_state: the accepted socket's process waits in
+    # ssl_gen_statem:config_error/3 — calls get {error, closed}, a handshake with
+    # options too, the handshake without gets the config's error, close gets ok
+    same(node, """
+        {ok, L} = Mod:listen(0, [{cacertfile, "/nonexistent/foo.pem"}
+                                 | persistent_term:get(srv_opts)]),
+        {ok, {_, P}} = Mod:sockname(L),
+        Self = self(),
+        spawn(fun() -> Self ! {client, ssl:connect({127,0,0,1}, P, [{verify, verify_none}], 10000)} end),
+        {ok, T} = Mod:transport_accept(L, 10000),
+        C = fun(F) -> try F() catch Class:Reason -> {Class, Reason} end end,
+        Calls = [C(fun() -> Mod:controlling_process(T, self()) end),
+                 C(fun() -> Mod:setopts(T, [{active, false}]) end),
+                 C(fun() -> Mod:getopts(T, [active]) end),
+                 C(fun() -> Mod:recv(T, 0, 100) end),
+                 C(fun() -> Mod:connection_information(T) end),
+                 C(fun() -> Mod:peercert(T) end),
+                 C(fun() -> Mod:handshake(T, [{verify, verify_none}], 1000) end)],
+        {ok, T2} = case Mod:handshake(T, 5000) of
+                       {error, {options, {cacertfile, _, _}}} ->
+                           spawn(fun() -> ssl:connect({127,0,0,1}, P, [{verify, verify_none}], 10000) end),
+                           Mod:transport_accept(L, 10000);
+                       Other -> {ok, {unexpected, Other}}
+                   end,
+        Closed = Mod:close(T2),
+        Mod:close(L),
+        {Calls, Closed}""")

@@ -4,6 +4,9 @@
 %% is {ok, Value} or {raised, Class, Reason}.
 -module(pyssl_test_loop).
 -export([main/0, norm/1, server/2, echo/1, close_after/2]).
+%% a logger handler (logger:add_handler(Id, pyssl_test_loop, #{config => Pid})):
+%% every report logged goes to Pid as {logged, Level, Report}
+-export([log/2]).
 
 main() ->
     io:setopts([binary]),
@@ -86,3 +89,8 @@ close_after(S, Data) ->
     ssl:send(S, Data),
     timer:sleep(100),
     ssl:close(S).
+
+log(#{level := Level, msg := {report, Report}}, #{config := Pid}) ->
+    Pid ! {logged, Level, Report};
+log(_, _) ->
+    ok.
