@@ -14,6 +14,17 @@ Every scenario is one function of ``bench/erl/ssl_bench_drv.erl`` (compiled with
   ``OK``) and idle connections (``IDLE``);
 * a Python load generator process (stdlib ssl, threads) for the server scenarios.
 
+Resumed handshakes (``*_12`` scenarios, TLS 1.2 session reuse): the client side
+connects to ``openssl s_server -tls1_2 -no_ticket`` processes (session ids, the
+only TLS 1.2 resumption ssl has), once with ``{reuse_sessions, false}`` (full) and
+once with the default after one untimed connection to each server (resumed); the
+server side gets the load generator's TLS 1.2 handshakes, without a session (full)
+or each thread offering the session of its last one (resumed; one untimed
+handshake per thread first). Each resumed round checks that it did resume:
+``resumed`` (two connections in a row share the session id; OTP 25 says
+``session_resumption`` false for TLS 1.2) and the load generator's
+``session_reused`` count.
+
 CPU: BEAM = ``erlang:statistics(runtime)`` delta on ``drv`` (summed over scheduler
 threads); bridge = utime+stime of the bridge process from ``/proc``; total = BEAM +
 bridge. The peers' CPU is reported separately and never counted.
@@ -43,6 +54,7 @@ RESULTS = ROOT / "bench" / "results"
 CLK = os.sysconf("SC_CLK_TCK")
 CHUNK = 64 * 1024
 CIPHER = "TLS_AES_256_GCM_SHA384"
+CIPHER12 = "ECDHE-RSA-AES256-GCM-SHA384"
 
 
 # ---------------------------------------------------------------- peers (subprocess modes)
@@ -97,38 +109,65 @@ def run_peer(cert: str, key: str) -> int:
         threading.Thread(target=serve, args=(raw,), daemon=True).start()
 
 
-def run_loadgen(port: int, conc: int, n: int, cafile: str) -> int:
+def run_loadgen(port: int, conc: int, n: int, cafile: str, mode: str = "13") -> int:
     """``--loadgen``: conc threads, n handshakes each (connect, handshake, wait for
-    the server's close); prints JSON {elapsed, ok, errors}."""
+    the server's close); prints JSON {elapsed, ok, errors, reused}. Mode ``13``: TLS
+    1.3; ``12``: TLS 1.2, full handshakes; ``12r`` (``13r``: TLS 1.3 tickets): TLS 1.2, each thread first makes
+    one handshake (prints {"warm": ok} and waits for a line on stdin: the caller
+    starts its counters then), then offers the session of its last handshake."""
     ctx = ssl.create_default_context(cafile=cafile)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    counts = [0, 0]
+    v = ssl.TLSVersion.TLSv1_3 if mode.startswith("13") else ssl.TLSVersion.TLSv1_2
+    ctx.minimum_version = ctx.maximum_version = v
+    counts = [0, 0, 0]
     lock = threading.Lock()
 
-    def worker():
-        ok = err = 0
+    def one(session):
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as raw, \
+                ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            try:
+                s.recv(16)     # the server closes right after its handshake
+            except (ssl.SSLError, OSError):
+                pass
+            return s.session, s.session_reused
+
+    sessions = [None] * conc
+    resume = mode.endswith("r")
+    if resume:
+        warm = 0
+        for i in range(conc):
+            try:
+                sessions[i] = one(None)[0]
+                warm += 1
+            except (OSError, ssl.SSLError):
+                pass
+        print(json.dumps({"warm": warm}), flush=True)
+        sys.stdin.readline()
+
+    def worker(i):
+        ok = err = reused = 0
+        session = sessions[i]
         for _ in range(n):
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
-                    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-                        try:
-                            s.recv(16)     # the server closes right after its handshake
-                        except (ssl.SSLError, OSError):
-                            pass
+                got, r = one(session)
+                if resume:
+                    session = got
                 ok += 1
+                reused += r
             except (OSError, ssl.SSLError):
                 err += 1
         with lock:
             counts[0] += ok
             counts[1] += err
+            counts[2] += reused
 
     t0 = time.perf_counter()
-    ts = [threading.Thread(target=worker) for _ in range(conc)]
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(conc)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    print(json.dumps({"elapsed": time.perf_counter() - t0, "ok": counts[0], "errors": counts[1]}))
+    print(json.dumps({"elapsed": time.perf_counter() - t0, "ok": counts[0], "errors": counts[1],
+                      "reused": counts[2]}))
     return 0
 
 
@@ -265,6 +304,26 @@ class Bench:
                       f"{{cacertfile, {erl_str(self.ca)}}}, {{versions, ['tlsv1.3']}}]")
         self.sopts = (f"[binary, {{active, false}}, {{certfile, {erl_str(self.cert)}}}, "
                       f"{{keyfile, {erl_str(self.key)}}}, {{versions, ['tlsv1.3']}}]")
+        self.copts12 = self.copts.replace("'tlsv1.3'", "'tlsv1.2'")
+        self.sopts12 = self.sopts.replace("'tlsv1.3'", "'tlsv1.2'")
+        self.s12_ports = []
+
+    def servers12(self):
+        """TLS 1.2 ``openssl s_server`` processes (session cache on, no tickets), started
+        the first time a ``*_12`` client scenario runs."""
+        if not self.s12_ports:
+            for _ in range(self.args.servers):
+                port = free_port()
+                p = self.procs.start(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert",
+                                      self.cert, "-key", self.key, "-tls1_2", "-cipher", CIPHER12,
+                                      "-no_ticket", "-rev", "-quiet"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                self.s_servers.append(p)
+                self.s12_ports.append(port)
+            for port in self.s12_ports:
+                wait_port(port)
+        return self.s12_ports
 
     def use_bridges(self, names):
         lst = ", ".join(f"'{n}'" for n in names)
@@ -278,13 +337,13 @@ class Bench:
 
     # each scenario returns a dict of metrics for one (mode, round)
 
-    def client_handshakes(self, mod, bridges=None):
+    def client_handshakes(self, mod, bridges=None, ports=None, copts=None):
         a = self.args
         bridges = bridges or self.bridges[:1]
         b0, s0 = self.cpu_of(bridges), self.cpu_of(self.s_servers)
-        ports = "[" + ",".join(map(str, self.s_ports)) + "]"
+        ports = "[" + ",".join(map(str, ports or self.s_ports)) + "]"
         us, beam_ms, ok, errs = self.ev(
-            f"ssl_bench_drv:handshakes({mod}, {ports}, {a.conc}, {a.handshakes}, {self.copts})")
+            f"ssl_bench_drv:handshakes({mod}, {ports}, {a.conc}, {a.handshakes}, {copts or self.copts})")
         bridge_s = self.cpu_of(bridges) - b0
         peer_s = self.cpu_of(self.s_servers) - s0
         ok = max(ok, 1)
@@ -293,6 +352,19 @@ class Bench:
                 "total_ms_per_hs": (beam_s + bridge_s) * 1000 / ok,
                 "bridge_ms_per_hs": bridge_s * 1000 / ok, "peer_ms_per_hs": peer_s * 1000 / ok,
                 "errors": errs}
+
+    def client_handshakes_12(self, mod):
+        """TLS 1.2 full handshakes (reuse_sessions false), the baseline of client_resumed_12."""
+        return self.client_handshakes(mod, ports=self.servers12(),
+                                      copts=self.copts12.replace("[", "[{reuse_sessions, false}, ", 1))
+
+    def client_resumed_12(self, mod):
+        """TLS 1.2 resumed handshakes: one untimed connection to each server first."""
+        ports = self.servers12()
+        self.ev(f"ssl_bench_drv:warm({mod}, [{','.join(map(str, ports))}], {self.copts12})")
+        m = self.client_handshakes(mod, ports=ports, copts=self.copts12)
+        m["resumed"] = self.ev(f"ssl_bench_drv:resumed({mod}, {ports[0]}, {self.copts12})")
+        return m
 
     def bulk_download(self, mod):
         return self._bulk(f"ssl_bench_drv:bulk_download({mod}, {self.peer_port}, "
@@ -316,18 +388,36 @@ class Bench:
         us = self.ev(f"ssl_bench_drv:echo({mod}, {self.s_ports[0]}, {self.args.echo}, {self.copts})")
         return {"rt_us": us}
 
-    def server_handshakes(self, mod):
+    def server_handshakes(self, mod, sopts=None, mode="13"):
         a = self.args
-        port = self.ev(f"ssl_bench_drv:server_start({mod}, {a.conc}, {self.sopts})")
+        port = self.ev(f"ssl_bench_drv:server_start({mod}, {a.conc}, {sopts or self.sopts})")
+        lgp = subprocess.Popen([sys.executable, "-m", "bench.ssl_bench", "--loadgen", str(port), str(a.conc),
+                                str(a.handshakes), self.ca, mode], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, cwd=str(ROOT), text=True)
+        resume = mode.endswith("r")
+        warm = json.loads(lgp.stdout.readline())["warm"] if resume else 0
         b0, c0 = self.cpu_of(self.bridges[:1]), self.ev("ssl_bench_drv:cpu()")
-        out = subprocess.run([sys.executable, "-m", "bench.ssl_bench", "--loadgen", str(port), str(a.conc),
-                              str(a.handshakes), self.ca], capture_output=True, cwd=str(ROOT), timeout=300)
+        out, _ = lgp.communicate("go\n" if resume else None, timeout=300)
         c1, bridge_s = self.ev("ssl_bench_drv:cpu()"), self.cpu_of(self.bridges[:1]) - b0
         accepted, failed = self.ev("ssl_bench_drv:server_stop()")
-        lg = json.loads(out.stdout)
+        accepted -= warm      # the untimed handshakes the resumed ones take their sessions from
+        lg = json.loads(out)
         n = max(accepted, 1)
         return {"hs_per_s": accepted / lg["elapsed"], "beam_ms_per_hs": (c1 - c0) / n,
-                "total_ms_per_hs": ((c1 - c0) + bridge_s * 1000) / n, "errors": failed + lg["errors"]}
+                "total_ms_per_hs": ((c1 - c0) + bridge_s * 1000) / n, "errors": failed + lg["errors"],
+                "reused": lg["reused"]}
+
+    def server_handshakes_12(self, mod):
+        return self.server_handshakes(mod, self.sopts12, "12")
+
+    def server_resumed_12(self, mod):
+        return self.server_handshakes(mod, self.sopts12, "12r")
+
+    def server_resumed_13(self, mod):
+        """TLS 1.3 resumed with stateless tickets; its full baseline is server_handshakes
+        (tickets disabled, ssl's default). The load generator reads until the server's
+        close, so each connection's tickets have come and the next offers one."""
+        return self.server_handshakes(mod, self.sopts.replace("[", "[{session_tickets, stateless}, ", 1), "13r")
 
     def server_bulk(self, mod):
         nbytes = self.args.bulk_mib << 20
@@ -380,7 +470,14 @@ class Bench:
                 "beam_kb_per_conn": (m1 - m0) / k / 1024}
 
 
-SCENARIOS = ["client_handshakes", "bulk_download", "upload", "echo", "server_handshakes", "server_bulk"]
+SCENARIOS = ["client_handshakes", "bulk_download", "upload", "echo", "server_handshakes", "server_bulk",
+             "client_handshakes_12", "client_resumed_12", "server_handshakes_12", "server_resumed_12",
+             "server_resumed_13"]
+# (resumed, full) pairs: resumed total CPU per handshake / full, target <= 1/3 for pyssl
+RESUMED = [("client", "client_resumed_12", "client_handshakes_12"),
+           ("server", "server_resumed_12", "server_handshakes_12"),
+           ("server13", "server_resumed_13", "server_handshakes")]
+RESUMED_TARGET = 1 / 3
 
 # (scenario, metric, label, target, higher_is_better)
 ROWS = [
@@ -401,6 +498,14 @@ ROWS = [
     ("server_bulk", "beam_ms_per_mib", "server receive BEAM CPU / MiB", "<= 0.1", False),
     ("server_bulk", "total_ms_per_mib", "server receive total CPU / MiB", "<= 1.5", False),
 ]
+for _side, _res, _full in RESUMED[:2]:
+    for _scen, _what in ((_full, "TLS 1.2 full"), (_res, "TLS 1.2 resumed")):
+        ROWS += [(_scen, "hs_per_s", f"{_side} {_what} hs/s", ">= 1.0", True),
+                 (_scen, "beam_ms_per_hs", f"{_side} {_what} BEAM CPU/hs", "<= 0.1", False),
+                 (_scen, "total_ms_per_hs", f"{_side} {_what} total CPU/hs", "<= 1.0", False)]
+ROWS += [("server_resumed_13", "hs_per_s", "server TLS 1.3 resumed hs/s", ">= 1.0", True),
+         ("server_resumed_13", "beam_ms_per_hs", "server TLS 1.3 resumed BEAM CPU/hs", "<= 0.1", False),
+         ("server_resumed_13", "total_ms_per_hs", "server TLS 1.3 resumed total CPU/hs", "<= 1.0", False)]
 
 
 def meets(ratio, target):
@@ -411,7 +516,7 @@ def meets(ratio, target):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--peer", nargs=2, metavar=("CERT", "KEY"), help=argparse.SUPPRESS)
-    p.add_argument("--loadgen", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--loadgen", nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="small sizes, 2 rounds (well under a minute)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--servers", type=int, default=4, help="openssl s_server processes")
@@ -433,8 +538,8 @@ def main(argv=None) -> int:
     if args.peer:
         return run_peer(*args.peer)
     if args.loadgen:
-        port, conc, n, ca = args.loadgen
-        return run_loadgen(int(port), int(conc), int(n), ca)
+        port, conc, n, ca, *mode = args.loadgen
+        return run_loadgen(int(port), int(conc), int(n), ca, *mode)
     if args.quick:
         args.rounds, args.handshakes, args.bulk_mib = 2, 6, 8
         args.echo, args.idle, args.scale_rounds = 200, 200, 1
@@ -494,7 +599,22 @@ def summarize(args, raw, mem, scale, elapsed):
             key = "peer_ms_per_hs" if scen == "client_handshakes" else "peer_ms_per_mib"
             extra[f"{scen}.{mod}.{key}"] = statistics.median(m[key] for m in raw[scen][mod])
     errors = {f"{s}.{mod}": sum(m.get("errors", 0) for m in raw[s][mod])
-              for s in ("client_handshakes", "server_handshakes") if s in raw for mod in ("ssl", "pyssl")}
+              for s in ("client_handshakes", "server_handshakes", "client_handshakes_12",
+                        "client_resumed_12", "server_handshakes_12", "server_resumed_12", "server_resumed_13")
+              if s in raw for mod in ("ssl", "pyssl")}
+    resumed = {}
+    for side, res, full in RESUMED:
+        if res not in raw or full not in raw:
+            continue
+        for mod in ("ssl", "pyssl"):
+            r = statistics.median(m["total_ms_per_hs"] for m in raw[res][mod])
+            f = statistics.median(m["total_ms_per_hs"] for m in raw[full][mod])
+            # did every timed round resume: the drv's check (client) or the load
+            # generator's session_reused count (server)
+            ok = all(m.get("resumed", m.get("reused", 0) > 0) for m in raw[res][mod])
+            resumed[f"{side}.{mod}"] = {"resumed_ms": r, "full_ms": f, "ratio": r / f if f else float("inf"),
+                                        "resumed_ok": ok,
+                                        "reused": sum(m.get("reused", 0) for m in raw[res][mod])}
     sc1 = [m["hs_per_s"] for m in scale["1"]] or [float("nan")]
     sc2 = [m["hs_per_s"] for m in scale["2"]] or [float("nan")]
     scale = {k: v or [{"total_ms_per_hs": float("nan")}] for k, v in scale.items()}
@@ -505,7 +625,8 @@ def summarize(args, raw, mem, scale, elapsed):
                           "ratio": statistics.median(sc2) / statistics.median(sc1),
                           "total_ms_per_hs": {k: statistics.median(m["total_ms_per_hs"] for m in v)
                                               for k, v in scale.items()}},
-            "peer_cpu": extra, "errors": errors}
+            "peer_cpu": extra, "errors": errors, "resumed_vs_full": resumed,
+            "resumed_target": RESUMED_TARGET}
 
 
 def fmt(v):
@@ -535,6 +656,11 @@ def print_table(rep):
     print(f"scale-out pyssl client handshakes/s: 1 bridge {s['1_bridge_hs_per_s']['median']:.0f}, "
           f"2 bridges {s['2_bridges_hs_per_s']['median']:.0f} ({s['ratio']:.2f}x)")
     print("peer CPU (not counted): " + ", ".join(f"{k}={v:.2f}" for k, v in rep["peer_cpu"].items()))
+    for k, v in rep.get("resumed_vs_full", {}).items():
+        met = "met" if v["ratio"] <= rep["resumed_target"] else "MISSED"
+        print(f"resumed/full total CPU per hs, {k:15} {v['resumed_ms']:.3g} / {v['full_ms']:.3g} ms = "
+              f"{v['ratio']:.2f} (target pyssl <= 0.33: {met if k.endswith('pyssl') else '-'}; "
+              f"resumed checked: {v['resumed_ok']})")
     if any(rep["errors"].values()):
         print("handshake errors: " + json.dumps(rep["errors"]))
 

@@ -59,13 +59,21 @@ scenarios() ->
         "plaintext record (openssl s_client does the same), which the OTP 25 server "
         "reports as bad_record_mac ({record_type_mismatch, 21}) instead of the alert").
 
+-define(TLS13_SESSION_ID,
+        "TLS 1.3 has no session id of its own: ssl reports the ClientHello's "
+        "legacy_session_id (the client's random, echoed by the server), the same on both "
+        "ends; OpenSSL does not expose it, and the bridge reports OpenSSL's SSL_SESSION id, "
+        "its own on each end (32 bytes, as ssl's). Resumption itself is identical "
+        "(the *_tickets_*_13 scenarios)").
+
 -spec known_differences() -> [{term(), string()}].
 known_differences() ->
     [{verify_fun_rejects_valid, ?OPENSSL_13_ALERT},
      {connection_information_keys,
       "connection_information/1 also lists every ssl option of the connection "
-      "(ssl_gen_statem:ssl_options_list/1) and session_data; the bridge lists the "
-      "negotiated values only"},
+      "(ssl_gen_statem:ssl_options_list/1); the bridge lists the negotiated values "
+      "only (protocol, selected_cipher_suite, session_data, session_id, "
+      "session_resumption, ...)"},
      {connection_information_keys_server,
       "as connection_information_keys, on the server side"},
      {server_cipher_no_overlap_12,
@@ -77,6 +85,8 @@ known_differences() ->
      {client_critical_extension, ?OPENSSL_13_ALERT},
      {client_hostname_mismatch, ?OPENSSL_13_ALERT},
      {client_depth_zero, ?OPENSSL_13_ALERT},
+     {session_id_agrees_13_client, ?TLS13_SESSION_ID},
+     {session_id_agrees_13_server, ?TLS13_SESSION_ID},
      {cipher_suites_default_13,
       "the bridge lists the suites it can negotiate: OpenSSL 3 has no static ECDH "
       "suites (ecdh_ecdsa, ecdh_rsa key exchange), which OTP 25 still lists; "
