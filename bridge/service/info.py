@@ -5,7 +5,8 @@ from bridge.etf.types import Atom
 
 from .terms import BADARG, EINVAL, OK, UNDEFINED, error
 
-_SECURITY = ("client_random", "server_random", "master_secret")
+# ssl:include_security_info/1: asking for one of these adds the secrets
+_SECURITY = ("client_random", "server_random", "master_secret", "keylog")
 
 
 def _core(eng, sock) -> list:
@@ -39,19 +40,73 @@ def connection_information(eng, sock, items):
         return error(BADARG)
     wanted = [i.name for i in items]
     if any(w in _SECURITY for w in wanted):
-        sec = security_info(eng)
-        info.extend(sec)
+        # ssl:include_security_info/1, then ssl_gen_statem:maybe_add_keylog/1
+        info.extend(security_info(eng, sock.role))
+        keylog = _keylog(eng.version, info)
+        if keylog is not None:
+            info.append(("keylog", keylog))
     return (OK, [(Atom(k), v) for k, v in info if k in wanted and v is not UNDEFINED and v is not None])
 
 
-def security_info(eng) -> list:
+# TLS 1.3 secrets (with keep_secrets), ssl_gen_statem:security_info/1's names -> NSS key log labels
+_LABELS = {
+    "client_traffic_secret_0": "CLIENT_TRAFFIC_SECRET_0",
+    "server_traffic_secret_0": "SERVER_TRAFFIC_SECRET_0",
+    "client_handshake_traffic_secret": "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    "server_handshake_traffic_secret": "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+}
+# the order of ssl_gen_statem:maybe_add_keylog/1's TLS 1.3 lines
+_KEYLOG_13 = ("client_handshake_traffic_secret", "server_handshake_traffic_secret",
+              "client_traffic_secret_0", "server_traffic_secret_0")
+# ssl forgets the TLS 1.3 master secret once the handshake is done
+# (tls_handshake_1_3:forget_master_secret/1) and reports what it overwrote it with
+_FORGOTTEN_MASTER_SECRET = (Atom("master_secret"), b"\x00")
+
+
+def security_info(eng, role: str) -> list:
+    """``ssl_gen_statem:security_info/1``: the randoms and the master secret; in TLS 1.3
+    with ``keep_secrets`` the traffic secrets first (the own direction's first)."""
+    if eng.version != "tlsv1.3":
+        return [("client_random", eng.client_random()), ("server_random", eng.server_random()),
+                ("master_secret", eng.master_secret())]
+    keep = eng.cfg.keep_secrets
     out = []
-    for name in _SECURITY:
-        getter = getattr(eng, name, None)
-        value = getter() if callable(getter) else getter
-        if value:
-            out.append((name, bytes(value)))
+    if keep:
+        sec = eng.traffic_secrets()
+        own, peer = ("server", "client") if role == "server" else ("client", "server")
+        for name in (f"{own}_traffic_secret_0", f"{peer}_traffic_secret_0",
+                     "client_handshake_traffic_secret", "server_handshake_traffic_secret"):
+            out.append((name, sec.get(_LABELS[name])))
+    # a TLS 1.3 ssl keeps the client random on the client, and on a server only with
+    # keep_secrets (tls_handshake_1_3:set_client_random/2); the server random on the server
+    out += [("client_random", eng.client_random() if role == "client" or keep else None),
+            ("server_random", eng.server_random() if role == "server" else None),
+            ("master_secret", _FORGOTTEN_MASTER_SECRET)]
     return out
+
+
+def _keylog(version: str, info: list):
+    """``ssl_gen_statem:maybe_add_keylog/1``: the NSS key log lines (charlists, hex in
+    upper case as io_lib's ~.16B writes it), or None where ssl adds none (TLS 1.3
+    without keep_secrets, TLS 1.1 and older)."""
+    have = {k: v for k, v in info if v is not None}
+    random = have.get("client_random")
+    if not random:
+        return None
+    if version == "tlsv1.2":
+        secret = have.get("master_secret")
+        if not secret:
+            return None
+        return [_line(f"CLIENT_RANDOM {random.hex().upper()} {secret.hex().upper()}")]
+    if version == "tlsv1.3":
+        if not all(have.get(k) for k in _KEYLOG_13):
+            return None
+        return [_line(f"{_LABELS[k]} {random.hex().upper()} {have[k].hex().upper()}") for k in _KEYLOG_13]
+    return None
+
+
+def _line(text: str) -> list:
+    return list(text.encode("ascii"))
 
 
 def prf(eng, secret, label, seed, length):

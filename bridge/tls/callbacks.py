@@ -97,3 +97,12 @@ def install_psk_callbacks(ctx: SSL.Context, cfg: TLSConfig) -> None:
         ossl.set_psk_client(ctx, _psk_client)
     else:
         ossl.set_psk_server(ctx, _psk_server, cfg.psk_identity)
+
+
+def on_keylog(conn, line: bytes) -> None:
+    """OpenSSL's keylog callback (set on contexts whose configuration has
+    ``keep_secrets``): one NSS key log line, handed to the connection's engine,
+    which the engine set as the connection's app data. Never raises (a C callback)."""
+    engine = conn.get_app_data() if conn is not None else None
+    if engine is not None:
+        engine.record_secret(line)

@@ -66,6 +66,9 @@ class TLSConfig:
     sigalgs: Optional[str] = None
     # OpenSSL groups list (eccs / supported_groups); None = the engine's default
     groups: Optional[str] = None
+    # keep_secrets: record the TLS 1.3 traffic secrets OpenSSL's keylog callback
+    # reports (TLSEngine.traffic_secrets), as ssl keeps them for connection_information
+    keep_secrets: bool = False
     extra: dict = field(default_factory=dict)
 
     @property

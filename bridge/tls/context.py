@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 from . import ossl, sessions
-from .callbacks import install_psk_callbacks, on_servername
+from .callbacks import install_psk_callbacks, on_keylog, on_servername
 from .config import TLSConfig
 
 _VERSION_CONST = {
@@ -22,6 +22,8 @@ _OP_ALLOW_CLIENT_RENEGOTIATION = 1 << 8       # OpenSSL >= 3.0
 _OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION = 1 << 18
 _MODE_ACCEPT_MOVING_WRITE_BUFFER = 2
 _MODE_RELEASE_BUFFERS = 0x10
+_MODE_SEND_CLIENTHELLO_TIME = 0x20
+_MODE_SEND_SERVERHELLO_TIME = 0x40
 _ORDER = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"]
 # OTP 25's default signature schemes (ssl:signature_algs/2 default, TLS 1.3 and 1.2)
 _OTP25_SIGALGS = (b"ECDSA+SHA512:ECDSA+SHA384:ECDSA+SHA256:ed25519:ed448:"
@@ -102,7 +104,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
             tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.honor_cipher_order,
-            cfg.sigalgs, cfg.groups)
+            cfg.sigalgs, cfg.groups, cfg.keep_secrets)
 
 
 class ContextCache:
@@ -137,6 +139,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         ctx.set_tlsext_servername_callback(on_servername)
     if cfg.psk:
         install_psk_callbacks(ctx, cfg)
+    if cfg.keep_secrets:
+        # SSL_CTX_set_keylog_callback: OpenSSL reports each TLS 1.3 secret as it
+        # derives it; the engine keeps them (ssl's keep_secrets, see TLSEngine)
+        ctx.set_keylog_callback(on_keylog)
     versions = [v for v in _ORDER if v in cfg.versions] or ["tlsv1.2", "tlsv1.3"]
     ctx.set_min_proto_version(_VERSION_CONST[versions[0]])
     ctx.set_max_proto_version(_VERSION_CONST[versions[-1]])
@@ -167,7 +173,13 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # a retried SSL_write may pass a new buffer object holding the same bytes;
     # release the ~34 KB of record buffers while a connection has nothing buffered
     # (an idle connection then holds only its SSL state)
-    ctx.set_mode(_MODE_ACCEPT_MOVING_WRITE_BUFFER | _MODE_RELEASE_BUFFERS)
+    mode = _MODE_ACCEPT_MOVING_WRITE_BUFFER | _MODE_RELEASE_BUFFERS
+    if versions[-1] != "tlsv1.3":
+        # ssl_record:make_random/1 for the highest version configured: below TLS 1.3
+        # the hello random starts with the time in seconds (gmt_unix_time), which
+        # OpenSSL writes only when asked (ssl_fill_hello_random)
+        mode |= _MODE_SEND_CLIENTHELLO_TIME if cfg.role == "client" else _MODE_SEND_SERVERHELLO_TIME
+    ctx.set_mode(mode)
     ossl.clear_partial_write(ctx)
     cipher_list = cfg.cipher_list
     # TLS 1.0/1.1 (SHA-1 MACs) and TLS_AES_128_CCM_8_SHA256 (64-bit tag) are

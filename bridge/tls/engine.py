@@ -19,7 +19,8 @@
 * Information: ``version`` (OTP atom name), ``cipher_name()``, ``cipher_suite``,
   ``peer_cert_der()``, ``peer_chain_der()``, ``session_reused``, ``session_id()``,
   ``alpn_protocol``, ``sni``, ``client_random()``, ``server_random()``,
-  ``master_secret()`` (TLS <= 1.2 only, else None), ``export_keying_material()``.
+  ``master_secret()`` (TLS <= 1.2 only, else None), ``traffic_secrets()`` (TLS 1.3,
+  with ``cfg.keep_secrets``), ``export_keying_material()``.
 
 Failures come out as ``TLSAlertError``: plain facts (the alert's level and RFC 8446
 description code, who sent it, the handshake's progress, the certificate problem if
@@ -150,6 +151,9 @@ class TLSEngine:
         self._session_name: Optional[tuple] = None   # client: where it keeps its own
         self._tickets_wanted = False     # client, session_tickets auto|manual: take a ticket
         self.tickets: list[bytes] = []   # manual: tickets for the owner, taken by the transport
+        # keep_secrets: NSS key log label -> secret, as OpenSSL's keylog callback
+        # reported them (bridge.tls.callbacks.on_keylog)
+        self._secrets: dict[str, bytes] = {}
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
         conn.set_info_callback(self._info)
@@ -166,8 +170,8 @@ class TLSEngine:
             conn.set_verify(SSL.VERIFY_NONE, None)
         if cfg.role == "client":
             conn.set_connect_state()
-            if cfg.psk:
-                conn.set_app_data(self)        # the PSK callback finds the engine here
+            if cfg.psk or cfg.keep_secrets:
+                conn.set_app_data(self)        # the PSK/keylog callbacks find the engine here
             sni = cfg.server_name_indication
             if sni:
                 try:
@@ -195,7 +199,7 @@ class TLSEngine:
             self._offer_session()
         else:
             conn.set_accept_state()
-            if cfg.sni_configs or cfg.sni_hook is not None or cfg.psk:
+            if cfg.sni_configs or cfg.sni_hook is not None or cfg.psk or cfg.keep_secrets:
                 # sni_hosts/sni_fun: the certificate follows the name the client asks
                 # for (server contexts carry the servername callback, bridge.tls.context)
                 conn.set_app_data(self)
@@ -575,13 +579,31 @@ class TLSEngine:
         return name.decode("idna") if name else None
 
     def client_random(self) -> Optional[bytes]:
-        return self.conn.client_random() if self.version != "tlsv1.3" else None
+        return self.conn.client_random()
 
     def server_random(self) -> Optional[bytes]:
-        return self.conn.server_random() if self.version != "tlsv1.3" else None
+        return self.conn.server_random()
 
     def master_secret(self) -> Optional[bytes]:
         return self.conn.master_key() if self.version != "tlsv1.3" else None
+
+    def record_secret(self, line: bytes) -> None:
+        """One NSS key log line from OpenSSL (``LABEL <client random> <secret>``, hex)."""
+        parts = line.split()
+        if len(parts) != 3:
+            return
+        try:
+            secret = bytes.fromhex(parts[2].decode("ascii"))
+        except ValueError:
+            return
+        self._secrets[parts[0].decode("ascii", "replace")] = secret
+
+    def traffic_secrets(self) -> dict[str, bytes]:
+        """With ``keep_secrets``: the TLS 1.3 secrets by their NSS key log label
+        (``CLIENT_HANDSHAKE_TRAFFIC_SECRET``, ``SERVER_HANDSHAKE_TRAFFIC_SECRET``,
+        ``CLIENT_TRAFFIC_SECRET_0``, ``SERVER_TRAFFIC_SECRET_0``, ``EXPORTER_SECRET``...);
+        empty otherwise, and for TLS 1.2 (whose one secret is ``master_secret()``)."""
+        return dict(self._secrets) if self.version == "tlsv1.3" else {}
 
     def export_keying_material(self, label: bytes, length: int, context: Optional[bytes] = None) -> bytes:
         """RFC 5705 / RFC 8446 7.5 exporter."""

@@ -13,7 +13,7 @@
 -define(T, 5000).
 
 all() ->
-    close() ++ owner() ++ info() ++ listen_socket() ++ format_error().
+    close() ++ owner() ++ info() ++ secrets() ++ listen_socket() ++ format_error().
 
 %% A peer that waits for the client to close (and reports what it read).
 waiter() -> fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end.
@@ -237,6 +237,39 @@ owner() ->
                 {Mod:transport_accept(L, 100),
                  ssl:connect("localhost", P, [{active, false} | cli_opts()], ?T)}
         end)].
+
+%%% secrets (keep_secrets) -------------------------------------------------------------
+
+%% connection_information/2's secret items and NSS key log lines, both roles, TLS 1.3
+%% and 1.2, keep_secrets true and false (ssl_gen_statem:security_info/1 and
+%% maybe_add_keylog/1). The secrets differ from run to run: compared by shape (items
+%% and their order, sizes, line labels, hex widths and case).
+-define(SECRET_ITEMS, [protocol, client_traffic_secret_0, server_traffic_secret_0,
+                       client_handshake_traffic_secret, server_handshake_traffic_secret,
+                       client_random, server_random, master_secret, keylog]).
+
+secrets() ->
+    [mk(info, list_to_atom(lists:flatten(io_lib:format("keep_secrets_~s_~s_~s", [Role, V, K]))),
+        secrets_case(Role, V, K))
+     || Role <- [client, server], V <- ['tlsv1.3', 'tlsv1.2'], K <- [true, false]].
+
+secrets_case(client, V, K) -> on_client(tls_only(V) ++ [{keep_secrets, K}], fun secret_info/2);
+secrets_case(server, V, K) -> on_server(tls_only(V) ++ [{keep_secrets, K}], fun secret_info/2).
+
+secret_info(M, S) ->
+    {secret_shape(M:connection_information(S, [keylog])),
+     secret_shape(M:connection_information(S, ?SECRET_ITEMS))}.
+
+secret_shape({ok, Items}) -> {ok, [{K, secret_value(K, V)} || {K, V} <- Items]};
+secret_shape(E) -> E.
+
+secret_value(keylog, Lines) ->
+    [case string:lexemes(L, " ") of
+         [Label, R, S] -> {Label, length(R), length(S), L =:= string:uppercase(L)};
+         _ -> {bad_line, L}
+     end || L <- Lines];
+secret_value(_, B) when is_binary(B) -> {bytes, byte_size(B)};
+secret_value(_, V) -> V.
 
 %%% info -----------------------------------------------------------------------------------
 

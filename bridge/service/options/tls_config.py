@@ -31,7 +31,7 @@ from .sessions import session_config
 from .validate import _byte_chars
 
 # options the engine reads as they are
-_EXTRA = ("keep_secrets", "max_fragment_length", "log_level", "hibernate_after", "middlebox_comp_mode")
+_EXTRA = ("max_fragment_length", "log_level", "hibernate_after", "middlebox_comp_mode")
 
 
 def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
@@ -56,6 +56,7 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     if role == "client":
         _set_server_name(cfg, o)
     _set_negotiation(cfg, o, role, parsed.given)
+    cfg.keep_secrets = o.get("keep_secrets") is True
     cfg.extra = {k: o[k] for k in _EXTRA if k in o}
     if role == "server":
         cfg.sni_configs = _sni_configs(parsed, file_contents)

@@ -162,7 +162,41 @@ def test_export_keying_material_and_secrets(pki):
             assert c.client_random() == s.client_random() and len(c.client_random()) == 32
             assert c.server_random() == s.server_random()
         else:
-            assert c.master_secret() is None and c.client_random() is None
+            assert c.master_secret() is None
+            assert c.client_random() == s.client_random() and len(c.client_random()) == 32
+            assert c.traffic_secrets() == s.traffic_secrets() == {}     # no keep_secrets
+
+
+_TLS13_LABELS = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                 "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"}
+
+
+@pytest.mark.parametrize("suite,size", [("TLS_AES_128_GCM_SHA256", 32), ("TLS_AES_256_GCM_SHA384", 48)])
+def test_keep_secrets_records_the_tls13_secrets(pki, suite, size):
+    """keep_secrets: both ends of one connection record the same TLS 1.3 secrets from
+    OpenSSL's keylog callback, as long as the suite's hash; a TLS 1.2 connection has none
+    (its one secret is master_secret())."""
+    c, s = engines(client_cfg(pki, keep_secrets=True, ciphersuites_13=suite),
+                   server_cfg(pki, keep_secrets=True))
+    assert handshake(c, s) == {}
+    sec = c.traffic_secrets()
+    assert sec == s.traffic_secrets() and set(sec) == _TLS13_LABELS
+    assert {len(v) for v in sec.values()} == {size}
+    # only one end keeping them: the other records nothing
+    c, s = engines(client_cfg(pki, keep_secrets=True), server_cfg(pki))
+    handshake(c, s)
+    assert set(c.traffic_secrets()) == _TLS13_LABELS and s.traffic_secrets() == {}
+    c, s = engines(client_cfg(pki, keep_secrets=True, versions=("tlsv1.2",)),
+                   server_cfg(pki, keep_secrets=True))
+    handshake(c, s)
+    assert c.version == "tlsv1.2" and c.traffic_secrets() == s.traffic_secrets() == {}
+
+
+def test_keylog_line_that_is_not_nss_is_ignored(pki):
+    c, _ = engines(client_cfg(pki, keep_secrets=True), server_cfg(pki))
+    for line in (b"", b"ONE TWO", b"LABEL 00 nothex", b"A B C D"):
+        c.record_secret(line)
+    assert c._secrets == {}
 
 
 def test_alpn(pki):
@@ -448,3 +482,21 @@ def test_groups_supported_asks_libssl():
     from bridge.tls.ossl import groups_supported
     got = groups_supported(["x25519", "secp256r1", "no_such_group"])
     assert got == frozenset({"x25519", "secp256r1"})
+
+
+def test_hello_random_starts_with_the_time_below_tls13(pki):
+    """ssl_record:make_random/1: with TLS 1.2 the highest version configured, the hello
+    randoms start with the time in seconds (OTP's check_random_nonce); with TLS 1.3
+    configured they are random throughout (a chance of 2^-25 to fall within the minute)."""
+    import time
+
+    def near_now(random: bytes) -> bool:
+        return abs(int.from_bytes(random[:4], "big") - time.time()) < 60
+
+    c, s = engines(client_cfg(pki, versions=("tlsv1.2",)), server_cfg(pki, versions=("tlsv1.2",)))
+    handshake(c, s)
+    assert near_now(c.client_random()) and near_now(s.server_random())
+    c, s = engines(client_cfg(pki), server_cfg(pki))
+    handshake(c, s)
+    assert c.version == "tlsv1.3"
+    assert not near_now(c.client_random()) and not near_now(s.server_random())
