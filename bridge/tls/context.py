@@ -182,9 +182,12 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     ctx.set_mode(mode)
     ossl.clear_partial_write(ctx)
     cipher_list = cfg.cipher_list
-    # TLS 1.0/1.1 (SHA-1 MACs) and TLS_AES_128_CCM_8_SHA256 (64-bit tag) are
-    # usable only at OpenSSL's security level 0; OTP has no such levels
-    low = versions[0] in ("tlsv1", "tlsv1.1") or "CCM_8" in (cfg.ciphersuites_13 or "")
+    # TLS 1.0/1.1 (SHA-1 MACs), TLS_AES_128_CCM_8_SHA256 (64-bit tag) and the
+    # caller's own DH parameters (ssl takes 1024-bit ones, which OpenSSL's default
+    # level 2 refuses: "dh key too small") need OpenSSL's security level 0; OTP has
+    # no such levels
+    low = (versions[0] in ("tlsv1", "tlsv1.1") or "CCM_8" in (cfg.ciphersuites_13 or "")
+           or bool(cfg.dh_pem))
     try:
         if cipher_list:
             ctx.set_cipher_list((cipher_list + (":@SECLEVEL=0" if low else "")).encode())

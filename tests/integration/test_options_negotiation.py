@@ -263,3 +263,35 @@ def test_groups_libssl_lacks_are_refused_by_name(env):
     r = node.eval("""[pyssl:listen(0, Srv ++ [{versions, ['tlsv1.2']}, {eccs, V}]) || V <- [[], [sect163k1], [1]]]""")
     assert r == [(A("error"), (A("options"), (A("not_supported_by_pyssl"), (A("eccs"), v))))
                  for v in ([], [A("sect163k1")], [1])]
+
+
+# ---- the caller's own DH parameters ----------------------------------------------------
+
+def _oakley_group_2_pem(tmp_path) -> str:
+    """RFC 2409's 1024-bit MODP group (Oakley group 2) as a dhfile: a fixed, well-known
+    group, so nothing is generated. ssl takes 1024-bit DH; OpenSSL's default security
+    level refuses it ("dh key too small")."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dh
+    p = int("FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22"
+            "514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7E"
+            "C6F44C42E9A637ED6B0BFF5CB6F406B7EDEE386BFB5A899FA5AE9F24117C4B1FE649286651ECE6"
+            "5381FFFFFFFFFFFFFFFF", 16)
+    import warnings
+    with warnings.catch_warnings():     # cryptography marks finite-field DH deprecated
+        warnings.simplefilter("ignore")
+        pem = dh.DHParameterNumbers(p, 2).parameters().parameter_bytes(
+            serialization.Encoding.PEM, serialization.ParameterFormat.PKCS3)
+    path = tmp_path / "dh1024.pem"
+    path.write_bytes(pem)
+    return str(path)
+
+
+def test_a_1024_bit_dhfile_is_used_as_ssl_uses_it(env, tmp_path):
+    """ssl_api_SUITE's der_input and dh_params give 1024-bit DH parameters: ssl
+    negotiates its DHE suite with them, and so does a pyssl server."""
+    _, node = env
+    path = _oakley_group_2_pem(tmp_path)
+    res = _server_side(node, f"[{{dhfile, \"{path}\"}}, {{ciphers, [D128]}}, {{versions, ['tlsv1.2']}}]",
+                       "[{ciphers, [D128]}, {versions, ['tlsv1.2']}]")
+    assert _suite(res) == node.eval("D128")
