@@ -22,21 +22,6 @@ from .terms import (BADARG, CLOSED, ENOTCONN, OK, SSL_PASSIVE, TIMEOUT, Raise, e
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-ACTIVE = Atom("active")
-
-
-def _active_out_of_range(result):
-    """N when ``result`` is the parse's refusal of ``{active, N}`` for its range."""
-    if (result.__class__ is tuple and len(result) == 2 and result[1].__class__ is tuple
-            and len(result[1]) == 2 and result[1][0] == Atom("options")):
-        inner = result[1][1]
-        if (inner.__class__ is tuple and len(inner) == 2 and inner[0] == Atom("socket_options")
-                and inner[1].__class__ is tuple and len(inner[1]) == 2
-                and inner[1][0] is ACTIVE and socket_options.is_count(inner[1][1])):
-            return inner[1][1]
-    return None
-
-
 class ListenSocket(SocketBase):
     """``ssl:listen/2``: a bound TCP socket plus the options new connections inherit.
 
@@ -248,29 +233,23 @@ class ListenSocket(SocketBase):
         self.service.forget(self)
 
     def setopts(self, opts, caller: Optional[Pid] = None):
-        changes = parse(options.parse_setopts, opts, self.parsed.socket)
-        out_of_range = _active_out_of_range(changes)
-        if out_of_range is not None:
-            # a connection refuses {active, N} outside -32768..32767 while parsing; a
-            # listen socket stores it and then answers einval (_set_active)
-            changes = parse(options.parse_setopts,
-                            [o for o in opts if not (o.__class__ is tuple and len(o) == 2
-                                                     and o[0] is ACTIVE)],
-                            self.parsed.socket)
-            if isinstance(changes, list):
-                changes.append(("active", out_of_range))
+        changes = parse(options.parse_setopts, opts, self.parsed.socket, listen=True)
         if not isinstance(changes, list):
             return changes
         _, inet_changes = split_changes(changes)
-        # a fresh copy: sockets accepted so far keep the options they were accepted with
-        p = self.parsed
-        self.parsed = options.ParsedOptions(
-            role=p.role, socket=p.socket.copy(), inet=dict(p.inet), ssl=p.ssl,
-            files=p.files, given=p.given, inet_list=p.inet_list)
+        self._fresh_parsed()
         inet.set_options(self.lsock, inet_changes)
         self.parsed.inet.update(inet_changes)
         return self._set_emulated(opts, [(k, v) for k, v in changes if k not in inet_changes],
                                   caller)
+
+    def _fresh_parsed(self) -> None:
+        """Own copies of the options to change (they may be shared with the memo):
+        sockets accepted so far keep the options they were accepted with."""
+        p = self.parsed
+        self.parsed = options.ParsedOptions(
+            role=p.role, socket=p.socket.copy(), inet=dict(p.inet), ssl=p.ssl,
+            files=p.files, given=p.given, inet_list=p.inet_list)
 
     def _set_emulated(self, opts, emulated: list, caller, *, fresh: bool = False):
         """The emulated options of a listen socket's setopts, as OTP 25's
@@ -283,10 +262,7 @@ class ListenSocket(SocketBase):
         *caller* (ssl does ``self() !``), not to the owner."""
         sock = self.parsed.socket
         if fresh:   # at listen: the count starts from false, not from the value given
-            self.parsed = options.ParsedOptions(
-                role=self.parsed.role, socket=sock.copy(), inet=dict(self.parsed.inet),
-                ssl=self.parsed.ssl, files=self.parsed.files, given=self.parsed.given,
-                inet_list=self.parsed.inet_list)
+            self._fresh_parsed()
             sock = self.parsed.socket
             sock.active = False
         for name, value in reversed(emulated):

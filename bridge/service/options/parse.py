@@ -159,7 +159,7 @@ _SETOPTS_CHECKS = {
 }
 
 
-def parse_setopts(opts, current: dict | None = None) -> list:
+def parse_setopts(opts, current: dict | None = None, *, listen: bool = False) -> list:
     """``ssl:setopts(S, Opts)`` on a connected socket: ``[(name, value)]`` to apply.
 
     ``current`` (unused) was the socket's emulated options: ``{active, N}`` comes back
@@ -169,6 +169,8 @@ def parse_setopts(opts, current: dict | None = None) -> list:
     ``{error, {options, {socket_options, {Name, Value}}}}`` for a bad emulated value,
     and ``{error, {options, {socket_options, Others, einval}}}`` (``Others`` = all
     non-emulated options given) for a bad gen_tcp option.
+    ``listen``: a listen socket's setopts (tls_socket:setopts/3), which takes any
+    integer ``{active, N}`` here and answers a count out of range itself (einval).
     """
     if not isinstance(opts, list):
         # what OTP 25 returns for setopts(S, Opt) with a non-list (conformance run)
@@ -183,7 +185,7 @@ def parse_setopts(opts, current: dict | None = None) -> list:
         if isinstance(opt, tuple) and len(opt) == 2 and _akey(opt[0]) in EMULATED_OPTIONS:
             name = _akey(opt[0])
             v = opt[1]
-            if not _SETOPTS_CHECKS[name](v):
+            if not (_SETOPTS_CHECKS[name](v) or (listen and name == "active" and type(v) is int)):
                 # ssl_gen_statem:set_socket_opts/6 reports {socket_options, Opt}
                 raise SslOptionError((_ERROR, (_OPTIONS, (A("socket_options"), opt))))
             out.append((name, v))
