@@ -44,6 +44,14 @@ class TLSConfig:
     session_tickets: str = "disabled"
     # client, manual: the tickets to offer (use_ticket; what "manual" handed out)
     use_ticket: tuple = ()
+    # server: the caller's reuse_session fun, asked (on the handshake thread, may block)
+    # whether the TLS 1.2 session a client offers may be resumed:
+    # reuse_hook(session id, peer certificate DER or None, OpenSSL cipher name) -> bool
+    reuse_hook: Optional[object] = None
+    # server: OpenSSL's session id context. A session is resumed only in the context
+    # it was made in; bridge.tls.engine switches a connection to a twin context (other
+    # id context, same everything else) to make OpenSSL miss a session reuse_hook refused
+    session_id_context: bytes = b"pyssl-bridge"
     alpn_advertised: list[bytes] = field(default_factory=list)   # client: protocols offered
     alpn_preferred: list[bytes] = field(default_factory=list)    # server: preference order
     # Verification callback hook (verify_fun): set by the service; the engine calls it
@@ -74,4 +82,5 @@ class TLSConfig:
     @property
     def blocking_hooks(self) -> bool:
         """Hooks that may wait for Erlang: handshake steps must run off the loop."""
-        return self.verify_hook is not None or self.sni_hook is not None or self.psk_hook is not None
+        return self.verify_hook is not None or self.sni_hook is not None \
+            or self.psk_hook is not None or self.reuse_hook is not None

@@ -104,7 +104,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
             tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.honor_cipher_order,
-            cfg.sigalgs, cfg.groups, cfg.keep_secrets)
+            cfg.sigalgs, cfg.groups, cfg.keep_secrets, cfg.session_id_context)
 
 
 class ContextCache:
@@ -254,7 +254,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     elif cfg.role == "server":
         ossl.set_tmp_dh_pem(ctx, _DEFAULT_DH)
     if cfg.role == "server":
-        ctx.set_session_id(b"pyssl-bridge")
+        ctx.set_session_id(cfg.session_id_context)
         # ssl's server session cache (reuse_sessions, default true); sessions live as
         # long as ssl's session_lifetime default (bridge.tls.sessions). Without reuse
         # ssl still sends a 32-byte session id, so OpenSSL's cache stays in server mode

@@ -50,6 +50,7 @@ a client verifies even under verify_none (OTP does too: the hook decides). An ex
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 from typing import Optional
@@ -142,7 +143,12 @@ class TLSEngine:
         self._out_pending: list[bytes] = []
         self._first_header = b""         # the peer's first record header (5 bytes)
         self.sni_error: Optional[Exception] = None   # the sni hook raised
+        # server with a reuse_session fun: the connection's first bytes, until the
+        # ClientHello's session id is in them (see _ask_reuse_hook)
+        self._hello: Optional[bytes] = b"" if cfg.role == "server" and cfg.reuse_hook else None
+        self._sid_ctx = cfg.session_id_context
         self.psk_failed = False          # the PSK hook gave no key: illegal_parameter, as OTP
+        self.reuse_failed = False        # the reuse_session hook failed: handshake_failure
         # verify hook bookkeeping: (depth, reason) already told, the depth of an
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf: Optional[dict] = None            # made on the hook's first call
@@ -363,6 +369,8 @@ class TLSEngine:
     def receive_ciphertext(self, data: bytes) -> None:
         if len(self._first_header) < 5:
             self._first_header += data[:5 - len(self._first_header)]
+        if self._hello is not None and len(self._hello) < 76:
+            self._hello += data[:76 - len(self._hello)]
         self.conn.bio_write(data)
 
     def receive_eof(self) -> None:
@@ -382,6 +390,8 @@ class TLSEngine:
         """Advance the handshake (or a renegotiation); True once complete."""
         if self.handshake_done and not self.renegotiating:
             return True
+        if self._hello is not None:
+            self._ask_reuse_hook()
         try:
             self.conn.do_handshake()
         except SSL.WantReadError:
@@ -398,7 +408,54 @@ class TLSEngine:
         if not self.handshake_done:
             self.handshake_done = True
             self._keep_session()
+            if self.cfg.reuse_hook is not None:
+                self._keep_server_session()
         return True
+
+    # ---- server: the reuse_session fun ---------------------------------------------
+    def _ask_reuse_hook(self) -> None:
+        """ssl's ``ssl_session:is_resumable/4`` for a server with a ``reuse_session``
+        fun: a session the client offers that is in the cache is resumed only if the
+        fun says ``true``. OpenSSL decides while it reads the ClientHello and has no
+        callback in the bindings to ask, so the id is read from the first bytes before
+        OpenSSL sees them, the fun asked, and a refused session made to miss OpenSSL's
+        cache: the connection moves to the twin context whose session id context
+        differs (OpenSSL's ssl_get_prev_session treats a session of another id context
+        as a cache miss). A session made in the twin is found the other way round."""
+        sid = sessions.offered_session_id(self._hello)
+        if sid is None and not self.eof:
+            return                       # the session id has not come yet
+        self._hello = None
+        got = sessions.SERVER_SESSIONS.get(sid) if sid else None
+        if got is None:
+            return
+        peer_cert, cipher, made_in = got
+        try:
+            reuse = self.cfg.reuse_hook(sid, peer_cert, cipher)
+        except Exception as exc:
+            # ssl catches a fun that crashes (or answers other than a boolean) in its
+            # hello handling and sends handshake_failure, reason malformed_handshake_data.
+            # OpenSSL is made to send that alert itself: the connection moves to a
+            # context with no suite a client offers (no shared cipher: handshake_failure)
+            # and an id context of its own (no session to resume)
+            log.warning("reuse_session fun failed: %r", exc)
+            self.reuse_failed = True
+            self.conn.set_context(CONTEXTS.get(dataclasses.replace(
+                self.cfg, versions=("tlsv1.2",), cipher_list=_NO_SHARED_SUITE,
+                session_id_context=b"pyssl-bridge/failed")))
+            return
+        target = made_in if reuse else _twin_sid_ctx(made_in)
+        if target != self._sid_ctx:
+            self.conn.set_context(CONTEXTS.get(dataclasses.replace(self.cfg, session_id_context=target)))
+            self._sid_ctx = target
+
+    def _keep_server_session(self) -> None:
+        """Remember what the reuse_session fun is told of a new TLS 1.2 session."""
+        if self.role != "server" or not self.cfg.reuse_sessions or self.version == "tlsv1.3" \
+                or ossl.session_reused(self.conn):
+            return
+        sessions.SERVER_SESSIONS.store(self.session_id(), self.peer_cert_der(),
+                                       self.cipher_name(), self._sid_ctx)
 
     def _check_sni_hook(self) -> None:
         # an sni_fun that failed kills the connection as it kills ssl's: nothing
@@ -524,6 +581,8 @@ class TLSEngine:
                 desc = self._reason_alert(reason)
             elif self.psk_failed:
                 desc = ILLEGAL_PARAMETER    # OTP: illegal_parameter when no key is found
+            elif self.reuse_failed:
+                desc, reason = HANDSHAKE_FAILURE, "malformed_handshake_data"
             elif not self.handshake_done and _first_header_alert(self._first_header) is not None:
                 # OTP's record layer judges the first header before anything else
                 desc = _first_header_alert(self._first_header)
@@ -611,6 +670,17 @@ class TLSEngine:
 
 
 _HELLO_MAX_RECORD = 16384 + 2048      # OTP's ?MAX_CIPHER_TEXT_LENGTH
+
+
+# a TLS 1.2 suite no client offers unasked (PSK without a PSK callback can never be
+# chosen): OpenSSL's answer to every ClientHello is then handshake_failure
+_NO_SHARED_SUITE = "PSK-AES128-GCM-SHA256"
+
+
+def _twin_sid_ctx(sid_ctx: bytes) -> bytes:
+    """The other of a server's two session id contexts (see TLSEngine._ask_reuse_hook)."""
+    twin = b"/refused"
+    return sid_ctx[:-len(twin)] if sid_ctx.endswith(twin) else sid_ctx + twin
 
 
 def _first_header_alert(header: bytes) -> Optional[int]:

@@ -58,7 +58,15 @@ tls12() ->
      mk(sessions, server_client_reuse_sessions_false_12,
         as_server(v12(), [cli12([{reuse_sessions, false}]), cli12([{reuse_sessions, false}])])),
      mk(sessions, server_client_save_then_reuse_session_12,
-        as_server(v12(), [cli12(Save), cli12(Save), reuse_previous([])]))].
+        as_server(v12(), [cli12(Save), cli12(Save), reuse_previous([])])),
+     %% a server's reuse_session fun (ssl_session:is_resumable/4) decides
+     mk(sessions, server_reuse_session_fun_true_12,
+        as_server([{reuse_session, fun(_, _, _, _) -> true end} | v12()], [cli12([]), cli12([])])),
+     mk(sessions, server_reuse_session_fun_false_12,
+        as_server([{reuse_session, fun(_, _, _, _) -> false end} | v12()], [cli12([]), cli12([])])),
+     mk(sessions, server_reuse_session_fun_crashes_12,
+        as_server([{reuse_session, fun(_, _, _, _) -> erlang:error(boom) end} | v12()],
+                  [cli12([]), cli12([])]))].
 
 %%% TLS 1.3 -------------------------------------------------------------------------
 

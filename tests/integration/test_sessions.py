@@ -128,10 +128,102 @@ def test_sessions_go_by_host_and_are_kept_by_server_name(node, pki, cmod, smod):
     assert got[1][:3] == (False, True, 32)
 
 
-def test_server_reuse_session_fun_is_refused_by_name(node):
-    r = node.eval("pyssl:listen(0, [{reuse_session, fun(_, _, _, _) -> false end}])")
-    assert r[0] == A("error")
-    assert r[1][1][0] == A("not_supported_by_pyssl") and r[1][1][1][0] == A("reuse_session")
+@pytest.mark.parametrize("cmod", ["ssl", "pyssl"])
+@pytest.mark.parametrize("answer,resumed", [("true", True), ("false", False)])
+def test_server_reuse_session_fun_decides(node, cmod, answer, resumed):
+    """A server's reuse_session fun is asked about the session the second connection
+    offers, with what ssl gives it (ssl_session:is_resumable/4: the id, the peer's
+    certificate or undefined, compression 0, the cipher suite's two bytes); false makes
+    a new session. Both servers, side by side."""
+    got = {}
+    for smod in ("ssl", "pyssl"):
+        got[smod] = node.eval(f"""(fun() ->
+            T = self(),
+            Fun = fun(Id, PC, Co, CS) -> T ! {{asked, Id, PC, Co, CS}}, {answer} end,
+            R = Facts(Conns({cmod}, {smod}, [[], []], [{{reuse_session, Fun}}])),
+            Asked = fun F(Acc) -> receive {{asked, Id, PC, Co, CS}} -> F([{{byte_size(Id), PC, Co, CS}} | Acc])
+                                 after 0 -> lists:reverse(Acc) end end,
+            {{R, Asked([])}} end)()""", 60)
+    assert got["ssl"] == got["pyssl"], got
+    facts_, asked = got["pyssl"]
+    assert facts_[1][0] is resumed and facts_[1][2] == 32
+    assert len(asked) == 1 and asked[0][:3] == (32, A("undefined"), 0) and len(asked[0][3]) == 2
+
+
+@pytest.mark.parametrize("cmod", ["ssl", "pyssl"])
+def test_session_refused_once_is_resumed_when_the_fun_says_so(node, cmod):
+    """A refused session stays in the cache, and so does the one made instead: the
+    next connection resumes what the client offers when the fun says true."""
+    # the answer alternates false, true through an Erlang process the fun asks
+    got = {}
+    for smod in ("ssl", "pyssl"):
+        got[smod] = node.eval(f"""(fun() ->
+            Agent = spawn(fun() -> Loop = fun L(Answers) -> receive {{ask, From}} ->
+                          [A | Rest] = Answers, From ! {{answer, A}}, L(Rest) end end,
+                          Loop([false, true]) end),
+            Fun = fun(_, _, _, _) -> Agent ! {{ask, self()}}, receive {{answer, A}} -> A end end,
+            [I1, I2, I3] = [Cid || {{{{Cid, _, _}}, _}} <- Conns({cmod}, {smod}, [[], [], []],
+                                                                [{{reuse_session, Fun}}])],
+            exit(Agent, kill),
+            [I2 =:= I1, I3 =:= I2, I3 =:= I1] end)()""", 60)
+    # ssl's client offers the older session again (the first of its cache's list):
+    # the third connection resumes the first connection's session
+    assert got["ssl"] == got["pyssl"], got
+    assert got["pyssl"][0] is False and True in got["pyssl"][1:], got
+
+
+@pytest.mark.parametrize("cmod", ["ssl", "pyssl"])
+def test_session_made_after_a_refusal_resumes(node, cmod):
+    """The session made because the fun said false is resumable: offered with its
+    data, and the fun saying true, it resumes (pyssl made it in the twin context; see
+    bridge.tls.engine.TLSEngine._ask_reuse_hook)."""
+    got = {}
+    for smod in ("ssl", "pyssl"):
+        got[smod] = node.eval(f"""(fun() ->
+            Agent = spawn(fun() -> Loop = fun L(Answers) -> receive {{ask, From}} ->
+                          [A | Rest] = Answers, From ! {{answer, A}}, L(Rest) end end,
+                          Loop([false, true]) end),
+            Fun = fun(_, _, _, _) -> Agent ! {{ask, self()}}, receive {{answer, A}} -> A end end,
+            %% (neither client registers a session it made after offering another)
+            Third = fun() -> {{Id, _, D}} = get(last_session), [{{reuse_session, {{Id, D}}}}] end,
+            [I1, I2, I3] = [Cid || {{{{Cid, _, _}}, _}} <- Conns({cmod}, {smod}, [[], [], Third],
+                                                                [{{reuse_session, Fun}}])],
+            exit(Agent, kill),
+            [I2 =:= I1, I3 =:= I2] end)()""", 60)
+    assert got["ssl"] == got["pyssl"] == [False, True], got
+
+
+@pytest.mark.parametrize("cmod", ["ssl", "pyssl"])
+@pytest.mark.parametrize("body", ["erlang:error(boom)", "not_a_boolean"])
+def test_failing_reuse_session_fun_fails_the_handshake_as_ssl(node, pki, cmod, body):
+    """ssl catches a reuse_session fun that crashes or answers a non-boolean in its
+    hello handling: handshake_failure (malformed_handshake_data) on both ends."""
+    import re
+    got = {}
+    for smod in ("ssl", "pyssl"):
+        got[smod] = node.eval(f"""(fun() ->
+            {{ok, L}} = {smod}:listen(0, [{{versions, ['tlsv1.2']}}, {{certfile, "{pki.server.cert_path}"}},
+                {{keyfile, "{pki.server.key_path}"}}, {{active, false}},
+                {{reuse_session, fun(_, _, _, _) -> {body} end}}]),
+            {{ok, {{_, P}}}} = {smod}:sockname(L),
+            Srv = fun() -> {{ok, T}} = {smod}:transport_accept(L, 10000), {smod}:handshake(T, 10000) end,
+            Self = self(),
+            spawn(fun() -> Self ! {{s1, Srv()}}, Self ! {{s2, Srv()}} end),
+            CO = [{{versions, ['tlsv1.2']}}, {{verify, verify_peer}}, {{active, false}},
+                  {{cacertfile, "{pki.ca.cert_path}"}}],
+            {{ok, C1}} = {cmod}:connect("localhost", P, CO, 10000),
+            S1 = receive {{s1, {{ok, X}}}} -> ok = {smod}:close(X) end,
+            _ = sys:get_state(ssl_manager),
+            R2 = {cmod}:connect("localhost", P, CO, 10000),
+            S2 = receive {{s2, Y}} -> Y end,
+            {cmod}:close(C1), {smod}:close(L),
+            {{S1, R2, S2}} end)()""", 60)
+    def text(t):       # the alert texts, with where ssl generated the alert left out
+        if isinstance(t, list) and t and all(isinstance(c, int) for c in t):
+            return re.sub(r" at \S+ generated", " at X generated", bytes(t).decode())
+        return tuple(text(e) for e in t) if isinstance(t, tuple) else t
+    assert text(got["ssl"]) == text(got["pyssl"]), got
+    assert "malformed_handshake_data" in text(got["pyssl"])[2][1][1][1]
 
 
 def test_tls13_server_sends_no_ticket_by_default(node):

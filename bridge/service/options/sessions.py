@@ -1,17 +1,11 @@
 """Session reuse options (bridge.tls.sessions does the reuse): ``reuse_sessions``
 (true | false | save), ``reuse_session`` (a client's ``SessionId`` or
-``{SessionId, SessionData}``; a server's fun is refused by name) and TLS 1.3's
+``{SessionId, SessionData}``; a server's fun becomes a hook, bridge.service.reuse) and TLS 1.3's
 ``session_tickets``. ``anti_replay`` (stateless servers) is accepted and has
 nothing to do: it guards 0-RTT early data, which pyssl refuses (``early_data``)."""
 from __future__ import annotations
 
-from .base import _is, _is_binary, _is_fun
-
-
-def reuse_session_unsupported(v) -> bool:
-    """A server's ``reuse_session`` fun needs a session lookup callback the engine's
-    bindings lack (SSL_CTX_sess_set_get_cb); a client's id or {Id, Data} works."""
-    return _is_fun(v)
+from .base import _is, _is_binary
 
 
 def use_ticket_unsupported(v) -> bool:
