@@ -44,6 +44,9 @@ class TLSConfig:
     session_tickets: str = "disabled"
     # client, manual: the tickets to offer (use_ticket; what "manual" handed out)
     use_ticket: tuple = ()
+    # TLS 1.3 early data (ssl's early_data): a server's ``enabled`` (True) takes up to
+    # MAX_EARLY_DATA bytes with a ticket; a client's binary goes with its ClientHello
+    early_data: object = None
     # server: the caller's reuse_session fun, asked (on the handshake thread, may block)
     # whether the TLS 1.2 session a client offers may be resumed:
     # reuse_hook(session id, peer certificate DER or None, OpenSSL cipher name) -> bool

@@ -147,6 +147,16 @@ class TLSEngine:
         # ClientHello's session id is in them (see _ask_reuse_hook)
         self._hello: Optional[bytes] = b"" if cfg.role == "server" and cfg.reuse_hook else None
         self._sid_ctx = cfg.session_id_context
+        # TLS 1.3 early data: a server reads it before the handshake goes on (OpenSSL
+        # wants SSL_read_early_data first) and gives it as the first plaintext; a
+        # client tells its owner whether the server took what it sent
+        self._early_reading = cfg.role == "server" and cfg.early_data is True \
+            and cfg.session_tickets in ("stateless", "stateful")
+        self._early_plain: list[bytes] = []
+        self._early_wanted = False       # client: early data to send with a ticket
+        self._early_sent = False         # ... and OpenSSL took it
+        self._early_accepted = False
+        self.early_data_status: Optional[str] = None   # client: "accepted" | "rejected"
         self.psk_failed = False          # the PSK hook gave no key: illegal_parameter, as OTP
         self.reuse_failed = False        # the reuse_session hook failed: handshake_failure
         # verify hook bookkeeping: (depth, reason) already told, the depth of an
@@ -234,6 +244,20 @@ class TLSEngine:
                 der = sessions.CLIENT_TICKETS.for_peer(self._session_name)
             if der is None and cfg.reuse_sessions is True:
                 der = sessions.CLIENT_SESSIONS.for_peer(self._session_peer)
+        if der and cfg.early_data is not None and "tlsv1.3" in cfg.versions:
+            room = ossl.session_max_early_data(der)
+            if cfg.session_tickets == "auto" and room < len(cfg.early_data):
+                # auto: ssl resumes with no ticket rather than one that cannot take the
+                # early data (tls_handshake_1_3:choose_ticket/2)
+                der = None
+            elif ossl.offer_session(self.conn, der):
+                # a ticket the owner chose: ssl sends the early data even when the ticket
+                # says the server takes none, and hears it was rejected; OpenSSL will
+                # not send it then, and the owner hears the same
+                self._early_wanted = True
+                if room >= len(cfg.early_data):
+                    self._early_sent = ossl.write_early_data(self.conn, cfg.early_data)
+                return
         if der:
             ossl.offer_session(self.conn, der)
 
@@ -273,6 +297,11 @@ class TLSEngine:
 
     # ---- callbacks ------------------------------------------------------------
     def _info(self, conn, where, ret) -> None:
+        if self._early_sent and not self._early_accepted \
+                and conn.get_state_string() == b"TLSv1.3 write end of early data":
+            # a client sends EndOfEarlyData only when the server accepted its early data
+            # (RFC 8446 4.5): SSL_get_early_data_status is not among the bound functions
+            self._early_accepted = True
         if where & _CB_ALERT:
             alert = ((ret >> 8) & 0xFF, ret & 0xFF)
             if alert[1] == 0:
@@ -392,6 +421,8 @@ class TLSEngine:
             return True
         if self._hello is not None:
             self._ask_reuse_hook()
+        if self._early_reading and not self._read_early_data():
+            return False
         try:
             self.conn.do_handshake()
         except SSL.WantReadError:
@@ -408,9 +439,27 @@ class TLSEngine:
         if not self.handshake_done:
             self.handshake_done = True
             self._keep_session()
+            if self._early_wanted:
+                self.early_data_status = "accepted" if self._early_accepted else "rejected"
             if self.cfg.reuse_hook is not None:
                 self._keep_server_session()
         return True
+
+    def _read_early_data(self) -> bool:
+        """A server with early_data enabled: SSL_read_early_data until OpenSSL says the
+        early data is over (or none came, or it was rejected); True then, and the
+        handshake goes on. ssl hands accepted early data to the owner as the first
+        application data; so does read_plaintext."""
+        while True:
+            what, data = ossl.read_early_data(self.conn)
+            if what == "data":
+                self._early_plain.append(data)
+                continue
+            if what == "want":
+                self._check_sni_hook()
+                return False
+            self._early_reading = False       # "finish", or "error": do_handshake reports it
+            return True
 
     # ---- server: the reuse_session fun ---------------------------------------------
     def _ask_reuse_hook(self) -> None:
@@ -467,6 +516,8 @@ class TLSEngine:
     def read_plaintext(self) -> bytes:
         """All plaintext available now (b"" if none). Sets ``peer_closed`` on close_notify."""
         chunks = []
+        if self._early_plain:
+            chunks, self._early_plain = self._early_plain, []
         recv = self.conn.recv
         while True:
             try:

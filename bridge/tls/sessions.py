@@ -23,6 +23,9 @@ from typing import Optional
 # ssl's defaults: session_lifetime 7200 s (ssl app env), session_cache_client_max 1000
 SESSION_LIFETIME = 7200
 CLIENT_CACHE_MAX = 1000
+# ssl's DEFAULT_MAX_EARLY_DATA_SIZE (ssl_internal.hrl): what a server with early_data
+# enabled takes, when the ssl app env server_session_ticket_max_early_data is not set
+MAX_EARLY_DATA = 16384
 
 
 def _tlv(der: bytes, pos: int) -> tuple[int, int, int]:

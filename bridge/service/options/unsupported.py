@@ -45,7 +45,6 @@ def _unsupported(omap: dict, given: dict, role: str):
         ("crl_check", lambda v: v is not False),
         ("ocsp_stapling", lambda v: v is True),
         ("use_ticket", use_ticket_unsupported),
-        ("early_data", lambda v: not _is_undef(v)),
         ("handshake", lambda v: _is(v, "hello")),
         ("protocol", lambda v: _is(v, "dtls")),
         ("erl_dist", lambda v: v is True),
