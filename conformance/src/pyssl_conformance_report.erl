@@ -102,7 +102,8 @@ h1 { font-size: 1.4em; margin: 0 0 .3em; }
 .summary { font-size: 1.1em; margin: .3em 0 1em; }
 .summary .unexpected { color: #b00020; font-weight: bold; }
 table { border-collapse: collapse; width: 100%; table-layout: fixed; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; text-align: left; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; text-align: left;
+         overflow-wrap: anywhere; word-break: break-word; }
 th { background: #eee; position: sticky; top: 0; }
 col.n { width: 3em; } col.name { width: 18%; } col.area { width: 7em; }
 col.verdict { width: 9em; } col.ms { width: 6em; }
