@@ -136,15 +136,15 @@ write_reports(Report, [], _Print) ->
     Report;
 write_reports(Report, Outputs, Print) ->
     Written = pyssl_conformance_report:write(Report, Outputs),
-    case Print of
-        false -> ok;
-        true ->
-            case Written of
-                ok -> [io:format("~s report: ~ts~n", [K, P]) || {K, P} <- Outputs];
-                {error, {Path, Why}} ->
-                    io:format("cannot write the report ~ts: ~ts~n", [Path, file:format_error(Why)])
-            end
-    end,
+    _ = case Print of
+            false -> ok;
+            true ->
+                case Written of
+                    ok -> [io:format("~s report: ~ts~n", [K, P]) || {K, P} <- Outputs];
+                    {error, {Path, Why}} ->
+                        io:format("cannot write the report ~ts: ~ts~n", [Path, file:format_error(Why)])
+                end
+        end,
     Report#{reports => Written}.
 
 %% @doc `N scenarios, M identical, K known differences, F unexpected'.

@@ -553,7 +553,8 @@ supported(Component, Support) ->
 %% node's ports (inet.erl's i/2: one header line, columns as wide as their widest
 %% entry); `stats/0' gives each bridge's figures. Both ask each bridge with the
 %% same call as every other function (`'$pyssl_sockets'/0', `'$pyssl_stats'/0'),
-%% so a bridge that cannot be reached answers `{error, closed}'.
+%% so a bridge that cannot be reached answers `{error, closed}'; a bridge too old
+%% to know the call, `{error, {not_supported_by_bridge, Call}}'.
 
 -type bridge_stats() ::
         #{uptime := number(), connections_open := non_neg_integer(),
@@ -584,25 +585,35 @@ i() -> print_sockets(pyssl_bridges:configured()).
 i(Bridge) when is_atom(Bridge) -> print_sockets([Bridge]).
 
 %% @doc The figures of every configured bridge: `#{Bridge => Stats}', with
-%% `{error, closed}' for a bridge that cannot be reached. Totals are since the
+%% `{error, closed}' for a bridge that cannot be reached (and
+%% `{error, {not_supported_by_bridge, '$pyssl_stats'}}' for one without them). Totals are since the
 %% bridge started (`uptime' seconds); rates (`*_per_sec') are averaged over the
 %% last `rate_window' seconds (one to two of the bridge's summary intervals);
 %% `bytes_in'/`bytes_out' are the bytes of its TLS connections' TCP sockets,
 %% `errors' the handshakes that failed plus the connections that failed after
 %% theirs, `rss' the bridge process's resident memory in bytes.
--spec stats() -> #{node() => bridge_stats() | {error, closed}}.
+-spec stats() -> #{node() => bridge_stats() | {error, observe_error()}}.
 stats() -> maps:from_list([{Bridge, stats(Bridge)} || Bridge <- pyssl_bridges:configured()]).
 
 %% @doc The figures of one bridge node (see `stats/0').
--spec stats(Bridge :: node()) -> bridge_stats() | {error, closed}.
+-spec stats(Bridge :: node()) -> bridge_stats() | {error, observe_error()}.
 stats(Bridge) when is_atom(Bridge) ->
-    case call(Bridge, '$pyssl_stats', []) of
+    case observe_call(Bridge, '$pyssl_stats') of
         #{} = Stats -> Stats;
+        {error, _} = Error -> Error;
         _ -> {error, closed}
     end.
 
+-type observe_error() :: closed | {not_supported_by_bridge, atom()}.
+
+%% A bridge that answers undef for the call is older than the call.
+observe_call(Bridge, Call) ->
+    try call(Bridge, Call, [])
+    catch error:{undef, _} -> {error, {not_supported_by_bridge, Call}}
+    end.
+
 print_sockets(Bridges) ->
-    Answers = [{Bridge, call(Bridge, '$pyssl_sockets', [])} || Bridge <- Bridges],
+    Answers = [{Bridge, observe_call(Bridge, '$pyssl_sockets')} || Bridge <- Bridges],
     Lines = [[i_field(F, Row, Bridge) || F <- ?I_FIELDS]
              || {Bridge, Rows} <- Answers, is_list(Rows), Row <- Rows, is_map(Row)],
     Table = case Lines of
@@ -615,6 +626,8 @@ print_sockets(Bridges) ->
     Fmt = lists:append(["~-" ++ integer_to_list(W) ++ "s " || W <- Widths]) ++ "~n",
     lists:foreach(fun(Line) -> io:format(Fmt, Line) end, Table),
     lists:foreach(fun({_Bridge, Rows}) when is_list(Rows) -> ok;
+                     ({Bridge, {error, {not_supported_by_bridge, _}}}) ->
+                          io:format("bridge ~w: cannot list its sockets (an older bridge)~n", [Bridge]);
                      ({Bridge, _}) -> io:format("bridge ~w: unavailable~n", [Bridge])
                   end, Answers).
 

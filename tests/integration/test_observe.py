@@ -275,3 +275,16 @@ def test_a_socket_that_cannot_answer_still_gets_a_row():
     row = observe.socket_row(Broken())
     assert row[A("local")] == A("undefined") and row[A("peer")] == A("undefined")
     assert row[A("recv_oct")] == 0 and row[A("protocol")] == A("undefined")
+
+
+def test_a_bridge_without_the_calls_is_named_not_crashed_on(setup):
+    bridge, node = setup
+    table = bridge.service.api.table
+    saved = {k: table.pop(k) for k in [("$pyssl_sockets", 0), ("$pyssl_stats", 0)]}
+    try:
+        assert node.eval("pyssl:stats(B)") == (A("error"), (A("not_supported_by_bridge"), A("$pyssl_stats")))
+        text = node.eval("CaptureIO(fun() -> pyssl:i() end)").decode()
+        assert text == f"bridge '{bridge.name}': cannot list its sockets (an older bridge)\n"
+    finally:
+        table.update(saved)
+    assert isinstance(node.eval("pyssl:stats(B)"), dict)
