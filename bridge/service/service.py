@@ -23,7 +23,6 @@ from typing import Any
 
 from bridge.etf.codec import ETFEncodeError
 from bridge.etf.types import Atom, Pid, Reference
-
 from bridge.tls.stats import BridgeCounters
 
 from .api import Api, socket_ref
