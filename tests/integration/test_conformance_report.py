@@ -145,3 +145,37 @@ def test_make_conformance_report_paths(tmp_path):
     assert conformance.report_paths(ns(no_reports=True), environ=env) == []
     # the default place is ignored by git
     assert Path(ROOT / ".gitignore").read_text().splitlines().count("_build/") == 1
+
+
+def test_make_conformance_writes_both_reports_of_a_real_run(tmp_path):
+    """bench.conformance end to end on one area, with its own bridge: the reports
+    have one row / one testcase per scenario the summary line counts."""
+    import re
+    import subprocess
+    import sys
+    junit, html = tmp_path / "out" / "c.xml", tmp_path / "out" / "c.html"
+    proc = subprocess.run([sys.executable, "-m", "bench.conformance", "--area", "format_error",
+                           "--junit", str(junit), "--html", str(html)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    total = int(re.search(r"^(\d+) scenarios, ", proc.stdout, re.M).group(1))
+    assert total > 10
+    assert f"junit report: {junit}" in proc.stdout and f"html report: {html}" in proc.stdout
+    root = ET.parse(junit).getroot()
+    assert root.get("tests") == str(total) and len(list(root.iter("testcase"))) == total
+    assert [s.get("name") for s in root.findall("testsuite")] == ["pyssl_conformance.format_error"]
+    page = ET.parse(html).getroot()
+    assert len([tr for tr in page.iter("tr") if (tr.get("id") or "").startswith("s")]) == total
+
+
+def test_make_conformance_says_when_a_report_cannot_be_written(tmp_path):
+    import subprocess
+    import sys
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "bench.conformance", "--self-check", "--area",
+                           "format_error", "--html", str(blocker / "c.html"), "--junit",
+                           str(tmp_path / "c.xml")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert f"cannot write the report {blocker}/c.html" in proc.stdout
