@@ -586,7 +586,7 @@ i(Bridge) when is_atom(Bridge) -> print_sockets([Bridge]).
 
 %% @doc The figures of every configured bridge: `#{Bridge => Stats}', with
 %% `{error, closed}' for a bridge that cannot be reached (and
-%% `{error, {not_supported_by_bridge, '$pyssl_stats'}}' for one without them). Totals are since the
+%% ``{error, {not_supported_by_bridge, '$pyssl_stats'}}'' for one without them). Totals are since the
 %% bridge started (`uptime' seconds); rates (`*_per_sec') are averaged over the
 %% last `rate_window' seconds (one to two of the bridge's summary intervals);
 %% `bytes_in'/`bytes_out' are the bytes of its TLS connections' TCP sockets,
