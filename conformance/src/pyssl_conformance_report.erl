@@ -116,6 +116,7 @@ tr.known_difference mark { background: #ffd966; }
 .verdict-different { color: #b00020; font-weight: bold; }
 .verdict-known_difference { color: #8a5a00; font-weight: bold; }
 #only-differences:checked ~ table tr.identical { display: none; }
+table.areas { width: auto; margin-bottom: 1em; }
 ").
 
 %% @doc The report as one self-contained HTML page (UTF-8, also well-formed XML).
@@ -129,6 +130,7 @@ html(#{results := Results} = Report) ->
           "<title>", escape(Title), "</title>\n<style>", ?STYLE, "</style>\n</head>\n<body>\n",
           "<h1>", escape(Title), "</h1>\n",
           "<p class=\"summary\">", summary_html(Summary, Report), "</p>\n",
+          by_area(Results),
           "<p>Each scenario runs once with each module; results are compared after "
           "normalisation (sockets, pids, references, ports and port numbers, alert texts). "
           "The part of a result that differs from the other side is marked.</p>\n",
@@ -139,6 +141,26 @@ html(#{results := Results} = Report) ->
           "<thead><tr><th>#</th><th>scenario</th><th>area</th><th>verdict</th><th>",
           escape(text(ModA)), "</th><th>", escape(text(ModB)), "</th><th>ms</th></tr></thead>\n",
           "<tbody>\n", Rows, "</tbody>\n</table>\n</body>\n</html>\n"]).
+
+%% One line per area: how many scenarios, how many differ (a link to the first).
+by_area(Results) ->
+    Numbered = lists:zip(lists:seq(1, length(Results)), Results),
+    Line = fun(Area) ->
+                   In = [{N, R} || {N, R} <- Numbered, area(R) =:= Area],
+                   Diff = [N || {N, #{verdict := V}} <- In, V =/= identical],
+                   Known = length([N || {N, #{verdict := known_difference}} <- In]),
+                   ["<tr><td>", escape(text(Area)), "</td><td>", integer_to_list(length(In)),
+                    "</td><td>", integer_to_list(Known), "</td><td>",
+                    integer_to_list(length(Diff) - Known), "</td><td>",
+                    case Diff of
+                        [] -> "";
+                        [First | _] -> ["<a href=\"#s", integer_to_list(First), "\">#",
+                                        integer_to_list(First), "</a>"]
+                    end, "</td></tr>\n"]
+           end,
+    ["<table class=\"areas\">\n<thead><tr><th>area</th><th>scenarios</th><th>known</th>"
+     "<th>unexpected</th><th>first difference</th></tr></thead>\n<tbody>\n",
+     [Line(A) || A <- areas(Results)], "</tbody>\n</table>\n"].
 
 summary_html(Summary, #{unexpected := F}) when F > 0 ->
     ["<span class=\"unexpected\">", escape(Summary), "</span>"];

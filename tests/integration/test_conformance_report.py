@@ -78,8 +78,11 @@ def test_html_is_self_contained_and_has_one_row_per_scenario(erl):
     rows = [tr for tr in root.iter("tr") if tr.get("id", "").startswith("s")]
     assert [tr.get("class") for tr in rows] == ["identical", "known_difference", "different", "identical"]
     # nothing loaded from elsewhere, nothing run
-    assert not [e for e in root.iter() if e.get("src") or e.get("href")]
+    assert not [e for e in root.iter() if e.get("src") or not (e.get("href") or "#").startswith("#")]
     assert root.find(".//script") is None and root.find(".//link") is None
+    areas = [["".join(td.itertext()) for td in tr] for tr in root.find(".//table[@class='areas']/tbody")]
+    assert areas == [["options", "2", "0", "0", ""], ["info", "1", "1", "0", "#2"],
+                     ["packet", "1", "0", "1", "#3"]]
     summary = root.find(".//p[@class='summary']")
     assert "".join(summary.itertext()) == "4 scenarios, 2 identical, 1 known differences, 1 unexpected"
 
