@@ -81,6 +81,9 @@ def parse_args(argv=None):
                    help="after distribution traffic, keep polling instead of sleeping for US "
                         f"microseconds (0..{MAX_WINDOW_US}, 0 = off; default {DEFAULT_BUSY_POLL_US}): "
                         "lower call latency for CPU, see docs/performance.md")
+    p.add_argument("--stats-interval", type=float, default=None, metavar="SECONDS",
+                   help="seconds between the info-level summary lines (default "
+                        "$PYSSL_BRIDGE_STATS_INTERVAL or 60; 0: none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p.parse_args(argv)
 
@@ -113,7 +116,7 @@ async def serve(args) -> int:
     except (EpmdError, OSError) as exc:
         print(f"pyssl-bridge: cannot start {node.name.name}: {exc}", file=sys.stderr)
         return 1
-    install(node)
+    install(node, stats_interval=args.stats_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
