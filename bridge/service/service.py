@@ -19,10 +19,12 @@ import asyncio
 import logging
 import reprlib
 import time
+from collections import OrderedDict
 from typing import Any
 
 from bridge.etf.codec import ETFEncodeError
 from bridge.etf.types import Atom, Pid, Reference
+from bridge.node.node import alias_of
 from bridge.tls.stats import BridgeCounters
 
 from .api import Api, socket_ref
@@ -66,6 +68,10 @@ ENAMETOOLONG = Atom("enametoolong")
 # How long file contents read on a caller's node are reused (OTP's PEM cache
 # cleans every 2 minutes).
 FILE_CACHE_SECONDS = 120.0
+# Owners without sockets whose monitor is kept (least recently used dropped first):
+# a process that opens one socket after another (an acceptor, a client making
+# request after request) then costs no MONITOR_P and DEMONITOR_P per socket.
+IDLE_OWNER_MONITORS = 1024
 
 
 class SslService:
@@ -80,6 +86,8 @@ class SslService:
         self.sockets: dict[Reference, SocketBase] = {}
         self.by_owner: dict[Pid, set[Reference]] = {}
         self.owner_monitors: dict[Pid, Reference] = {}
+        # owners in owner_monitors with no socket left, oldest first (see _idle)
+        self.idle_owners: OrderedDict[Pid, None] = OrderedDict()
         self.api = Api(self)
         self.proc = None
         self.windows = Windows(self)
@@ -128,7 +136,7 @@ class SslService:
             if not (isinstance(request, tuple) and len(request) == 2):
                 reply(Raise(BADARG).as_reply())
                 return
-            self._run(request[0], request[1], pid, reply)
+            self._run(request[0], request[1], pid, reply, tag)
         elif msg.__class__ is tuple and len(msg) == 2 and msg[0] is GUARD:
             self.windows.guard_started(msg[1])
         else:
@@ -139,6 +147,8 @@ class SslService:
             return
         if self.owner_monitors.get(pid) == ref:
             del self.owner_monitors[pid]
+            # an idle owner (no sockets) leaves nothing to close
+            self.idle_owners.pop(pid, None)
             for sref in list(self.by_owner.pop(pid, ())):
                 sock = self.sockets.get(sref)
                 if sock is not None and sock.owner == pid:
@@ -165,15 +175,32 @@ class SslService:
             asyncio.get_running_loop().call_soon(result.then)
         return result.value
 
-    def _run(self, fun, args, caller: Pid, reply) -> None:
+    def _run(self, fun, args, caller: Pid, reply, tag=None) -> None:
         # Nothing raised here may escape: the registered process would die with it
         # and every later call would find no service.
         started = time.perf_counter()
+        windows = self.windows
+        # where the reply goes when a guard passes it on (as Node.reply sends it)
+        alias = alias_of(tag)
+        to = alias if alias is not None and alias.node is caller.node else caller
 
-        def deliver(r: Reply) -> None:
-            # {'$pyssl_sync', Ref | keep, Value}: the shim waits for its guard first
-            reply(r.value if r.sync is None else
-                  (SYNC, r.sync if r.sync.__class__ is Reference else KEEP_ATOM, r.value))
+        def deliver(r: Reply, held: list | None = None) -> None:
+            sync = r.sync
+            if sync.__class__ is Reference and windows.reply_revoking(
+                    sync, to, (tag, r.value), (tag, _NOT_ENCODABLE), held):
+                pass    # through the caller's guard, which drops the window first
+            else:
+                if held:
+                    windows.send_held(held)
+                if sync is None and r.opens is not None:
+                    # the reply that hands the socket over goes with its window's
+                    # grant (the socket's release sends it, before any delivery)
+                    value = r.value
+                    r.opens.release((to, (tag, value), lambda: reply(value)))
+                    return
+                # {'$pyssl_sync', Ref | keep, Value}: the shim waits for its guard first
+                reply(r.value if sync is None else
+                      (SYNC, sync if sync.__class__ is Reference else KEEP_ATOM, r.value))
             if r.then is not None:
                 r.then()
 
@@ -186,15 +213,25 @@ class SslService:
                 log.error("pyssl: %r failed: %r", fun, exc, exc_info=exc)
                 reply(internal_error(fun))
 
+        held = windows.hold()
         try:
             try:
                 result = self.api.dispatch(fun, args, caller)
             except Raise as exc:
+                windows.unhold()
+                windows.send_held(held)
                 reply(exc.as_reply())
             else:
-                settle(result, deliver, failed)
+                windows.unhold()
+                if result.__class__ is Reply:
+                    deliver(result, held)
+                else:
+                    windows.send_held(held)
+                    settle(result, deliver, failed)
         except Exception:
             log.exception("pyssl: %r failed", fun)
+            windows.unhold()
+            windows.send_held(held)
             try:
                 reply(internal_error(fun))
             except Exception:
@@ -227,30 +264,39 @@ class SslService:
         self.by_owner.setdefault(owner, set()).add(sock.ref)
         if owner not in self.owner_monitors:
             self.owner_monitors[owner] = self.node.monitor(self.proc, owner)
+        elif self.idle_owners:
+            self.idle_owners.pop(owner, None)
+
+    def _disown(self, ref: Reference, owner: Pid) -> None:
+        refs = self.by_owner.get(owner)
+        if refs is not None:
+            refs.discard(ref)
+            if not refs:
+                del self.by_owner[owner]
+                self._idle(owner)
+
+    def _idle(self, owner: Pid) -> None:
+        """``owner`` has no socket left: its monitor stays (its next socket needs
+        none made), up to IDLE_OWNER_MONITORS such owners; past that the one idle
+        longest is demonitored. Its DOWN meanwhile closes nothing (handle_down)."""
+        if owner not in self.owner_monitors:
+            return
+        idle = self.idle_owners
+        idle[owner] = None
+        while len(idle) > IDLE_OWNER_MONITORS:
+            oldest, _ = idle.popitem(last=False)
+            mon = self.owner_monitors.pop(oldest, None)
+            if mon is not None:
+                self.node.demonitor(mon)
 
     def change_owner(self, sock: SocketBase, new_owner: Pid) -> None:
-        old = sock.owner
-        refs = self.by_owner.get(old)
-        if refs is not None:
-            refs.discard(sock.ref)
-            if not refs:
-                del self.by_owner[old]
-                mon = self.owner_monitors.pop(old, None)
-                if mon is not None:
-                    self.node.demonitor(mon)
+        self._disown(sock.ref, sock.owner)
         sock.owner = new_owner
         self._own(sock, new_owner)
 
     def forget(self, sock: SocketBase) -> None:
         self.sockets.pop(sock.ref, None)
-        refs = self.by_owner.get(sock.owner)
-        if refs is not None:
-            refs.discard(sock.ref)
-            if not refs:
-                del self.by_owner[sock.owner]
-                mon = self.owner_monitors.pop(sock.owner, None)
-                if mon is not None:
-                    self.node.demonitor(mon)
+        self._disown(sock.ref, sock.owner)
 
     def lookup(self, term) -> SocketBase | None:
         """The live socket for a socket term; None if closed; Raise if not a socket."""
