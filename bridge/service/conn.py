@@ -227,13 +227,15 @@ class ConnSocket(ConnInfo, SocketBase):
             return failure_reply(exc, "handshake")
         if not self.established(tls):
             return error(CLOSED)
-        return Reply((OK, self.term) if new_api else OK, self.release)
+        return Reply((OK, self.term) if new_api else OK, self.release, opens=self)
 
-    def release(self):
-        """The owner has its socket: start delivering."""
+    def release(self, carry=None):
+        """The owner has its socket: start delivering. ``carry``: the shim's reply
+        that hands the socket over, not sent yet, which goes with the window's grant
+        or before it (``Windows.grant``); either way before any delivery."""
         if self.state is _S.HELD:
             self._set_state(_S.OPEN)
-        self.service.windows.grant(self)
+        self.service.windows.grant(self, carry)
         self.delivery.pump()
 
     # ---- receiver callbacks (called by the TLS transport) ------------------

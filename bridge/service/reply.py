@@ -5,6 +5,8 @@ awaitable of one. A ``Reply`` is the term ``ssl:Fun(Args...)`` returns, plus:
 
 * ``then``: what to do once the reply has been sent (a new socket starts
   delivering to its owner only after the owner has its ``{ok, S}``);
+* ``opens``: the socket the reply hands to its owner, whose window grant the reply
+  can travel with;
 * ``sync``: whether the shim must wait for its node's guard before it returns the
   reply (``None``; ``KEEP``; or the socket's reference, when the reply ends the
   socket for the caller: the guard then also drops that window). The bridge
@@ -33,12 +35,15 @@ _PLAIN = frozenset((tuple, list, bytes, str, int, float, bool, type(None), Atom)
 class Reply:
     """A term for the caller, what to do after sending it, and the guard sync it needs."""
 
-    __slots__ = ("sync", "then", "value")
+    __slots__ = ("opens", "sync", "then", "value")
 
-    def __init__(self, value, then: Callable[[], None] | None = None, sync=None):
+    def __init__(self, value, then: Callable[[], None] | None = None, sync=None, opens=None):
         self.value = value
         self.then = then
         self.sync = sync
+        # the socket this reply hands to its owner (``then`` is its ``release``): the
+        # shim's reply may go with the socket's window grant (bridge.service.windows)
+        self.opens = opens
 
     def __repr__(self) -> str:     # pragma: no cover - debugging aid
         return f"Reply({self.value!r}, then={self.then!r}, sync={self.sync!r})"

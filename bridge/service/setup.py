@@ -94,4 +94,4 @@ async def connect(service, host, port, opts, timeout, caller):
         return failure_reply(exc, "connect", connecting=True)
     if not sock.established(tls):       # closed in the step that finished the handshake
         return error(CLOSED)
-    return Reply((OK, sock.term), sock.release)
+    return Reply((OK, sock.term), sock.release, opens=sock)

@@ -320,7 +320,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         return failure_reply(exc, "upgrade")
     sock.established(tls)       # not in the service's table yet: nobody closed it
     service.add_socket(sock)
-    return Reply((OK, sock.term), sock.release)
+    return Reply((OK, sock.term), sock.release, opens=sock)
 
 
 # ---- downgrade: ssl:close(S, {NewController, Timeout}) ------------------------------------

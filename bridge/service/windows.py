@@ -21,12 +21,23 @@ the message on. Replies that close a socket or change its window (``close``,
 which has then seen every message the bridge sent before that reply. The bridge
 says which replies need that (``sync_for``: the reply carries it, see
 bridge.service.reply), so the shim knows no rule of its own.
+
+Fewer messages: a shim call's reply that needs a guard travels through that
+guard instead of beside it, as the final message does. The reply that hands a
+socket to its owner (connect, handshake) goes with the window's grant
+(``{'$pyssl_grant', Ref, Window, To, Reply}``: the guard fills the window, then
+passes the reply on); a reply that ends the socket for its caller goes with the
+revoke (``{'$pyssl_revoke', Ref, To, Reply}``), which makes the revoke sent
+during that call (``hold``) and the caller's wait for its guard unnecessary. The
+guard handles each in order with everything the bridge sent it before, so the
+ordering above is unchanged; the shim only passes the reply on.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from bridge.etf.codec import ETFEncodeError
 from bridge.etf.types import Atom, Pid, Reference
 
 from .reply import KEEP
@@ -59,6 +70,7 @@ class Windows:
         self._guard_monitors: dict = {}            # monitor ref -> guard pid
         self._due: list = []                       # (socket, bytes) to ack after this step
         self._flush_scheduled = False
+        self._held: list | None = None             # revokes of the call being dispatched
 
     # ---- guards ------------------------------------------------------------------
     def guard_started(self, pid) -> None:
@@ -78,17 +90,28 @@ class Windows:
         return True
 
     # ---- grant and revoke ------------------------------------------------------------
-    def grant(self, sock) -> None:
-        """Give ``sock``'s owner node a window if a send call could not fail now."""
-        if sock.window_guard is not None or not sock.can_take_window():
-            return
-        guard = self.guards.get(sock.owner.node)
+    def grant(self, sock, carry=None) -> None:
+        """Give ``sock``'s owner node a window if a send call could not fail now.
+
+        ``carry``: the reply that hands ``sock`` to its owner, not sent yet, as
+        ``(to, msg, send)`` (``to``, ``msg``: what the guard sends on; ``send()``
+        sends it the usual way). It goes with the grant when the guard is on the
+        caller's node; else it is sent first, as always before the grant."""
+        guard = None
+        if sock.window_guard is None and sock.can_take_window():
+            guard = self.guards.get(sock.owner.node)
+        if carry is not None and (guard is None or carry[0].node is not guard.node):
+            carry[2]()
+            carry = None
         if guard is None:
             return
         sock.window_guard = guard
         sock.window_changes += 1
         sock.delivery.final_send = sock.final_message
-        self.node.send(guard, (_GRANT, sock.ref, SEND_WINDOW))
+        if carry is None:
+            self.node.send(guard, (_GRANT, sock.ref, SEND_WINDOW))
+        else:
+            self.node.send(guard, (_GRANT, sock.ref, SEND_WINDOW, carry[0], carry[1]))
 
     def revoke(self, sock) -> None:
         guard = sock.window_guard
@@ -97,7 +120,48 @@ class Windows:
             sock.window_changes += 1
             sock.delivery.final_send = None
             sock.window_owed = 0
-            self.node.send(guard, (_REVOKE, sock.ref))
+            if self._held is not None:
+                self._held.append((guard, sock.ref))
+            else:
+                self.node.send(guard, (_REVOKE, sock.ref))
+
+    # ---- revokes that go with the reply ----------------------------------------------
+    def hold(self) -> list:
+        """Revokes made from now until ``unhold`` wait in the list returned, for
+        ``send_held`` (or ``reply_revoking``, which lets its reply carry the one of
+        its socket): around the synchronous dispatch of one shim call, so they
+        still go before its reply, as ever."""
+        self._held = held = []
+        return held
+
+    def unhold(self) -> None:
+        self._held = None
+
+    def send_held(self, held: list, skip=None) -> None:
+        """Send the revokes ``hold`` kept, but ``skip`` (a ``(guard, ref)``); idempotent."""
+        for guard, ref in held:
+            if skip is None or guard is not skip[0] or ref != skip[1]:
+                self.node.send(guard, (_REVOKE, ref))
+        held.clear()
+
+    def reply_revoking(self, ref, to, msg, fallback, held: list | None) -> bool:
+        """A shim call's reply that ends socket ``ref`` for its caller (its sync is
+        ``ref``): through the guard of the caller's node, which drops the window
+        and then passes ``msg`` on to ``to`` (what ``pyssl_guards:sync/2`` after a
+        plain reply would do); a revoke of the same window to that guard held
+        during the call is not sent. False if that node has no guard."""
+        guard = self.guards.get(to.node)
+        if guard is None:
+            return False
+        if held:
+            self.send_held(held, (guard, ref))
+        try:
+            self.node.send(guard, (_REVOKE, ref, to, msg), fallback=(_REVOKE, ref, to, fallback))
+        except ETFEncodeError:
+            # no external form (a bug): the caller still gets exactly one answer
+            log.exception("pyssl: reply to %r has no external form", to)
+            self.node.send(guard, (_REVOKE, ref, to, fallback))
+        return True
 
     def final_message(self, sock, msg) -> None:
         """The socket's last message to its owner: the guard drops the window first."""

@@ -21,7 +21,10 @@
 %% `{ssl_error, S, R}' of a windowed socket through the guard, which revokes
 %% before passing it on. A caller that learns of a change from a reply waits for
 %% the guard (`pyssl_guards:sync/2', a call to this process), which has then seen
-%% everything the bridge sent before that reply.
+%% everything the bridge sent before that reply; or the bridge sends the reply
+%% through this process with the change (`{'$pyssl_grant', Ref, Window, To, Reply}'
+%% for the reply that hands a socket over, `{'$pyssl_revoke', Ref, To, Reply}'
+%% for one that ends it), which saves a message and the wait.
 %%
 %% Guards are started on demand by `pyssl_guards' under `pyssl_guard_sup'
 %% (temporary: a guard whose bridge went is not restarted; the next call makes a
@@ -67,6 +70,12 @@ handle_info({'$pyssl_ack', Ref, Bytes, Window}, St) ->
     {noreply, St};
 handle_info({'$pyssl_grant', Ref, Window}, St) ->
     _ = (catch ets:insert(?WINDOWS, {Ref, Window})),
+    {noreply, St};
+handle_info({'$pyssl_grant', Ref, Window, To, Reply}, St) ->
+    %% the reply that hands the socket to its owner, sent with the grant: the
+    %% window is there before the caller has the socket
+    _ = (catch ets:insert(?WINDOWS, {Ref, Window})),
+    To ! Reply,
     {noreply, St};
 handle_info({'$pyssl_revoke', Ref}, St) ->
     _ = (catch ets:delete(?WINDOWS, Ref)),
