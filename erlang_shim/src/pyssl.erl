@@ -7,6 +7,10 @@
 %% `cipher_suites/2').
 %%
 %% == Configuration ==
+%% With nothing configured, `pyssl:start()' starts an embedded bridge, a
+%% `pyssl-bridge --port-mode' port program under the application's supervisor
+%% (see {@link pyssl_port}; `bridge_command' names another executable). To
+%% use bridge nodes instead (several VMs sharing bridges, bridges on other hosts):
 %% ```
 %% application:set_env(pyssl, bridge_node, 'pyssl@127.0.0.1'),
 %% ok = pyssl:start().
@@ -39,7 +43,9 @@
 %%     reached when a bridge had to be picked (`connect', `listen',
 %%     `cipher_suites', `versions'). `Nodes' is the configured list, `[]' when
 %%     neither `bridge_nodes' nor `bridge_node' is set. Functions that return a
-%%     list in `ssl' (`cipher_suites', `versions') return this tuple too.</li>
+%%     list in `ssl' (`cipher_suites', `versions') return this tuple too.
+%%     With no bridge node configured, `{error, {bridge_unavailable, {port,
+%%     Reason}}}' when the embedded bridge cannot be started.</li>
 %% <li>`{error, closed}': the bridge serving the call was reached but is gone
 %%     (node down, connection lost during the call, or its `pyssl' service not
 %%     running). This is what a call on a socket of a lost bridge returns, as for
@@ -250,7 +256,7 @@ handshake(S, Opts, Timeout) ->
 send({sslsocket, pyssl, Ref} = S, Data) when is_reference(Ref) ->
     case pyssl_guards:take_credit(Ref, Data) of
         ok ->
-            case erlang:send({pyssl, node(Ref)}, {'$pyssl_send', Ref, Data}, [noconnect]) of
+            case pyssl_bridges:send({pyssl, node(Ref)}, {'$pyssl_send', Ref, Data}) of
                 ok -> ok;
                 _NoConnect -> socket_call(S, send, [S, Data])
             end;
@@ -411,7 +417,7 @@ format_error(Reason) ->
 %% answer is then the same as ssl's for every input, errors included, without a
 %% trip to the bridge.
 
--type bridge_unavailable() :: {error, {bridge_unavailable, [node()]}}.
+-type bridge_unavailable() :: {error, {bridge_unavailable, [node()] | {port, term()}}}.
 
 -spec cipher_suites(Description, Version, rfc | openssl) -> [string()] | bridge_unavailable()
           when Description :: default | all | exclusive | anonymous | exclusive_anonymous,
@@ -507,10 +513,16 @@ getstat(Socket, Options) -> socket_call(Socket, getstat, [Socket, Options]).
 -spec clear_pem_cache() -> ok.
 clear_pem_cache() ->
     lists:foreach(fun(Node) ->
-                          _ = lists:member(Node, nodes(connected))
+                          _ = pyssl_bridges:connected(Node)
                               andalso forward(Node, clear_pem_cache, []),
                           ok
-                  end, pyssl_bridges:configured()).
+                  end, pyssl_bridges:configured() ++ port_bridge()).
+
+port_bridge() ->
+    case pyssl_port:node_of() of
+        undefined -> [];
+        Node -> [Node]
+    end.
 
 %% ssl's catch-all clause answers for anything but a socket and write | read_write.
 -spec update_keys(SslSocket, Type) -> ok | {error, term()}
@@ -657,8 +669,7 @@ forward(Node, Function, Args) ->
         {ok, Guard} ->
             Mref = erlang:monitor(process, Guard, [{alias, demonitor}]),
             Tag = [alias | Mref],
-            case erlang:send({pyssl, Node}, {'$gen_call', {self(), Tag}, {Function, Args}},
-                             [noconnect]) of
+            case pyssl_bridges:send({pyssl, Node}, {'$gen_call', {self(), Tag}, {Function, Args}}) of
                 ok ->
                     receive
                         {Tag, Reply} ->
@@ -682,6 +693,10 @@ forward(Node, Function, Args) ->
             end
     end.
 
+local_format_error({bridge_unavailable, {port, Reason}}) ->
+    lists:flatten(io_lib:format("The embedded pyssl bridge (a port program; see the pyssl "
+                                "application environment bridge_command) cannot be started: ~tp",
+                                [Reason]));
 local_format_error({bridge_unavailable, []}) ->
     "No pyssl bridge node configured (set the pyssl application environment "
     "bridge_node or bridge_nodes)";

@@ -79,7 +79,7 @@ ets_lookup(Tab, Key) ->
 new_guard(Node) when Node =:= node() ->
     down;
 new_guard(Node) ->
-    case net_kernel:connect_node(Node) of
+    case pyssl_port:is_bridge(Node) orelse net_kernel:connect_node(Node) of
         true ->
             try gen_server:call(?MODULE, {guard, Node}, infinity)
             catch exit:_ -> no_guards
