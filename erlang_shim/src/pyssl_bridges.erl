@@ -97,20 +97,42 @@ port_pick() ->
         undefined ->
             case whereis(pyssl_sup) of
                 undefined -> {error, {bridge_unavailable, []}};
-                _ -> start_port()
+                _ -> start_port(3)
             end;
         Node ->
             {ok, Node}
     end.
 
-start_port() ->
-    _ = case supervisor:restart_child(pyssl_sup, pyssl_port) of
-            {error, not_found} -> supervisor:start_child(pyssl_sup, pyssl_sup:port_child());
-            Other -> Other
-        end,
+%% The supervisor starts a bridge again: after the one that failed to start
+%% (its child is not running) at this pick, and after one that died as soon as
+%% the supervisor sees its exit. A pick can come between the end of a bridge
+%% (pyssl_port:terminate/2, which tells owners) and that exit: it waits for the
+%% exit, then for the restart (the supervisor answers once it is done).
+start_port(Tries) ->
+    Started = case supervisor:restart_child(pyssl_sup, pyssl_port) of
+                  {error, not_found} ->
+                      supervisor:start_child(pyssl_sup, pyssl_sup:port_child());
+                  Other ->
+                      Other
+              end,
+    case {pyssl_port:node_of(), Started} of
+        {undefined, {error, running}} when Tries > 0 ->
+            _ = [await_exit(Pid) || {pyssl_port, Pid, _, _} <- supervisor:which_children(pyssl_sup),
+                                    is_pid(Pid)],
+            start_port(Tries - 1);
+        {undefined, _} ->
+            {error, {bridge_unavailable, {port, pyssl_port:last_error()}}};
+        {Node, _} ->
+            {ok, Node}
+    end.
+
+%% A child whose bridge is gone, or already the next one (which has published
+%% its node before the supervisor has its pid): then there is nothing to wait for.
+await_exit(Pid) ->
+    Mon = erlang:monitor(process, Pid),
     case pyssl_port:node_of() of
-        undefined -> {error, {bridge_unavailable, {port, pyssl_port:last_error()}}};
-        Node -> {ok, Node}
+        undefined -> receive {'DOWN', Mon, process, Pid, _} -> ok end;
+        _ -> erlang:demonitor(Mon, [flush])
     end.
 
 %% @doc `erlang:send(Dest, Msg, [noconnect])' for a bridge's pid or `{Name, Node}':
