@@ -25,7 +25,8 @@
 %% When the bridge exits (killed, crashed), this process tells the processes
 %% that watch bridge processes (`DOWN' with `noconnection'), has `pyssl_monitor'
 %% send `{ssl_closed, S}' to the owners of active sockets, and exits; its
-%% supervisor starts a new bridge, as for any child. When the bridge cannot be
+%% supervisor starts a new bridge, as for any child, or the next pick does for a
+%% bridge that died within ?MIN_UP of its start (see there). When the bridge cannot be
 %% started (no executable, it exits before it is ready) `init/1' returns
 %% `ignore' and keeps the reason: `pyssl_bridges:pick/0' answers
 %% `{error, {bridge_unavailable, {port, Reason}}}' and tries again at the next
@@ -57,6 +58,12 @@
 %% how long a starting bridge may take to say it is ready (a Python start on a
 %% loaded machine takes a second or two)
 -define(READY_TIMEOUT, 60000).
+%% A bridge that served at least this long is started again by the supervisor
+%% when it dies (this process exits abnormally); one that died sooner is started
+%% again at the next pick (this process exits with `{shutdown, Why}', which a
+%% transient child is not restarted for): a bridge that keeps dying as soon as
+%% it is up is never a restart loop that uses up the supervisor's intensity.
+-define(MIN_UP, 5000).
 
 -spec start_link() -> {ok, pid()} | ignore.
 start_link() ->
@@ -163,7 +170,15 @@ handle_cast(_Msg, St) ->
     {noreply, St}.
 
 handle_info({Port, {data, Frame}}, #{port := Port} = St) ->
-    {noreply, incoming(Frame, St)};
+    try incoming(Frame, St) of
+        St1 -> {noreply, St1}
+    catch Class:Reason ->
+            %% a frame that does not decode: the bridge is broken, as erts takes
+            %% a connection that sends one; it goes and the supervisor starts anew
+            logger:error("pyssl: invalid frame from the embedded bridge (~tp:~tp), "
+                         "closing it", [Class, Reason]),
+            {stop, ended(St, {bad_frame, Reason}), St}
+    end;
 handle_info({'DOWN', Mon, process, _, Reason}, #{monitors := M} = St) ->
     %% a process of this node the bridge monitors (MONITOR_P) exited
     case maps:take(Mon, M) of
@@ -174,11 +189,19 @@ handle_info({'DOWN', Mon, process, _, Reason}, #{monitors := M} = St) ->
             {noreply, St}
     end;
 handle_info({Port, {exit_status, Status}}, #{port := Port} = St) ->
-    {stop, {bridge_exited, Status}, St#{port := closed}};
+    {stop, ended(St, {bridge_exited, Status}), St#{port := closed}};
 handle_info({'EXIT', Port, Reason}, #{port := Port} = St) ->
-    {stop, {bridge_port_closed, Reason}, St#{port := closed}};
+    {stop, ended(St, {bridge_port_closed, Reason}), St#{port := closed}};
 handle_info(_Msg, St) ->
     {noreply, St}.
+
+%% The exit reason when the bridge is gone: see ?MIN_UP.
+ended(#{started := Started}, Why) ->
+    persistent_term:put(?ERROR, Why),
+    case erlang:monotonic_time(millisecond) - Started >= ?MIN_UP of
+        true -> Why;
+        false -> {shutdown, Why}
+    end.
 
 %% The bridge is gone (or going): its processes are, for those watching them,
 %% and its active sockets are closed for their owners (see pyssl_monitor).
@@ -244,6 +267,7 @@ await_ready(Port, Exe) ->
             case catch binary_to_term(Bin) of
                 {pyssl_port_ready, Node, OsPid} when is_atom(Node), is_integer(OsPid) ->
                     {ok, #{port => Port, node => Node, os_pid => OsPid, exe => Exe,
+                           started => erlang:monotonic_time(millisecond),
                            monitors => #{}, by_ref => #{}, watched => #{}}};
                 Other ->
                     catch erlang:port_close(Port),
@@ -264,7 +288,7 @@ frame(Control, Msg) ->
     [112, term_to_binary(Control), term_to_binary(Msg)].
 
 command(#{port := Port}, Control) ->
-    catch erlang:port_command(Port, [112 | term_to_binary(Control)]),
+    catch erlang:port_command(Port, [112, term_to_binary(Control)]),
     ok.
 
 target({Name, _Node}) -> Name;
@@ -277,8 +301,8 @@ incoming(<<112, Body/binary>>, St) ->
     {Control, Used} = binary_to_term(Body, [used]),
     Rest = binary_part(Body, Used, byte_size(Body) - Used),
     signal(Control, Rest, St);
-incoming(_Other, St) ->
-    St.
+incoming(Other, _St) ->
+    erlang:error({not_a_distribution_frame, binary_part(Other, 0, min(16, byte_size(Other)))}).
 
 signal({?SEND, _, To}, Msg, St) ->
     deliver(To, Msg, St);

@@ -37,10 +37,11 @@ init([]) ->
     {ok, {#{strategy => one_for_one, intensity => 10, period => 10},
           [Monitor, Guards, Relays | Port]}}.
 
-%% @doc The embedded bridge's child (see pyssl_port): permanent, so a bridge
-%% that dies is started again; one that cannot start is `ignore'd and tried
+%% @doc The embedded bridge's child (see pyssl_port): transient, so a bridge
+%% that dies is started again, except one that died right after its start
+%% (`{shutdown, _}'); that one and one that cannot start (`ignore') are started
 %% again at the next pick (pyssl_bridges).
 -spec port_child() -> supervisor:child_spec().
 port_child() ->
     #{id => pyssl_port, start => {pyssl_port, start_link, []},
-      restart => permanent, shutdown => 5000, type => worker, modules => [pyssl_port]}.
+      restart => transient, shutdown => 5000, type => worker, modules => [pyssl_port]}.

@@ -170,8 +170,13 @@ def test_tls_upgrade_of_a_gen_tcp_socket(pnode, pki, cookie, tmp_path):
 
 @pytest.mark.parametrize("distributed", [True, False], ids=["distributed", "nonode"])
 def test_bridge_killed_then_a_new_bridge_serves(pnode, pki, cookie, tmp_path, distributed):
+    """The distributed case lets the bridge serve past pyssl_port's ?MIN_UP (5 s)
+    first: the supervisor then starts the next bridge by itself; the other case
+    kills it at once, and the next pick starts it."""
     node = pnode(unique("port") if distributed else None, cookie if distributed else None)
     start_embedded(node, pki, quiet_bridge_command(tmp_path / "bridge.log"))
+    if distributed:
+        node.eval("timer:sleep(5000)", timeout=WAIT)
     node.eval("""
         Opts = [{verify, verify_peer}, {cacertfile, CaFile}, binary],
         {ok, Active} = pyssl:connect("localhost", EchoPort, [{active, true} | Opts], 30000),
@@ -194,6 +199,15 @@ def test_bridge_killed_then_a_new_bridge_serves(pnode, pki, cookie, tmp_path, di
         ok = pyssl:close(Active),
         ok
     end)()""", timeout=4 * WAIT) is OK
+    if distributed:   # started again without a pick
+        old = f"'{first['node'].name}'"
+        assert node.true(f"""(fun Wait(0) -> false;
+                                  Wait(N) -> case pyssl_port:node_of() of
+                                                 undefined -> timer:sleep(50), Wait(N - 1);
+                                                 {old} -> timer:sleep(50), Wait(N - 1);
+                                                 _ -> true
+                                             end
+                              end)({WAIT * 20})""", timeout=2 * WAIT)
     echo_roundtrip(node)
     second = bridge_info(node)
     assert second["os_pid"] != first["os_pid"]
@@ -226,6 +240,36 @@ def test_bad_bridge_command_answers_bridge_unavailable_and_recovers(pnode, pki, 
         application:set_env(pyssl, bridge_command, 42),
         {error, {bridge_unavailable, {port, {bad_bridge_command, 42}}}}
             =:= pyssl:versions()""")
+    node.eval(f"application:set_env(pyssl, bridge_command, {quiet_bridge_command(tmp_path / 'b.log')})")
+    echo_roundtrip(node)
+
+
+FAKE_BRIDGE = """
+import os, struct, sys
+from bridge.etf import Atom, term_to_binary
+ready = term_to_binary((Atom("pyssl_port_ready"), Atom(f"fake_{os.getpid()}@localhost"), os.getpid()))
+out = os.fdopen(1, "wb", buffering=0)
+out.write(struct.pack(">I", len(ready)) + ready + struct.pack(">I", 5) + b"junk!")
+sys.stdin.buffer.read()
+"""
+
+
+def test_a_bridge_that_breaks_at_once_is_no_restart_loop(pnode, pki, tmp_path):
+    """A bridge that sends a frame that is not a distribution frame right after
+    it is ready, each time it is started: every call answers (a closed bridge or
+    none available), the application stays up, and a working bridge serves next."""
+    fake = tmp_path / "fake_bridge.py"
+    fake.write_text(FAKE_BRIDGE)
+    node = pnode(None)
+    start_embedded(node, pki, f'["{sys.executable}", "{fake}"]')
+    assert node.true("""(fun() ->
+        Answers = [pyssl:versions() || _ <- lists:seq(1, 15)],
+        lists:all(fun({error, closed}) -> true;
+                     ({error, {bridge_unavailable, {port, _}}}) -> true;
+                     (_) -> false
+                  end, Answers)
+            andalso is_pid(whereis(pyssl_sup))
+    end)()""", timeout=4 * WAIT)
     node.eval(f"application:set_env(pyssl, bridge_command, {quiet_bridge_command(tmp_path / 'b.log')})")
     echo_roundtrip(node)
 
