@@ -353,7 +353,10 @@ signal(_Control, _, St) ->
 %% moduledoc); anything else goes as it is.
 deliver(To, <<131, _/binary>> = Bin, St) ->
     Msg = binary_to_term(Bin),
-    _ = (catch erlang:send(To, proxied(To, Msg, St), [noconnect])),
+    %% to a pid of another node too (a socket handed to a process there): as
+    %% erts would route it, connecting if need be; an unregistered name is
+    %% dropped as a REG_SEND to one is
+    _ = (catch erlang:send(To, proxied(To, Msg, St))),
     St;
 deliver(_To, _, St) ->
     St.
