@@ -644,9 +644,12 @@ def summarize(args, raw, mem, scale, elapsed):
         port_v = [m[metric] for m in raw[scen].get("pyssl_port", [])]
         if port_v:      # over the port, against ssl of the same rounds
             pr = med_range([p / s if s else float("inf") for p, s in zip(port_v, ssl_v)])
+            # and against node mode of the same rounds: what the port changes
+            vs_node = med_range([p / n if n else float("inf") for p, n in zip(port_v, py_v)])
             rows.append({"scenario": scen, "metric": metric, "label": label + " [port]",
                          "target": target, "mode": "port", "ssl": med_range(ssl_v),
-                         "pyssl": med_range(port_v), "ratio": pr, "met": meets(pr["median"], target)})
+                         "pyssl": med_range(port_v), "ratio": pr, "met": meets(pr["median"], target),
+                         "vs_node": vs_node})
     extra = {}
     for scen in ("client_handshakes", "bulk_download", "upload"):
         if scen not in raw:
@@ -699,7 +702,8 @@ def print_table(rep):
         rr = r["ratio"]
         print(f"{r['label']:34} {fmt(r['ssl']['median']):>9} {fmt(r['pyssl']['median']):>9} "
               f"{rr['median']:7.2f}x ({rr['min']:.2f}-{rr['max']:.2f}) {r['target']:>8} "
-              f"{'met' if r['met'] else 'MISSED'}")
+              f"{'met' if r['met'] else 'MISSED'}"
+              + (f"  port/node {r['vs_node']['median']:.2f}x" if "vs_node" in r else ""))
     m = rep["memory"]
     if m is None:
         m = {mod: {"opened": 0, "bridge_kb_per_conn": float("nan"), "beam_kb_per_conn": float("nan")}
