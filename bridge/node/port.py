@@ -45,7 +45,8 @@ PEER = Atom("beam@port")
 def port_node_name() -> str:
     """A node name no other bridge of this BEAM has had: the pids and references
     of a bridge that died must never reach its successor (a socket of the old one
-    then answers ``{error, closed}`` at once on the Erlang side)."""
+    then answers ``{error, closed}`` at once on the Erlang side). The prefix
+    ``pyssl_port_`` is how pyssl_port:is_port_name/1 knows such a name."""
     return f"pyssl_port_{os.getpid()}_{random.getrandbits(24):06x}@localhost"
 
 

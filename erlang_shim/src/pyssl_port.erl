@@ -36,8 +36,8 @@
 -module(pyssl_port).
 -behaviour(gen_server).
 
--export([start_link/0, current/0, node_of/0, is_bridge/1, send/2, monitor/1, demonitor/1,
-         info/0, last_error/0]).
+-export([start_link/0, current/0, node_of/0, is_bridge/1, is_port_name/1, send/2, monitor/1,
+         demonitor/1, info/0, last_error/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 %% distribution control message tags (erts/emulator/beam/dist.h)
@@ -88,6 +88,13 @@ is_bridge(Node) ->
         {Node, _} -> true;
         _ -> false
     end.
+
+%% @doc Whether `Node' is the name of a port bridge, running or not (the names
+%% bridge/node/port.py gives them): one that is not running is gone for good,
+%% never a node to connect to.
+-spec is_port_name(node()) -> boolean().
+is_port_name(Node) ->
+    lists:prefix("pyssl_port_", atom_to_list(Node)).
 
 %% @doc Why the last start of a bridge failed (`undefined' if it did not).
 -spec last_error() -> term().
