@@ -282,3 +282,37 @@ def test_configured_bridge_node_starts_no_port(pnode, cookie):
         undefined =:= whereis(pyssl_port) andalso undefined =:= pyssl_port:info()""")
     assert node.true("""
         {error, {bridge_unavailable, ['nobridge@127.0.0.1']}} =:= pyssl:versions()""")
+
+
+def test_socket_handed_to_another_node(pnode, pki, cookie, tmp_path):
+    """A socket of the embedded bridge serves the node that runs it: its active
+    messages reach an owner on another node (pyssl_port passes them on as erts
+    routes them), but that node has no port to the bridge, so its calls on the
+    socket answer {error, closed}, as calls on a bridge it cannot reach do."""
+    node = pnode(unique("port"), cookie)
+    other = pnode(unique("other"), cookie)
+    start_embedded(node, pki, quiet_bridge_command(tmp_path / "bridge.log"))
+    # (its own embedded bridge is not wanted here: a command that does not exist)
+    other.eval('ok = ssl:start(), application:set_env(pyssl, bridge_command, "/nonexistent"), '
+               "ok = pyssl:start(), Me = self(), ok")
+    other_name = other.name
+    node.eval(f"""
+        {{ok, S2}} = pyssl:connect("localhost", EchoPort,
+                                  [{{verify, verify_peer}}, {{cacertfile, CaFile}}, binary,
+                                   {{active, true}}], 30000),
+        true = is_pid(rpc:call('{other_name}', erlang, whereis, [pyssl_sup])),
+        ok""", timeout=4 * WAIT)
+    # an owner on the other node: a process there that reports what it gets
+    owner = other.eval("""
+        Owner = spawn(fun Loop() -> receive M -> Me ! {owner_got, M}, Loop() end end),
+        list_to_binary(pid_to_list(Owner))""").decode()
+    assert node.true(f"""(fun() ->
+        Owner = rpc:call('{other_name}', erlang, list_to_pid, ["{owner}"]),
+        ok = pyssl:controlling_process(S2, Owner),
+        ok = pyssl:send(S2, <<"to the other node">>),
+        true
+    end)()""", timeout=4 * WAIT)
+    assert other.true("""
+        receive {owner_got, {ssl, S, <<"to the other node">>}} ->
+            {error, closed} =:= pyssl:send(S, <<"x">>)
+        after 30000 -> false end""", timeout=2 * WAIT)
