@@ -78,6 +78,9 @@ def parse_args(argv=None):
                    help="run as the port program of the BEAM that started it (the pyssl "
                         "application does, when no bridge node is configured): {packet, 4} "
                         "frames on stdin/stdout, logs on stderr; no EPMD, no cookie")
+    p.add_argument("--stats-interval", type=float, default=None, metavar="SECONDS",
+                   help="seconds between the info-level summary lines (default "
+                        "$PYSSL_BRIDGE_STATS_INTERVAL or 60; 0: none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p.parse_args(argv)
 
@@ -100,14 +103,14 @@ def take_port_fds() -> tuple[int, int]:
     return read_fd, write_fd
 
 
-async def serve_port(read_fd: int, write_fd: int) -> int:
+async def serve_port(args, read_fd: int, write_fd: int) -> int:
     """Port mode: serve the BEAM at the other end of the port until it closes
     the port (or exits: the pipe's end is the same), or a signal stops us."""
     from bridge.node.port import PortNode
 
     node = PortNode()
     conn = await node.serve_port(read_fd, write_fd)
-    install(node)
+    install(node, stats_interval=args.stats_interval)
     node.announce()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -124,7 +127,7 @@ async def serve_port(read_fd: int, write_fd: int) -> int:
 
 async def serve(args) -> int:
     if args.port_mode:
-        return await serve_port(*take_port_fds())
+        return await serve_port(args, *take_port_fds())
     try:
         cookie = cookie_from(args)
     except (OSError, UnicodeDecodeError) as exc:
@@ -139,7 +142,7 @@ async def serve(args) -> int:
     except (EpmdError, OSError) as exc:
         print(f"pyssl-bridge: cannot start {node.name.name}: {exc}", file=sys.stderr)
         return 1
-    install(node)
+    install(node, stats_interval=args.stats_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,7 +21,7 @@
 %% `monitor/1' here: those of the port bridge go through its port.
 -module(pyssl_bridges).
 -export([pick/0, configured/0, init/0]).
--export([send/2, monitor/1, demonitor/2, connected/1]).
+-export([send/2, monitor/1, demonitor/2, connected/1, known/0]).
 
 -define(COUNTER, {?MODULE, counter}).
 
@@ -87,6 +87,15 @@ first_reachable([N | Rest], Configured) ->
 reachable(Node) when Node =:= node() -> false;
 reachable(Node) ->
     lists:member(Node, nodes(connected)) orelse net_kernel:connect_node(Node) =:= true.
+
+%% @doc The bridges this node uses: the configured ones, then the embedded
+%% bridge when it is running.
+-spec known() -> [node()].
+known() ->
+    configured() ++ case pyssl_port:node_of() of
+                        undefined -> [];
+                        Node -> [Node]
+                    end.
 
 %%% The embedded bridge -----------------------------------------------------------
 

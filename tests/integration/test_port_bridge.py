@@ -21,6 +21,7 @@ import pytest
 from bridge.etf import Atom as A
 from conftest import unique
 from erlnode import ROOT, ErlNode
+from test_observe import CAPTURE
 
 WAIT = 30
 OK = A("ok")
@@ -115,6 +116,18 @@ def test_non_distributed_node_runs_the_bridge_from_path_and_stop_ends_it(pnode, 
     assert node.true('lists:suffix("/pyssl-bridge", maps:get(executable, pyssl_port:info()))')
     assert alive(info["os_pid"])
     echo_roundtrip(node)
+    # pyssl:i/0 and pyssl:stats/0 list the embedded bridge
+    node.eval(CAPTURE)
+    assert node.true("""(fun() ->
+        {ok, S} = pyssl:connect("localhost", EchoPort, [{verify, verify_peer}, {cacertfile, CaFile}],
+                                30000),
+        Bridge = pyssl_port:node_of(),
+        #{Bridge := #{} = Stats} = pyssl:stats(),
+        1 = map_size(pyssl:stats()),
+        Text = CaptureIO(fun() -> pyssl:i() end),
+        ok = pyssl:close(S),
+        is_map(Stats) andalso binary:match(Text, atom_to_binary(Bridge)) =/= nomatch
+    end)()""", timeout=2 * WAIT)
     assert node.eval("pyssl:stop()") is OK
     wait_gone(info["os_pid"])
 
