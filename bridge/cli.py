@@ -12,6 +12,7 @@ import string
 import sys
 from pathlib import Path
 
+from bridge.node.busypoll import MAX_WINDOW_US, parse_window_us
 from bridge.node.epmd import EpmdError
 from bridge.node.node import Node
 from bridge.service import install
@@ -20,6 +21,8 @@ log = logging.getLogger("bridge")
 
 
 COOKIE_ENV = "PYSSL_BRIDGE_COOKIE"
+# --busy-poll default, microseconds (docs/performance.md has its measured cost)
+DEFAULT_BUSY_POLL_US = 0
 
 
 def default_cookie() -> str:
@@ -78,11 +81,22 @@ def parse_args(argv=None):
                    help="run as the port program of the BEAM that started it (the pyssl "
                         "application does, when no bridge node is configured): {packet, 4} "
                         "frames on stdin/stdout, logs on stderr; no EPMD, no cookie")
+    p.add_argument("--busy-poll", metavar="US", type=_busy_poll_us, default=DEFAULT_BUSY_POLL_US,
+                   help="after distribution traffic, keep polling instead of sleeping for US "
+                        f"microseconds (0..{MAX_WINDOW_US}, 0 = off; default {DEFAULT_BUSY_POLL_US}): "
+                        "lower call latency for CPU, see docs/performance.md")
     p.add_argument("--stats-interval", type=float, default=None, metavar="SECONDS",
                    help="seconds between the info-level summary lines (default "
                         "$PYSSL_BRIDGE_STATS_INTERVAL or 60; 0: none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p.parse_args(argv)
+
+
+def _busy_poll_us(value: str) -> int:
+    try:
+        return parse_window_us(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
 
 
 def node_name(args) -> str:
@@ -108,7 +122,7 @@ async def serve_port(args, read_fd: int, write_fd: int) -> int:
     the port (or exits: the pipe's end is the same), or a signal stops us."""
     from bridge.node.port import PortNode
 
-    node = PortNode()
+    node = PortNode(busy_poll_us=args.busy_poll)
     conn = await node.serve_port(read_fd, write_fd)
     install(node, stats_interval=args.stats_interval)
     node.announce()
@@ -136,7 +150,7 @@ async def serve(args) -> int:
     if not cookie:
         print("pyssl-bridge: the cookie is empty", file=sys.stderr)
         return 1
-    node = Node(node_name(args), cookie, ticktime=args.ticktime)
+    node = Node(node_name(args), cookie, ticktime=args.ticktime, busy_poll_us=args.busy_poll)
     try:
         await node.start(host=args.listen)
     except (EpmdError, OSError) as exc:

@@ -120,8 +120,9 @@ class PortNode(Node):
     """A node whose one connection is the port; it never listens, registers with
     EPMD or connects out."""
 
-    def __init__(self, name: str | None = None):
-        super().__init__(name or port_node_name(), cookie="", hidden=True)
+    def __init__(self, name: str | None = None, *, busy_poll_us: int = 0):
+        super().__init__(name or port_node_name(), cookie="", hidden=True,
+                         busy_poll_us=busy_poll_us)
         # not 0: a creation the BEAM has never seen for this name
         self.creation = random.randint(1, 0xFFFF_FFFF)
         self.conn: PortConnection | None = None
