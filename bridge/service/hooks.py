@@ -1,7 +1,8 @@
 """The Erlang funs a connection's TLS session calls back, gathered in one place.
 
-``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni) and the
-PSK ``user_lookup_fun`` (bridge.service.psk) are the caller's funs; each
+``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni), the
+PSK ``user_lookup_fun`` (bridge.service.psk), ``customize_hostname_check`` and
+``partial_chain`` (bridge.service.cert_hooks) are the caller's funs; each
 becomes a hook in the connection's ``TLSConfig`` that runs the fun on the
 caller's node. A listen socket's config is shared by its connections, so the
 hooks go on a copy.
@@ -13,7 +14,7 @@ import dataclasses
 from bridge.etf.types import Pid
 from bridge.tls.config import TLSConfig
 
-from . import options, psk, sni, verify
+from . import cert_hooks, options, psk, sni, verify
 
 
 def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
@@ -30,4 +31,10 @@ def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
     p = psk.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
     if p is not None:
         hooks["psk_hook"] = p
+    h = cert_hooks.hostname_hook_for(parsed.ssl, cfg.role, service.node, caller)
+    if h is not None:
+        hooks["hostname_hook"] = h
+    c = cert_hooks.partial_chain_hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+    if c is not None:
+        hooks["partial_chain_hook"] = c
     return dataclasses.replace(cfg, **hooks) if hooks else cfg

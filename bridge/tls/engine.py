@@ -146,6 +146,10 @@ class TLSEngine:
         # verify hook bookkeeping: (depth, reason) already told, the depth of an
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf: Optional[dict] = None            # made on the hook's first call
+        # partial_chain: asked once (None: not yet); the depth of the cert its fun
+        # made the trust anchor (-1: none); customize_hostname_check: checked once
+        self._anchor_depth: Optional[int] = None
+        self._host_checked = False
         self._bios_used = True           # the handshake's BIOs, renewed once it is over
         self._session_peer: Optional[tuple] = None   # client: where it looks sessions up
         self._session_name: Optional[tuple] = None   # client: where it keeps its own
@@ -184,7 +188,7 @@ class TLSEngine:
                         # refuses what OTP sends as given; so do we
                         name = sni.encode("utf-8", "surrogatepass")
                     conn.set_tlsext_host_name(name)
-            if cfg.hostname_check and cfg.verify == "verify_peer":
+            if cfg.hostname_check and cfg.verify == "verify_peer" and cfg.hostname_hook is None:
                 ossl.set_host_check(conn, cfg.hostname_check)
             if peer is not None:
                 # ssl looks a session up under the host it connects to and registers
@@ -294,7 +298,28 @@ class TLSEngine:
     def _verify_step(self, ok: int, store) -> int:
         err = ossl.store_error(store)
         depth = ossl.store_depth(store)
-        hook = self.cfg.verify_hook
+        cfg = self.cfg
+        if cfg.partial_chain_hook is not None:
+            if self._anchor_depth is None:
+                self._anchor_depth = self._partial_chain_anchor(store)
+                if self._anchor_depth == -2:
+                    return self._reject(store, 17, _HOOK_CRASHED)
+            if 0 <= self._anchor_depth <= depth:
+                # the anchor the fun chose and what is above it are not validated
+                ossl.store_set_error(store, 0)
+                return 1
+        hook = cfg.verify_hook
+        host_failed = False
+        if ok and depth == 0 and cfg.hostname_hook is not None and not self._host_checked:
+            # ssl_certificate:validate(Cert, valid_peer, ...) with customize_hostname_check
+            self._host_checked = True
+            try:
+                host_failed = not cfg.hostname_hook(ossl.store_current_der(store))
+            except Exception as exc:
+                log.warning("customize_hostname_check failed: %r", exc)
+                return self._reject(store, 17, _HOOK_CRASHED)
+            if host_failed and hook is None:
+                return self._reject(store, 62, "hostname_check_failed")
         if not ok and hook is None:
             return self._reject(store, err, VERIFY_REASONS.get(err, f"x509_error_{err}"))
         if hook is None:
@@ -305,6 +330,8 @@ class TLSEngine:
         vf = self._vf
         if vf is None:
             vf = self._vf = {"told": set(), "anchor": None, "hostname": False}
+        if host_failed:
+            vf["hostname"] = True
         if ok:
             der = ossl.store_current_der(store)
             if depth > 0 and der in self.cfg.cacerts:
@@ -340,6 +367,23 @@ class TLSEngine:
             vf["anchor"] = depth
         ossl.store_set_error(store, 0)
         return 1
+
+    def _partial_chain_anchor(self, store) -> int:
+        """ssl_certificate:maybe_shorten_path/3: the ``partial_chain`` fun sees the
+        chain OpenSSL built (its trusted root included when found), anchor side
+        first, and may name one of its certificates the trust anchor. A peer
+        sending its certificate alone is not asked about (ssl's
+        trusted_cert_and_paths/4 with one certificate); -1: no anchor chosen,
+        -2: the hook raised (an answer ssl's try has no clause for)."""
+        chain = ossl.store_chain_der(store)
+        if len(chain) < 2:
+            return -1
+        try:
+            der = self.cfg.partial_chain_hook(list(reversed(chain)))
+        except Exception as exc:
+            log.warning("partial_chain hook failed: %r", exc)
+            return -2
+        return chain.index(der) if der in chain else -1
 
     def _reject(self, store, err: int, reason) -> int:
         if self.verify_error is None:

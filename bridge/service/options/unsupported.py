@@ -29,7 +29,7 @@ def _unsupported(omap: dict, given: dict, role: str):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
     for name in ("srp_identity",
-                 "next_protocols_advertised", "partial_chain",
+                 "next_protocols_advertised",
                  "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):
             refuse(name, given.get(name, omap.get(name)))
@@ -40,7 +40,6 @@ def _unsupported(omap: dict, given: dict, role: str):
         refuse("cb_info", cb)
     checks = [
         ("password", lambda v: _is_fun(v)),
-        ("customize_hostname_check", lambda v: v != []),
         ("sni_hosts", _sni_hosts_unsupported),
         ("crl_check", lambda v: v is not False),
         ("ocsp_stapling", lambda v: v is True),
