@@ -38,6 +38,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
+from . import hello
 from .config import TLSConfig
 from .context import CONTEXTS, ContextError
 from .engine import RenegotiationError, TLSAlertError, TLSClosed, TLSEngine
@@ -155,8 +156,8 @@ class TLSConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        if self.engine.role == "client":
-            self._step()
+        if self.engine.role == "client" or self._pending:
+            self._step()          # a server's hello may have been read already (read_hello)
 
     def data_received(self, data: bytes) -> None:
         self.stats.received(len(data))
@@ -571,11 +572,37 @@ async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional
 
 
 async def accept_tls(sock: socket.socket, cfg: TLSConfig, *, timeout: Optional[float],
-                     receiver) -> TLSConnection:
-    """TLS server handshake on an accepted TCP socket."""
+                     receiver, initial: bytes = b"") -> TLSConnection:
+    """TLS server handshake on an accepted TCP socket; ``initial``: what the
+    client sent that was read before (``read_hello``)."""
     loop = asyncio.get_running_loop()
     proto = TLSConnection(_engine(cfg), receiver, loop)
+    if initial:
+        proto._pending.append(initial)
     return await _establish(proto, lambda: loop.connect_accepted_socket(lambda: proto, sock), timeout)
+
+
+async def read_hello(sock: socket.socket, timeout: Optional[float]) -> hello.Hello:
+    """Read an accepted socket's ClientHello, and nothing past its records
+    (``{handshake, hello}``: the owner sees its extensions before OpenSSL runs).
+    Raises ``hello.HelloError`` (not a hello), ``TLSClosed`` (the peer closed)
+    or ``asyncio.TimeoutError``."""
+    loop = asyncio.get_running_loop()
+    reader = hello.HelloReader(hello.CLIENT_HELLO)
+
+    async def run():
+        while True:
+            data = await loop.sock_recv(sock, 16384)
+            if not data:
+                raise TLSClosed("peer closed before its hello")
+            try:
+                got = reader.feed(data)
+            except hello.HelloError as exc:
+                exc.raw = reader.raw
+                raise
+            if got is not None:
+                return got
+    return await asyncio.wait_for(run(), timeout)
 
 
 async def start_tls(attach, cfg: TLSConfig, *, timeout: Optional[float], receiver,

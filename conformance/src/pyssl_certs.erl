@@ -13,6 +13,7 @@
 %% <li>`critical_ext': signed by the `rsa' roots, peer with an unknown critical
 %%     extension.</li>
 %% <li>`wrong_host': signed by the `rsa' roots, server SAN `other.example'.</li>
+%% <li>`wildcard': signed by the `rsa' roots, server SAN `*.example.test'.</li>
 %% </ul>
 %% Keys are generated once (one RSA and one EC key pair per role) and reused by
 %% every chain, and the whole set is made once per node (kept in
@@ -23,13 +24,13 @@
 
 -export([ensure/0, ensure/1, dir/0, opts/2, der/2, file/3, chains/0]).
 
--type chain() :: rsa | ecdsa | expired | unknown_ca | critical_ext | wrong_host.
+-type chain() :: rsa | ecdsa | expired | unknown_ca | critical_ext | wrong_host | wildcard.
 -type role() :: server | client.
 -export_type([chain/0, role/0]).
 
 -define(KEY, {?MODULE, certs}).
 
-chains() -> [rsa, ecdsa, expired, unknown_ca, critical_ext, wrong_host].
+chains() -> [rsa, ecdsa, expired, unknown_ca, critical_ext, wrong_host, wildcard].
 
 %% @doc The directory the files go to: `$TMPDIR/pyssl_conformance_certs_<OS pid>'.
 -spec dir() -> file:filename().
@@ -87,7 +88,8 @@ make(Dir) ->
              {expired, RsaRoots, Rsa, [Good, {validity, {{2020, 1, 1}, {2020, 2, 1}}}]},
              {unknown_ca, OtherRoots, Rsa, [Good]},
              {critical_ext, RsaRoots, Rsa, [critical(Good)]},
-             {wrong_host, RsaRoots, Rsa, [san(["other.example"])]}],
+             {wrong_host, RsaRoots, Rsa, [san(["other.example"])]},
+             {wildcard, RsaRoots, Rsa, [san(["*.example.test"])]}],
     maps:from_list(lists:append([chain(Dir, S) || S <- Specs])).
 
 roots(Key, Name) ->
