@@ -1,5 +1,6 @@
-"""``{handshake, hello}`` on a server: the handshake pauses after the ClientHello
-(ssl's ``user_hello`` state) and the owner decides how to go on.
+"""``{handshake, hello}``: the handshake pauses after the peer's hello (ssl's
+``user_hello`` state) and the owner decides how to go on. A server pauses after
+the ClientHello, a client after the ServerHello.
 
 ssl (``tls_connection:hello/3`` with ``continue_status = pause``) answers
 ``handshake(S, T)`` with ``{ok, S, Ext}``, ``Ext`` the ClientHello's extensions as
@@ -8,8 +9,10 @@ ssl (``tls_connection:hello/3`` with ``continue_status = pause``) answers
 over the listen options: ``ssl:handle_options/3``) or ``handshake_cancel(S)`` (a
 fatal user_canceled alert, and the connection ends).
 
-Here the ClientHello is read from the TCP socket before OpenSSL sees anything
-(``bridge.tls.transport.read_hello``), its extensions are decoded by that same
+Here a server's ClientHello is read from the TCP socket before OpenSSL sees
+anything (``bridge.tls.transport.read_hello``); a client's TLS connection holds
+the server's bytes back from OpenSSL until its ServerHello is complete
+(``open_client(pause_hello=True)``, ``TLSConnection.resume``). The hello's extensions are decoded by that same
 ssl function on the caller's node (so ``Ext`` is ssl's own map, records
 included), and the bytes read are handed to the engine when the owner continues.
 Bytes that are not a ClientHello, or extensions ssl cannot decode, are left to
@@ -43,6 +46,20 @@ _BADRPC = Atom("badrpc")
 _VERSION = {"tlsv1.3": (3, 4), "tlsv1.2": (3, 3), "tlsv1.1": (3, 2), "tlsv1": (3, 1)}
 
 
+async def _extensions(sock, parsed, got, caller, msg: str):
+    """ssl's ``Ext`` of a hello: ``ssl_handshake:decode_hello_extensions/4`` on the
+    caller's node, then ``no_records``; None if ssl cannot decode them."""
+    versions = parsed.ssl.get("versions") or ["tlsv1.3", "tlsv1.2"]
+    highest = max(_VERSION.get(v, (3, 3)) for v in versions)
+    ext = await sock.service.node.rpc(
+        caller.node, Atom("ssl_handshake"), Atom("decode_hello_extensions"),
+        [got.extensions, highest, got.legacy_version, Atom(msg)], timeout=RPC_TIMEOUT)
+    if not isinstance(ext, dict):
+        log.info("hello extensions not decoded: %r", ext)
+        return None
+    return {k: _no_record(v) for k, v in ext.items()}
+
+
 @dataclass
 class Paused:
     raw: bytes                          # what the client sent so far
@@ -65,18 +82,42 @@ async def pause(sock, parsed, files, cfg, timeout, caller):
     except (transport.TLSClosed, asyncio.TimeoutError, TimeoutError, OSError) as exc:
         sock.close_now()
         return failure_reply(exc, "handshake")
-    versions = parsed.ssl.get("versions") or ["tlsv1.3", "tlsv1.2"]
-    highest = max(_VERSION.get(v, (3, 3)) for v in versions)
-    ext = await sock.service.node.rpc(
-        caller.node, Atom("ssl_handshake"), Atom("decode_hello_extensions"),
-        [got.extensions, highest, got.legacy_version, Atom("client_hello")], timeout=RPC_TIMEOUT)
-    if not isinstance(ext, dict):
-        log.info("hello extensions not decoded: %r", ext)
+    ext = await _extensions(sock, parsed, got, caller, "client_hello")
+    if ext is None:
         return await sock._accept(cfg, timeout, True, initial=got.raw)
     if sock.closed:
         return error(CLOSED)
     sock.paused = Paused(got.raw, parsed, files)
-    return Reply((OK, sock.term, {k: _no_record(v) for k, v in ext.items()}))
+    return Reply((OK, sock.term, ext))
+
+
+async def client_paused(sock, tls, parsed, files, caller):
+    """``connect`` with ``{handshake, hello}``: the TLS connection ``tls`` stopped
+    after the ServerHello (``tls_connection_1_3:wait_sh/3``, ``tls_connection:hello/3``
+    with the pause): ``{ok, S, Ext}`` with the ServerHello's extensions."""
+    sock.tls = tls
+    ext = await _extensions(sock, parsed, tls.paused_hello, caller, "server_hello")
+    if sock.closed:
+        return error(CLOSED)
+    sock.paused = Paused(b"", parsed, files)
+    if ext is None:                    # OpenSSL answers what ssl cannot decode
+        return await _client_resume(sock, tls.engine.cfg, None)
+    return Reply((OK, sock.term, ext))
+
+
+async def _client_resume(sock, cfg, timeout):
+    sock.paused = None
+    tls = sock.tls
+    try:
+        tls.engine.continue_with(cfg)
+        await sock.establish(tls.resume(timeout))
+    except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
+            asyncio.TimeoutError, TimeoutError, OSError) as exc:
+        sock.close_now()
+        return failure_reply(exc, "handshake")
+    if not sock.established(tls):
+        return error(CLOSED)
+    return Reply((OK, sock.term), sock.release)
 
 
 # the records ssl_handshake:extension_value/1 takes the one field of
@@ -111,7 +152,7 @@ async def handshake_continue(sock, opts, timeout, caller):
         if missing:
             files.update(await sock.service.read_files(caller, missing))
         cfg = await off_loop_if(config_heavy(parsed, files), options.build_tls_config,
-                                parsed, "server", files)
+                                parsed, sock.role, files)
         cfg = hooks.attach(cfg, parsed, sock.service, caller, files)
     except (SslOptionError, options.ErlangException) as exc:
         # ssl:handle_options/3 throws in the connection process, which dies of it
@@ -122,6 +163,8 @@ async def handshake_continue(sock, opts, timeout, caller):
                      (Atom("gen_statem"), Atom("call"),
                       [sock.service.proc.pid, (Atom("handshake_continue"), opts, timeout), Atom("infinity")])),
                     Atom("exit")) from None
+    if sock.role == "client":
+        return await _client_resume(sock, cfg, t)
     return await sock._accept(cfg, t, True, initial=paused.raw)
 
 
@@ -130,7 +173,9 @@ def handshake_cancel(sock):
     cancel, _)`` replies ok and ends the connection with a fatal user_canceled."""
     sock.paused = None
     csock = sock.pending_tcp
-    if csock is not None:
+    if sock.role == "client" and sock.tls is not None:
+        sock.tls.send_plain_record(tls_hello.user_canceled_alert())
+    elif csock is not None:
         try:
             csock.send(tls_hello.user_canceled_alert())
         except OSError:

@@ -161,17 +161,7 @@ class TLSEngine:
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
         conn.set_info_callback(self._info)
-        hook = cfg.verify_hook
-        if cfg.verify == "verify_peer" or (hook is not None and cfg.role == "client"):
-            mode = SSL.VERIFY_PEER
-            if cfg.role == "server" and cfg.fail_if_no_peer_cert:
-                mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
-            # our own callback (on_verify): pyOpenSSL's does not give access to the
-            # store context, which we need to read the current certificate and to
-            # choose the alert; the shared C callback finds this engine by SSL*
-            ossl.set_verify(conn, mode, self)
-        else:
-            conn.set_verify(SSL.VERIFY_NONE, None)
+        self._set_verify(cfg)
         if cfg.role == "client":
             conn.set_connect_state()
             if cfg.psk or cfg.keep_secrets:
@@ -188,8 +178,7 @@ class TLSEngine:
                         # refuses what OTP sends as given; so do we
                         name = sni.encode("utf-8", "surrogatepass")
                     conn.set_tlsext_host_name(name)
-            if cfg.hostname_check and cfg.verify == "verify_peer" and cfg.hostname_hook is None:
-                ossl.set_host_check(conn, cfg.hostname_check)
+            self._set_host_check(cfg)
             if peer is not None:
                 # ssl looks a session up under the host it connects to and registers
                 # it under the server name it sent (tls_dtls_connection:host_id/3), so
@@ -207,6 +196,33 @@ class TLSEngine:
                 # sni_hosts/sni_fun: the certificate follows the name the client asks
                 # for (server contexts carry the servername callback, bridge.tls.context)
                 conn.set_app_data(self)
+
+    def _set_verify(self, cfg: TLSConfig) -> None:
+        conn = self.conn
+        if cfg.verify == "verify_peer" or (cfg.verify_hook is not None and cfg.role == "client"):
+            mode = SSL.VERIFY_PEER
+            if cfg.role == "server" and cfg.fail_if_no_peer_cert:
+                mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+            # our own callback (on_verify): pyOpenSSL's does not give access to the
+            # store context, which we need to read the current certificate and to
+            # choose the alert; the shared C callback finds this engine by SSL*
+            ossl.set_verify(conn, mode, self)
+        else:
+            conn.set_verify(SSL.VERIFY_NONE, None)
+
+    def _set_host_check(self, cfg: TLSConfig) -> None:
+        if cfg.hostname_check and cfg.verify == "verify_peer" and cfg.hostname_hook is None:
+            ossl.set_host_check(self.conn, cfg.hostname_check)
+
+    def continue_with(self, cfg: TLSConfig) -> None:
+        """A client paused after the ServerHello goes on with ``cfg`` (ssl's
+        ``handshake_continue``: the options apply to what is still to come). The
+        ClientHello is out: what can still change is the context's trust store,
+        certificate and key (``SSL_set_SSL_CTX``), verification and the hooks."""
+        self.cfg = cfg
+        self.conn.set_context(CONTEXTS.get(cfg))
+        self._set_verify(cfg)
+        self._set_host_check(cfg)
 
     # ---- sessions (TLS 1.2 resumption; bridge.tls.sessions) ---------------------
     def _offer_session(self) -> None:

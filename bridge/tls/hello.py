@@ -48,29 +48,25 @@ class HelloReader:
         self._buf += data
         if len(self._buf) > _MAX_HELLO:
             raise HelloError("hello too long")
-        body = self._handshake_bytes()
-        if len(body) < 4:
-            return None
-        if body[0] != self.msg_type:
-            raise HelloError(f"handshake message {body[0]}, not {self.msg_type}")
-        length = int.from_bytes(body[1:4], "big")
-        if len(body) < 4 + length:
-            return None
-        return _parse(self.msg_type, bytes(body[4:4 + length]), bytes(self._buf))
-
-    def _handshake_bytes(self) -> bytes:
-        """The handshake bytes of the complete records read so far."""
-        out = bytearray()
+        body = bytearray()
         buf, pos = self._buf, 0
+        # records after the hello's own (a TLS 1.3 server's change_cipher_spec and
+        # encrypted flight, in the same segment) are not looked at
         while len(buf) - pos >= 5:
             ctype, length = buf[pos], int.from_bytes(buf[pos + 3:pos + 5], "big")
             if ctype != _HANDSHAKE or buf[pos + 1] != 3:
                 raise HelloError(f"record type {ctype} version {buf[pos + 1]}.{buf[pos + 2]}")
             if len(buf) - pos - 5 < length:
-                break
-            out += buf[pos + 5:pos + 5 + length]
+                return None
+            body += buf[pos + 5:pos + 5 + length]
             pos += 5 + length
-        return bytes(out)
+            if len(body) >= 4:
+                if body[0] != self.msg_type:
+                    raise HelloError(f"handshake message {body[0]}, not {self.msg_type}")
+                size = int.from_bytes(body[1:4], "big")
+                if len(body) >= 4 + size:
+                    return _parse(self.msg_type, bytes(body[4:4 + size]), bytes(buf))
+        return None
 
 
 def _parse(msg_type: int, body: bytes, raw: bytes) -> Hello:

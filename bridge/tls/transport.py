@@ -104,7 +104,8 @@ class TLSConnection(asyncio.Protocol):
     __slots__ = ("engine", "receiver", "loop", "transport", "handshake", "_pending",
                  "_stepping", "_wbuf", "_wscheduled", "_eof", "_state",
                  "_wrote_eof", "_read_shut", "_write_paused", "_drain_waiters",
-                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs", "stats")
+                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs", "stats",
+                 "_hello_reader", "_held", "paused_hello")
 
     def __init__(self, engine: TLSEngine, receiver, loop: asyncio.AbstractEventLoop):
         self.engine = engine
@@ -135,6 +136,12 @@ class TLSConnection(asyncio.Protocol):
         self._linger: Optional[asyncio.TimerHandle] = None
         self._drained_cbs: Optional[list] = None       # when_drained() callbacks
         self.stats = IOStats()                 # the TCP socket's counters (ssl:getstat/2)
+        # client {handshake, hello}: the server's bytes are held from OpenSSL until
+        # its ServerHello is complete; the handshake then pauses (paused_hello) until
+        # resume()
+        self._hello_reader: Optional[hello.HelloReader] = None
+        self._held: list[bytes] = []
+        self.paused_hello: Optional[hello.Hello] = None
 
     # ---- state ----------------------------------------------------------------------
     @property
@@ -163,6 +170,9 @@ class TLSConnection(asyncio.Protocol):
         self.stats.received(len(data))
         if self._state is _S.CLOSING:
             return                  # closing: the peer's last records are of no interest
+        if self._hello_reader is not None or self.paused_hello is not None:
+            self._hold(data)
+            return
         # while a handshake step runs on the pool the engine belongs to that thread
         if self._stepping or not self.engine.handshake_done:
             self._pending.append(data)
@@ -171,6 +181,47 @@ class TLSConnection(asyncio.Protocol):
             return
         self.engine.receive_ciphertext(data)
         self._read()
+
+    def _hold(self, data: bytes) -> None:
+        """A pausing client's input: kept until the ServerHello is complete, then the
+        handshake pauses; input that is no ServerHello goes to OpenSSL at once."""
+        self._held.append(data)
+        if self.paused_hello is not None:
+            return
+        try:
+            got = self._hello_reader.feed(data)
+        except hello.HelloError:
+            self._hello_reader = None
+            self._release_held()
+            return
+        if got is not None:
+            self._hello_reader = None
+            self.paused_hello = got
+            if not self.handshake.done():
+                self.handshake.set_result(self)
+
+    def _release_held(self) -> None:
+        self._pending.extend(self._held)
+        self._held = []
+        if not self._stepping:
+            self._step()
+
+    async def resume(self, timeout: Optional[float]) -> "TLSConnection":
+        """Go on with a handshake paused after the ServerHello (``handshake_continue``)."""
+        self.paused_hello = None
+        self.handshake = self.loop.create_future()
+        self._release_held()
+        try:
+            await asyncio.wait_for(self.handshake, timeout)
+        except BaseException:
+            self._abort()
+            raise
+        self.handshake = _HANDSHAKE_DONE
+        return self
+
+    def send_plain_record(self, record: bytes) -> None:
+        """A record the engine did not make (a paused hello's user_canceled alert)."""
+        self._send_raw(record)
 
     def eof_received(self):
         if self._state is _S.CLOSING:
@@ -562,10 +613,13 @@ async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) ->
 
 
 async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional[float],
-                      receiver, local_addr=None) -> TLSConnection:
-    """TCP connect and TLS handshake as a client."""
+                      receiver, local_addr=None, pause_hello: bool = False) -> TLSConnection:
+    """TCP connect and TLS handshake as a client; ``pause_hello``: stop after the
+    ServerHello (the connection's ``paused_hello``; ``resume`` goes on)."""
     loop = asyncio.get_running_loop()
     proto = TLSConnection(_engine(cfg, (host, port)), receiver, loop)
+    if pause_hello:
+        proto._hello_reader = hello.HelloReader(hello.SERVER_HELLO)
     return await _establish(
         proto, lambda: loop.create_connection(lambda: proto, host, port, local_addr=local_addr),
         timeout)

@@ -46,9 +46,6 @@ def _unsupported(omap: dict, given: dict, role: str):
         ("use_ticket", use_ticket_unsupported),
         ("reuse_session", reuse_session_unsupported),
         ("early_data", lambda v: not _is_undef(v)),
-        # a client's pause after the ServerHello is not built yet (a server's is:
-        # bridge.service.hello_pause)
-        ("handshake", lambda v: role == "client" and _is(v, "hello")),
         ("protocol", lambda v: _is(v, "dtls")),
         ("erl_dist", lambda v: v is True),
         ("key", lambda v: isinstance(v, dict)),
