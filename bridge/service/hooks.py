@@ -2,7 +2,8 @@
 
 ``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni), the
 PSK ``user_lookup_fun`` (bridge.service.psk), ``customize_hostname_check`` and
-``partial_chain`` (bridge.service.cert_hooks) are the caller's funs; each
+``partial_chain`` (bridge.service.cert_hooks) are the caller's funs, and ``crl_check``
+reads the caller node's CRL cache (bridge.service.crl); each
 becomes a hook in the connection's ``TLSConfig`` that runs the fun on the
 caller's node. A listen socket's config is shared by its connections, so the
 hooks go on a copy.
@@ -14,7 +15,7 @@ import dataclasses
 from bridge.etf.types import Pid
 from bridge.tls.config import TLSConfig
 
-from . import cert_hooks, options, psk, sni, verify
+from . import cert_hooks, crl, options, psk, sni, verify
 
 
 def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
@@ -37,4 +38,7 @@ def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
     c = cert_hooks.partial_chain_hook_for(parsed.ssl, service.node, caller, options.fun_arity)
     if c is not None:
         hooks["partial_chain_hook"] = c
+    r = crl.crl_hook_for(parsed.ssl, service.node, caller)
+    if r is not None:
+        hooks["crl_hook"] = r
     return dataclasses.replace(cfg, **hooks) if hooks else cfg

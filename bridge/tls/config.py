@@ -55,6 +55,9 @@ class TLSConfig:
     # partial_chain: hook(path) -> der | None, path = the DER chain, anchor side
     # first; the cert returned becomes the trust anchor (handshake thread, may block)
     partial_chain_hook: Optional[object] = None
+    # crl_check: hook(der, issuer_der, depth) -> "valid" | ("revoked", reason) |
+    # "undetermined", for each certificate OpenSSL validated but the anchor
+    crl_hook: Optional[object] = None
     # server: SNI host name -> TLSConfig to switch to (sni_hosts; certificate and key)
     sni_configs: dict = field(default_factory=dict)
     # server: sni_fun: called (on the handshake thread, may block) with a host name
@@ -81,4 +84,5 @@ class TLSConfig:
     def blocking_hooks(self) -> bool:
         """Hooks that may wait for Erlang: handshake steps must run off the loop."""
         return (self.verify_hook is not None or self.sni_hook is not None or self.psk_hook is not None
-                or self.hostname_hook is not None or self.partial_chain_hook is not None)
+                or self.hostname_hook is not None or self.partial_chain_hook is not None
+                or self.crl_hook is not None)

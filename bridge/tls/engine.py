@@ -84,7 +84,7 @@ VERIFY_REASONS = {
 _REASON_ALERT = {
     "cert_expired": 45, "invalid_issuer": 42, "invalid_signature": 42, "name_not_permitted": 42,
     "unknown_critical_extension": 43, "selfsigned_peer": 42, "unknown_ca": 48, "cert_revoked": 44,
-    "verify_fun_crashed": 80,
+    "verify_fun_crashed": 80, "revocation_status_undetermined": 42,
 }
 # an X509_V_ERR_* that makes OpenSSL send a given alert (ssl_x509err2alert)
 _ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
@@ -324,6 +324,10 @@ class TLSEngine:
                 # the anchor the fun chose and what is above it are not validated
                 ossl.store_set_error(store, 0)
                 return 1
+        if ok and cfg.crl_hook is not None:
+            refused = self._crl_check(store, depth)
+            if refused is not None:
+                return refused
         hook = cfg.verify_hook
         host_failed = False
         if ok and depth == 0 and cfg.hostname_hook is not None and not self._host_checked:
@@ -383,6 +387,23 @@ class TLSEngine:
             vf["anchor"] = depth
         ossl.store_set_error(store, 0)
         return 1
+
+    def _crl_check(self, store, depth: int) -> Optional[int]:
+        """ssl_handshake:cert_status_check/5 with crl_check: the certificate at
+        ``depth`` (the trust anchor is not checked) by the CRL hook; None: go on."""
+        chain = ossl.store_chain_der(store)
+        if depth >= len(chain) - 1:
+            return None
+        try:
+            status = self.cfg.crl_hook(chain[depth], chain[depth + 1], depth)
+        except Exception as exc:
+            log.warning("crl_check failed: %r", exc)
+            status = "undetermined"
+        if isinstance(status, tuple):
+            return self._reject(store, 23, "cert_revoked")
+        if status == "undetermined":
+            return self._reject(store, 3, "revocation_status_undetermined")
+        return None
 
     def _partial_chain_anchor(self, store) -> int:
         """ssl_certificate:maybe_shorten_path/3: the ``partial_chain`` fun sees the

@@ -41,7 +41,12 @@ def _unsupported(omap: dict, given: dict, role: str):
     checks = [
         ("password", lambda v: _is_fun(v)),
         ("sni_hosts", _sni_hosts_unsupported),
-        ("crl_check", lambda v: v is not False),
+        # CRLs come from the caller node's ssl_crl_cache (bridge.service.crl); a
+        # cache module of the caller's own, or fetching distribution points over
+        # HTTP ({internal, [{http, T}]}), is not done
+        ("crl_cache", lambda v: not (isinstance(v, tuple) and len(v) == 2 and _is(v[0], "ssl_crl_cache")
+                                     and isinstance(v[1], tuple) and len(v[1]) == 2
+                                     and _is(v[1][0], "internal") and v[1][1] == [])),
         ("ocsp_stapling", lambda v: v is True),
         ("use_ticket", use_ticket_unsupported),
         ("reuse_session", reuse_session_unsupported),
