@@ -206,7 +206,24 @@ verify_options() ->
                   V12 ++ [{verify, verify_peer},
                           {cacertfile, pyssl_certs:file(rsa, client, cacertfile)},
                           {certfile, pyssl_certs:file(unknown_ca, client, certfile)},
-                          {keyfile, pyssl_certs:file(unknown_ca, client, keyfile)}]))].
+                          {keyfile, pyssl_certs:file(unknown_ca, client, keyfile)}]))] ++
+        crl_scenarios(V12).
+
+%% crl_check with ssl's CRL cache: the CRL of the `revoked' server's issuer is
+%% inserted (ssl_crl_cache:insert/1, node-wide, as in any program) before connecting.
+crl_vs(Chain, CliOpts) ->
+    Run = client_vs(Chain, CliOpts),
+    fun(Mod) -> ok = ssl_crl_cache:insert({der, [pyssl_certs:crl()]}), Run(Mod) end.
+
+crl_scenarios(V12) ->
+    [mk(verify_options, crl_check_peer_revoked, crl_vs(revoked, V12 ++ [{crl_check, peer} | cli_opts()])),
+     mk(verify_options, crl_check_true_revoked, crl_vs(revoked, V12 ++ [{crl_check, true} | cli_opts()])),
+     mk(verify_options, crl_check_best_effort_revoked,
+        crl_vs(revoked, V12 ++ [{crl_check, best_effort} | cli_opts()])),
+     mk(verify_options, crl_check_peer_no_crl, crl_vs(ecdsa, V12 ++ [{crl_check, peer} | cli_opts(ecdsa)])),
+     mk(verify_options, crl_check_best_effort_no_crl,
+        crl_vs(ecdsa, [{crl_check, best_effort} | cli_opts(ecdsa)])),
+     mk(verify_options, crl_check_verify_none, crl_vs(revoked, [{verify, verify_none}, {crl_check, true}]))].
 
 %%% versions and ciphers ----------------------------------------------------------------
 
