@@ -1,9 +1,10 @@
 """The Erlang funs a connection's TLS session calls back, gathered in one place.
 
 ``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni), the
-PSK ``user_lookup_fun`` (bridge.service.psk), ``customize_hostname_check`` and
-``partial_chain`` (bridge.service.cert_hooks) are the caller's funs, and ``crl_check``
-reads the caller node's CRL cache (bridge.service.crl); each
+PSK ``user_lookup_fun`` (bridge.service.psk), a server's ``reuse_session`` fun
+(bridge.service.reuse), ``customize_hostname_check`` and ``partial_chain``
+(bridge.service.cert_hooks) are the caller's funs, and ``crl_check`` reads the
+caller node's CRL cache (bridge.service.crl); each
 becomes a hook in the connection's ``TLSConfig`` that runs the fun on the
 caller's node. A listen socket's config is shared by its connections, so the
 hooks go on a copy.
@@ -15,7 +16,7 @@ import dataclasses
 from bridge.etf.types import Pid
 from bridge.tls.config import TLSConfig
 
-from . import cert_hooks, crl, options, psk, sni, verify
+from . import cert_hooks, crl, options, psk, reuse, sni, verify
 
 
 def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
@@ -29,6 +30,9 @@ def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
         s = sni.hook_for(parsed, service, caller, files)
         if s is not None:
             hooks["sni_hook"] = s
+        r = reuse.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+        if r is not None:
+            hooks["reuse_hook"] = r
     p = psk.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
     if p is not None:
         hooks["psk_hook"] = p
@@ -38,7 +42,7 @@ def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
     c = cert_hooks.partial_chain_hook_for(parsed.ssl, service.node, caller, options.fun_arity)
     if c is not None:
         hooks["partial_chain_hook"] = c
-    r = crl.crl_hook_for(parsed.ssl, service.node, caller)
-    if r is not None:
-        hooks["crl_hook"] = r
+    k = crl.crl_hook_for(parsed.ssl, service.node, caller)
+    if k is not None:
+        hooks["crl_hook"] = k
     return dataclasses.replace(cfg, **hooks) if hooks else cfg
