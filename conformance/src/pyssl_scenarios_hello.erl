@@ -52,7 +52,7 @@ server_pause(Extra, CliOpts, Then, SrvOpts) ->
     fun(Mod) ->
             {ok, L} = listen(Mod, [{active, false}, {handshake, hello} | Extra ++ SrvOpts]),
             Peer = client(port(Mod, L), CliOpts,
-                          fun({ok, C}) -> R = ssl:recv(C, 0, ?T), ssl:close(C), R;
+                          fun({ok, C}) -> R = ssl:recv(C, 0, ?T), _ = ssl:close(C), R;
                              (E) -> E end),
             Out = case Mod:transport_accept(L, ?T) of
                       {ok, T} ->
@@ -80,7 +80,7 @@ client_pause(Extra, Then) ->
 
 client_pause_with(CliOpts, Then) ->
     fun(Mod) ->
-            {Port, Peer} = server(srv_opts(), fun({ok, S}) -> R = ssl:recv(S, 0, ?T), ssl:close(S), R;
+            {Port, Peer} = server(srv_opts(), fun({ok, S}) -> R = ssl:recv(S, 0, ?T), _ = ssl:close(S), R;
                                                  (E) -> E end),
             Out = case connect(Mod, Port, [{active, false}, {handshake, hello} | CliOpts]) of
                       {ok, S, Ext} -> R = Then(Mod, S, Ext), _ = Mod:close(S), R;
