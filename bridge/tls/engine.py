@@ -45,7 +45,13 @@ It is called as OTP's path validation calls a ``verify_fun``: for each certifica
 peer's path except the trust anchor, top down, first ``("bad_cert", R)`` for each problem
 OpenSSL found with it, then ``"valid"`` (``"valid_peer"`` for the peer's own certificate,
 or ``("bad_cert", "hostname_check_failed")`` in its place when the name does not match).
-An unknown CA the hook accepts becomes the anchor (no more calls for it). With a hook,
+An unknown CA the hook accepts becomes the anchor (no more calls for it).
+
+The same callback runs the other certificate hooks of ``cfg``, all on the handshake
+thread: ``partial_chain_hook(path)`` once, at its first call (a certificate of the
+chain it returns becomes the anchor), ``crl_hook(der, issuer_der, depth)`` for each
+certificate OpenSSL validated but the anchor, and ``hostname_hook(der)`` for the
+peer's certificate in place of OpenSSL's host check (customize_hostname_check). With a hook,
 a client verifies even under verify_none (OTP does too: the hook decides). An exception in the hook fails the handshake with handshake_failure.
 """
 from __future__ import annotations
