@@ -343,10 +343,14 @@ peercert(S) -> socket_call(S, peercert, [S]).
 connection_info(S) -> socket_call(S, connection_info, [S]).
 -spec connection_information(SslSocket) -> {ok, Result} | {error, reason()}
               when SslSocket :: sslsocket(), Result :: [{atom(), term()}].
-connection_information(S) -> socket_call(S, connection_information, [S]).
+connection_information(S) ->
+    pyssl_info:with_options(socket_call(S, connection_information, [S]), all,
+                            fun() -> socket_call(S, ssl_option_sources, [S]) end).
 -spec connection_information(SslSocket, Items) -> {ok, Result} | {error, reason()}
               when SslSocket :: sslsocket(), Items :: [atom()], Result :: [{atom(), term()}].
-connection_information(S, Items) -> socket_call(S, connection_information, [S, Items]).
+connection_information(S, Items) ->
+    pyssl_info:with_options(socket_call(S, connection_information, [S, Items]), Items,
+                            fun() -> socket_call(S, ssl_option_sources, [S]) end).
 -spec negotiated_protocol(SslSocket) -> {ok, Protocol} | {error, Reason}
               when SslSocket :: sslsocket(), Protocol :: binary(),
                    Reason :: protocol_not_negotiated | reason().
