@@ -65,6 +65,12 @@ def _unsupported(omap: dict, given: dict, role: str):
         # OpenSSL takes the server's curve order only with the server's suite order
         # (SSL_OP_CIPHER_SERVER_PREFERENCE drives both; there is no option for curves alone)
         refuse("honor_ecc_order", True)
+    if role == "client" and "max_fragment_length" in given \
+            and isinstance(omap.get("max_fragment_length"), int):
+        # a client asks with SSL_CTX_set_tlsext_max_fragment_length, which the
+        # OpenSSL bindings (cryptography's, OpenSSL linked in statically) do not
+        # offer. A server needs nothing: libssl answers a client's request itself.
+        refuse("max_fragment_length", omap["max_fragment_length"])
     if omap.get("versions"):
         groups.openssl_list(omap, role, omap["versions"], given)     # refuses what libssl lacks
 
