@@ -13,7 +13,7 @@
 -define(T, 5000).
 
 all() ->
-    connection_information() ++ prf() ++ max_fragment_length().
+    connection_information() ++ prf() ++ max_fragment_length() ++ protocol_version_env().
 
 %%% connection_information ------------------------------------------------------------
 
@@ -232,3 +232,54 @@ recv_all(S, N) ->
         {ok, D} -> recv_all(S, N - iolist_size(D));
         E -> E
     end.
+
+%%% the ssl application's protocol_version -------------------------------------------------
+
+%% ssl's default versions come from its application environment (ssl_test_lib sets
+%% it per test group): a side given no versions follows it, given ones win.
+with_env(Versions, F) ->
+    Old = application:get_env(ssl, protocol_version),
+    ok = application:set_env(ssl, protocol_version, Versions),
+    try F()
+    after
+        case Old of
+            {ok, V} -> application:set_env(ssl, protocol_version, V);
+            undefined -> application:unset_env(ssl, protocol_version)
+        end
+    end.
+
+protocol() ->
+    fun(M, S) -> M:connection_information(S, [protocol]) end.
+
+protocol_version_env() ->
+    [mk(info, protocol_version_env_client,
+        fun(Mod) ->
+                with_env(['tlsv1.2'],
+                         fun() ->
+                                 with_server(Mod, [{versions, ['tlsv1.3', 'tlsv1.2']} | srv_opts()],
+                                             cli_opts(),
+                                             fun({ok, S}) -> R = (protocol())(ssl, S), _ = ssl:recv(S, 0, ?T), R;
+                                                (E) -> E end,
+                                             fun(S) -> (protocol())(Mod, S) end)
+                         end)
+        end),
+     mk(info, protocol_version_env_server,
+        fun(Mod) ->
+                with_env(['tlsv1.2'],
+                         fun() ->
+                                 with_client(Mod, srv_opts(), [{versions, ['tlsv1.3', 'tlsv1.2']} | cli_opts()],
+                                             fun(S) -> (protocol())(Mod, S) end,
+                                             fun({ok, S}) -> R = (protocol())(ssl, S), _ = ssl:recv(S, 0, ?T), R;
+                                                (E) -> E end)
+                         end)
+        end),
+     mk(info, protocol_version_env_given_versions_win,
+        fun(Mod) ->
+                with_env(['tlsv1.2'],
+                         fun() ->
+                                 with_server(Mod, [{versions, ['tlsv1.3', 'tlsv1.2']} | srv_opts()],
+                                             tls_only('tlsv1.3') ++ cli_opts(),
+                                             fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
+                                             fun(S) -> (protocol())(Mod, S) end)
+                         end)
+        end)].

@@ -154,7 +154,8 @@ connect(Host, Port, Opts) -> connect(Host, Port, Opts, infinity).
               when Host :: ssl:host(), Port :: inet:port_number(),
                    TLSOptions :: [ssl:tls_client_option()], Timeout :: timeout().
 connect(Host, Port, Opts, Timeout) when ?IS_TIMEOUT(Timeout) ->
-    warn_no_verify(new_socket(connect, [Host, Port, Opts, Timeout]), Opts).
+    warn_no_verify(new_socket(connect, [Host, Port, pyssl_info:default_versions(Opts), Timeout]),
+                   Opts).
 
 %% ssl:handle_options/4's maybe_client_warn_no_verify/2: a client given no `verify'
 %% option runs verify_none (OTP 25's default) and says so at warning level on the
@@ -186,7 +187,7 @@ warn_no_verify(Result, _Opts) ->
 -spec listen(Port, Options) -> {ok, ListenSocket} | {error, reason()}
               when Port :: inet:port_number(), Options :: [ssl:tls_server_option()],
                    ListenSocket :: sslsocket().
-listen(Port, Opts) -> new_socket(listen, [Port, Opts]).
+listen(Port, Opts) -> new_socket(listen, [Port, pyssl_info:default_versions(Opts)]).
 
 -spec transport_accept(ListenSocket) -> {ok, SslSocket} | {error, reason()}
               when ListenSocket :: sslsocket(), SslSocket :: sslsocket().
@@ -557,7 +558,8 @@ upgrade_2(S, Opts) -> upgrade(server, S, Opts, infinity).
 
 upgrade(Role, Socket, Opts, Timeout) when is_port(Socket), is_list(Opts), ?IS_TIMEOUT(Timeout) ->
     case pyssl_bridges:pick() of
-        {ok, Node} -> pyssl_relay:upgrade(Node, Role, Socket, Opts, Timeout);
+        {ok, Node} ->
+            pyssl_relay:upgrade(Node, Role, Socket, pyssl_info:default_versions(Opts), Timeout);
         {error, _} = E -> E
     end;
 upgrade(_Role, _Socket, _Opts, _Timeout) ->

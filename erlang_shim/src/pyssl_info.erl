@@ -10,7 +10,7 @@
 %% `ssl:listen' and the connection process (`ssl_gen_statem:initial_hello/3') do.
 %% The connection's own items (protocol, suite, secrets...) come from the bridge.
 -module(pyssl_info).
--export([with_options/3, ssl_options_list/1]).
+-export([with_options/3, ssl_options_list/1, default_versions/1]).
 
 %% ssl_gen_statem:security_info/1 and maybe_add_keylog/1: after the options
 -define(SECURITY, [client_random, server_random, master_secret, keylog,
@@ -87,3 +87,36 @@ option(ciphers, Suites) ->
     {ciphers, [ssl_cipher_format:suite_bin_to_map(S) || S <- Suites]};
 option(K, V) ->
     {K, V}.
+
+%% @doc ssl's default `versions' come from the ssl application's environment on the
+%% caller's node (`tls_record:supported_protocol_versions/0' reads `protocol_version':
+%% ssl_test_lib sets it to run a test group at one version). The bridge has no such
+%% environment: when the caller gives no `versions' and the environment names other
+%% versions than ssl's own default (which ssl writes back there once it has used it),
+%% they are given as the `versions' option, with the ones ssl would drop left out
+%% (tls_record:is_acceptable_version/1: no sslv3). The options map comes out the same.
+-spec default_versions(term()) -> term().
+default_versions([]) ->
+    [];                                     % ssl:listen/2's nooptions stays
+default_versions(Opts) when is_list(Opts) ->
+    try lists:keymember(versions, 1, Opts) of
+        true ->
+            Opts;
+        false ->
+            case env_versions() of
+                Default when Default =:= ['tlsv1.3', 'tlsv1.2']; Default =:= [] -> Opts;
+                Versions -> Opts ++ [{versions, Versions}]
+            end
+    catch
+        error:_ -> Opts                     % an improper list: ssl reports it
+    end;
+default_versions(Opts) ->
+    Opts.
+
+env_versions() ->
+    Names = case application:get_env(ssl, protocol_version) of
+                {ok, L} when is_list(L) -> L;
+                {ok, V} -> [V];
+                undefined -> []
+            end,
+    [V || V <- Names, lists:member(V, ['tlsv1.3', 'tlsv1.2', 'tlsv1.1', tlsv1])].

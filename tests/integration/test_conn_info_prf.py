@@ -221,3 +221,33 @@ def test_max_fragment_length_client_refused(env):
                                                     (Atom("max_fragment_length"), 1024))))
     # a bad value is refused as ssl refuses it
     same(node, 'Mod:connect("localhost", 1, [{max_fragment_length, 100}])')
+
+
+def test_protocol_version_env_is_the_default(env):
+    """ssl's app env protocol_version (on the caller's node) sets the default versions,
+    as tls_record:supported_protocol_versions/0 reads it; given versions win."""
+    node, pki = env
+    body = _helpers(pki) + """
+    Q = fun(M, S) -> {ok, [P]} = M:connection_information(S, [protocol]), P end,
+    Old = application:get_env(ssl, protocol_version),
+    try
+        ok = application:set_env(ssl, protocol_version, ['tlsv1.2']),
+        A = Run(Mod, Mod, 'tlsv1.2', [], [{verify, verify_none}], Q),
+        {ok, L} = Mod:listen(0, [{certfile, "%s"}, {keyfile, "%s"}]),
+        {ok, {_, Port}} = Mod:sockname(L),
+        Acc = fun() -> {ok, T} = Mod:transport_accept(L), {ok, _} = Mod:handshake(T) end,
+        spawn(fun() -> Acc(), Acc(), receive stop -> ok end end),
+        {ok, C} = Mod:connect("localhost", Port, [{verify, verify_none}]),
+        B = Q(Mod, C),
+        {ok, C2} = ssl:connect("localhost", Port, [{verify, verify_none}, {versions, ['tlsv1.3', 'tlsv1.2']}]),
+        C3 = Q(ssl, C2),
+        Mod:close(C), ssl:close(C2), Mod:close(L),
+        {A, B, C3, Mod:listen(0, [])}
+    after
+        case Old of {ok, V} -> application:set_env(ssl, protocol_version, V);
+                    undefined -> application:unset_env(ssl, protocol_version) end
+    end""" % (pki.server.cert_path, pki.server.key_path)
+    r = same(node, body)
+    p12 = (Atom("protocol"), Atom("tlsv1.2"))
+    assert r[0] == (p12, p12) and r[1] == r[2] == p12
+    assert r[3] == (Atom("error"), Atom("nooptions"))
