@@ -13,7 +13,8 @@
 -define(T, 5000).
 
 all() ->
-    connection_information() ++ prf() ++ max_fragment_length() ++ protocol_version_env().
+    connection_information() ++ prf() ++ max_fragment_length() ++ protocol_version_env() ++
+        sni_versions().
 
 %%% connection_information ------------------------------------------------------------
 
@@ -283,3 +284,28 @@ protocol_version_env() ->
                                              fun(S) -> (protocol())(Mod, S) end)
                          end)
         end)].
+
+%%% versions chosen by sni_fun ---------------------------------------------------------------
+
+sni_versions_server(SniVersions) ->
+    fun(Mod) ->
+            Fun = fun("localhost") -> [{versions, SniVersions}]; (_) -> undefined end,
+            {S, C} = with_client(Mod, [{versions, ['tlsv1.3', 'tlsv1.2']}, {sni_fun, Fun} | srv_opts()],
+                                 [{versions, ['tlsv1.3', 'tlsv1.2']} | cli_opts()],
+                                 fun(T) -> (protocol())(Mod, T) end,
+                                 fun({ok, T}) -> R = (protocol())(ssl, T), _ = ssl:recv(T, 0, ?T), R;
+                                    (E) -> E end),
+            {S, C}
+    end.
+
+sni_versions() ->
+    [mk(options, sni_fun_versions_include_negotiated, sni_versions_server(['tlsv1.3'])),
+     {sni_fun_versions_exclude_negotiated, sni_versions_server(['tlsv1.2']),
+      #{area => options,
+        known_difference =>
+            "ssl negotiates the version again with the versions sni_fun returns "
+            "(ssl_gen_statem:handle_sni_extension/2): TLS 1.2 here. libssl has chosen "
+            "the version (1.3) before its servername callback runs, and the bindings "
+            "have no client hello callback (SSL_CTX_set_client_hello_cb) to choose "
+            "earlier: pyssl ends the connection rather than run a version the host's "
+            "options exclude"}}].

@@ -251,3 +251,29 @@ def test_protocol_version_env_is_the_default(env):
     p12 = (Atom("protocol"), Atom("tlsv1.2"))
     assert r[0] == (p12, p12) and r[1] == r[2] == p12
     assert r[3] == (Atom("error"), Atom("nooptions"))
+
+
+def test_sni_fun_versions(env):
+    """sni_fun's versions: a host whose versions hold the one libssl chose works as in
+    ssl; one that excludes it ends the connection (ssl negotiates again; libssl chose
+    the version before its servername callback): a known difference, never ignored."""
+    node, pki = env
+    body = f"""
+    Run = fun(SM, SniV) ->
+        Fun = fun("localhost") -> [{{versions, SniV}}]; (_) -> undefined end,
+        {{ok, L}} = SM:listen(0, [{{versions, ['tlsv1.3', 'tlsv1.2']}}, {{sni_fun, Fun}},
+                                 {{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}]),
+        {{ok, {{_, P}}}} = SM:sockname(L), Me = self(),
+        spawn(fun() -> {{ok, T}} = SM:transport_accept(L),
+                       Me ! {{srv, case SM:handshake(T, 5000) of
+                                     {{ok, S}} -> SM:connection_information(S, [protocol]); E -> E end}} end),
+        C = case ssl:connect("localhost", P, [{{verify, verify_none}}, {{versions, ['tlsv1.3', 'tlsv1.2']}}], 5000) of
+                {{ok, CS}} -> ssl:connection_information(CS, [protocol]); E -> E end,
+        SI = receive {{srv, X}} -> X after 8000 -> srv_timeout end,
+        SM:close(L),
+        {{SI, C}} end,
+    [{{Run(ssl, V), Run(pyssl, V)}} || V <- [['tlsv1.3'], ['tlsv1.2']]]"""
+    (same13, same13b), (ssl12, pyssl12) = node.eval("(fun() -> " + body + " end)()")
+    assert same13 == same13b
+    assert ssl12[0] == (Atom("ok"), [(Atom("protocol"), Atom("tlsv1.2"))])
+    assert pyssl12 == ((Atom("error"), Atom("closed")), (Atom("error"), Atom("closed")))
