@@ -14,7 +14,7 @@
 
 all() ->
     connection_information() ++ prf() ++ max_fragment_length() ++ protocol_version_env() ++
-        sni_versions().
+        sni_versions() ++ certs_keys().
 
 %%% connection_information ------------------------------------------------------------
 
@@ -309,3 +309,49 @@ sni_versions() ->
             "have no client hello callback (SSL_CTX_set_client_hello_cb) to choose "
             "earlier: pyssl ends the connection rather than run a version the host's "
             "options exclude"}}].
+
+%%% certs_keys ------------------------------------------------------------------------------
+
+pair(Role) ->
+    #{certfile => pyssl_certs:file(rsa, Role, certfile),
+      keyfile => pyssl_certs:file(rsa, Role, keyfile)}.
+
+der_pair(Role) ->
+    {ok, KeyPem} = file:read_file(pyssl_certs:file(rsa, Role, keyfile)),
+    [{KeyType, KeyDer, not_encrypted}] = public_key:pem_decode(KeyPem),
+    #{cert => pyssl_certs:der(rsa, Role), key => {KeyType, KeyDer}}.
+
+cacert(Role) -> {cacertfile, pyssl_certs:file(rsa, Role, cacertfile)}.
+
+certs_keys() ->
+    [mk(options, certs_keys_server_one_pair,
+        fun(Mod) ->
+                with_client(Mod, [{certs_keys, [pair(server)]}, cacert(server)], cli_opts(),
+                            fun(T) -> Mod:connection_information(T, [protocol]) end,
+                            fun({ok, C}) -> R = ssl:peercert(C), _ = ssl:recv(C, 0, ?T),
+                                            R =:= {ok, pyssl_certs:der(rsa, server)};
+                               (E) -> E end)
+        end),
+     mk(options, certs_keys_client_one_pair_der,
+        fun(Mod) ->
+                with_server(Mod, [{verify, verify_peer}, {fail_if_no_peer_cert, true} | srv_opts()],
+                            [{certs_keys, [der_pair(client)]}, {verify, verify_peer}, cacert(client)],
+                            fun({ok, S}) -> R = ssl:peercert(S), _ = ssl:recv(S, 0, ?T),
+                                            R =:= {ok, pyssl_certs:der(rsa, client)};
+                               (E) -> E end,
+                            fun(S) -> Mod:connection_information(S, [protocol]) end)
+        end),
+     {certs_keys_two_pairs,
+      fun(Mod) ->
+              case Mod:listen(0, [{certs_keys, [pair(server), der_pair(server)]}, cacert(server)]) of
+                  {ok, L} -> Mod:close(L), ok;
+                  Other -> Other
+              end
+      end,
+      #{area => options,
+        known_difference =>
+            "ssl chooses among several certs_keys pairs the first that fits the peer's "
+            "signature algorithms and suites (ssl_handshake:select_own_cert); libssl keeps "
+            "one certificate per key type and chooses by its own rule, and the bindings "
+            "have neither SSL_CTX_set_cert_cb nor SSL_CTX_add1_chain_cert: several pairs "
+            "are refused by name (not_supported_by_pyssl), one pair works as in ssl"}}].

@@ -277,3 +277,32 @@ def test_sni_fun_versions(env):
     assert same13 == same13b
     assert ssl12[0] == (Atom("ok"), [(Atom("protocol"), Atom("tlsv1.2"))])
     assert pyssl12 == ((Atom("error"), Atom("closed")), (Atom("error"), Atom("closed")))
+
+
+@pytest.mark.parametrize("form", ["files", "ders"])
+def test_certs_keys_single_pair(env, form):
+    """One certs_keys pair is the server's certificate and key, as in ssl (given as
+    files or as DER, and winning over certfile/keyfile); several pairs are refused by
+    name (ssl chooses the first that fits the peer, libssl by its own rule)."""
+    node, pki = env
+    pair = (f'#{{certfile => "{pki.server.cert_path}", keyfile => "{pki.server.key_path}"}}'
+            if form == "files" else
+            f'(fun() -> {{ok, CP}} = file:read_file("{pki.server.cert_path}"), '
+            f'{{ok, KP}} = file:read_file("{pki.server.key_path}"), '
+            '[{_, CD, _}] = public_key:pem_decode(CP), [{KT, KD, _}] = public_key:pem_decode(KP), '
+            '#{cert => CD, key => {KT, KD}} end)()')
+    body = f"""
+    {{ok, L}} = Mod:listen(0, [{{certs_keys, [{pair}]}}, {{certfile, "/nonexistent.pem"}}, {{active, false}}]),
+    {{ok, {{_, Port}}}} = Mod:sockname(L), Me = self(),
+    spawn(fun() -> {{ok, T}} = Mod:transport_accept(L), Me ! {{srv, Mod:handshake(T, 5000)}} end),
+    {{ok, C}} = ssl:connect("localhost", Port, [{{verify, verify_peer}}, {{cacertfile, "{pki.ca.cert_path}"}}], 5000),
+    {{ok, Der}} = ssl:peercert(C),
+    {{ok, [{{_, Cp, _}}]}} = {{ok, public_key:pem_decode(element(2, file:read_file("{pki.server.cert_path}")))}},
+    S = receive {{srv, {{ok, _}}}} -> ok; {{srv, E}} -> E end,
+    ssl:close(C), Mod:close(L),
+    {{S, Der =:= Cp}}"""
+    assert same(node, body) == (Atom("ok"), True)
+    two = f"""Mod:listen(0, [{{certs_keys, [{pair}, {pair}]}}])"""
+    r = node.eval("pyssl:" + two.split("Mod:", 1)[1])
+    assert r[0] == Atom("error") and r[1][1][0] == Atom("not_supported_by_pyssl")
+    assert r[1][1][1][0] == Atom("certs_keys")
