@@ -29,10 +29,13 @@ def _core(eng, sock) -> list:
     # then srp_username (the OpenSSL engine negotiates no SRP suite: always undefined),
     # {ecc, {named_curve, Name}} for a TLS 1.2 (EC)DHE suite with a named curve, and
     # max_fragment_length when the extension was negotiated
-    curve = _NAMED_CURVES.get((eng.group_name() or "").lower())
+    # (an engine without these facts reports neither: getattr)
+    group = getattr(eng, "group_name", None)
+    curve = _NAMED_CURVES.get(((group() if group else None) or "").lower())
     if curve and eng.version != "tlsv1.3" and suite_map.get(Atom("key_exchange")) in _ECC_KEX:
         items.append(("ecc", (Atom("named_curve"), Atom(curve))))
-    mfl = eng.max_fragment_length()
+    mfl_of = getattr(eng, "max_fragment_length", None)
+    mfl = mfl_of() if mfl_of else None
     if mfl is not None:
         items.append(("max_fragment_length", mfl))
     return items
