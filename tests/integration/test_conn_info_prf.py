@@ -264,12 +264,15 @@ def test_sni_fun_versions(env):
         {{ok, L}} = SM:listen(0, [{{versions, ['tlsv1.3', 'tlsv1.2']}}, {{sni_fun, Fun}},
                                  {{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}]),
         {{ok, {{_, P}}}} = SM:sockname(L), Me = self(),
-        spawn(fun() -> {{ok, T}} = SM:transport_accept(L),
-                       Me ! {{srv, case SM:handshake(T, 5000) of
-                                     {{ok, S}} -> SM:connection_information(S, [protocol]); E -> E end}} end),
+        %% the server's owner stays until the client has asked (no close racing it)
+        Srv = spawn(fun() -> {{ok, T}} = SM:transport_accept(L),
+                             Me ! {{srv, case SM:handshake(T, 5000) of
+                                           {{ok, S}} -> SM:connection_information(S, [protocol]); E -> E end}},
+                             receive stop -> ok end end),
         C = case ssl:connect("localhost", P, [{{verify, verify_none}}, {{versions, ['tlsv1.3', 'tlsv1.2']}}], 5000) of
                 {{ok, CS}} -> ssl:connection_information(CS, [protocol]); E -> E end,
         SI = receive {{srv, X}} -> X after 8000 -> srv_timeout end,
+        Srv ! stop,
         SM:close(L),
         {{SI, C}} end,
     [{{Run(ssl, V), Run(pyssl, V)}} || V <- [['tlsv1.3'], ['tlsv1.2']]]"""
@@ -294,12 +297,13 @@ def test_certs_keys_single_pair(env, form):
     body = f"""
     {{ok, L}} = Mod:listen(0, [{{certs_keys, [{pair}]}}, {{certfile, "/nonexistent.pem"}}, {{active, false}}]),
     {{ok, {{_, Port}}}} = Mod:sockname(L), Me = self(),
-    spawn(fun() -> {{ok, T}} = Mod:transport_accept(L), Me ! {{srv, Mod:handshake(T, 5000)}} end),
+    Srv = spawn(fun() -> {{ok, T}} = Mod:transport_accept(L), Me ! {{srv, Mod:handshake(T, 5000)}},
+                         receive stop -> ok end end),
     {{ok, C}} = ssl:connect("localhost", Port, [{{verify, verify_peer}}, {{cacertfile, "{pki.ca.cert_path}"}}], 5000),
     {{ok, Der}} = ssl:peercert(C),
     {{ok, [{{_, Cp, _}}]}} = {{ok, public_key:pem_decode(element(2, file:read_file("{pki.server.cert_path}")))}},
     S = receive {{srv, {{ok, _}}}} -> ok; {{srv, E}} -> E end,
-    ssl:close(C), Mod:close(L),
+    Srv ! stop, ssl:close(C), Mod:close(L),
     {{S, Der =:= Cp}}"""
     assert same(node, body) == (Atom("ok"), True)
     two = f"""Mod:listen(0, [{{certs_keys, [{pair}, {pair}]}}])"""
