@@ -54,13 +54,14 @@ options(Sources) ->
     end.
 
 %% ssl:connect/4 and ssl:listen/2 (handle_options/3 with the Host), then the
-%% connection process's handle_options/3 over that map for each handshake's options.
-ssl_options([{Role, Opts, Host} | Handshakes]) ->
+%% connection process's handle_options/3 over that map for each later option list
+%% (handshake/2,3 on a server, handshake_continue/2,3 on either side), in its role.
+ssl_options([{Role, Opts, Host} | Later]) ->
     {ok, Config} = ssl:handle_options(quiet(Role, Opts), Role, Host),
     %% #config{ssl = SslOpts} (ssl_api.hrl): the record's first field
     Map0 = element(2, Config),
-    lists:foldl(fun({handshake, O, _}, Map) -> ssl:handle_options(O, server, Map) end,
-                Map0, Handshakes).
+    lists:foldl(fun({handshake, O, _}, Map) -> ssl:handle_options(O, Role, Map) end,
+                Map0, Later).
 
 %% A client given no `verify' gets verify_none and ssl's warning
 %% (ssl:maybe_client_warn_no_verify/2), logged when the socket was opened: running

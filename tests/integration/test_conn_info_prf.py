@@ -310,3 +310,19 @@ def test_certs_keys_single_pair(env, form):
     r = node.eval("pyssl:" + two.split("Mod:", 1)[1])
     assert r[0] == Atom("error") and r[1][1][0] == Atom("not_supported_by_pyssl")
     assert r[1][1][1][0] == Atom("certs_keys")
+
+
+def test_connection_information_handshake_continue_options(env):
+    """handshake_continue/3's options are processed over the paused socket's, in its
+    role (here a client), as ssl's connection process does."""
+    node, pki = env
+    body = f"""
+    {{ok, L}} = ssl:listen(0, [{{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}]),
+    {{ok, {{_, P}}}} = ssl:sockname(L),
+    spawn(fun() -> {{ok, T}} = ssl:transport_accept(L), {{ok, _}} = ssl:handshake(T), receive stop -> ok end end),
+    {{ok, S, _}} = Mod:connect("localhost", P, [{{verify, verify_none}}, {{handshake, hello}}, {{log_level, warning}}], 5000),
+    {{ok, S2}} = Mod:handshake_continue(S, [{{log_level, error}}], 5000),
+    R = Mod:connection_information(S2, [log_level, handshake]),
+    Mod:close(S2), ssl:close(L), R"""
+    ok, items = same(node, body)
+    assert ok == Atom("ok") and (Atom("log_level"), Atom("error")) in items
