@@ -163,7 +163,8 @@ connect(Host, Port, Opts) -> connect(Host, Port, Opts, infinity).
               when Host :: ssl:host(), Port :: inet:port_number(),
                    TLSOptions :: [ssl:tls_client_option()], Timeout :: timeout().
 connect(Host, Port, Opts, Timeout) when ?IS_TIMEOUT(Timeout) ->
-    warn_no_verify(new_socket(connect, [Host, Port, Opts, Timeout]), Opts).
+    warn_no_verify(new_socket(connect, [Host, Port, pyssl_info:default_versions(Opts), Timeout]),
+                   Opts).
 
 %% ssl:handle_options/4's maybe_client_warn_no_verify/2: a client given no `verify'
 %% option runs verify_none (OTP 25's default) and says so at warning level on the
@@ -195,7 +196,7 @@ warn_no_verify(Result, _Opts) ->
 -spec listen(Port, Options) -> {ok, ListenSocket} | {error, reason()}
               when Port :: inet:port_number(), Options :: [ssl:tls_server_option()],
                    ListenSocket :: sslsocket().
-listen(Port, Opts) -> new_socket(listen, [Port, Opts]).
+listen(Port, Opts) -> new_socket(listen, [Port, pyssl_info:default_versions(Opts)]).
 
 -spec transport_accept(ListenSocket) -> {ok, SslSocket} | {error, reason()}
               when ListenSocket :: sslsocket(), SslSocket :: sslsocket().
@@ -352,10 +353,14 @@ peercert(S) -> socket_call(S, peercert, [S]).
 connection_info(S) -> socket_call(S, connection_info, [S]).
 -spec connection_information(SslSocket) -> {ok, Result} | {error, reason()}
               when SslSocket :: sslsocket(), Result :: [{atom(), term()}].
-connection_information(S) -> socket_call(S, connection_information, [S]).
+connection_information(S) ->
+    pyssl_info:with_options(socket_call(S, connection_information, [S]), all,
+                            fun() -> socket_call(S, ssl_option_sources, [S]) end).
 -spec connection_information(SslSocket, Items) -> {ok, Result} | {error, reason()}
               when SslSocket :: sslsocket(), Items :: [atom()], Result :: [{atom(), term()}].
-connection_information(S, Items) -> socket_call(S, connection_information, [S, Items]).
+connection_information(S, Items) ->
+    pyssl_info:with_options(socket_call(S, connection_information, [S, Items]), Items,
+                            fun() -> socket_call(S, ssl_option_sources, [S]) end).
 -spec negotiated_protocol(SslSocket) -> {ok, Protocol} | {error, Reason}
               when SslSocket :: sslsocket(), Protocol :: binary(),
                    Reason :: protocol_not_negotiated | reason().
@@ -675,7 +680,8 @@ upgrade_2(S, Opts) -> upgrade(server, S, Opts, infinity).
 
 upgrade(Role, Socket, Opts, Timeout) when is_port(Socket), is_list(Opts), ?IS_TIMEOUT(Timeout) ->
     case pyssl_bridges:pick() of
-        {ok, Node} -> pyssl_relay:upgrade(Node, Role, Socket, Opts, Timeout);
+        {ok, Node} ->
+            pyssl_relay:upgrade(Node, Role, Socket, pyssl_info:default_versions(Opts), Timeout);
         {error, _} = E -> E
     end;
 upgrade(_Role, _Socket, _Opts, _Timeout) ->
