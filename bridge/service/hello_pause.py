@@ -117,7 +117,7 @@ async def _client_resume(sock, cfg, timeout):
         return failure_reply(exc, "handshake")
     if not sock.established(tls):
         return error(CLOSED)
-    return Reply((OK, sock.term), sock.release)
+    return Reply((OK, sock.term), sock.release, opens=sock)
 
 
 # the records ssl_handshake:extension_value/1 takes the one field of

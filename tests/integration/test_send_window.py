@@ -390,3 +390,35 @@ def test_peer_reset_closes_through_the_guard(node):
         Flush(),
         {Windowed, Closed, Send, Via} end)()""", 120)
     assert r == (True, A("closed"), CLOSED, A("guard"))
+
+
+@pytest.mark.parametrize("which", ["node", "uv_node"])
+def test_the_window_comes_with_the_reply_and_goes_with_the_close(which, request):
+    """The reply that hands the socket over travels with its window's grant, and
+    close's reply with the revoke (both through the guard): the window is there as
+    soon as connect or handshake returns, and gone as soon as close returns, with
+    no wait for the guard in between."""
+    n = request.getfixturevalue(which)
+    r = n.eval("""(fun() ->
+        W = persistent_term:get(win_of),
+        P = (persistent_term:get(win_srv))(fun(A) -> ssl:recv(A, 0, 20000) end),
+        {ok, C} = pyssl:connect({127,0,0,1}, P, [binary, {active, false}, {verify, verify_none}], 10000),
+        AtConnect = W(C),
+        ok = pyssl:close(C),
+        AfterClose = W(C),
+        {ok, L} = pyssl:listen(0, persistent_term:get(win_srv_opts)),
+        {ok, {_, LP}} = pyssl:sockname(L),
+        spawn(fun() -> {ok, S} = ssl:connect({127,0,0,1}, LP, [{verify, verify_none}], 10000),
+                       ssl:recv(S, 0, 20000) end),
+        {ok, T} = pyssl:transport_accept(L, 10000),
+        NoneYet = W(T),
+        {ok, A} = pyssl:handshake(T, 10000),
+        AtHandshake = W(A),
+        ok = pyssl:close(A),
+        AfterClose2 = W(A),
+        ok = pyssl:close(L),
+        {[N || {_, N} <- AtConnect], AfterClose, NoneYet,
+         [N || {_, N} <- AtHandshake], AfterClose2}
+        end)()""")
+    window = 512 * 1024
+    assert r == ([window], [], [], [window], [])
