@@ -186,7 +186,9 @@ class SslService:
 
         def deliver(r: Reply, held: list | None = None) -> None:
             sync = r.sync
-            if sync.__class__ is Reference and windows.reply_revoking(
+            # only a reply made in the call's own step (a close): one that came later
+            # (a downgrade, a recv's {error, closed}) goes as before, marked
+            if held is not None and sync.__class__ is Reference and windows.reply_revoking(
                     sync, to, (tag, r.value), (tag, _NOT_ENCODABLE), held):
                 pass    # through the caller's guard, which drops the window first
             else:

@@ -325,7 +325,9 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         return failure_reply(exc, "upgrade")
     sock.established(tls)       # not in the service's table yet: nobody closed it
     service.add_socket(sock)
-    return Reply((OK, sock.term), sock.release, opens=sock)
+    # (its reply and window grant go apart, as before: the relay's hand-over around
+    # it was not checked against a reply that travels through the guard)
+    return Reply((OK, sock.term), sock.release)
 
 
 # ---- downgrade: ssl:close(S, {NewController, Timeout}) ------------------------------------
