@@ -24,10 +24,11 @@ bridge.service.reply), so the shim knows no rule of its own.
 
 Fewer messages: a shim call's reply that needs a guard travels through that
 guard instead of beside it, as the final message does. The reply that hands a
-socket to its owner (connect, handshake) goes with the window's grant
+socket to its owner (connect, handshake; not an upgrade's) goes with the window's grant
 (``{'$pyssl_grant', Ref, Window, To, Reply}``: the guard fills the window, then
 passes the reply on); a reply that ends the socket for its caller goes with the
-revoke (``{'$pyssl_revoke', Ref, To, Reply}``), which makes the revoke sent
+revoke (``{'$pyssl_revoke', Ref, To, Reply}``) when it is made in its call's own
+loop step (a close; see ``SslService._run``), which makes the revoke sent
 during that call (``hold``) and the caller's wait for its guard unnecessary. The
 guard handles each in order with everything the bridge sent it before, so the
 ordering above is unchanged; the shim only passes the reply on.
