@@ -82,6 +82,10 @@ class ConnSocket(ConnInfo, SocketBase):
     window_owed = 0         # bytes taken from the window and not acked yet
     window_changes = 0      # grants and revokes so far (Windows.sync_for)
     opening = None          # the connect or handshake under way (establish())
+    # ACCEPTED from a user's transport (cb_info): its relay, bound and paused, with
+    # open(cfg, timeout, receiver) -> the handshake coroutine, and close()
+    # (bridge.service.cbinfo.PendingRelay)
+    pending_relay = None
 
     def __init__(self, service, owner, parsed, *, role: str, accepted: bool = False):
         super().__init__(service, owner)
@@ -132,6 +136,9 @@ class ConnSocket(ConnInfo, SocketBase):
             if self.pending_tcp is not None:
                 self.pending_tcp.close()
                 self.pending_tcp = None
+            if self.pending_relay is not None:
+                self.pending_relay.close()
+                self.pending_relay = None
         elif reason != "handed_over":
             raise ValueError(f"unknown end {reason!r}")
         self.service.forget(self)
@@ -199,11 +206,16 @@ class ConnSocket(ConnInfo, SocketBase):
                              else off_loop_if(heavy_cfg, options.build_tls_config,
                                               self.parsed, "server", self.listen_files))
                 cfg = hooks.attach(cfg, self.parsed, self.service, caller, self.listen_files)
+            relayed, self.pending_relay = self.pending_relay, None
             csock, self.pending_tcp = self.pending_tcp, None
-            if csock is None:
-                return error(CLOSED)
-            inet.set_options(csock, {})
-            tls = await self.establish(transport.accept_tls(csock, cfg, timeout=timeout, receiver=self))
+            if relayed is not None:
+                tls = await self.establish(relayed.open(cfg, timeout, self))
+            else:
+                if csock is None:
+                    return error(CLOSED)
+                inet.set_options(csock, {})
+                tls = await self.establish(transport.accept_tls(csock, cfg, timeout=timeout,
+                                                                receiver=self))
         except SslOptionError as exc:
             self.close_now()
             return exc.term

@@ -23,6 +23,9 @@ class ConnInfo:
         sock = self._raw_socket()
         if self.closed:
             return error(EINVAL)
+        live = self._user_transport()
+        if live is not None:
+            return live.address(which)     # Mod:peername/sockname on the caller's node
         if sock is None:
             # no OS socket here (a relayed upgrade): the transport knows the addresses
             addr = None if self.tls is None else \
@@ -32,6 +35,15 @@ class ConnInfo:
             return (OK, inet.address_term(getattr(sock, which)()))
         except OSError as exc:
             return error(inet.posix_atom(exc))
+
+    def _user_transport(self):
+        """The relay transport of a user's transport (cb_info), or None."""
+        if self.tls is None:
+            pending = getattr(self, "pending_relay", None)
+            rt = None if pending is None else pending.rt
+        else:
+            rt = self._relay()
+        return rt if rt is not None and getattr(rt, "cb", None) is not None else None
 
     def _engine(self):
         if self.closed or self.tls is None:

@@ -44,7 +44,7 @@ from .conn import ConnSocket
 from .errors import failure_reply
 from .reply import Reply
 from .sockbase import parse
-from .terms import CLOSED, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
+from .terms import CLOSED, EINVAL, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 log = logging.getLogger("bridge.service.upgrade")
 
@@ -57,12 +57,16 @@ _DATA = Atom("data")
 class RelayTransport(asyncio.Transport):
     """An asyncio transport over a relay process that owns a ``gen_tcp`` socket."""
 
-    def __init__(self, node, relay: Pid, peer: tuple, local: tuple):
+    def __init__(self, node, relay: Pid, peer: Optional[tuple], local: Optional[tuple],
+                 cb: Optional[tuple] = None):
         super().__init__()
         self.node = node
         self.relay = relay
         self._peer = peer
         self._local = local
+        # a user's transport (cb_info, bridge.service.cbinfo): its addresses are
+        # asked of the relay (Mod:peername/sockname) when wanted
+        self.cb = cb
         self._protocol: Optional[asyncio.Protocol] = None
         self._closing = False
         self._lost = False
@@ -74,12 +78,28 @@ class RelayTransport(asyncio.Transport):
 
     # ---- wiring -----------------------------------------------------------------
     def start(self, protocol: asyncio.Protocol) -> None:
-        """Attach the relay to this transport's process and start the protocol."""
+        """Attach the relay to this transport's process and start the protocol
+        (a relay bound already, paused, is told to read)."""
         self._protocol = protocol
+        if self.process is None:
+            proc = self.node.spawn(self)
+            self._monitor = self.node.monitor(proc, self.relay)
+            self.node.send(self.relay, (_RELAY, (Atom("attach"), proc.pid)), sender=proc.pid)
+            protocol.connection_made(self)
+            return
+        protocol.connection_made(self)
+        if self._lost:          # the relay went (the peer closed) before the handshake
+            asyncio.get_running_loop().call_soon(protocol.connection_lost, None)
+        else:
+            self.resume_reading()
+
+    def bind(self) -> None:
+        """Attach the relay paused, before there is a protocol: an accepted socket
+        of a user's transport, read from once its handshake starts (``start``)."""
         proc = self.node.spawn(self)
         self._monitor = self.node.monitor(proc, self.relay)
-        self.node.send(self.relay, (_RELAY, (Atom("attach"), proc.pid)), sender=proc.pid)
-        protocol.connection_made(self)
+        self.node.send(self.relay, (_RELAY, (Atom("attach"), proc.pid, Atom("paused"))),
+                       sender=proc.pid)
 
     def _to_relay(self, cmd) -> None:
         if self.process is not None and self.process.alive:
@@ -100,6 +120,10 @@ class RelayTransport(asyncio.Transport):
                 self.plain += bytes(event[1])
             return
         if self._lost:
+            return
+        if self._protocol is None:      # bound, no handshake yet: only an end can come
+            if not (isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA):
+                self._connection_lost(None)
             return
         if isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA:
             if not self._closing:
@@ -203,6 +227,13 @@ class RelayTransport(asyncio.Transport):
             return error((Atom("options"), (Atom("socket_options"), opts, res[1])))
         return error(CLOSED)
 
+    async def address(self, which: str):
+        """``peername``/``sockname`` of a user's transport, as ``Mod:peername/1`` or
+        ``Mod:sockname/1`` answer on the caller's node (``tls_socket:peername/2``);
+        ``{error, einval}`` once the relay is gone."""
+        res = await self.call_relay(Atom("peername" if which == "getpeername" else "sockname"))
+        return error(EINVAL) if res is None else res
+
     def forget(self) -> None:
         """The relay is gone or has handed the socket over: stop without a word to it."""
         self._closing = True
@@ -276,7 +307,6 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     if peer_addr is None or local_addr is None:
         raise Raise(Atom("badarg"))
     client = role is Atom("client")
-    close_relay = lambda: service.node.send(relay, (_RELAY, Atom("close")))     # noqa: E731
     try:
         if client:
             parsed = parse(options.parse_connect_options, opts, host=peer[0])
@@ -285,6 +315,11 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     except Raise:
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
         raise
+    if isinstance(parsed, options.ParsedOptions) and options.user_transport(parsed.ssl):
+        # a gen_tcp socket with another module's callbacks: not offered (ssl would
+        # call that module on the port)
+        parsed = error((Atom("options"), (Atom("not_supported_by_pyssl"),
+                                          (Atom("cb_info"), parsed.ssl["cb_info"]))))
     if not isinstance(parsed, options.ParsedOptions):
         # ssl refuses options before it touches the socket: hand it back unchanged
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
@@ -295,6 +330,19 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Atom) \
                     and item[0].name in options.EMULATED_OPTIONS:
                 parsed.socket.set(item[0].name, item[1])
+    return await relayed_handshake(
+        service, relay, parsed, client, timeout, caller,
+        lambda: RelayTransport(service.node, relay, peer_addr, local_addr),
+        peer_addr if client else None)
+
+
+async def relayed_handshake(service, relay, parsed, client: bool, timeout, caller: Pid,
+                            make_transport, session_peer):
+    """Files, TLS config and the handshake over a relay, once the options are
+    checked (an upgrade, a user transport's connect): ``{ok, S}`` (a Reply) or
+    ssl's error; the relay closes the socket on failure. ``make_transport()``: the
+    ``RelayTransport``; ``session_peer``: a client's (host, port) for its sessions."""
+    close_relay = lambda: service.node.send(relay, (_RELAY, Atom("close")))     # noqa: E731
     files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
     cfg = parse(options.build_tls_config, parsed, "client" if client else "server", files)
     if not isinstance(cfg, TLSConfig):
@@ -307,12 +355,12 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         close_relay()
         return error((Atom("options"), (Atom("packet"), parsed.socket.get("packet"))))
     def attach(proto):
-        RelayTransport(service.node, relay, peer_addr, local_addr).start(proto)
+        make_transport().start(proto)
     try:
         # a failed handshake aborts the transport, which tells the relay to close
         # a client's sessions are the peer address's, as ssl keys an upgraded one
         tls = await transport.start_tls(attach, cfg, timeout=to_timeout(timeout), receiver=sock,
-                                        peer=peer_addr if client else None)
+                                        peer=session_peer)
     except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
             asyncio.TimeoutError, TimeoutError, OSError) as exc:
         if isinstance(exc, transport.ContextError):     # before the relay was attached

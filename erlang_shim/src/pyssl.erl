@@ -94,6 +94,7 @@
          clear_pem_cache/0, update_keys/2, handshake_continue/2, handshake_continue/3,
          handshake_cancel/1]).
 -export([upgrade_call/2]).
+-export([cb_call/3]).
 
 -export_type([sslsocket/0, reason/0]).
 
@@ -559,6 +560,11 @@ upgrade(Role, Socket, Opts, Timeout) when is_port(Socket), is_list(Opts), ?IS_TI
 upgrade(_Role, _Socket, _Opts, _Timeout) ->
     erlang:error(function_clause).
 
+%% @private A request of pyssl_cb/pyssl_relay for a user's transport (cb_info).
+-spec cb_call(node(), atom(), list()) -> term().
+cb_call(Node, Function, Args) ->
+    call(Node, Function, Args).
+
 %% @private The bridge's side of an upgrade, called by pyssl_relay.
 -spec upgrade_call(node(), list()) -> term().
 upgrade_call(Node, Args) ->
@@ -629,6 +635,10 @@ call(Node, Function, Args) ->
         {reply, {'$pyssl_raise', Class, Reason}}
           when Class =:= error; Class =:= exit; Class =:= throw ->
             erlang:raise(Class, Reason, [{?MODULE, Function, Args, []}]);
+        {reply, {'$pyssl_apply', Step, StepArgs}} when is_atom(Step), is_list(StepArgs) ->
+            %% a user's transport (cb_info): this step of the call runs here, in
+            %% the caller, as ssl runs it (see pyssl_cb)
+            apply(pyssl_cb, Step, [Node | StepArgs]);
         {reply, Reply} ->
             Reply;
         down ->

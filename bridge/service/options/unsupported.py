@@ -8,6 +8,19 @@ from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
 from . import groups, sigalgs
 from .sessions import reuse_session_unsupported, use_ticket_unsupported
 
+def user_transport(omap: dict):
+    """The ``cb_info`` of a transport module other than gen_tcp, as the 5-tuple
+    ``ssl:handle_cb_info/1`` makes (a 4-tuple's passive tag is ``DataTag_passive``);
+    None for gen_tcp (the bridge's own TCP). The bridge.service.cbinfo sockets
+    run such a transport on the caller's node."""
+    cb = omap.get("cb_info")
+    if cb is None or cb[:4] == (A("gen_tcp"), A("tcp"), A("tcp_closed"), A("tcp_error")):
+        return None
+    if len(cb) == 4:
+        cb = cb + (A(cb[1].name + "_passive"),)
+    return cb
+
+
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
 # the client names the host (OpenSSL's servername callback); other per-host options
 # are refused by name.
@@ -35,9 +48,6 @@ def _unsupported(omap: dict, given: dict, role: str):
             refuse(name, given.get(name, omap.get(name)))
     if "client_preferred_next_protocols" in given and not _is_undef(omap.get("next_protocol_selector")):
         refuse("client_preferred_next_protocols", omap["next_protocol_selector"])
-    cb = omap.get("cb_info")
-    if cb is not None and not (cb[:4] == (A("gen_tcp"), A("tcp"), A("tcp_closed"), A("tcp_error"))):
-        refuse("cb_info", cb)
     checks = [
         ("password", lambda v: _is_fun(v)),
         ("customize_hostname_check", lambda v: v != []),

@@ -204,7 +204,6 @@ def test_listen_options_match_otp(erl, opts_text):
 DELIBERATE = [
     ("connect", "[{client_preferred_next_protocols, {client, [<<\"h2\">>]}}]",
      "client_preferred_next_protocols"),
-    ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),
     ("connect", "[{handshake, hello}]", "handshake"),
     ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}]", "next_protocols_advertised"),
     ("connect", "[{crl_check, true}]", "crl_check"),
