@@ -32,7 +32,7 @@ echo_loop(S, N) ->
 
 %% An ssl client peer: sends Msg and reports what came back.
 sender(Msg) ->
-    fun({ok, S}) -> ok = ssl:send(S, Msg), R = ssl:recv(S, 0, ?T), ssl:close(S), R;
+    fun({ok, S}) -> ok = ssl:send(S, Msg), R = ssl:recv(S, 0, ?T), _ = ssl:close(S), R;
        (E) -> E end.
 
 recv_all(Mod, S, N) -> recv_all(Mod, S, N, []).

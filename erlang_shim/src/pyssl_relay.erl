@@ -320,10 +320,10 @@ arm(#{socket := S, cb := ?GEN_TCP} = St) ->
     St#{armed := true};
 arm(#{socket := S, cb := {_, _, Closed, _, _} = Cb} = St) ->
     %% tls_gen_connection:activate_socket/1: a refusal is taken as the close
-    case setopts(Cb, S, [{active, ?ACTIVE_N}]) of
-        ok -> ok;
-        _ -> self() ! {Closed, S}
-    end,
+    _ = case setopts(Cb, S, [{active, ?ACTIVE_N}]) of
+            ok -> ok;
+            _ -> self() ! {Closed, S}
+        end,
     St#{armed := true}.
 
 request(Cb, S, {getopts, Names}) -> getopts(Cb, S, Names);

@@ -93,6 +93,9 @@ CLIENT = {
     "bad_cb_info": "Mod:connect(\"localhost\", EchoPort, [{cb_info, {my_tcp, 1, 2, 3}} | Verify], 5000)",
     "module_missing": "try Mod:connect(\"localhost\", EchoPort, [{cb_info, {no_such_mod, d, c, e}} | Verify], 5000) "
                       "of R -> R catch C:E -> {C, if is_tuple(E) -> element(1, E); true -> E end} end",
+    "module_without_controlling_process": "try Mod:connect(\"localhost\", EchoPort, "
+                                          "[{cb_info, {my_tcp_noport, my_data, my_closed, my_error}} | Verify], 5000) "
+                                          "of R -> R catch C:E -> {C, E} end",
     # the transport closes in the middle of the handshake: a plain server that reads the hello and closes
     "closed_mid_handshake": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}]), {ok, P} = inet:port(L), "
                             "spawn(fun() -> {ok, A} = gen_tcp:accept(L), _ = gen_tcp:recv(A, 0, 5000), gen_tcp:close(A) end), "
@@ -139,6 +142,11 @@ SERVER = {
                                       "{ok, C} = gen_tcp:connect({127, 0, 0, 1}, P, [binary]), "
                                       "{ok, T} = Mod:transport_accept(L, 5000), ok = gen_tcp:close(C), timer:sleep(200), "
                                       "R = Mod:handshake(T, 5000), Mod:close(L), R",
+    "accept_module_without_port": "{ok, L} = Mod:listen(0, [{cb_info, {my_tcp_noport, my_data, my_closed, my_error}}, "
+                                  "{reuseaddr, true} | Srv]), {ok, {_, P}} = Mod:sockname(L), "
+                                  "{ok, C} = gen_tcp:connect({127, 0, 0, 1}, P, [binary]), "
+                                  "R = try Mod:transport_accept(L, 5000) of X -> X catch Cl:E -> {Cl, E} end, "
+                                  "gen_tcp:close(C), Mod:close(L), R",
     "listen_bad_port": "try Mod:listen(-1, [Cb4 | Srv]) of R -> R catch C:E -> {C, E} end",
     "listen_bad_option": "Mod:listen(0, [Cb4, {verify, foo} | Srv])",
     "listen_port_in_use": "{ok, L0} = gen_tcp:listen(0, []), {ok, P} = inet:port(L0), "
@@ -194,3 +202,52 @@ def test_upgrade_of_a_gen_tcp_socket_with_another_module_is_refused(env):
                                                (A("cb_info"), (A("my_tcp"), A("my_data"), A("my_closed"),
                                                                A("my_error"))))))
     assert r[1] is True
+
+
+def test_user_transport_socket_closes_when_its_owner_dies(env):
+    """ssl's connection process ends with its owner and closes the transport
+    (Mod:close/1); so does the relay, told by the bridge."""
+    _bridge, node = env
+    r = node.eval("(fun() -> Self = self(), "
+                  "Owner = spawn(fun() -> {ok, S} = pyssl:connect(\"localhost\", EchoPort, [Cb4 | Verify], 5000), "
+                  "[{_, Relay, _, _}] = supervisor:which_children(pyssl_relay_sup), Self ! {relay, Relay}, "
+                  "receive stop -> S end end), "
+                  "Relay = receive {relay, R} -> R after 5000 -> none end, MRef = monitor(process, Relay), "
+                  "Owner ! stop, receive {'DOWN', MRef, _, _, _} -> gone after 10000 -> alive end end)()")
+    assert r == A("gone")
+
+
+def test_accepted_socket_is_not_read_before_its_handshake(env):
+    """transport_accept hands the socket to a paused relay: the client's hello waits
+    in the transport until handshake/2, and an owner change before it is kept."""
+    _bridge, node = env
+    r = node.eval("(fun() -> {ok, L} = pyssl:listen(0, [Cb4, binary, {active, false}, {reuseaddr, true} | Srv]), "
+                  "{ok, {_, P}} = pyssl:sockname(L), Client(P, <<\"late\">>), "
+                  "{ok, T} = pyssl:transport_accept(L, 5000), timer:sleep(300), Self = self(), "
+                  "Pid = spawn(fun() -> receive go -> ok end, {ok, S} = pyssl:handshake(T, 5000), "
+                  "{ok, D} = pyssl:recv(S, 0, 5000), ok = pyssl:send(S, D), Self ! {done, D} end), "
+                  "ok = pyssl:controlling_process(T, Pid), Pid ! go, "
+                  "R = receive {done, D} -> D after 10000 -> timeout end, "
+                  "C = ClientResult(), pyssl:close(L), {R, C} end)()")
+    assert r == (b"late", (A("ok"), b"late"))
+
+
+def test_bridge_side_requests_check_their_arguments(env):
+    """The shim's requests of a user's transport, misused: Erlang-shaped errors, the
+    bridge lives on."""
+    bridge, node = env
+    r = node.eval(f"(fun() -> B = '{bridge.name}', "
+                  "R1 = catch pyssl:cb_call(B, '$pyssl_cb_accepted', [not_a_pid, x]), "
+                  "{ok, L} = pyssl:listen(0, [Cb4 | Srv]), ok = pyssl:close(L), "
+                  "Relay = spawn(fun() -> receive M -> exit({got, M}) after 5000 -> ok end end), "
+                  "MRef = monitor(process, Relay), "
+                  "R2 = pyssl:cb_call(B, '$pyssl_cb_accepted', [Relay, L]), "
+                  "R3 = receive {'DOWN', MRef, _, _, Why} -> Why after 5000 -> none end, "
+                  "R4 = catch pyssl:cb_call(B, '$pyssl_cb_connect', [not_a_pid, \"h\", 1, x, [], 5000]), "
+                  "{R1, R2, R3, R4, pyssl:versions() =/= []} end)()")
+    fc = (A("EXIT"), (A("function_clause"), r[0][1][1]))
+    assert r[0] == fc
+    assert r[1] == (A("error"), A("closed"))
+    assert r[2] == (A("got"), (A("pyssl_relay"), A("close")))
+    assert r[3][0] == A("EXIT") and r[3][1][0] == A("function_clause")
+    assert r[4] is True
