@@ -178,6 +178,8 @@ class Api:
             ("$pyssl_cb_connect", 6): lambda a, c: cbinfo.connect(s, *a, c),
             ("$pyssl_cb_listen", 3): lambda a, c: cbinfo.listen(s, *a, c),
             ("$pyssl_cb_accepted", 2): lambda a, c: cbinfo.accepted(s, *a, c),
+            ("$pyssl_cb_check", 2): lambda a, c: cbinfo.check(s, *a, c),
+            ("$pyssl_cb_upgrade", 7): lambda a, c: cbinfo.upgrade(s, *a, c),
             ("start", 0): lambda a, c: OK,
             ("start", 1): lambda a, c: OK,
             ("stop", 0): lambda a, c: OK,

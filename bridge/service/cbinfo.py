@@ -35,7 +35,7 @@ from .listen import ListenSocket
 from .sockbase import parse
 from .localsteps import local_step
 from .terms import CLOSED, OK, Raise, error, is_timeout
-from .upgrade import RelayTransport, relayed_handshake
+from .upgrade import RelayTransport, apply_inherited, py_address, relayed_handshake
 
 _RELAY = Atom("pyssl_relay")
 _CLOSE = Atom("close")
@@ -54,6 +54,42 @@ async def connect(service, relay, host, port, cb, opts, timeout, caller: Pid):
     return await relayed_handshake(
         service, relay, parsed, True, timeout, caller,
         lambda: RelayTransport(service.node, relay, None, None, cb=cb), peer)
+
+
+def check(service, role, opts, caller: Pid):
+    """``'$pyssl_cb_check'``: the options of an upgrade of a user transport's socket
+    (ssl:connect/3, ssl:handshake/3 with cb_info), checked before the shim touches
+    the socket, as ssl:handle_options/5 runs first: ``ok`` or ssl's error."""
+    if role not in (Atom("client"), Atom("server")) or not isinstance(opts, list):
+        raise Raise(Atom("function_clause"))
+    if role is Atom("client"):
+        parsed = parse(options.parse_connect_options, opts, host=None)
+    else:
+        parsed = parse(options.parse_upgrade_server_options, opts)
+    return OK if isinstance(parsed, options.ParsedOptions) else parsed
+
+
+async def upgrade(service, relay, role, address, cb, inherited, opts, timeout, caller: Pid):
+    """``'$pyssl_cb_upgrade'``: TLS over a user transport's socket, now the relay's
+    (options checked, emulated options inherited as for a gen_tcp upgrade; a client's
+    host is the peer's address, as tls_socket:upgrade/3 has it)."""
+    if not isinstance(relay, Pid) or not is_timeout(timeout) or not isinstance(opts, list) \
+            or role not in (Atom("client"), Atom("server")):
+        raise Raise(Atom("function_clause"))
+    client = role is Atom("client")
+    host = address[0] if client and isinstance(address, tuple) and len(address) == 2 else None
+    if client:
+        parsed = parse(options.parse_connect_options, opts, host=host)
+    else:
+        parsed = parse(options.parse_upgrade_server_options, opts)
+    if not isinstance(parsed, options.ParsedOptions):     # checked before: cannot change
+        service.node.send(relay, (_RELAY, _CLOSE))
+        return parsed
+    apply_inherited(parsed, inherited)
+    return await relayed_handshake(
+        service, relay, parsed, client, timeout, caller,
+        lambda: RelayTransport(service.node, relay, None, None, cb=cb),
+        py_address(address) if client else None)
 
 
 # ---- server ------------------------------------------------------------------------------

@@ -289,7 +289,7 @@ class RelayTransport(asyncio.Transport):
         return default
 
 
-def _py_address(term) -> Optional[tuple]:
+def py_address(term) -> Optional[tuple]:
     """``{IP, Port}`` from inet:peername/sockname as a Python socket address."""
     if isinstance(term, tuple) and len(term) == 2 and isinstance(term[1], int):
         host = inet.host_string(term[0])
@@ -303,7 +303,7 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     if not isinstance(relay, Pid) or not is_timeout(timeout) or not isinstance(opts, list) \
             or role not in (Atom("client"), Atom("server")):
         raise Raise(Atom("function_clause"))
-    peer_addr, local_addr = _py_address(peer), _py_address(local)
+    peer_addr, local_addr = py_address(peer), py_address(local)
     if peer_addr is None or local_addr is None:
         raise Raise(Atom("badarg"))
     client = role is Atom("client")
@@ -324,16 +324,21 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         # ssl refuses options before it touches the socket: hand it back unchanged
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
         return parsed
-    # the emulated options the gen_tcp socket passes on (computed by the shim as ssl does)
+    apply_inherited(parsed, inherited)
+    return await relayed_handshake(
+        service, relay, parsed, client, timeout, caller,
+        lambda: RelayTransport(service.node, relay, peer_addr, local_addr),
+        peer_addr if client else None)
+
+
+def apply_inherited(parsed, inherited) -> None:
+    """The emulated options the upgraded socket passes on (computed by the shim as
+    ssl:handle_options/5 does: the caller's over the socket's own)."""
     if isinstance(inherited, list):
         for item in inherited:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Atom) \
                     and item[0].name in options.EMULATED_OPTIONS:
                 parsed.socket.set(item[0].name, item[1])
-    return await relayed_handshake(
-        service, relay, parsed, client, timeout, caller,
-        lambda: RelayTransport(service.node, relay, peer_addr, local_addr),
-        peer_addr if client else None)
 
 
 async def relayed_handshake(service, relay, parsed, client: bool, timeout, caller: Pid,

@@ -230,6 +230,7 @@ handshake(S) -> socket_call(S, handshake, [S], track).
                    SslSocket :: sslsocket(), Ext :: ssl:protocol_extensions(),
                    Reason :: reason().
 handshake(S, OptsOrTimeout) when is_port(S) -> upgrade_2(S, OptsOrTimeout);
+handshake(S, Opts) when not ?IS_SOCKET(S), is_list(Opts) -> upgrade(server, S, Opts, infinity);
 handshake(S, OptsOrTimeout) ->
     socket_call(S, handshake, [S, OptsOrTimeout], {track, mode(OptsOrTimeout, keep)}).
 -spec handshake(Socket, Options, Timeout) ->
@@ -238,6 +239,9 @@ handshake(S, OptsOrTimeout) ->
                    Timeout :: timeout(), SslSocket :: sslsocket(),
                    Ext :: ssl:protocol_extensions(), Reason :: reason().
 handshake(S, Opts, Timeout) when is_port(S) -> upgrade(server, S, Opts, Timeout);
+%% a socket of a user's transport (cb_info in Opts), else function_clause as before
+handshake(S, Opts, Timeout) when not ?IS_SOCKET(S), is_list(Opts) ->
+    upgrade(server, S, Opts, Timeout);
 handshake(S, Opts, Timeout) ->
     socket_call(S, handshake, [S, Opts, Timeout], {track, mode(Opts, keep)}).
 
@@ -556,6 +560,17 @@ upgrade(Role, Socket, Opts, Timeout) when is_port(Socket), is_list(Opts), ?IS_TI
     case pyssl_bridges:pick() of
         {ok, Node} -> pyssl_relay:upgrade(Node, Role, Socket, Opts, Timeout);
         {error, _} = E -> E
+    end;
+upgrade(Role, Socket, Opts, Timeout) when is_list(Opts), ?IS_TIMEOUT(Timeout) ->
+    %% a socket of a user's transport (cb_info), see pyssl_cb:upgrade/6
+    case pyssl_cb:user_transport(Opts) of
+        undefined ->
+            erlang:error(function_clause);
+        Cb ->
+            case pyssl_bridges:pick() of
+                {ok, Node} -> pyssl_cb:upgrade(Node, Role, Socket, Cb, Opts, Timeout);
+                {error, _} = E -> E
+            end
     end;
 upgrade(_Role, _Socket, _Opts, _Timeout) ->
     erlang:error(function_clause).

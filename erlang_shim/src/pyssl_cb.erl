@@ -19,10 +19,14 @@
 %%     handshake).</li>
 %% <li>`call', `setopts', `getopts': the calls ssl.erl makes on a listen socket
 %%     of a user's transport (`Mod:close/1', `Mod:sockname/1', ...).</li>
+%% <li>`upgrade/6' (not a step: `pyssl:connect/2,3' and `handshake/1,2,3' on a
+%%     socket that is not a port, with a `cb_info' option): TLS over a connected
+%%     socket of the user's transport, as ssl's upgrade.</li>
 %% </ul>
 -module(pyssl_cb).
 
 -export([connect/7, listen/5, accept/5, call/4, setopts/5, getopts/6]).
+-export([user_transport/1, upgrade/6]).
 
 %% @private
 connect(Node, Host, Port, {Mod, _, _, _, _} = Cb, SockOpts, Opts, Timeout) ->
@@ -86,3 +90,53 @@ getopts(_Node, Mod, LSock, Emulated, SockNames, Tags) ->
     catch
         _:Error -> {error, {options, {socket_options, Tags, Error}}}
     end.
+
+%% @doc The `cb_info' of `Opts' if it names a transport module other than gen_tcp,
+%% as ssl:handle_option_cb_info/2 reads it (the first one; a 4-tuple's passive
+%% tag is `DataTag_passive'); `undefined' otherwise (the bridge judges the value).
+-spec user_transport(list()) -> tuple() | undefined.
+user_transport(Opts) ->
+    case proplists:get_value(cb_info, Opts) of
+        {gen_tcp, tcp, tcp_closed, tcp_error} -> undefined;
+        {gen_tcp, tcp, tcp_closed, tcp_error, _} -> undefined;
+        {M, D, C, E} when is_atom(M), is_atom(D), is_atom(C), is_atom(E) ->
+            {M, D, C, E, list_to_atom(atom_to_list(D) ++ "_passive")};
+        {M, D, C, E, P} = Cb when is_atom(M), is_atom(D), is_atom(C), is_atom(E), is_atom(P) ->
+            Cb;
+        _ ->
+            undefined
+    end.
+
+%% @doc TLS over `Socket', a connected socket of the user's transport `Cb' owned
+%% by the caller, as `Role': ssl:connect/3 and ssl:handshake/3 with cb_info. As
+%% ssl: the options are checked first (then `Socket' is untouched), its emulated
+%% options are read (`Mod:getopts/2') and merged under the caller's, it gets
+%% ssl's internal ones (`Mod:setopts/2'), a client's host is `Mod:peername/1''s
+%% address (tls_socket:upgrade/3), a server asks `Mod:port/1'; the relay and the
+%% handshake follow.
+-spec upgrade(node(), client | server, term(), tuple(), list(), timeout()) -> term().
+upgrade(Node, Role, Socket, {Mod, _, _, _, _} = Cb, Opts, Timeout) ->
+    case pyssl:cb_call(Node, '$pyssl_cb_check', [Role, Opts]) of
+        ok ->
+            {ok, Original} = Mod:getopts(Socket, tls_socket:emulated_options()),
+            Inherited = pyssl_relay:inherited_from(Original, Opts),
+            ok = Mod:setopts(Socket, tls_socket:internal_inet_values()),
+            Peer = case Role of
+                       client -> Mod:peername(Socket);
+                       server -> {ok, _} = Mod:port(Socket), {ok, undefined}
+                   end,
+            case Peer of
+                {ok, Address} ->
+                    Reply = pyssl_relay:hand_over(
+                              Node, Socket, Cb,
+                              {'$pyssl_cb_upgrade', [Role, Address, Cb, Inherited, Opts, Timeout]}),
+                    track(Reply);
+                {error, _} = Error ->
+                    Error
+            end;
+        Error ->
+            Error
+    end.
+
+track({ok, S} = Reply) -> pyssl_monitor:track(S, self(), keep), Reply;
+track(Reply) -> Reply.

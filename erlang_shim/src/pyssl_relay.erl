@@ -41,7 +41,7 @@
 -module(pyssl_relay).
 -behaviour(gen_statem).
 
--export([upgrade/5, hand_over/4]).
+-export([upgrade/5, hand_over/4, inherited_from/2]).
 -export([start_link/2, start_link/3]).
 -export([callback_mode/0, init/1, handing_over/3, attaching/3, relaying/3, peer_closed/3]).
 
@@ -83,21 +83,25 @@ upgrade(Node, Role, Socket, Opts, Timeout) ->
 %% wins, as tls_socket:emulated_socket_options/2 reads them). An option ssl
 %% would refuse leaves them to the bridge, which reports it.
 inherited(Socket, Opts) ->
+    case inet:getopts(Socket, tls_socket:emulated_options()) of
+        {ok, Original} -> inherited_from(Original, Opts);
+        {error, _} -> []
+    end.
+
+%% @doc The same, from the socket's emulated options `Original' as its transport
+%% module reports them (a user's transport, see pyssl_cb).
+-spec inherited_from(list(), list()) -> list().
+inherited_from(Original, Opts) ->
     Names = tls_socket:emulated_options(),
-    case inet:getopts(Socket, Names) of
-        {ok, Original} ->
-            Expanded = [case O of binary -> {mode, binary}; list -> {mode, list}; _ -> O end
-                        || O <- Opts],
-            try tls_socket:emulated_options(Expanded) of
-                {_Inet, Emulated} ->
-                    Merged = lists:ukeymerge(1, Emulated, Original),
-                    [{Name, proplists:get_value(Name, Merged)} || Name <- Names,
-                                                                  lists:keymember(Name, 1, Merged)]
-            catch
-                _:_ -> []
-            end;
-        {error, _} ->
-            []
+    Expanded = [case O of binary -> {mode, binary}; list -> {mode, list}; _ -> O end
+                || O <- Opts],
+    try tls_socket:emulated_options(Expanded) of
+        {_Inet, Emulated} ->
+            Merged = lists:ukeymerge(1, Emulated, Original),
+            [{Name, proplists:get_value(Name, Merged)} || Name <- Names,
+                                                          lists:keymember(Name, 1, Merged)]
+    catch
+        _:_ -> []
     end.
 
 %% On failure the bridge has told the relay to close the socket (or to give it

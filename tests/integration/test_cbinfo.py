@@ -83,6 +83,13 @@ CLIENT = {
                    "{ok, S} = Mod:connect(\"localhost\", P, [Cb4, binary | Verify], 5000), "
                    "R1 = receive {ssl, S, D} -> D after 5000 -> timeout end, "
                    "R2 = receive {ssl_closed, S} -> closed after 5000 -> timeout end, ssl:close(L), {R1, R2}",
+    # TLS over a connected socket of the transport (ssl:connect/3 with cb_info)
+    "upgrade": "{ok, T} = my_tcp:connect(\"localhost\", EchoPort, [binary, {active, false}, list], 5000), "
+               "{ok, S} = Mod:connect(T, [Cb4 | Verify], 5000), ok = Mod:send(S, \"up\"), "
+               "R = Mod:recv(S, 0, 5000), O = Mod:getopts(S, [mode, active]), Mod:close(S), {R, O}",
+    "upgrade_bad_option_leaves_socket": "{ok, T} = my_tcp:connect(\"localhost\", EchoPort, [binary, {active, false}], 5000), "
+                                        "R = Mod:connect(T, [Cb4, {verify, foo}], 5000), "
+                                        "{R, my_tcp:send(T, <<\"still plain\">>), my_tcp:close(T)}",
     # errors
     "unknown_ca": "R = Mod:connect(\"localhost\", EchoPort, [Cb4, {verify, verify_peer}, "
                   "{cacertfile, \"" + "@OTHER@" + "\"}], 5000), R",
@@ -147,6 +154,11 @@ SERVER = {
                                   "{ok, C} = gen_tcp:connect({127, 0, 0, 1}, P, [binary]), "
                                   "R = try Mod:transport_accept(L, 5000) of X -> X catch Cl:E -> {Cl, E} end, "
                                   "gen_tcp:close(C), Mod:close(L), R",
+    "upgrade_server": "{ok, L} = my_tcp:listen(0, [binary, {active, false}, {reuseaddr, true}]), {ok, P} = inet:port(L), "
+                      "Client(P, <<\"up\">>), {ok, T} = my_tcp:accept(L, 5000), "
+                      "{ok, S} = Mod:handshake(T, [Cb5, {active, false} | Srv], 5000), "
+                      "{ok, D} = Mod:recv(S, 0, 5000), ok = Mod:send(S, D), R = ClientResult(), "
+                      "Mod:close(S), my_tcp:close(L), {D, R}",
     "listen_bad_port": "try Mod:listen(-1, [Cb4 | Srv]) of R -> R catch C:E -> {C, E} end",
     "listen_bad_option": "Mod:listen(0, [Cb4, {verify, foo} | Srv])",
     "listen_port_in_use": "{ok, L0} = gen_tcp:listen(0, []), {ok, P} = inet:port(L0), "
