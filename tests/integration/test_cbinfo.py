@@ -90,6 +90,17 @@ CLIENT = {
     "upgrade_bad_option_leaves_socket": "{ok, T} = my_tcp:connect(\"localhost\", EchoPort, [binary, {active, false}], 5000), "
                                         "R = Mod:connect(T, [Cb4, {verify, foo}], 5000), "
                                         "{R, my_tcp:send(T, <<\"still plain\">>), my_tcp:close(T)}",
+    # close(S, {Pid, T}): TLS ends, the transport's socket comes back (ssl_gen_statem:downgrade/3)
+    "downgrade": "{ok, L} = ssl:listen(0, Srv ++ [binary, {reuseaddr, true}, {active, false}]), {ok, {_, LP}} = ssl:sockname(L), "
+                 "Srv_ = spawn(fun() -> {ok, T0} = ssl:transport_accept(L), {ok, SS} = ssl:handshake(T0, 5000), "
+                 "{ok, <<\"bye\">>} = ssl:recv(SS, 0, 5000), {ok, Raw} = ssl:close(SS, {self(), 5000}), "
+                 "ok = gen_tcp:send(Raw, <<\"plain again\">>), receive done -> ok after 10000 -> ok end, "
+                 "gen_tcp:close(Raw) end), "
+                 "{ok, S} = Mod:connect(\"localhost\", LP, [Cb4, {active, false} | Verify], 5000), "
+                 "ok = Mod:send(S, <<\"bye\">>), "
+                 "R = case Mod:close(S, {self(), 5000}) of "
+                 "{ok, T} -> {ok, D} = my_tcp:recv(T, 0, 5000), {element(1, T), D}; "
+                 "{ok, T, D0} -> {element(1, T), D0}; E -> E end, Srv_ ! done, ssl:close(L), R",
     # errors
     "unknown_ca": "R = Mod:connect(\"localhost\", EchoPort, [Cb4, {verify, verify_peer}, "
                   "{cacertfile, \"" + "@OTHER@" + "\"}], 5000), R",
