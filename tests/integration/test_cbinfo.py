@@ -192,19 +192,22 @@ def test_cb_info_server_same_as_ssl(env, name):
 def test_default_cb_info_takes_the_fast_path(env):
     """gen_tcp's own cb_info is the bridge's TCP: no relay process on the caller's node."""
     _bridge, node = env
-    r = node.eval("(fun() -> Before = length(supervisor:which_children(pyssl_relay_sup)), "
+    r = node.eval("(fun() -> Relays = fun() -> [P || {_, P, _, _} <- supervisor:which_children(pyssl_relay_sup)] end, "
+                  "Before = Relays(), "
                   "{ok, S} = pyssl:connect(\"localhost\", EchoPort, "
                   "[{cb_info, {gen_tcp, tcp, tcp_closed, tcp_error}}, {active, false} | Verify], 5000), "
-                  "During = length(supervisor:which_children(pyssl_relay_sup)), "
+                  "New = Relays() -- Before, "
                   "ok = pyssl:send(S, <<\"x\">>), {ok, _} = pyssl:recv(S, 0, 5000), "
-                  "pyssl:close(S), {Before, During} end)()")
-    assert r[0] == r[1]
+                  "pyssl:close(S), New end)()")
+    assert r == []
 
 
 def test_user_transport_socket_has_a_relay_and_closes_with_it(env):
     _bridge, node = env
-    r = node.eval("(fun() -> {ok, S} = pyssl:connect(\"localhost\", EchoPort, [Cb4, {active, false} | Verify], 5000), "
-                  "[{_, Relay, _, _}] = supervisor:which_children(pyssl_relay_sup), "
+    r = node.eval("(fun() -> Relays = fun() -> [P || {_, P, _, _} <- supervisor:which_children(pyssl_relay_sup)] end, "
+                  "Before = Relays(), "
+                  "{ok, S} = pyssl:connect(\"localhost\", EchoPort, [Cb4, {active, false} | Verify], 5000), "
+                  "[Relay] = Relays() -- Before, "
                   "MRef = monitor(process, Relay), ok = pyssl:close(S), "
                   "receive {'DOWN', MRef, _, _, _} -> gone after 5000 -> alive end end)()")
     assert r == A("gone")
@@ -232,8 +235,10 @@ def test_user_transport_socket_closes_when_its_owner_dies(env):
     (Mod:close/1); so does the relay, told by the bridge."""
     _bridge, node = env
     r = node.eval("(fun() -> Self = self(), "
+                  "Relays = fun() -> [P || {_, P, _, _} <- supervisor:which_children(pyssl_relay_sup)] end, "
+                  "Before = Relays(), "
                   "Owner = spawn(fun() -> {ok, S} = pyssl:connect(\"localhost\", EchoPort, [Cb4 | Verify], 5000), "
-                  "[{_, Relay, _, _}] = supervisor:which_children(pyssl_relay_sup), Self ! {relay, Relay}, "
+                  "[Relay] = Relays() -- Before, Self ! {relay, Relay}, "
                   "receive stop -> S end end), "
                   "Relay = receive {relay, R} -> R after 5000 -> none end, MRef = monitor(process, Relay), "
                   "Owner ! stop, receive {'DOWN', MRef, _, _, _} -> gone after 10000 -> alive end end)()")
