@@ -379,7 +379,9 @@ class ConnSocket(ConnInfo, SocketBase):
         """The relay under an upgraded socket (``upgrade.RelayTransport``), which owns
         the TCP socket on the caller's node; None for a socket with an OS socket here."""
         t = getattr(self.tls, "transport", None)
-        return None if t is None else t.get_extra_info("relay")
+        if t is None:       # accepted from a user's transport, before its handshake
+            return None if self.pending_relay is None else self.pending_relay.rt
+        return t.get_extra_info("relay")
 
     def close(self, how):
         if isinstance(how, tuple):        # {NewController, Timeout}: give TCP back

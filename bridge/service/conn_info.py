@@ -38,11 +38,7 @@ class ConnInfo:
 
     def _user_transport(self):
         """The relay transport of a user's transport (cb_info), or None."""
-        if self.tls is None:
-            pending = getattr(self, "pending_relay", None)
-            rt = None if pending is None else pending.rt
-        else:
-            rt = self._relay()
+        rt = self._relay()
         return rt if rt is not None and getattr(rt, "cb", None) is not None else None
 
     def _engine(self):

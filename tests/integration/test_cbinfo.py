@@ -149,6 +149,14 @@ SERVER = {
                                  "{ok, T} = Mod:transport_accept(L, 5000), {ok, S} = Mod:handshake(T, 5000), "
                                  "R = Mod:getopts(S, [mode, active]), {ok, D} = Mod:recv(S, 0, 5000), "
                                  "ok = Mod:send(S, D), ClientResult(), Mod:close(S), Mod:close(L), R",
+    # (getopts/setopts before the handshake: ssl answers notsup_on_transport_accept_socket,
+    # the bridge answers as for its own accepted sockets; the addresses are the transport's)
+    "accepted_addresses_before_handshake": "{ok, L} = Mod:listen(0, [Cb4, binary, {active, false}, {reuseaddr, true} | Srv]), "
+                                           "{ok, {_, P}} = Mod:sockname(L), Client(P, <<\"x\">>), "
+                                           "{ok, T} = Mod:transport_accept(L, 5000), "
+                                           "{ok, {PA, _}} = Mod:peername(T), {ok, {_, LP}} = Mod:sockname(T), "
+                                           "{ok, S} = Mod:handshake(T, 5000), {ok, D} = Mod:recv(S, 0, 5000), ok = Mod:send(S, D), "
+                                           "ClientResult(), Mod:close(S), Mod:close(L), {PA, LP =:= P}",
     "accept_timeout": "{ok, L} = Mod:listen(0, [Cb4 | Srv]), R = Mod:transport_accept(L, 100), Mod:close(L), R",
     "accept_after_close": "{ok, L} = Mod:listen(0, [Cb4 | Srv]), ok = Mod:close(L), "
                           "try Mod:transport_accept(L, 100) of R -> R catch C:E -> {C, E} end",
