@@ -80,6 +80,18 @@ client() ->
         on_client([?CB4, {active, false}],
                   fun(M, S) -> ok = M:close(S), {M:send(S, "x"), M:recv(S, 0, 100),
                                                  M:peername(S)} end)),
+     mk(cb_info, cb_client_upgrade,
+        fun(Mod) ->
+                {Port, Peer} = pyssl_scenarios:server(srv_opts(), echo()),
+                {ok, T} = my_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], ?T),
+                C = case Mod:connect(T, [?CB5, {server_name_indication, "localhost"},
+                                         {active, false} | cli_opts()], ?T) of
+                        {ok, S} -> ok = Mod:send(S, <<"up">>), R = Mod:recv(S, 0, ?T),
+                                   _ = Mod:close(S), R;
+                        E -> {connect, E}
+                    end,
+                {C, pyssl_scenarios:peer_result(Peer)}
+        end),
      mk(cb_info, cb_client_bad_option,
         fun(Mod) -> Mod:connect("localhost", refused_port(), [?CB4, {verify, foo}], ?T) end),
      mk(cb_info, cb_client_bad_cb_info,
@@ -144,6 +156,20 @@ server() ->
                 R = Mod:handshake(T, ?T),
                 Mod:close(L),
                 R
+        end),
+     mk(cb_info, cb_server_upgrade,
+        fun(Mod) ->
+                {ok, L} = my_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+                {ok, P} = inet:port(L),
+                Peer = pyssl_scenarios:client(P, cli_opts(), sender(<<"up">>)),
+                {ok, T} = my_tcp:accept(L, ?T),
+                S = case Mod:handshake(T, [?CB4, {active, false} | srv_opts()], ?T) of
+                        {ok, H} -> {ok, D} = Mod:recv(H, 0, ?T), ok = Mod:send(H, D),
+                                   _ = Mod:close(H), D;
+                        E -> {handshake, E}
+                    end,
+                _ = my_tcp:close(L),
+                {S, pyssl_scenarios:peer_result(Peer)}
         end),
      mk(cb_info, cb_server_bad_option,
         fun(Mod) -> Mod:listen(0, [?CB4, {verify, foo} | srv_opts()]) end)].
