@@ -64,6 +64,13 @@
 %% socket. `ssl_accept/2,3' on a `gen_tcp' socket return `{ok, SslSocket}', as
 %% in R16B03.
 %%
+%% == A user's transport (cb_info) ==
+%% With `{cb_info, {Mod, ...}}' naming a module other than gen_tcp, the
+%% transport lives on this node: what ssl calls in the caller (`Mod:connect/4',
+%% `Mod:listen/2', `Mod:accept/2', `Mod:port/1', the calls on a listen socket)
+%% runs in the caller when the bridge answers `{'$pyssl_apply', Step, Args}'
+%% (see pyssl_cb), and a connected socket is driven by a `pyssl_relay'.
+%%
 %% == Bridge loss and active sockets ==
 %% `pyssl_monitor' remembers the owner of every socket this node got from a
 %% bridge (on `{ok, S}' or `{ok, S, Ext}' from connect/listen/transport_accept/
