@@ -361,18 +361,22 @@ async def relayed_handshake(service, relay, parsed, client: bool, timeout, calle
         return error((Atom("options"), (Atom("packet"), parsed.socket.get("packet"))))
     def attach(proto):
         make_transport().start(proto)
+    # the caller owns the socket from here: if it goes, the handshake ends with it
+    # (ssl's connection process ends with its owner, handshake or not)
+    service.add_socket(sock)
     try:
         # a failed handshake aborts the transport, which tells the relay to close
         # a client's sessions are the peer address's, as ssl keys an upgraded one
-        tls = await transport.start_tls(attach, cfg, timeout=to_timeout(timeout), receiver=sock,
-                                        peer=session_peer)
+        tls = await sock.establish(transport.start_tls(
+            attach, cfg, timeout=to_timeout(timeout), receiver=sock, peer=session_peer))
     except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
             asyncio.TimeoutError, TimeoutError, OSError) as exc:
+        sock.close_now()
         if isinstance(exc, transport.ContextError):     # before the relay was attached
             close_relay()
         return failure_reply(exc, "upgrade")
-    sock.established(tls)       # not in the service's table yet: nobody closed it
-    service.add_socket(sock)
+    if not sock.established(tls):       # closed in the step that finished the handshake
+        return error(CLOSED)
     return Reply((OK, sock.term), sock.release)
 
 

@@ -287,3 +287,19 @@ def test_bridge_side_requests_check_their_arguments(env):
     assert r[2] == (A("got"), (A("pyssl_relay"), A("close")))
     assert r[3][0] == A("EXIT") and r[3][1][0] == A("function_clause")
     assert r[4] is True
+
+
+def test_handshake_ends_with_its_owner(env):
+    """A user transport's client whose owner dies during the handshake (a silent
+    server, timeout infinity): the handshake ends and the relay closes the
+    transport, as ssl's connection process ends with its owner."""
+    _bridge, node = env
+    r = node.eval("(fun() -> {ok, L} = gen_tcp:listen(0, [binary, {active, false}]), {ok, P} = inet:port(L), "
+                  "Self = self(), Relays = fun() -> [R || {_, R, _, _} <- supervisor:which_children(pyssl_relay_sup)] end, "
+                  "Before = Relays(), "
+                  "Owner = spawn(fun() -> Self ! {result, pyssl:connect(\"localhost\", P, [Cb4 | Verify], infinity)} end), "
+                  "{ok, A} = gen_tcp:accept(L, 5000), {ok, _Hello} = gen_tcp:recv(A, 0, 5000), "
+                  "[Relay] = Relays() -- Before, MRef = monitor(process, Relay), exit(Owner, kill), "
+                  "R1 = receive {'DOWN', MRef, _, _, _} -> relay_gone after 10000 -> relay_alive end, "
+                  "R2 = gen_tcp:recv(A, 0, 10000), gen_tcp:close(L), {R1, R2} end)()")
+    assert r == (A("relay_gone"), (A("error"), A("closed")))
