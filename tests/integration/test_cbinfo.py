@@ -40,6 +40,11 @@ def env(cookie, pki):
                 E -> E end,
             Self ! {{client, R}} end) end,
         ClientResult = fun() -> receive {{client, R}} -> R after 10000 -> no_client end end,
+        Relays = fun() -> [R || {{_, R, _, _}} <- supervisor:which_children(pyssl_relay_sup)] end,
+        %% the transport's socket under an ssl socket: ssl's in its sslsocket term, pyssl's
+        %% with the relay the connect made
+        TransportOf = fun(ssl, {{sslsocket, {{_, T, _, _}}, _}}, _) -> T;
+                         (pyssl, _, [Relay]) -> {{_, #{{socket := T}}}} = sys:get_state(Relay), T end,
         ok""")
     yield bridge, node
     node.stop()
@@ -101,6 +106,11 @@ CLIENT = {
                  "R = case Mod:close(S, {self(), 5000}) of "
                  "{ok, T} -> {ok, D} = my_tcp:recv(T, 0, 5000), {element(1, T), D}; "
                  "{ok, T, D0} -> {element(1, T), D0}; E -> E end, Srv_ ! done, ssl:close(L), R",
+    # the transport reports an error ({my_error, S, R}) on an open connection
+    "transport_error": "Before = Relays(), "
+                       "{ok, S} = Mod:connect(\"localhost\", EchoPort, [Cb4, binary, {active, true} | Verify], 5000), "
+                       "ok = my_tcp:inject_error(TransportOf(Mod, S, Relays() -- Before), econnreset), "
+                       "receive M -> M after 5000 -> timeout end",
     # errors
     "unknown_ca": "R = Mod:connect(\"localhost\", EchoPort, [Cb4, {verify, verify_peer}, "
                   "{cacertfile, \"" + "@OTHER@" + "\"}], 5000), R",
@@ -200,8 +210,7 @@ def test_cb_info_server_same_as_ssl(env, name):
 def test_default_cb_info_takes_the_fast_path(env):
     """gen_tcp's own cb_info is the bridge's TCP: no relay process on the caller's node."""
     _bridge, node = env
-    r = node.eval("(fun() -> Relays = fun() -> [P || {_, P, _, _} <- supervisor:which_children(pyssl_relay_sup)] end, "
-                  "Before = Relays(), "
+    r = node.eval("(fun() -> Before = Relays(), "
                   "{ok, S} = pyssl:connect(\"localhost\", EchoPort, "
                   "[{cb_info, {gen_tcp, tcp, tcp_closed, tcp_error}}, {active, false} | Verify], 5000), "
                   "New = Relays() -- Before, "
@@ -212,8 +221,7 @@ def test_default_cb_info_takes_the_fast_path(env):
 
 def test_user_transport_socket_has_a_relay_and_closes_with_it(env):
     _bridge, node = env
-    r = node.eval("(fun() -> Relays = fun() -> [P || {_, P, _, _} <- supervisor:which_children(pyssl_relay_sup)] end, "
-                  "Before = Relays(), "
+    r = node.eval("(fun() -> Before = Relays(), "
                   "{ok, S} = pyssl:connect(\"localhost\", EchoPort, [Cb4, {active, false} | Verify], 5000), "
                   "[Relay] = Relays() -- Before, "
                   "MRef = monitor(process, Relay), ok = pyssl:close(S), "
@@ -243,7 +251,6 @@ def test_user_transport_socket_closes_when_its_owner_dies(env):
     (Mod:close/1); so does the relay, told by the bridge."""
     _bridge, node = env
     r = node.eval("(fun() -> Self = self(), "
-                  "Relays = fun() -> [P || {_, P, _, _} <- supervisor:which_children(pyssl_relay_sup)] end, "
                   "Before = Relays(), "
                   "Owner = spawn(fun() -> {ok, S} = pyssl:connect(\"localhost\", EchoPort, [Cb4 | Verify], 5000), "
                   "[Relay] = Relays() -- Before, Self ! {relay, Relay}, "
@@ -295,8 +302,7 @@ def test_handshake_ends_with_its_owner(env):
     transport, as ssl's connection process ends with its owner."""
     _bridge, node = env
     r = node.eval("(fun() -> {ok, L} = gen_tcp:listen(0, [binary, {active, false}]), {ok, P} = inet:port(L), "
-                  "Self = self(), Relays = fun() -> [R || {_, R, _, _} <- supervisor:which_children(pyssl_relay_sup)] end, "
-                  "Before = Relays(), "
+                  "Self = self(), Before = Relays(), "
                   "Owner = spawn(fun() -> Self ! {result, pyssl:connect(\"localhost\", P, [Cb4 | Verify], infinity)} end), "
                   "{ok, A} = gen_tcp:accept(L, 5000), {ok, _Hello} = gen_tcp:recv(A, 0, 5000), "
                   "[Relay] = Relays() -- Before, MRef = monitor(process, Relay), exit(Owner, kill), "

@@ -15,7 +15,7 @@
 -export([connect/4, listen/2, accept/2, send/2, recv/2, recv/3, setopts/2, getopts/2,
          controlling_process/2, close/1, shutdown/2, peername/1, sockname/1, port/1,
          getstat/2]).
--export([proxy/2]).
+-export([proxy/2, inject_error/2]).
 
 connect(Host, Port, Opts, Timeout) ->
     case gen_tcp:connect(Host, Port, Opts, Timeout) of
@@ -72,6 +72,12 @@ controlling_process({my_tcp, Proxy, _P}, Pid) ->
         {'DOWN', Ref, _, _, _} -> {error, closed}
     end.
 
+%% @doc The transport reports an error to the socket's owner
+%% (`{my_error, S, Reason}'), as it would for a failed read.
+inject_error({my_tcp, Proxy, _P}, Reason) ->
+    Proxy ! {inject_error, Reason},
+    ok.
+
 %% @private
 proxy(P, Owner) ->
     receive {Owner, ready} -> ok end,
@@ -84,6 +90,7 @@ loop(P, Owner, MRef) ->
         {tcp_closed, P} -> Owner ! {my_closed, S}, loop(P, Owner, MRef);
         {tcp_error, P, Reason} -> Owner ! {my_error, S, Reason}, loop(P, Owner, MRef);
         {tcp_passive, P} -> Owner ! {my_passive, S}, loop(P, Owner, MRef);
+        {inject_error, Reason} -> Owner ! {my_error, S, Reason}, loop(P, Owner, MRef);
         {owner, Owner, New, Ref} ->
             demonitor(MRef, [flush]),
             Owner ! {Ref, ok},
