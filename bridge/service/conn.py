@@ -87,6 +87,11 @@ class ConnSocket(ConnInfo, SocketBase):
     # (bridge.service.cbinfo.PendingRelay)
     pending_relay = None
 
+    @property
+    def counters(self):
+        """The bridge's totals, which this socket's TLS connection adds to."""
+        return self.service.counters
+
     def __init__(self, service, owner, parsed, *, role: str, accepted: bool = False):
         super().__init__(service, owner)
         self.role = role
