@@ -309,3 +309,17 @@ def test_handshake_ends_with_its_owner(env):
                   "R1 = receive {'DOWN', MRef, _, _, _} -> relay_gone after 10000 -> relay_alive end, "
                   "R2 = gen_tcp:recv(A, 0, 10000), gen_tcp:close(L), {R1, R2} end)()")
     assert r == (A("relay_gone"), (A("error"), A("closed")))
+
+
+def test_bridge_socket_list_shows_user_transport_sockets(env):
+    """pyssl:i/0's rows ('$pyssl_sockets') with a user transport's sockets open: they
+    are listed, their addresses undefined (the bridge does not ask the caller's node)."""
+    bridge, node = env
+    r = node.eval(f"(fun() -> {{ok, L}} = pyssl:listen(0, [Cb4 | Srv]), "
+                  "{ok, S} = pyssl:connect(\"localhost\", EchoPort, [Cb4 | Verify], 5000), "
+                  f"Rows = pyssl:cb_call('{bridge.name}', '$pyssl_sockets', []), "
+                  "Mine = [{maps:get(role, R), maps:get(local, R), maps:get(peer, R)} "
+                  "|| R <- Rows, lists:member(maps:get(socket, R), [L, S])], "
+                  "ok = pyssl:i(), pyssl:close(S), pyssl:close(L), lists:sort(Mine) end)()")
+    assert r == sorted([(A("client"), A("undefined"), A("undefined")),
+                        (A("listen"), A("undefined"), A("undefined"))])
