@@ -33,7 +33,7 @@ from . import inet, options
 from .conn import ConnSocket
 from .listen import ListenSocket
 from .sockbase import parse
-from .localsteps import local_step
+from .localsteps import local_step, refusal
 from .terms import CLOSED, OK, Raise, error, is_timeout
 from .upgrade import RelayTransport, apply_inherited, py_address, relayed_handshake
 
@@ -66,7 +66,9 @@ def check(service, role, opts, caller: Pid):
         parsed = parse(options.parse_connect_options, opts, host=None)
     else:
         parsed = parse(options.parse_upgrade_server_options, opts)
-    return OK if isinstance(parsed, options.ParsedOptions) else parsed
+    if not isinstance(parsed, options.ParsedOptions):
+        return parsed
+    return refusal(parsed) or OK
 
 
 async def upgrade(service, relay, role, address, cb, inherited, opts, timeout, caller: Pid):

@@ -17,6 +17,15 @@ from .terms import error
 
 LOCAL_STEP = Atom("$pyssl_apply")
 _REFUSED = error((Atom("options"), (Atom("not_supported_by_pyssl"), Atom("cb_info"))))
+_HELLO = Atom("hello")
+_HELLO_REFUSED = error((Atom("options"), (Atom("not_supported_by_pyssl"), (Atom("handshake"), _HELLO))))
+
+
+def refusal(parsed):
+    """What a user's transport does not offer with these options, or None:
+    ``{handshake, hello}`` (the pause reads the hello off an OS socket, as for a
+    relayed gen_tcp upgrade)."""
+    return _HELLO_REFUSED if parsed.ssl.get("handshake") is _HELLO else None
 
 
 def local_step(step: str, args: list) -> tuple:
@@ -35,6 +44,9 @@ def connect_step(host, port, cb: tuple, parsed, opts, timeout) -> tuple:
     """``ssl:connect(Host, Port, Opts, Timeout)`` once the options are accepted:
     ``Mod:connect(Host, Port, SockOpts, Timeout)`` in the caller (SockOpts as
     tls_socket:connect/4 gets them), then ``'$pyssl_cb_connect'``."""
+    refused = refusal(parsed)
+    if refused is not None:
+        return refused
     return local_step("connect", [host, port, cb, list(parsed.inet_list), opts, timeout])
 
 
@@ -42,5 +54,8 @@ def listen_step(port, cb: tuple, parsed, opts) -> tuple:
     """``ssl:listen(Port, Opts)`` once the options are accepted: ``Mod:listen(Port,
     SockOpts ++ internal_inet_values())`` in the caller (tls_socket:listen/3), then
     ``'$pyssl_cb_listen'``."""
+    refused = refusal(parsed)
+    if refused is not None:
+        return refused
     return local_step("listen", [port, cb, list(parsed.inet_list) + list(INTERNAL_INET_VALUES),
                                  opts])

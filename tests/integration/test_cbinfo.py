@@ -235,6 +235,18 @@ def test_through_rpc_a_user_transport_is_refused_by_name(env):
     assert r == (A("error"), (A("options"), (A("not_supported_by_pyssl"), A("cb_info"))))
 
 
+def test_paused_handshakes_are_refused_by_name_over_a_user_transport(env):
+    """{handshake, hello} reads the hello off an OS socket: not over a relay."""
+    _bridge, node = env
+    r = node.eval("(fun() -> H = [{handshake, hello}], "
+                  "R1 = pyssl:connect(\"localhost\", EchoPort, [Cb4 | H ++ Verify], 5000), "
+                  "R2 = pyssl:listen(0, [Cb4 | H ++ Srv]), "
+                  "{ok, T} = my_tcp:connect(\"localhost\", EchoPort, [binary, {active, false}], 5000), "
+                  "R3 = pyssl:connect(T, [Cb4 | H ++ Verify], 5000), my_tcp:close(T), {R1, R2, R3} end)()")
+    refused = (A("error"), (A("options"), (A("not_supported_by_pyssl"), (A("handshake"), A("hello")))))
+    assert r == (refused, refused, refused)
+
+
 def test_upgrade_of_a_gen_tcp_socket_with_another_module_is_refused(env):
     _bridge, node = env
     r = node.eval("(fun() -> {ok, T} = gen_tcp:connect(\"localhost\", EchoPort, [binary, {active, false}]), "
