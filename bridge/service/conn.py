@@ -135,6 +135,7 @@ class ConnSocket(ConnInfo, SocketBase):
         self._set_state(_S.CLOSED)
         self.downgrade = None
         self.delivery.fail_waiters(CLOSED)
+        self.release_postponed()
         self.delivery.closed_reported = True
         if reason == "closed":
             if self.tls is not None:
@@ -211,6 +212,7 @@ class ConnSocket(ConnInfo, SocketBase):
                 cfg = await off_loop_if(config_heavy(parsed, files), options.build_tls_config,
                                         parsed, "server", files)
                 cfg = hooks.attach(cfg, parsed, self.service, caller, files)
+                self.option_sources = parsed.sources      # connection_information/1
             else:
                 # the listen socket's options: its config is built once (raises
                 # for a bad file as building it here would) and shared
@@ -520,7 +522,7 @@ class ConnSocket(ConnInfo, SocketBase):
             p = self.parsed
             self.parsed = options.ParsedOptions(
                 role=p.role, socket=p.socket, inet=dict(p.inet), ssl=p.ssl,
-                files=p.files, given=p.given, inet_list=p.inet_list)
+                files=p.files, given=p.given, inet_list=p.inet_list, sources=p.sources)
             self._parsed_own = True
 
     def getopts(self, names):

@@ -147,6 +147,7 @@ async def handshake_continue(sock, opts, timeout, caller):
         if not isinstance(opts, list):
             raise Raise(Atom("function_clause"))
         parsed = await off_loop_if_heavy(opts, options.parse_handshake_options, opts, paused.parsed)
+        sock.option_sources = parsed.sources      # connection_information/1 (pyssl_info)
         files = dict(paused.files)
         missing = [p for _, p in parsed.files if p not in files]
         if missing:

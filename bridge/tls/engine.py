@@ -765,6 +765,15 @@ class TLSEngine:
     def session_id(self) -> bytes:
         return sessions.session_id_of(ossl.session_der(self.conn))
 
+    def group_name(self) -> Optional[str]:
+        """The (EC)DHE group of the handshake, OpenSSL's name for it."""
+        return ossl.group_name(self.conn)
+
+    def max_fragment_length(self) -> Optional[int]:
+        """The record size limit the max_fragment_length extension set (bytes), or None."""
+        mode = sessions.max_fragment_len_mode(ossl.session_der(self.conn))
+        return None if mode is None else 256 << mode
+
     @property
     def alpn_protocol(self) -> Optional[bytes]:
         p = self.conn.get_alpn_proto_negotiated()

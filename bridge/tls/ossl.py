@@ -271,6 +271,15 @@ def session_reused(conn: SSL.Connection) -> bool:
     return bool(_lib.SSL_session_reused(conn._ssl))
 
 
+def group_name(conn: SSL.Connection) -> Optional[str]:
+    """The key exchange group the handshake used (``SSL_get0_group_name``: "x25519",
+    "secp256r1"...), or None (no (EC)DHE exchange, or bindings without it)."""
+    if not getattr(_lib, "Cryptography_HAS_SSL_GET0_GROUP_NAME", False):
+        return None
+    name = _lib.SSL_get0_group_name(conn._ssl)
+    return None if name == _ffi.NULL else _ffi.string(name).decode("ascii", "replace")
+
+
 def session_der(conn: SSL.Connection) -> bytes:
     """The connection's session in OpenSSL's SSL_SESSION ASN.1 form (``i2d_SSL_SESSION``;
     b"" if none): the session id, the master secret and the resumption facts, which

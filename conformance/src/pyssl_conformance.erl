@@ -78,13 +78,6 @@ scenarios() ->
 -spec known_differences() -> [{term(), string()}].
 known_differences() ->
     [{verify_fun_rejects_valid, ?OPENSSL_13_ALERT},
-     {connection_information_keys,
-      "connection_information/1 also lists every ssl option of the connection "
-      "(ssl_gen_statem:ssl_options_list/1); the bridge lists the negotiated values "
-      "only (protocol, selected_cipher_suite, session_data, session_id, "
-      "session_resumption, ...)"},
-     {connection_information_keys_server,
-      "as connection_information_keys, on the server side"},
      {server_cipher_no_overlap_12,
       "OpenSSL answers a ClientHello with no common cipher suite with the "
       "handshake_failure alert (RFC 5246 allows it); OTP sends insufficient_security. "

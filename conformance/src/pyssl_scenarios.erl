@@ -28,6 +28,7 @@ all() ->
         pyssl_scenarios_verify:all() ++
         pyssl_scenarios_hello:all() ++
         pyssl_scenarios_sessions:all() ++
+        pyssl_scenarios_info:all() ++
         pyssl_scenarios_cbinfo:all().
 
 %% @doc A scenario with its area.

@@ -203,7 +203,7 @@ attaching(info, {pyssl_relay, close}, #{socket := Socket, cb := Cb}) ->
 attaching(info, {pyssl_relay, {attach, Bridge}}, #{socket := Socket, caller := MRef,
                                                    cb := ?GEN_TCP = Cb}) ->
     demonitor(MRef, [flush]),
-    BRef = monitor(process, Bridge),
+    BRef = pyssl_bridges:monitor(Bridge),
     %% ssl sets these on an upgraded socket too; the bridge does the framing
     ok = inet:setopts(Socket, [binary, {packet, 0}, {header, 0}, {active, once}]),
     {next_state, relaying, #{socket => Socket, bridge => Bridge, bref => BRef, cb => Cb,
@@ -211,14 +211,14 @@ attaching(info, {pyssl_relay, {attach, Bridge}}, #{socket := Socket, caller := M
 attaching(info, {pyssl_relay, {attach, Bridge}}, #{socket := Socket, caller := MRef, cb := Cb}) ->
     %% a user's transport: made with ssl's internal options, read with {active, N}
     demonitor(MRef, [flush]),
-    BRef = monitor(process, Bridge),
+    BRef = pyssl_bridges:monitor(Bridge),
     {next_state, relaying, arm(#{socket => Socket, bridge => Bridge, bref => BRef, cb => Cb,
                                  paused => false, armed => false})};
 attaching(info, {pyssl_relay, {attach, Bridge, paused}}, #{socket := Socket, caller := MRef,
                                                            cb := Cb}) ->
     %% accepted, not handshaken yet: nothing is read until the bridge resumes
     demonitor(MRef, [flush]),
-    BRef = monitor(process, Bridge),
+    BRef = pyssl_bridges:monitor(Bridge),
     {next_state, relaying, #{socket => Socket, bridge => Bridge, bref => BRef, cb => Cb,
                              paused => true, armed => false}};
 attaching(info, {'DOWN', MRef, process, _, _}, #{socket := Socket, caller := MRef, cb := Cb}) ->
@@ -233,7 +233,7 @@ attaching(info, _Other, _Data) ->
 
 %% @private Ciphertext both ways.
 relaying(info, {Data, S, Bytes}, #{socket := S, bridge := B, cb := {_, Data, _, _, _} = Cb} = St) ->
-    B ! {pyssl_relay_in, self(), {data, Bytes}},
+    to_bridge(B, {pyssl_relay_in, self(), {data, Bytes}}),
     case Cb of
         ?GEN_TCP -> {keep_state, arm(St#{armed := false})};
         _ -> keep_state_and_data                    % {active, N}: until the passive message
@@ -241,17 +241,17 @@ relaying(info, {Data, S, Bytes}, #{socket := S, bridge := B, cb := {_, Data, _, 
 relaying(info, {Passive, S}, #{socket := S, cb := {_, _, _, _, Passive}} = St) ->
     {keep_state, arm(St#{armed := false})};
 relaying(info, {Closed, S}, #{socket := S, bridge := B, cb := {_, _, Closed, _, _}} = St) ->
-    B ! {pyssl_relay_in, self(), closed},
+    to_bridge(B, {pyssl_relay_in, self(), closed}),
     {next_state, peer_closed, St, [{state_timeout, 5000, give_up}]};
 relaying(info, {Err, S, Reason}, #{socket := S, bridge := B, cb := {_, _, _, Err, _} = Cb}) ->
-    B ! {pyssl_relay_in, self(), {error, Reason}},
+    to_bridge(B, {pyssl_relay_in, self(), {error, Reason}}),
     close(Cb, S),
     {stop, normal};
 relaying(info, {pyssl_relay, {send, Bin}}, #{socket := S, bridge := B, cb := Cb}) ->
     case send(Cb, S, Bin) of
         ok -> keep_state_and_data;
         Error ->
-            B ! {pyssl_relay_in, self(), {error, reason(Error)}},
+            to_bridge(B, {pyssl_relay_in, self(), {error, reason(Error)}}),
             close(Cb, S),
             {stop, normal}
     end;
@@ -263,7 +263,7 @@ relaying(info, {pyssl_relay, pause}, St) ->
 relaying(info, {pyssl_relay, resume}, St) ->
     {keep_state, arm(St#{paused := false})};
 relaying(info, {pyssl_relay, {call, From, Ref, Request}}, #{socket := S, cb := Cb}) ->
-    From ! {pyssl_relay_reply, Ref, request(Cb, S, Request)},
+    to_bridge(From, {pyssl_relay_reply, Ref, request(Cb, S, Request)}),
     keep_state_and_data;
 relaying(info, {pyssl_relay, close}, #{socket := S, cb := Cb}) ->
     close(Cb, S),
@@ -278,7 +278,7 @@ relaying(info, {pyssl_relay, {hand_over, To, From, Ref}}, #{socket := S, cb := C
                 ok -> {ok, S, Unread};
                 E -> close(Cb, S), E
             end,
-    From ! {pyssl_relay_reply, Ref, Reply},
+    to_bridge(From, {pyssl_relay_reply, Ref, Reply}),
     {stop, normal};
 relaying(info, {'DOWN', BRef, process, B, _}, #{socket := S, bridge := B, bref := BRef, cb := Cb}) ->
     close(Cb, S),
@@ -291,10 +291,10 @@ relaying(info, _Other, _St) ->
 %% close.
 peer_closed(info, {pyssl_relay, {hand_over, To, From, Ref}}, #{socket := S, cb := Cb}) ->
     _ = controlling_process(Cb, S, To),
-    From ! {pyssl_relay_reply, Ref, {ok, S, <<>>}},
+    to_bridge(From, {pyssl_relay_reply, Ref, {ok, S, <<>>}}),
     {stop, normal};
 peer_closed(info, {pyssl_relay, {call, From, Ref, Request}}, #{socket := S, cb := Cb}) ->
-    From ! {pyssl_relay_reply, Ref, request(Cb, S, Request)},
+    to_bridge(From, {pyssl_relay_reply, Ref, request(Cb, S, Request)}),
     keep_state_and_data;
 peer_closed(info, {pyssl_relay, close}, #{socket := S, cb := Cb}) ->
     close(Cb, S),
@@ -316,6 +316,12 @@ drain({_, Tag, _, _, _} = Cb, S, Acc) ->
     after 0 ->
         iolist_to_binary(lists:reverse(Acc))
     end.
+
+%% The bridge's processes are reached through pyssl_bridges (the port bridge's
+%% through its port).
+to_bridge(Dest, Msg) ->
+    _ = pyssl_bridges:send(Dest, Msg),
+    ok.
 
 arm(#{paused := true} = St) -> St;
 arm(#{armed := true} = St) -> St;

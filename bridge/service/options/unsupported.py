@@ -6,6 +6,7 @@ from bridge.etf.types import Atom
 
 from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
 from . import groups, sigalgs
+from .process import single_cert_key
 from .sessions import use_ticket_unsupported
 
 def user_transport(omap: dict):
@@ -42,8 +43,7 @@ def _unsupported(omap: dict, given: dict, role: str):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
     for name in ("srp_identity",
-                 "next_protocols_advertised",
-                 "certs_keys"):
+                 "next_protocols_advertised"):
         if name in given and not _is_undef(omap.get(name)):
             refuse(name, given.get(name, omap.get(name)))
     if "client_preferred_next_protocols" in given and not _is_undef(omap.get("next_protocol_selector")):
@@ -76,6 +76,15 @@ def _unsupported(omap: dict, given: dict, role: str):
         # OpenSSL takes the server's curve order only with the server's suite order
         # (SSL_OP_CIPHER_SERVER_PREFERENCE drives both; there is no option for curves alone)
         refuse("honor_ecc_order", True)
+    if "certs_keys" in given and not _is_undef(omap.get("certs_keys")) \
+            and single_cert_key(omap.get("certs_keys")) is None:
+        refuse("certs_keys", given["certs_keys"])        # see process.single_cert_key
+    if role == "client" and "max_fragment_length" in given \
+            and isinstance(omap.get("max_fragment_length"), int):
+        # a client asks with SSL_CTX_set_tlsext_max_fragment_length, which the
+        # OpenSSL bindings (cryptography's, OpenSSL linked in statically) do not
+        # offer. A server needs nothing: libssl answers a client's request itself.
+        refuse("max_fragment_length", omap["max_fragment_length"])
     if omap.get("versions"):
         groups.openssl_list(omap, role, omap["versions"], given)     # refuses what libssl lacks
 
