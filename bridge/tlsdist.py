@@ -123,7 +123,7 @@ def configs(opts: DistTLSOptions) -> tuple[TLSConfig, TLSConfig]:
         try:
             CONTEXTS.get(cfg)
         except ContextError as exc:
-            raise DistTLSError(f"TLS distribution {cfg.role} settings: {exc}") from None
+            raise DistTLSError(str(exc)) from None
     return server, client
 
 
