@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Optional
 
 from bridge.node.connection import Connection
+from bridge.service.errors import tls_alert_parts
 from bridge.service.options.pem import _certs_from_file, _key_pem_from_file
 from bridge.tls.config import ALL_VERSIONS, TLSConfig
 from bridge.tls.context import CONTEXTS, ContextError
@@ -170,7 +171,7 @@ class _Channel:
             self.tls.close()
 
     def connection_failed(self, exc) -> None:
-        log.warning("TLS distribution connection with %s failed: %s", self._who(), exc)
+        log.warning("TLS distribution connection with %s failed: %s", self._who(), _why(exc))
 
     def connection_lost(self) -> None:
         self._ended = True
@@ -292,7 +293,7 @@ class TLSCarrier:
         except (TLSAlertError, TLSClosed, asyncio.TimeoutError, OSError) as exc:
             peer = tls.peername()
             log.warning("TLS distribution handshake from %s failed: %s",
-                        f"{peer[0]}:{peer[1]}" if peer else "?", exc or "timed out")
+                        f"{peer[0]}:{peer[1]}" if peer else "?", _why(exc))
             if tls.transport is not None:
                 tls.transport.abort()
             return
@@ -320,7 +321,7 @@ class TLSCarrier:
         except (TLSAlertError, TLSClosed) as exc:
             if tls.transport is not None:
                 tls.transport.abort()
-            raise ConnectionError(f"TLS with {peer} failed: {exc}") from None
+            raise ConnectionError(f"TLS with {peer} failed: {_why(exc)}") from None
         except BaseException:
             if tls.transport is not None:
                 tls.transport.abort()
@@ -328,6 +329,17 @@ class TLSCarrier:
         conn = Connection(node, initiator_for=peer, hs_header=HANDSHAKE_HEADER)
         chan.attach(conn)
         return conn
+
+
+def _why(exc) -> str:
+    """A TLS failure as an Erlang operator reads it in ssl's own logs
+    (``ssl_alert:reason_code/4``'s text, e.g. "... Fatal - Unknown CA")."""
+    if isinstance(exc, TLSAlertError):
+        name, text = tls_alert_parts(exc)
+        return f"{name}: {' '.join(text.split())}"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
 
 
 def is_loopback(host: str) -> bool:

@@ -100,6 +100,11 @@ def _slices(pieces: list) -> deque:
     return out
 
 
+def _consume(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 class Connection(asyncio.Protocol):
     """One distribution connection: handshake, then framed control messages."""
 
@@ -110,6 +115,10 @@ class Connection(asyncio.Protocol):
         self.peer: Optional[Atom] = None
         self.flags = 0
         self.ready = asyncio.get_running_loop().create_future()
+        if initiator_for is None:
+            # nobody awaits an acceptor's: its failure (a bad cookie, a port scanner)
+            # is logged by _fail, not again as "Future exception was never retrieved"
+            self.ready.add_done_callback(_consume)
         if initiator_for is not None:
             self.hs = Initiator(node.name.name, node.cookie, node.creation, initiator_for,
                                 header=hs_header)
