@@ -238,3 +238,11 @@ def test_main_prints_config_errors_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("pyssl-bridge: ") and "workers must be an integer" in err
     assert "Traceback" not in err
+
+
+def test_the_documented_example_file_is_valid():
+    # docs/examples/bridge.toml is what operators copy: every key in it must parse
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[3] / "docs" / "examples" / "bridge.toml"
+    s = config.settings(args("--config", str(example)))
+    assert s.listen == "0.0.0.0" and s.log_format == "json" and s.tls_dist["verify"] == "verify_peer"
