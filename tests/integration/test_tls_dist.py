@@ -36,11 +36,13 @@ class DistPKI:
                                                    sans=HOST_NAMES, slot="dist-foreign"), d, "dist_foreign")
         self.dir = d
 
-    def optfile(self, stem: str, cert, *, ca=None, fail_if_no_peer_cert=True) -> str:
-        """An ssl_dist_optfile for an Erlang node, as OTP 25's ssl_distribution guide shows."""
+    def optfile(self, stem: str, cert, *, ca=None, fail_if_no_peer_cert=True, extra="") -> str:
+        """An ssl_dist_optfile for an Erlang node, as OTP 25's ssl_distribution guide shows;
+        ``extra``: more options for both roles (Erlang text, with a leading comma)."""
         ca = ca or self.ca
         both = (f'{{certfile, "{cert.cert_path}"}}, {{keyfile, "{cert.key_path}"}}, '
-                f'{{cacertfile, "{ca.cert_path}"}}, {{verify, verify_peer}}, {{secure_renegotiate, true}}')
+                f'{{cacertfile, "{ca.cert_path}"}}, {{verify, verify_peer}}'
+                f'{extra}')
         path = self.dir / f"{stem}.conf"
         path.write_text(f"[{{server, [{both}, {{fail_if_no_peer_cert, {str(fail_if_no_peer_cert).lower()}}}]}},\n"
                         f" {{client, [{both}]}}].\n")
@@ -228,3 +230,17 @@ def test_loop_still_serves_after_failed_handshakes(tls_bridge):
         w2.close()
         return True
     assert tls_bridge.run(junk())
+
+
+@pytest.mark.parametrize("version", ["tlsv1.3", "tlsv1.2"])
+def test_tls_versions_both_ways(cookie, dpki, tls_bridge, version):
+    # OTP nodes default to tlsv1.2 for distribution; one configured for 1.3 works too
+    n = tls_erl(cookie, dpki.optfile(f"v_{version}", dpki.node, extra=f", {{versions, ['{version}']}}"),
+                "tlsver")
+    try:
+        assert n.eval(f"rpc:call('{tls_bridge.name}', pyssl_bridge, echo, [v])") == A("v")
+        engine = tls_bridge.call(lambda: tls_bridge.node.connections[A(n.name)].transport
+                                 .get_extra_info("tls"))
+        assert engine.version == version
+    finally:
+        n.stop()
