@@ -1,63 +1,23 @@
 """Distribution over TLS with real ``erl -proto_dist inet_tls -ssl_dist_optfile F`` nodes.
 
 The bridge runs ``bridge.tlsdist.TLSCarrier`` on 127.0.0.1 — the same code path as a
-bridge on another host. Certificates are made here (certgen): one CA, node
-certificates good for both roles (a distribution node accepts and dials) that name
-127.0.0.1 both as an IP and as a DNS name (OTP 25's client checks the host part of
-the node name as a dns_id, even when it is an address).
+bridge on another host. Certificates are made here (support/distpki.py).
 """
 import asyncio
 
 import pytest
 
 from bridge.etf import Atom
-from bridge.tlsdist import DistTLSOptions, TLSCarrier
+from bridge.tlsdist import TLSCarrier
 
-import certgen
 from bridgenode import BridgeThread
 from conftest import unique
+from distpki import DistPKI, tls_erl
 from erlnode import ErlNode
 from sslcompare import same
 from test_service import SCENARIOS
 
 A = Atom
-HOST_NAMES = ("localhost", "127.0.0.1")
-
-
-class DistPKI:
-    def __init__(self, d):
-        self.ca = certgen.write(certgen.make_ca("dist CA", slot="dist-ca"), d, "dist_ca")
-        self.other_ca = certgen.write(certgen.make_ca("other dist CA", slot="dist-other"), d, "dist_other_ca")
-        self.bridge = certgen.write(certgen.issue(self.ca, "bridge", server="both", sans=HOST_NAMES,
-                                                  slot="dist-bridge"), d, "dist_bridge")
-        self.node = certgen.write(certgen.issue(self.ca, "node", server="both", sans=HOST_NAMES,
-                                                slot="dist-node"), d, "dist_node")
-        self.foreign = certgen.write(certgen.issue(self.other_ca, "foreign", server="both",
-                                                   sans=HOST_NAMES, slot="dist-foreign"), d, "dist_foreign")
-        self.dir = d
-
-    def optfile(self, stem: str, cert, *, ca=None, fail_if_no_peer_cert=True, extra="") -> str:
-        """An ssl_dist_optfile for an Erlang node, as OTP 25's ssl_distribution guide shows;
-        ``extra``: more options for both roles (Erlang text, with a leading comma)."""
-        ca = ca or self.ca
-        both = (f'{{certfile, "{cert.cert_path}"}}, {{keyfile, "{cert.key_path}"}}, '
-                f'{{cacertfile, "{ca.cert_path}"}}, {{verify, verify_peer}}'
-                f'{extra}')
-        path = self.dir / f"{stem}.conf"
-        path.write_text(f"[{{server, [{both}, {{fail_if_no_peer_cert, {str(fail_if_no_peer_cert).lower()}}}]}},\n"
-                        f" {{client, [{both}]}}].\n")
-        return str(path)
-
-    def options(self, cert=None, ca=None, **kw) -> DistTLSOptions:
-        cert = cert or self.bridge
-        return DistTLSOptions(certfile=cert.cert_path, keyfile=cert.key_path,
-                              cacertfile=(ca or self.ca).cert_path, **kw)
-
-
-def tls_erl(cookie, optfile, prefix="tlserl"):
-    return ErlNode(unique(prefix), cookie, args=["-proto_dist", "inet_tls", "-ssl_dist_optfile", optfile])
-
-
 @pytest.fixture(scope="module")
 def dpki(tmp_path_factory):
     return DistPKI(tmp_path_factory.mktemp("distpki"))
@@ -74,7 +34,7 @@ def tls_bridge(cookie, dpki):
 def tls_node(cookie, dpki, tls_bridge, pki):
     """An inet_tls node with the pyssl shim pointed at the TLS-distribution bridge,
     and the ssl servers test_service's scenarios use (its env fixture's set-up)."""
-    n = tls_erl(cookie, dpki.optfile("node", dpki.node))
+    n = tls_erl(unique("tlserl"), cookie, dpki.optfile("node", dpki.node))
     p = pki
     n.eval(f"""
         ok = ssl:start(), application:set_env(pyssl, bridge_node, '{tls_bridge.name}'), ok = pyssl:start(),
@@ -145,7 +105,7 @@ def test_wrong_cookie_is_refused_over_tls(cookie, dpki, tls_bridge):
 
 def test_untrusted_client_certificate_is_refused(cookie, dpki, tls_bridge):
     # right cookie, but a certificate of a CA the bridge does not trust
-    n = tls_erl(cookie, dpki.optfile("foreign", dpki.foreign), "tlsforeign")
+    n = tls_erl(unique("tlsforeign"), cookie, dpki.optfile("foreign", dpki.foreign))
     try:
         assert n.eval(f"net_adm:ping('{tls_bridge.name}')") == A("pang")
         assert A(n.name) not in tls_bridge.call(tls_bridge.node.connected_nodes)
@@ -159,7 +119,7 @@ def test_plain_tcp_node_cannot_reach_a_tls_bridge(make_erl, tls_bridge):
 
 
 def test_bridge_dials_a_tls_node(cookie, dpki, tls_bridge):
-    n = tls_erl(cookie, dpki.optfile("dialled", dpki.node), "tlsdialled")
+    n = tls_erl(unique("tlsdialled"), cookie, dpki.optfile("dialled", dpki.node))
     try:
         async def ask():
             return await tls_bridge.node.rpc(n.name, "erlang", "node", [], timeout=20)
@@ -172,7 +132,7 @@ def test_bridge_dials_a_tls_node(cookie, dpki, tls_bridge):
 def test_bridge_refuses_a_node_whose_certificate_it_does_not_trust(cookie, dpki):
     # the bridge dials; the node presents a certificate of a CA the bridge does not know
     b = BridgeThread(unique("tlsbridge2"), cookie, carrier=TLSCarrier(dpki.options()))
-    n = tls_erl(cookie, dpki.optfile("foreign_server", dpki.foreign, ca=dpki.ca), "tlsforeignsrv")
+    n = tls_erl(unique("tlsforeignsrv"), cookie, dpki.optfile("foreign_server", dpki.foreign, ca=dpki.ca))
     try:
         async def ask():
             return await b.node.rpc(n.name, "erlang", "node", [], timeout=20)
@@ -191,7 +151,7 @@ def test_server_without_fail_if_no_peer_cert_takes_a_certless_client(cookie, dpk
     opt = tmp_path / "nocert.conf"
     opt.write_text(f'[{{server, []}}, {{client, [{{cacertfile, "{dpki.ca.cert_path}"}}, '
                    f'{{verify, verify_peer}}]}}].\n')
-    n = tls_erl(cookie, str(opt), "tlsnocert")
+    n = tls_erl(unique("tlsnocert"), cookie, str(opt))
     try:
         assert n.eval(f"rpc:call('{b.name}', pyssl_bridge, echo, [ok])") == A("ok")
     finally:
@@ -208,7 +168,7 @@ def test_big_message_both_ways_over_tls(tls_node, tls_bridge):
 
 def test_bridge_node_stops_cleanly(cookie, dpki):
     b = BridgeThread(unique("tlsbridge4"), cookie, carrier=TLSCarrier(dpki.options()))
-    n = tls_erl(cookie, dpki.optfile("stopper", dpki.node), "tlsstopper")
+    n = tls_erl(unique("tlsstopper"), cookie, dpki.optfile("stopper", dpki.node))
     try:
         assert n.eval(f"net_adm:ping('{b.name}')") == A("pong")
         b.stop()
@@ -235,8 +195,8 @@ def test_loop_still_serves_after_failed_handshakes(tls_bridge):
 @pytest.mark.parametrize("version", ["tlsv1.3", "tlsv1.2"])
 def test_tls_versions_both_ways(cookie, dpki, tls_bridge, version):
     # OTP nodes default to tlsv1.2 for distribution; one configured for 1.3 works too
-    n = tls_erl(cookie, dpki.optfile(f"v_{version}", dpki.node, extra=f", {{versions, ['{version}']}}"),
-                "tlsver")
+    n = tls_erl(unique("tlsver"), cookie,
+                dpki.optfile(f"v_{version}", dpki.node, extra=f", {{versions, ['{version}']}}"))
     try:
         assert n.eval(f"rpc:call('{tls_bridge.name}', pyssl_bridge, echo, [v])") == A("v")
         engine = tls_bridge.call(lambda: tls_bridge.node.connections[A(n.name)].transport

@@ -10,7 +10,7 @@ import sys
 from bridge.etf import Atom
 
 from conftest import unique
-from test_tls_dist import DistPKI, tls_erl
+from distpki import DistPKI, tls_erl
 
 A = Atom
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -51,9 +51,9 @@ fail_if_no_peer_cert = true
     try:
         line = proc.stdout.readline()
         assert "ready" in line and name in line, proc.stderr.read() if proc.poll() is not None else line
-        node = tls_erl(cookie, dpki.optfile("clinode", dpki.node), "clitlserl")
+        node = tls_erl(unique("clitlserl"), cookie, dpki.optfile("clinode", dpki.node))
         assert node.eval(f"rpc:call('{name}', pyssl_bridge, echo, [hi])") == A("hi")
-        plain = tls_erl(cookie, dpki.optfile("cliforeign", dpki.foreign), "cliforeign")
+        plain = tls_erl(unique("cliforeign"), cookie, dpki.optfile("cliforeign", dpki.foreign))
         try:
             assert plain.eval(f"net_adm:ping('{name}')") == A("pang")
         finally:
