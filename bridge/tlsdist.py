@@ -275,6 +275,7 @@ class TLSCarrier:
     def __init__(self, opts: DistTLSOptions):
         self.opts = opts
         self.server_cfg, self.client_cfg = configs(opts)
+        self._accepting: set = set()     # handshakes in progress (tasks kept referenced)
 
     async def listen(self, node, host: str, port: int):
         loop = asyncio.get_running_loop()
@@ -283,7 +284,9 @@ class TLSCarrier:
             chan = _Channel(loop)
             tls = TLSConnection(TLSEngine(CONTEXTS.get(self.server_cfg), self.server_cfg), chan, loop)
             chan.tls = tls
-            loop.create_task(self._accept(node, chan, tls))
+            task = loop.create_task(self._accept(node, chan, tls))
+            self._accepting.add(task)
+            task.add_done_callback(self._accepting.discard)
             return tls
         return await loop.create_server(accepted, host, port)
 
@@ -294,8 +297,7 @@ class TLSCarrier:
             peer = tls.peername()
             log.warning("TLS distribution handshake from %s failed: %s",
                         f"{peer[0]}:{peer[1]}" if peer else "?", _why(exc))
-            if tls.transport is not None:
-                tls.transport.abort()
+            _give_up(tls)
             return
         chan.attach(Connection(node, hs_header=HANDSHAKE_HEADER))
 
@@ -319,16 +321,23 @@ class TLSCarrier:
         try:
             await asyncio.wait_for(run(), timeout)
         except (TLSAlertError, TLSClosed) as exc:
-            if tls.transport is not None:
-                tls.transport.abort()
+            _give_up(tls)
             raise ConnectionError(f"TLS with {peer} failed: {_why(exc)}") from None
         except BaseException:
-            if tls.transport is not None:
-                tls.transport.abort()
+            _give_up(tls)
             raise
         conn = Connection(node, initiator_for=peer, hs_header=HANDSHAKE_HEADER)
         chan.attach(conn)
         return conn
+
+
+def _give_up(tls: TLSConnection) -> None:
+    """Close a connection whose TLS handshake failed or timed out; its handshake
+    future ends later (when the socket is gone) with no one left to read it."""
+    if not tls.handshake.done():
+        tls.handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
+    if tls.transport is not None:
+        tls.transport.abort()
 
 
 def _why(exc) -> str:

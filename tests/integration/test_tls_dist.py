@@ -204,3 +204,50 @@ def test_tls_versions_both_ways(cookie, dpki, tls_bridge, version):
         assert engine.version == version
     finally:
         n.stop()
+
+
+def test_tcp_client_that_never_starts_tls_is_dropped(cookie, dpki):
+    # a port scanner: TCP connected, not a byte sent; dropped at the handshake timeout
+    b = BridgeThread(unique("tlsidle"), cookie, carrier=TLSCarrier(dpki.options()))
+    b.node.handshake_timeout = 0.5      # read at each accept
+
+    async def idle():
+        r, w = await asyncio.open_connection("127.0.0.1", b.node.port)
+        data = await asyncio.wait_for(r.read(), 30)      # EOF once the bridge gives up
+        w.close()
+        return data
+    try:
+        assert b.run(idle(), timeout=60) == b""
+    finally:
+        b.stop()
+
+
+def test_tls_failure_after_the_handshake_closes_only_that_connection(dpki, tls_bridge, tls_node):
+    # a peer that completes TLS, then sends a record that does not decrypt
+    from bridge.tls.transport import open_client
+
+    class Sink:
+        def __init__(self):
+            self.events = []
+
+        def data_received(self, data):
+            self.events.append(("data", data))
+
+        def eof_received(self):
+            self.events.append(("eof",))
+
+        def connection_failed(self, exc):
+            self.events.append(("failed", exc))
+
+    cfg = tls_bridge.call(lambda: tls_bridge.node.carrier.client_cfg)
+
+    async def spoil():
+        sink = Sink()
+        conn = await open_client("127.0.0.1", tls_bridge.node.port, cfg, timeout=30, receiver=sink)
+        conn.transport.write(b"\x17\x03\x03\x00\x20" + bytes(32))   # application data, bad MAC
+        await asyncio.wait_for(conn.wait_closed(), 30)
+        return sink.events
+    events = tls_bridge.run(spoil(), timeout=60)
+    assert any(e[0] in ("failed", "eof") for e in events)
+    # the bridge and its other connection are unaffected
+    assert tls_node.eval(f"rpc:call('{tls_bridge.name}', pyssl_bridge, echo, [still])") == A("still")

@@ -246,3 +246,34 @@ def test_the_documented_example_file_is_valid():
     example = Path(__file__).resolve().parents[3] / "docs" / "examples" / "bridge.toml"
     s = config.settings(args("--config", str(example)))
     assert s.listen == "0.0.0.0" and s.log_format == "json" and s.tls_dist["verify"] == "verify_peer"
+
+
+def test_tls_files_that_do_not_load(tmp_path, pki):
+    from bridge.tlsdist import DistTLSError, DistTLSOptions, configs
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"not a certificate")
+    enc = tmp_path / "enc.key"
+    enc.write_bytes(pki.server.encrypted_key_pem(b"sesame"))
+
+    def opts(**kw):
+        base = dict(certfile=pki.server.cert_path, keyfile=pki.server.key_path, cacertfile=pki.ca.cert_path)
+        base.update(kw)
+        return DistTLSOptions(**base)
+    with pytest.raises(DistTLSError, match="no usable certificate in"):
+        configs(opts(certfile=str(junk)))
+    with pytest.raises(DistTLSError, match="no usable certificate in the CA file"):
+        configs(opts(cacertfile=str(junk)))
+    with pytest.raises(DistTLSError, match="bad key"):
+        configs(opts(keyfile=str(enc), password="wrong"))
+    assert configs(opts(keyfile=str(enc), password="sesame"))[0].password == b"sesame"
+    with pytest.raises(DistTLSError, match="depth must be a non-negative integer"):
+        configs(opts(depth=-1))
+    with pytest.raises(DistTLSError, match="versions must be among"):
+        configs(opts(versions=()))
+    with pytest.raises(DistTLSError, match="verify must be verify_peer or verify_none"):
+        configs(opts(verify="maybe"))
+    # the key may be in the certificate file
+    both = tmp_path / "both.pem"
+    both.write_bytes(pki.server.pem + pki.server.key_pem)
+    server, client = configs(opts(certfile=str(both), keyfile=None))
+    assert server.role == "server" and client.role == "client" and server.cert_chain == client.cert_chain
