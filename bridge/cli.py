@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from bridge import logsetup
-from bridge.config import (LOG_FORMATS, LOG_LEVELS, VERIFY, ConfigError, Settings, settings,
-                           tls_options)
+from bridge.config import LOG_FORMATS, LOG_LEVELS, VERIFY, ConfigError, settings, tls_options
 from bridge.node.epmd import EpmdError
 from bridge.node.node import Node
 from bridge.service import install
@@ -83,9 +82,8 @@ def parse_args(argv=None):
                    "like erl -setcookie: prefer --cookie-file or $" + COOKIE_ENV)
     c.add_argument("--cookie-file", metavar="PATH",
                    help="read the cookie from the first line of PATH (mode 0400 or 0600)")
-    p.add_argument("--ticktime", type=float, help="net_ticktime in seconds (default 60)")
-    p.add_argument("--listen", help="address for distribution (default 127.0.0.1); another "
-                   "than loopback needs TLS distribution or --insecure-plain-dist")
+    p.add_argument("--ticktime", type=float, default=60.0, help="net_ticktime in seconds (default 60)")
+    p.add_argument("--listen", default="127.0.0.1", help="address for distribution (default 127.0.0.1)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     add_operations_args(p)
     return p.parse_args(argv)
@@ -93,7 +91,8 @@ def parse_args(argv=None):
 
 def add_operations_args(p: argparse.ArgumentParser) -> None:
     """Flags of the config file's settings (bridge.config.SCHEMA); unset ones are None
-    so that the file's value stands."""
+    so that the file's value stands (the defaults are config.SCHEMA's)."""
+    p.set_defaults(ticktime=None, listen=None)
     p.add_argument("--dist-port", type=int, metavar="PORT",
                    help="distribution listen port (default: any free port)")
     p.add_argument("--workers", type=int, metavar="N",
@@ -148,8 +147,8 @@ def carrier_for(cfg):
 
 
 async def serve(args) -> int:
-    cfg = args if isinstance(args, Settings) else settings(args)
     try:
+        cfg = settings(args)            # the flags over the config file
         carrier = carrier_for(cfg)
     except ConfigError as exc:
         print(f"pyssl-bridge: {exc}", file=sys.stderr)
@@ -219,8 +218,8 @@ def main(argv=None) -> int:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(serve(cfg))
-    return uvloop.run(serve(cfg))
+        return asyncio.run(serve(args))
+    return uvloop.run(serve(args))
 
 
 if __name__ == "__main__":
