@@ -4,6 +4,7 @@ The bridge runs ``bridge.tlsdist.TLSCarrier`` on 127.0.0.1 — the same code pat
 bridge on another host. Certificates are made here (support/distpki.py).
 """
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -251,3 +252,21 @@ def test_tls_failure_after_the_handshake_closes_only_that_connection(dpki, tls_b
     assert any(e[0] in ("failed", "eof") for e in events)
     # the bridge and its other connection are unaffected
     assert tls_node.eval(f"rpc:call('{tls_bridge.name}', pyssl_bridge, echo, [still])") == A("still")
+
+
+CONFORMANCE_EBIN = Path(__file__).resolve().parents[2] / "_build" / "default" / "lib" / "pyssl_conformance" / "ebin"
+
+
+@pytest.mark.skipif(not CONFORMANCE_EBIN.is_dir(), reason="rebar3 compile has not built pyssl_conformance")
+def test_conformance_runner_over_tls_dist(tls_node, tls_bridge):
+    # the whole differential runner (ssl vs pyssl, every scenario)
+    # with every request, reply and active message going through the TLS link
+    tls_node.eval(f'code:add_patha("{CONFORMANCE_EBIN}")')
+    report = tls_node.eval(
+        f"(fun() -> R = pyssl_conformance:run([{{modules, [ssl, pyssl]}}, "
+        f"{{bridge_node, '{tls_bridge.name}'}}, "
+        f"{{print, false}}]), {{maps:get(total, R), maps:get(unexpected, R), "
+        f"[maps:get(name, X) || X <- maps:get(results, R), maps:get(verdict, X) =:= different]}} end)()",
+        timeout=600)
+    total, unexpected, names = report
+    assert total >= 300 and unexpected == 0, names
