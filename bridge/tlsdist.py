@@ -140,12 +140,12 @@ class _Channel:
         self.tls: Optional[TLSConnection] = None
         self.conn: Optional[Connection] = None
         self._early: list[bytes] = []
-        self._ended = False            # connection_lost given to conn (once)
+        self._ended = False            # the TLS connection (its socket) is gone
         self._reading = True
         self._written = 0              # plaintext written in this loop iteration
         self._check_scheduled = False
         self._conn_paused = False
-        self._told = False             # conn.connection_lost called
+        self._told = False             # conn.connection_lost called (once)
 
     def attach(self, conn: Connection) -> None:
         self.conn = conn
