@@ -270,3 +270,22 @@ def test_conformance_runner_over_tls_dist(tls_node, tls_bridge):
         timeout=600)
     total, unexpected, names = report
     assert total >= 300 and unexpected == 0, names
+
+
+def test_bridge_checks_the_dialled_nodes_host_unless_told_not_to(cookie, dpki, caplog):
+    # the node's certificate is from the right CA but names elsewhere.example only
+    n = tls_erl(unique("tlswronghost"), cookie, dpki.optfile("wrong_host", dpki.wrong_host))
+    checking = BridgeThread(unique("tlsbridge5"), cookie, carrier=TLSCarrier(dpki.options()))
+    trusting = BridgeThread(unique("tlsbridge6"), cookie,
+                            carrier=TLSCarrier(dpki.options(hostname_check=False)))
+    try:
+        async def ask(b):
+            return await b.node.rpc(n.name, "erlang", "node", [], timeout=20)
+        with caplog.at_level("WARNING", logger="bridge.node"):
+            assert checking.run(ask(checking)) == (A("badrpc"), A("nodedown"))
+        assert any("hostname_check_failed" in r.getMessage() for r in caplog.records)
+        assert trusting.run(ask(trusting)) == A(n.name)
+    finally:
+        n.stop()
+        checking.stop()
+        trusting.stop()

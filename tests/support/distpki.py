@@ -27,6 +27,9 @@ class DistPKI:
                                                 slot="dist-node"), d, "dist_node")
         self.foreign = certgen.write(certgen.issue(self.other_ca, "foreign", server="both",
                                                    sans=HOST_NAMES, slot="dist-foreign"), d, "dist_foreign")
+        self.wrong_host = certgen.write(certgen.issue(self.ca, "elsewhere", server="both",
+                                                      sans=("elsewhere.example",), ips=(),
+                                                      slot="dist-wrong-host"), d, "dist_wrong_host")
         self.dir = d
 
     def optfile(self, stem: str, cert, *, ca=None, fail_if_no_peer_cert=True, extra="") -> str:
