@@ -6,7 +6,7 @@ from bridge.etf.types import Atom
 
 from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
 from . import groups, sigalgs
-from .sessions import reuse_session_unsupported, use_ticket_unsupported
+from .sessions import use_ticket_unsupported
 
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
 # the client names the host (OpenSSL's servername callback); other per-host options
@@ -45,8 +45,6 @@ def _unsupported(omap: dict, given: dict, role: str):
         ("crl_check", lambda v: v is not False),
         ("ocsp_stapling", lambda v: v is True),
         ("use_ticket", use_ticket_unsupported),
-        ("reuse_session", reuse_session_unsupported),
-        ("early_data", lambda v: not _is_undef(v)),
         ("handshake", lambda v: _is(v, "hello")),
         ("protocol", lambda v: _is(v, "dtls")),
         ("erl_dist", lambda v: v is True),
