@@ -100,6 +100,9 @@ def add_operations_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", choices=LOG_LEVELS)
     p.add_argument("--log-format", choices=LOG_FORMATS,
                    help="text (default) or json: one JSON object per line")
+    p.add_argument("--check-config", action="store_true",
+                   help="check the settings (file, flags, TLS files, cookie file) and exit: "
+                        "0 if the bridge would start with them")
     p.add_argument("--insecure-plain-dist", action="store_true", default=None,
                    help="allow plain-TCP distribution on a non-loopback address "
                         "(everything, ssl plaintext included, crosses the network in clear)")
@@ -144,6 +147,36 @@ def carrier_for(cfg):
         return TLSCarrier(opts)
     except DistTLSError as exc:
         raise ConfigError(f"TLS distribution: {exc}") from None
+
+
+def check_config(args) -> int:
+    """``--check-config``: what ``serve`` checks before it starts a node, and a line
+    saying what it would run (for ExecStartPre= and deploy scripts). Creates nothing:
+    without a cookie source, ~/.erlang.cookie is only named."""
+    try:
+        cfg = settings(args)
+        carrier = carrier_for(cfg)
+    except ConfigError as exc:
+        print(f"pyssl-bridge: {exc}", file=sys.stderr)
+        return 2
+    if cfg.cookie:
+        source = "--cookie"
+    elif cfg.cookie_file and (cfg.cookie_from_flag or not os.environ.get(COOKIE_ENV)):
+        try:
+            if not read_cookie_file(cfg.cookie_file):
+                raise OSError(f"{cfg.cookie_file} is empty")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"pyssl-bridge: cannot use the cookie file: {exc}", file=sys.stderr)
+            return 1
+        source = cfg.cookie_file
+    elif os.environ.get(COOKIE_ENV):
+        source = f"${COOKIE_ENV}"
+    else:
+        source = str(Path.home() / ".erlang.cookie")
+    kind = "tcp" if carrier is None else carrier.name
+    print(f"config ok: {node_name(cfg)}, {kind} distribution on {cfg.listen}:{cfg.dist_port or 'any'}, "
+          f"cookie from {source}, log {cfg.log_level} {cfg.log_format}")
+    return 0
 
 
 async def serve(args) -> int:
@@ -213,6 +246,8 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"pyssl-bridge: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "check_config", False):
+        return check_config(args)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     logsetup.configure(cfg.log_level, cfg.log_format)   # connections are logged at info
     try:

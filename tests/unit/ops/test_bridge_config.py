@@ -277,3 +277,35 @@ def test_tls_files_that_do_not_load(tmp_path, pki):
     both.write_bytes(pki.server.pem + pki.server.key_pem)
     server, client = configs(opts(certfile=str(both), keyfile=None))
     assert server.role == "server" and client.role == "client" and server.cert_chain == client.cert_chain
+
+
+def test_check_config(tmp_path, pki, capsys, monkeypatch):
+    monkeypatch.delenv(cli.COOKIE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cookie = tmp_path / "cookie"
+    cookie.write_text("SECRET\n")
+    os.chmod(cookie, 0o400)
+    conf = write(tmp_path, f'''name = "b@127.0.0.1"
+cookie_file = "{cookie}"
+listen = "127.0.0.1"
+[tls_dist]
+certfile = "{pki.server.cert_path}"
+keyfile = "{pki.server.key_path}"
+cacertfile = "{pki.ca.cert_path}"
+''')
+    assert cli.main(["--config", conf, "--check-config"]) == 0
+    out = capsys.readouterr().out
+    assert out == (f"config ok: b@127.0.0.1, tls distribution on 127.0.0.1:any, cookie from {cookie}, "
+                   "log info text\n")
+    # a flag that breaks it
+    assert cli.main(["--config", conf, "--check-config", "--tls-dist-keyfile", pki.client.key_path]) == 2
+    assert "key does not match certificate" in capsys.readouterr().err
+    # an unusable cookie file: exit 1, as serve would
+    os.chmod(cookie, 0o644)
+    assert cli.main(["--config", conf, "--check-config"]) == 1
+    assert "owner only" in capsys.readouterr().err
+    # no cookie source: ~/.erlang.cookie named, not created
+    assert cli.main(["--check-config", "--listen", "0.0.0.0", "--insecure-plain-dist"]) == 0
+    assert "tcp distribution on 0.0.0.0:any, cookie from " + str(tmp_path / ".erlang.cookie") in \
+        capsys.readouterr().out
+    assert not (tmp_path / ".erlang.cookie").exists()
