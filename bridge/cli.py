@@ -205,7 +205,7 @@ async def serve(args) -> int:
     except (EpmdError, OSError) as exc:
         print(f"pyssl-bridge: cannot start {node.name.name}: {exc}", file=sys.stderr)
         return 1
-    install(node, stats_interval=args.stats_interval)
+    install(node, stats_interval=cfg.stats_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -48,6 +48,8 @@ SCHEMA: dict[str, Key] = {
     "log_level": Key(str, "info", LOG_LEVELS),
     "log_format": Key(str, "text", LOG_FORMATS),
     "insecure_plain_dist": Key(bool, False),
+    # seconds between the summary lines (None: $PYSSL_BRIDGE_STATS_INTERVAL or 60; 0: none)
+    "stats_interval": Key((int, float), None, minimum=0),
 }
 TLS_SCHEMA: dict[str, Key] = {
     "certfile": Key(str),
@@ -81,6 +83,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     insecure_plain_dist: bool = False
+    stats_interval: Optional[float] = None
     tls_dist: dict = field(default_factory=dict)   # TLS_SCHEMA keys given
     source: str = ""                      # the config file read, for messages
 
@@ -158,7 +161,7 @@ def settings(args) -> Settings:
             if key == "tls_dist":
                 s.tls_dist = dict(value)
             else:
-                setattr(s, key, float(value) if key == "ticktime" else value)
+                setattr(s, key, float(value) if key in ("ticktime", "stats_interval") else value)
     # flags win over the file
     if args.name or args.sname:       # one flag replaces both of the file's
         s.name, s.sname = args.name, args.sname
@@ -167,7 +170,8 @@ def settings(args) -> Settings:
     if args.cookie_file:
         s.cookie_file = args.cookie_file
         s.cookie_from_flag = True
-    for key in ("listen", "dist_port", "ticktime", "workers", "log_level", "log_format"):
+    for key in ("listen", "dist_port", "ticktime", "workers", "log_level", "log_format",
+                "stats_interval"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(s, key, value)

@@ -309,3 +309,12 @@ cacertfile = "{pki.ca.cert_path}"
     assert "tcp distribution on 0.0.0.0:any, cookie from " + str(tmp_path / ".erlang.cookie") in \
         capsys.readouterr().out
     assert not (tmp_path / ".erlang.cookie").exists()
+
+
+def test_stats_interval_from_the_file_and_the_flag(tmp_path):
+    path = write(tmp_path, "stats_interval = 10\n")
+    assert config.settings(args("--config", path)).stats_interval == 10.0
+    assert config.settings(args("--config", path, "--stats-interval", "0")).stats_interval == 0.0
+    assert config.settings(args()).stats_interval is None
+    with pytest.raises(ConfigError, match="stats_interval must be at least 0"):
+        config.settings(args("--config", write(tmp_path, "stats_interval = -1\n", "neg.toml")))
