@@ -171,7 +171,10 @@ class _Channel:
             self.tls.close()
 
     def connection_failed(self, exc) -> None:
-        log.warning("TLS distribution connection with %s failed: %s", self._who(), _why(exc))
+        who = self._who()
+        log.warning("TLS distribution connection with %s failed: %s", who, _why(exc),
+                    extra={"fields": {"event": "tls_dist_failed", "peer": who,
+                                      "alert": _alert_name(exc)}})
 
     def connection_lost(self) -> None:
         self._ended = True
@@ -295,8 +298,11 @@ class TLSCarrier:
             await asyncio.wait_for(asyncio.shield(tls.handshake), node.handshake_timeout)
         except (TLSAlertError, TLSClosed, asyncio.TimeoutError, OSError) as exc:
             peer = tls.peername()
-            log.warning("TLS distribution handshake from %s failed: %s",
-                        f"{peer[0]}:{peer[1]}" if peer else "?", _why(exc))
+            who = f"{peer[0]}:{peer[1]}" if peer else "?"
+            # json logs carry these as fields (bridge.logsetup): alerts by peer, scanners
+            log.warning("TLS distribution handshake from %s failed: %s", who, _why(exc),
+                        extra={"fields": {"event": "tls_dist_handshake_failed", "peer": who,
+                                          "alert": _alert_name(exc)}})
             _give_up(tls)
             return
         chan.attach(Connection(node, hs_header=HANDSHAKE_HEADER))
@@ -338,6 +344,11 @@ def _give_up(tls: TLSConnection) -> None:
         tls.handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
     if tls.transport is not None:
         tls.transport.abort()
+
+
+def _alert_name(exc) -> Optional[str]:
+    """OTP's name of a failure's TLS alert (unknown_ca...), None if it had none."""
+    return tls_alert_parts(exc)[0] if isinstance(exc, TLSAlertError) else None
 
 
 def _why(exc) -> str:

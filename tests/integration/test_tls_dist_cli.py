@@ -68,7 +68,11 @@ fail_if_no_peer_cert = true
     messages = [r["message"] for r in records]
     assert any(m.startswith(f"ready: {name}, tls distribution") for m in messages)
     assert any(m == f"connected to {node.name}" for m in messages)
-    assert any(r["logger"] == "bridge.tlsdist" and "Unknown CA" in r["message"] for r in records)
+    refused = [r for r in records if r["logger"] == "bridge.tlsdist"]
+    assert any("Unknown CA" in r["message"] for r in refused)
+    # the same as fields, for log shippers
+    assert any(r.get("event") == "tls_dist_handshake_failed" and r.get("alert") == "unknown_ca"
+               and r.get("peer", "").startswith("127.0.0.1:") for r in refused)
     assert "stopping" in messages
 
 
