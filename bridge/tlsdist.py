@@ -305,6 +305,7 @@ class TLSCarrier:
                                           "alert": _alert_name(exc)}})
             _give_up(tls)
             return
+        _log_established(tls, "from")
         chan.attach(Connection(node, hs_header=HANDSHAKE_HEADER))
 
     async def connect(self, node, peer: str, host: str, port: int, timeout: float) -> Connection:
@@ -332,9 +333,18 @@ class TLSCarrier:
         except BaseException:
             _give_up(tls)
             raise
+        _log_established(tls, "to")
         conn = Connection(node, initiator_for=peer, hs_header=HANDSHAKE_HEADER)
         chan.attach(conn)
         return conn
+
+
+def _log_established(tls: TLSConnection, direction: str) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        peer = tls.peername()
+        log.debug("TLS distribution %s %s: %s %s", direction,
+                  f"{peer[0]}:{peer[1]}" if peer else "?", tls.engine.version,
+                  tls.engine.cipher_name())
 
 
 def _give_up(tls: TLSConnection) -> None:
