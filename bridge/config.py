@@ -33,6 +33,7 @@ class Key:
     default: Any = None
     choices: tuple = ()
     minimum: Optional[float] = None
+    maximum: Optional[float] = None
 
 
 # Top-level keys. ``[tls_dist]`` holds TLS_SCHEMA's. The flag of a key is
@@ -42,7 +43,7 @@ SCHEMA: dict[str, Key] = {
     "sname": Key(str),                    # short node name
     "cookie_file": Key(str),
     "listen": Key(str, "127.0.0.1"),      # distribution listen address
-    "dist_port": Key(int, 0, minimum=0),  # 0: any free port (what EPMD is told)
+    "dist_port": Key(int, 0, minimum=0, maximum=65535),  # 0: any free port (what EPMD is told)
     "ticktime": Key((int, float), 60.0, minimum=1),
     "workers": Key(int, None, minimum=1),  # handshake threads (hooks waiting for Erlang)
     "log_level": Key(str, "info", LOG_LEVELS),
@@ -108,6 +109,8 @@ def _check(where: str, key: str, spec: Key, value) -> Any:
         raise ConfigError(f"{where}: {key} must be one of {', '.join(spec.choices)}, not {value!r}")
     if spec.minimum is not None and value < spec.minimum:
         raise ConfigError(f"{where}: {key} must be at least {spec.minimum:g}, not {value!r}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ConfigError(f"{where}: {key} must be at most {spec.maximum:g}, not {value!r}")
     if spec.kind is list and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: {key} must be an array of strings, not {value!r}")
     return value
@@ -170,17 +173,19 @@ def settings(args) -> Settings:
     if args.cookie_file:
         s.cookie_file = args.cookie_file
         s.cookie_from_flag = True
+    # flags get the file's checks too (argparse knows the types, not the ranges)
     for key in ("listen", "dist_port", "ticktime", "workers", "log_level", "log_format",
                 "stats_interval"):
         value = getattr(args, key, None)
         if value is not None:
-            setattr(s, key, value)
+            setattr(s, key, _check("flags", "--" + key.replace("_", "-"), SCHEMA[key], value))
     if getattr(args, "insecure_plain_dist", False):
         s.insecure_plain_dist = True
     for key in TLS_SCHEMA:
         value = getattr(args, "tls_dist_" + key, None)
         if value is not None:
-            s.tls_dist[key] = value
+            flag = "--tls-dist-" + key.replace("_", "-")
+            s.tls_dist[key] = _check("flags", flag, TLS_SCHEMA[key], value)
     verbose = getattr(args, "verbose", 0) or 0
     if verbose:   # -v: debug, whatever the file says (the flag is the later word)
         s.log_level = "debug"

@@ -318,3 +318,22 @@ def test_stats_interval_from_the_file_and_the_flag(tmp_path):
     assert config.settings(args()).stats_interval is None
     with pytest.raises(ConfigError, match="stats_interval must be at least 0"):
         config.settings(args("--config", write(tmp_path, "stats_interval = -1\n", "neg.toml")))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--workers", "0"], "flags: --workers must be at least 1"),
+    (["--workers", "-3"], "flags: --workers must be at least 1"),
+    (["--dist-port", "-5"], "flags: --dist-port must be at least 0"),
+    (["--dist-port", "70000"], "flags: --dist-port must be at most 65535"),
+    (["--ticktime", "0"], "flags: --ticktime must be at least 1"),
+    (["--stats-interval", "-1"], "flags: --stats-interval must be at least 0"),
+    (["--tls-dist-certfile", "c.pem", "--tls-dist-depth", "-1"], "flags: --tls-dist-depth must be at least 0"),
+])
+def test_flags_get_the_files_range_checks(argv, words):
+    with pytest.raises(ConfigError, match=words):
+        config.settings(args(*argv))
+
+
+def test_out_of_range_dist_port_in_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="dist_port must be at most 65535"):
+        config.settings(args("--config", write(tmp_path, "dist_port = 65536\n")))
