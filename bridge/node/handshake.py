@@ -45,8 +45,9 @@ OUR_FLAGS = (MANDATORY_25 | DIST_MONITOR | DIST_MONITOR_NAME | SMALL_ATOM_TAGS
              | UNICODE_IO | UNLINK_ID | SPAWN | V4_NC | ALIAS)
 
 
-# No handshake message comes near this (a name is at most 255 bytes plus 19); a
-# 4-byte prefix could otherwise make us buffer 4 GiB from an unauthenticated peer.
+# No handshake message comes near this (a node name is at most 255 characters, 1020
+# bytes of UTF-8, plus 19); a 4-byte prefix could otherwise make us buffer 4 GiB
+# from an unauthenticated peer.
 MAX_MESSAGE = 4096
 
 
@@ -63,7 +64,8 @@ def _name_msg(flags: int, creation: int, name: bytes) -> bytes:
 
 
 class Handshake:
-    """Common machinery: 2-byte framed messages in, a queue of bytes out."""
+    """Common machinery: length-prefixed messages in (``header`` bytes), a queue of
+    bytes out."""
 
     def __init__(self, our_name: str, cookie: str, creation: int, flags: int = OUR_FLAGS,
                  header: int = 2):
