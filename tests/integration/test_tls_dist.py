@@ -289,3 +289,16 @@ def test_bridge_checks_the_dialled_nodes_host_unless_told_not_to(cookie, dpki, c
         n.stop()
         checking.stop()
         trusting.stop()
+
+
+def test_bridge_dialling_with_a_wrong_cookie_is_refused(cookie, dpki, tls_bridge):
+    # TLS succeeds both ways (trusted certificates); the cookie still decides
+    n = tls_erl(unique("tlsothercookie"), cookie + "other", dpki.optfile("othercookie", dpki.node))
+    try:
+        async def ask():
+            return await tls_bridge.node.rpc(n.name, "erlang", "node", [], timeout=20)
+        assert tls_bridge.run(ask()) == (A("badrpc"), A("nodedown"))
+        assert A(n.name) not in tls_bridge.call(tls_bridge.node.connected_nodes)
+        assert A(tls_bridge.name) not in n.eval("nodes(hidden)")
+    finally:
+        n.stop()
