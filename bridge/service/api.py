@@ -167,9 +167,9 @@ class Api:
             ("getstat", 1): on(_EINVAL, lambda k, a, c: info.getstat(k, list(map(Atom, info.STATS)))),
             ("getstat", 2): on(_EINVAL, lambda k, a, c: info.getstat(k, a[1]), check=_stat_list),
             ("update_keys", 2): self._update_keys,
-            ("handshake_continue", 2): on(_CLOSED, lambda k, a, c: session.handshake_continue(k)),
-            ("handshake_continue", 3): on(_CLOSED, lambda k, a, c: session.handshake_continue(k)),
-            ("handshake_cancel", 1): on(_CLOSED, lambda k, a, c: session.handshake_continue(k)),
+            ("handshake_continue", 2): on(_CLOSED, lambda k, a, c: session.handshake_continue(k, a[1], INFINITY, c)),
+            ("handshake_continue", 3): on(_CLOSED, lambda k, a, c: session.handshake_continue(k, a[1], a[2], c)),
+            ("handshake_cancel", 1): on(_CLOSED, lambda k, a, c: session.handshake_cancel(k)),
             ("versions", 0): lambda a, c: errors.versions(),
             ("format_error", 1): lambda a, c: errors.format_error(a[0]),
             # the shim's TLS upgrade of a gen_tcp socket through a relay (bridge.service.upgrade)

@@ -82,7 +82,8 @@ known_differences() ->
      {server_cipher_no_overlap_12,
       "OpenSSL answers a ClientHello with no common cipher suite with the "
       "handshake_failure alert (RFC 5246 allows it); OTP sends insufficient_security. "
-      "The bridge does not write TLS records itself, so the alert on the wire is OpenSSL's"},
+      "The bridge writes no TLS record itself but handshake_cancel/1's plaintext "
+      "user_canceled alert, so the alert on the wire is OpenSSL's"},
      {client_unknown_ca, ?OPENSSL_13_ALERT},
      {client_expired, ?OPENSSL_13_ALERT},
      {client_critical_extension, ?OPENSSL_13_ALERT},

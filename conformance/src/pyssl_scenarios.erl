@@ -26,6 +26,7 @@ all() ->
         pyssl_scenarios_data:all() ++
         pyssl_scenarios_conn:all() ++
         pyssl_scenarios_verify:all() ++
+        pyssl_scenarios_hello:all() ++
         pyssl_scenarios_sessions:all().
 
 %% @doc A scenario with its area.

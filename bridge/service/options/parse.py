@@ -137,12 +137,14 @@ def parse_handshake_options(opts, listen: ParsedOptions) -> ParsedOptions:
         ssl_opts, _sock = _expand_options(opts)
         base = dict(listen.ssl)
         items = [(_akey(o[0]), o[1]) for o in ssl_opts]
-        omap = _process_options(items, base, {"role": "server"})
+        # (a client's are the paused connect's: handshake_continue after {handshake, hello})
+        role = listen.role
+        omap = _process_options(items, base, {"role": role})
         given = {_akey(o[0]): o[1] for o in ssl_opts}
-        _unsupported(omap, given, "server")
+        _unsupported(omap, given, role)
     except SslOptionError as e:
         raise SslOptionError((_ERROR, e.term)) from None
-    parsed = ParsedOptions(role="server", ssl=omap, socket=listen.socket.copy(),
+    parsed = ParsedOptions(role=role, ssl=omap, socket=listen.socket.copy(),
                            inet=dict(listen.inet), given=list(listen.given) + list(given),
                            inet_list=list(listen.inet_list))
     parsed.files = _files(omap)

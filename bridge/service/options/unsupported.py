@@ -29,7 +29,7 @@ def _unsupported(omap: dict, given: dict, role: str):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
     for name in ("srp_identity",
-                 "next_protocols_advertised", "partial_chain",
+                 "next_protocols_advertised",
                  "certs_keys"):
         if name in given and not _is_undef(omap.get(name)):
             refuse(name, given.get(name, omap.get(name)))
@@ -40,12 +40,15 @@ def _unsupported(omap: dict, given: dict, role: str):
         refuse("cb_info", cb)
     checks = [
         ("password", lambda v: _is_fun(v)),
-        ("customize_hostname_check", lambda v: v != []),
         ("sni_hosts", _sni_hosts_unsupported),
-        ("crl_check", lambda v: v is not False),
+        # CRLs come from the caller node's ssl_crl_cache (bridge.service.crl); a
+        # cache module of the caller's own, or fetching distribution points over
+        # HTTP ({internal, [{http, T}]}), is not done
+        ("crl_cache", lambda v: not (isinstance(v, tuple) and len(v) == 2 and _is(v[0], "ssl_crl_cache")
+                                     and isinstance(v[1], tuple) and len(v[1]) == 2
+                                     and _is(v[1][0], "internal") and v[1][1] == [])),
         ("ocsp_stapling", lambda v: v is True),
         ("use_ticket", use_ticket_unsupported),
-        ("handshake", lambda v: _is(v, "hello")),
         ("protocol", lambda v: _is(v, "dtls")),
         ("erl_dist", lambda v: v is True),
         ("key", lambda v: isinstance(v, dict)),

@@ -205,9 +205,9 @@ DELIBERATE = [
     ("connect", "[{client_preferred_next_protocols, {client, [<<\"h2\">>]}}]",
      "client_preferred_next_protocols"),
     ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),
-    ("connect", "[{handshake, hello}]", "handshake"),
     ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}]", "next_protocols_advertised"),
-    ("connect", "[{crl_check, true}]", "crl_check"),
+    ("connect", "[{crl_check, true}, {crl_cache, {ssl_crl_cache, {internal, [{http, 5000}]}}}]", "crl_cache"),
+    ("connect", "[{crl_cache, {ssl_crl_hash_dir, {internal, [{dir, \"/tmp\"}]}}}]", "crl_cache"),
     # per-host options other than the certificate and key
     ("listen", "[{sni_hosts, [{\"a.example\", [{verify, verify_peer}]}]}]", "sni_hosts"),
 ]
