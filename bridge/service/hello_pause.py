@@ -169,16 +169,11 @@ async def handshake_continue(sock, opts, timeout, caller):
 
 
 def handshake_cancel(sock):
-    """``handshake_cancel/1`` on a paused socket: ssl's ``user_hello({call, From},
-    cancel, _)`` replies ok and ends the connection with a fatal user_canceled."""
+    """``handshake_cancel/1`` on a paused socket: ``ok``, and the connection ends.
+    ssl's ``user_hello({call, From}, cancel, _)`` sends a fatal user_canceled alert
+    first; the bridge writes no TLS record of its own and OpenSSL has no call that
+    sends an alert of the caller's choice, so the peer sees the TCP connection close
+    (its handshake fails with ``closed`` where ssl's peer gets the alert)."""
     sock.paused = None
-    csock = sock.pending_tcp
-    if sock.role == "client" and sock.tls is not None:
-        sock.tls.send_plain_record(tls_hello.user_canceled_alert())
-    elif csock is not None:
-        try:
-            csock.send(tls_hello.user_canceled_alert())
-        except OSError:
-            pass
     sock.close_now()
     return OK

@@ -6,9 +6,6 @@ records (content type 22), possibly fragmented over several records
 (RFC 8446 5.1, RFC 5246 6.2.1). ``HelloReader`` takes the bytes as they come and
 says when the whole message is there; the bytes themselves are kept untouched
 for the TLS engine, which gets them once the owner continues.
-
-Also here: the one record the bridge writes itself, ssl's ``handshake_cancel/1``
-alert (fatal ``user_canceled``), sent before any key exists, so in plaintext.
 """
 from __future__ import annotations
 
@@ -90,9 +87,3 @@ def _parse(msg_type: int, body: bytes, raw: bytes) -> Hello:
         n = int.from_bytes(body[pos:pos + 2], "big")
         exts = body[pos + 2:pos + 2 + n]
     return Hello(msg_type, version, exts, raw)
-
-
-def user_canceled_alert() -> bytes:
-    """A plaintext fatal user_canceled alert record (what ssl's
-    ``handshake_cancel/1`` sends: ``?ALERT_REC(?FATAL, ?USER_CANCELED)``)."""
-    return bytes([21, 3, 3, 0, 2, 2, 90])

@@ -233,10 +233,6 @@ class TLSConnection(asyncio.Protocol):
         self.handshake = _HANDSHAKE_DONE
         return self
 
-    def send_plain_record(self, record: bytes) -> None:
-        """A record the engine did not make (a paused hello's user_canceled alert)."""
-        self._send_raw(record)
-
     def eof_received(self):
         if self._state is _S.CLOSING:
             return False            # closing and the peer is done too: close the socket

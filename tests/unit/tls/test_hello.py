@@ -63,7 +63,3 @@ def test_a_truncated_body_and_an_endless_one():
     with pytest.raises(hello.HelloError):
         for _ in range(20):
             r.feed(bytes([22, 3, 3, 0x40, 0]) + bytes(0x4000))
-
-
-def test_user_canceled_is_a_fatal_alert_record():
-    assert hello.user_canceled_alert() == bytes([21, 3, 3, 0, 2, 2, 90])
