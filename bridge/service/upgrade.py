@@ -118,6 +118,10 @@ class RelayTransport(asyncio.Transport):
         if self._detached:
             if isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA:
                 self.plain += bytes(event[1])
+            # the peer closing TCP after its close_notify ends nothing here: the
+            # downgrade's hand-over is on its way, the relay answers it from its
+            # peer_closed state, and the reply must find this process (the relay's
+            # {tcp_closed} often comes in the same burst as the close_notify)
             return
         if self._lost:
             return
@@ -165,6 +169,8 @@ class RelayTransport(asyncio.Transport):
     async def hand_over(self, new_owner: Pid, timeout: Optional[float]):
         """Ask the relay to give the TCP socket to ``new_owner``: ``{ok, Port, Unread}``
         from the relay (or None if it is gone). The relay ends without closing it."""
+        if self._lost or self.process is None or not self.process.alive:
+            return None                 # nobody would get the relay's answer
         ref = self.node.make_ref()
         fut = asyncio.get_running_loop().create_future()
         self._replies[ref] = fut
