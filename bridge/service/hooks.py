@@ -1,7 +1,7 @@
 """The Erlang funs a connection's TLS session calls back, gathered in one place.
 
 ``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni) and the
-PSK ``user_lookup_fun`` (bridge.service.psk) are the caller's funs; each
+``user_lookup_fun`` of PSK or SRP (bridge.service.psk) are the caller's funs; each
 becomes a hook in the connection's ``TLSConfig`` that runs the fun on the
 caller's node. A listen socket's config is shared by its connections, so the
 hooks go on a copy.
@@ -27,7 +27,13 @@ def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
         s = sni.hook_for(parsed, service, caller, files)
         if s is not None:
             hooks["sni_hook"] = s
-    p = psk.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
-    if p is not None:
-        hooks["psk_hook"] = p
+    if cfg.srp_server:
+        # SRP runs on the tlslite-ng engine, which asks for a verifier, not a key
+        s = psk.srp_hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+        if s is not None:
+            hooks["srp_hook"] = s
+    else:
+        p = psk.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+        if p is not None:
+            hooks["psk_hook"] = p
     return dataclasses.replace(cfg, **hooks) if hooks else cfg
