@@ -232,7 +232,12 @@ class TLSLiteEngine:
         else:
             key = ser.load_pem_private_key(cfg.key_pem, cfg.password)
         pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
-        chain = X509CertChain([X509().parseBinary(bytearray(der)) for der in cfg.cert_chain])
+        certs = []
+        for der in cfg.cert_chain:
+            cert = X509()
+            cert.parseBinary(bytearray(der))
+            certs.append(cert)
+        chain = X509CertChain(certs)
         return chain, parsePEMKey(pem.decode("ascii"), private=True)
 
     def _start(self, cfg: TLSConfig):
@@ -256,7 +261,7 @@ class TLSLiteEngine:
                     srpParams=(bytearray(user), bytearray(password)), settings=settings,
                     nextProtos=npn, serverName=server_name, alpn=alpn)
             return self.conn._handshakeClientAsync(
-                certParams=(chain, key) if chain else (), settings=settings, nextProtos=npn,
+                certParams=(chain, key), settings=settings, nextProtos=npn,
                 serverName=server_name, alpn=alpn)
         verifiers = _SRPVerifiers(self) if cfg.srp_server else None
         npn = [bytearray(p) for p in cfg.npn_advertised] if cfg.npn_advertised is not None else None
