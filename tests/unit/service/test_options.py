@@ -202,11 +202,14 @@ def test_listen_options_match_otp(erl, opts_text):
 
 # Options OTP accepts but the bridge refuses on purpose, naming them.
 DELIBERATE = [
-    ("connect", "[{client_preferred_next_protocols, {client, [<<\"h2\">>]}}]",
-     "client_preferred_next_protocols"),
+    # NPN and SRP run on the tlslite-ng engine: what it cannot do with them is refused
+    ("connect", "[{client_preferred_next_protocols, {client, [<<\"h2\">>]}}, {keep_secrets, true}]",
+     "keep_secrets"),
+    ("connect", "[{srp_identity, {\"u\", \"p\"}}, {versions, ['tlsv1.2']}, {reuse_session, <<1>>}]",
+     "reuse_session"),
     ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),
     ("connect", "[{handshake, hello}]", "handshake"),
-    ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}]", "next_protocols_advertised"),
+    ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}, {keep_secrets, true}]", "keep_secrets"),
     ("connect", "[{crl_check, true}]", "crl_check"),
     # per-host options other than the certificate and key
     ("listen", "[{sni_hosts, [{\"a.example\", [{verify, verify_peer}]}]}]", "sni_hosts"),
