@@ -26,7 +26,8 @@ all() ->
         pyssl_scenarios_data:all() ++
         pyssl_scenarios_conn:all() ++
         pyssl_scenarios_verify:all() ++
-        pyssl_scenarios_sessions:all().
+        pyssl_scenarios_sessions:all() ++
+        pyssl_scenarios_srp:all().
 
 %% @doc A scenario with its area.
 mk(Area, Name, Fun) -> {Name, Fun, #{area => Area}}.
