@@ -97,6 +97,8 @@ class TLSConfig:
 
     @property
     def blocking_hooks(self) -> bool:
-        """Hooks that may wait for Erlang: handshake steps must run off the loop."""
+        """Hooks that may wait for Erlang: handshake steps must run off the loop. So
+        do the tlslite-ng engine's (pure Python public-key arithmetic: its RSA-2048
+        signature or SRP's exponentiations take milliseconds, bench.engine_bench)."""
         return self.verify_hook is not None or self.sni_hook is not None or self.psk_hook is not None \
-            or self.srp_hook is not None
+            or self.srp_hook is not None or self.engine == "tlslite"
