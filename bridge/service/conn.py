@@ -72,7 +72,7 @@ _TRANSITIONS = {
 _HELD = frozenset({_S.ACCEPTED, _S.HANDSHAKING, _S.HELD})
 
 _NEVER = 1 << 62          # a raw-mode recv length no buffer reaches
-_A_SSL, _A_SESSION_TICKET = Atom("ssl"), Atom("session_ticket")
+_A_SSL, _A_SESSION_TICKET, _A_EARLY_DATA = Atom("ssl"), Atom("session_ticket"), Atom("early_data")
 
 
 class ConnSocket(ConnInfo, SocketBase):
@@ -165,6 +165,12 @@ class ConnSocket(ConnInfo, SocketBase):
             return False
         self._set_state(_S.HELD)
         self.apply_os_options()
+        status = tls.engine.early_data_status
+        if status is not None:
+            # tls_handshake_1_3:signal_user_early_data/2: a client's owner hears whether
+            # the server took its early data before connect returns (the reply follows
+            # on the same connection, so in order)
+            self.service.node.send(self.delivery.owner, (_A_SSL, self.term, (_A_EARLY_DATA, Atom(status))))
         return True
 
     def handshake(self, opts, timeout, caller, *, new_api):

@@ -1,7 +1,8 @@
 """The Erlang funs a connection's TLS session calls back, gathered in one place.
 
-``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni) and the
-``user_lookup_fun`` of PSK or SRP (bridge.service.psk) are the caller's funs; each
+``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni), the
+``user_lookup_fun`` of PSK or SRP (bridge.service.psk) and a server's ``reuse_session``
+fun (bridge.service.reuse) are the caller's funs; each
 becomes a hook in the connection's ``TLSConfig`` that runs the fun on the
 caller's node. A listen socket's config is shared by its connections, so the
 hooks go on a copy.
@@ -13,7 +14,7 @@ import dataclasses
 from bridge.etf.types import Pid
 from bridge.tls.config import TLSConfig
 
-from . import options, psk, sni, verify
+from . import options, psk, reuse, sni, verify
 
 
 def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
@@ -27,6 +28,9 @@ def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
         s = sni.hook_for(parsed, service, caller, files)
         if s is not None:
             hooks["sni_hook"] = s
+        r = reuse.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+        if r is not None:
+            hooks["reuse_hook"] = r
     if cfg.srp_server:
         # SRP runs on the tlslite-ng engine, which asks for a verifier, not a key
         s = psk.srp_hook_for(parsed.ssl, service.node, caller, options.fun_arity)

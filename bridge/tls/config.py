@@ -44,6 +44,17 @@ class TLSConfig:
     session_tickets: str = "disabled"
     # client, manual: the tickets to offer (use_ticket; what "manual" handed out)
     use_ticket: tuple = ()
+    # TLS 1.3 early data (ssl's early_data): a server's ``enabled`` (True) takes up to
+    # MAX_EARLY_DATA bytes with a ticket; a client's binary goes with its ClientHello
+    early_data: object = None
+    # server: the caller's reuse_session fun, asked (on the handshake thread, may block)
+    # whether the TLS 1.2 session a client offers may be resumed:
+    # reuse_hook(session id, peer certificate DER or None, OpenSSL cipher name) -> bool
+    reuse_hook: Optional[object] = None
+    # server: OpenSSL's session id context. A session is resumed only in the context
+    # it was made in; bridge.tls.engine switches a connection to a twin context (other
+    # id context, same everything else) to make OpenSSL miss a session reuse_hook refused
+    session_id_context: bytes = b"pyssl-bridge"
     alpn_advertised: list[bytes] = field(default_factory=list)   # client: protocols offered
     alpn_preferred: list[bytes] = field(default_factory=list)    # server: preference order
     # Verification callback hook (verify_fun): set by the service; the engine calls it
@@ -100,5 +111,6 @@ class TLSConfig:
         """Hooks that may wait for Erlang: handshake steps must run off the loop. So
         do the tlslite-ng engine's (pure Python public-key arithmetic: its RSA-2048
         signature or SRP's exponentiations take milliseconds, bench.engine_bench)."""
-        return self.verify_hook is not None or self.sni_hook is not None or self.psk_hook is not None \
+        return self.verify_hook is not None or self.sni_hook is not None \
+            or self.psk_hook is not None or self.reuse_hook is not None \
             or self.srp_hook is not None or self.engine == "tlslite"

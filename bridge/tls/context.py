@@ -104,7 +104,8 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
             tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.honor_cipher_order,
-            cfg.sigalgs, cfg.groups, cfg.keep_secrets)
+            cfg.sigalgs, cfg.groups, cfg.keep_secrets, cfg.session_id_context,
+            cfg.early_data is True)
 
 
 class ContextCache:
@@ -254,7 +255,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     elif cfg.role == "server":
         ossl.set_tmp_dh_pem(ctx, _DEFAULT_DH)
     if cfg.role == "server":
-        ctx.set_session_id(b"pyssl-bridge")
+        ctx.set_session_id(cfg.session_id_context)
         # ssl's server session cache (reuse_sessions, default true); sessions live as
         # long as ssl's session_lifetime default (bridge.tls.sessions). Without reuse
         # ssl still sends a 32-byte session id, so OpenSSL's cache stays in server mode
@@ -264,6 +265,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         ossl.set_session_cache(ctx, "server" if cache else "server_no_store")
         # which tickets callbacks.on_servername leaves on (none unless asked for)
         ctx.set_app_data(cfg.session_tickets)
+        if cfg.early_data is True and cfg.session_tickets in ("stateless", "stateful"):
+            # early_data enabled: tickets say how much the server takes (ssl's default
+            # server_session_ticket_max_early_data); the engine reads it (TLSEngine.do_handshake)
+            ossl.set_max_early_data(ctx, sessions.MAX_EARLY_DATA)
         ossl.set_session_timeout(ctx, sessions.SESSION_LIFETIME)
         if cfg.alpn_preferred:
             preferred = list(cfg.alpn_preferred)

@@ -50,6 +50,7 @@ a client verifies even under verify_none (OTP does too: the hook decides). An ex
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 from typing import Optional
@@ -142,7 +143,22 @@ class TLSEngine:
         self._out_pending: list[bytes] = []
         self._first_header = b""         # the peer's first record header (5 bytes)
         self.sni_error: Optional[Exception] = None   # the sni hook raised
+        # server with a reuse_session fun: the connection's first bytes, until the
+        # ClientHello's session id is in them (see _ask_reuse_hook)
+        self._hello: Optional[bytes] = b"" if cfg.role == "server" and cfg.reuse_hook else None
+        self._sid_ctx = cfg.session_id_context
+        # TLS 1.3 early data: a server reads it before the handshake goes on (OpenSSL
+        # wants SSL_read_early_data first) and gives it as the first plaintext; a
+        # client tells its owner whether the server took what it sent
+        self._early_reading = cfg.role == "server" and cfg.early_data is True \
+            and cfg.session_tickets in ("stateless", "stateful")
+        self._early_plain: list[bytes] = []
+        self._early_wanted = False       # client: early data to send with a ticket
+        self._early_sent = False         # ... and OpenSSL took it
+        self._early_accepted = False
+        self.early_data_status: Optional[str] = None   # client: "accepted" | "rejected"
         self.psk_failed = False          # the PSK hook gave no key: illegal_parameter, as OTP
+        self.reuse_failed = False        # the reuse_session hook failed: handshake_failure
         # verify hook bookkeeping: (depth, reason) already told, the depth of an
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf: Optional[dict] = None            # made on the hook's first call
@@ -228,6 +244,20 @@ class TLSEngine:
                 der = sessions.CLIENT_TICKETS.for_peer(self._session_name)
             if der is None and cfg.reuse_sessions is True:
                 der = sessions.CLIENT_SESSIONS.for_peer(self._session_peer)
+        if der and cfg.early_data is not None and "tlsv1.3" in cfg.versions:
+            room = ossl.session_max_early_data(der)
+            if cfg.session_tickets == "auto" and room < len(cfg.early_data):
+                # auto: ssl resumes with no ticket rather than one that cannot take the
+                # early data (tls_handshake_1_3:choose_ticket/2)
+                der = None
+            elif ossl.offer_session(self.conn, der):
+                # a ticket the owner chose: ssl sends the early data even when the ticket
+                # says the server takes none, and hears it was rejected; OpenSSL will
+                # not send it then, and the owner hears the same
+                self._early_wanted = True
+                if room >= len(cfg.early_data):
+                    self._early_sent = ossl.write_early_data(self.conn, cfg.early_data)
+                return
         if der:
             ossl.offer_session(self.conn, der)
 
@@ -267,6 +297,11 @@ class TLSEngine:
 
     # ---- callbacks ------------------------------------------------------------
     def _info(self, conn, where, ret) -> None:
+        if self._early_sent and not self._early_accepted \
+                and conn.get_state_string() == b"TLSv1.3 write end of early data":
+            # a client sends EndOfEarlyData only when the server accepted its early data
+            # (RFC 8446 4.5): SSL_get_early_data_status is not among the bound functions
+            self._early_accepted = True
         if where & _CB_ALERT:
             alert = ((ret >> 8) & 0xFF, ret & 0xFF)
             if alert[1] == 0:
@@ -363,6 +398,8 @@ class TLSEngine:
     def receive_ciphertext(self, data: bytes) -> None:
         if len(self._first_header) < 5:
             self._first_header += data[:5 - len(self._first_header)]
+        if self._hello is not None and len(self._hello) < 76:
+            self._hello += data[:76 - len(self._hello)]
         self.conn.bio_write(data)
 
     def receive_eof(self) -> None:
@@ -382,6 +419,10 @@ class TLSEngine:
         """Advance the handshake (or a renegotiation); True once complete."""
         if self.handshake_done and not self.renegotiating:
             return True
+        if self._hello is not None:
+            self._ask_reuse_hook()
+        if self._early_reading and not self._read_early_data():
+            return False
         try:
             self.conn.do_handshake()
         except SSL.WantReadError:
@@ -398,7 +439,72 @@ class TLSEngine:
         if not self.handshake_done:
             self.handshake_done = True
             self._keep_session()
+            if self._early_wanted:
+                self.early_data_status = "accepted" if self._early_accepted else "rejected"
+            if self.cfg.reuse_hook is not None:
+                self._keep_server_session()
         return True
+
+    def _read_early_data(self) -> bool:
+        """A server with early_data enabled: SSL_read_early_data until OpenSSL says the
+        early data is over (or none came, or it was rejected); True then, and the
+        handshake goes on. ssl hands accepted early data to the owner as the first
+        application data; so does read_plaintext."""
+        while True:
+            what, data = ossl.read_early_data(self.conn)
+            if what == "data":
+                self._early_plain.append(data)
+                continue
+            if what == "want":
+                self._check_sni_hook()
+                return False
+            self._early_reading = False       # "finish", or "error": do_handshake reports it
+            return True
+
+    # ---- server: the reuse_session fun ---------------------------------------------
+    def _ask_reuse_hook(self) -> None:
+        """ssl's ``ssl_session:is_resumable/4`` for a server with a ``reuse_session``
+        fun: a session the client offers that is in the cache is resumed only if the
+        fun says ``true``. OpenSSL decides while it reads the ClientHello and has no
+        callback in the bindings to ask, so the id is read from the first bytes before
+        OpenSSL sees them, the fun asked, and a refused session made to miss OpenSSL's
+        cache: the connection moves to the twin context whose session id context
+        differs (OpenSSL's ssl_get_prev_session treats a session of another id context
+        as a cache miss). A session made in the twin is found the other way round."""
+        sid = sessions.offered_session_id(self._hello)
+        if sid is None and not self.eof:
+            return                       # the session id has not come yet
+        self._hello = None
+        got = sessions.SERVER_SESSIONS.get(sid) if sid else None
+        if got is None:
+            return
+        peer_cert, cipher, made_in = got
+        try:
+            reuse = self.cfg.reuse_hook(sid, peer_cert, cipher)
+        except Exception as exc:
+            # ssl catches a fun that crashes (or answers other than a boolean) in its
+            # hello handling and sends handshake_failure, reason malformed_handshake_data.
+            # OpenSSL is made to send that alert itself: the connection moves to a
+            # context with no suite a client offers (no shared cipher: handshake_failure)
+            # and an id context of its own (no session to resume)
+            log.warning("reuse_session fun failed: %r", exc)
+            self.reuse_failed = True
+            self.conn.set_context(CONTEXTS.get(dataclasses.replace(
+                self.cfg, versions=("tlsv1.2",), cipher_list=_NO_SHARED_SUITE,
+                session_id_context=b"pyssl-bridge/failed")))
+            return
+        target = made_in if reuse else _twin_sid_ctx(made_in)
+        if target != self._sid_ctx:
+            self.conn.set_context(CONTEXTS.get(dataclasses.replace(self.cfg, session_id_context=target)))
+            self._sid_ctx = target
+
+    def _keep_server_session(self) -> None:
+        """Remember what the reuse_session fun is told of a new TLS 1.2 session."""
+        if self.role != "server" or not self.cfg.reuse_sessions or self.version == "tlsv1.3" \
+                or ossl.session_reused(self.conn):
+            return
+        sessions.SERVER_SESSIONS.store(self.session_id(), self.peer_cert_der(),
+                                       self.cipher_name(), self._sid_ctx)
 
     def _check_sni_hook(self) -> None:
         # an sni_fun that failed kills the connection as it kills ssl's: nothing
@@ -410,6 +516,8 @@ class TLSEngine:
     def read_plaintext(self) -> bytes:
         """All plaintext available now (b"" if none). Sets ``peer_closed`` on close_notify."""
         chunks = []
+        if self._early_plain:
+            chunks, self._early_plain = self._early_plain, []
         recv = self.conn.recv
         while True:
             try:
@@ -524,6 +632,8 @@ class TLSEngine:
                 desc = self._reason_alert(reason)
             elif self.psk_failed:
                 desc = ILLEGAL_PARAMETER    # OTP: illegal_parameter when no key is found
+            elif self.reuse_failed:
+                desc, reason = HANDSHAKE_FAILURE, "malformed_handshake_data"
             elif not self.handshake_done and _first_header_alert(self._first_header) is not None:
                 # OTP's record layer judges the first header before anything else
                 desc = _first_header_alert(self._first_header)
@@ -615,6 +725,17 @@ class TLSEngine:
 
 
 _HELLO_MAX_RECORD = 16384 + 2048      # OTP's ?MAX_CIPHER_TEXT_LENGTH
+
+
+# a TLS 1.2 suite no client offers unasked (PSK without a PSK callback can never be
+# chosen): OpenSSL's answer to every ClientHello is then handshake_failure
+_NO_SHARED_SUITE = "PSK-AES128-GCM-SHA256"
+
+
+def _twin_sid_ctx(sid_ctx: bytes) -> bytes:
+    """The other of a server's two session id contexts (see TLSEngine._ask_reuse_hook)."""
+    twin = b"/refused"
+    return sid_ctx[:-len(twin)] if sid_ctx.endswith(twin) else sid_ctx + twin
 
 
 def _first_header_alert(header: bytes) -> Optional[int]:

@@ -39,6 +39,7 @@ class Engine(Protocol):
     peer_closed: bool           # close_notify (or TCP EOF) seen by read_plaintext
     failed: Optional[Exception]  # a failure kept until the data before it is delivered
     tickets: list               # TLS 1.3 tickets for the owner (session_tickets manual)
+    early_data_status: Optional[str]   # client: "accepted" | "rejected" early data, or None
 
     # ---- bytes in and out
     def receive_ciphertext(self, data: bytes) -> None: ...

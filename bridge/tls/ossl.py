@@ -315,3 +315,54 @@ def cipher_names(codes, cipher_list: bytes, ciphersuites_13: bytes) -> dict[int,
         if name in enabled:
             table[code] = name
     return table
+
+
+# ---- TLS 1.3 early data (0-RTT; ssl's early_data option) --------------------------------
+
+def set_max_early_data(ctx: SSL.Context, size: int) -> None:
+    """A server accepts up to ``size`` bytes of early data and says so in its tickets
+    (``SSL_CTX_set_max_early_data``; ssl's server_session_ticket_max_early_data)."""
+    _lib.SSL_CTX_set_max_early_data(ctx._context, size)
+
+
+def session_max_early_data(der: bytes) -> int:
+    """How much early data the server that issued the ticket in ``der`` takes (0: none)."""
+    src = _ffi.new("unsigned char[]", der)
+    pp = _ffi.new("unsigned char **", src)
+    sess = _lib.d2i_SSL_SESSION(_ffi.NULL, pp, len(der))
+    if sess == _ffi.NULL:
+        _lib.ERR_clear_error()
+        return 0
+    try:
+        return int(_lib.SSL_SESSION_get_max_early_data(sess))
+    finally:
+        _lib.SSL_SESSION_free(sess)
+
+
+def write_early_data(conn: SSL.Connection, data: bytes) -> bool:
+    """A client writes ``data`` as early data with its ClientHello (``SSL_write_early_data``,
+    before the handshake; over memory BIOs it never waits). False if OpenSSL refused."""
+    written = _ffi.new("size_t *")
+    if _lib.SSL_write_early_data(conn._ssl, data, len(data), written) == 1:
+        return True
+    _lib.ERR_clear_error()
+    return False
+
+
+_EARLY_BUF = 16384
+
+
+def read_early_data(conn: SSL.Connection) -> tuple[str, bytes]:
+    """A server's step of ``SSL_read_early_data``: ("data", bytes) read, ("want", b"")
+    more input needed, ("finish", b"") the early data is over (or there was none) and
+    ``do_handshake`` goes on; ("error", b"") OpenSSL failed (do_handshake reports it)."""
+    buf = _ffi.new("char[]", _EARLY_BUF)
+    got = _ffi.new("size_t *")
+    r = _lib.SSL_read_early_data(conn._ssl, buf, _EARLY_BUF, got)
+    if r == 1:                                   # SSL_READ_EARLY_DATA_SUCCESS
+        return "data", _ffi.buffer(buf, got[0])[:]
+    if r == 2:                                   # SSL_READ_EARLY_DATA_FINISH
+        return "finish", b""
+    if _lib.SSL_get_error(conn._ssl, r) == _lib.SSL_ERROR_WANT_READ:
+        return "want", b""
+    return "error", b""

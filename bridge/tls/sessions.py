@@ -23,6 +23,9 @@ from typing import Optional
 # ssl's defaults: session_lifetime 7200 s (ssl app env), session_cache_client_max 1000
 SESSION_LIFETIME = 7200
 CLIENT_CACHE_MAX = 1000
+# ssl's DEFAULT_MAX_EARLY_DATA_SIZE (ssl_internal.hrl): what a server with early_data
+# enabled takes, when the ssl app env server_session_ticket_max_early_data is not set
+MAX_EARLY_DATA = 16384
 
 
 def _tlv(der: bytes, pos: int) -> tuple[int, int, int]:
@@ -124,3 +127,65 @@ CLIENT_SESSIONS = ClientSessions()
 # TLS 1.3 tickets of session_tickets auto clients (a ticket's session has no id of its
 # own worth the name: OpenSSL gives it a random one), by the same peer keys
 CLIENT_TICKETS = ClientSessions()
+
+
+# ---- server: what a reuse_session fun is told ------------------------------------------
+
+# OpenSSL's default server cache size (SSL_SESSION_CACHE_MAX_SIZE_DEFAULT)
+SERVER_CACHE_MAX = 1024 * 20
+
+
+class ServerSessions:
+    """The TLS 1.2 sessions servers with a ``reuse_session`` fun made, by session id:
+    what ssl's ``ssl_session:is_resumable/4`` passes the fun (the peer's certificate
+    and the cipher suite) and which id context the session was made in. OpenSSL's own
+    cache (the listen context's) holds the sessions themselves; it cannot be searched
+    from Python (SSL_CTX_sess_set_get_cb is not bound), so this mirrors what is needed,
+    with the same lifetime."""
+
+    def __init__(self, size: int = SERVER_CACHE_MAX, lifetime: float = SESSION_LIFETIME):
+        self._by_id: OrderedDict = OrderedDict()   # id -> (peer cert, cipher, sid ctx, time)
+        self._size = size
+        self.lifetime = lifetime
+        self._lock = threading.Lock()
+
+    def store(self, sid: bytes, peer_cert: Optional[bytes], cipher: str, sid_ctx: bytes) -> None:
+        if not sid:
+            return
+        with self._lock:
+            self._by_id.pop(sid, None)
+            self._by_id[sid] = (peer_cert, cipher, sid_ctx, time.monotonic())
+            while len(self._by_id) > self._size:
+                self._by_id.popitem(last=False)
+
+    def get(self, sid: bytes) -> Optional[tuple]:
+        """(peer certificate DER or None, OpenSSL cipher name, id context) or None."""
+        with self._lock:
+            got = self._by_id.get(sid)
+        if got is None or time.monotonic() - got[3] > self.lifetime:
+            return None
+        return got[:3]
+
+
+SERVER_SESSIONS = ServerSessions()
+
+
+def offered_session_id(first_bytes: bytes) -> Optional[bytes]:
+    """The legacy_session_id of a ClientHello from the first bytes of a connection
+    (b"" when the client offers none; None while too few bytes came, or when they are
+    not a TLS handshake record with a ClientHello, RFC 5246 7.4.1.2):
+    record header (5) + handshake header (4) + client_version (2) + random (32), then
+    the id's length and the id."""
+    if len(first_bytes) < 44:
+        return None
+    if first_bytes[0] != 0x16 or first_bytes[5] != 0x01:
+        return b""
+    n = first_bytes[43]
+    if n > 32:
+        return b""
+    if len(first_bytes) < 44 + n:
+        return None
+    record_len = int.from_bytes(first_bytes[3:5], "big")
+    if record_len < 39 + n:          # the id is not all in the first record: not looked at
+        return b""
+    return bytes(first_bytes[44:44 + n])

@@ -253,6 +253,7 @@ class TLSLiteEngine:
         self.peer_closed = False
         self.failed: Optional[Exception] = None
         self.tickets: list = []
+        self.early_data_status: Optional[str] = None    # no TLS 1.3, so no early data
         self.eof = False
         self.srp_failed = False
         self.npn_failed = False        # the server has no NPN and the client no default

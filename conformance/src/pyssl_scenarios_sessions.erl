@@ -58,7 +58,19 @@ tls12() ->
      mk(sessions, server_client_reuse_sessions_false_12,
         as_server(v12(), [cli12([{reuse_sessions, false}]), cli12([{reuse_sessions, false}])])),
      mk(sessions, server_client_save_then_reuse_session_12,
-        as_server(v12(), [cli12(Save), cli12(Save), reuse_previous([])]))].
+        as_server(v12(), [cli12(Save), cli12(Save), reuse_previous([])])),
+     %% a server's reuse_session fun (ssl_session:is_resumable/4) decides
+     mk(sessions, server_reuse_session_fun_true_12,
+        as_server([{reuse_session, fun(_, _, _, _) -> true end} | v12()], [cli12([]), cli12([])])),
+     mk(sessions, server_reuse_session_fun_false_12,
+        as_server([{reuse_session, fun(_, _, _, _) -> false end} | v12()], [cli12([]), cli12([])])),
+     mk(sessions, server_reuse_session_fun_crashes_12,
+        as_server([{reuse_session, fun crashing_reuse_fun/4} | v12()], [cli12([]), cli12([])]))].
+
+%% a reuse_session fun that crashes: ssl fails the handshake (handshake_failure)
+-dialyzer({nowarn_function, crashing_reuse_fun/4}).
+crashing_reuse_fun(_Id, _PeerCert, _Compression, _Suite) ->
+    erlang:error(boom).
 
 %%% TLS 1.3 -------------------------------------------------------------------------
 
@@ -125,6 +137,70 @@ manual(Role) ->
             {{ticket_arrived, is_binary(T) orelse is_map(T)}, Facts}
     end.
 
+%% early_data: the first connection takes a ticket (manual), the second sends
+%% {early_data, <<"EARLY">>} with it, then <<"late">>. Compared: the client's
+%% {ssl, S, {early_data, accepted | rejected}} (heard before connect returned) and
+%% all the server's owner read on the second connection.
+early(Role, ServerEarly) ->
+    fun(Mod) ->
+            {CMod, SMod} = mods(Role, Mod),
+            N = server_name(),
+            {ok, L} = SMod:listen(0, [{ip, {127, 0, 0, 1}}, {mode, binary}, {active, false},
+                                      {session_tickets, stateful}, {early_data, ServerEarly}
+                                      | v13() ++ srv_opts()]),
+            {ok, {_, Port}} = SMod:sockname(L),
+            Self = self(),
+            Srv = spawn_link(fun() -> early_serve(SMod, L, Self) end),
+            ok = SMod:controlling_process(L, Srv),
+            Srv ! go,
+            CO = [{mode, binary}, {active, false} | cli13(N, [{session_tickets, manual}])],
+            {ok, C1} = CMod:connect("localhost", Port, CO, ?T),
+            {ok, <<"x">>} = CMod:recv(C1, 1, ?T),
+            T = receive {ssl, session_ticket, X} -> X after 2 * ?T -> none end,
+            ok = CMod:send(C1, <<"late">>),
+            First = receive {srv, F} -> F after 2 * ?T -> srv_timeout end,
+            _ = CMod:close(C1),
+            ok = stores_settled(),
+            {ok, C2} = CMod:connect("localhost", Port, [{use_ticket, [T]}, {early_data, <<"EARLY">>} | CO], ?T),
+            Signal = receive {ssl, C2, {early_data, E}} -> E after 0 -> none end,
+            _ = CMod:recv(C2, 1, ?T),
+            _ = CMod:send(C2, <<"late">>),
+            Second = receive {srv, S} -> S after 2 * ?T -> srv_timeout end,
+            _ = CMod:close(C2),
+            Flush = fun F() -> receive {ssl, session_ticket, _} -> F() after 0 -> ok end end,
+            Flush(),
+            {First, Signal, Second}
+    end.
+
+early_serve(SMod, L, Parent) ->
+    MRef = erlang:monitor(process, Parent),
+    receive go -> ok end,
+    _ = [case SMod:transport_accept(L, ?T) of
+         {ok, T} ->
+             case SMod:handshake(T, ?T) of
+                 {ok, S} ->
+                     ok = SMod:send(S, <<"x">>),
+                     Parent ! {srv, early_upto(SMod, S, <<>>)},
+                     SMod:close(S);
+                 Other -> Parent ! {srv, {handshake, Other}}
+             end;
+         Other -> Parent ! {srv, {accept, Other}}
+     end || _ <- [1, 2]],
+    receive {'DOWN', MRef, process, Parent, _} -> ok end.
+
+%% what the client sent, up to its closing <<"late">> (closing with unread data
+%% would reset the connection under the client's reads)
+early_upto(SMod, S, Acc) ->
+    case SMod:recv(S, 0, ?T) of
+        {ok, D} ->
+            A = <<Acc/binary, D/binary>>,
+            case binary:longest_common_suffix([A, <<"late">>]) of
+                4 -> {ok, A};
+                _ -> early_upto(SMod, S, A)
+            end;
+        E -> E
+    end.
+
 mods(client, Mod) -> {Mod, ssl};
 mods(server, Mod) -> {ssl, Mod}.
 
@@ -135,6 +211,12 @@ tls13() ->
      mk(sessions, server_tickets_auto_stateful_13, auto(server, stateful)),
      mk(sessions, client_tickets_manual_13, manual(client)),
      mk(sessions, server_tickets_manual_13, manual(server)),
+     %% early data with a stateful server (OTP 25's stateless server fails the
+     %% handshake on early data: pyssl's takes it, tested in test_sessions.py)
+     mk(sessions, client_early_data_accepted_13, early(client, enabled)),
+     mk(sessions, server_early_data_accepted_13, early(server, enabled)),
+     mk(sessions, client_early_data_rejected_13, early(client, disabled)),
+     mk(sessions, server_early_data_rejected_13, early(server, disabled)),
      {session_id_agrees_13_client, id_agrees(client), #{area => sessions}},
      {session_id_agrees_13_server, id_agrees(server), #{area => sessions}}].
 

@@ -37,8 +37,8 @@ then refused, naming the option (a known, documented difference from OTP)::
 
 This applies to ``partial_chain``, ``customize_hostname_check`` with entries,
 ``cb_info`` other than gen_tcp's, ``password`` as a fun, SRP (``srp_identity``),
-NPN (``next_protocols_advertised``, ``client_preferred_next_protocols``), a server's
-``reuse_session`` fun, ``use_ticket`` with other than pyssl's tickets, ``early_data``,
+NPN (``next_protocols_advertised``, ``client_preferred_next_protocols``),
+``use_ticket`` with other than pyssl's tickets,
 ``handshake`` = ``hello``, ``protocol`` = ``dtls``, ``sni_hosts`` entries setting
 anything but the certificate and key (``certfile``, ``keyfile``, ``cert``, ``key``,
 ``password``), CRL checks, OCSP stapling, ``certs_keys``, ``key`` given as an engine

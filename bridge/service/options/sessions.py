@@ -1,17 +1,12 @@
 """Session reuse options (bridge.tls.sessions does the reuse): ``reuse_sessions``
 (true | false | save), ``reuse_session`` (a client's ``SessionId`` or
-``{SessionId, SessionData}``; a server's fun is refused by name) and TLS 1.3's
-``session_tickets``. ``anti_replay`` (stateless servers) is accepted and has
-nothing to do: it guards 0-RTT early data, which pyssl refuses (``early_data``)."""
+``{SessionId, SessionData}``; a server's fun becomes a hook, bridge.service.reuse),
+TLS 1.3's ``session_tickets`` and ``early_data``. ``anti_replay`` (stateless
+servers) is accepted; OpenSSL's own replay protection stands in for ssl's bloom
+filters."""
 from __future__ import annotations
 
-from .base import _is, _is_binary, _is_fun
-
-
-def reuse_session_unsupported(v) -> bool:
-    """A server's ``reuse_session`` fun needs a session lookup callback the engine's
-    bindings lack (SSL_CTX_sess_set_get_cb); a client's id or {Id, Data} works."""
-    return _is_fun(v)
+from .base import _is, _is_binary
 
 
 def use_ticket_unsupported(v) -> bool:
@@ -29,6 +24,11 @@ def session_config(o: dict, cfg) -> None:
     tickets = o.get("use_ticket")
     if cfg.role == "client" and isinstance(tickets, list):
         cfg.use_ticket = tuple(bytes(t) for t in tickets if _is_binary(t))
+    ed = o.get("early_data")
+    if cfg.role == "client" and _is_binary(ed):
+        cfg.early_data = bytes(ed)
+    elif cfg.role == "server" and _is(ed, "enabled"):
+        cfg.early_data = True
     rs = o.get("reuse_sessions")
     cfg.reuse_sessions = "save" if _is(rs, "save") else rs is not False
     explicit = o.get("reuse_session")

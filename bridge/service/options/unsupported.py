@@ -8,7 +8,7 @@ from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
 from bridge.service import ciphers
 
 from . import groups, sigalgs
-from .sessions import reuse_session_unsupported, use_ticket_unsupported
+from .sessions import use_ticket_unsupported
 
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
 # the client names the host (OpenSSL's servername callback); other per-host options
@@ -52,6 +52,7 @@ _TLSLITE_CANNOT = (
     ("sni_hosts", lambda v: isinstance(v, list) and v != []),
     ("session_tickets", lambda v: not _is(v, "disabled")),
     ("reuse_session", lambda v: not _is_undef(v)),
+    ("early_data", lambda v: not _is_undef(v)),
     ("keep_secrets", lambda v: v is True),
     ("dh", lambda v: not _is_undef(v)),
     ("dhfile", lambda v: not _is_undef(v)),
@@ -89,8 +90,6 @@ def _unsupported(omap: dict, given: dict, role: str):
         ("crl_check", lambda v: v is not False),
         ("ocsp_stapling", lambda v: v is True),
         ("use_ticket", use_ticket_unsupported),
-        ("reuse_session", reuse_session_unsupported),
-        ("early_data", lambda v: not _is_undef(v)),
         ("handshake", lambda v: _is(v, "hello")),
         ("protocol", lambda v: _is(v, "dtls")),
         ("erl_dist", lambda v: v is True),

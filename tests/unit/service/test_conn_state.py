@@ -57,6 +57,7 @@ class _TLS:
         self.closed = 0
         self.written = []
         self.shut = 0
+        self.engine = type("Engine", (), {"early_data_status": None})()
 
     def close(self):
         self.closed += 1
