@@ -7,8 +7,12 @@ the BEAM's ``ssl`` and with ``pyssl`` (through a bridge started here).
     python -m bench.conformance --area packet   # one area only
 
 Prints the table and the summary line
-``N scenarios, M identical, K known differences, F unexpected``; the exit
-status is 0 when nothing unexpected differs.
+``N scenarios, M identical, K known differences, F unexpected``, and writes the
+run as JUnit XML and as a self-contained HTML page (``pyssl_conformance_report``):
+``--junit PATH`` / ``--html PATH``, else ``$PYSSL_CONFORMANCE_JUNIT`` /
+``$PYSSL_CONFORMANCE_HTML``, else ``_build/conformance/conformance.{xml,html}``
+(``--no-reports``: neither). The exit status is 0 when nothing unexpected
+differs, 2 when a report cannot be written.
 """
 from __future__ import annotations
 
@@ -25,6 +29,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # the shim (`pyssl`) and the runner with its scenarios (`pyssl_conformance`), two
 # applications of the one rebar3 project
 EBINS = [ROOT / "_build" / "default" / "lib" / app / "ebin" for app in ("pyssl", "pyssl_conformance")]
+# where the reports go unless told otherwise (_build is git-ignored)
+REPORT_DIR = ROOT / "_build" / "conformance"
+JUNIT_ENV, HTML_ENV = "PYSSL_CONFORMANCE_JUNIT", "PYSSL_CONFORMANCE_HTML"
+
+
+def report_paths(args, environ=os.environ) -> list[tuple[str, Path]]:
+    """``[("junit", Path), ("html", Path)]``: the flag, else the environment, else
+    the default under _build/conformance; none with ``--no-reports``."""
+    if args.no_reports:
+        return []
+    junit = args.junit or environ.get(JUNIT_ENV) or REPORT_DIR / "conformance.xml"
+    html = args.html or environ.get(HTML_ENV) or REPORT_DIR / "conformance.html"
+    return [("junit", Path(junit).resolve()), ("html", Path(html).resolve())]
 
 
 def start_bridge(name: str, cookie: str, log_path: Path) -> subprocess.Popen:
@@ -52,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bridge", help="node name of a running bridge")
     ap.add_argument("--cookie", help="cookie of that bridge")
     ap.add_argument("--area", help="run one area only")
+    ap.add_argument("--junit", metavar="PATH", help=f"JUnit XML report (default ${JUNIT_ENV} "
+                    "or _build/conformance/conformance.xml)")
+    ap.add_argument("--html", metavar="PATH", help=f"HTML report (default ${HTML_ENV} "
+                    "or _build/conformance/conformance.html)")
+    ap.add_argument("--no-reports", action="store_true", help="write neither report")
     args = ap.parse_args(argv)
 
     subprocess.run(["rebar3", "compile"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -72,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         erl_args += ["bridge", node]
     if args.area:
         erl_args += ["area", args.area]
+    for kind, path in report_paths(args):
+        erl_args += [kind, str(path)]
     cmd = ["erl", "-noshell", "-name", f"conformance{os.getpid()}@127.0.0.1"]
     for ebin in EBINS:
         cmd += ["-pa", str(ebin)]

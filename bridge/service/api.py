@@ -16,7 +16,7 @@ from typing import Any
 
 from bridge.etf.types import Atom, Pid, Reference
 
-from . import ciphers, errors, info, session, upgrade
+from . import ciphers, errors, info, observe, session, upgrade
 from .reply import Pending, Reply, mapped, normalized
 from .sockets import ConnSocket, ListenSocket, connect
 from .terms import (
@@ -177,6 +177,9 @@ class Api:
             ("start", 0): lambda a, c: OK,
             ("start", 1): lambda a, c: OK,
             ("stop", 0): lambda a, c: OK,
+            # the shim's pyssl:i/0 and pyssl:stats/0 (bridge.service.observe)
+            ("$pyssl_sockets", 0): lambda a, c: observe.socket_rows(s),
+            ("$pyssl_stats", 0): lambda a, c: s.observer.stats(),
         }
         self._update_keys_on = on(_CLOSED, lambda k, a, c: session.update_keys(s, k, a[1]))
 

@@ -83,6 +83,11 @@ class ConnSocket(ConnInfo, SocketBase):
     window_changes = 0      # grants and revokes so far (Windows.sync_for)
     opening = None          # the connect or handshake under way (establish())
 
+    @property
+    def counters(self):
+        """The bridge's totals, which this socket's TLS connection adds to."""
+        return self.service.counters
+
     def __init__(self, service, owner, parsed, *, role: str, accepted: bool = False):
         super().__init__(service, owner)
         self.role = role

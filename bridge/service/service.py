@@ -23,8 +23,10 @@ from typing import Any
 
 from bridge.etf.codec import ETFEncodeError
 from bridge.etf.types import Atom, Pid, Reference
+from bridge.tls.stats import BridgeCounters
 
 from .api import Api, socket_ref
+from .observe import Observer, interval_from_env
 from .reply import Reply, settle
 from .sockets import SocketBase
 from .terms import BADARG, CLOSED, ERROR, OK, PATH_MAX, Raise, error
@@ -69,8 +71,12 @@ FILE_CACHE_SECONDS = 120.0
 class SslService:
     """One per bridge node. Holds every socket, keyed by its reference."""
 
-    def __init__(self, node):
+    def __init__(self, node, *, stats_interval: float | None = None):
         self.node = node
+        # the bridge's totals (the TLS connections add to them) and what reports them
+        self.counters = BridgeCounters()
+        self.observer = Observer(self, self.counters,
+                                 interval_from_env() if stats_interval is None else stats_interval)
         self.sockets: dict[Reference, SocketBase] = {}
         self.by_owner: dict[Pid, set[Reference]] = {}
         self.owner_monitors: dict[Pid, Reference] = {}
@@ -84,6 +90,7 @@ class SslService:
         self.proc = self.node.spawn(self, name="pyssl")
         self.node.register_rpc_module("ssl", self.rpc)
         self.node.register_rpc_module("pyssl", self.rpc)
+        self.observer.start()
 
     # Process handler: gen_server calls from the shim, owner DOWN signals.
     def handle_message(self, msg) -> None:
@@ -288,7 +295,9 @@ class SslService:
                 out[path] = Atom("eio")
         return out
 
-def install(node) -> SslService:
-    service = SslService(node)
+def install(node, *, stats_interval: float | None = None) -> SslService:
+    """The ssl service on ``node``; ``stats_interval``: seconds between summary lines
+    (None: ``$PYSSL_BRIDGE_STATS_INTERVAL`` or 60; 0: none)."""
+    service = SslService(node, stats_interval=stats_interval)
     service.install()
     return service

@@ -49,3 +49,28 @@ class IOStats:
         if name == "send_pend":
             return send_pend
         return int(getattr(self, name))
+
+
+class BridgeCounters:
+    """Totals over every TLS connection of one bridge, for ``pyssl:stats/0``.
+
+    The data path pays one integer add per read and per write (``bytes_in``,
+    ``bytes_out``); the rest moves once per connection. Rates and gauges are worked
+    out when asked (bridge.service.observe), never on the data path.
+    """
+    __slots__ = ("bytes_in", "bytes_out", "connection_errors", "connections", "connections_lost",
+                 "handshake_errors", "handshakes")
+
+    def __init__(self):
+        self.bytes_in = self.bytes_out = 0
+        self.connections = self.connections_lost = 0      # TCP connections made / gone
+        self.handshakes = self.handshake_errors = 0       # completed / failed (not cancelled)
+        self.connection_errors = 0                        # a TLS failure after the handshake
+
+    @property
+    def connections_open(self) -> int:
+        return self.connections - self.connections_lost
+
+
+# the counters of a connection whose receiver keeps none (tests driving the transport alone)
+UNCOUNTED = BridgeCounters()

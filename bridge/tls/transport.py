@@ -42,7 +42,7 @@ from .config import TLSConfig
 from .context import ContextError
 from .engine import RenegotiationError, TLSAlertError, TLSClosed
 from .engines import Engine, make_engine
-from .stats import IOStats
+from .stats import UNCOUNTED, IOStats
 
 __all__ = ["TLSConnection", "TLSAlertError", "TLSClosed", "ContextError", "open_client", "accept_tls"]
 
@@ -104,7 +104,7 @@ class TLSConnection(asyncio.Protocol):
     __slots__ = ("engine", "receiver", "loop", "transport", "handshake", "_pending",
                  "_stepping", "_wbuf", "_wscheduled", "_eof", "_state",
                  "_wrote_eof", "_read_shut", "_write_paused", "_drain_waiters",
-                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs", "stats")
+                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs", "stats", "counters")
 
     def __init__(self, engine: Engine, receiver, loop: asyncio.AbstractEventLoop):
         self.engine = engine
@@ -135,6 +135,8 @@ class TLSConnection(asyncio.Protocol):
         self._linger: Optional[asyncio.TimerHandle] = None
         self._drained_cbs: Optional[list] = None       # when_drained() callbacks
         self.stats = IOStats()                 # the TCP socket's counters (ssl:getstat/2)
+        # the bridge's totals (pyssl:stats/0): the receiver's service keeps them
+        self.counters = getattr(receiver, "counters", None) or UNCOUNTED
 
     # ---- state ----------------------------------------------------------------------
     @property
@@ -150,6 +152,7 @@ class TLSConnection(asyncio.Protocol):
     # ---- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.counters.connections += 1
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -160,7 +163,9 @@ class TLSConnection(asyncio.Protocol):
             self._step()
 
     def data_received(self, data: bytes) -> None:
-        self.stats.received(len(data))
+        n = len(data)
+        self.stats.received(n)
+        self.counters.bytes_in += n
         if self._state is _S.CLOSING:
             return                  # closing: the peer's last records are of no interest
         # while a handshake step runs on the pool the engine belongs to that thread
@@ -219,6 +224,8 @@ class TLSConnection(asyncio.Protocol):
         closed_by_us = self._state is _S.CLOSING
         if self._state is not _S.LOST:
             self._set_state(_S.LOST)
+            if self.transport is not None:
+                self.counters.connections_lost += 1
         if self._linger is not None:
             self._linger.cancel()
         if self._lost_fut is not None and not self._lost_fut.done():
@@ -340,6 +347,7 @@ class TLSConnection(asyncio.Protocol):
             self.receiver.eof_received()
 
     def _failed(self, exc) -> None:
+        self.counters.connection_errors += 1
         if not self._eof:
             self._eof = True
             self.receiver.connection_failed(exc)
@@ -350,7 +358,9 @@ class TLSConnection(asyncio.Protocol):
         # after our TCP FIN nothing more can be sent (OpenSSL may still produce records,
         # e.g. a reply to the peer's close_notify): drop it
         if self._state is not _S.LOST and not self._wrote_eof and self.transport is not None:
-            self.stats.sent(len(out))
+            n = len(out)
+            self.stats.sent(n)
+            self.counters.bytes_out += n
             self.transport.write(out)
 
     def _flush(self) -> None:
@@ -556,9 +566,14 @@ async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) ->
 
     try:
         conn = await asyncio.wait_for(run(), timeout)
-    except BaseException:
+    except asyncio.CancelledError:         # closed by its owner: not a failure
         proto._abort()
         raise
+    except BaseException:
+        proto.counters.handshake_errors += 1
+        proto._abort()
+        raise
+    proto.counters.handshakes += 1
     proto.handshake = _HANDSHAKE_DONE      # no future kept per idle connection
     return conn
 

@@ -27,6 +27,9 @@
 %% <li>`{only, [Name]}' / `{areas, [Area]}' select scenarios.</li>
 %% <li>`{bridge_node, Node}' configure and start the `pyssl' shim for that
 %%     bridge first.</li>
+%% <li>`{junit, Path}' / `{html, Path}' also write the run as JUnit XML / as a
+%%     self-contained HTML page (see {@link pyssl_conformance_report}); the
+%%     returned map then has `reports => ok | {error, {Path, Reason}}'.</li>
 %% </ul>
 -module(pyssl_conformance).
 
@@ -127,7 +130,22 @@ run(Scenarios0, Opts) ->
         true -> io:format("~s~n", [summary_line(Report)]);
         false -> ok
     end,
-    Report.
+    write_reports(Report, [O || {K, _} = O <- Opts, K =:= junit orelse K =:= html], Print).
+
+write_reports(Report, [], _Print) ->
+    Report;
+write_reports(Report, Outputs, Print) ->
+    Written = pyssl_conformance_report:write(Report, Outputs),
+    _ = case Print of
+            false -> ok;
+            true ->
+                case Written of
+                    ok -> [io:format("~s report: ~ts~n", [K, P]) || {K, P} <- Outputs];
+                    {error, {Path, Why}} ->
+                        io:format("cannot write the report ~ts: ~ts~n", [Path, file:format_error(Why)])
+                end
+        end,
+    Report#{reports => Written}.
 
 %% @doc `N scenarios, M identical, K known differences, F unexpected'.
 -spec summary_line(map()) -> string().
@@ -190,7 +208,8 @@ normalise(T) -> T.
 
 %% @doc Command-line entry (used by `make conformance'):
 %% `erl -noshell -pa EBIN -run pyssl_conformance main [self_check]
-%% [bridge Node] [area Area]' (words without dashes: erl takes those as flags). Halts with 0 when nothing unexpected differs;
+%% [bridge Node] [area Area] [junit Path] [html Path]' (words without dashes:
+%% erl takes those as flags). Halts with 2 when a report cannot be written, else with 0 when nothing unexpected differs;
 %% for the self-check (the same module twice), when nothing differs at all,
 %% known differences included, as the CT suite's self_check requires.
 -spec main([string() | atom()]) -> no_return().
@@ -199,6 +218,7 @@ main(Args) ->
     Opts = main_opts(Strs, []),
     Report = run(Opts),
     halt(case Report of
+             #{reports := {error, _}} -> 2;
              #{modules := [M, M], total := N, identical := N} -> 0;
              #{modules := [M, M]} -> 1;
              #{unexpected := 0} -> 0;
@@ -211,6 +231,8 @@ main_opts(["self_check" | T], Acc) -> main_opts(T, [{modules, [ssl, ssl]} | Acc]
 main_opts(["bridge", N | T], Acc) ->
     main_opts(T, [{bridge_node, list_to_atom(N)}, {modules, [ssl, pyssl]} | Acc]);
 main_opts(["area", A | T], Acc) -> main_opts(T, [{areas, [list_to_atom(A)]} | Acc]);
+main_opts(["junit", Path | T], Acc) -> main_opts(T, [{junit, Path} | Acc]);
+main_opts(["html", Path | T], Acc) -> main_opts(T, [{html, Path} | Acc]);
 main_opts([], Acc) -> Acc.
 
 normalise_list([H | T]) -> [normalise(H) | normalise_list(T)];

@@ -142,8 +142,14 @@ ssl_vs_ssl(_Config) ->
 %% pyssl_conformance:known_differences/0 fails the case.
 ssl_vs_pyssl(Config) ->
     Node = ?config(bridge_node, Config),
-    R = pyssl_conformance:run([{modules, [ssl, pyssl]}, {bridge_node, Node}]),
+    %% the reports beside the case's log (linked from it)
+    Html = filename:join(?config(priv_dir, Config), "conformance.html"),
+    Junit = filename:join(?config(priv_dir, Config), "conformance.xml"),
+    R = pyssl_conformance:run([{modules, [ssl, pyssl]}, {bridge_node, Node},
+                               {junit, Junit}, {html, Html}]),
     Line = pyssl_conformance:summary_line(R),
+    #{reports := ok} = R,
+    ct:log("reports: <a href=\"~ts\">HTML</a>, <a href=\"~ts\">JUnit XML</a>", [Html, Junit]),
     #{unexpected := 0} = check(R),
     {comment, Line}.
 

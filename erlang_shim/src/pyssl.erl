@@ -94,8 +94,11 @@
          clear_pem_cache/0, update_keys/2, handshake_continue/2, handshake_continue/3,
          handshake_cancel/1]).
 -export([upgrade_call/2]).
+%% Observability: the bridges' sockets and figures (see "Observability" below)
+-export([i/0, i/1, stats/0, stats/1]).
 
 -export_type([sslsocket/0, reason/0]).
+-export_type([bridge_stats/0]).
 
 %% The specs mirror those of OTP 25's ssl.erl, with ssl's exported types; the
 %% R16B03 names (ssl_accept, connection_info, negotiated_next_protocol,
@@ -543,6 +546,119 @@ add_filter(Filter, Filters) -> [Filter | Filters].
 supported(Component, Support) ->
     Values = maps:get(Component, Support),
     fun(Value) -> lists:member(Value, Values) end.
+
+%%% Observability --------------------------------------------------------------------
+%%
+%% `i/0' prints the sockets of every configured bridge as `inet:i/0' prints this
+%% node's ports (inet.erl's i/2: one header line, columns as wide as their widest
+%% entry); `stats/0' gives each bridge's figures. Both ask each bridge with the
+%% same call as every other function (`'$pyssl_sockets'/0', `'$pyssl_stats'/0'),
+%% so a bridge that cannot be reached answers `{error, closed}'; a bridge too old
+%% to know the call, `{error, {not_supported_by_bridge, Call}}'.
+
+-type bridge_stats() ::
+        #{uptime := number(), connections_open := non_neg_integer(),
+          connections_total := non_neg_integer(), sockets := non_neg_integer(),
+          listen_sockets := non_neg_integer(), owners := non_neg_integer(),
+          handshakes := non_neg_integer(), handshakes_per_sec := number(),
+          handshake_errors := non_neg_integer(), connection_errors := non_neg_integer(),
+          errors := non_neg_integer(), bytes_in := non_neg_integer(),
+          bytes_out := non_neg_integer(), bytes_in_per_sec := number(),
+          bytes_out_per_sec := number(), rate_window := number(),
+          rss := non_neg_integer()}.
+
+%% The columns of i/0, in order.
+-define(I_FIELDS, [owner, role, local_address, peer, state, protocol, recv, sent, bridge]).
+
+%% @doc Print a table of the sockets of every configured bridge
+%% (`pyssl_bridges:configured/0'), one line each, as `inet:i/0' does for ports:
+%% owner, role (client, server or listen), local address, peer, state (the
+%% socket's: handshaking, open, write_shut...), protocol (the negotiated TLS
+%% version), the bytes received and sent on its TCP socket (what `getstat/2'
+%% counts: ciphertext) and the bridge. A bridge that cannot be reached gets a
+%% line saying so after the table.
+-spec i() -> ok.
+i() -> print_sockets(pyssl_bridges:configured()).
+
+%% @doc `i/0' for one bridge node.
+-spec i(Bridge :: node()) -> ok.
+i(Bridge) when is_atom(Bridge) -> print_sockets([Bridge]).
+
+%% @doc The figures of every configured bridge: `#{Bridge => Stats}', with
+%% `{error, closed}' for a bridge that cannot be reached (and
+%% ``{error, {not_supported_by_bridge, '$pyssl_stats'}}'' for one without them). Totals are since the
+%% bridge started (`uptime' seconds); rates (`*_per_sec') are averaged over the
+%% last `rate_window' seconds (one to two of the bridge's summary intervals);
+%% `bytes_in'/`bytes_out' are the bytes of its TLS connections' TCP sockets,
+%% `errors' the handshakes that failed plus the connections that failed after
+%% theirs, `rss' the bridge process's resident memory in bytes.
+-spec stats() -> #{node() => bridge_stats() | {error, observe_error()}}.
+stats() -> maps:from_list([{Bridge, stats(Bridge)} || Bridge <- pyssl_bridges:configured()]).
+
+%% @doc The figures of one bridge node (see `stats/0').
+-spec stats(Bridge :: node()) -> bridge_stats() | {error, observe_error()}.
+stats(Bridge) when is_atom(Bridge) ->
+    case observe_call(Bridge, '$pyssl_stats') of
+        #{} = Stats -> Stats;
+        {error, _} = Error -> Error;
+        _ -> {error, closed}
+    end.
+
+-type observe_error() :: closed | {not_supported_by_bridge, atom()}.
+
+%% A bridge that answers undef for the call is older than the call.
+observe_call(Bridge, Call) ->
+    try call(Bridge, Call, [])
+    catch error:{undef, _} -> {error, {not_supported_by_bridge, Call}}
+    end.
+
+print_sockets(Bridges) ->
+    Answers = [{Bridge, observe_call(Bridge, '$pyssl_sockets')} || Bridge <- Bridges],
+    Lines = [[i_field(F, Row, Bridge) || F <- ?I_FIELDS]
+             || {Bridge, Rows} <- Answers, is_list(Rows), Row <- Rows, is_map(Row)],
+    Table = case Lines of
+                [] -> [];
+                _ -> [[i_header(F) || F <- ?I_FIELDS] | Lines]
+            end,
+    %% inet:ii/3: each column as wide as its widest entry
+    Widths = lists:foldl(fun(Line, Max) -> [max(length(S), M) || {S, M} <- lists:zip(Line, Max)] end,
+                         [0 || _ <- ?I_FIELDS], Table),
+    Fmt = lists:append(["~-" ++ integer_to_list(W) ++ "s " || W <- Widths]) ++ "~n",
+    lists:foreach(fun(Line) -> io:format(Fmt, Line) end, Table),
+    lists:foreach(fun({_Bridge, Rows}) when is_list(Rows) -> ok;
+                     ({Bridge, {error, {not_supported_by_bridge, _}}}) ->
+                          io:format("bridge ~w: cannot list its sockets (an older bridge)~n", [Bridge]);
+                     ({Bridge, _}) -> io:format("bridge ~w: unavailable~n", [Bridge])
+                  end, Answers).
+
+%% inet:h_field/1: "local_address" -> "Local Address"
+i_header(Field) ->
+    lists:flatten(lists:join($\s, [string:titlecase(W) || W <- string:lexemes(atom_to_list(Field), "_")])).
+
+i_field(owner, #{owner := Pid}, _) when is_pid(Pid) -> pid_to_list(Pid);
+i_field(role, #{role := Role}, _) when is_atom(Role) -> atom_to_list(Role);
+i_field(local_address, #{local := Addr}, _) -> i_address(Addr, " ");
+i_field(peer, #{role := listen}, _) -> "*:*";
+i_field(peer, #{peer := Addr}, _) -> i_address(Addr, " ");
+i_field(state, #{state := State}, _) when is_atom(State) -> atom_to_list(State);
+i_field(protocol, #{protocol := undefined}, _) -> " ";
+i_field(protocol, #{protocol := P}, _) when is_atom(P) -> atom_to_list(P);
+i_field(recv, #{recv_oct := N}, _) when is_integer(N) -> integer_to_list(N);
+i_field(sent, #{send_oct := N}, _) when is_integer(N) -> integer_to_list(N);
+i_field(bridge, _, Bridge) -> atom_to_list(Bridge);
+i_field(_, _, _) -> " ".
+
+%% inet:fmt_addr/2, without the services lookup of the port
+i_address({{0, 0, 0, 0}, Port}, _) when is_integer(Port) -> "*:" ++ integer_to_list(Port);
+i_address({{0, 0, 0, 0, 0, 0, 0, 0}, Port}, _) when is_integer(Port) -> "*:" ++ integer_to_list(Port);
+i_address({{127, 0, 0, 1}, Port}, _) when is_integer(Port) -> "localhost:" ++ integer_to_list(Port);
+i_address({{0, 0, 0, 0, 0, 0, 0, 1}, Port}, _) when is_integer(Port) -> "localhost:" ++ integer_to_list(Port);
+i_address({IP, Port}, Default) when is_tuple(IP), is_integer(Port) ->
+    case inet:ntoa(IP) of
+        {error, _} -> Default;
+        Text -> Text ++ ":" ++ integer_to_list(Port)
+    end;
+i_address(_, Default) -> Default.
 
 %%% Internals -------------------------------------------------------------------------
 

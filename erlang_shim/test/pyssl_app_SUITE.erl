@@ -20,6 +20,7 @@
          owner_exit_forgets/1, round_robin_over_reachable_bridges/1,
          guards_are_supervised/1, guard_registry_does_not_connect/1,
          relay_is_supervised/1, relay_without_the_application/1]).
+-export([observe_unconfigured/1, observe_unreachable_bridge/1]).
 %% run on the fake bridge node
 -export([start_fake_bridge/0]).
 
@@ -30,10 +31,10 @@ all() ->
 
 groups() ->
     [{app, [], [app_starts_and_stops, start_type_and_errors, supervision_tree]},
-     {unconfigured, [], [unconfigured_is_bridge_unavailable]},
+     {unconfigured, [], [unconfigured_is_bridge_unavailable, observe_unconfigured]},
      {nobridge, [], [new_socket_calls_unreachable_bridge, socket_calls_on_absent_bridge_are_closed,
                      upgrade_without_bridge, not_a_socket_raises, bad_timeout_raises,
-                     format_error_fallback]},
+                     format_error_fallback, observe_unreachable_bridge]},
      {fake_bridge, [], [forwards_and_tracks, raise_is_reraised, bad_raise_class_is_a_reply,
                         format_error_is_forwarded, noproc_is_closed,
                         nodedown_delivers_ssl_closed, nodedown_during_call_is_closed,
@@ -135,7 +136,47 @@ unconfigured_is_bridge_unavailable(_Config) ->
     %% other reasons get the local texts
     "TLS connection is closed" = pyssl:format_error(closed).
 
+%% No bridge, no sockets, no figures: pyssl:i/0 prints nothing, as inet:i/0 with no ports.
+observe_unconfigured(_Config) ->
+    <<>> = capture_io(fun pyssl:i/0),
+    #{} = Stats = pyssl:stats(),
+    0 = map_size(Stats).
+
 %%% nobridge ---------------------------------------------------------------------
+
+%% A configured bridge that cannot be reached is named, not skipped silently.
+observe_unreachable_bridge(_Config) ->
+    Line = <<"bridge 'nobridge@127.0.0.1': unavailable\n">>,
+    Line = capture_io(fun pyssl:i/0),
+    Line = capture_io(fun() -> pyssl:i(?NOBRIDGE) end),
+    #{?NOBRIDGE := {error, closed}} = pyssl:stats(),
+    {error, closed} = pyssl:stats(?NOBRIDGE).
+
+%% What Fun prints (through its group leader), as a binary.
+capture_io(Fun) ->
+    Self = self(),
+    Collector = spawn_link(fun() -> collect(Self, []) end),
+    Old = group_leader(),
+    group_leader(Collector, self()),
+    try Fun() after group_leader(Old, self()) end,
+    Collector ! {done, self()},
+    receive {captured, Collector, Text} -> Text after 5000 -> ct:fail(no_capture) end.
+
+collect(Parent, Acc) ->
+    receive
+        {io_request, From, Ref, {put_chars, Enc, Chars}} ->
+            From ! {io_reply, Ref, ok},
+            collect(Parent, [unicode:characters_to_binary(Chars, Enc) | Acc]);
+        {io_request, From, Ref, {put_chars, Enc, M, F, A}} ->
+            From ! {io_reply, Ref, ok},
+            collect(Parent, [unicode:characters_to_binary(apply(M, F, A), Enc) | Acc]);
+        {io_request, From, Ref, _} ->
+            From ! {io_reply, Ref, {error, enotsup}},
+            collect(Parent, Acc);
+        {done, Parent} ->
+            Parent ! {captured, self(), iolist_to_binary(lists:reverse(Acc))}
+    end.
+
 
 new_socket_calls_unreachable_bridge(_Config) ->
     E = {error, {bridge_unavailable, [?NOBRIDGE]}},
@@ -208,7 +249,9 @@ socket_calls_on_absent_bridge_are_closed(_Config) ->
          {cipher_suites, 3}, {filter_cipher_suites, 2}, {prepend_cipher_suites, 2},
          {append_cipher_suites, 2}, {suite_to_str, 1}, {suite_to_openssl_str, 1},
          {str_to_suite, 1}, {tls_version, 1}, {eccs, 0}, {eccs, 1}, {groups, 0},
-         {groups, 1}, {clear_pem_cache, 0}],
+         {groups, 1}, {clear_pem_cache, 0}]
+        %% observe_unconfigured, observe_unreachable_bridge
+        ++ [{i, 0}, {i, 1}, {stats, 0}, {stats, 1}],
     [] = Exported -- Covered.
 
 %% With no bridge reachable an upgrade leaves the gen_tcp socket alone.

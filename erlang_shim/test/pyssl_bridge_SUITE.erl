@@ -15,12 +15,13 @@
          peer_close_active/1, recv_timeout/1, unknown_ca/1,
          socket_belongs_to_bridge/1, controlling_process_moves_tracking/1,
          format_error_matches/1, versions_shape/1, listen_and_accept/1]).
+-export([observe_sockets_and_stats/1]).
 
 all() ->
     [passive_send_recv_close, active_echo, calls_after_close, peer_close_active,
      recv_timeout, unknown_ca, socket_belongs_to_bridge,
      controlling_process_moves_tracking, format_error_matches, versions_shape,
-     listen_and_accept].
+     listen_and_accept, observe_sockets_and_stats].
 
 init_per_suite(Config) ->
     case os:getenv("PYSSL_BRIDGE_NODE") of
@@ -59,6 +60,50 @@ end_per_suite(Config) ->
     ok.
 
 %%% Cases ---------------------------------------------------------------------------
+
+%% pyssl:i/1 lists a connection with its owner, state and protocol, and its byte
+%% counts are getstat's; pyssl:stats/1 counts the handshake and the bytes.
+observe_sockets_and_stats(Config) ->
+    Bridge = ?config(bridge, Config),
+    #{handshakes := H0, bytes_in := In0, bytes_out := Out0} = pyssl:stats(Bridge),
+    {ok, S} = connect(pyssl, echo, [binary, {active, false}], Config),
+    ok = pyssl:send(S, binary:copy(<<"z">>, 1000)),
+    {ok, <<_:1000/binary>>} = pyssl:recv(S, 1000, 5000),
+    #{handshakes := H1, bytes_in := In1, bytes_out := Out1, rss := Rss} = pyssl:stats(Bridge),
+    true = H1 > H0 andalso In1 - In0 > 1000 andalso Out1 - Out0 > 1000 andalso Rss > 0,
+    #{Bridge := #{}} = pyssl:stats(),
+    {ok, [{recv_oct, Recv}, {send_oct, Sent}]} = pyssl:getstat(S, [recv_oct, send_oct]),
+    Text = binary_to_list(capture_io(fun() -> pyssl:i(Bridge) end)),
+    Owner = pid_to_list(self()),
+    [Line] = [L || L <- string:split(Text, "\n", all), lists:prefix(Owner ++ " client", L)],
+    [Owner, "client", _Local, _Peer, "open", "tlsv1.3", R, W, B] = string:lexemes(Line, " "),
+    {Recv, Sent, Bridge} = {list_to_integer(R), list_to_integer(W), list_to_atom(B)},
+    ok = pyssl:close(S).
+
+%% What Fun prints (through its group leader), as a binary.
+capture_io(Fun) ->
+    Self = self(),
+    Collector = spawn_link(fun() -> collect(Self, []) end),
+    Old = group_leader(),
+    group_leader(Collector, self()),
+    try Fun() after group_leader(Old, self()) end,
+    Collector ! {done, self()},
+    receive {captured, Collector, Text} -> Text after 5000 -> ct:fail(no_capture) end.
+
+collect(Parent, Acc) ->
+    receive
+        {io_request, From, Ref, {put_chars, Enc, Chars}} ->
+            From ! {io_reply, Ref, ok},
+            collect(Parent, [unicode:characters_to_binary(Chars, Enc) | Acc]);
+        {io_request, From, Ref, {put_chars, Enc, M, F, A}} ->
+            From ! {io_reply, Ref, ok},
+            collect(Parent, [unicode:characters_to_binary(apply(M, F, A), Enc) | Acc]);
+        {io_request, From, Ref, _} ->
+            From ! {io_reply, Ref, {error, enotsup}},
+            collect(Parent, Acc);
+        {done, Parent} ->
+            Parent ! {captured, self(), iolist_to_binary(lists:reverse(Acc))}
+    end.
 
 passive_send_recv_close(Config) ->
     same(fun(Mod) ->

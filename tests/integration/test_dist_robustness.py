@@ -46,10 +46,12 @@ class RawPeer:
 
     def recv_frame(self):
         """Next frame as (control, payload), skipping ticks and the bridge's own
-        question to our (absent) rex about our net_ticktime."""
+        question to our (absent) rex about our net_ticktime: its monitor of our rex,
+        the question, and the demonitor when it gives up waiting (whenever that
+        comes: it raced with the frames a test waits for)."""
         while True:
             control, payload = self._recv_any()
-            if control[0] == 19 and control[2] == A("rex"):
+            if control[0] in (19, 20) and control[2] == A("rex"):     # MONITOR_P, DEMONITOR_P
                 continue
             if control[0] == 6 and control[3] == A("rex"):
                 continue
