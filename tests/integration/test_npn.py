@@ -114,7 +114,10 @@ def pyssl_server(node, pki, advertised):
         spawn(fun() ->
             {{ok, T}} = pyssl:transport_accept(L, 10000),
             R = case pyssl:handshake(T, 10000) of
-                {{ok, S}} -> N = pyssl:negotiated_next_protocol(S), {{ok, D}} = pyssl:recv(S, 0, 10000),
+                {{ok, S}} -> N = pyssl:negotiated_next_protocol(S),
+                           N = case pyssl:negotiated_protocol(S) of {{error, protocol_not_negotiated}} ->
+                                   {{error, next_protocol_not_negotiated}}; Other -> Other end,
+                           {{ok, D}} = pyssl:recv(S, 0, 10000),
                            ok = pyssl:send(S, <<"pong:", D/binary>>), timer:sleep(300), pyssl:close(S), N;
                 E -> E end,
             pyssl:close(L), Self ! {{npn_server, R}} end),

@@ -71,6 +71,9 @@ def test_both_engines_implement_the_interface(pki):
 def test_srp_hook_makes_handshakes_blocking():
     # the lookup waits for Erlang: handshake steps go to the thread pool
     assert TLSConfig(role="server", srp_hook=lookup()).blocking_hooks
+    # so do all of tlslite-ng's (pure-Python public-key steps), and none of OpenSSL's
+    assert TLSConfig(role="client", npn_selector=("client", [b"h2"], None)).blocking_hooks
+    assert not TLSConfig(role="client").blocking_hooks
 
 
 def test_srp_handshake_and_data_both_ways():
