@@ -26,8 +26,10 @@ handshake per thread first). Each resumed round checks that it did resume:
 ``session_reused`` count.
 
 CPU: BEAM = ``erlang:statistics(runtime)`` delta on ``drv`` (summed over scheduler
-threads); bridge = utime+stime of the bridge process from ``/proc``; total = BEAM +
-bridge. The peers' CPU is reported separately and never counted.
+threads), which is *user* time only; BEAM u+s = the on-CPU time (user + system) of
+every thread of ``drv``'s OS process (``/proc/PID/task/*/schedstat``), read around
+the same work; bridge = the same of the bridge process; total = BEAM u+s + bridge.
+The peers' CPU is reported separately and never counted.
 Results: ``bench/results/ssl_bench.json`` and ``ssl_bench.png`` (if matplotlib).
 """
 from __future__ import annotations
@@ -183,6 +185,25 @@ def proc_cpu(pid: int) -> float:
         return 0.0
 
 
+def thread_cpu(pid: int) -> float:
+    """On-CPU time (user + system) of every live thread of a process, seconds, from
+    ``/proc/PID/task/*/schedstat`` (nanoseconds; ``/proc/PID/stat`` counts clock ticks,
+    10 ms). A thread that ends during a measurement takes its time with it: used for
+    the BEAM and the bridge, whose threads live as long as they do."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as fh:
+                total += int(fh.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
+
+
 def proc_rss(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -231,9 +252,9 @@ class Procs:
                 p.wait()
 
 
-def start_bridge(procs: Procs, name: str, cookie: str) -> subprocess.Popen:
+def start_bridge(procs: Procs, name: str, cookie: str, extra=()) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "pyssl-bridge"
-    p = procs.start([str(exe), "--name", name, "--cookie", cookie], stdout=subprocess.PIPE,
+    p = procs.start([str(exe), "--name", name, "--cookie", cookie, *extra], stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     end = time.time() + 30
     while time.time() < end:
@@ -275,7 +296,8 @@ class Bench:
                        check=True)
         cookie = "S" + secrets.token_hex(8)
         tag = secrets.token_hex(3)
-        self.bridges = [start_bridge(procs, f"sslb_bridge{i}_{tag}@127.0.0.1", cookie)
+        extra = args.bridge_args.split()
+        self.bridges = [start_bridge(procs, f"sslb_bridge{i}_{tag}@127.0.0.1", cookie, extra)
                         for i in (1, 2)]
         self.bridge_names = [f"sslb_bridge{i}_{tag}@127.0.0.1" for i in (1, 2)]
 
@@ -297,6 +319,12 @@ class Bench:
 
         self.drv = ErlNode(f"sslb_drv_{tag}@127.0.0.1", cookie, args=["-pa", str(ebin)])
         procs.procs.append(self.drv.proc)
+        self.beam_pid = int(self.drv.eval("list_to_integer(os:getpid())"))
+        # the floor of a bridge call: a hidden Erlang node answering messages
+        self.far = ErlNode(f"sslb_far_{tag}@127.0.0.1", cookie, args=["-pa", str(ebin)], hidden=True)
+        procs.procs.append(self.far.proc)
+        self.far_pid = int(self.far.eval("list_to_integer(os:getpid())"))
+        self.far_name = f"sslb_far_{tag}@127.0.0.1"
         self.use_bridges(self.bridge_names[:1])
         self.drv.eval("{ok, _} = application:ensure_all_started(ssl)")
         self.drv.eval("ok = pyssl:start()")
@@ -335,20 +363,30 @@ class Bench:
     def cpu_of(self, ps):
         return sum(proc_cpu(p.pid) for p in ps)
 
+    def bridge_cpu(self, bridges=None):
+        """user+system seconds of the bridges (all threads, ns resolution)."""
+        return sum(thread_cpu(p.pid) for p in (bridges or self.bridges[:1]))
+
+    def beam_cpu(self):
+        """user+system seconds of the driver node's BEAM (erlang:statistics(runtime)
+        gives user time only)."""
+        return thread_cpu(self.beam_pid)
+
     # each scenario returns a dict of metrics for one (mode, round)
 
     def client_handshakes(self, mod, bridges=None, ports=None, copts=None):
         a = self.args
         bridges = bridges or self.bridges[:1]
-        b0, s0 = self.cpu_of(bridges), self.cpu_of(self.s_servers)
+        b0, s0, e0 = self.bridge_cpu(bridges), self.cpu_of(self.s_servers), self.beam_cpu()
         ports = "[" + ",".join(map(str, ports or self.s_ports)) + "]"
         us, beam_ms, ok, errs = self.ev(
             f"ssl_bench_drv:handshakes({mod}, {ports}, {a.conc}, {a.handshakes}, {copts or self.copts})")
-        bridge_s = self.cpu_of(bridges) - b0
+        beam_s = self.beam_cpu() - e0
+        bridge_s = self.bridge_cpu(bridges) - b0
         peer_s = self.cpu_of(self.s_servers) - s0
         ok = max(ok, 1)
-        beam_s = beam_ms / 1000
         return {"hs_per_s": ok / (us / 1e6), "beam_ms_per_hs": beam_ms / ok,
+                "beam_us_ms_per_hs": beam_s * 1000 / ok,
                 "total_ms_per_hs": (beam_s + bridge_s) * 1000 / ok,
                 "bridge_ms_per_hs": bridge_s * 1000 / ok, "peer_ms_per_hs": peer_s * 1000 / ok,
                 "errors": errs}
@@ -376,17 +414,41 @@ class Bench:
 
     def _bulk(self, expr):
         """Run one bulk transfer; MiB/s and CPU per MiB of the BEAM, bridge and peer."""
-        b0, p0 = self.cpu_of(self.bridges[:1]), self.cpu_of([self.peer])
+        b0, p0, e0 = self.bridge_cpu(), self.cpu_of([self.peer]), self.beam_cpu()
         us, beam_ms, got = self.ev(expr)
-        bridge_s = self.cpu_of(self.bridges[:1]) - b0
+        beam_s = self.beam_cpu() - e0
+        bridge_s = self.bridge_cpu() - b0
         peer_s = self.cpu_of([self.peer]) - p0
         mib = got / (1 << 20)
         return {"mib_per_s": mib / (us / 1e6), "beam_ms_per_mib": beam_ms / mib,
-                "total_ms_per_mib": (beam_ms + bridge_s * 1000) / mib, "peer_ms_per_mib": peer_s * 1000 / mib}
+                "beam_us_ms_per_mib": beam_s * 1000 / mib,
+                "total_ms_per_mib": (beam_s + bridge_s) * 1000 / mib, "peer_ms_per_mib": peer_s * 1000 / mib}
 
     def echo(self, mod):
-        us = self.ev(f"ssl_bench_drv:echo({mod}, {self.s_ports[0]}, {self.args.echo}, {self.copts})")
-        return {"rt_us": us}
+        """Echo round trips; CPU per round trip (BEAM u+s, bridge) around the trips alone."""
+        n = self.args.echo
+        self.ev(f"ssl_bench_drv:echo_open({mod}, {self.s_ports[0]}, {self.copts})")
+        b0, e0 = self.bridge_cpu(), self.beam_cpu()
+        us = self.ev(f"ssl_bench_drv:echo_run({mod}, {n})")
+        beam_s, bridge_s = self.beam_cpu() - e0, self.bridge_cpu() - b0
+        self.ev("ssl_bench_drv:echo_close()")
+        return {"rt_us": us, "beam_us_us_per_rt": beam_s * 1e6 / n,
+                "total_us_per_rt": (beam_s + bridge_s) * 1e6 / n}
+
+    def call(self, mod):
+        """A bridge call without TLS work (``pyssl:sockname/1``) against a message round
+        trip to a hidden Erlang node (the ``ssl`` column). CPU per call: the caller's
+        BEAM u+s plus the far side's (the bridge, or the hidden node)."""
+        n = self.args.echo * 5
+        far = self.s_ports[0] if mod == "pyssl" else f"'{self.far_name}'"
+        self.ev(f"ssl_bench_drv:call_open({mod}, {far}, {self.copts})")
+        far_cpu = (lambda: self.bridge_cpu()) if mod == "pyssl" else (lambda: thread_cpu(self.far_pid))
+        f0, e0 = far_cpu(), self.beam_cpu()
+        us = self.ev(f"ssl_bench_drv:call_run({mod}, {n})")
+        beam_s, far_s = self.beam_cpu() - e0, far_cpu() - f0
+        self.ev("ssl_bench_drv:call_close()")
+        return {"call_us": us, "beam_us_us_per_call": beam_s * 1e6 / n,
+                "far_us_per_call": far_s * 1e6 / n, "total_us_per_call": (beam_s + far_s) * 1e6 / n}
 
     def server_handshakes(self, mod, sopts=None, mode="13"):
         a = self.args
@@ -396,15 +458,16 @@ class Bench:
                                stdout=subprocess.PIPE, cwd=str(ROOT), text=True)
         resume = mode.endswith("r")
         warm = json.loads(lgp.stdout.readline())["warm"] if resume else 0
-        b0, c0 = self.cpu_of(self.bridges[:1]), self.ev("ssl_bench_drv:cpu()")
+        b0, c0, e0 = self.bridge_cpu(), self.ev("ssl_bench_drv:cpu()"), self.beam_cpu()
         out, _ = lgp.communicate("go\n" if resume else None, timeout=300)
-        c1, bridge_s = self.ev("ssl_bench_drv:cpu()"), self.cpu_of(self.bridges[:1]) - b0
+        c1, bridge_s, beam_s = self.ev("ssl_bench_drv:cpu()"), self.bridge_cpu() - b0, self.beam_cpu() - e0
         accepted, failed = self.ev("ssl_bench_drv:server_stop()")
         accepted -= warm      # the untimed handshakes the resumed ones take their sessions from
         lg = json.loads(out)
         n = max(accepted, 1)
         return {"hs_per_s": accepted / lg["elapsed"], "beam_ms_per_hs": (c1 - c0) / n,
-                "total_ms_per_hs": ((c1 - c0) + bridge_s * 1000) / n, "errors": failed + lg["errors"],
+                "beam_us_ms_per_hs": beam_s * 1000 / n, "bridge_ms_per_hs": bridge_s * 1000 / n,
+                "total_ms_per_hs": (beam_s + bridge_s) * 1000 / n, "errors": failed + lg["errors"],
                 "reused": lg["reused"]}
 
     def server_handshakes_12(self, mod):
@@ -422,7 +485,7 @@ class Bench:
     def server_bulk(self, mod):
         nbytes = self.args.bulk_mib << 20
         port = self.ev(f"ssl_bench_drv:server_bulk_start({mod}, {self.sopts})")
-        b0, c0 = self.cpu_of(self.bridges[:1]), self.ev("ssl_bench_drv:cpu()")
+        b0, c0, e0 = self.bridge_cpu(), self.ev("ssl_bench_drv:cpu()"), self.beam_cpu()
         ctx = ssl.create_default_context(cafile=self.ca)
         blob = b"s" * CHUNK
         with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
@@ -445,10 +508,11 @@ class Bench:
         us = (time.perf_counter() - t0) * 1e6
         _, _, got = self.ev("ssl_bench_drv:server_bulk_result(60000)")
         beam_ms = self.ev("ssl_bench_drv:cpu()") - c0
-        bridge_s = self.cpu_of(self.bridges[:1]) - b0
+        beam_s, bridge_s = self.beam_cpu() - e0, self.bridge_cpu() - b0
         mib = max(got, 1) / (1 << 20)
         return {"mib_per_s": mib / (us / 1e6), "beam_ms_per_mib": beam_ms / mib,
-                "total_ms_per_mib": (beam_ms + bridge_s * 1000) / mib, "bytes_ok": got == nbytes}
+                "beam_us_ms_per_mib": beam_s * 1000 / mib,
+                "total_ms_per_mib": (beam_s + bridge_s) * 1000 / mib, "bytes_ok": got == nbytes}
 
     def memory(self, mod):
         n = self.args.idle
@@ -470,7 +534,7 @@ class Bench:
                 "beam_kb_per_conn": (m1 - m0) / k / 1024}
 
 
-SCENARIOS = ["client_handshakes", "bulk_download", "upload", "echo", "server_handshakes", "server_bulk",
+SCENARIOS = ["client_handshakes", "bulk_download", "upload", "echo", "call", "server_handshakes", "server_bulk",
              "client_handshakes_12", "client_resumed_12", "server_handshakes_12", "server_resumed_12",
              "server_resumed_13"]
 # (resumed, full) pairs: resumed total CPU per handshake / full, target <= 1/3 for pyssl
@@ -482,20 +546,30 @@ RESUMED_TARGET = 1 / 3
 # (scenario, metric, label, target, higher_is_better)
 ROWS = [
     ("client_handshakes", "hs_per_s", "client handshakes/s", ">= 1.0", True),
-    ("client_handshakes", "beam_ms_per_hs", "client BEAM CPU / handshake", "<= 0.1", False),
+    ("client_handshakes", "beam_ms_per_hs", "client BEAM CPU (user) / handshake", "<= 0.1", False),
+    ("client_handshakes", "beam_us_ms_per_hs", "client BEAM CPU (u+s) / handshake", "-", False),
     ("client_handshakes", "total_ms_per_hs", "client total CPU / handshake", "<= 1.0", False),
     ("bulk_download", "mib_per_s", "download MiB/s", ">= 1.2", True),
-    ("bulk_download", "beam_ms_per_mib", "download BEAM CPU / MiB", "<= 0.1", False),
+    ("bulk_download", "beam_ms_per_mib", "download BEAM CPU (user) / MiB", "<= 0.1", False),
+    ("bulk_download", "beam_us_ms_per_mib", "download BEAM CPU (u+s) / MiB", "-", False),
     ("bulk_download", "total_ms_per_mib", "download total CPU / MiB", "<= 1.5", False),
     ("upload", "mib_per_s", "upload MiB/s (64 KiB sends)", ">= 1.2", True),
-    ("upload", "beam_ms_per_mib", "upload BEAM CPU / MiB", "<= 0.1", False),
+    ("upload", "beam_ms_per_mib", "upload BEAM CPU (user) / MiB", "<= 0.1", False),
+    ("upload", "beam_us_ms_per_mib", "upload BEAM CPU (u+s) / MiB", "-", False),
     ("upload", "total_ms_per_mib", "upload total CPU / MiB", "<= 1.5", False),
-    ("echo", "rt_us", "echo round trip", "<= 1.5", False),
+    ("echo", "rt_us", "echo round trip", "<= 2.5", False),
+    ("echo", "beam_us_us_per_rt", "echo BEAM CPU (u+s) / trip", "-", False),
+    ("echo", "total_us_per_rt", "echo total CPU / trip", "-", False),
+    ("call", "call_us", "call (sockname) vs hidden-node RTT", "<= 2.0", False),
+    ("call", "far_us_per_call", "call: bridge vs hidden-node CPU", "-", False),
+    ("call", "total_us_per_call", "call: total CPU (u+s) / call", "-", False),
     ("server_handshakes", "hs_per_s", "server accepted handshakes/s", ">= 1.0", True),
-    ("server_handshakes", "beam_ms_per_hs", "server BEAM CPU / handshake", "<= 0.1", False),
+    ("server_handshakes", "beam_ms_per_hs", "server BEAM CPU (user) / handshake", "<= 0.1", False),
+    ("server_handshakes", "beam_us_ms_per_hs", "server BEAM CPU (u+s) / handshake", "-", False),
     ("server_handshakes", "total_ms_per_hs", "server total CPU / handshake", "<= 1.0", False),
     ("server_bulk", "mib_per_s", "server receive MiB/s (active)", ">= 1.2", True),
-    ("server_bulk", "beam_ms_per_mib", "server receive BEAM CPU / MiB", "<= 0.1", False),
+    ("server_bulk", "beam_ms_per_mib", "server receive BEAM CPU (user) / MiB", "<= 0.1", False),
+    ("server_bulk", "beam_us_ms_per_mib", "server receive BEAM CPU (u+s) / MiB", "-", False),
     ("server_bulk", "total_ms_per_mib", "server receive total CPU / MiB", "<= 1.5", False),
 ]
 for _side, _res, _full in RESUMED[:2]:
@@ -509,6 +583,9 @@ ROWS += [("server_resumed_13", "hs_per_s", "server TLS 1.3 resumed hs/s", ">= 1.
 
 
 def meets(ratio, target):
+    """Whether a ratio meets its target; None for rows reported without one ("-")."""
+    if target == "-":
+        return None
     op, val = target.split()
     return ratio >= float(val) if op == ">=" else ratio <= float(val)
 
@@ -527,6 +604,7 @@ def main(argv=None) -> int:
     p.add_argument("--idle", type=int, default=1000, help="idle connections for the memory figure")
     p.add_argument("--scale-rounds", type=int, default=3, help="rounds of the 1 vs 2 bridges figure")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--bridge-args", default="", help="extra pyssl-bridge arguments, e.g. '--busy-poll 50'")
     p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(SCENARIOS)
                    + ",memory,scale (for quick comparisons; default all)")
     args = p.parse_args(argv)
@@ -547,6 +625,7 @@ def main(argv=None) -> int:
     procs = Procs()
     old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_start = time.time()
+    load0 = os.getloadavg()
     try:
         with tempfile.TemporaryDirectory(prefix="ssl_bench_") as tmp:
             b = Bench(args, procs, Path(tmp))
@@ -571,6 +650,8 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGTERM, old_term)
 
     report = summarize(args, raw, mem, scale, time.time() - t_start)
+    # the machine is shared: what else ran is part of every figure
+    report["load"] = {"start": [round(x, 2) for x in load0], "end": [round(x, 2) for x in os.getloadavg()]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ssl_bench.json").write_text(json.dumps(report, indent=2))
@@ -638,12 +719,13 @@ def print_table(rep):
     print(f"ssl_bench: {c['rounds']} rounds, {c['conc']}x{c['handshakes']} handshakes, "
           f"{c['bulk_mib']} MiB bulk, {c['echo']} echoes, {c['servers']} s_server; "
           f"{rep['elapsed_s']:.0f}s")
-    print(f"{'metric':34} {'ssl':>9} {'pyssl':>9} {'ratio (min-max)':>22} {'target':>8}")
+    print(f"load average (1, 5, 15 min) at start {rep['load']['start']}, at end {rep['load']['end']}")
+    print(f"{'metric':38} {'ssl':>9} {'pyssl':>9} {'ratio (min-max)':>22} {'target':>8}")
     for r in rep["rows"]:
         rr = r["ratio"]
-        print(f"{r['label']:34} {fmt(r['ssl']['median']):>9} {fmt(r['pyssl']['median']):>9} "
+        print(f"{r['label']:38} {fmt(r['ssl']['median']):>9} {fmt(r['pyssl']['median']):>9} "
               f"{rr['median']:7.2f}x ({rr['min']:.2f}-{rr['max']:.2f}) {r['target']:>8} "
-              f"{'met' if r['met'] else 'MISSED'}")
+              f"{'' if r['met'] is None else 'met' if r['met'] else 'MISSED'}")
     m = rep["memory"]
     if m is None:
         m = {mod: {"opened": 0, "bridge_kb_per_conn": float("nan"), "beam_kb_per_conn": float("nan")}
@@ -674,6 +756,11 @@ def chart(rep, path: Path):
         print("matplotlib not importable: no chart")
         return
     rows = rep["rows"]
+    labels = [r["label"] for r in rows]
+    med = [r["ratio"]["median"] for r in rows]
+    lo = [r["ratio"]["median"] - r["ratio"]["min"] for r in rows]
+    hi = [r["ratio"]["max"] - r["ratio"]["median"] for r in rows]
+    rows = [r for r in rows if r["met"] is not None]
     labels = [r["label"] for r in rows]
     med = [r["ratio"]["median"] for r in rows]
     lo = [r["ratio"]["median"] - r["ratio"]["min"] for r in rows]

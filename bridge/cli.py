@@ -12,6 +12,7 @@ import string
 import sys
 from pathlib import Path
 
+from bridge.node.busypoll import MAX_WINDOW_US, parse_window_us
 from bridge.node.epmd import EpmdError
 from bridge.node.node import Node
 from bridge.service import install
@@ -20,6 +21,8 @@ log = logging.getLogger("bridge")
 
 
 COOKIE_ENV = "PYSSL_BRIDGE_COOKIE"
+# --busy-poll default, microseconds (docs/performance.md has its measured cost)
+DEFAULT_BUSY_POLL_US = 0
 
 
 def default_cookie() -> str:
@@ -74,11 +77,22 @@ def parse_args(argv=None):
                    help="read the cookie from the first line of PATH (mode 0400 or 0600)")
     p.add_argument("--ticktime", type=float, default=60.0, help="net_ticktime in seconds (default 60)")
     p.add_argument("--listen", default="127.0.0.1", help="address for distribution (default 127.0.0.1)")
+    p.add_argument("--busy-poll", metavar="US", type=_busy_poll_us, default=DEFAULT_BUSY_POLL_US,
+                   help="after distribution traffic, keep polling instead of sleeping for US "
+                        f"microseconds (0..{MAX_WINDOW_US}, 0 = off; default {DEFAULT_BUSY_POLL_US}): "
+                        "lower call latency for CPU, see docs/performance.md")
     p.add_argument("--stats-interval", type=float, default=None, metavar="SECONDS",
                    help="seconds between the info-level summary lines (default "
                         "$PYSSL_BRIDGE_STATS_INTERVAL or 60; 0: none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p.parse_args(argv)
+
+
+def _busy_poll_us(value: str) -> int:
+    try:
+        return parse_window_us(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
 
 
 def node_name(args) -> str:
@@ -96,7 +110,7 @@ async def serve(args) -> int:
     if not cookie:
         print("pyssl-bridge: the cookie is empty", file=sys.stderr)
         return 1
-    node = Node(node_name(args), cookie, ticktime=args.ticktime)
+    node = Node(node_name(args), cookie, ticktime=args.ticktime, busy_poll_us=args.busy_poll)
     try:
         await node.start(host=args.listen)
     except (EpmdError, OSError) as exc:

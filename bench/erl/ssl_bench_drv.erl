@@ -4,6 +4,7 @@
 %% scheduler threads); wall times are in microseconds.
 -module(ssl_bench_drv).
 -export([cpu/0, handshakes/5, warm/3, resumed/3, bulk_download/4, upload/5, echo/4,
+         echo_open/3, echo_run/2, echo_close/0, call_open/3, call_run/2, call_close/0, echo_loop/0,
          server_start/3, server_stop/0, server_bulk_start/2, server_bulk_result/1,
          idle_open/5, idle_close/0, memory/0]).
 
@@ -115,6 +116,65 @@ echo(Mod, Port, N, Opts) ->
     T1 = now_us(),
     Mod:close(S),
     (T1 - T0) / N.
+
+%% The echo figure in three steps, so that the caller (bench/ssl_bench.py) can read
+%% the OS CPU counters around the round trips alone: connect and warm up, N round
+%% trips (microseconds per trip), close. The socket waits in the process dictionary
+%% of the evaluating process (its owner).
+echo_open(Mod, Port, Opts) ->
+    {ok, S} = Mod:connect("localhost", Port, Opts, 20000),
+    put(bench_echo, {Mod, S}),
+    echo_run(Mod, 20),
+    ok.
+
+echo_run(Mod, N) ->
+    {Mod, S} = get(bench_echo),
+    Msg = <<"0123456789abcdef\n">>,
+    Len = byte_size(Msg),
+    T0 = now_us(),
+    [begin ok = Mod:send(S, Msg), {ok, _} = recv_exact(Mod, S, Len, <<>>) end
+     || _ <- lists:seq(1, N)],
+    (now_us() - T0) / N.
+
+echo_close() ->
+    {Mod, S} = erase(bench_echo),
+    Mod:close(S).
+
+%% A call that does no TLS work, against its floor: with `pyssl', `pyssl:sockname/1'
+%% on an established socket (a bridge round trip); with `ssl' (whose sockname is
+%% local), a message round trip to a process on a hidden Erlang node, `Far' (the
+%% distribution floor the bridge call is compared with).
+call_open(pyssl, Port, Opts) ->
+    {ok, S} = pyssl:connect("localhost", Port, Opts, 20000),
+    put(bench_call, {pyssl, S}),
+    call_run(pyssl, 20),
+    ok;
+call_open(ssl, Far, _Opts) ->
+    Pid = spawn(Far, ?MODULE, echo_loop, []),
+    put(bench_call, {ssl, Pid}),
+    call_run(ssl, 20),
+    ok.
+
+call_run(Mod, N) ->
+    {Mod, Target} = get(bench_call),
+    T0 = now_us(),
+    call_n(Mod, Target, N),
+    (now_us() - T0) / N.
+
+call_n(_, _, 0) -> ok;
+call_n(pyssl, S, K) -> {ok, _} = pyssl:sockname(S), call_n(pyssl, S, K - 1);
+call_n(ssl, Pid, K) ->
+    Pid ! {self(), ping},
+    receive {Pid, ping} -> call_n(ssl, Pid, K - 1) end.
+
+call_close() ->
+    case erase(bench_call) of
+        {pyssl, S} -> pyssl:close(S);
+        {ssl, Pid} -> exit(Pid, kill), ok
+    end.
+
+echo_loop() ->
+    receive {From, M} -> From ! {self(), M}, echo_loop() end.
 
 %% Server offload: a listener with Acc acceptor processes that each loop
 %% transport_accept -> handshake -> close. Returns the port.

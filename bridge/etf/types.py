@@ -164,6 +164,20 @@ class ImproperList:
     tail: object
 
 
+# Every gen call from OTP 24+ is tagged [alias|Mref]: one ImproperList per call
+# decoded, built through the slot descriptors as Pid and Reference are (above).
+_il_elements, _il_tail = _slot_setters(ImproperList, "elements", "tail")
+
+
+def _improper_list_init(self, elements: tuple, tail) -> None:
+    _il_elements(self, elements)
+    _il_tail(self, tail)
+
+
+_improper_list_init.__qualname__ = "ImproperList.__init__"
+ImproperList.__init__ = _improper_list_init
+
+
 @dataclass(frozen=True, slots=True)
 class BitString:
     """A bitstring whose last byte carries ``bits`` (1..7) significant high bits."""

@@ -132,6 +132,9 @@ class Connection(asyncio.Protocol):
         self._out: Optional[deque] = None
         self._write_paused = False      # the transport is over its high-water mark
         self._yielding = False          # reading paused until the next loop iteration
+        # the node's BusyPoll (node.busy_poll), kicked by this connection's traffic
+        busy = getattr(node, "busy_poll", None)
+        self._kick = busy.kick if busy is not None and busy.window else None
 
     # -- asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -154,6 +157,8 @@ class Connection(asyncio.Protocol):
         self.last_recv = time.monotonic()
         if self.framer is not None:
             self._frames(data)
+            if self._kick is not None:      # the caller's next request may come soon
+                self._kick()
             return
         try:
             self.hs.receive(data)
@@ -331,6 +336,8 @@ class Connection(asyncio.Protocol):
             return
         self.transport.write(frame)
         self.last_send = time.monotonic()
+        if self._kick is not None:          # a reply: its caller's next request may come soon
+            self._kick()
 
     def send_control(self, control: tuple, payload=None, has_payload=False,
                      fallback=None) -> None:

@@ -33,6 +33,7 @@ from typing import Any, Callable, Optional
 from bridge.etf.types import Atom, ImproperList, Pid, Reference
 
 from . import epmd, kernel
+from .busypoll import BusyPoll
 from .connection import CODEC_POOL, ENCODE_BUDGET, INLINE_DECODE_MAX, Connection  # noqa: F401 (re-exported)
 from .protocol import (ALIAS_SEND, DEMONITOR_P, EMPTY_ATOM, EXIT, EXIT2, LINK, MONITOR_P,
                        MONITOR_P_EXIT, REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, UNLINK,
@@ -143,7 +144,7 @@ def _proc_key_ok(target) -> bool:
 
 class Node:
     def __init__(self, name: str, cookie: str, *, hidden: bool = True, ticktime: float = 60.0,
-                 handshake_timeout: float = 10.0):
+                 handshake_timeout: float = 10.0, busy_poll_us: int = 0):
         if "@" not in name:
             raise ValueError("node name must be name@host")
         self.name = Atom(name)
@@ -168,6 +169,8 @@ class Node:
         self._ticker = None
         self.port = 0
         self.started = time.time()
+        # the loop keeps polling this long after distribution traffic (busypoll.py)
+        self.busy_poll = BusyPoll(busy_poll_us)
 
     # ---- life cycle ---------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, epmd_port: int = epmd.EPMD_PORT) -> None:

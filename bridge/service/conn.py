@@ -348,7 +348,6 @@ class ConnSocket(ConnInfo, SocketBase):
             return error(EINVAL)
         if self.tls is None:
             return error(CLOSED)
-        loop = asyncio.get_running_loop()
         if reply is not None:
             box = []
             waiter = self.delivery.recv(length, box.append)
@@ -357,8 +356,9 @@ class ConnSocket(ConnInfo, SocketBase):
             waiter.reply = reply      # the Recv replies exactly once
             secs = to_timeout(timeout)
             if secs is not None:
-                waiter.timer = loop.call_later(secs, self.delivery.cancel, waiter)
+                waiter.timer = asyncio.get_running_loop().call_later(secs, self.delivery.cancel, waiter)
             return None
+        loop = asyncio.get_running_loop()
         fut = loop.create_future()
 
         def set_reply(value):

@@ -94,7 +94,10 @@ def is_pending(result) -> bool:
 def mapped(result, fn: Callable[[Reply], Reply]):
     """``fn`` applied to the Reply ``result`` is or will be (``result`` a Reply, a
     term, or an awaitable of either); the same kind comes back."""
-    if result.__class__ is Pending:
+    cls = result.__class__
+    if cls is Reply or cls in _PLAIN:   # most replies: no awaitable check (an ABC's)
+        return fn(as_reply(result))
+    if cls is Pending:
         out = Pending()
         result.add_callback(lambda r: out.resolve(fn(r)))
         return out

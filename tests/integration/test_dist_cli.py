@@ -153,3 +153,26 @@ def test_cookie_and_cookie_file_together_is_a_usage_error(tmp_path):
     proc = _cli("--cookie", "a", "--cookie-file", str(tmp_path / "x"))
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 2 and "not allowed with" in err
+
+
+def test_busy_poll_bridge_serves_calls_and_stops(tmp_path, make_erl, cookie):
+    """With --busy-poll the loop polls after distribution traffic instead of sleeping:
+    calls are answered as without it, and the bridge still stops on SIGTERM."""
+    name = unique("clibusypoll")
+    proc = _cli("--name", name, "--cookie", cookie, "--busy-poll", "500", home=tmp_path)
+    try:
+        assert "ready" in proc.stdout.readline()
+        node = make_erl(cookie=cookie)
+        assert node.eval(f"net_adm:ping('{name}')") == A("pong")
+        assert node.eval(f"[rpc:call('{name}', ssl, cipher_suites, [all, 'tlsv1.3']) =:= "
+                         f"rpc:call('{name}', ssl, cipher_suites, [all, 'tlsv1.3']) || _ <- lists:seq(1, 50)]") \
+            == [True] * 50
+    finally:
+        code, _, err = _stop(proc)
+    assert code == 0, err
+
+
+def test_busy_poll_out_of_bounds_is_a_usage_error():
+    proc = _cli("--name", "a@b", "--busy-poll", "-1")
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 2 and "busy-poll" in err

@@ -120,19 +120,6 @@ SCENARIOS = {
                         "ok = Mod:send(S, <<\"x\">>), {ok, _} = Mod:recv(S, 0, 30000), "
                         "case Mod:close(S, {self(), 30000}) of "
                         "{ok, P} -> {is_port(P), P =:= T, Mod:send(S, <<\"y\">>)}; E -> E end",
-    "client_downgrade_then_plain": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
-                                   "{ok, LP} = inet:port(L), "
-                                   "Srv_ = spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 30000), "
-                                   "{ok, <<\"bye\">>} = ssl:recv(SS, 0, 30000), {ok, Raw} = ssl:close(SS, {self(), 30000}), "
-                                   "ok = gen_tcp:send(Raw, <<\"plain again\">>), "
-                                   "receive done -> ok after 30000 -> ok end, gen_tcp:close(Raw) end), "
-                                   "{ok, T} = gen_tcp:connect({127, 0, 0, 1}, LP, [binary, {active, false}]), "
-                                   "{ok, S} = Mod:connect(T, Verify ++ [{active, false}], 30000), ok = Mod:send(S, <<\"bye\">>), "
-                                   "timer:sleep(300), "
-                                   "R = case Mod:close(S, {self(), 30000}) of "
-                                   "{ok, P} -> {ok, D} = gen_tcp:recv(P, 0, 30000), D; "
-                                   "{ok, P, D0} -> case gen_tcp:recv(P, 0, 200) of {ok, D1} -> <<D0/binary, D1/binary>>; _ -> D0 end; "
-                                   "E -> E end, Srv_ ! done, gen_tcp:close(L), R",
     "client_downgrade_timeout": "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
                                 "{ok, LP} = inet:port(L), "
                                 "spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 5000), "
@@ -152,6 +139,38 @@ SCENARIOS = {
 def test_upgrade_same_as_ssl(env, name):
     _bridge, node = env
     same(node, SCENARIOS[name])
+
+
+# The server downgrades first (ssl:close(S, {Pid, T})) and speaks plain text after.
+# pyssl's client reads the text whichever close_notify comes first; ssl's own
+# result depends on that order (its connection closes the TCP socket when the
+# peer's close_notify came before the downgrade request: {error, closed}), so
+# this is checked for pyssl alone, not side by side.
+DOWNGRADE_THEN_PLAIN = (
+    "{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]), "
+    "{ok, LP} = inet:port(L), "
+    "Srv_ = spawn(fun() -> {ok, A} = gen_tcp:accept(L), {ok, SS} = ssl:handshake(A, Srv, 30000), "
+    "{ok, <<\"bye\">>} = ssl:recv(SS, 0, 30000), {ok, Raw} = ssl:close(SS, {self(), 30000}), "
+    "ok = gen_tcp:send(Raw, <<\"plain again\">>), "
+    "receive done -> ok after 30000 -> ok end, gen_tcp:close(Raw) end), "
+    "{ok, T} = gen_tcp:connect({127, 0, 0, 1}, LP, [binary, {active, false}]), "
+    "{ok, S} = Mod:connect(T, Verify ++ [{active, false}], 30000), ok = Mod:send(S, <<\"bye\">>), "
+    # (the pause lets the server's close_notify come first, as a
+    # rule; either order gives the same text, read to its end)
+    "timer:sleep(300), "
+    "Upto = fun U(P, Acc) when byte_size(Acc) >= 11 -> Acc; "
+    "U(P, Acc) -> case gen_tcp:recv(P, 0, 30000) of "
+    "{ok, D} -> U(P, <<Acc/binary, D/binary>>); E -> {Acc, E} end end, "
+    "R = case Mod:close(S, {self(), 30000}) of "
+    "{ok, P} -> Upto(P, <<>>); "
+    "{ok, P, D0} -> Upto(P, D0); "
+    "E -> E end, Srv_ ! done, gen_tcp:close(L), R")
+
+
+def test_client_downgrade_then_plain(env):
+    _bridge, node = env
+    r = node.eval("(fun() -> Mod = pyssl, " + DOWNGRADE_THEN_PLAIN + " end)()", 90)
+    assert r == b"plain again"
 
 
 def test_ssl_accept_on_a_gen_tcp_socket_returns_the_socket(env):
