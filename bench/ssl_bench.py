@@ -25,6 +25,12 @@ handshake per thread first). Each resumed round checks that it did resume:
 ``session_resumption`` false for TLS 1.2) and the load generator's
 ``session_reused`` count.
 
+Port mode (the embedded bridge, issue 16.1): the scenarios of PORT_SCENARIOS also
+run with ``Mod = pyssl`` on a second node ``drvport`` that has no bridge node
+configured, so its pyssl application runs its own bridge as a port program; its
+rows (``[port]``) give pyssl-over-a-port / ssl of the same round, next to the
+node mode's. ``--no-port`` leaves them out.
+
 CPU: BEAM = ``erlang:statistics(runtime)`` delta on ``drv`` (summed over scheduler
 threads), which is *user* time only; BEAM u+s = the on-CPU time (user + system) of
 every thread of ``drv``'s OS process (``/proc/PID/task/*/schedstat``), read around
@@ -38,6 +44,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import ssl
@@ -268,6 +275,13 @@ def start_bridge(procs: Procs, name: str, cookie: str, extra=()) -> subprocess.P
     raise TimeoutError(f"bridge {name} not ready")
 
 
+class _Pid:
+    """A process we did not start (the port bridge): what ``cpu_of`` reads."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+
 def erl_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -332,9 +346,40 @@ class Bench:
                       f"{{cacertfile, {erl_str(self.ca)}}}, {{versions, ['tlsv1.3']}}]")
         self.sopts = (f"[binary, {{active, false}}, {{certfile, {erl_str(self.cert)}}}, "
                       f"{{keyfile, {erl_str(self.key)}}}, {{versions, ['tlsv1.3']}}]")
+        self.drv_port = None
+        if args.port:
+            self.start_port_node(ebin, tag, cookie, extra)
         self.copts12 = self.copts.replace("'tlsv1.3'", "'tlsv1.2'")
         self.sopts12 = self.sopts.replace("'tlsv1.3'", "'tlsv1.2'")
         self.s12_ports = []
+
+    def start_port_node(self, ebin: Path, tag: str, cookie: str, extra=()):
+        """``drvport``: pyssl with no bridge node configured, i.e. the embedded bridge
+        (``pyssl-bridge --port-mode`` of this Python with ``--bridge-args``, its log
+        thrown away as the node mode bridge's is)."""
+        from erlnode import ErlNode
+        exe = Path(sys.executable).parent / "pyssl-bridge"
+        script = " ".join(['exec "$0" --port-mode', *map(shlex.quote, extra), "2>/dev/null"])
+        self.drv_port = ErlNode(f"sslb_drvport_{tag}@127.0.0.1", cookie, args=["-pa", str(ebin)])
+        self.procs.procs.append(self.drv_port.proc)
+        self.drv_port.eval("{ok, _} = application:ensure_all_started(ssl)")
+        self.drv_port.eval(f"application:set_env(pyssl, bridge_command, "
+                           f"[\"/bin/sh\", \"-c\", {erl_str(script)}, {erl_str(str(exe))}])")
+        self.drv_port.eval("ok = pyssl:start()")
+        self.port_bridge = _Pid(self.drv_port.eval("maps:get(os_pid, pyssl_port:info())"))
+        self.port_beam_pid = int(self.drv_port.eval("list_to_integer(os:getpid())"))
+
+    def run(self, scenario: str, mode: str):
+        """One scenario in one mode: ``ssl``, ``pyssl`` (bridge node) or ``pyssl_port``
+        (the embedded bridge of ``drvport``, measured as the bridge node is)."""
+        if mode != "pyssl_port":
+            return getattr(self, scenario)(mode)
+        saved = self.drv, self.bridges, self.beam_pid
+        self.drv, self.bridges, self.beam_pid = self.drv_port, [self.port_bridge], self.port_beam_pid
+        try:
+            return getattr(self, scenario)("pyssl")
+        finally:
+            self.drv, self.bridges, self.beam_pid = saved
 
     def servers12(self):
         """TLS 1.2 ``openssl s_server`` processes (session cache on, no tickets), started
@@ -542,6 +587,8 @@ RESUMED = [("client", "client_resumed_12", "client_handshakes_12"),
            ("server", "server_resumed_12", "server_handshakes_12"),
            ("server13", "server_resumed_13", "server_handshakes")]
 RESUMED_TARGET = 1 / 3
+# the scenarios also run over the embedded (port) bridge
+PORT_SCENARIOS = ["client_handshakes", "bulk_download", "upload", "echo", "server_handshakes"]
 
 # (scenario, metric, label, target, higher_is_better)
 ROWS = [
@@ -603,6 +650,8 @@ def main(argv=None) -> int:
     p.add_argument("--echo", type=int, default=1000, help="echo round trips")
     p.add_argument("--idle", type=int, default=1000, help="idle connections for the memory figure")
     p.add_argument("--scale-rounds", type=int, default=3, help="rounds of the 1 vs 2 bridges figure")
+    p.add_argument("--no-port", dest="port", action="store_false",
+                   help="leave out the port-mode ([port]) rows")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--bridge-args", default="", help="extra pyssl-bridge arguments, e.g. '--busy-poll 50'")
     p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(SCENARIOS)
@@ -630,11 +679,12 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="ssl_bench_") as tmp:
             b = Bench(args, procs, Path(tmp))
             scenarios = [s for s in SCENARIOS if want(s)]
-            raw = {s: {"ssl": [], "pyssl": []} for s in scenarios}
+            raw = {s: {"ssl": [], "pyssl": [], "pyssl_port": []} for s in scenarios}
             for r in range(args.rounds if scenarios else 0):
                 for s in scenarios:
-                    for mod in ("ssl", "pyssl"):
-                        raw[s][mod].append(getattr(b, s)(mod))
+                    port = ("pyssl_port",) if args.port and s in PORT_SCENARIOS else ()
+                    for mod in ("ssl", "pyssl", *port):
+                        raw[s][mod].append(b.run(s, mod))
                 print(f"round {r + 1}/{args.rounds} done ({time.time() - t_start:.0f}s)", flush=True)
             mem = {mod: b.memory(mod) for mod in ("ssl", "pyssl")} if want("memory") else None
             scale = {"1": [], "2": []}
@@ -645,6 +695,8 @@ def main(argv=None) -> int:
                 scale["2"].append(b.client_handshakes("pyssl", b.bridges))
             b.use_bridges(b.bridge_names[:1])
             b.drv.stop()
+            if b.drv_port is not None:
+                b.drv_port.stop()
     finally:
         procs.stop_all()
         signal.signal(signal.SIGTERM, old_term)
@@ -672,6 +724,15 @@ def summarize(args, raw, mem, scale, elapsed):
         rows.append({"scenario": scen, "metric": metric, "label": label, "target": target,
                      "ssl": med_range(ssl_v), "pyssl": med_range(py_v), "ratio": mr,
                      "met": meets(mr["median"], target)})
+        port_v = [m[metric] for m in raw[scen].get("pyssl_port", [])]
+        if port_v:      # over the port, against ssl of the same rounds
+            pr = med_range([p / s if s else float("inf") for p, s in zip(port_v, ssl_v)])
+            # and against node mode of the same rounds: what the port changes
+            vs_node = med_range([p / n if n else float("inf") for p, n in zip(port_v, py_v)])
+            rows.append({"scenario": scen, "metric": metric, "label": label + " [port]",
+                         "target": target, "mode": "port", "ssl": med_range(ssl_v),
+                         "pyssl": med_range(port_v), "ratio": pr, "met": meets(pr["median"], target),
+                         "vs_node": vs_node})
     extra = {}
     for scen in ("client_handshakes", "bulk_download", "upload"):
         if scen not in raw:
@@ -725,7 +786,8 @@ def print_table(rep):
         rr = r["ratio"]
         print(f"{r['label']:38} {fmt(r['ssl']['median']):>9} {fmt(r['pyssl']['median']):>9} "
               f"{rr['median']:7.2f}x ({rr['min']:.2f}-{rr['max']:.2f}) {r['target']:>8} "
-              f"{'' if r['met'] is None else 'met' if r['met'] else 'MISSED'}")
+              f"{'' if r['met'] is None else 'met' if r['met'] else 'MISSED'}"
+              + (f"  port/node {r['vs_node']['median']:.2f}x" if "vs_node" in r else ""))
     m = rep["memory"]
     if m is None:
         m = {mod: {"opened": 0, "bridge_kb_per_conn": float("nan"), "beam_kb_per_conn": float("nan")}

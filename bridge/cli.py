@@ -77,6 +77,10 @@ def parse_args(argv=None):
                    help="read the cookie from the first line of PATH (mode 0400 or 0600)")
     p.add_argument("--ticktime", type=float, default=60.0, help="net_ticktime in seconds (default 60)")
     p.add_argument("--listen", default="127.0.0.1", help="address for distribution (default 127.0.0.1)")
+    p.add_argument("--port-mode", action="store_true",
+                   help="run as the port program of the BEAM that started it (the pyssl "
+                        "application does, when no bridge node is configured): {packet, 4} "
+                        "frames on stdin/stdout, logs on stderr; no EPMD, no cookie")
     p.add_argument("--busy-poll", metavar="US", type=_busy_poll_us, default=DEFAULT_BUSY_POLL_US,
                    help="after distribution traffic, keep polling instead of sleeping for US "
                         f"microseconds (0..{MAX_WINDOW_US}, 0 = off; default {DEFAULT_BUSY_POLL_US}): "
@@ -101,7 +105,43 @@ def node_name(args) -> str:
     return args.name or "pyssl@127.0.0.1"
 
 
+def take_port_fds() -> tuple[int, int]:
+    """The port's pipes (fds 0 and 1) on fds of their own; fd 1 then goes to
+    stderr and fd 0 to /dev/null, so that a stray print can never corrupt the
+    frame stream."""
+    read_fd, write_fd = os.dup(0), os.dup(1)
+    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return read_fd, write_fd
+
+
+async def serve_port(args, read_fd: int, write_fd: int) -> int:
+    """Port mode: serve the BEAM at the other end of the port until it closes
+    the port (or exits: the pipe's end is the same), or a signal stops us."""
+    from bridge.node.port import PortNode
+
+    node = PortNode(busy_poll_us=args.busy_poll)
+    conn = await node.serve_port(read_fd, write_fd)
+    install(node, stats_interval=args.stats_interval)
+    node.announce()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("pyssl bridge %s serving its port", node.name.name)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([conn.lost, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    log.info("stopping (%s)", "port closed" if conn.lost.done() else "signal")
+    await node.stop()
+    return 0
+
+
 async def serve(args) -> int:
+    if args.port_mode:
+        return await serve_port(args, *take_port_fds())
     try:
         cookie = cookie_from(args)
     except (OSError, UnicodeDecodeError) as exc:

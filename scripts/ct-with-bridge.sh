@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the Common Test suites with a real bridge running, so pyssl_bridge_SUITE
-# (ssl vs pyssl against a live bridge) runs instead of skipping.
+# (ssl vs pyssl against a live bridge) runs instead of skipping; and with the
+# bridge's executable named, so pyssl_port_SUITE (the embedded bridge) runs too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cookie="ct$RANDOM$RANDOM"
@@ -16,7 +17,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q ready "$out" || { echo "bridge did not start"; cat "$out"; exit 1; }
-if ! PYSSL_BRIDGE_NODE="$name" PYSSL_BRIDGE_COOKIE="$cookie" rebar3 ct "$@"; then
+if ! PYSSL_BRIDGE_NODE="$name" PYSSL_BRIDGE_COOKIE="$cookie" \
+     PYSSL_BRIDGE_EXE="$PWD/.venv/bin/pyssl-bridge" rebar3 ct "$@"; then
   echo "--- last lines of the bridge's output ---"
   tail -n 60 "$out"
   exit 1

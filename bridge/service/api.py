@@ -105,6 +105,13 @@ def _connection_information2(sock, items):
     return sock.connection_information(items)
 
 
+def _option_sources(sock):
+    # a listen socket has no connection options to report (ssl: enotconn)
+    if isinstance(sock, ListenSocket):
+        return error(Atom("enotconn"))
+    return sock.ssl_option_sources()
+
+
 def _new_owner_is_pid(args) -> None:
     # ssl:controlling_process/2 has an is_pid guard: checked before the socket is
     if not isinstance(args[1], Pid):
@@ -146,7 +153,10 @@ class Api:
             ("peercert", 1): on(_CLOSED, lambda k, a, c: k.peercert(), in_config_error=_CLOSED),
             ("connection_info", 1): on(_CLOSED, lambda k, a, c: k.connection_info(), in_config_error=_CLOSED),
             ("connection_information", 1): on(_CLOSED, lambda k, a, c: k.connection_information(None), in_config_error=_CLOSED),
-            ("connection_information", 2): on(_CLOSED, lambda k, a, c: _connection_information2(k, a[1]), in_config_error=_CLOSED),
+            ("connection_information", 2): on(_CLOSED, lambda k, a, c: _connection_information2(k, a[1]),
+                                                    check=info.items_list, in_config_error=_CLOSED),
+            # pyssl_info:with_options/3: the option lists the socket was made with
+            ("ssl_option_sources", 1): on(_CLOSED, lambda k, a, c: _option_sources(k), in_config_error=_CLOSED),
             ("negotiated_protocol", 1): on(_CLOSED, lambda k, a, c: k.negotiated_protocol(True), in_config_error=_CLOSED),
             ("negotiated_next_protocol", 1): on(_CLOSED, lambda k, a, c: k.negotiated_protocol(False), in_config_error=_CLOSED),
             ("prf", 5): on(_CLOSED, lambda k, a, c: k.prf(a[1], a[2], a[3], a[4]), in_config_error=_CLOSED),
@@ -167,9 +177,9 @@ class Api:
             ("getstat", 1): on(_EINVAL, lambda k, a, c: info.getstat(k, list(map(Atom, info.STATS)))),
             ("getstat", 2): on(_EINVAL, lambda k, a, c: info.getstat(k, a[1]), check=_stat_list),
             ("update_keys", 2): self._update_keys,
-            ("handshake_continue", 2): on(_CLOSED, lambda k, a, c: session.handshake_continue(k)),
-            ("handshake_continue", 3): on(_CLOSED, lambda k, a, c: session.handshake_continue(k)),
-            ("handshake_cancel", 1): on(_CLOSED, lambda k, a, c: session.handshake_continue(k)),
+            ("handshake_continue", 2): on(_CLOSED, lambda k, a, c: session.handshake_continue(k, a[1], INFINITY, c)),
+            ("handshake_continue", 3): on(_CLOSED, lambda k, a, c: session.handshake_continue(k, a[1], a[2], c)),
+            ("handshake_cancel", 1): on(_CLOSED, lambda k, a, c: session.handshake_cancel(k)),
             ("versions", 0): lambda a, c: errors.versions(),
             ("format_error", 1): lambda a, c: errors.format_error(a[0]),
             # the shim's TLS upgrade of a gen_tcp socket through a relay (bridge.service.upgrade)

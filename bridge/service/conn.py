@@ -18,7 +18,7 @@ from typing import Optional
 from bridge.etf.types import Atom, Pid
 from bridge.tls import transport
 
-from . import hooks, inet, options, socket_options
+from . import hello_pause, hooks, inet, options, socket_options
 from .conn_info import ConnInfo
 from .delivery import Delivery
 from .errors import failure_reply, tls_alert
@@ -104,6 +104,9 @@ class ConnSocket(ConnInfo, SocketBase):
         # handshake's error reply (see ListenSocket._config_error)
         self.config_error = None
         self.downgrade = None         # DOWNGRADING: the upgrade.Downgrade under way
+        # {handshake, hello}: a server paused after the ClientHello (hello_pause.Paused;
+        # the TCP socket stays in pending_tcp, so close/1 and the owner's end close it)
+        self.paused = None
 
     # ---- state ----------------------------------------------------------------
     def _set_state(self, new: SockState) -> None:
@@ -128,6 +131,7 @@ class ConnSocket(ConnInfo, SocketBase):
         self._set_state(_S.CLOSED)
         self.downgrade = None
         self.delivery.fail_waiters(CLOSED)
+        self.release_postponed()
         self.delivery.closed_reported = True
         if reason == "closed":
             if self.tls is not None:
@@ -201,6 +205,7 @@ class ConnSocket(ConnInfo, SocketBase):
                 cfg = await off_loop_if(config_heavy(parsed, files), options.build_tls_config,
                                         parsed, "server", files)
                 cfg = hooks.attach(cfg, parsed, self.service, caller, files)
+                self.option_sources = parsed.sources      # connection_information/1
             else:
                 # the listen socket's options: its config is built once (raises
                 # for a bad file as building it here would) and shared
@@ -210,11 +215,28 @@ class ConnSocket(ConnInfo, SocketBase):
                              else off_loop_if(heavy_cfg, options.build_tls_config,
                                               self.parsed, "server", self.listen_files))
                 cfg = hooks.attach(cfg, self.parsed, self.service, caller, self.listen_files)
+            if hello_pause.wants_pause(parsed if opts else self.parsed) and self.pending_tcp is not None:
+                return await hello_pause.pause(self, parsed if opts else self.parsed,
+                                               files if opts else self.listen_files, cfg, timeout, caller)
+            return await self._accept(cfg, timeout, new_api)
+        except SslOptionError as exc:
+            self.close_now()
+            return exc.term
+        except options.ErlangException as exc:
+            self.close_now()
+            raise Raise(exc.reason, exc.cls) from None
+
+    async def _accept(self, cfg, timeout, new_api, initial: bytes = b""):
+        """The server handshake on the accepted TCP socket (``initial``: the client's
+        bytes a paused hello read already); the reply of handshake/1,2,3 and of
+        handshake_continue/2,3."""
+        try:
             csock, self.pending_tcp = self.pending_tcp, None
             if csock is None:
                 return error(CLOSED)
             inet.set_options(csock, {})
-            tls = await self.establish(transport.accept_tls(csock, cfg, timeout=timeout, receiver=self))
+            tls = await self.establish(transport.accept_tls(csock, cfg, timeout=timeout, receiver=self,
+                                                            initial=initial))
         except SslOptionError as exc:
             self.close_now()
             return exc.term
@@ -487,7 +509,7 @@ class ConnSocket(ConnInfo, SocketBase):
             p = self.parsed
             self.parsed = options.ParsedOptions(
                 role=p.role, socket=p.socket, inet=dict(p.inet), ssl=p.ssl,
-                files=p.files, given=p.given, inet_list=p.inet_list)
+                files=p.files, given=p.given, inet_list=p.inet_list, sources=p.sources)
             self._parsed_own = True
 
     def getopts(self, names):

@@ -7,7 +7,8 @@ from __future__ import annotations
 from bridge.etf.types import Atom
 
 from . import ciphers, info, inet
-from .terms import CLOSED, EINVAL, OK, error
+from .reply import Pending
+from .terms import CLOSED, EINVAL, OK, UNDEFINED, error
 
 
 class ConnInfo:
@@ -58,6 +59,13 @@ class ConnInfo:
             return error(CLOSED)
         return info.connection_information(eng, self, items)
 
+    def ssl_option_sources(self):
+        """For the shim's pyssl_info: ``{ok, [{Role, Opts, Host}, {handshake, Opts, _}...]}``,
+        the option lists as given (ParsedOptions.sources)."""
+        sources = self.option_sources or getattr(getattr(self, "parsed", None), "sources", ())
+        return (OK, [(Atom(role), opts, UNDEFINED if host is None else host)
+                     for role, opts, host in sources])
+
     def negotiated_protocol(self, new_api):
         eng = self._engine()
         if eng is None:
@@ -74,7 +82,25 @@ class ConnInfo:
         eng = self._engine()
         if eng is None:
             return error(CLOSED)
+        if eng.version == "tlsv1.3":
+            # ssl 10.8.7's TLS 1.3 connection state has no {prf, ...} clause:
+            # ssl_gen_statem:handle_call/4 postpones the call, so ssl:prf/5 answers
+            # only when the connection ends ({error, closed}, ssl_gen_statem:call/2)
+            pending = Pending()
+            if self._postponed is None:
+                self._postponed = []
+            self._postponed.append(pending)
+            return pending
         return info.prf(eng, secret, label, seed, length)
+
+    _postponed = None       # the calls ssl's connection process would postpone
+    option_sources = None   # handshake/2,3 options given: the listen socket's and those
+
+    def release_postponed(self) -> None:
+        """The socket is gone: the postponed calls get {error, closed}."""
+        waiting, self._postponed = self._postponed or [], None
+        for pending in waiting:
+            pending.resolve(error(CLOSED))
 
     def renegotiate(self):
         eng = self._engine()

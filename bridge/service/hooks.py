@@ -1,8 +1,10 @@
 """The Erlang funs a connection's TLS session calls back, gathered in one place.
 
 ``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni), the
-``user_lookup_fun`` of PSK or SRP (bridge.service.psk) and a server's ``reuse_session``
-fun (bridge.service.reuse) are the caller's funs; each
+``user_lookup_fun`` of PSK or SRP (bridge.service.psk), a server's ``reuse_session`` fun
+(bridge.service.reuse), ``customize_hostname_check`` and ``partial_chain``
+(bridge.service.cert_hooks) are the caller's funs, and ``crl_check`` reads the
+caller node's CRL cache (bridge.service.crl); each
 becomes a hook in the connection's ``TLSConfig`` that runs the fun on the
 caller's node. A listen socket's config is shared by its connections, so the
 hooks go on a copy.
@@ -14,7 +16,7 @@ import dataclasses
 from bridge.etf.types import Pid
 from bridge.tls.config import TLSConfig
 
-from . import options, psk, reuse, sni, verify
+from . import cert_hooks, crl, options, psk, reuse, sni, verify
 
 
 def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
@@ -40,4 +42,13 @@ def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
         p = psk.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
         if p is not None:
             hooks["psk_hook"] = p
+    h = cert_hooks.hostname_hook_for(parsed.ssl, cfg.role, service.node, caller)
+    if h is not None:
+        hooks["hostname_hook"] = h
+    c = cert_hooks.partial_chain_hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+    if c is not None:
+        hooks["partial_chain_hook"] = c
+    k = crl.crl_hook_for(parsed.ssl, service.node, caller)
+    if k is not None:
+        hooks["crl_hook"] = k
     return dataclasses.replace(cfg, **hooks) if hooks else cfg

@@ -1,9 +1,9 @@
 """Information calls on a connection: connection_information/1,2, prf/5 and getstat/1,2."""
 from __future__ import annotations
 
-from bridge.etf.types import Atom
+from bridge.etf.types import Atom, ImproperList
 
-from .terms import BADARG, EINVAL, OK, UNDEFINED, error
+from .terms import BADARG, EINVAL, OK, UNDEFINED, Raise, error, iodata_to_bytes
 
 # ssl:include_security_info/1: asking for one of these adds the secrets
 _SECURITY = ("client_random", "server_random", "master_secret", "keylog")
@@ -26,19 +26,40 @@ def _core(eng, sock) -> list:
     sni = eng.sni if sock.role == "server" else None
     if sni:
         items.append(("sni_hostname", list(sni.encode())))
+    # then srp_username (the OpenSSL engine negotiates no SRP suite: always undefined),
+    # {ecc, {named_curve, Name}} for a TLS 1.2 (EC)DHE suite with a named curve, and
+    # max_fragment_length when the extension was negotiated
+    # (an engine without these facts reports neither: getattr)
+    group = getattr(eng, "group_name", None)
+    curve = _NAMED_CURVES.get(((group() if group else None) or "").lower())
+    if curve and eng.version != "tlsv1.3" and suite_map.get(Atom("key_exchange")) in _ECC_KEX:
+        items.append(("ecc", (Atom("named_curve"), Atom(curve))))
+    mfl_of = getattr(eng, "max_fragment_length", None)
+    mfl = mfl_of() if mfl_of else None
+    if mfl is not None:
+        items.append(("max_fragment_length", mfl))
     return items
 
 
+# ssl_gen_statem:connection_info/1 names the curve of these key exchanges only
+_ECC_KEX = frozenset(Atom(k) for k in ("ecdh_ecdsa", "ecdhe_ecdsa", "ecdh_rsa", "ecdhe_rsa", "ecdh_anon"))
+# OpenSSL's group names -> pubkey_cert_records:namedCurves/1's
+_NAMED_CURVES = {
+    "x25519": "x25519", "x448": "x448", "secp256r1": "secp256r1", "prime256v1": "secp256r1",
+    "secp384r1": "secp384r1", "secp521r1": "secp521r1", "secp256k1": "secp256k1",
+    "brainpoolp256r1": "brainpoolP256r1", "brainpoolp384r1": "brainpoolP384r1",
+    "brainpoolp512r1": "brainpoolP512r1",
+}
+
+
 def connection_information(eng, sock, items):
+    # the options ssl appends are added on the caller's node (pyssl_info.erl)
     info = _core(eng, sock)
-    user = getattr(sock.parsed, "info_options", None)
-    if user:
-        info.extend(user)
     if items is None:
         return (OK, [(Atom(k), v) for k, v in info])
-    if not isinstance(items, list) or not all(isinstance(i, Atom) for i in items):
-        return error(BADARG)
-    wanted = [i.name for i in items]
+    # ssl:connection_information/2 filters with lists:member/2: what is not an
+    # item name matches nothing (a non-list is refused by items_list/1 first)
+    wanted = [i.name for i in items if isinstance(i, Atom)]
     if any(w in _SECURITY for w in wanted):
         # ssl:include_security_info/1, then ssl_gen_statem:maybe_add_keylog/1
         info.extend(security_info(eng, sock.role))
@@ -61,6 +82,13 @@ _KEYLOG_13 = ("client_handshake_traffic_secret", "server_handshake_traffic_secre
 # ssl forgets the TLS 1.3 master secret once the handshake is done
 # (tls_handshake_1_3:forget_master_secret/1) and reports what it overwrote it with
 _FORGOTTEN_MASTER_SECRET = (Atom("master_secret"), b"\x00")
+
+
+def items_list(args) -> None:
+    """ssl:include_security_info/1 walks the items before the socket is looked at:
+    anything but a proper list raises function_clause in the caller."""
+    if args[1].__class__ is not list:
+        raise Raise(Atom("function_clause"))
 
 
 def security_info(eng, role: str) -> list:
@@ -110,20 +138,55 @@ def _line(text: str) -> list:
 
 
 def prf(eng, secret, label, seed, length):
-    """``ssl:prf/5``: supported as RFC 5705 keying material export, i.e. with
-    ``master_secret`` and the seed ``[client_random, server_random]`` — what every
-    practical caller passes. Other seeds are refused with a clear error."""
-    if not isinstance(label, (bytes, bytearray)) or not isinstance(length, int) or length < 0 \
-            or not isinstance(seed, list):
-        return error(BADARG)
-    if eng.version == "tlsv1.3":
-        return error(Atom("undefined"))
-    if secret is not Atom("master_secret") or seed != [Atom("client_random"), Atom("server_random")]:
-        return error((Atom("not_supported_by_pyssl"), Atom("prf")))
+    """``ssl:prf/5`` on a TLS 1.0-1.2 connection, as tls_dtls_connection:handle_call/4
+    ({prf, ...}) computes it: the secret (``master_secret`` or a binary), then the seed
+    (binaries, ``client_random``, ``server_random``), then ``tls_v1:prf/5`` with the
+    connection's PRF (the suite's hash in TLS 1.2, MD5/SHA-1 before). Its errors are
+    what that function's catch makes of them: ``{error, Reason}``."""
+    if secret.__class__ is bytes:
+        key = secret
+    elif secret is _MASTER_SECRET:
+        key = eng.master_secret() or b""
+    else:
+        return error((Atom("case_clause"), secret))
+    if seed.__class__ is list:
+        items, rest = seed, []
+    elif seed.__class__ is ImproperList:
+        items, rest = seed.elements, seed.tail
+    else:
+        items, rest = (), seed
+    parts = []
+    for item in items:
+        if item.__class__ is bytes:
+            parts.append(item)
+        elif item is _CLIENT_RANDOM:
+            parts.append(eng.client_random() or b"")
+        elif item is _SERVER_RANDOM:
+            parts.append(eng.server_random() or b"")
+        else:
+            return error(Atom("function_clause"))         # the fold's fun has no clause
+    if rest != []:
+        return error((Atom("case_clause"), rest))
     try:
-        return (OK, eng.export_keying_material(bytes(label), length, None))
-    except Exception:
+        text = iodata_to_bytes([label, b"".join(parts)])  # list_to_binary([Label, Seed])
+    except Raise:
         return error(BADARG)
+    if isinstance(length, bool) or not isinstance(length, (int, float)):
+        return error(Atom("badarith"))                    # WantedLength - byte_size(Bin)
+    if length <= 0:
+        return (OK, b"" if eng.version in ("tlsv1", "tlsv1.1") else [])
+    if not isinstance(length, int) or length > _PRF_MAX:
+        return error(BADARG)
+    from . import ciphers, prf as _prf
+    suite_prf = ciphers.suite_for(eng.cipher_name(), eng.version)[1].get(Atom("prf"))
+    return (OK, _prf.tls_prf(eng.version, suite_prf.name if suite_prf else "default_prf",
+                             key, text, length))
+
+
+_MASTER_SECRET, _CLIENT_RANDOM, _SERVER_RANDOM = (
+    Atom("master_secret"), Atom("client_random"), Atom("server_random"))
+# a bound on what one call computes in the bridge's loop (ssl has none)
+_PRF_MAX = 1 << 20
 
 
 # inet:stats(): what ssl:getstat/1 asks for, in its order

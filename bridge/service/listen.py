@@ -249,7 +249,7 @@ class ListenSocket(SocketBase):
         p = self.parsed
         self.parsed = options.ParsedOptions(
             role=p.role, socket=p.socket.copy(), inet=dict(p.inet), ssl=p.ssl,
-            files=p.files, given=p.given, inet_list=p.inet_list)
+            files=p.files, given=p.given, inet_list=p.inet_list, sources=p.sources)
 
     def _set_emulated(self, opts, emulated: list, caller, *, fresh: bool = False):
         """The emulated options of a listen socket's setopts, as OTP 25's

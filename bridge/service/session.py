@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bridge.etf.types import Atom
 
+from . import hello_pause
 from .terms import CLOSED, INFINITY, Raise, error
 
 _WRITE = Atom("write")
@@ -41,15 +42,29 @@ def update_keys(service, sock, kind):
                 Atom("exit"))
 
 
-def handshake_continue(sock):
-    """``ssl:handshake_continue/2,3`` and ``handshake_cancel/1``
-    (``ssl_gen_statem:handshake_continue/3``, ``handshake_cancel/1``) on a socket that
-    is not paused after the hello: ``{handshake, hello}`` is not offered, so that is
-    every socket. ssl's connection process, in any state but the paused hello, takes
-    the call as fatal: the caller gets ``{error, closed}`` and the connection ends
-    (the peer sees it closed), whatever the options and timeout were."""
+def handshake_continue(sock, opts, timeout, caller):
+    """``ssl:handshake_continue/2,3`` (``ssl_gen_statem:handshake_continue/3``): on a
+    server paused after its hello (``{handshake, hello}``), the handshake goes on
+    (bridge.service.hello_pause). ssl's connection process, in any state but the
+    paused hello, takes the call as fatal: the caller gets ``{error, closed}`` and
+    the connection ends (the peer sees it closed), whatever the options and
+    timeout were."""
     from .sockets import ListenSocket
     if isinstance(sock, ListenSocket):
         raise Raise(Atom("function_clause"))   # no clause for a listen socket
+    if getattr(sock, "paused", None) is not None:
+        return hello_pause.handshake_continue(sock, opts, timeout, caller)
+    sock.close_now()
+    return error(CLOSED)
+
+
+def handshake_cancel(sock):
+    """``ssl:handshake_cancel/1``: ``ok`` and a user_canceled alert on a paused
+    hello; elsewhere as ``handshake_continue`` (fatal: ``{error, closed}``)."""
+    from .sockets import ListenSocket
+    if isinstance(sock, ListenSocket):
+        raise Raise(Atom("function_clause"))
+    if getattr(sock, "paused", None) is not None:
+        return hello_pause.handshake_cancel(sock)
     sock.close_now()
     return error(CLOSED)

@@ -9,7 +9,7 @@ from bridge.etf.types import Atom
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
 
-from . import hooks, inet, options
+from . import hello_pause, hooks, inet, options
 from .conn import ConnSocket
 from .errors import failure_reply
 from .reply import Reply
@@ -88,10 +88,12 @@ async def connect(service, host, port, opts, timeout, caller):
     try:
         tls = await sock.establish(transport.open_client(
             hoststr, port, cfg, timeout=to_timeout(timeout), receiver=sock,
-            local_addr=inet.local_addr(parsed.inet)))
+            local_addr=inet.local_addr(parsed.inet), pause_hello=hello_pause.wants_pause(parsed)))
     except BaseException as exc:
         sock.close_now()
         return failure_reply(exc, "connect", connecting=True)
+    if tls.paused_hello is not None:    # {handshake, hello}: {ok, S, Ext}
+        return await hello_pause.client_paused(sock, tls, parsed, files, caller)
     if not sock.established(tls):       # closed in the step that finished the handshake
         return error(CLOSED)
     return Reply((OK, sock.term), sock.release)

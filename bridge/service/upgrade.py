@@ -39,7 +39,7 @@ from bridge.etf.types import Atom, Pid
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
 
-from . import hooks, inet, options
+from . import hello_pause, hooks, inet, options
 from .conn import ConnSocket
 from .errors import failure_reply
 from .reply import Reply
@@ -289,6 +289,11 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         # ssl refuses options before it touches the socket: hand it back unchanged
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
         return parsed
+    if hello_pause.wants_pause(parsed):
+        # the pause reads the hello off an OS socket (or holds a client's input in
+        # its TLS connection), which a relayed gen_tcp socket does not go through
+        service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
+        return error((Atom("options"), (Atom("not_supported_by_pyssl"), (Atom("handshake"), Atom("hello")))))
     # the emulated options the gen_tcp socket passes on (computed by the shim as ssl does)
     if isinstance(inherited, list):
         for item in inherited:

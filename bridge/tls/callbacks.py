@@ -51,6 +51,16 @@ def on_servername(conn) -> None:
             log.warning("sni_fun for %r failed: %r", name, exc)
             engine.sni_error = exc                       # ends the handshake, see do_handshake
             return
+    if host_cfg is not None and engine.version not in host_cfg.versions:
+        # ssl negotiates the version again with the host's own versions
+        # (ssl_gen_statem:handle_sni_extension/2, then the hello's version check);
+        # libssl chose it before this callback (ssl_choose_server_version runs first)
+        # and the bindings have no client hello callback to choose earlier: a
+        # version the host's options exclude ends the connection, not run anyway
+        log.warning("server name %r: versions %r exclude the negotiated %s", name,
+                    host_cfg.versions, engine.version)
+        engine.sni_error = ValueError(f"sni versions {host_cfg.versions!r} exclude {engine.version}")
+        return
     if host_cfg is not None:
         conn.set_context(engine.context_for(host_cfg))
         if tickets:

@@ -60,6 +60,15 @@ class TLSConfig:
     # Verification callback hook (verify_fun): set by the service; the engine calls it
     # from its handshake thread with (der_cert, depth, event) and it may block.
     verify_hook: Optional[object] = None
+    # client, customize_hostname_check: hook(der) -> bool replaces OpenSSL's host
+    # name check (called on the handshake thread, may block; raises if it crashed)
+    hostname_hook: Optional[object] = None
+    # partial_chain: hook(path) -> der | None, path = the DER chain, anchor side
+    # first; the cert returned becomes the trust anchor (handshake thread, may block)
+    partial_chain_hook: Optional[object] = None
+    # crl_check: hook(der, issuer_der, depth) -> "valid" | ("revoked", reason) |
+    # "undetermined", for each certificate OpenSSL validated but the anchor
+    crl_hook: Optional[object] = None
     # server: SNI host name -> TLSConfig to switch to (sni_hosts; certificate and key)
     sni_configs: dict = field(default_factory=dict)
     # server: sni_fun: called (on the handshake thread, may block) with a host name
@@ -111,6 +120,7 @@ class TLSConfig:
         """Hooks that may wait for Erlang: handshake steps must run off the loop. So
         do the tlslite-ng engine's (pure Python public-key arithmetic: its RSA-2048
         signature or SRP's exponentiations take milliseconds, bench.engine_bench)."""
-        return self.verify_hook is not None or self.sni_hook is not None \
-            or self.psk_hook is not None or self.reuse_hook is not None \
-            or self.srp_hook is not None or self.engine == "tlslite"
+        return (self.verify_hook is not None or self.sni_hook is not None or self.psk_hook is not None
+                or self.reuse_hook is not None or self.hostname_hook is not None
+                or self.partial_chain_hook is not None or self.crl_hook is not None
+                or self.srp_hook is not None or self.engine == "tlslite")

@@ -45,7 +45,13 @@ It is called as OTP's path validation calls a ``verify_fun``: for each certifica
 peer's path except the trust anchor, top down, first ``("bad_cert", R)`` for each problem
 OpenSSL found with it, then ``"valid"`` (``"valid_peer"`` for the peer's own certificate,
 or ``("bad_cert", "hostname_check_failed")`` in its place when the name does not match).
-An unknown CA the hook accepts becomes the anchor (no more calls for it). With a hook,
+An unknown CA the hook accepts becomes the anchor (no more calls for it).
+
+The same callback runs the other certificate hooks of ``cfg``, all on the handshake
+thread: ``partial_chain_hook(path)`` once, at its first call (a certificate of the
+chain it returns becomes the anchor), ``crl_hook(der, issuer_der, depth)`` for each
+certificate OpenSSL validated but the anchor, and ``hostname_hook(der)`` for the
+peer's certificate in place of OpenSSL's host check (customize_hostname_check). With a hook,
 a client verifies even under verify_none (OTP does too: the hook decides). An exception in the hook fails the handshake with handshake_failure.
 """
 from __future__ import annotations
@@ -85,7 +91,7 @@ VERIFY_REASONS = {
 _REASON_ALERT = {
     "cert_expired": 45, "invalid_issuer": 42, "invalid_signature": 42, "name_not_permitted": 42,
     "unknown_critical_extension": 43, "selfsigned_peer": 42, "unknown_ca": 48, "cert_revoked": 44,
-    "verify_fun_crashed": 80,
+    "verify_fun_crashed": 80, "revocation_status_undetermined": 42,
 }
 # an X509_V_ERR_* that makes OpenSSL send a given alert (ssl_x509err2alert)
 _ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
@@ -162,6 +168,10 @@ class TLSEngine:
         # verify hook bookkeeping: (depth, reason) already told, the depth of an
         # accepted unknown CA, a host name mismatch waiting for the leaf's turn
         self._vf: Optional[dict] = None            # made on the hook's first call
+        # partial_chain: asked once (None: not yet); the depth of the cert its fun
+        # made the trust anchor (-1: none); customize_hostname_check: checked once
+        self._anchor_depth: Optional[int] = None
+        self._host_checked = False
         self._bios_used = True           # the handshake's BIOs, renewed once it is over
         self._session_peer: Optional[tuple] = None   # client: where it looks sessions up
         self._session_name: Optional[tuple] = None   # client: where it keeps its own
@@ -173,17 +183,7 @@ class TLSEngine:
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
         conn.set_info_callback(self._info)
-        hook = cfg.verify_hook
-        if cfg.verify == "verify_peer" or (hook is not None and cfg.role == "client"):
-            mode = SSL.VERIFY_PEER
-            if cfg.role == "server" and cfg.fail_if_no_peer_cert:
-                mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
-            # our own callback (on_verify): pyOpenSSL's does not give access to the
-            # store context, which we need to read the current certificate and to
-            # choose the alert; the shared C callback finds this engine by SSL*
-            ossl.set_verify(conn, mode, self)
-        else:
-            conn.set_verify(SSL.VERIFY_NONE, None)
+        self._set_verify(cfg)
         if cfg.role == "client":
             conn.set_connect_state()
             if cfg.psk or cfg.keep_secrets:
@@ -200,8 +200,7 @@ class TLSEngine:
                         # refuses what OTP sends as given; so do we
                         name = sni.encode("utf-8", "surrogatepass")
                     conn.set_tlsext_host_name(name)
-            if cfg.hostname_check and cfg.verify == "verify_peer":
-                ossl.set_host_check(conn, cfg.hostname_check)
+            self._set_host_check(cfg)
             if peer is not None:
                 # ssl looks a session up under the host it connects to and registers
                 # it under the server name it sent (tls_dtls_connection:host_id/3), so
@@ -219,6 +218,33 @@ class TLSEngine:
                 # sni_hosts/sni_fun: the certificate follows the name the client asks
                 # for (server contexts carry the servername callback, bridge.tls.context)
                 conn.set_app_data(self)
+
+    def _set_verify(self, cfg: TLSConfig) -> None:
+        conn = self.conn
+        if cfg.verify == "verify_peer" or (cfg.verify_hook is not None and cfg.role == "client"):
+            mode = SSL.VERIFY_PEER
+            if cfg.role == "server" and cfg.fail_if_no_peer_cert:
+                mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+            # our own callback (on_verify): pyOpenSSL's does not give access to the
+            # store context, which we need to read the current certificate and to
+            # choose the alert; the shared C callback finds this engine by SSL*
+            ossl.set_verify(conn, mode, self)
+        else:
+            conn.set_verify(SSL.VERIFY_NONE, None)
+
+    def _set_host_check(self, cfg: TLSConfig) -> None:
+        if cfg.hostname_check and cfg.verify == "verify_peer" and cfg.hostname_hook is None:
+            ossl.set_host_check(self.conn, cfg.hostname_check)
+
+    def continue_with(self, cfg: TLSConfig) -> None:
+        """A client paused after the ServerHello goes on with ``cfg`` (ssl's
+        ``handshake_continue``: the options apply to what is still to come). The
+        ClientHello is out: what can still change is the context's trust store,
+        certificate and key (``SSL_set_SSL_CTX``), verification and the hooks."""
+        self.cfg = cfg
+        self.conn.set_context(CONTEXTS.get(cfg))
+        self._set_verify(cfg)
+        self._set_host_check(cfg)
 
     # ---- sessions (TLS 1.2 resumption; bridge.tls.sessions) ---------------------
     def _offer_session(self) -> None:
@@ -329,7 +355,32 @@ class TLSEngine:
     def _verify_step(self, ok: int, store) -> int:
         err = ossl.store_error(store)
         depth = ossl.store_depth(store)
-        hook = self.cfg.verify_hook
+        cfg = self.cfg
+        if cfg.partial_chain_hook is not None:
+            if self._anchor_depth is None:
+                self._anchor_depth = self._partial_chain_anchor(store)
+                if self._anchor_depth == -2:
+                    return self._reject(store, 17, _HOOK_CRASHED)
+            if 0 <= self._anchor_depth <= depth:
+                # the anchor the fun chose and what is above it are not validated
+                ossl.store_set_error(store, 0)
+                return 1
+        if ok and cfg.crl_hook is not None:
+            refused = self._crl_check(store, depth)
+            if refused is not None:
+                return refused
+        hook = cfg.verify_hook
+        host_failed = False
+        if ok and depth == 0 and cfg.hostname_hook is not None and not self._host_checked:
+            # ssl_certificate:validate(Cert, valid_peer, ...) with customize_hostname_check
+            self._host_checked = True
+            try:
+                host_failed = not cfg.hostname_hook(ossl.store_current_der(store))
+            except Exception as exc:
+                log.warning("customize_hostname_check failed: %r", exc)
+                return self._reject(store, 17, _HOOK_CRASHED)
+            if host_failed and hook is None:
+                return self._reject(store, 62, "hostname_check_failed")
         if not ok and hook is None:
             return self._reject(store, err, VERIFY_REASONS.get(err, f"x509_error_{err}"))
         if hook is None:
@@ -340,6 +391,8 @@ class TLSEngine:
         vf = self._vf
         if vf is None:
             vf = self._vf = {"told": set(), "anchor": None, "hostname": False}
+        if host_failed:
+            vf["hostname"] = True
         if ok:
             der = ossl.store_current_der(store)
             if depth > 0 and der in self.cfg.cacerts:
@@ -375,6 +428,40 @@ class TLSEngine:
             vf["anchor"] = depth
         ossl.store_set_error(store, 0)
         return 1
+
+    def _crl_check(self, store, depth: int) -> Optional[int]:
+        """ssl_handshake:cert_status_check/5 with crl_check: the certificate at
+        ``depth`` (the trust anchor is not checked) by the CRL hook; None: go on."""
+        chain = ossl.store_chain_der(store)
+        if depth >= len(chain) - 1:
+            return None
+        try:
+            status = self.cfg.crl_hook(chain[depth], chain[depth + 1], depth)
+        except Exception as exc:
+            log.warning("crl_check failed: %r", exc)
+            status = "undetermined"
+        if isinstance(status, tuple):
+            return self._reject(store, 23, "cert_revoked")
+        if status == "undetermined":
+            return self._reject(store, 3, "revocation_status_undetermined")
+        return None
+
+    def _partial_chain_anchor(self, store) -> int:
+        """ssl_certificate:maybe_shorten_path/3: the ``partial_chain`` fun sees the
+        chain OpenSSL built (its trusted root included when found), anchor side
+        first, and may name one of its certificates the trust anchor. A peer
+        sending its certificate alone is not asked about (ssl's
+        trusted_cert_and_paths/4 with one certificate); -1: no anchor chosen,
+        -2: the hook raised (an answer ssl's try has no clause for)."""
+        chain = ossl.store_chain_der(store)
+        if len(chain) < 2:
+            return -1
+        try:
+            der = self.cfg.partial_chain_hook(list(reversed(chain)))
+        except Exception as exc:
+            log.warning("partial_chain hook failed: %r", exc)
+            return -2
+        return chain.index(der) if der in chain else -1
 
     def _reject(self, store, err: int, reason) -> int:
         if self.verify_error is None:
@@ -677,6 +764,15 @@ class TLSEngine:
 
     def session_id(self) -> bytes:
         return sessions.session_id_of(ossl.session_der(self.conn))
+
+    def group_name(self) -> Optional[str]:
+        """The (EC)DHE group of the handshake, OpenSSL's name for it."""
+        return ossl.group_name(self.conn)
+
+    def max_fragment_length(self) -> Optional[int]:
+        """The record size limit the max_fragment_length extension set (bytes), or None."""
+        mode = sessions.max_fragment_len_mode(ossl.session_der(self.conn))
+        return None if mode is None else 256 << mode
 
     @property
     def alpn_protocol(self) -> Optional[bytes]:

@@ -171,6 +171,23 @@ def store_current_der(store) -> bytes:
     return crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
 
 
+def store_chain_der(store) -> list[bytes]:
+    """The chain OpenSSL built for the peer so far, leaf first, as DER
+    (``X509_STORE_CTX_get1_chain``: with the trust anchor when it found one)."""
+    sk = _lib.X509_STORE_CTX_get1_chain(store)
+    if sk == _ffi.NULL:
+        return []
+    out = []
+    try:
+        for i in range(_lib.sk_X509_num(sk)):
+            # the stack holds a reference to each certificate: the wrapper takes it over
+            cert = crypto.X509._from_raw_x509_ptr(_lib.sk_X509_value(sk, i))
+            out.append(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert))
+    finally:
+        _lib.sk_X509_free(sk)
+    return out
+
+
 def set_host_check(conn: SSL.Connection, host: str) -> None:
     """Verification also checks the peer's certificate names ``host`` (a name or an IP)."""
     param = _lib.SSL_get0_param(conn._ssl)
@@ -179,6 +196,9 @@ def set_host_check(conn: SSL.Connection, host: str) -> None:
     except ValueError:
         raw = host.encode("idna")
         _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
+        # public_key:pkix_verify_hostname/3 without a match_fun takes no wildcard
+        # ("*.example.com" does not name www.example.com); OpenSSL does by default
+        _lib.X509_VERIFY_PARAM_set_hostflags(param, _lib.X509_CHECK_FLAG_NO_WILDCARDS)
         return
     packed = ip.packed
     _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
@@ -249,6 +269,15 @@ def renew_bios(conn: SSL.Connection, eof: bool) -> None:
 
 def session_reused(conn: SSL.Connection) -> bool:
     return bool(_lib.SSL_session_reused(conn._ssl))
+
+
+def group_name(conn: SSL.Connection) -> Optional[str]:
+    """The key exchange group the handshake used (``SSL_get0_group_name``: "x25519",
+    "secp256r1"...), or None (no (EC)DHE exchange, or bindings without it)."""
+    if not getattr(_lib, "Cryptography_HAS_SSL_GET0_GROUP_NAME", False):
+        return None
+    name = _lib.SSL_get0_group_name(conn._ssl)
+    return None if name == _ffi.NULL else _ffi.string(name).decode("ascii", "replace")
 
 
 def session_der(conn: SSL.Connection) -> bytes:

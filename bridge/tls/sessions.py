@@ -62,6 +62,27 @@ def session_id_of(der: bytes) -> bytes:
         return b""
 
 
+def max_fragment_len_mode(der: bytes) -> Optional[int]:
+    """The negotiated max_fragment_length extension's code (RFC 6066: 1..4 for
+    2^9..2^12 bytes) in OpenSSL's SSL_SESSION encoding (``[17] EXPLICIT INTEGER``,
+    ssl/ssl_asn1.c), or None when the session has none."""
+    if not der:
+        return None
+    try:
+        tag, pos, end = _tlv(der, 0)
+        if tag != 0x30:
+            return None
+        while pos < end:
+            tag, start, pos = _tlv(der, pos)
+            if tag == 0xB1:
+                itag, istart, istop = _tlv(der, start)
+                value = int.from_bytes(der[istart:istop], "big") if itag == 0x02 else 0
+                return value if 1 <= value <= 4 else None
+        return None
+    except (ValueError, IndexError):
+        return None
+
+
 def has_ticket(der: bytes) -> bool:
     """The session carries a ticket from the server (``[10] tlsext_tick`` in OpenSSL's
     SSL_SESSION encoding): a TLS 1.3 client can offer it."""

@@ -38,6 +38,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
+from . import hello
 from .config import TLSConfig
 from .context import ContextError
 from .engine import RenegotiationError, TLSAlertError, TLSClosed
@@ -104,7 +105,8 @@ class TLSConnection(asyncio.Protocol):
     __slots__ = ("engine", "receiver", "loop", "transport", "handshake", "_pending",
                  "_stepping", "_wbuf", "_wscheduled", "_eof", "_state",
                  "_wrote_eof", "_read_shut", "_write_paused", "_drain_waiters",
-                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs", "stats", "counters")
+                 "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs", "stats", "counters",
+                 "_hello_reader", "_held", "paused_hello")
 
     def __init__(self, engine: Engine, receiver, loop: asyncio.AbstractEventLoop):
         self.engine = engine
@@ -137,6 +139,12 @@ class TLSConnection(asyncio.Protocol):
         self.stats = IOStats()                 # the TCP socket's counters (ssl:getstat/2)
         # the bridge's totals (pyssl:stats/0): the receiver's service keeps them
         self.counters = getattr(receiver, "counters", None) or UNCOUNTED
+        # client {handshake, hello}: the server's bytes are held from OpenSSL until
+        # its ServerHello is complete; the handshake then pauses (paused_hello) until
+        # resume()
+        self._hello_reader: Optional[hello.HelloReader] = None
+        self._held: list[bytes] = []
+        self.paused_hello: Optional[hello.Hello] = None
 
     # ---- state ----------------------------------------------------------------------
     @property
@@ -159,8 +167,8 @@ class TLSConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        if self.engine.role == "client":
-            self._step()
+        if self.engine.role == "client" or self._pending:
+            self._step()          # a server's hello may have been read already (read_hello)
 
     def data_received(self, data: bytes) -> None:
         n = len(data)
@@ -168,6 +176,9 @@ class TLSConnection(asyncio.Protocol):
         self.counters.bytes_in += n
         if self._state is _S.CLOSING:
             return                  # closing: the peer's last records are of no interest
+        if self._hello_reader is not None or self.paused_hello is not None:
+            self._hold(data)
+            return
         # while a handshake step runs on the pool the engine belongs to that thread
         if self._stepping or not self.engine.handshake_done:
             self._pending.append(data)
@@ -176,6 +187,43 @@ class TLSConnection(asyncio.Protocol):
             return
         self.engine.receive_ciphertext(data)
         self._read()
+
+    def _hold(self, data: bytes) -> None:
+        """A pausing client's input: kept until the ServerHello is complete, then the
+        handshake pauses; input that is no ServerHello goes to OpenSSL at once."""
+        self._held.append(data)
+        if self.paused_hello is not None:
+            return
+        try:
+            got = self._hello_reader.feed(data)
+        except hello.HelloError:
+            self._hello_reader = None
+            self._release_held()
+            return
+        if got is not None:
+            self._hello_reader = None
+            self.paused_hello = got
+            if not self.handshake.done():
+                self.handshake.set_result(self)
+
+    def _release_held(self) -> None:
+        self._pending.extend(self._held)
+        self._held = []
+        if not self._stepping:
+            self._step()
+
+    async def resume(self, timeout: Optional[float]) -> "TLSConnection":
+        """Go on with a handshake paused after the ServerHello (``handshake_continue``)."""
+        self.paused_hello = None
+        self.handshake = self.loop.create_future()
+        self._release_held()
+        try:
+            await asyncio.wait_for(self.handshake, timeout)
+        except BaseException:
+            self._abort()
+            raise
+        self.handshake = _HANDSHAKE_DONE
+        return self
 
     def eof_received(self):
         if self._state is _S.CLOSING:
@@ -579,21 +627,50 @@ async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) ->
 
 
 async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional[float],
-                      receiver, local_addr=None) -> TLSConnection:
-    """TCP connect and TLS handshake as a client."""
+                      receiver, local_addr=None, pause_hello: bool = False) -> TLSConnection:
+    """TCP connect and TLS handshake as a client; ``pause_hello``: stop after the
+    ServerHello (the connection's ``paused_hello``; ``resume`` goes on)."""
     loop = asyncio.get_running_loop()
     proto = TLSConnection(_engine(cfg, (host, port)), receiver, loop)
+    if pause_hello:
+        proto._hello_reader = hello.HelloReader(hello.SERVER_HELLO)
     return await _establish(
         proto, lambda: loop.create_connection(lambda: proto, host, port, local_addr=local_addr),
         timeout)
 
 
 async def accept_tls(sock: socket.socket, cfg: TLSConfig, *, timeout: Optional[float],
-                     receiver) -> TLSConnection:
-    """TLS server handshake on an accepted TCP socket."""
+                     receiver, initial: bytes = b"") -> TLSConnection:
+    """TLS server handshake on an accepted TCP socket; ``initial``: what the
+    client sent that was read before (``read_hello``)."""
     loop = asyncio.get_running_loop()
     proto = TLSConnection(_engine(cfg), receiver, loop)
+    if initial:
+        proto._pending.append(initial)
     return await _establish(proto, lambda: loop.connect_accepted_socket(lambda: proto, sock), timeout)
+
+
+async def read_hello(sock: socket.socket, timeout: Optional[float]) -> hello.Hello:
+    """Read an accepted socket's ClientHello, and nothing past its records
+    (``{handshake, hello}``: the owner sees its extensions before OpenSSL runs).
+    Raises ``hello.HelloError`` (not a hello), ``TLSClosed`` (the peer closed)
+    or ``asyncio.TimeoutError``."""
+    loop = asyncio.get_running_loop()
+    reader = hello.HelloReader(hello.CLIENT_HELLO)
+
+    async def run():
+        while True:
+            data = await loop.sock_recv(sock, 16384)
+            if not data:
+                raise TLSClosed("peer closed before its hello")
+            try:
+                got = reader.feed(data)
+            except hello.HelloError as exc:
+                exc.raw = reader.raw
+                raise
+            if got is not None:
+                return got
+    return await asyncio.wait_for(run(), timeout)
 
 
 async def start_tls(attach, cfg: TLSConfig, *, timeout: Optional[float], receiver,

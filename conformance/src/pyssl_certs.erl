@@ -13,6 +13,9 @@
 %% <li>`critical_ext': signed by the `rsa' roots, peer with an unknown critical
 %%     extension.</li>
 %% <li>`wrong_host': signed by the `rsa' roots, server SAN `other.example'.</li>
+%% <li>`wildcard': signed by the `rsa' roots, server SAN `*.example.test'.</li>
+%% <li>`revoked': signed by the `rsa' roots; {@link crl/1} gives a CRL of the
+%%     server peer's issuer that lists it.</li>
 %% </ul>
 %% Keys are generated once (one RSA and one EC key pair per role) and reused by
 %% every chain, and the whole set is made once per node (kept in
@@ -21,15 +24,15 @@
 
 -include_lib("public_key/include/public_key.hrl").
 
--export([ensure/0, ensure/1, dir/0, opts/2, der/2, file/3, chains/0]).
+-export([ensure/0, ensure/1, dir/0, opts/2, der/2, file/3, chains/0, crl/0]).
 
--type chain() :: rsa | ecdsa | expired | unknown_ca | critical_ext | wrong_host.
+-type chain() :: rsa | ecdsa | expired | unknown_ca | critical_ext | wrong_host | wildcard | revoked.
 -type role() :: server | client.
 -export_type([chain/0, role/0]).
 
 -define(KEY, {?MODULE, certs}).
 
-chains() -> [rsa, ecdsa, expired, unknown_ca, critical_ext, wrong_host].
+chains() -> [rsa, ecdsa, expired, unknown_ca, critical_ext, wrong_host, wildcard, revoked].
 
 %% @doc The directory the files go to: `$TMPDIR/pyssl_conformance_certs_<OS pid>'.
 -spec dir() -> file:filename().
@@ -72,6 +75,11 @@ file(Chain, Role, Which) ->
 der(Chain, Role) ->
     maps:get(der, maps:get({Chain, Role}, ensure())).
 
+%% @doc The CRL (DER) of the `revoked' server's issuer, listing that server.
+-spec crl() -> binary().
+crl() ->
+    maps:get(crl, maps:get({revoked, server}, ensure())).
+
 %%% Internals ------------------------------------------------------------------
 
 make(Dir) ->
@@ -87,8 +95,36 @@ make(Dir) ->
              {expired, RsaRoots, Rsa, [Good, {validity, {{2020, 1, 1}, {2020, 2, 1}}}]},
              {unknown_ca, OtherRoots, Rsa, [Good]},
              {critical_ext, RsaRoots, Rsa, [critical(Good)]},
-             {wrong_host, RsaRoots, Rsa, [san(["other.example"])]}],
-    maps:from_list(lists:append([chain(Dir, S) || S <- Specs])).
+             {wrong_host, RsaRoots, Rsa, [san(["other.example"])]},
+             {wildcard, RsaRoots, Rsa, [san(["*.example.test"])]},
+             {revoked, RsaRoots, Rsa, [Good]}],
+    Certs = maps:from_list(lists:append([chain(Dir, S) || S <- Specs])),
+    %% every intermediate and peer is signed with the one RSA key: the CRL of the
+    %% revoked server's issuer is signed with it too
+    #{der := Revoked} = RevokedServer = maps:get({revoked, server}, Certs),
+    Certs#{{revoked, server} := RevokedServer#{crl => crl(Revoked, Rsa)}}.
+
+%% @doc A DER CRL of the issuer of `PeerDer', signed with `Key', listing `PeerDer'.
+crl(PeerDer, Key) ->
+    #'OTPCertificate'{tbsCertificate = #'OTPTBSCertificate'{issuer = Issuer, serialNumber = Serial}} =
+        public_key:pkix_decode_cert(PeerDer, otp),
+    PlainIssuer = public_key:der_decode('Name', public_key:pkix_encode('Name', Issuer, otp)),
+    Alg = #'AlgorithmIdentifier'{algorithm = ?sha256WithRSAEncryption, parameters = <<5, 0>>},
+    Now = calendar:datetime_to_gregorian_seconds(calendar:universal_time()),
+    T = fun(Secs) -> {utcTime, utc(calendar:gregorian_seconds_to_datetime(Now + Secs))} end,
+    TBS = #'TBSCertList'{version = v2, signature = Alg, issuer = PlainIssuer,
+                         thisUpdate = T(-86400), nextUpdate = T(30 * 86400),
+                         revokedCertificates =
+                             [#'TBSCertList_revokedCertificates_SEQOF'{
+                                 userCertificate = Serial, revocationDate = T(-3600),
+                                 crlEntryExtensions = asn1_NOVALUE}],
+                         crlExtensions = asn1_NOVALUE},
+    Sig = public_key:sign(public_key:der_encode('TBSCertList', TBS), sha256, Key),
+    public_key:der_encode('CertificateList',
+                          #'CertificateList'{tbsCertList = TBS, signatureAlgorithm = Alg, signature = Sig}).
+
+utc({{Y, Mo, D}, {H, Mi, S}}) ->
+    lists:flatten(io_lib:format("~2..0w~2..0w~2..0w~2..0w~2..0w~2..0wZ", [Y rem 100, Mo, D, H, Mi, S])).
 
 roots(Key, Name) ->
     {public_key:pkix_test_root_cert(Name ++ " server root", [{key, Key}, {digest, sha256}]),

@@ -69,20 +69,21 @@ scenarios() ->
         "its own on each end (32 bytes, as ssl's). Resumption itself is identical "
         "(the *_tickets_*_13 scenarios)").
 
+-define(CANCEL,
+        "handshake_cancel/1 answers ok on both; ssl then sends a fatal user_canceled "
+        "alert, which its peer reports; the bridge writes no TLS record of its own and "
+        "OpenSSL sends no alert of the caller's choice, so pyssl's peer sees the "
+        "connection close ({error, closed})").
+
 -spec known_differences() -> [{term(), string()}].
 known_differences() ->
     [{verify_fun_rejects_valid, ?OPENSSL_13_ALERT},
-     {connection_information_keys,
-      "connection_information/1 also lists every ssl option of the connection "
-      "(ssl_gen_statem:ssl_options_list/1); the bridge lists the negotiated values "
-      "only (protocol, selected_cipher_suite, session_data, session_id, "
-      "session_resumption, ...)"},
-     {connection_information_keys_server,
-      "as connection_information_keys, on the server side"},
      {server_cipher_no_overlap_12,
       "OpenSSL answers a ClientHello with no common cipher suite with the "
       "handshake_failure alert (RFC 5246 allows it); OTP sends insufficient_security. "
-      "The bridge does not write TLS records itself, so the alert on the wire is OpenSSL's"},
+      "The bridge writes no TLS record itself, so the alert on the wire is OpenSSL's"},
+     {server_pause_cancel, ?CANCEL},
+     {client_pause_cancel, ?CANCEL},
      {client_unknown_ca, ?OPENSSL_13_ALERT},
      {client_expired, ?OPENSSL_13_ALERT},
      {client_critical_extension, ?OPENSSL_13_ALERT},

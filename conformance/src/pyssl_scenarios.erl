@@ -26,7 +26,9 @@ all() ->
         pyssl_scenarios_data:all() ++
         pyssl_scenarios_conn:all() ++
         pyssl_scenarios_verify:all() ++
+        pyssl_scenarios_hello:all() ++
         pyssl_scenarios_sessions:all() ++
+        pyssl_scenarios_info:all() ++
         pyssl_scenarios_srp:all().
 
 %% @doc A scenario with its area.

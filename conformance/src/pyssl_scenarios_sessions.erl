@@ -267,6 +267,13 @@ srv_info() ->
 stores_settled() ->
     _ = [sys:get_state(P) || Name <- [ssl_manager, tls_client_ticket_store],
                              P <- [whereis(Name)], is_pid(P)],
+    %% an ssl server registers its new session with its listener's session cache
+    %% by a cast (tls_dtls_connection:server_register_session/2), sent before the
+    %% server end reported its view: a call to each cache after that report makes
+    %% sure it is there before the next connect offers it
+    _ = [sys:get_state(P) || Sup <- [ssl_server_session_cache_sup, ssl_upgrade_server_session_cache_sup],
+                             is_pid(whereis(Sup)),
+                             {_, P, _, _} <- supervisor:which_children(Sup), is_pid(P)],
     ok.
 
 %% The server end: N connections in turn; each sends one byte, reports its view

@@ -15,7 +15,7 @@
 
 -define(T, 5000).
 
-all() -> verify() ++ versions().
+all() -> verify() ++ verify_options() ++ versions().
 
 %% The client's view: connect, then a read that shows a late alert.
 outcome(Mod, S) ->
@@ -156,6 +156,79 @@ verify() ->
 pem(Chain, Role, Which) ->
     {ok, Bin} = file:read_file(pyssl_certs:file(Chain, Role, Which)),
     public_key:pem_decode(Bin).
+
+%%% customize_hostname_check and partial_chain: the caller's funs --------------------
+
+%% Funs that crash, to see what ssl does with them (named, so dialyzer is told).
+-dialyzer({nowarn_function, [crashing_match_fun/2, crashing_partial_chain/1]}).
+crashing_match_fun(_, _) -> error(boom).
+crashing_partial_chain(_) -> error(boom).
+
+%% The issuer of the peer in the path a partial_chain fun gets (anchor side first).
+trust_issuer(Ders) -> {trusted_ca, lists:nth(length(Ders) - 1, Ders)}.
+
+%% The rejections run TLS 1.2: in TLS 1.3 the BEAM server reports an OpenSSL
+%% client's rejection as bad_record_mac (?OPENSSL_13_ALERT in pyssl_conformance);
+%% the pyssl client's own result is compared in TLS 1.3 by the pytest tests.
+verify_options() ->
+    V12 = tls_only('tlsv1.2'),
+    Https = [{customize_hostname_check,
+              [{match_fun, public_key:pkix_verify_hostname_match_fun(https)}]}],
+    Www = {server_name_indication, "www.example.test"},
+    [mk(verify_options, hostname_wildcard_default_refused,
+        client_vs(wildcard, V12 ++ [Www | cli_opts()])),
+     mk(verify_options, hostname_wildcard_https_match_fun,
+        client_vs(wildcard, [Www | Https ++ cli_opts()])),
+     mk(verify_options, hostname_wildcard_https_two_labels,
+        client_vs(wildcard, V12 ++ [{server_name_indication, "a.www.example.test"} | Https ++ cli_opts()])),
+     mk(verify_options, hostname_match_fun_accepts_all,
+        client_vs(wrong_host, [{customize_hostname_check, [{match_fun, fun(_, _) -> true end}]}
+                               | cli_opts()])),
+     mk(verify_options, hostname_match_fun_crashes,
+        client_vs(rsa, V12 ++ [{customize_hostname_check, [{match_fun, fun crashing_match_fun/2}]}
+                        | cli_opts()])),
+     mk(verify_options, hostname_fqdn_fun,
+        client_vs(wrong_host, [{customize_hostname_check, [{fqdn_fun, fun(_) -> "other.example" end}]}
+                               | cli_opts()])),
+     mk(verify_options, partial_chain_trusts_intermediate,
+        client_vs(unknown_ca, [{partial_chain, fun trust_issuer/1} | cli_opts()])),
+     mk(verify_options, partial_chain_unknown_ca,
+        client_vs(unknown_ca, V12 ++ [{partial_chain, fun(_) -> unknown_ca end} | cli_opts()])),
+     mk(verify_options, partial_chain_crashes,
+        client_vs(unknown_ca, V12 ++ [{partial_chain, fun crashing_partial_chain/1} | cli_opts()])),
+     mk(verify_options, partial_chain_bad_answer,
+        client_vs(unknown_ca, V12 ++ [{partial_chain, fun(_) -> perhaps end} | cli_opts()])),
+     mk(verify_options, server_partial_chain_trusts_intermediate,
+        server_vs([{verify, verify_peer}, {fail_if_no_peer_cert, true},
+                   {partial_chain, fun trust_issuer/1} | srv_opts()],
+                  [{verify, verify_peer},
+                   {cacertfile, pyssl_certs:file(rsa, client, cacertfile)},
+                   {certfile, pyssl_certs:file(unknown_ca, client, certfile)},
+                   {keyfile, pyssl_certs:file(unknown_ca, client, keyfile)}])),
+     mk(verify_options, server_partial_chain_unknown_ca,
+        server_vs([{verify, verify_peer}, {fail_if_no_peer_cert, true},
+                   {partial_chain, fun(_) -> unknown_ca end} | srv_opts()],
+                  V12 ++ [{verify, verify_peer},
+                          {cacertfile, pyssl_certs:file(rsa, client, cacertfile)},
+                          {certfile, pyssl_certs:file(unknown_ca, client, certfile)},
+                          {keyfile, pyssl_certs:file(unknown_ca, client, keyfile)}]))] ++
+        crl_scenarios(V12).
+
+%% crl_check with ssl's CRL cache: the CRL of the `revoked' server's issuer is
+%% inserted (ssl_crl_cache:insert/1, node-wide, as in any program) before connecting.
+crl_vs(Chain, CliOpts) ->
+    Run = client_vs(Chain, CliOpts),
+    fun(Mod) -> ok = ssl_crl_cache:insert({der, [pyssl_certs:crl()]}), Run(Mod) end.
+
+crl_scenarios(V12) ->
+    [mk(verify_options, crl_check_peer_revoked, crl_vs(revoked, V12 ++ [{crl_check, peer} | cli_opts()])),
+     mk(verify_options, crl_check_true_revoked, crl_vs(revoked, V12 ++ [{crl_check, true} | cli_opts()])),
+     mk(verify_options, crl_check_best_effort_revoked,
+        crl_vs(revoked, V12 ++ [{crl_check, best_effort} | cli_opts()])),
+     mk(verify_options, crl_check_peer_no_crl, crl_vs(ecdsa, V12 ++ [{crl_check, peer} | cli_opts(ecdsa)])),
+     mk(verify_options, crl_check_best_effort_no_crl,
+        crl_vs(ecdsa, [{crl_check, best_effort} | cli_opts(ecdsa)])),
+     mk(verify_options, crl_check_verify_none, crl_vs(revoked, [{verify, verify_none}, {crl_check, true}]))].
 
 %%% versions and ciphers ----------------------------------------------------------------
 

@@ -7,6 +7,10 @@
 %% `cipher_suites/2').
 %%
 %% == Configuration ==
+%% With nothing configured, `pyssl:start()' starts an embedded bridge, a
+%% `pyssl-bridge --port-mode' port program under the application's supervisor
+%% (see {@link pyssl_port}; `bridge_command' names another executable). To
+%% use bridge nodes instead (several VMs sharing bridges, bridges on other hosts):
 %% ```
 %% application:set_env(pyssl, bridge_node, 'pyssl@127.0.0.1'),
 %% ok = pyssl:start().
@@ -39,7 +43,9 @@
 %%     reached when a bridge had to be picked (`connect', `listen',
 %%     `cipher_suites', `versions'). `Nodes' is the configured list, `[]' when
 %%     neither `bridge_nodes' nor `bridge_node' is set. Functions that return a
-%%     list in `ssl' (`cipher_suites', `versions') return this tuple too.</li>
+%%     list in `ssl' (`cipher_suites', `versions') return this tuple too.
+%%     With no bridge node configured, `{error, {bridge_unavailable, {port,
+%%     Reason}}}' when the embedded bridge cannot be started.</li>
 %% <li>`{error, closed}': the bridge serving the call was reached but is gone
 %%     (node down, connection lost during the call, or its `pyssl' service not
 %%     running). This is what a call on a socket of a lost bridge returns, as for
@@ -157,7 +163,8 @@ connect(Host, Port, Opts) -> connect(Host, Port, Opts, infinity).
               when Host :: ssl:host(), Port :: inet:port_number(),
                    TLSOptions :: [ssl:tls_client_option()], Timeout :: timeout().
 connect(Host, Port, Opts, Timeout) when ?IS_TIMEOUT(Timeout) ->
-    warn_no_verify(new_socket(connect, [Host, Port, Opts, Timeout]), Opts).
+    warn_no_verify(new_socket(connect, [Host, Port, pyssl_info:default_versions(Opts), Timeout]),
+                   Opts).
 
 %% ssl:handle_options/4's maybe_client_warn_no_verify/2: a client given no `verify'
 %% option runs verify_none (OTP 25's default) and says so at warning level on the
@@ -189,7 +196,7 @@ warn_no_verify(Result, _Opts) ->
 -spec listen(Port, Options) -> {ok, ListenSocket} | {error, reason()}
               when Port :: inet:port_number(), Options :: [ssl:tls_server_option()],
                    ListenSocket :: sslsocket().
-listen(Port, Opts) -> new_socket(listen, [Port, Opts]).
+listen(Port, Opts) -> new_socket(listen, [Port, pyssl_info:default_versions(Opts)]).
 
 -spec transport_accept(ListenSocket) -> {ok, SslSocket} | {error, reason()}
               when ListenSocket :: sslsocket(), SslSocket :: sslsocket().
@@ -253,7 +260,7 @@ handshake(S, Opts, Timeout) ->
 send({sslsocket, pyssl, Ref} = S, Data) when is_reference(Ref) ->
     case pyssl_guards:take_credit(Ref, Data) of
         ok ->
-            case erlang:send({pyssl, node(Ref)}, {'$pyssl_send', Ref, Data}, [noconnect]) of
+            case pyssl_bridges:send({pyssl, node(Ref)}, {'$pyssl_send', Ref, Data}) of
                 ok -> ok;
                 _NoConnect -> socket_call(S, send, [S, Data])
             end;
@@ -346,10 +353,14 @@ peercert(S) -> socket_call(S, peercert, [S]).
 connection_info(S) -> socket_call(S, connection_info, [S]).
 -spec connection_information(SslSocket) -> {ok, Result} | {error, reason()}
               when SslSocket :: sslsocket(), Result :: [{atom(), term()}].
-connection_information(S) -> socket_call(S, connection_information, [S]).
+connection_information(S) ->
+    pyssl_info:with_options(socket_call(S, connection_information, [S]), all,
+                            fun() -> socket_call(S, ssl_option_sources, [S]) end).
 -spec connection_information(SslSocket, Items) -> {ok, Result} | {error, reason()}
               when SslSocket :: sslsocket(), Items :: [atom()], Result :: [{atom(), term()}].
-connection_information(S, Items) -> socket_call(S, connection_information, [S, Items]).
+connection_information(S, Items) ->
+    pyssl_info:with_options(socket_call(S, connection_information, [S, Items]), Items,
+                            fun() -> socket_call(S, ssl_option_sources, [S]) end).
 -spec negotiated_protocol(SslSocket) -> {ok, Protocol} | {error, Reason}
               when SslSocket :: sslsocket(), Protocol :: binary(),
                    Reason :: protocol_not_negotiated | reason().
@@ -414,7 +425,7 @@ format_error(Reason) ->
 %% answer is then the same as ssl's for every input, errors included, without a
 %% trip to the bridge.
 
--type bridge_unavailable() :: {error, {bridge_unavailable, [node()]}}.
+-type bridge_unavailable() :: {error, {bridge_unavailable, [node()] | {port, term()}}}.
 
 -spec cipher_suites(Description, Version, rfc | openssl) -> [string()] | bridge_unavailable()
           when Description :: default | all | exclusive | anonymous | exclusive_anonymous,
@@ -506,14 +517,14 @@ getstat(Socket) -> getstat(Socket, inet:stats()).
 getstat(Socket, Options) -> socket_call(Socket, getstat, [Socket, Options]).
 
 %% The PEM cache here is the bridges' cache of files read on callers' nodes:
-%% every reachable configured bridge drops its copies.
+%% every reachable bridge this node uses drops its copies.
 -spec clear_pem_cache() -> ok.
 clear_pem_cache() ->
     lists:foreach(fun(Node) ->
-                          _ = lists:member(Node, nodes(connected))
+                          _ = pyssl_bridges:connected(Node)
                               andalso forward(Node, clear_pem_cache, []),
                           ok
-                  end, pyssl_bridges:configured()).
+                  end, pyssl_bridges:known()).
 
 %% ssl's catch-all clause answers for anything but a socket and write | read_write.
 -spec update_keys(SslSocket, Type) -> ok | {error, term()}
@@ -549,7 +560,7 @@ supported(Component, Support) ->
 
 %%% Observability --------------------------------------------------------------------
 %%
-%% `i/0' prints the sockets of every configured bridge as `inet:i/0' prints this
+%% `i/0' prints the sockets of every bridge (configured, or the embedded one) as `inet:i/0' prints this
 %% node's ports (inet.erl's i/2: one header line, columns as wide as their widest
 %% entry); `stats/0' gives each bridge's figures. Both ask each bridge with the
 %% same call as every other function (`'$pyssl_sockets'/0', `'$pyssl_stats'/0'),
@@ -570,21 +581,21 @@ supported(Component, Support) ->
 %% The columns of i/0, in order.
 -define(I_FIELDS, [owner, role, local_address, peer, state, protocol, recv, sent, bridge]).
 
-%% @doc Print a table of the sockets of every configured bridge
-%% (`pyssl_bridges:configured/0'), one line each, as `inet:i/0' does for ports:
+%% @doc Print a table of the sockets of every bridge this node uses
+%% (`pyssl_bridges:known/0': the configured ones, or the embedded one), one line each, as `inet:i/0' does for ports:
 %% owner, role (client, server or listen), local address, peer, state (the
 %% socket's: handshaking, open, write_shut...), protocol (the negotiated TLS
 %% version), the bytes received and sent on its TCP socket (what `getstat/2'
 %% counts: ciphertext) and the bridge. A bridge that cannot be reached gets a
 %% line saying so after the table.
 -spec i() -> ok.
-i() -> print_sockets(pyssl_bridges:configured()).
+i() -> print_sockets(pyssl_bridges:known()).
 
 %% @doc `i/0' for one bridge node.
 -spec i(Bridge :: node()) -> ok.
 i(Bridge) when is_atom(Bridge) -> print_sockets([Bridge]).
 
-%% @doc The figures of every configured bridge: `#{Bridge => Stats}', with
+%% @doc The figures of every bridge this node uses (`pyssl_bridges:known/0'): `#{Bridge => Stats}', with
 %% `{error, closed}' for a bridge that cannot be reached (and
 %% ``{error, {not_supported_by_bridge, '$pyssl_stats'}}'' for one without them). Totals are since the
 %% bridge started (`uptime' seconds); rates (`*_per_sec') are averaged over the
@@ -593,7 +604,7 @@ i(Bridge) when is_atom(Bridge) -> print_sockets([Bridge]).
 %% `errors' the handshakes that failed plus the connections that failed after
 %% theirs, `rss' the bridge process's resident memory in bytes.
 -spec stats() -> #{node() => bridge_stats() | {error, observe_error()}}.
-stats() -> maps:from_list([{Bridge, stats(Bridge)} || Bridge <- pyssl_bridges:configured()]).
+stats() -> maps:from_list([{Bridge, stats(Bridge)} || Bridge <- pyssl_bridges:known()]).
 
 %% @doc The figures of one bridge node (see `stats/0').
 -spec stats(Bridge :: node()) -> bridge_stats() | {error, observe_error()}.
@@ -669,7 +680,8 @@ upgrade_2(S, Opts) -> upgrade(server, S, Opts, infinity).
 
 upgrade(Role, Socket, Opts, Timeout) when is_port(Socket), is_list(Opts), ?IS_TIMEOUT(Timeout) ->
     case pyssl_bridges:pick() of
-        {ok, Node} -> pyssl_relay:upgrade(Node, Role, Socket, Opts, Timeout);
+        {ok, Node} ->
+            pyssl_relay:upgrade(Node, Role, Socket, pyssl_info:default_versions(Opts), Timeout);
         {error, _} = E -> E
     end;
 upgrade(_Role, _Socket, _Opts, _Timeout) ->
@@ -773,8 +785,7 @@ forward(Node, Function, Args) ->
         {ok, Guard} ->
             Mref = erlang:monitor(process, Guard, [{alias, demonitor}]),
             Tag = [alias | Mref],
-            case erlang:send({pyssl, Node}, {'$gen_call', {self(), Tag}, {Function, Args}},
-                             [noconnect]) of
+            case pyssl_bridges:send({pyssl, Node}, {'$gen_call', {self(), Tag}, {Function, Args}}) of
                 ok ->
                     receive
                         {Tag, Reply} ->
@@ -798,6 +809,10 @@ forward(Node, Function, Args) ->
             end
     end.
 
+local_format_error({bridge_unavailable, {port, Reason}}) ->
+    lists:flatten(io_lib:format("The embedded pyssl bridge (a port program; see the pyssl "
+                                "application environment bridge_command) cannot be started: ~tp",
+                                [Reason]));
 local_format_error({bridge_unavailable, []}) ->
     "No pyssl bridge node configured (set the pyssl application environment "
     "bridge_node or bridge_nodes)";

@@ -7,14 +7,21 @@
 %% <li>`bridge_node': a single bridge node (used when `bridge_nodes' is unset
 %%     or empty; default: unset).</li>
 %% </ul>
-%% Both are read at every pick, so a change applies to the next new socket;
-%% with neither set, `pick/0' answers `{error, {bridge_unavailable, []}}'.
+%% Both are read at every pick, so a change applies to the next new socket.
+%% With neither set the bridge is the embedded one, a port program this node
+%% runs (`pyssl_port'); when it cannot be started, `pick/0' answers
+%% `{error, {bridge_unavailable, {port, Reason}}}' (`{bridge_unavailable, []}'
+%% when the application is not running).
 %% (They have no defaults in pyssl.app.src, which says why.)
 %% A bridge is reachable when this node is connected to it or can connect to
 %% it now (`net_kernel:connect_node/1'). Socket calls do not come here: they go
 %% to the node of the socket's reference.
+%%
+%% Messages and monitors to a bridge's processes go through `send/2' and
+%% `monitor/1' here: those of the port bridge go through its port.
 -module(pyssl_bridges).
 -export([pick/0, configured/0, init/0]).
+-export([send/2, monitor/1, demonitor/2, connected/1, known/0]).
 
 -define(COUNTER, {?MODULE, counter}).
 
@@ -45,6 +52,8 @@ init() ->
 -spec pick() -> {ok, node()} | {error, {bridge_unavailable, [node()]}}.
 pick() ->
     case configured() of
+        [] ->
+            port_pick();
         [Node] = Nodes ->
             case reachable(Node) of
                 true -> {ok, Node};
@@ -78,3 +87,94 @@ first_reachable([N | Rest], Configured) ->
 reachable(Node) when Node =:= node() -> false;
 reachable(Node) ->
     lists:member(Node, nodes(connected)) orelse net_kernel:connect_node(Node) =:= true.
+
+%% @doc The bridges this node uses: the configured ones, then the embedded
+%% bridge when it is running.
+-spec known() -> [node()].
+known() ->
+    configured() ++ case pyssl_port:node_of() of
+                        undefined -> [];
+                        Node -> [Node]
+                    end.
+
+%%% The embedded bridge -----------------------------------------------------------
+
+%% The running port bridge; when there is none (its start failed, or the
+%% application started with a bridge node configured), one more start.
+port_pick() ->
+    case pyssl_port:node_of() of
+        undefined ->
+            case whereis(pyssl_sup) of
+                undefined -> {error, {bridge_unavailable, []}};
+                _ -> start_port(3)
+            end;
+        Node ->
+            {ok, Node}
+    end.
+
+%% The supervisor starts a bridge again: after the one that failed to start
+%% (its child is not running) at this pick, and after one that died as soon as
+%% the supervisor sees its exit. A pick can come between the end of a bridge
+%% (pyssl_port:terminate/2, which tells owners) and that exit: it waits for the
+%% exit, then for the restart (the supervisor answers once it is done).
+start_port(Tries) ->
+    Started = case supervisor:restart_child(pyssl_sup, pyssl_port) of
+                  {error, not_found} ->
+                      supervisor:start_child(pyssl_sup, pyssl_sup:port_child());
+                  Other ->
+                      Other
+              end,
+    case {pyssl_port:node_of(), Started} of
+        {undefined, {error, running}} when Tries > 0 ->
+            _ = [await_exit(Pid) || {pyssl_port, Pid, _, _} <- supervisor:which_children(pyssl_sup),
+                                    is_pid(Pid)],
+            start_port(Tries - 1);
+        {undefined, _} ->
+            {error, {bridge_unavailable, {port, pyssl_port:last_error()}}};
+        {Node, _} ->
+            {ok, Node}
+    end.
+
+%% A child whose bridge is gone, or already the next one (which has published
+%% its node before the supervisor has its pid): then there is nothing to wait for.
+await_exit(Pid) ->
+    Mon = erlang:monitor(process, Pid),
+    case pyssl_port:node_of() of
+        undefined -> receive {'DOWN', Mon, process, Pid, _} -> ok end;
+        _ -> erlang:demonitor(Mon, [flush])
+    end.
+
+%% @doc `erlang:send(Dest, Msg, [noconnect])' for a bridge's pid or `{Name, Node}':
+%% through the port for the port bridge.
+-spec send(pid() | {atom(), node()}, term()) -> ok | noconnect.
+send(Dest, Msg) ->
+    case pyssl_port:is_bridge(dest_node(Dest)) of
+        true -> pyssl_port:send(Dest, Msg);
+        false -> erlang:send(Dest, Msg, [noconnect])
+    end.
+
+%% @doc `erlang:monitor(process, Target)' for a bridge's pid or `{Name, Node}'.
+-spec monitor(pid() | {atom(), node()}) -> reference().
+monitor(Target) ->
+    case pyssl_port:is_bridge(dest_node(Target)) of
+        true -> pyssl_port:monitor(Target);
+        false -> erlang:monitor(process, Target)
+    end.
+
+%% @doc `erlang:demonitor(Ref, [flush])' for a monitor from `monitor/1' of a
+%% process of bridge `Node'.
+-spec demonitor(node(), reference()) -> true.
+demonitor(Node, Ref) ->
+    _ = erlang:demonitor(Ref, [flush]),
+    case pyssl_port:is_bridge(Node) of
+        true -> pyssl_port:demonitor(Ref);
+        false -> true
+    end.
+
+%% @doc Whether bridge `Node' is there now: a connected node or the port bridge.
+-spec connected(node()) -> boolean().
+connected(Node) ->
+    pyssl_port:is_bridge(Node) orelse lists:member(Node, nodes(connected)).
+
+dest_node({_Name, Node}) -> Node;
+dest_node(Pid) -> node(Pid).

@@ -45,8 +45,8 @@ start_link(Node) ->
 %% connection. Neither the monitor nor the send waits for the connection (the
 %% caller connected before asking for a guard, see `pyssl_guards:guard/1').
 init(Node) ->
-    Mon = erlang:monitor(process, {pyssl, Node}),
-    {pyssl, Node} ! {'$pyssl_guard', self()},
+    Mon = pyssl_bridges:monitor({pyssl, Node}),
+    _ = pyssl_bridges:send({pyssl, Node}, {'$pyssl_guard', self()}),
     {ok, #{node => Node, mon => Mon}}.
 
 %% `pyssl_guards:sync/2': every message the bridge sent before this call has

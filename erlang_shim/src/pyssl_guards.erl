@@ -79,7 +79,11 @@ ets_lookup(Tab, Key) ->
 new_guard(Node) when Node =:= node() ->
     down;
 new_guard(Node) ->
-    case net_kernel:connect_node(Node) of
+    %% the port bridge is there without a connection; a port bridge that is not
+    %% running has ended (a socket of it outlived it): no node to connect to
+    Reachable = pyssl_port:is_bridge(Node)
+        orelse (not pyssl_port:is_port_name(Node) andalso net_kernel:connect_node(Node)),
+    case Reachable of
         true ->
             try gen_server:call(?MODULE, {guard, Node}, infinity)
             catch exit:_ -> no_guards

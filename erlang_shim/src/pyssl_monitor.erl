@@ -24,7 +24,7 @@
 -module(pyssl_monitor).
 -behaviour(gen_server).
 
--export([start_link/0, track/2, track/3, active/2, forget/1, sockets/0]).
+-export([start_link/0, track/2, track/3, active/2, forget/1, sockets/0, bridge_down/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, pyssl_sockets).
@@ -55,6 +55,11 @@ active(S, Active) when is_boolean(Active) -> cast({active, S, Active}).
 -spec forget(pyssl:sslsocket()) -> ok.
 forget(S) -> cast({forget, S}).
 
+%% @doc Bridge `Node' is gone as a node going down is (the port bridge: see
+%% pyssl_port).
+-spec bridge_down(node()) -> ok.
+bridge_down(Node) -> cast({bridge_down, Node}).
+
 %% @doc The recorded `{Socket, BridgeNode, Owner}' entries.
 -spec sockets() -> [{pyssl:sslsocket(), node(), pid()}].
 sockets() ->
@@ -78,7 +83,7 @@ handle_call(_Req, _From, Owners) ->
 
 handle_cast({track, S, Node, Owner, Mode0}, Owners) ->
     Mode = mode(S, Mode0),
-    case lists:member(Node, nodes(connected)) of
+    case pyssl_bridges:connected(Node) of
         false ->
             %% the bridge went down between its reply and this cast: its nodedown
             %% may already have been handled, so tell the owner now
@@ -98,6 +103,8 @@ handle_cast({active, S, Active}, Owners) ->
 handle_cast({forget, S}, Owners) ->
     true = ets:delete(?TAB, S),
     {noreply, Owners};
+handle_cast({bridge_down, Node}, Owners) ->
+    handle_info({nodedown, Node, []}, Owners);
 handle_cast(_Msg, Owners) ->
     {noreply, Owners}.
 

@@ -151,7 +151,7 @@ attaching(info, {pyssl_relay, close}, #{socket := Socket}) ->
     {stop, normal};
 attaching(info, {pyssl_relay, {attach, Bridge}}, #{socket := Socket, caller := MRef}) ->
     demonitor(MRef, [flush]),
-    BRef = monitor(process, Bridge),
+    BRef = pyssl_bridges:monitor(Bridge),
     %% ssl sets these on an upgraded socket too; the bridge does the framing
     ok = inet:setopts(Socket, [binary, {packet, 0}, {header, 0}, {active, once}]),
     {next_state, relaying, #{socket => Socket, bridge => Bridge, bref => BRef,
@@ -168,20 +168,20 @@ attaching(info, _Other, _Data) ->
 
 %% @private Ciphertext both ways.
 relaying(info, {tcp, S, Bytes}, #{socket := S, bridge := B} = St) ->
-    B ! {pyssl_relay_in, self(), {data, Bytes}},
+    to_bridge(B, {pyssl_relay_in, self(), {data, Bytes}}),
     {keep_state, arm(St#{armed := false})};
 relaying(info, {tcp_closed, S}, #{socket := S, bridge := B} = St) ->
-    B ! {pyssl_relay_in, self(), closed},
+    to_bridge(B, {pyssl_relay_in, self(), closed}),
     {next_state, peer_closed, St, [{state_timeout, 5000, give_up}]};
 relaying(info, {tcp_error, S, Reason}, #{socket := S, bridge := B}) ->
-    B ! {pyssl_relay_in, self(), {error, Reason}},
+    to_bridge(B, {pyssl_relay_in, self(), {error, Reason}}),
     gen_tcp:close(S),
     {stop, normal};
 relaying(info, {pyssl_relay, {send, Bin}}, #{socket := S, bridge := B}) ->
     case gen_tcp:send(S, Bin) of
         ok -> keep_state_and_data;
         {error, Reason} ->
-            B ! {pyssl_relay_in, self(), {error, Reason}},
+            to_bridge(B, {pyssl_relay_in, self(), {error, Reason}}),
             gen_tcp:close(S),
             {stop, normal}
     end;
@@ -193,7 +193,7 @@ relaying(info, {pyssl_relay, pause}, St) ->
 relaying(info, {pyssl_relay, resume}, St) ->
     {keep_state, arm(St#{paused := false})};
 relaying(info, {pyssl_relay, {call, From, Ref, Request}}, #{socket := S}) ->
-    From ! {pyssl_relay_reply, Ref, request(S, Request)},
+    to_bridge(From, {pyssl_relay_reply, Ref, request(S, Request)}),
     keep_state_and_data;
 relaying(info, {pyssl_relay, close}, #{socket := S}) ->
     gen_tcp:close(S),
@@ -207,7 +207,7 @@ relaying(info, {pyssl_relay, {hand_over, To, From, Ref}}, #{socket := S}) ->
                 ok -> {ok, S, Unread};
                 {error, _} = E -> gen_tcp:close(S), E
             end,
-    From ! {pyssl_relay_reply, Ref, Reply},
+    to_bridge(From, {pyssl_relay_reply, Ref, Reply}),
     {stop, normal};
 relaying(info, {'DOWN', BRef, process, B, _}, #{socket := S, bridge := B, bref := BRef}) ->
     gen_tcp:close(S),
@@ -220,7 +220,7 @@ relaying(info, _Other, _St) ->
 %% close.
 peer_closed(info, {pyssl_relay, {hand_over, To, From, Ref}}, #{socket := S}) ->
     _ = gen_tcp:controlling_process(S, To),
-    From ! {pyssl_relay_reply, Ref, {ok, S, <<>>}},
+    to_bridge(From, {pyssl_relay_reply, Ref, {ok, S, <<>>}}),
     {stop, normal};
 peer_closed(info, {pyssl_relay, close}, #{socket := S}) ->
     gen_tcp:close(S),
@@ -242,6 +242,12 @@ drain(S, Acc) ->
     after 0 ->
         iolist_to_binary(lists:reverse(Acc))
     end.
+
+%% The bridge's processes are reached through pyssl_bridges (the port bridge's
+%% through its port).
+to_bridge(Dest, Msg) ->
+    _ = pyssl_bridges:send(Dest, Msg),
+    ok.
 
 arm(#{paused := true} = St) -> St;
 arm(#{armed := true} = St) -> St;

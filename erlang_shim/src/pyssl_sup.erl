@@ -7,11 +7,13 @@
 %%     pyssl_guards       the guard and send-window tables; starts guards
 %%     pyssl_guard_sup    (simple_one_for_one) pyssl_guard, one per bridge node
 %%   pyssl_relay_sup      (simple_one_for_one) pyssl_relay, one per upgraded gen_tcp socket
+%%   pyssl_port           the embedded bridge (a port program), when no bridge node
+%%                        is configured
 %% '''
 %% The three branches share nothing: one restarting leaves the others alone.
 -module(pyssl_sup).
 -behaviour(supervisor).
--export([start_link/0, init/1]).
+-export([start_link/0, init/1, port_child/0]).
 
 -spec start_link() -> {ok, pid()}.
 start_link() ->
@@ -27,4 +29,19 @@ init([]) ->
     Relays = #{id => pyssl_relay_sup, start => {pyssl_relay_sup, start_link, []},
                restart => permanent, shutdown => infinity, type => supervisor,
                modules => [pyssl_relay_sup]},
-    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Monitor, Guards, Relays]}}.
+    %% last: started once the others are there, stopped first
+    Port = case pyssl_bridges:configured() of
+               [] -> [port_child()];
+               _ -> []
+           end,
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10},
+          [Monitor, Guards, Relays | Port]}}.
+
+%% @doc The embedded bridge's child (see pyssl_port): transient, so a bridge
+%% that dies is started again, except one that died right after its start
+%% (`{shutdown, _}'); that one and one that cannot start (`ignore') are started
+%% again at the next pick (pyssl_bridges).
+-spec port_child() -> supervisor:child_spec().
+port_child() ->
+    #{id => pyssl_port, start => {pyssl_port, start_link, []},
+      restart => transient, shutdown => 5000, type => worker, modules => [pyssl_port]}.

@@ -25,6 +25,10 @@
 -export([start_fake_bridge/0]).
 
 -define(NOBRIDGE, 'nobridge@127.0.0.1').
+%% With no bridge node configured the application runs an embedded bridge
+%% (pyssl_port): here always this command, which does not exist, so that no
+%% case starts a Python bridge (pyssl_port_SUITE runs real ones).
+-define(NO_EXE, "/nonexistent/pyssl-bridge").
 
 all() ->
     [{group, app}, {group, unconfigured}, {group, nobridge}, {group, fake_bridge}].
@@ -49,9 +53,11 @@ init_per_suite(Config) ->
         {ok, _} -> ok;
         {error, {already_started, _}} -> ok
     end,
+    ok = application:set_env(pyssl, bridge_command, ?NO_EXE),
     Config.
 
 end_per_suite(_Config) ->
+    application:unset_env(pyssl, bridge_command),
     ok.
 
 init_per_group(app, Config) ->
@@ -108,7 +114,10 @@ start_type_and_errors(_Config) ->
 supervision_tree(_Config) ->
     ok = pyssl:start(),
     Top = lists:sort([{Id, Type} || {Id, _, Type, _} <- supervisor:which_children(pyssl_sup)]),
-    [{pyssl_guards_sup, supervisor}, {pyssl_monitor, worker}, {pyssl_relay_sup, supervisor}] = Top,
+    [{pyssl_guards_sup, supervisor}, {pyssl_monitor, worker}, {pyssl_port, worker},
+     {pyssl_relay_sup, supervisor}] = Top,
+    %% the embedded bridge's child: not running, its command does not exist
+    [undefined] = [Pid || {pyssl_port, Pid, _, _} <- supervisor:which_children(pyssl_sup)],
     Guards = lists:sort([{Id, Type} || {Id, _, Type, _} <- supervisor:which_children(pyssl_guards_sup)]),
     [{pyssl_guard_sup, supervisor}, {pyssl_guards, worker}] = Guards,
     %% guards and relays are made on demand
@@ -124,15 +133,21 @@ supervision_tree(_Config) ->
 
 %%% unconfigured -----------------------------------------------------------------
 
+%% No bridge node configured: the embedded bridge, whose command here does not
+%% exist; without the application, no bridge at all.
 unconfigured_is_bridge_unavailable(_Config) ->
-    E = {error, {bridge_unavailable, []}},
+    E = {error, {bridge_unavailable, {port, {no_executable, ?NO_EXE}}}},
     E = pyssl:connect("localhost", 443, []),
     E = pyssl:connect("localhost", 443, [], 1000),
     E = pyssl:listen(0, []),
     E = pyssl:cipher_suites(),
     E = pyssl:versions(),
+    "The embedded pyssl bridge" ++ _ = pyssl:format_error(E),
+    true = is_pid(whereis(pyssl_sup)),
+    ok = pyssl:stop(),
+    {error, {bridge_unavailable, []}} = pyssl:versions(),
+    ok = pyssl:start(),
     "No pyssl bridge node configured" ++ _ = pyssl:format_error({bridge_unavailable, []}),
-    "No pyssl bridge node configured" ++ _ = pyssl:format_error(E),
     %% other reasons get the local texts
     "TLS connection is closed" = pyssl:format_error(closed).
 

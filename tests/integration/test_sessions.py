@@ -52,6 +52,10 @@ def node(pyssl_node, pki):
                %% after it makes sure it is in the cache before the next connect
                _ = sys:get_state(ssl_manager),
                _ = [sys:get_state(P) || P <- [whereis(tls_client_ticket_store)], is_pid(P)],
+               %% and an ssl server its session with its listener's cache, by a cast
+               %% sent before the server end reported (server_register_session/2)
+               _ = [sys:get_state(P) || {{_, P, _, _}} <- supervisor:which_children(ssl_server_session_cache_sup),
+                                        is_pid(P)],
                put(last_session, CI),
                {{CI, SI}}
              end || CO <- COptsList],

@@ -189,3 +189,17 @@ class PKI:
                                 "wrong_host")
         self.foreign = write(issue(self.other_ca, "localhost", slot="foreign"), d, "foreign")
         self.self_signed = write(self_signed("localhost"), d, "self_signed")
+
+
+def crl(ca: Issued, revoked=(), reason=None) -> bytes:
+    """A DER CRL signed by ``ca`` listing the certificates ``revoked`` (with ``reason``,
+    an ``x509.ReasonFlags``, when given)."""
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+         .last_update(NOW - dt.timedelta(days=1)).next_update(NOW + dt.timedelta(days=30)))
+    for issued in revoked:
+        entry = (x509.RevokedCertificateBuilder().serial_number(issued.cert.serial_number)
+                 .revocation_date(NOW - dt.timedelta(hours=1)))
+        if reason is not None:
+            entry = entry.add_extension(x509.CRLReason(reason), critical=False)
+        b = b.add_revoked_certificate(entry.build())
+    return b.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)

@@ -47,16 +47,20 @@ def loop_ebin() -> str:
 
 
 class ErlNode:
-    def __init__(self, name: str, cookie: str, *, args: list[str] = (), hidden: bool = False):
-        self.name = name
+    def __init__(self, name: str | None, cookie: str | None, *, args: list[str] = (),
+                 hidden: bool = False, env: dict | None = None):
+        """``name`` None: a node without distribution (``nonode@nohost``).
+        ``env``: the environment of ``erl`` (default: this process's)."""
+        self.name = name or "nonode@nohost"
         self.cookie = cookie
-        cmd = ["erl", "-name", name, "-setcookie", cookie, "-noshell",
+        dist = ["-name", name, "-setcookie", cookie] if name is not None else []
+        cmd = ["erl", *dist, "-noshell",
                "-pa", loop_ebin(), "-pa", str(SHIM_EBIN), *args]
         if hidden:
             cmd.append("-hidden")
         cmd += ["-s", "pyssl_test_loop", "main"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
+                                     stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(), env=env)
         self._lines: queue.Queue = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._reader, daemon=True).start()

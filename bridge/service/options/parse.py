@@ -45,6 +45,10 @@ class ParsedOptions:
     files: list = field(default_factory=list)   # [(option_name, path_str)] to read
     given: list = field(default_factory=list)   # ssl option names the caller gave
     inet_list: list = field(default_factory=list)  # gen_tcp options as OTP passes them
+    # the option lists as the caller gave them, in the order ssl:handle_options took
+    # them: ((Role, Opts, Host), ("handshake", Opts, None)...). The shim runs ssl's own
+    # handle_options on them for connection_information/1's options (pyssl.erl).
+    sources: tuple = ()
 
     @property
     def versions(self) -> list[str]:
@@ -61,7 +65,8 @@ def _parse(opts, role: str, host=None, key_order=None) -> ParsedOptions:
     omap.pop("warn_verify_none", None)
     user_inet_rev, emulated = _emulated_options(sock_opts)
     _unsupported(omap, given_values, role)
-    parsed = ParsedOptions(role=role, ssl=omap, given=list(given_values))
+    parsed = ParsedOptions(role=role, ssl=omap, given=list(given_values),
+                           sources=((role, opts, host),))
     parsed.socket = emulated
     parsed.inet_list = user_inet_rev + list(INTERNAL_INET_VALUES)
     parsed.inet, extra_sock = _split_inet(user_inet_rev)
@@ -137,14 +142,17 @@ def parse_handshake_options(opts, listen: ParsedOptions) -> ParsedOptions:
         ssl_opts, _sock = _expand_options(opts)
         base = dict(listen.ssl)
         items = [(_akey(o[0]), o[1]) for o in ssl_opts]
-        omap = _process_options(items, base, {"role": "server"})
+        # (a client's are the paused connect's: handshake_continue after {handshake, hello})
+        role = listen.role
+        omap = _process_options(items, base, {"role": role})
         given = {_akey(o[0]): o[1] for o in ssl_opts}
-        _unsupported(omap, given, "server")
+        _unsupported(omap, given, role)
     except SslOptionError as e:
         raise SslOptionError((_ERROR, e.term)) from None
-    parsed = ParsedOptions(role="server", ssl=omap, socket=listen.socket.copy(),
+    parsed = ParsedOptions(role=role, ssl=omap, socket=listen.socket.copy(),
                            inet=dict(listen.inet), given=list(listen.given) + list(given),
-                           inet_list=list(listen.inet_list))
+                           inet_list=list(listen.inet_list),
+                           sources=listen.sources + (("handshake", opts, None),))
     parsed.files = _files(omap)
     return parsed
 

@@ -63,6 +63,7 @@ def _process_options(items: list, omap: dict, env: dict) -> dict:
             else:
                 skipped.insert(0, (k0, v))
         if not skipped:
+            lift_certs_keys(omap)
             return omap
         if len(skipped) < counter:
             todo, skipped, counter = skipped, [], len(skipped)
@@ -244,6 +245,44 @@ def opt_keyfile(k, v, omap, env):
 def opt_certs_keys(k, v, omap, env):
     if v is not _UNBOUND:
         opt_default(k, v, omap, env)
+
+
+def single_cert_key(v):
+    """The one ``#{cert|certfile, key|keyfile, password}`` map of a ``certs_keys`` the
+    bridge takes, by name, or None. Several pairs are ssl's choice among them
+    (ssl_config:init_certs_keys/3, then the first that fits the peer's
+    signature algorithms and suites, ssl_handshake:select_own_cert): libssl keeps
+    one certificate per key type and chooses by its own rule, and the bindings have
+    neither SSL_CTX_set_cert_cb nor SSL_CTX_add1_chain_cert to do it ssl's way."""
+    if not isinstance(v, list) or len(v) != 1 or not isinstance(v[0], dict):
+        return None
+    conf = {key.name: val for key, val in v[0].items() if isinstance(key, Atom)}
+    if not ("key" in conf or "keyfile" in conf) or not ("cert" in conf or "certfile" in conf):
+        return None
+    return conf
+
+
+def lift_certs_keys(omap: dict) -> None:
+    """A single ``certs_keys`` pair takes the place of ``cert``/``certfile``,
+    ``key``/``keyfile`` and ``password``, as ssl_config:cert_key_pair/3 makes its
+    pair (key_conf/1, cert_conf/1): ``key`` wins over ``keyfile``, ``cert`` over
+    ``certfile``; the plain options are not used then (init_certs_keys/3)."""
+    conf = single_cert_key(omap.get("certs_keys"))
+    if conf is None:
+        return
+    if "key" in conf:
+        omap.update(key=_validate("key", conf["key"]), keyfile=b"", password=[])
+    else:
+        omap.update(key=_UNDEF_ATOM, keyfile=_validate("keyfile", conf["keyfile"]),
+                    password=_validate("password", conf.get("password", [])))
+    if "cert" in conf:
+        cert = conf["cert"]
+        omap.update(cert=_validate("cert", [cert] if isinstance(cert, bytes) else cert), certfile=b"")
+    else:
+        omap.update(cert=_UNDEF_ATOM, certfile=_validate("certfile", conf["certfile"]))
+
+
+_UNDEF_ATOM = Atom("undefined")
 
 
 def opt_certificate_authorities(k, v, omap, env):

@@ -31,7 +31,7 @@ from .sessions import session_config
 from .validate import _byte_chars
 
 # options the engine reads as they are
-_EXTRA = ("max_fragment_length", "log_level", "hibernate_after", "middlebox_comp_mode")
+_EXTRA = ("log_level", "hibernate_after", "middlebox_comp_mode")
 
 
 def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):

@@ -8,6 +8,7 @@ from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
 from bridge.service import ciphers
 
 from . import groups, sigalgs
+from .process import single_cert_key
 from .sessions import use_ticket_unsupported
 
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
@@ -74,10 +75,6 @@ def _unsupported(omap: dict, given: dict, role: str):
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
-    for name in ("partial_chain",
-                 "certs_keys"):
-        if name in given and not _is_undef(omap.get(name)):
-            refuse(name, given.get(name, omap.get(name)))
     if uses_tlslite(omap, role):
         _tlslite_unsupported(omap, given, refuse)
     cb = omap.get("cb_info")
@@ -85,12 +82,15 @@ def _unsupported(omap: dict, given: dict, role: str):
         refuse("cb_info", cb)
     checks = [
         ("password", lambda v: _is_fun(v)),
-        ("customize_hostname_check", lambda v: v != []),
         ("sni_hosts", _sni_hosts_unsupported),
-        ("crl_check", lambda v: v is not False),
+        # CRLs come from the caller node's ssl_crl_cache (bridge.service.crl); a
+        # cache module of the caller's own, or fetching distribution points over
+        # HTTP ({internal, [{http, T}]}), is not done
+        ("crl_cache", lambda v: not (isinstance(v, tuple) and len(v) == 2 and _is(v[0], "ssl_crl_cache")
+                                     and isinstance(v[1], tuple) and len(v[1]) == 2
+                                     and _is(v[1][0], "internal") and v[1][1] == [])),
         ("ocsp_stapling", lambda v: v is True),
         ("use_ticket", use_ticket_unsupported),
-        ("handshake", lambda v: _is(v, "hello")),
         ("protocol", lambda v: _is(v, "dtls")),
         ("erl_dist", lambda v: v is True),
         ("key", lambda v: isinstance(v, dict)),
@@ -108,6 +108,15 @@ def _unsupported(omap: dict, given: dict, role: str):
         # OpenSSL takes the server's curve order only with the server's suite order
         # (SSL_OP_CIPHER_SERVER_PREFERENCE drives both; there is no option for curves alone)
         refuse("honor_ecc_order", True)
+    if "certs_keys" in given and not _is_undef(omap.get("certs_keys")) \
+            and single_cert_key(omap.get("certs_keys")) is None:
+        refuse("certs_keys", given["certs_keys"])        # see process.single_cert_key
+    if role == "client" and "max_fragment_length" in given \
+            and isinstance(omap.get("max_fragment_length"), int):
+        # a client asks with SSL_CTX_set_tlsext_max_fragment_length, which the
+        # OpenSSL bindings (cryptography's, OpenSSL linked in statically) do not
+        # offer. A server needs nothing: libssl answers a client's request itself.
+        refuse("max_fragment_length", omap["max_fragment_length"])
     if omap.get("versions"):
         groups.openssl_list(omap, role, omap["versions"], given)     # refuses what libssl lacks
 

@@ -208,9 +208,9 @@ DELIBERATE = [
     ("connect", "[{srp_identity, {\"u\", \"p\"}}, {versions, ['tlsv1.2']}, {reuse_session, <<1>>}]",
      "reuse_session"),
     ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),
-    ("connect", "[{handshake, hello}]", "handshake"),
     ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}, {keep_secrets, true}]", "keep_secrets"),
-    ("connect", "[{crl_check, true}]", "crl_check"),
+    ("connect", "[{crl_check, true}, {crl_cache, {ssl_crl_cache, {internal, [{http, 5000}]}}}]", "crl_cache"),
+    ("connect", "[{crl_cache, {ssl_crl_hash_dir, {internal, [{dir, \"/tmp\"}]}}}]", "crl_cache"),
     # per-host options other than the certificate and key
     ("listen", "[{sni_hosts, [{\"a.example\", [{verify, verify_peer}]}]}]", "sni_hosts"),
 ]

@@ -1,0 +1,142 @@
+"""{handshake, hello} on a server, handshake_continue/2,3 and handshake_cancel/1
+(issue 10): side by side with ssl on one real node (``Mod = ssl | pyssl``); the
+client is always the BEAM's ssl."""
+import pytest
+from bridgenode import BridgeThread
+from conftest import unique
+from erlnode import ErlNode
+from sslcompare import same
+
+from bridge.etf import Atom
+
+A = Atom
+
+
+@pytest.fixture(scope="module")
+def env(cookie, pki):
+    bridge = BridgeThread(unique("bridge"), cookie)
+    node = ErlNode(unique("erl"), cookie)
+    p = pki
+    node.eval(f"""
+        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
+        Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
+        WrongSrv = [{{certfile, "{p.wrong_host.cert_path}"}}, {{keyfile, "{p.wrong_host.key_path}"}}],
+        Verify = [{{verify, verify_peer}}, {{cacertfile, "{p.ca.cert_path}"}}],
+        ok""")
+    yield bridge, node
+    node.stop()
+    bridge.stop()
+
+
+# Listen with LOpts, an ssl client connects with COpts (its result is sent back),
+# the server under test takes the hello with handshake(T, 5000) and then runs Then(S, Ext).
+def _pair(lopts: str, copts: str, then: str) -> str:
+    return ("Self = self(), Ref = make_ref(), "
+            f"{{ok, L}} = Mod:listen(0, [binary, {{active, false}}, {{reuseaddr, true}} | {lopts}]), "
+            "{ok, {_, P}} = Mod:sockname(L), "
+            f"spawn(fun() -> C = ssl:connect(\"localhost\", P, [binary, {{active, false}} | {copts}], 5000), "
+            "Self ! {client, Ref, case C of {ok, CS} -> R = ssl:recv(CS, 0, 5000), ssl:close(CS), {ok, R}; E -> E end} end), "
+            "{ok, T} = Mod:transport_accept(L, 5000), "
+            f"Out = (fun(HS) -> {then} end)(Mod:handshake(T, 5000)), "
+            "Client = receive {client, Ref, X} -> X after 10000 -> timeout end, Mod:close(L), {Out, Client}")
+
+
+# the extensions that do not change from one connection to the next
+EXT = ("Ext2 = maps:without([key_share], Ext), "
+       "Shape = {lists:sort(maps:keys(Ext)), Ext2}, ")
+
+CASES = {
+    "continue_with_no_options": _pair(
+        "Srv ++ [{handshake, hello}]", "Verify ++ [{server_name_indication, \"localhost\"}]",
+        "{ok, S, Ext} = HS, " + EXT + "{ok, S2} = Mod:handshake_continue(S, [], 5000), "
+        "ok = Mod:send(S2, <<\"hi\">>), {Shape, S2 =:= S}"),
+    "continue_tls12_client": _pair(
+        "Srv ++ [{handshake, hello}]", "Verify ++ [{versions, ['tlsv1.2']}, {alpn_advertised_protocols, [<<\"h2\">>]}]",
+        "{ok, S, Ext} = HS, " + EXT + "{ok, S2} = Mod:handshake_continue(S, []), "
+        "ok = Mod:send(S2, <<\"hi\">>), Shape"),
+    "continue_picks_the_certificate": _pair(
+        "WrongSrv ++ [{handshake, hello}]", "Verify ++ [{versions, ['tlsv1.2']}]",
+        "{ok, S, #{sni := Sni}} = HS, {ok, S2} = Mod:handshake_continue(S, Srv, 5000), "
+        "ok = Mod:send(S2, <<\"hi\">>), Sni"),
+    "continue_without_picking": _pair(
+        "WrongSrv ++ [{handshake, hello}]", "Verify",
+        "{ok, S, _} = HS, Mod:handshake_continue(S, [], 5000)"),
+    "continue_bad_option": _pair(
+        "Srv ++ [{handshake, hello}]", "Verify",
+        "{ok, S, _} = HS, try Mod:handshake_continue(S, [{verify, maybe_not}], 5000) catch C:_ -> C end"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hello_pause_same_as_ssl(env, name):
+    _, node = env
+    same(node, CASES[name])
+
+
+def test_hello_timeout_same_as_ssl(env):
+    """A client that sends nothing: handshake(T, 300) with the pause times out as without."""
+    _, node = env
+    same(node, """
+        {ok, L} = Mod:listen(0, Srv ++ [{handshake, hello}, {reuseaddr, true}]), {ok, {_, P}} = Mod:sockname(L),
+        {ok, Tcp} = gen_tcp:connect("localhost", P, []),
+        {ok, T} = Mod:transport_accept(L, 5000), R = Mod:handshake(T, 300),
+        gen_tcp:close(Tcp), Mod:close(L), R""")
+
+
+# The client under test pauses after the ServerHello; the server is ssl.
+def _client(sopts: str, copts: str, then: str) -> str:
+    return ("Self = self(), Ref = make_ref(), "
+            f"{{ok, L}} = ssl:listen(0, [binary, {{active, false}}, {{reuseaddr, true}} | {sopts}]), "
+            "{ok, {_, P}} = ssl:sockname(L), "
+            "spawn(fun() -> {ok, T} = ssl:transport_accept(L, 5000), "
+            "R = case ssl:handshake(T, 5000) of {ok, SS} -> X = ssl:recv(SS, 0, 5000), ssl:close(SS), {ok, X}; "
+            "E -> E end, Self ! {server, Ref, R} end), "
+            f"Out = (fun(HS) -> {then} end)(Mod:connect(\"localhost\", P, [binary, {{active, false}} | {copts}], 5000)), "
+            "Server = receive {server, Ref, Y} -> Y after 10000 -> timeout end, ssl:close(L), {Out, Server}")
+
+
+CLIENT_CASES = {
+    "client_continue": _client(
+        "Srv", "Verify ++ [{handshake, hello}]",
+        "{ok, S, Ext} = HS, {ok, S2} = Mod:handshake_continue(S, [], 5000), "
+        "ok = Mod:send(S2, <<\"hi\">>), {lists:sort(maps:keys(Ext)), maps:without([key_share], Ext), S2 =:= S}"),
+    "client_continue_tls12": _client(
+        "Srv ++ [{versions, ['tlsv1.2']}]", "Verify ++ [{handshake, hello}, {versions, ['tlsv1.2']}]",
+        "{ok, S, Ext} = HS, {ok, S2} = Mod:handshake_continue(S, []), "
+        "ok = Mod:send(S2, <<\"hi\">>), maps:without([renegotiation_info], Ext)"),
+    # TLS 1.2: in TLS 1.3 the BEAM server reports an OpenSSL client's rejection as
+    # bad_record_mac (docs/conformance.md, OPENSSL_13_ALERT); the client's own result is the same
+    "client_continue_turns_verification_on": _client(
+        "Srv", "[{handshake, hello}, {server_name_indication, \"foobar\"}, {versions, ['tlsv1.2']}]",
+        "{ok, S, _} = HS, Mod:handshake_continue(S, Verify, 5000)"),
+    "client_continue_accepts_with_new_cacerts": _client(
+        "Srv", "[{handshake, hello}, {verify, verify_peer}, {cacertfile, OtherCa}]",
+        "{ok, S, _} = HS, {ok, S2} = Mod:handshake_continue(S, Verify, 5000), Mod:send(S2, <<\"hi\">>)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLIENT_CASES))
+def test_client_hello_pause_same_as_ssl(env, pki, name):
+    _, node = env
+    same(node, f'OtherCa = "{pki.other_ca.cert_path}", ' + CLIENT_CASES[name])
+
+
+# handshake_cancel/1: ok, and the peer's handshake fails. ssl's peer gets the
+# user_canceled alert ssl sends; pyssl's sees the connection close (the bridge writes
+# no TLS record of its own, and OpenSSL sends no alert of the caller's choice).
+CANCEL = {
+    "server": _pair("Srv ++ [{handshake, hello}]", "Verify", "{ok, S, _} = HS, Mod:handshake_cancel(S)"),
+    "client": _client("Srv", "Verify ++ [{handshake, hello}]", "{ok, S, _} = HS, Mod:handshake_cancel(S)"),
+    "client_tls12": _client("Srv", "Verify ++ [{handshake, hello}, {versions, ['tlsv1.2']}]",
+                            "{ok, S, _} = HS, Mod:handshake_cancel(S)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CANCEL))
+def test_cancel_ends_the_peers_handshake(env, name):
+    _, node = env
+    got = {mod: node.eval(f"(fun() -> Mod = {mod}, {CANCEL[name]} end)()", 30) for mod in ("ssl", "pyssl")}
+    assert got["ssl"][0] == got["pyssl"][0] == A("ok")
+    assert got["ssl"][1][0] == A("error") and got["ssl"][1][1][0] == A("tls_alert")
+    assert got["ssl"][1][1][1][0] == A("user_canceled")
+    assert got["pyssl"][1] == (A("error"), A("closed"))
