@@ -481,6 +481,10 @@ class TLSLiteEngine:
     def renegotiate(self) -> None:
         raise RenegotiationError("tlslite-ng does not renegotiate")
 
+    def continue_with(self, cfg: TLSConfig) -> None:
+        # {handshake, hello} is refused with SRP and NPN (service.options.unsupported)
+        raise TLSClosed("no pause after the hello on the tlslite-ng engine")
+
     # ---- errors -----------------------------------------------------------------------
     def _fail(self, exc) -> Exception:
         facts = dict(role=self.role, handshake_done=self.handshake_done, tls13=False)

@@ -54,6 +54,7 @@ _TLSLITE_CANNOT = (
     ("session_tickets", lambda v: not _is(v, "disabled")),
     ("reuse_session", lambda v: not _is_undef(v)),
     ("early_data", lambda v: not _is_undef(v)),
+    ("handshake", lambda v: _is(v, "hello")),     # no pause after the hello there
     ("keep_secrets", lambda v: v is True),
     ("dh", lambda v: not _is_undef(v)),
     ("dhfile", lambda v: not _is_undef(v)),

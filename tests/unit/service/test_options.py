@@ -207,6 +207,7 @@ DELIBERATE = [
      "keep_secrets"),
     ("connect", "[{srp_identity, {\"u\", \"p\"}}, {versions, ['tlsv1.2']}, {reuse_session, <<1>>}]",
      "reuse_session"),
+    ("connect", "[{srp_identity, {\"u\", \"p\"}}, {versions, ['tlsv1.2']}, {handshake, hello}]", "handshake"),
     ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),
     ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}, {keep_secrets, true}]", "keep_secrets"),
     ("connect", "[{crl_check, true}, {crl_cache, {ssl_crl_cache, {internal, [{http, 5000}]}}}]", "crl_cache"),
