@@ -54,6 +54,15 @@ _POOL = ThreadPoolExecutor(max_workers=max(4, 2 * (os.cpu_count() or 1)),
                            thread_name_prefix="tls-handshake")
 
 
+def set_handshake_workers(n: int) -> None:
+    """Size the pool handshake steps with hooks run on (``workers`` in the bridge's
+    config): how many handshakes may wait for an Erlang verify_fun/sni_fun/PSK
+    lookup at once. Call before any connection is made."""
+    global _POOL
+    old, _POOL = _POOL, ThreadPoolExecutor(max_workers=n, thread_name_prefix="tls-handshake")
+    old.shutdown(wait=False)
+
+
 class _Done:
     """Stands for a finished handshake's future (``done()`` is all that is asked of it)."""
     __slots__ = ()
