@@ -78,7 +78,10 @@ class ConnInfo:
         eng = self._engine()
         if eng is None:
             return error(CLOSED)
-        proto = eng.alpn_protocol
+        # "the protocol negotiated through ALPN or NPN extensions" (OTP 19-21's
+        # negotiated_protocol/1; the seed's negotiated_next_protocol/1 is NPN's):
+        # NPN's choice comes from the tlslite-ng engine
+        proto = eng.alpn_protocol or eng.next_protocol
         if proto:
             return (OK, proto)
         return error(Atom("protocol_not_negotiated") if new_api else Atom("next_protocol_not_negotiated"))
