@@ -2,7 +2,7 @@
 import runpy
 import sys
 
-for mod in ("bench.codec_bench", "bench.dist_bench", "bench.ssl_bench"):
+for mod in ("bench.codec_bench", "bench.dist_bench", "bench.ssl_bench", "bench.engine_bench"):
     print(f"== {mod}", flush=True)
     try:
         runpy.run_module(mod, run_name="__main__")

@@ -12,10 +12,14 @@ import string
 import sys
 from pathlib import Path
 
+from bridge import logsetup
+from bridge.config import LOG_FORMATS, LOG_LEVELS, VERIFY, ConfigError, settings, tls_options
 from bridge.node.busypoll import MAX_WINDOW_US, parse_window_us
 from bridge.node.epmd import EpmdError
 from bridge.node.node import Node
 from bridge.service import install
+from bridge.tls.transport import set_handshake_workers
+from bridge.tlsdist import DistTLSError, TLSCarrier, is_loopback
 
 log = logging.getLogger("bridge")
 
@@ -50,23 +54,29 @@ def read_cookie_file(path) -> str:
 
 
 def cookie_from(args) -> str:
-    """--cookie, then --cookie-file, then $PYSSL_BRIDGE_COOKIE, then ~/.erlang.cookie.
-    OSError if a file cannot be used."""
+    """--cookie, then --cookie-file, then $PYSSL_BRIDGE_COOKIE, then the config file's
+    cookie_file, then ~/.erlang.cookie. OSError if a file cannot be used. ``args``:
+    the flags, or ``config.Settings`` (whose cookie_file may come from the file)."""
     if args.cookie:
         return args.cookie
-    if args.cookie_file:
+    from_flag = getattr(args, "cookie_from_flag", True)
+    if args.cookie_file and from_flag:
         return read_cookie_file(args.cookie_file)
     env = os.environ.get(COOKIE_ENV)
     if env:
         return env
+    if args.cookie_file:
+        return read_cookie_file(args.cookie_file)
     return default_cookie()
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="pyssl-bridge", description=__doc__,
-        epilog=f"The cookie comes from --cookie, --cookie-file, ${COOKIE_ENV} or "
-               "~/.erlang.cookie (created like erl does if absent), in that order.")
+        epilog=f"The cookie comes from --cookie, --cookie-file, ${COOKIE_ENV}, the config "
+               "file's cookie_file or ~/.erlang.cookie (created like erl does if absent), in "
+               "that order. Flags override the config file (docs/operations.md).")
+    p.add_argument("--config", metavar="PATH", help="TOML config file (docs/operations.md)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--name", help="long node name, NAME@HOST (default pyssl@127.0.0.1)")
     g.add_argument("--sname", help="short node name; the host part is this host's short name")
@@ -89,6 +99,7 @@ def parse_args(argv=None):
                    help="seconds between the info-level summary lines (default "
                         "$PYSSL_BRIDGE_STATS_INTERVAL or 60; 0: none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
+    add_operations_args(p)
     return p.parse_args(argv)
 
 
@@ -97,6 +108,40 @@ def _busy_poll_us(value: str) -> int:
         return parse_window_us(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc))
+
+
+def add_operations_args(p: argparse.ArgumentParser) -> None:
+    """Flags of the config file's settings (bridge.config.SCHEMA); unset ones are None
+    so that the file's value stands (the defaults are config.SCHEMA's)."""
+    p.set_defaults(ticktime=None, listen=None)
+    p.add_argument("--dist-port", type=int, metavar="PORT",
+                   help="distribution listen port (default: any free port)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="threads for TLS handshakes waiting on Erlang hooks (verify_fun...)")
+    p.add_argument("--log-level", choices=LOG_LEVELS)
+    p.add_argument("--log-format", choices=LOG_FORMATS,
+                   help="text (default) or json: one JSON object per line")
+    p.add_argument("--check-config", action="store_true",
+                   help="check the settings (file, flags, TLS files, cookie file) and exit: "
+                        "0 if the bridge would start with them")
+    p.add_argument("--insecure-plain-dist", action="store_true", default=None,
+                   help="allow plain-TCP distribution on a non-loopback address "
+                        "(everything, ssl plaintext included, crosses the network in clear)")
+    t = p.add_argument_group("TLS distribution (inet_tls_dist; see docs/operations.md)")
+    t.add_argument("--tls-dist-certfile", metavar="PEM",
+                   help="this node's certificate (chain); turns TLS distribution on")
+    t.add_argument("--tls-dist-keyfile", metavar="PEM", help="its key (default: in certfile)")
+    t.add_argument("--tls-dist-cacertfile", metavar="PEM", help="CAs peers are verified with")
+    t.add_argument("--tls-dist-verify", choices=VERIFY, help="default verify_peer")
+    t.add_argument("--tls-dist-fail-if-no-peer-cert", action=argparse.BooleanOptionalAction,
+                   default=None, help="server: refuse clients without a certificate "
+                                      "(default: yes with verify_peer)")
+    t.add_argument("--tls-dist-depth", type=int, metavar="N")
+    t.add_argument("--tls-dist-versions", type=lambda v: [x.strip() for x in v.split(",") if x.strip()],
+                   metavar="V1,V2", help="e.g. tlsv1.3,tlsv1.2 (the default)")
+    t.add_argument("--tls-dist-hostname-check", action=argparse.BooleanOptionalAction, default=None,
+                   help="client: check the peer's certificate against its node name's host "
+                        "(default: yes)")
 
 
 def node_name(args) -> str:
@@ -139,33 +184,110 @@ async def serve_port(args, read_fd: int, write_fd: int) -> int:
     return 0
 
 
+def carrier_for(cfg):
+    """The node's carrier: TLS when TLS settings are given; plain TCP otherwise, and
+    then only on loopback unless insecure_plain_dist. Raises ConfigError."""
+    opts = tls_options(cfg)
+    if opts is None:
+        if not is_loopback(cfg.listen) and not cfg.insecure_plain_dist:
+            raise ConfigError(
+                f"refusing plain-TCP distribution on {cfg.listen}: it is not a loopback "
+                "address, and every byte between the Erlang nodes and the bridge (the ssl "
+                "plaintext included) would cross the network in clear. Configure TLS "
+                "distribution (--tls-dist-certfile ... or [tls_dist] in the config file), "
+                "or say --insecure-plain-dist (insecure_plain_dist = true) if the network "
+                "is trusted")
+        return None
+    try:
+        return TLSCarrier(opts)
+    except DistTLSError as exc:
+        raise ConfigError(f"TLS distribution: {exc}") from None
+
+
+def check_config(args) -> int:
+    """``--check-config``: what ``serve`` checks before it starts a node, and a line
+    saying what it would run (for ExecStartPre= and deploy scripts). Creates nothing:
+    without a cookie source, ~/.erlang.cookie is only named."""
+    try:
+        cfg = settings(args)
+        carrier = carrier_for(cfg)
+    except ConfigError as exc:
+        print(f"pyssl-bridge: {exc}", file=sys.stderr)
+        return 2
+    if cfg.cookie:
+        source = "--cookie"
+    elif cfg.cookie_file and (cfg.cookie_from_flag or not os.environ.get(COOKIE_ENV)):
+        try:
+            if not read_cookie_file(cfg.cookie_file):
+                raise OSError(f"{cfg.cookie_file} is empty")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"pyssl-bridge: cannot use the cookie file: {exc}", file=sys.stderr)
+            return 1
+        source = cfg.cookie_file
+    elif os.environ.get(COOKIE_ENV):
+        source = f"${COOKIE_ENV}"
+    else:
+        source = str(Path.home() / ".erlang.cookie")
+    kind = "tcp" if carrier is None else carrier.name
+    print(f"config ok: {node_name(cfg)}, {kind} distribution on {cfg.listen}:{cfg.dist_port or 'any'}, "
+          f"cookie from {source}, log {cfg.log_level} {cfg.log_format}")
+    return 0
+
+
 async def serve(args) -> int:
     if args.port_mode:
         return await serve_port(args, *take_port_fds())
     try:
-        cookie = cookie_from(args)
+        cfg = settings(args)            # the flags over the config file
+        carrier = carrier_for(cfg)
+    except ConfigError as exc:
+        print(f"pyssl-bridge: {exc}", file=sys.stderr)
+        return 2
+    try:
+        cookie = cookie_from(cfg)
     except (OSError, UnicodeDecodeError) as exc:
         print(f"pyssl-bridge: cannot read or create the cookie file: {exc}", file=sys.stderr)
         return 1
     if not cookie:
         print("pyssl-bridge: the cookie is empty", file=sys.stderr)
         return 1
-    node = Node(node_name(args), cookie, ticktime=args.ticktime, busy_poll_us=args.busy_poll)
+    if cfg.workers:
+        set_handshake_workers(cfg.workers)
+    node = Node(node_name(cfg), cookie, ticktime=cfg.ticktime, carrier=carrier,
+                busy_poll_us=args.busy_poll)
     try:
-        await node.start(host=args.listen)
+        await node.start(host=cfg.listen, port=cfg.dist_port)
     except (EpmdError, OSError) as exc:
         print(f"pyssl-bridge: cannot start {node.name.name}: {exc}", file=sys.stderr)
         return 1
-    install(node, stats_interval=args.stats_interval)
+    install(node, stats_interval=cfg.stats_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(f"pyssl bridge {node.name.name} ready (distribution port {node.port})", flush=True)
+    log.info("ready: %s, %s distribution on %s:%d", node.name.name, node.carrier.name,
+             cfg.listen, node.port)
+    notify_systemd("READY=1")
     await stop.wait()
     log.info("stopping")
+    notify_systemd("STOPPING=1")
     await node.stop()
     return 0
+
+
+def notify_systemd(state: str) -> None:
+    """sd_notify(3) for ``Type=notify`` units: a datagram to $NOTIFY_SOCKET, if set."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):        # abstract namespace
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(state.encode(), addr)
+    except OSError as exc:
+        log.warning("cannot notify systemd: %s", exc)
 
 
 # While a worker thread decodes a huge frame or parses a huge option list, the loop
@@ -177,10 +299,15 @@ GIL_SWITCH_INTERVAL = 0.0005
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        cfg = settings(args)
+    except ConfigError as exc:
+        print(f"pyssl-bridge: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "check_config", False):
+        return check_config(args)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    level = logging.INFO - 10 * args.verbose   # connections are logged at INFO
-    logging.basicConfig(level=max(level, logging.DEBUG),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsetup.configure(cfg.log_level, cfg.log_format)   # connections are logged at info
     try:
         import uvloop
     except ImportError:

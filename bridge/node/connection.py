@@ -100,19 +100,30 @@ def _slices(pieces: list) -> deque:
     return out
 
 
+def _consume(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 class Connection(asyncio.Protocol):
     """One distribution connection: handshake, then framed control messages."""
 
-    def __init__(self, node: ConnectionOwner, *, initiator_for: Optional[str] = None):
+    def __init__(self, node: ConnectionOwner, *, initiator_for: Optional[str] = None,
+                 hs_header: int = 2):
         self.node = node
         self.transport: Optional[asyncio.Transport] = None
         self.peer: Optional[Atom] = None
         self.flags = 0
         self.ready = asyncio.get_running_loop().create_future()
         if initiator_for is not None:
-            self.hs = Initiator(node.name.name, node.cookie, node.creation, initiator_for)
+            self.hs = Initiator(node.name.name, node.cookie, node.creation, initiator_for,
+                                header=hs_header)
         else:
-            self.hs = Acceptor(node.name.name, node.cookie, node.creation, node._accept_decision)
+            self.hs = Acceptor(node.name.name, node.cookie, node.creation, node._accept_decision,
+                               header=hs_header)
+            # nobody awaits an acceptor's: its failure (a bad cookie, a port scanner)
+            # is logged by _fail, not again as "Future exception was never retrieved"
+            self.ready.add_done_callback(_consume)
         self.framer: Optional[Framer] = None
         self.last_recv = time.monotonic()
         self.last_send = time.monotonic()

@@ -45,6 +45,12 @@ OUR_FLAGS = (MANDATORY_25 | DIST_MONITOR | DIST_MONITOR_NAME | SMALL_ATOM_TAGS
              | UNICODE_IO | UNLINK_ID | SPAWN | V4_NC | ALIAS)
 
 
+# No handshake message comes near this (a node name is at most 255 characters, 1020
+# bytes of UTF-8, plus 19); a 4-byte prefix could otherwise make us buffer 4 GiB
+# from an unauthenticated peer.
+MAX_MESSAGE = 4096
+
+
 class HandshakeError(Exception):
     pass
 
@@ -58,10 +64,16 @@ def _name_msg(flags: int, creation: int, name: bytes) -> bytes:
 
 
 class Handshake:
-    """Common machinery: 2-byte framed messages in, a queue of bytes out."""
+    """Common machinery: length-prefixed messages in (``header`` bytes), a queue of
+    bytes out."""
 
-    def __init__(self, our_name: str, cookie: str, creation: int, flags: int = OUR_FLAGS):
+    def __init__(self, our_name: str, cookie: str, creation: int, flags: int = OUR_FLAGS,
+                 header: int = 2):
         self.our_name = our_name.encode("utf-8")
+        # length prefix of a handshake message: 2 bytes over TCP (inet_tcp_dist's
+        # {packet, 2}), 4 over TLS (inet_tls_dist runs it all on a {packet, 4} socket)
+        self.header = header
+        self._hfmt = ">H" if header == 2 else ">I"
         self.cookie = cookie
         self.creation = creation
         self.our_flags = flags
@@ -81,19 +93,22 @@ class Handshake:
         return out
 
     def _send(self, payload: bytes) -> None:
-        self._out.append(struct.pack(">H", len(payload)) + payload)
+        self._out.append(struct.pack(self._hfmt, len(payload)) + payload)
 
     def receive(self, data: bytes) -> None:
         if self.done:
             self.leftover += data
             return
         self._in += data
-        while not self.done and len(self._in) >= 2:
-            n = struct.unpack_from(">H", self._in)[0]
-            if len(self._in) < 2 + n:
+        h = self.header
+        while not self.done and len(self._in) >= h:
+            n = struct.unpack_from(self._hfmt, self._in)[0]
+            if n > MAX_MESSAGE:
+                raise HandshakeError(f"handshake message of {n} bytes")
+            if len(self._in) < h + n:
                 break
-            msg = bytes(self._in[2:2 + n])
-            del self._in[:2 + n]
+            msg = bytes(self._in[h:h + n])
+            del self._in[:h + n]
             if not msg:
                 raise HandshakeError("empty handshake message")
             self._message(msg)
@@ -134,8 +149,9 @@ class Handshake:
 class Initiator(Handshake):
     """We dialled ``peer_name``. ``on_alive`` answers the acceptor's 'alive' status."""
 
-    def __init__(self, our_name, cookie, creation, peer_name: str, flags: int = OUR_FLAGS):
-        super().__init__(our_name, cookie, creation, flags)
+    def __init__(self, our_name, cookie, creation, peer_name: str, flags: int = OUR_FLAGS,
+                 header: int = 2):
+        super().__init__(our_name, cookie, creation, flags, header)
         self.expected = peer_name
         self.state = "status"
         self.status: Optional[str] = None
@@ -180,8 +196,8 @@ class Acceptor(Handshake):
     lets the node resolve simultaneous connects and duplicates."""
 
     def __init__(self, our_name, cookie, creation, decide: Callable[[str], str],
-                 flags: int = OUR_FLAGS):
-        super().__init__(our_name, cookie, creation, flags)
+                 flags: int = OUR_FLAGS, header: int = 2):
+        super().__init__(our_name, cookie, creation, flags, header)
         self.decide = decide
         self.state = "name"
 

@@ -34,6 +34,7 @@ from bridge.etf.types import Atom, ImproperList, Pid, Reference
 
 from . import epmd, kernel
 from .busypoll import BusyPoll
+from .carrier import TCPCarrier
 from .connection import CODEC_POOL, ENCODE_BUDGET, INLINE_DECODE_MAX, Connection  # noqa: F401 (re-exported)
 from .protocol import (ALIAS_SEND, DEMONITOR_P, EMPTY_ATOM, EXIT, EXIT2, LINK, MONITOR_P,
                        MONITOR_P_EXIT, REG_SEND, SEND, SEND_SENDER, SPAWN_REQUEST, UNLINK,
@@ -144,7 +145,7 @@ def _proc_key_ok(target) -> bool:
 
 class Node:
     def __init__(self, name: str, cookie: str, *, hidden: bool = True, ticktime: float = 60.0,
-                 handshake_timeout: float = 10.0, busy_poll_us: int = 0):
+                 handshake_timeout: float = 10.0, busy_poll_us: int = 0, carrier=None):
         if "@" not in name:
             raise ValueError("node name must be name@host")
         self.name = Atom(name)
@@ -153,6 +154,8 @@ class Node:
         self.hidden = hidden
         self.ticktime = ticktime
         self.handshake_timeout = handshake_timeout
+        # plain TCP or TLS (bridge.node.carrier): how connections are made, not what they carry
+        self.carrier = carrier if carrier is not None else TCPCarrier()
         self.creation = 0
         self.processes: dict[Pid, Process] = {}
         self.registry: dict[Atom, Process] = {}
@@ -176,7 +179,7 @@ class Node:
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, epmd_port: int = epmd.EPMD_PORT) -> None:
         loop = asyncio.get_running_loop()
         await epmd.ensure_epmd(epmd_port=epmd_port)
-        self._server = await loop.create_server(lambda: Connection(self), host, port)
+        self._server = await self.carrier.listen(self, host, port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._registration = await epmd.register(self.alive, self.port, hidden=self.hidden,
                                                  epmd_port=epmd_port)
@@ -425,9 +428,7 @@ class Node:
             port, _high, low = await epmd.port_please(alive, host, epmd_port=getattr(self, "epmd_port", epmd.EPMD_PORT))
             if low > 6:
                 raise ConnectionError(f"{node.name} needs distribution version {low}")
-            _t, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: Connection(self, initiator_for=node.name), host, port),
-                self.handshake_timeout)
+            conn = await self.carrier.connect(self, node.name, host, port, self.handshake_timeout)
             try:
                 await asyncio.wait_for(asyncio.shield(conn.ready), self.handshake_timeout)
             except ConnectionError:

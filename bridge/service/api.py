@@ -16,7 +16,7 @@ from typing import Any
 
 from bridge.etf.types import Atom, Pid, Reference
 
-from . import ciphers, errors, info, observe, session, upgrade
+from . import cbinfo, ciphers, errors, info, observe, session, upgrade
 from .reply import Pending, Reply, mapped, normalized
 from .sockets import ConnSocket, ListenSocket, connect
 from .terms import (
@@ -184,6 +184,12 @@ class Api:
             ("format_error", 1): lambda a, c: errors.format_error(a[0]),
             # the shim's TLS upgrade of a gen_tcp socket through a relay (bridge.service.upgrade)
             ("$pyssl_upgrade", 7): lambda a, c: upgrade.upgrade(s, *a, c),
+            # a user's transport (cb_info) on the caller's node (bridge.service.cbinfo)
+            ("$pyssl_cb_connect", 6): lambda a, c: cbinfo.connect(s, *a, c),
+            ("$pyssl_cb_listen", 3): lambda a, c: cbinfo.listen(s, *a, c),
+            ("$pyssl_cb_accepted", 2): lambda a, c: cbinfo.accepted(s, *a, c),
+            ("$pyssl_cb_check", 2): lambda a, c: cbinfo.check(s, *a, c),
+            ("$pyssl_cb_upgrade", 7): lambda a, c: cbinfo.upgrade(s, *a, c),
             ("start", 0): lambda a, c: OK,
             ("start", 1): lambda a, c: OK,
             ("stop", 0): lambda a, c: OK,

@@ -198,14 +198,23 @@ def openssl_supported(code: int) -> bool:
 
 
 # SRP key exchanges: libssl has the suites, but a handshake needs SRP parameters that
-# pyOpenSSL cannot give it (srp_identity is refused, docs/options.md)
+# pyOpenSSL cannot give it; the tlslite-ng engine negotiates those of its own
+# (bridge.tls.tlslite_engine.SRP_SUITES: no srp_dss)
 _NOT_NEGOTIABLE_KEX = frozenset(("srp_anon", "srp_rsa", "srp_dss"))
+
+
+@lru_cache(maxsize=None)
+def _tlslite_srp() -> frozenset:
+    from bridge.tls.tlslite_engine import SRP_SUITES
+    return SRP_SUITES
 
 
 def negotiable(code: int) -> bool:
     """Whether the bridge can negotiate the suite: what the listings offer
     (cipher_suites/0,1,2,3, the crypto filters of filter_cipher_suites/2)."""
-    return code in _openssl_table() and SUITES[code].key_exchange not in _NOT_NEGOTIABLE_KEX
+    if code in _openssl_table() and SUITES[code].key_exchange not in _NOT_NEGOTIABLE_KEX:
+        return True
+    return code in _tlslite_srp()
 
 
 def openssl_name(code: int) -> Optional[str]:

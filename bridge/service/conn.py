@@ -82,6 +82,10 @@ class ConnSocket(ConnInfo, SocketBase):
     window_owed = 0         # bytes taken from the window and not acked yet
     window_changes = 0      # grants and revokes so far (Windows.sync_for)
     opening = None          # the connect or handshake under way (establish())
+    # ACCEPTED from a user's transport (cb_info): its relay, bound and paused, with
+    # open(cfg, timeout, receiver) -> the handshake coroutine, and close()
+    # (bridge.service.cbinfo.PendingRelay)
+    pending_relay = None
 
     @property
     def counters(self):
@@ -141,6 +145,9 @@ class ConnSocket(ConnInfo, SocketBase):
             if self.pending_tcp is not None:
                 self.pending_tcp.close()
                 self.pending_tcp = None
+            if self.pending_relay is not None:
+                self.pending_relay.close()
+                self.pending_relay = None
         elif reason != "handed_over":
             raise ValueError(f"unknown end {reason!r}")
         self.service.forget(self)
@@ -231,12 +238,16 @@ class ConnSocket(ConnInfo, SocketBase):
         bytes a paused hello read already); the reply of handshake/1,2,3 and of
         handshake_continue/2,3."""
         try:
+            relayed, self.pending_relay = self.pending_relay, None
             csock, self.pending_tcp = self.pending_tcp, None
-            if csock is None:
-                return error(CLOSED)
-            inet.set_options(csock, {})
-            tls = await self.establish(transport.accept_tls(csock, cfg, timeout=timeout, receiver=self,
-                                                            initial=initial))
+            if relayed is not None:     # a user's transport (cb_info): TLS over its relay
+                tls = await self.establish(relayed.open(cfg, timeout, self))
+            else:
+                if csock is None:
+                    return error(CLOSED)
+                inet.set_options(csock, {})
+                tls = await self.establish(transport.accept_tls(csock, cfg, timeout=timeout,
+                                                                receiver=self, initial=initial))
         except SslOptionError as exc:
             self.close_now()
             return exc.term
@@ -402,7 +413,9 @@ class ConnSocket(ConnInfo, SocketBase):
         """The relay under an upgraded socket (``upgrade.RelayTransport``), which owns
         the TCP socket on the caller's node; None for a socket with an OS socket here."""
         t = getattr(self.tls, "transport", None)
-        return None if t is None else t.get_extra_info("relay")
+        if t is None:       # accepted from a user's transport, before its handshake
+            return None if self.pending_relay is None else self.pending_relay.rt
+        return t.get_extra_info("relay")
 
     def close(self, how):
         if isinstance(how, tuple):        # {NewController, Timeout}: give TCP back

@@ -24,6 +24,9 @@ class ConnInfo:
         sock = self._raw_socket()
         if self.closed:
             return error(EINVAL)
+        live = self._user_transport()
+        if live is not None:
+            return live.address(which)     # Mod:peername/sockname on the caller's node
         if sock is None:
             # no OS socket here (a relayed upgrade): the transport knows the addresses
             addr = None if self.tls is None else \
@@ -33,6 +36,11 @@ class ConnInfo:
             return (OK, inet.address_term(getattr(sock, which)()))
         except OSError as exc:
             return error(inet.posix_atom(exc))
+
+    def _user_transport(self):
+        """The relay transport of a user's transport (cb_info), or None."""
+        rt = self._relay()
+        return rt if rt is not None and getattr(rt, "cb", None) is not None else None
 
     def _engine(self):
         if self.closed or self.tls is None:
@@ -70,7 +78,10 @@ class ConnInfo:
         eng = self._engine()
         if eng is None:
             return error(CLOSED)
-        proto = eng.alpn_protocol
+        # "the protocol negotiated through ALPN or NPN extensions" (OTP 19-21's
+        # negotiated_protocol/1; the seed's negotiated_next_protocol/1 is NPN's):
+        # NPN's choice comes from the tlslite-ng engine
+        proto = eng.alpn_protocol or eng.next_protocol
         if proto:
             return (OK, proto)
         return error(Atom("protocol_not_negotiated") if new_api else Atom("next_protocol_not_negotiated"))

@@ -1,7 +1,7 @@
 """The Erlang funs a connection's TLS session calls back, gathered in one place.
 
 ``verify_fun`` (bridge.service.verify), ``sni_fun`` (bridge.service.sni), the
-PSK ``user_lookup_fun`` (bridge.service.psk), a server's ``reuse_session`` fun
+``user_lookup_fun`` of PSK or SRP (bridge.service.psk), a server's ``reuse_session`` fun
 (bridge.service.reuse), ``customize_hostname_check`` and ``partial_chain``
 (bridge.service.cert_hooks) are the caller's funs, and ``crl_check`` reads the
 caller node's CRL cache (bridge.service.crl); each
@@ -33,9 +33,15 @@ def attach(cfg: TLSConfig, parsed: options.ParsedOptions, service, caller: Pid,
         r = reuse.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
         if r is not None:
             hooks["reuse_hook"] = r
-    p = psk.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
-    if p is not None:
-        hooks["psk_hook"] = p
+    if cfg.srp_server:
+        # SRP runs on the tlslite-ng engine, which asks for a verifier, not a key
+        s = psk.srp_hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+        if s is not None:
+            hooks["srp_hook"] = s
+    else:
+        p = psk.hook_for(parsed.ssl, service.node, caller, options.fun_arity)
+        if p is not None:
+            hooks["psk_hook"] = p
     h = cert_hooks.hostname_hook_for(parsed.ssl, cfg.role, service.node, caller)
     if h is not None:
         hooks["hostname_hook"] = h

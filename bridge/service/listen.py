@@ -13,6 +13,7 @@ from bridge.etf.types import Atom, Pid
 
 from . import inet, options, socket_options
 from .conn import ConnSocket
+from .localsteps import listen_step
 from .options import SslOptionError
 from .sockbase import SocketBase, config_heavy, off_loop_if_heavy, parse, split_changes
 from .terms import (BADARG, CLOSED, ENOTCONN, OK, SSL_PASSIVE, TIMEOUT, Raise, error, is_timeout,
@@ -78,6 +79,9 @@ class ListenSocket(SocketBase):
         parsed = await off_loop_if_heavy(opts, parse, options.parse_listen_options, opts)
         if not isinstance(parsed, options.ParsedOptions):
             return parsed
+        cb = options.user_transport(parsed.ssl)
+        if cb is not None:      # a user's transport: listens on the caller's node
+            return listen_step(port, cb, parsed, opts)
         # gen_tcp:listen: getserv/1 resolves atoms (exit badarg if unknown) and has
         # no clause for other non-integers; an integer out of range exits badarg.
         if isinstance(port, Atom) or port is True or port is False:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import logging
 import os
 import resource
@@ -54,7 +55,12 @@ def rss_bytes() -> int:
 
 
 def _address(answer):
-    # a socket's peername()/sockname() answer: {ok, {IP, Port}} or an error tuple
+    # a socket's peername()/sockname() answer: {ok, {IP, Port}} or an error tuple;
+    # a user transport's socket (cb_info) would ask its relay (a coroutine, not run
+    # here) or the caller's node (a local step): undefined
+    if inspect.iscoroutine(answer):
+        answer.close()
+        return UNDEFINED
     if isinstance(answer, tuple) and len(answer) == 2 and answer[0] is OK:
         return answer[1]
     return UNDEFINED

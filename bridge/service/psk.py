@@ -1,4 +1,4 @@
-"""Pre-shared keys (TLS 1.2 PSK suites): the caller's ``user_lookup_fun``.
+"""Pre-shared keys (TLS 1.2 PSK suites) and SRP verifiers: the caller's ``user_lookup_fun``.
 
 As in ssl, ``{user_lookup_fun, {Fun, UserState}}`` gives the key: a client calls
 ``Fun(psk, ServerHint | undefined, UserState)`` (the hint the server sent, if
@@ -46,6 +46,36 @@ class PskFun:
         if isinstance(res, tuple) and len(res) == 2 and res[0] is _OK and isinstance(res[1], bytes):
             return res[1]
         raise ValueError(f"user_lookup_fun returned {res!r}")
+
+
+class SrpFun(PskFun):
+    """A server's SRP lookup, as OTP's ``tls_dtls_connection:handle_srp_identity/2``
+    calls it: ``Fun(srp, Username, UserState)`` -> ``{ok, {SrpParams, Salt,
+    DerivedKey}}`` with ``SrpParams`` one of ``srp_1024`` ... ``srp_8192``; the hook
+    gives ``(bits, salt, derived_key)`` to the tlslite-ng engine, which makes the
+    verifier. Anything else fails the handshake (illegal_parameter, as ssl)."""
+
+    def __call__(self, username: Optional[bytes]) -> tuple:
+        return run_on_loop(self.loop, self.lookup_srp(username), RPC_TIMEOUT + 5)
+
+    async def lookup_srp(self, username: Optional[bytes]) -> tuple:
+        arg = Atom("undefined") if username is None else username     # no SRP extension
+        res = await self.node.rpc(self.where, Atom("erlang"), Atom("apply"),
+                                  [self.fun, [Atom("srp"), arg, self.state]], timeout=RPC_TIMEOUT)
+        if isinstance(res, tuple) and len(res) == 2 and res[0] is _OK and isinstance(res[1], tuple) \
+                and len(res[1]) == 3:
+            params, salt, key = res[1]
+            if isinstance(params, Atom) and params.name.startswith("srp_") and params.name[4:].isdigit() \
+                    and isinstance(salt, bytes) and isinstance(key, bytes):
+                return int(params.name[4:]), salt, key
+        raise ValueError(f"user_lookup_fun returned {res!r}")
+
+
+def srp_hook_for(ssl_opts: dict, node, caller: Pid, fun_arity) -> Optional[SrpFun]:
+    value = ssl_opts.get("user_lookup_fun")
+    if isinstance(value, tuple) and len(value) == 2 and fun_arity(value[0]) == 3:
+        return SrpFun(node, caller, value[0], value[1], asyncio.get_running_loop())
+    return None
 
 
 def hook_for(ssl_opts: dict, node, caller: Pid, fun_arity) -> Optional[PskFun]:

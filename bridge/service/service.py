@@ -28,6 +28,7 @@ from bridge.node.node import alias_of
 from bridge.tls.stats import BridgeCounters
 
 from .api import Api, socket_ref
+from .localsteps import rpc_reply
 from .observe import Observer, interval_from_env
 from .reply import Reply, settle
 from .sockets import SocketBase
@@ -166,14 +167,14 @@ class SslService:
             if result.then is not None:
                 # the rpc layer sends the reply in this same loop step, before `then` runs
                 asyncio.get_running_loop().call_soon(result.then)
-            return result.value
+            return rpc_reply(result.value)
         return self._await_rpc(result)
 
     async def _await_rpc(self, awaitable):
         result = await awaitable
         if result.then is not None:
             asyncio.get_running_loop().call_soon(result.then)
-        return result.value
+        return rpc_reply(result.value)
 
     def _run(self, fun, args, caller: Pid, reply, tag=None) -> None:
         # Nothing raised here may escape: the registered process would die with it

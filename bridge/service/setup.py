@@ -12,6 +12,7 @@ from bridge.tls.config import TLSConfig
 from . import hello_pause, hooks, inet, options
 from .conn import ConnSocket
 from .errors import failure_reply
+from .localsteps import connect_step
 from .reply import Reply
 from .sockbase import config_heavy, off_loop_if, off_loop_if_heavy, parse
 from .terms import CLOSED, ERROR, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
@@ -65,6 +66,9 @@ async def connect(service, host, port, opts, timeout, caller):
                                     host=host)
     if not isinstance(parsed, options.ParsedOptions):
         return parsed
+    cb = options.user_transport(parsed.ssl)
+    if cb is not None:          # a user's transport: connected on the caller's node
+        return connect_step(host, port, cb, parsed, opts, timeout)
     target = _connect_target(host, port, parsed)
     if not isinstance(target, tuple) or target[0] is ERROR:
         return target

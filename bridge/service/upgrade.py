@@ -44,7 +44,7 @@ from .conn import ConnSocket
 from .errors import failure_reply
 from .reply import Reply
 from .sockbase import parse
-from .terms import CLOSED, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
+from .terms import CLOSED, EINVAL, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 log = logging.getLogger("bridge.service.upgrade")
 
@@ -57,12 +57,16 @@ _DATA = Atom("data")
 class RelayTransport(asyncio.Transport):
     """An asyncio transport over a relay process that owns a ``gen_tcp`` socket."""
 
-    def __init__(self, node, relay: Pid, peer: tuple, local: tuple):
+    def __init__(self, node, relay: Pid, peer: Optional[tuple], local: Optional[tuple],
+                 cb: Optional[tuple] = None):
         super().__init__()
         self.node = node
         self.relay = relay
         self._peer = peer
         self._local = local
+        # a user's transport (cb_info, bridge.service.cbinfo): its addresses are
+        # asked of the relay (Mod:peername/sockname) when wanted
+        self.cb = cb
         self._protocol: Optional[asyncio.Protocol] = None
         self._closing = False
         self._lost = False
@@ -74,12 +78,28 @@ class RelayTransport(asyncio.Transport):
 
     # ---- wiring -----------------------------------------------------------------
     def start(self, protocol: asyncio.Protocol) -> None:
-        """Attach the relay to this transport's process and start the protocol."""
+        """Attach the relay to this transport's process and start the protocol
+        (a relay bound already, paused, is told to read)."""
         self._protocol = protocol
+        if self.process is None:
+            proc = self.node.spawn(self)
+            self._monitor = self.node.monitor(proc, self.relay)
+            self.node.send(self.relay, (_RELAY, (Atom("attach"), proc.pid)), sender=proc.pid)
+            protocol.connection_made(self)
+            return
+        protocol.connection_made(self)
+        if self._lost:          # the relay went (the peer closed) before the handshake
+            asyncio.get_running_loop().call_soon(protocol.connection_lost, None)
+        else:
+            self.resume_reading()
+
+    def bind(self) -> None:
+        """Attach the relay paused, before there is a protocol: an accepted socket
+        of a user's transport, read from once its handshake starts (``start``)."""
         proc = self.node.spawn(self)
         self._monitor = self.node.monitor(proc, self.relay)
-        self.node.send(self.relay, (_RELAY, (Atom("attach"), proc.pid)), sender=proc.pid)
-        protocol.connection_made(self)
+        self.node.send(self.relay, (_RELAY, (Atom("attach"), proc.pid, Atom("paused"))),
+                       sender=proc.pid)
 
     def _to_relay(self, cmd) -> None:
         if self.process is not None and self.process.alive:
@@ -98,8 +118,16 @@ class RelayTransport(asyncio.Transport):
         if self._detached:
             if isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA:
                 self.plain += bytes(event[1])
+            # the peer closing TCP after its close_notify ends nothing here: the
+            # downgrade's hand-over is on its way, the relay answers it from its
+            # peer_closed state, and the reply must find this process (the relay's
+            # {tcp_closed} often comes in the same burst as the close_notify)
             return
         if self._lost:
+            return
+        if self._protocol is None:      # bound, no handshake yet: only an end can come
+            if not (isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA):
+                self._connection_lost(None)
             return
         if isinstance(event, tuple) and len(event) == 2 and event[0] is _DATA:
             if not self._closing:
@@ -141,6 +169,8 @@ class RelayTransport(asyncio.Transport):
     async def hand_over(self, new_owner: Pid, timeout: Optional[float]):
         """Ask the relay to give the TCP socket to ``new_owner``: ``{ok, Port, Unread}``
         from the relay (or None if it is gone). The relay ends without closing it."""
+        if self._lost or self.process is None or not self.process.alive:
+            return None                 # nobody would get the relay's answer
         ref = self.node.make_ref()
         fut = asyncio.get_running_loop().create_future()
         self._replies[ref] = fut
@@ -203,6 +233,13 @@ class RelayTransport(asyncio.Transport):
             return error((Atom("options"), (Atom("socket_options"), opts, res[1])))
         return error(CLOSED)
 
+    async def address(self, which: str):
+        """``peername``/``sockname`` of a user's transport, as ``Mod:peername/1`` or
+        ``Mod:sockname/1`` answer on the caller's node (``tls_socket:peername/2``);
+        ``{error, einval}`` once the relay is gone."""
+        res = await self.call_relay(Atom("peername" if which == "getpeername" else "sockname"))
+        return error(EINVAL) if res is None else res
+
     def forget(self) -> None:
         """The relay is gone or has handed the socket over: stop without a word to it."""
         self._closing = True
@@ -258,7 +295,7 @@ class RelayTransport(asyncio.Transport):
         return default
 
 
-def _py_address(term) -> Optional[tuple]:
+def py_address(term) -> Optional[tuple]:
     """``{IP, Port}`` from inet:peername/sockname as a Python socket address."""
     if isinstance(term, tuple) and len(term) == 2 and isinstance(term[1], int):
         host = inet.host_string(term[0])
@@ -272,11 +309,10 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     if not isinstance(relay, Pid) or not is_timeout(timeout) or not isinstance(opts, list) \
             or role not in (Atom("client"), Atom("server")):
         raise Raise(Atom("function_clause"))
-    peer_addr, local_addr = _py_address(peer), _py_address(local)
+    peer_addr, local_addr = py_address(peer), py_address(local)
     if peer_addr is None or local_addr is None:
         raise Raise(Atom("badarg"))
     client = role is Atom("client")
-    close_relay = lambda: service.node.send(relay, (_RELAY, Atom("close")))     # noqa: E731
     try:
         if client:
             parsed = parse(options.parse_connect_options, opts, host=peer[0])
@@ -285,6 +321,11 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
     except Raise:
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
         raise
+    if isinstance(parsed, options.ParsedOptions) and options.user_transport(parsed.ssl):
+        # a gen_tcp socket with another module's callbacks: not offered (ssl would
+        # call that module on the port)
+        parsed = error((Atom("options"), (Atom("not_supported_by_pyssl"),
+                                          (Atom("cb_info"), parsed.ssl["cb_info"]))))
     if not isinstance(parsed, options.ParsedOptions):
         # ssl refuses options before it touches the socket: hand it back unchanged
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
@@ -294,12 +335,30 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         # its TLS connection), which a relayed gen_tcp socket does not go through
         service.node.send(relay, (_RELAY, (Atom("give_back"), caller)))
         return error((Atom("options"), (Atom("not_supported_by_pyssl"), (Atom("handshake"), Atom("hello")))))
-    # the emulated options the gen_tcp socket passes on (computed by the shim as ssl does)
+    apply_inherited(parsed, inherited)
+    return await relayed_handshake(
+        service, relay, parsed, client, timeout, caller,
+        lambda: RelayTransport(service.node, relay, peer_addr, local_addr),
+        peer_addr if client else None)
+
+
+def apply_inherited(parsed, inherited) -> None:
+    """The emulated options the upgraded socket passes on (computed by the shim as
+    ssl:handle_options/5 does: the caller's over the socket's own)."""
     if isinstance(inherited, list):
         for item in inherited:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Atom) \
                     and item[0].name in options.EMULATED_OPTIONS:
                 parsed.socket.set(item[0].name, item[1])
+
+
+async def relayed_handshake(service, relay, parsed, client: bool, timeout, caller: Pid,
+                            make_transport, session_peer):
+    """Files, TLS config and the handshake over a relay, once the options are
+    checked (an upgrade, a user transport's connect): ``{ok, S}`` (a Reply) or
+    ssl's error; the relay closes the socket on failure. ``make_transport()``: the
+    ``RelayTransport``; ``session_peer``: a client's (host, port) for its sessions."""
+    close_relay = lambda: service.node.send(relay, (_RELAY, Atom("close")))     # noqa: E731
     files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
     cfg = parse(options.build_tls_config, parsed, "client" if client else "server", files)
     if not isinstance(cfg, TLSConfig):
@@ -312,19 +371,23 @@ async def upgrade(service, role, relay, peer, local, inherited, opts, timeout, c
         close_relay()
         return error((Atom("options"), (Atom("packet"), parsed.socket.get("packet"))))
     def attach(proto):
-        RelayTransport(service.node, relay, peer_addr, local_addr).start(proto)
+        make_transport().start(proto)
+    # the caller owns the socket from here: if it goes, the handshake ends with it
+    # (ssl's connection process ends with its owner, handshake or not)
+    service.add_socket(sock)
     try:
         # a failed handshake aborts the transport, which tells the relay to close
         # a client's sessions are the peer address's, as ssl keys an upgraded one
-        tls = await transport.start_tls(attach, cfg, timeout=to_timeout(timeout), receiver=sock,
-                                        peer=peer_addr if client else None)
+        tls = await sock.establish(transport.start_tls(
+            attach, cfg, timeout=to_timeout(timeout), receiver=sock, peer=session_peer))
     except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
             asyncio.TimeoutError, TimeoutError, OSError) as exc:
+        sock.close_now()
         if isinstance(exc, transport.ContextError):     # before the relay was attached
             close_relay()
         return failure_reply(exc, "upgrade")
-    sock.established(tls)       # not in the service's table yet: nobody closed it
-    service.add_socket(sock)
+    if not sock.established(tls):       # closed in the step that finished the handshake
+        return error(CLOSED)
     # (its reply and window grant go apart, as before: the relay's hand-over around
     # it was not checked against a reply that travels through the guard)
     return Reply((OK, sock.term), sock.release)

@@ -89,11 +89,38 @@ class TLSConfig:
     # keep_secrets: record the TLS 1.3 traffic secrets OpenSSL's keylog callback
     # reports (TLSEngine.traffic_secrets), as ssl keeps them for connection_information
     keep_secrets: bool = False
+    # SRP (RFC 5054, TLS 1.2; the tlslite-ng engine, bridge.tls.engines): a client's
+    # (user, password) from srp_identity; a server's srp_hook(user) -> (N, g, salt,
+    # verifier) or None (the caller's user_lookup_fun; may block); srp_server: a
+    # server whose suites include SRP ones and that has a user_lookup_fun
+    srp_identity: Optional[tuple[bytes, bytes]] = None
+    srp_hook: Optional[object] = None
+    srp_server: bool = False
+    # NPN (TLS 1.2 and older; the tlslite-ng engine): a server's advertised protocols
+    # (next_protocols_advertised); a client's (precedence "client" | "server",
+    # protocols, default or None) from client_preferred_next_protocols
+    npn_advertised: Optional[list[bytes]] = None
+    npn_selector: Optional[tuple] = None
+    # the IANA codes of the caller's cipher suites, in order (the tlslite-ng engine
+    # picks its suites from them; the OpenSSL one reads cipher_list)
+    suites: tuple[int, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
+    def engine(self) -> str:
+        """Which engine runs a connection of this config: "tlslite" for SRP and NPN,
+        which OpenSSL's Python bindings cannot reach; "openssl" for the rest."""
+        if self.srp_identity is not None or self.srp_server or self.npn_advertised is not None \
+                or self.npn_selector is not None:
+            return "tlslite"
+        return "openssl"
+
+    @property
     def blocking_hooks(self) -> bool:
-        """Hooks that may wait for Erlang: handshake steps must run off the loop."""
+        """Hooks that may wait for Erlang: handshake steps must run off the loop. So
+        do the tlslite-ng engine's (pure Python public-key arithmetic: its RSA-2048
+        signature or SRP's exponentiations take milliseconds, bench.engine_bench)."""
         return (self.verify_hook is not None or self.sni_hook is not None or self.psk_hook is not None
                 or self.reuse_hook is not None or self.hostname_hook is not None
-                or self.partial_chain_hook is not None or self.crl_hook is not None)
+                or self.partial_chain_hook is not None or self.crl_hook is not None
+                or self.srp_hook is not None or self.engine == "tlslite")

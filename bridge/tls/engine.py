@@ -780,6 +780,10 @@ class TLSEngine:
         return p or None
 
     @property
+    def next_protocol(self) -> Optional[bytes]:
+        return None                 # NPN is the tlslite-ng engine's (bridge.tls.engines)
+
+    @property
     def sni(self) -> Optional[str]:
         name = self.conn.get_servername()
         return name.decode("idna") if name else None

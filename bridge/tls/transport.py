@@ -1,4 +1,4 @@
-"""Drive a ``TLSEngine`` over an asyncio TCP connection (the I/O edge of ``bridge.tls``).
+"""Drive a TLS engine (``tls.engines.Engine``) over an asyncio TCP connection (the I/O edge of ``bridge.tls``).
 
 Entry points (both raise ``OSError`` (e.g. ``ConnectionRefusedError``), ``TLSAlertError``,
 ``TLSClosed``, ``ContextError`` or ``asyncio.TimeoutError``; ``timeout`` bounds TCP connect
@@ -40,8 +40,9 @@ from typing import Optional
 
 from . import hello
 from .config import TLSConfig
-from .context import CONTEXTS, ContextError
-from .engine import RenegotiationError, TLSAlertError, TLSClosed, TLSEngine
+from .context import ContextError
+from .engine import RenegotiationError, TLSAlertError, TLSClosed
+from .engines import Engine, make_engine
 from .stats import UNCOUNTED, IOStats
 
 __all__ = ["TLSConnection", "TLSAlertError", "TLSClosed", "ContextError", "open_client", "accept_tls"]
@@ -51,6 +52,15 @@ CLOSE_LINGER = 5.0      # seconds a closed connection waits for the peer's FIN
 _POOL_STEPS = os.environ.get("PYSSL_HANDSHAKE_POOL") == "1"
 _POOL = ThreadPoolExecutor(max_workers=max(4, 2 * (os.cpu_count() or 1)),
                            thread_name_prefix="tls-handshake")
+
+
+def set_handshake_workers(n: int) -> None:
+    """Size the pool handshake steps with hooks run on (``workers`` in the bridge's
+    config): how many handshakes may wait for an Erlang verify_fun/sni_fun/PSK
+    lookup at once. Call before any connection is made."""
+    global _POOL
+    old, _POOL = _POOL, ThreadPoolExecutor(max_workers=n, thread_name_prefix="tls-handshake")
+    old.shutdown(wait=False)
 
 
 class _Done:
@@ -107,7 +117,7 @@ class TLSConnection(asyncio.Protocol):
                  "_lost_fut", "_tcp_eof", "_linger", "_drained_cbs", "stats", "counters",
                  "_hello_reader", "_held", "paused_hello")
 
-    def __init__(self, engine: TLSEngine, receiver, loop: asyncio.AbstractEventLoop):
+    def __init__(self, engine: Engine, receiver, loop: asyncio.AbstractEventLoop):
         self.engine = engine
         self.receiver = receiver
         self.loop = loop
@@ -598,8 +608,10 @@ class TLSConnection(asyncio.Protocol):
         return None
 
 
-def _engine(cfg: TLSConfig, peer: Optional[tuple] = None) -> TLSEngine:
-    return TLSEngine(CONTEXTS.get(cfg), cfg, peer)
+def _engine(cfg: TLSConfig, peer: Optional[tuple] = None) -> Engine:
+    # the engine of this connection's options (bridge.tls.engines); the
+    # transport talks to either through the same interface
+    return make_engine(cfg, peer)
 
 
 async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) -> TLSConnection:

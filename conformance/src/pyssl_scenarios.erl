@@ -28,7 +28,9 @@ all() ->
         pyssl_scenarios_verify:all() ++
         pyssl_scenarios_hello:all() ++
         pyssl_scenarios_sessions:all() ++
-        pyssl_scenarios_info:all().
+        pyssl_scenarios_info:all() ++
+        pyssl_scenarios_cbinfo:all() ++
+        pyssl_scenarios_srp:all().
 
 %% @doc A scenario with its area.
 mk(Area, Name, Fun) -> {Name, Fun, #{area => Area}}.

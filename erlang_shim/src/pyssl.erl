@@ -70,6 +70,13 @@
 %% socket. `ssl_accept/2,3' on a `gen_tcp' socket return `{ok, SslSocket}', as
 %% in R16B03.
 %%
+%% == A user's transport (cb_info) ==
+%% With `{cb_info, {Mod, ...}}' naming a module other than gen_tcp, the
+%% transport lives on this node: what ssl calls in the caller (`Mod:connect/4',
+%% `Mod:listen/2', `Mod:accept/2', `Mod:port/1', the calls on a listen socket)
+%% runs in the caller when the bridge answers `{'$pyssl_apply', Step, Args}'
+%% (see pyssl_cb), and a connected socket is driven by a `pyssl_relay'.
+%%
 %% == Bridge loss and active sockets ==
 %% `pyssl_monitor' remembers the owner of every socket this node got from a
 %% bridge (on `{ok, S}' or `{ok, S, Ext}' from connect/listen/transport_accept/
@@ -100,6 +107,7 @@
          clear_pem_cache/0, update_keys/2, handshake_continue/2, handshake_continue/3,
          handshake_cancel/1]).
 -export([upgrade_call/2]).
+-export([cb_call/3]).
 %% Observability: the bridges' sockets and figures (see "Observability" below)
 -export([i/0, i/1, stats/0, stats/1]).
 
@@ -239,6 +247,7 @@ handshake(S) -> socket_call(S, handshake, [S], track).
                    SslSocket :: sslsocket(), Ext :: ssl:protocol_extensions(),
                    Reason :: reason().
 handshake(S, OptsOrTimeout) when is_port(S) -> upgrade_2(S, OptsOrTimeout);
+handshake(S, Opts) when not ?IS_SOCKET(S), is_list(Opts) -> upgrade(server, S, Opts, infinity);
 handshake(S, OptsOrTimeout) ->
     socket_call(S, handshake, [S, OptsOrTimeout], {track, mode(OptsOrTimeout, keep)}).
 -spec handshake(Socket, Options, Timeout) ->
@@ -247,6 +256,9 @@ handshake(S, OptsOrTimeout) ->
                    Timeout :: timeout(), SslSocket :: sslsocket(),
                    Ext :: ssl:protocol_extensions(), Reason :: reason().
 handshake(S, Opts, Timeout) when is_port(S) -> upgrade(server, S, Opts, Timeout);
+%% a socket of a user's transport (cb_info in Opts), else function_clause as before
+handshake(S, Opts, Timeout) when not ?IS_SOCKET(S), is_list(Opts) ->
+    upgrade(server, S, Opts, Timeout);
 handshake(S, Opts, Timeout) ->
     socket_call(S, handshake, [S, Opts, Timeout], {track, mode(Opts, keep)}).
 
@@ -684,8 +696,24 @@ upgrade(Role, Socket, Opts, Timeout) when is_port(Socket), is_list(Opts), ?IS_TI
             pyssl_relay:upgrade(Node, Role, Socket, pyssl_info:default_versions(Opts), Timeout);
         {error, _} = E -> E
     end;
+upgrade(Role, Socket, Opts, Timeout) when is_list(Opts), ?IS_TIMEOUT(Timeout) ->
+    %% a socket of a user's transport (cb_info), see pyssl_cb:upgrade/6
+    case pyssl_cb:user_transport(Opts) of
+        undefined ->
+            erlang:error(function_clause);
+        Cb ->
+            case pyssl_bridges:pick() of
+                {ok, Node} -> pyssl_cb:upgrade(Node, Role, Socket, Cb, Opts, Timeout);
+                {error, _} = E -> E
+            end
+    end;
 upgrade(_Role, _Socket, _Opts, _Timeout) ->
     erlang:error(function_clause).
+
+%% @private A request of pyssl_cb/pyssl_relay for a user's transport (cb_info).
+-spec cb_call(node(), atom(), list()) -> term().
+cb_call(Node, Function, Args) ->
+    call(Node, Function, Args).
 
 %% @private The bridge's side of an upgrade, called by pyssl_relay.
 -spec upgrade_call(node(), list()) -> term().
@@ -757,6 +785,10 @@ call(Node, Function, Args) ->
         {reply, {'$pyssl_raise', Class, Reason}}
           when Class =:= error; Class =:= exit; Class =:= throw ->
             erlang:raise(Class, Reason, [{?MODULE, Function, Args, []}]);
+        {reply, {'$pyssl_apply', Step, StepArgs}} when is_atom(Step), is_list(StepArgs) ->
+            %% a user's transport (cb_info): this step of the call runs here, in
+            %% the caller, as ssl runs it (see pyssl_cb)
+            apply(pyssl_cb, Step, [Node | StepArgs]);
         {reply, Reply} ->
             Reply;
         down ->

@@ -243,7 +243,9 @@ socket_calls_on_absent_bridge_are_closed(_Config) ->
              {prf, [S, master_secret, <<"label">>, [client_random], 16]},
              {renegotiate, [S]}, {getstat, [S]}, {getstat, [S, [recv_oct]]},
              {update_keys, [S, write]}, {handshake_continue, [S, []]},
-             {handshake_continue, [S, [], 1000]}, {handshake_cancel, [S]}],
+             {handshake_continue, [S, [], 1000]}, {handshake_cancel, [S]},
+             %% the shim's own request for a user's transport (pyssl_cb)
+             {cb_call, [?NOBRIDGE, '$pyssl_cb_check', [client, []]]}],
     [{F, C} = {F, apply(pyssl, F, A)} || {F, A} <- Calls],
     ok = pyssl:close(S),                      % like a second ssl:close/1
     %% a failed controlling_process or handshake records nothing

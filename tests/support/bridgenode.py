@@ -8,10 +8,11 @@ from bridge.node.node import Node
 
 
 class BridgeThread:
-    def __init__(self, name: str, cookie: str, *, ticktime: float = 60.0, service: bool = True):
+    def __init__(self, name: str, cookie: str, *, ticktime: float = 60.0, service: bool = True,
+                 carrier=None):
         self.name = name
         self.loop = asyncio.new_event_loop()
-        self.node = Node(name, cookie, ticktime=ticktime)
+        self.node = Node(name, cookie, ticktime=ticktime, carrier=carrier)
         self.service = None
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()

@@ -114,7 +114,8 @@ def make_ca(cn: str, kind: str = "rsa", *, slot: str | None = None, issuer: Issu
 
 def issue(ca: Issued, cn: str, kind: str = "rsa", *, expired=False, not_yet_valid=False, server=True,
           unknown_critical=False, sans=("localhost",), ips=("127.0.0.1",), slot: str | None = None) -> Issued:
-    """A leaf certificate signed by ``ca``."""
+    """A leaf certificate signed by ``ca``; ``server``: True (serverAuth), False
+    (clientAuth) or "both" (a distribution node's: it accepts and dials)."""
     key = key_for(kind, slot or f"leaf:{cn}:{'server' if server else 'client'}")
     if expired:
         start, end = NOW - dt.timedelta(days=10), NOW - dt.timedelta(days=1)
@@ -127,8 +128,10 @@ def issue(ca: Issued, cn: str, kind: str = "rsa", *, expired=False, not_yet_vali
          .public_key(key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(start).not_valid_after(end)
          .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server
-                                               else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+         .add_extension(x509.ExtendedKeyUsage(
+             [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH] if server == "both"
+             else [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+             critical=False)
          .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
                         critical=False))
     if names:

@@ -41,7 +41,9 @@ def loop_ebin() -> str:
     with _lock:
         if _loop_dir is None:
             d = tempfile.mkdtemp(prefix="pyssl_loop_")
-            subprocess.run(["erlc", "-o", d, str(HERE / "erl" / "pyssl_test_loop.erl")], check=True)
+            # my_tcp, my_tcp_noport: the user transport modules of the cb_info tests
+            subprocess.run(["erlc", "-o", d, *(str(HERE / "erl" / m) for m in (
+                "pyssl_test_loop.erl", "my_tcp.erl", "my_tcp_noport.erl"))], check=True)
             _loop_dir = d
     return _loop_dir
 

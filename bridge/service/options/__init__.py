@@ -36,7 +36,7 @@ then refused, naming the option (a known, documented difference from OTP)::
     {error, {options, {not_supported_by_pyssl, {Name, Value}}}}
 
 This applies to ``partial_chain``, ``customize_hostname_check`` with entries,
-``cb_info`` other than gen_tcp's, ``password`` as a fun, SRP (``srp_identity``),
+``password`` as a fun, SRP (``srp_identity``),
 NPN (``next_protocols_advertised``, ``client_preferred_next_protocols``),
 ``use_ticket`` with other than pyssl's tickets,
 ``handshake`` = ``hello``, ``protocol`` = ``dtls``, ``sni_hosts`` entries setting
@@ -46,7 +46,9 @@ map, ``erl_dist`` = true.  The check runs after OTP's validation succeeded, so a
 invalid value still gets OTP's own error.  The callbacks are implemented: the
 caller's ``verify_fun`` (``bridge.service.verify``), ``sni_fun``
 (``bridge.service.sni``) and PSK with ``user_lookup_fun``/``psk_identity``
-(``bridge.service.psk``) run on the caller's node.
+(``bridge.service.psk``) run on the caller's node, and so does the transport
+module of a ``cb_info`` other than gen_tcp's (``user_transport``,
+``bridge.service.cbinfo``).
 
 Other known differences: ``{versions, []}`` makes OTP 25 hang; here it is
 ``{error, {options, {versions, []}}}``.  ``cacertfile`` is kept as given (OTP makes
@@ -84,6 +86,7 @@ from .parse import (
 from .rules import _RULES
 from .sockopts import EMULATED_OPTIONS, INET_OPTIONS, SOCKET_OPTIONS
 from .tls_config import build_tls_config
+from .unsupported import user_transport
 
 __all__ = [
                    "DEFAULT_PARTIAL_CHAIN",
@@ -105,6 +108,7 @@ __all__ = [
                    "parse_listen_options",
                    "parse_setopts",
                    "parse_upgrade_server_options",
+                   "user_transport",
 ]
 # also for the tests: _RULES, _fun_arity, _memo_key, _parse_memo
 _PRIVATE_FOR_TESTS = (_RULES, _fun_arity, _memo_key, _parse_memo)

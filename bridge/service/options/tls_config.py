@@ -56,6 +56,7 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     if role == "client":
         _set_server_name(cfg, o)
     _set_negotiation(cfg, o, role, parsed.given)
+    _set_srp_npn(cfg, o, role)
     cfg.keep_secrets = o.get("keep_secrets") is True
     cfg.extra = {k: o[k] for k in _EXTRA if k in o}
     if role == "server":
@@ -86,6 +87,35 @@ def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
     cfg.psk = isinstance(o.get("user_lookup_fun"), tuple)
     ident = _erl_string(o.get("psk_identity"))
     cfg.psk_identity = ident.encode("utf-8", "surrogatepass") if ident else None
+
+
+def _set_srp_npn(cfg, o: dict, role: str) -> None:
+    """SRP and NPN, which make the connection run on the tlslite-ng engine
+    (``bridge.tls.engines``): ``srp_identity`` (a client's, UTF-8 as ssl's
+    ``validate_option/3`` makes it binaries), a server's ``user_lookup_fun`` with
+    SRP suites, ``next_protocols_advertised``, ``client_preferred_next_protocols``
+    (``{P, L}`` is ``{P, L, <<>>}`` in ssl: no default)."""
+    cfg.suites = tuple(o.get("ciphers") or ())
+    srp = o.get("srp_identity")
+    if isinstance(srp, tuple) and len(srp) == 2:
+        cfg.srp_identity = tuple(_chars(x).encode("utf-8", "surrogatepass") for x in srp)
+    elif role == "client" and cfg.suites and all(_is_srp(c) for c in cfg.suites):
+        # only SRP suites and no identity: ssl offers them without the SRP
+        # extension (the server then fails the handshake); so does tlslite-ng
+        cfg.srp_identity = (b"", b"")
+    if role == "server" and cfg.psk:
+        cfg.srp_server = any(_is_srp(c) for c in cfg.suites)
+    adv = o.get("next_protocols_advertised")
+    if role == "server" and isinstance(adv, list):
+        cfg.npn_advertised = [bytes(p) for p in adv]
+    sel = o.get("next_protocol_selector")
+    if role == "client" and isinstance(sel, tuple) and len(sel) == 3:
+        cfg.npn_selector = (sel[0].name, [bytes(p) for p in sel[1]], bytes(sel[2]) or None)
+
+
+def _is_srp(code: int) -> bool:
+    suite = _ciphers.SUITES.get(code)
+    return suite is not None and suite.key_exchange.startswith("srp_")
 
 
 def _set_negotiation(cfg, o: dict, role: str, given) -> None:

@@ -5,13 +5,29 @@ from __future__ import annotations
 from bridge.etf.types import Atom
 
 from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
+from bridge.service import ciphers
+
 from . import groups, sigalgs
 from .process import single_cert_key
 from .sessions import use_ticket_unsupported
 
+def user_transport(omap: dict):
+    """The ``cb_info`` of a transport module other than gen_tcp, as the 5-tuple
+    ``ssl:handle_cb_info/1`` makes (a 4-tuple's passive tag is ``DataTag_passive``);
+    None for gen_tcp (the bridge's own TCP). The bridge.service.cbinfo sockets
+    run such a transport on the caller's node."""
+    cb = omap.get("cb_info")
+    if cb is None or cb[:4] == (A("gen_tcp"), A("tcp"), A("tcp_closed"), A("tcp_error")):
+        return None
+    if len(cb) == 4:
+        cb = cb + (A(cb[1].name + "_passive"),)
+    return cb
+
+
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
 # the client names the host (OpenSSL's servername callback); other per-host options
 # are refused by name.
+_UNDEF_A = Atom("undefined")
 _SNI_HOST_OPTIONS = frozenset(("certfile", "keyfile", "cert", "key", "password"))
 
 
@@ -23,21 +39,58 @@ def _sni_hosts_unsupported(v) -> bool:
                for _host, sub in v for o in sub)
 
 
+def uses_tlslite(omap: dict, role: str) -> bool:
+    """The options ask for SRP or NPN, which only the tlslite-ng engine serves
+    (the same rule as ``bridge.tls.config.TLSConfig.engine``, on the options)."""
+    suites = omap.get("ciphers") or ()
+    if role == "client":
+        return not _is_undef(omap.get("srp_identity", _UNDEF_A)) \
+            or not _is_undef(omap.get("next_protocol_selector", _UNDEF_A)) \
+            or (bool(suites) and all(_is_srp(c) for c in suites))
+    if isinstance(omap.get("next_protocols_advertised"), list):
+        return True
+    return isinstance(omap.get("user_lookup_fun"), tuple) and any(_is_srp(c) for c in suites)
+
+
+def _is_srp(code) -> bool:
+    suite = ciphers.SUITES.get(code)
+    return suite is not None and suite.key_exchange.startswith("srp_")
+
+
+# what the tlslite-ng engine cannot do (docs/architecture.md): with SRP or NPN these
+# options are refused by name, as no engine serves both at once
+_TLSLITE_CANNOT = (
+    ("verify", lambda v: _is(v, "verify_peer")),      # no certificate path validation
+    ("verify_fun", lambda v: not _is_undef(v)),
+    ("sni_fun", lambda v: not _is_undef(v)),
+    ("sni_hosts", lambda v: isinstance(v, list) and v != []),
+    ("session_tickets", lambda v: not _is(v, "disabled")),
+    ("reuse_session", lambda v: not _is_undef(v)),
+    ("early_data", lambda v: not _is_undef(v)),
+    ("handshake", lambda v: _is(v, "hello")),     # no pause after the hello there
+    ("keep_secrets", lambda v: v is True),
+    ("dh", lambda v: not _is_undef(v)),
+    ("dhfile", lambda v: not _is_undef(v)),
+    ("signature_algs", lambda v: isinstance(v, list)),
+    ("eccs", lambda v: isinstance(v, list)),
+    ("supported_groups", lambda v: not _is_undef(v)),
+)
+
+
+def _tlslite_unsupported(omap: dict, given: dict, refuse) -> None:
+    for name, bad in _TLSLITE_CANNOT:
+        if name in given and bad(omap.get(name, _UNDEF_A)):
+            refuse(name, given.get(name, omap.get(name)))
+
+
 def _unsupported(omap: dict, given: dict, role: str):
     """Refuse the first unsupported option; ``given`` maps the options the caller
     gave to their values as given."""
     def refuse(name, value):
         raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A(name), value)))))
 
-    for name in ("srp_identity",
-                 "next_protocols_advertised"):
-        if name in given and not _is_undef(omap.get(name)):
-            refuse(name, given.get(name, omap.get(name)))
-    if "client_preferred_next_protocols" in given and not _is_undef(omap.get("next_protocol_selector")):
-        refuse("client_preferred_next_protocols", omap["next_protocol_selector"])
-    cb = omap.get("cb_info")
-    if cb is not None and not (cb[:4] == (A("gen_tcp"), A("tcp"), A("tcp_closed"), A("tcp_error"))):
-        refuse("cb_info", cb)
+    if uses_tlslite(omap, role):
+        _tlslite_unsupported(omap, given, refuse)
     checks = [
         ("password", lambda v: _is_fun(v)),
         ("sni_hosts", _sni_hosts_unsupported),

@@ -161,3 +161,20 @@ def test_parse_body_refuses_an_empty_body_and_a_bool_tag():
     # {true, ...}: true decodes as a Python bool, which is an int; it is no tag
     with pytest.raises(ETFDecodeError):
         parse_body(b"p" + term_to_binary((True, PID, PID)))
+
+
+def test_handshake_with_4_byte_prefixes_as_inet_tls_dist():
+    # inet_tls_dist runs the handshake on a {packet, 4} ssl socket
+    i = hs.Initiator("a@h", "c", 7, "b@h", header=4)
+    a = hs.Acceptor("b@h", "c", 9, lambda n: "ok", header=4)
+    first = i.data_to_send()
+    assert struct.unpack(">I", first[:4])[0] == len(first) - 4 and first[4:5] == b"N"
+    a.receive(first)
+    pump(i, a)
+    assert i.done and a.done and a.peer_name == "a@h"
+
+
+def test_oversized_handshake_message_refused_before_buffering():
+    a = hs.Acceptor("b@h", "c", 9, lambda n: "ok", header=4)
+    with pytest.raises(hs.HandshakeError, match="handshake message of"):
+        a.receive(struct.pack(">I", 1 << 30) + b"N")

@@ -202,10 +202,13 @@ def test_listen_options_match_otp(erl, opts_text):
 
 # Options OTP accepts but the bridge refuses on purpose, naming them.
 DELIBERATE = [
-    ("connect", "[{client_preferred_next_protocols, {client, [<<\"h2\">>]}}]",
-     "client_preferred_next_protocols"),
-    ("connect", "[{cb_info, {inet_tcp, tcp, tcp_closed, tcp_error}}]", "cb_info"),
-    ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}]", "next_protocols_advertised"),
+    # NPN and SRP run on the tlslite-ng engine: what it cannot do with them is refused
+    ("connect", "[{client_preferred_next_protocols, {client, [<<\"h2\">>]}}, {keep_secrets, true}]",
+     "keep_secrets"),
+    ("connect", "[{srp_identity, {\"u\", \"p\"}}, {versions, ['tlsv1.2']}, {reuse_session, <<1>>}]",
+     "reuse_session"),
+    ("connect", "[{srp_identity, {\"u\", \"p\"}}, {versions, ['tlsv1.2']}, {handshake, hello}]", "handshake"),
+    ("listen", "[{next_protocols_advertised, [<<\"h2\">>]}, {keep_secrets, true}]", "keep_secrets"),
     ("connect", "[{crl_check, true}, {crl_cache, {ssl_crl_cache, {internal, [{http, 5000}]}}}]", "crl_cache"),
     ("connect", "[{crl_cache, {ssl_crl_hash_dir, {internal, [{dir, \"/tmp\"}]}}}]", "crl_cache"),
     # per-host options other than the certificate and key

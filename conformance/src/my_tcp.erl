@@ -1,0 +1,1 @@
+../../tests/support/erl/my_tcp.erl
