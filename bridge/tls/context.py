@@ -145,6 +145,11 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         # derives it; the engine keeps them (ssl's keep_secrets, see TLSEngine)
         ctx.set_keylog_callback(on_keylog)
     versions = [v for v in _ORDER if v in cfg.versions] or ["tlsv1.2", "tlsv1.3"]
+    if cfg.ciphersuites_13 == "" and len(versions) > 1 and versions[-1] == "tlsv1.3":
+        # the caller's ciphers hold no TLS 1.3 suite: OpenSSL would refuse to send a
+        # hello at all ("no ciphers available"); ssl's hello carries no TLS 1.3 suite
+        # either, so no TLS 1.3 session can come of it: TLS 1.2 at most
+        versions = versions[:-1]
     ctx.set_min_proto_version(_VERSION_CONST[versions[0]])
     ctx.set_max_proto_version(_VERSION_CONST[versions[-1]])
     # OpenSSL enables a contiguous range only (an OP_NO_* hole disables every version
@@ -186,15 +191,20 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # TLS 1.0/1.1 (SHA-1 MACs), TLS_AES_128_CCM_8_SHA256 (64-bit tag) and the
     # caller's own DH parameters (ssl takes 1024-bit ones, which OpenSSL's default
     # level 2 refuses: "dh key too small") need OpenSSL's security level 0; OTP has
-    # no such levels
+    # no such levels;
+    # anonymous suites (ADH-, AECDH-: OTP's dh_anon, ecdh_anon, offered when named
+    # in ciphers) too
     low = (versions[0] in ("tlsv1", "tlsv1.1") or "CCM_8" in (cfg.ciphersuites_13 or "")
-           or bool(cfg.dh_pem))
+           or bool(cfg.dh_pem) or "ADH-" in (cipher_list or "") or "AECDH-" in (cipher_list or ""))
     try:
         if cipher_list:
             ctx.set_cipher_list((cipher_list + (":@SECLEVEL=0" if low else "")).encode())
         elif low:
             ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
-        if cfg.ciphersuites_13:
+        if cfg.ciphersuites_13 is not None:
+            # "" when the caller's ciphers hold no TLS 1.3 suite: ssl then offers none
+            # (its client's TLS 1.3 hello fails: insufficient_security), and OpenSSL
+            # with no TLS 1.3 suites speaks TLS 1.2 at most instead of its defaults
             ctx.set_tls13_ciphersuites(cfg.ciphersuites_13.encode())
     except SSL.Error as exc:
         raise ContextError(f"no usable cipher suites: {exc}") from None

@@ -295,3 +295,30 @@ def test_a_1024_bit_dhfile_is_used_as_ssl_uses_it(env, tmp_path):
     res = _server_side(node, f"[{{dhfile, \"{path}\"}}, {{ciphers, [D128]}}, {{versions, ['tlsv1.2']}}]",
                        "[{ciphers, [D128]}, {versions, ['tlsv1.2']}]")
     assert _suite(res) == node.eval("D128")
+
+
+# ---- ciphers without a TLS 1.3 suite -------------------------------------------------------
+
+def test_client_ciphers_without_tls13_suites_as_ssl(env):
+    """ssl_api_SUITE default_reject_anonymous, client side: a client whose ciphers name
+    only an anonymous suite offers no TLS 1.3 suite; ssl's default server refuses with
+    insufficient_security. (pyssl's client offered OpenSSL's TLS 1.3 defaults beside it
+    and got a TLS 1.3 session; OpenSSL with no TLS 1.3 suite speaks TLS 1.2 at most.)"""
+    _, node = env
+    res = _client_side(node, "[]", "[{ciphers, [hd([S || S <- ssl:cipher_suites(anonymous, 'tlsv1.2'), "
+                                   "maps:get(key_exchange, S) =:= dh_anon])]}, {verify, verify_none}]")
+    assert res[0][1][0] == A("tls_alert") and res[0][1][1][0] == A("insufficient_security")
+
+
+def test_client_ciphers_with_only_tls12_suites_speak_tls12(env):
+    """A known difference: with versions [tlsv1.3, tlsv1.2] and only TLS 1.2 suites in
+    ciphers, ssl still offers TLS 1.3 (with no TLS 1.3 suite), and an ssl server
+    chooses TLS 1.3 and fails the handshake (insufficient_security). OpenSSL sends no
+    TLS 1.3 hello without TLS 1.3 suites ("no ciphers available"), so pyssl offers TLS
+    1.2 at most, and the handshake succeeds in TLS 1.2 with the suite named."""
+    _, node = env
+    run = _RUN + " Run(ssl, Mod, [], [{ciphers, [S12A]}, {verify, verify_none}])"
+    got = {mod: node.eval(f"(fun() -> Mod = {mod}, {run} end)()", 60) for mod in ("ssl", "pyssl")}
+    assert got["ssl"][0][1][1][0] == A("insufficient_security")
+    assert dict(got["pyssl"][0])[A("protocol")] == A("tlsv1.2")
+    assert dict(got["pyssl"][0])[A("selected_cipher_suite")] == node.eval("S12A")
