@@ -176,5 +176,6 @@ def handshake_cancel(sock):
     sends an alert of the caller's choice, so the peer sees the TCP connection close
     (its handshake fails with ``closed`` where ssl's peer gets the alert)."""
     sock.paused = None
-    sock.close_now()
-    return OK
+    # the reply first, then the close, in ssl's order (user_hello answers the caller
+    # and then ends the connection): the peer hears of the end after the caller has ok
+    return Reply(OK, sock.close_now)

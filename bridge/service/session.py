@@ -59,8 +59,8 @@ def handshake_continue(sock, opts, timeout, caller):
 
 
 def handshake_cancel(sock):
-    """``ssl:handshake_cancel/1``: ``ok`` and a user_canceled alert on a paused
-    hello; elsewhere as ``handshake_continue`` (fatal: ``{error, closed}``)."""
+    """``ssl:handshake_cancel/1``: ``ok`` and the connection's end on a paused
+    hello (see hello_pause.handshake_cancel); elsewhere as ``handshake_continue`` (fatal: ``{error, closed}``)."""
     from .sockets import ListenSocket
     if isinstance(sock, ListenSocket):
         raise Raise(Atom("function_clause"))
