@@ -322,3 +322,12 @@ def test_client_ciphers_with_only_tls12_suites_speak_tls12(env):
     assert got["ssl"][0][1][1][0] == A("insufficient_security")
     assert dict(got["pyssl"][0])[A("protocol")] == A("tlsv1.2")
     assert dict(got["pyssl"][0])[A("selected_cipher_suite")] == node.eval("S12A")
+
+
+def test_cacerts_as_cert_records_as_ssl(env, pki):
+    """ssl_api_SUITE der_input: cacerts may hold #cert{der, otp} records (public_key.hrl)."""
+    _, node = env
+    got = _client_side(node, "[]", f"""[{{verify, verify_peer}}, {{server_name_indication, "localhost"}},
+        {{cacerts, [{{cert, D, public_key:pkix_decode_cert(D, otp)}} ||
+                    {{'Certificate', D, _}} <- public_key:pem_decode(element(2, file:read_file("{pki.ca.cert_path}")))]}}]""")
+    assert dict(got[0])[A("protocol")] in (A("tlsv1.3"), A("tlsv1.2"))

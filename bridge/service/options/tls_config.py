@@ -193,7 +193,9 @@ def _set_trust(cfg, o: dict, file_contents: dict) -> None:
     """The trust anchors: ``cacerts`` or ``cacertfile``."""
     cacerts = o.get("cacerts")
     if isinstance(cacerts, list) and cacerts:
-        cfg.cacerts = [bytes(c) for c in cacerts if _is_binary(c)]   # OTP ignores the others
+        # DER binaries, or #cert{der, otp} records (public_key.hrl), which OTP 25 takes
+        # too (ssl_api_SUITE der_input); OTP ignores the others
+        cfg.cacerts = [bytes(c) for c in (_cert_record_der(c) for c in cacerts) if _is_binary(c)]
         return
     path, data = _read(o, file_contents, "cacertfile")
     if path is not None:
@@ -241,3 +243,12 @@ def _sni_configs(parsed: ParsedOptions, file_contents: dict) -> dict:
         out[name] = build_tls_config(host_parsed, "server", file_contents)
     return out
 
+
+_CERT = A("cert")
+
+
+def _cert_record_der(c):
+    """The DER of a ``#cert{der = Der, otp = Otp}`` record; anything else as it is."""
+    if isinstance(c, tuple) and len(c) == 3 and c[0] == _CERT:
+        return c[1]
+    return c
