@@ -297,6 +297,16 @@ def test_a_1024_bit_dhfile_is_used_as_ssl_uses_it(env, tmp_path):
     assert _suite(res) == node.eval("D128")
 
 
+def test_a_client_naming_dhe_takes_a_1024_bit_group_as_ssl(env, tmp_path):
+    """ssl_api_SUITE dh_params, client side: a server with a 1024-bit dhfile and a
+    client naming a DHE suite; ssl's client takes the group, so does pyssl's."""
+    _, node = env
+    path = _oakley_group_2_pem(tmp_path)
+    res = _client_side(node, f"[{{dhfile, \"{path}\"}}, {{versions, ['tlsv1.2']}}]",
+                       "[{ciphers, [D256]}, {verify, verify_none}]")
+    assert _suite(res) == node.eval("D256")
+
+
 # ---- ciphers without a TLS 1.3 suite -------------------------------------------------------
 
 def test_client_ciphers_without_tls13_suites_as_ssl(env):

@@ -74,6 +74,13 @@ def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
         codes = [c for c in codes if c != 0x1305]
     if codes:
         cfg.cipher_list, cfg.ciphersuites_13 = _ciphers.openssl_config(codes)
+        if ciphers_given and cfg.cipher_list and any(
+                c in _ciphers.SUITES and _ciphers.SUITES[c].key_exchange.startswith("dhe_")
+                for c in codes):
+            # DHE suites the caller named: ssl takes the server's DH group whatever its
+            # size (ssl_api_SUITE dh_params: 1024 bits), which OpenSSL's default
+            # security level refuses ("dh key too small"); level 0 for this list only
+            cfg.cipher_list += ":@SECLEVEL=0"
     cfg.verify = o["verify"].name
     cfg.depth = o["depth"] if _is_int(o.get("depth")) else 10
     cfg.fail_if_no_peer_cert = o.get("fail_if_no_peer_cert") is True
