@@ -26,7 +26,13 @@ def _core(eng, sock) -> list:
     sni = eng.sni if sock.role == "server" else None
     if sni:
         items.append(("sni_hostname", list(sni.encode())))
-    # then srp_username (the OpenSSL engine negotiates no SRP suite: always undefined),
+    # then srp_username, on a server (the user its lookup was asked about,
+    # tls_dtls_connection:handle_srp_identity/2; ssl's client reports none): an engine
+    # that negotiates SRP says who (the OpenSSL engine has none),
+    srp_of = getattr(eng, "srp_username", None) if sock.role == "server" else None
+    srp = srp_of() if srp_of else None
+    if srp:
+        items.append(("srp_username", srp))
     # {ecc, {named_curve, Name}} for a TLS 1.2 (EC)DHE suite with a named curve, and
     # max_fragment_length when the extension was negotiated
     # (an engine without these facts reports neither: getattr)

@@ -557,6 +557,14 @@ class TLSLiteEngine:
         s = self.conn.session
         return s.serverName or None if s is not None else None
 
+    def srp_username(self) -> Optional[bytes]:
+        """The SRP user of the session (ssl's connection_information srp_username)."""
+        s = self.conn.session
+        name = s.srpUsername if s is not None else None
+        if not name:
+            return None
+        return name.encode() if isinstance(name, str) else bytes(name)
+
     def client_random(self) -> Optional[bytes]:
         return bytes(self.conn._clientRandom) or None
 

@@ -43,7 +43,7 @@ SCENARIOS = {
     "client_echo": SRP + SSL_SERVER +
         "R = case Mod:connect(\"localhost\", P, Base ++ [{srp_identity, {\"alice\", \"secret\"}}], 5000) of "
         "{ok, C} -> ok = Mod:send(C, <<\"srp\">>), X = Mod:recv(C, 0, 5000), "
-        "I = Mod:connection_information(C, [protocol, selected_cipher_suite]), Mod:close(C), {X, I}; E -> E end, "
+        "I = Mod:connection_information(C, [protocol, selected_cipher_suite, srp_username]), Mod:close(C), {X, I}; E -> E end, "
         "ssl:close(L), {R, SrvR(), Seen()}",
     "client_wrong_password": SRP + SSL_SERVER +
         "R = Mod:connect(\"localhost\", P, Base ++ [{srp_identity, {\"alice\", \"guess\"}}], 5000), "
@@ -57,7 +57,7 @@ SCENARIOS = {
         "E -> Self ! {client, E} end end), "
         "{ok, T} = Mod:transport_accept(L, 5000), R = case Mod:handshake(T, 5000) of "
         "{ok, S} -> {ok, D} = Mod:recv(S, 0, 5000), ok = Mod:send(S, <<D/binary, \"!\">>), "
-        "I = Mod:connection_information(S, [protocol, selected_cipher_suite]), timer:sleep(200), Mod:close(S), I; "
+        "I = Mod:connection_information(S, [protocol, selected_cipher_suite, srp_username]), timer:sleep(200), Mod:close(S), I; "
         "E -> E end, Mod:close(L), {R, receive {client, CR} -> CR after 5000 -> timeout end, Seen()}",
     "server_wrong_password": SRP +
         "{ok, L} = Mod:listen(0, Base ++ [{user_lookup_fun, {Lookup, st}}]), {ok, {_, P}} = Mod:sockname(L), "
