@@ -11,21 +11,17 @@ import pytest
 
 from bridge.etf import Atom
 
-from bridgenode import BridgeThread
-from conftest import unique
-from erlnode import ErlNode
 from sslcompare import same
 
 A = Atom
 
 
 @pytest.fixture(scope="module")
-def env(cookie, pki):
-    bridge = BridgeThread(unique("bridge"), cookie)
-    node = ErlNode(unique("erl"), cookie)
+def env(bridge, pyssl_node, pki):
+    """The module's bridge and a node using it (conftest), with this module's bindings."""
+    node = pyssl_node
     p = pki
     node.eval(f"""
-        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
         CaFile = "{p.ca.cert_path}",
         Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
         Verify = [{{verify, verify_peer}}, {{cacertfile, CaFile}}],
@@ -46,9 +42,7 @@ def env(cookie, pki):
         TransportOf = fun(ssl, {{sslsocket, {{_, T, _, _}}, _}}, _) -> T;
                          (pyssl, _, [Relay]) -> {{_, #{{socket := T}}}} = sys:get_state(Relay), T end,
         ok""")
-    yield bridge, node
-    node.stop()
-    bridge.stop()
+    return bridge, node
 
 
 CLIENT = {

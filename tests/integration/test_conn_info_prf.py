@@ -12,9 +12,6 @@ same bytes; the errors are ssl's (tls_dtls_connection:handle_call/4's catch). Th
 PRF itself is also checked against OTP's tls_v1:prf/5 directly.
 """
 import pytest
-from bridgenode import BridgeThread
-from conftest import unique
-from erlnode import ErlNode
 from sslcompare import same
 
 from bridge.etf import Atom
@@ -22,13 +19,9 @@ from bridge.service import prf as prf_mod
 
 
 @pytest.fixture(scope="module")
-def env(cookie, pki):
-    bridge = BridgeThread(unique("bridge"), cookie)
-    node = ErlNode(unique("erl"), cookie)
-    node.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start()")
-    yield node, pki
-    node.stop()
-    bridge.stop()
+def env(pyssl_node, pki):
+    """A node using the module's bridge (conftest), and the certificates."""
+    return pyssl_node, pki
 
 
 # Run(SM, CM, V, SrvExtra, CliExtra, Q): server module SM, client module CM, version

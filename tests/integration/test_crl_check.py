@@ -1,23 +1,19 @@
 """crl_check with ssl's CRL cache (issue 10): CRLs inserted with
 ssl_crl_cache:insert/1 on the caller's node; every answer side by side with ssl."""
 import pytest
-from bridgenode import BridgeThread
 from certgen import crl, issue, write
-from conftest import unique
 from cryptography import x509
-from erlnode import ErlNode
 from sslcompare import same
 
 
 @pytest.fixture(scope="module")
-def env(cookie, pki):
-    bridge = BridgeThread(unique("bridge"), cookie)
-    node = ErlNode(unique("erl"), cookie)
+def env(bridge, pyssl_node, pki):
+    """The module's bridge and a node using it (conftest), with this module's bindings."""
+    node = pyssl_node
     p = pki
     revoked = write(issue(p.ca, "localhost", slot="revoked"), p.dir, "revoked")
     der = crl(p.ca, [revoked], x509.ReasonFlags.key_compromise)
     node.eval(f"""
-        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
         ok = ssl_crl_cache:insert({{der, [<<{",".join(map(str, der))}>>]}}),
         Verify = [{{verify, verify_peer}}, {{cacertfile, "{p.ca.cert_path}"}}],
         EchoPort = pyssl_test_loop:server([{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
@@ -28,9 +24,7 @@ def env(cookie, pki):
                                               {{keyfile, "{p.chained_server.key_path}"}}],
                                              fun pyssl_test_loop:echo/1),
         ok""")
-    yield bridge, node
-    node.stop()
-    bridge.stop()
+    return bridge, node
 
 
 def _conn(port: str, opts: str) -> str:

@@ -2,9 +2,6 @@
 (issue 10): side by side with ssl on one real node (``Mod = ssl | pyssl``); the
 client is always the BEAM's ssl."""
 import pytest
-from bridgenode import BridgeThread
-from conftest import unique
-from erlnode import ErlNode
 from sslcompare import same
 
 from bridge.etf import Atom
@@ -13,19 +10,16 @@ A = Atom
 
 
 @pytest.fixture(scope="module")
-def env(cookie, pki):
-    bridge = BridgeThread(unique("bridge"), cookie)
-    node = ErlNode(unique("erl"), cookie)
+def env(bridge, pyssl_node, pki):
+    """The module's bridge and a node using it (conftest), with this module's bindings."""
+    node = pyssl_node
     p = pki
     node.eval(f"""
-        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
         Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
         WrongSrv = [{{certfile, "{p.wrong_host.cert_path}"}}, {{keyfile, "{p.wrong_host.key_path}"}}],
         Verify = [{{verify, verify_peer}}, {{cacertfile, "{p.ca.cert_path}"}}],
         ok""")
-    yield bridge, node
-    node.stop()
-    bridge.stop()
+    return bridge, node
 
 
 # Listen with LOpts, an ssl client connects with COpts (its result is sent back),

@@ -8,20 +8,13 @@ import pytest
 
 from bridge.etf import Atom
 
-from bridgenode import BridgeThread
-from conftest import unique
-from erlnode import ErlNode
 from sslcompare import same
 
 
 @pytest.fixture(scope="module")
-def node(cookie):
-    bridge = BridgeThread(unique("bridge"), cookie)
-    n = ErlNode(unique("erl"), cookie)
-    n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(), ok")
-    yield n
-    n.stop()
-    bridge.stop()
+def node(pyssl_node):
+    """A node using the module's bridge (conftest)."""
+    return pyssl_node
 
 
 SRP = ("Self = self(), (fun F() -> receive {looked_up, _, _} -> F() after 0 -> ok end end)(), "

@@ -1,10 +1,7 @@
 """customize_hostname_check and partial_chain (issue 10): the caller's funs run on
 its node, and every answer is ssl's, side by side on one real node (``Mod = ssl | pyssl``)."""
 import pytest
-from bridgenode import BridgeThread
 from certgen import issue, write
-from conftest import unique
-from erlnode import ErlNode
 from sslcompare import same
 
 from bridge.etf import Atom
@@ -13,15 +10,14 @@ A = Atom
 
 
 @pytest.fixture(scope="module")
-def env(cookie, pki):
-    bridge = BridgeThread(unique("bridge"), cookie)
-    node = ErlNode(unique("erl"), cookie)
+def env(bridge, pyssl_node, pki):
+    """The module's bridge and a node using it (conftest), with this module's bindings."""
+    node = pyssl_node
     p = pki
     wild = write(issue(p.ca, "*.example.test", sans=("*.example.test",), ips=(), slot="wildcard"),
                  p.dir, "wildcard")
     cn_only = write(issue(p.ca, "cn.example.test", sans=(), ips=(), slot="cn_only"), p.dir, "cn_only")
     node.eval(f"""
-        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
         Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
         CaFile = "{p.ca.cert_path}", OtherCa = "{p.other_ca.cert_path}",
         IntFile = "{p.intermediate.cert_path}",
@@ -36,9 +32,7 @@ def env(cookie, pki):
         EchoPort = pyssl_test_loop:server(Srv, fun pyssl_test_loop:echo/1),
         Https = public_key:pkix_verify_hostname_match_fun(https),
         ok""")
-    yield bridge, node
-    node.stop()
-    bridge.stop()
+    return bridge, node
 
 
 # connect, send, read the echo, close: {ok, Data} or the connect's error
