@@ -167,30 +167,11 @@ observe_unreachable_bridge(_Config) ->
     #{?NOBRIDGE := {error, closed}} = pyssl:stats(),
     {error, closed} = pyssl:stats(?NOBRIDGE).
 
-%% What Fun prints (through its group leader), as a binary.
+%% What Fun prints (through its group leader), as a binary (Common Test's capture).
 capture_io(Fun) ->
-    Self = self(),
-    Collector = spawn_link(fun() -> collect(Self, []) end),
-    Old = group_leader(),
-    group_leader(Collector, self()),
-    try Fun() after group_leader(Old, self()) end,
-    Collector ! {done, self()},
-    receive {captured, Collector, Text} -> Text after 5000 -> ct:fail(no_capture) end.
-
-collect(Parent, Acc) ->
-    receive
-        {io_request, From, Ref, {put_chars, Enc, Chars}} ->
-            From ! {io_reply, Ref, ok},
-            collect(Parent, [unicode:characters_to_binary(Chars, Enc) | Acc]);
-        {io_request, From, Ref, {put_chars, Enc, M, F, A}} ->
-            From ! {io_reply, Ref, ok},
-            collect(Parent, [unicode:characters_to_binary(apply(M, F, A), Enc) | Acc]);
-        {io_request, From, Ref, _} ->
-            From ! {io_reply, Ref, {error, enotsup}},
-            collect(Parent, Acc);
-        {done, Parent} ->
-            Parent ! {captured, self(), iolist_to_binary(lists:reverse(Acc))}
-    end.
+    ok = ct:capture_start(),
+    try Fun() after ct:capture_stop() end,
+    iolist_to_binary(ct:capture_get([])).
 
 
 new_socket_calls_unreachable_bridge(_Config) ->
