@@ -1,11 +1,10 @@
 """pyssl against the openssl command line: {TLS 1.2, 1.3} x {RSA, ECDSA} x both directions."""
-import socket
 import subprocess
-import time
 
 import pytest
 
 from bridge.etf import Atom
+from ports import free_port, wait_port
 
 
 A = Atom
@@ -15,23 +14,6 @@ VERSIONS = {"tlsv1.2": "-tls1_2", "tlsv1.3": "-tls1_3"}
 @pytest.fixture(scope="module")
 def node(pyssl_node):
     return pyssl_node
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, deadline=10.0):
-    end = time.time() + deadline
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
 
 
 def leaf(pki, kind):

@@ -11,13 +11,12 @@ R16B03 ssl man page, ``client_preferred_next_protocols`` and
   protocol of its list;
 * a server without NPN: the connection is aborted unless a default is given.
 """
-import socket
 import subprocess
-import time
 
 import pytest
 
 from bridge.etf import Atom
+from ports import free_port, wait_port
 
 A = Atom
 
@@ -25,23 +24,6 @@ A = Atom
 @pytest.fixture(scope="module")
 def node(pyssl_node):
     return pyssl_node
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, deadline=10.0):
-    end = time.time() + deadline
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
 
 
 def s_server(pki, port, npn):
