@@ -21,7 +21,7 @@ from bridge.tls import transport
 from . import hello_pause, hooks, inet, options, socket_options
 from .conn_info import ConnInfo
 from .delivery import Delivery
-from .errors import failure_reply, tls_alert
+from .errors import HANDSHAKE_FAILURES, failure_reply, tls_alert
 from .options import SslOptionError
 from .packet import encode_packet
 from .reply import Reply
@@ -226,12 +226,8 @@ class ConnSocket(ConnInfo, SocketBase):
                 return await hello_pause.pause(self, parsed if opts else self.parsed,
                                                files if opts else self.listen_files, cfg, timeout, caller)
             return await self._accept(cfg, timeout, new_api)
-        except SslOptionError as exc:
-            self.close_now()
-            return exc.term
-        except options.ErlangException as exc:
-            self.close_now()
-            raise Raise(exc.reason, exc.cls) from None
+        except (SslOptionError, options.ErlangException) as exc:
+            return self.handshake_failed(exc)
 
     async def _accept(self, cfg, timeout, new_api, initial: bytes = b""):
         """The server handshake on the accepted TCP socket (``initial``: the client's
@@ -248,19 +244,22 @@ class ConnSocket(ConnInfo, SocketBase):
                 inet.set_options(csock, {})
                 tls = await self.establish(transport.accept_tls(csock, cfg, timeout=timeout,
                                                                 receiver=self, initial=initial))
-        except SslOptionError as exc:
-            self.close_now()
-            return exc.term
-        except options.ErlangException as exc:
-            self.close_now()
-            raise Raise(exc.reason, exc.cls) from None
-        except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
-                asyncio.TimeoutError, TimeoutError, OSError) as exc:
-            self.close_now()
-            return failure_reply(exc, "handshake")
+        except (SslOptionError, options.ErlangException, *HANDSHAKE_FAILURES) as exc:
+            return self.handshake_failed(exc)
         if not self.established(tls):
             return error(CLOSED)
         return Reply((OK, self.term) if new_api else OK, self.release, opens=self)
+
+    def handshake_failed(self, exc):
+        """The connection closed, then ssl's answer to what a handshake's set-up or run
+        raised: an option error's term, an Erlang exception raised in the caller, or
+        the ``{error, Reason}`` of a failed handshake (``failure_reply``)."""
+        self.close_now()
+        if isinstance(exc, SslOptionError):
+            return exc.term
+        if isinstance(exc, options.ErlangException):
+            raise Raise(exc.reason, exc.cls) from None
+        return failure_reply(exc, "handshake")
 
     def release(self, carry=None):
         """The owner has its socket: start delivering. ``carry``: the shim's reply

@@ -504,6 +504,11 @@ def tls_alert(exc) -> tuple:
 
 # ---- failures of a connect, handshake or upgrade -> ssl's reply ------------------------------
 
+# what a TLS connect, handshake or upgrade that fails raises: failure_reply words each
+HANDSHAKE_FAILURES = (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
+                      asyncio.TimeoutError, TimeoutError, OSError)
+
+
 def failure_reply(exc, what: str, *, connecting: bool = False):
     """``{error, Reason}`` as ssl returns it for the exception a TCP connect, a
     TLS handshake or an upgrade (``what``, for the log) raised: an alert is

@@ -30,7 +30,7 @@ from bridge.tls import hello as tls_hello
 from bridge.tls import transport
 
 from . import hooks, options
-from .errors import failure_reply
+from .errors import HANDSHAKE_FAILURES, failure_reply
 from .options import SslOptionError
 from .reply import Reply
 from .sockbase import config_heavy, off_loop_if, off_loop_if_heavy
@@ -111,10 +111,8 @@ async def _client_resume(sock, cfg, timeout):
     try:
         tls.engine.continue_with(cfg)
         await sock.establish(tls.resume(timeout))
-    except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
-            asyncio.TimeoutError, TimeoutError, OSError) as exc:
-        sock.close_now()
-        return failure_reply(exc, "handshake")
+    except HANDSHAKE_FAILURES as exc:
+        return sock.handshake_failed(exc)
     if not sock.established(tls):
         return error(CLOSED)
     return Reply((OK, sock.term), sock.release, opens=sock)

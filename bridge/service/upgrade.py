@@ -41,7 +41,7 @@ from bridge.tls.config import TLSConfig
 
 from . import hello_pause, hooks, inet, options
 from .conn import ConnSocket
-from .errors import failure_reply
+from .errors import HANDSHAKE_FAILURES, failure_reply
 from .reply import Reply
 from .sockbase import parse
 from .terms import CLOSED, EINVAL, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
@@ -380,8 +380,7 @@ async def relayed_handshake(service, relay, parsed, client: bool, timeout, calle
         # a client's sessions are the peer address's, as ssl keys an upgraded one
         tls = await sock.establish(transport.start_tls(
             attach, cfg, timeout=to_timeout(timeout), receiver=sock, peer=session_peer))
-    except (transport.TLSAlertError, transport.TLSClosed, transport.ContextError,
-            asyncio.TimeoutError, TimeoutError, OSError) as exc:
+    except HANDSHAKE_FAILURES as exc:
         sock.close_now()
         if isinstance(exc, transport.ContextError):     # before the relay was attached
             close_relay()
