@@ -17,13 +17,12 @@ from sslcompare import both, same  # noqa: F401
 A = Atom
 
 
-@pytest.fixture(scope="module")
-def env(cookie, pki):
-    bridge = BridgeThread(unique("bridge"), cookie)
-    node = ErlNode(unique("erl"), cookie)
-    p = pki
-    node.eval(f"""
-        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge.name}'), ok = pyssl:start(),
+def service_set_up(bridge_name: str, p) -> str:
+    """What the scenarios need on the node: ssl and pyssl (pointed at ``bridge_name``)
+    started, the certificate bindings and the BEAM ssl servers they connect to. Also
+    test_tls_dist's, which runs them through a TLS distribution link."""
+    return f"""
+        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{bridge_name}'), ok = pyssl:start(),
         CaFile = "{p.ca.cert_path}", OtherCa = "{p.other_ca.cert_path}", EcCa = "{p.ec_ca.cert_path}",
         Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
         ClientCert = [{{certfile, "{p.client.cert_path}"}}, {{keyfile, "{p.client.key_path}"}}],
@@ -42,7 +41,14 @@ def env(cookie, pki):
                                              fun pyssl_test_loop:echo/1),
         CriticalPort = pyssl_test_loop:server([{{certfile, "{p.critical.cert_path}"}}, {{keyfile, "{p.critical.key_path}"}}],
                                               fun pyssl_test_loop:echo/1),
-        ok""")
+        ok"""
+
+
+@pytest.fixture(scope="module")
+def env(cookie, pki):
+    bridge = BridgeThread(unique("bridge"), cookie)
+    node = ErlNode(unique("erl"), cookie)
+    node.eval(service_set_up(bridge.name, pki))
     yield bridge, node
     node.stop()
     bridge.stop()

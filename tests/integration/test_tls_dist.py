@@ -16,7 +16,7 @@ from conftest import unique
 from distpki import DistPKI, tls_erl
 from erlnode import ErlNode
 from sslcompare import same
-from test_service import SCENARIOS
+from test_service import SCENARIOS, service_set_up
 
 A = Atom
 @pytest.fixture(scope="module")
@@ -36,28 +36,7 @@ def tls_node(cookie, dpki, tls_bridge, pki):
     """An inet_tls node with the pyssl shim pointed at the TLS-distribution bridge,
     and the ssl servers test_service's scenarios use (its env fixture's set-up)."""
     n = tls_erl(unique("tlserl"), cookie, dpki.optfile("node", dpki.node))
-    p = pki
-    n.eval(f"""
-        ok = ssl:start(), application:set_env(pyssl, bridge_node, '{tls_bridge.name}'), ok = pyssl:start(),
-        CaFile = "{p.ca.cert_path}", OtherCa = "{p.other_ca.cert_path}", EcCa = "{p.ec_ca.cert_path}",
-        Srv = [{{certfile, "{p.server.cert_path}"}}, {{keyfile, "{p.server.key_path}"}}],
-        ClientCert = [{{certfile, "{p.client.cert_path}"}}, {{keyfile, "{p.client.key_path}"}}],
-        Verify = [{{verify, verify_peer}}, {{cacertfile, CaFile}}],
-        EchoPort = pyssl_test_loop:server(Srv, fun pyssl_test_loop:echo/1),
-        ByePort = pyssl_test_loop:server(Srv, fun(S) -> pyssl_test_loop:close_after(S, <<"bye">>) end),
-        SilentPort = pyssl_test_loop:server(Srv, fun(S) -> receive after 20000 -> ssl:close(S) end end),
-        EcPort = pyssl_test_loop:server([{{certfile, "{p.ec_server.cert_path}"}}, {{keyfile, "{p.ec_server.key_path}"}}],
-                                        fun pyssl_test_loop:echo/1),
-        WrongHostCert = "{p.wrong_host.cert_path}", WrongHostKey = "{p.wrong_host.key_path}",
-        ExpiredPort = pyssl_test_loop:server([{{certfile, "{p.expired.cert_path}"}}, {{keyfile, "{p.expired.key_path}"}}],
-                                             fun pyssl_test_loop:echo/1),
-        WrongHostPort = pyssl_test_loop:server([{{certfile, "{p.wrong_host.cert_path}"}}, {{keyfile, "{p.wrong_host.key_path}"}}],
-                                               fun pyssl_test_loop:echo/1),
-        ChainedPort = pyssl_test_loop:server([{{certfile, "{p.chained_server.cert_path}"}}, {{keyfile, "{p.chained_server.key_path}"}}],
-                                             fun pyssl_test_loop:echo/1),
-        CriticalPort = pyssl_test_loop:server([{{certfile, "{p.critical.cert_path}"}}, {{keyfile, "{p.critical.key_path}"}}],
-                                              fun pyssl_test_loop:echo/1),
-        ok""")
+    n.eval(service_set_up(tls_bridge.name, pki))
     yield n
     n.stop()
 
