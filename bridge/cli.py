@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bridge import logsetup
 from bridge.config import LOG_FORMATS, LOG_LEVELS, VERIFY, ConfigError, settings, tls_options
+from bridge.group import WorkerGroup, watch_leader
 from bridge.node.busypoll import MAX_WINDOW_US, parse_window_us
 from bridge.node.epmd import EpmdError
 from bridge.node.node import Node
@@ -100,7 +101,10 @@ def parse_args(argv=None):
                         "$PYSSL_BRIDGE_STATS_INTERVAL or 60; 0: none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     add_operations_args(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    # what a worker of --processes is started with (bridge.group.worker_argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def _busy_poll_us(value: str) -> int:
@@ -118,6 +122,10 @@ def add_operations_args(p: argparse.ArgumentParser) -> None:
                    help="distribution listen port (default: any free port)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="threads for TLS handshakes waiting on Erlang hooks (verify_fun...)")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="run N bridge processes (this one and N-1 workers, NAME_w1@HOST...): "
+                        "the shim spreads new sockets over them; default 1 (docs/architecture.md)")
+    p.add_argument("--group-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--log-level", choices=LOG_LEVELS)
     p.add_argument("--log-format", choices=LOG_FORMATS,
                    help="text (default) or json: one JSON object per line")
@@ -167,6 +175,10 @@ async def serve_port(args, read_fd: int, write_fd: int) -> int:
     the port (or exits: the pipe's end is the same), or a signal stops us."""
     from bridge.node.port import PortNode
 
+    if (args.processes or 1) > 1:
+        print("pyssl-bridge: --processes is for a bridge node; an embedded (port) bridge "
+              "is one process", file=sys.stderr)
+        return 2
     node = PortNode(busy_poll_us=args.busy_poll)
     conn = await node.serve_port(read_fd, write_fd)
     install(node, stats_interval=args.stats_interval)
@@ -260,11 +272,19 @@ async def serve(args) -> int:
     except (EpmdError, OSError) as exc:
         print(f"pyssl-bridge: cannot start {node.name.name}: {exc}", file=sys.stderr)
         return 1
-    install(node, stats_interval=cfg.stats_interval)
+    service = install(node, stats_interval=cfg.stats_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    group = None
+    if args.group_worker:
+        watch_leader(stop)
+    elif cfg.processes > 1:
+        group = WorkerGroup(node.name.name, cfg.processes, args.argv, short=bool(cfg.sname))
+        service.group_members = group.members
+        await group.start()
+        log.info("group: %s", ", ".join(group.members()))
     print(f"pyssl bridge {node.name.name} ready (distribution port {node.port})", flush=True)
     log.info("ready: %s, %s distribution on %s:%d", node.name.name, node.carrier.name,
              cfg.listen, node.port)
@@ -272,6 +292,8 @@ async def serve(args) -> int:
     await stop.wait()
     log.info("stopping")
     notify_systemd("STOPPING=1")
+    if group is not None:
+        await group.stop()
     await node.stop()
     return 0
 

@@ -46,6 +46,7 @@ SCHEMA: dict[str, Key] = {
     "dist_port": Key(int, 0, minimum=0, maximum=65535),  # 0: any free port (what EPMD is told)
     "ticktime": Key((int, float), 60.0, minimum=1),
     "workers": Key(int, None, minimum=1),  # handshake threads (hooks waiting for Erlang)
+    "processes": Key(int, 1, minimum=1, maximum=64),  # bridge processes (bridge.group)
     "log_level": Key(str, "info", LOG_LEVELS),
     "log_format": Key(str, "text", LOG_FORMATS),
     "insecure_plain_dist": Key(bool, False),
@@ -81,6 +82,7 @@ class Settings:
     dist_port: int = 0
     ticktime: float = 60.0
     workers: Optional[int] = None
+    processes: int = 1
     log_level: str = "info"
     log_format: str = "text"
     insecure_plain_dist: bool = False
@@ -174,7 +176,7 @@ def settings(args) -> Settings:
         s.cookie_file = args.cookie_file
         s.cookie_from_flag = True
     # flags get the file's checks too (argparse knows the types, not the ranges)
-    for key in ("listen", "dist_port", "ticktime", "workers", "log_level", "log_format",
+    for key in ("listen", "dist_port", "ticktime", "workers", "processes", "log_level", "log_format",
                 "stats_interval"):
         value = getattr(args, key, None)
         if value is not None:

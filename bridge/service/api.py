@@ -169,6 +169,8 @@ class Api:
             # for the shim's filter_cipher_suites/2 (pyssl.erl): the crypto filters'
             # values, from what the bridge's OpenSSL negotiates
             ("$pyssl_cipher_support", 0): lambda a, c: ciphers.component_support(),
+            # for pyssl_bridges: the processes of a `pyssl-bridge --processes N` group
+            ("$pyssl_group", 0): lambda a, c: s.group(),
             ("eccs", 0): lambda a, c: ciphers.eccs(),
             ("eccs", 1): lambda a, c: _or_function_clause(ciphers.eccs(a[0])),
             ("groups", 0): lambda a, c: ciphers.groups(),

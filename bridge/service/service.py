@@ -93,6 +93,15 @@ class SslService:
         self.proc = None
         self.windows = Windows(self)
         self._file_cache: dict[tuple, tuple[bytes, float]] = {}
+        # the bridge processes of this one's group (bridge.group), when it leads one
+        self.group_members = None
+
+    def group(self) -> list:
+        """``'$pyssl_group'``: the nodes new sockets may go to, this one first
+        (pyssl_bridges:pick/0 spreads over them)."""
+        if self.group_members is None:
+            return [self.node.name]
+        return [Atom(n) for n in self.group_members()]
 
     # ---- wiring -----------------------------------------------------------
     def install(self) -> None:

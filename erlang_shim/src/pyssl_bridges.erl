@@ -8,6 +8,10 @@
 %%     or empty; default: unset).</li>
 %% </ul>
 %% Both are read at every pick, so a change applies to the next new socket.
+%% A configured bridge stands for its group: a bridge started with
+%% `pyssl-bridge --processes N' answers with itself and its N-1 workers, and
+%% new sockets are spread over all of them (asked once, then again after
+%% ?GROUP_TTL ms at a pick; a bridge that cannot be asked stands for itself).
 %% With neither set the bridge is the embedded one, a port program this node
 %% runs (`pyssl_port'); when it cannot be started, `pick/0' answers
 %% `{error, {bridge_unavailable, {port, Reason}}}' (`{bridge_unavailable, []}'
@@ -20,10 +24,13 @@
 %% Messages and monitors to a bridge's processes go through `send/2' and
 %% `monitor/1' here: those of the port bridge go through its port.
 -module(pyssl_bridges).
--export([pick/0, configured/0, init/0]).
--export([send/2, monitor/1, demonitor/2, connected/1, known/0]).
+-export([pick/0, configured/0, init/0, new_groups_table/0]).
+-export([send/2, monitor/1, demonitor/2, connected/1, known/0, members/0]).
 
 -define(COUNTER, {?MODULE, counter}).
+%% the groups of the configured bridges: {Node, Members, AskedAt} (owned by pyssl_sup)
+-define(GROUPS, pyssl_bridge_groups).
+-define(GROUP_TTL, 10000).
 
 %% @doc The configured bridges, in order (`[]' when none).
 -spec configured() -> [node()].
@@ -54,20 +61,73 @@ pick() ->
     case configured() of
         [] ->
             port_pick();
-        [Node] = Nodes ->
-            case reachable(Node) of
-                true -> {ok, Node};
-                false -> {error, {bridge_unavailable, Nodes}}
-            end;
-        Nodes ->
-            Len = length(Nodes),
-            Start = case Len of
-                        0 -> 0;
-                        _ -> next() rem Len
-                    end,
-            {Tail, Head} = lists:split(Start, Nodes),
-            first_reachable(Head ++ Tail, Nodes)
+        Configured ->
+            case members(Configured) of
+                [Node] ->
+                    case reachable(Node) of
+                        true -> {ok, Node};
+                        false -> {error, {bridge_unavailable, Configured}}
+                    end;
+                Nodes ->
+                    Start = next() rem length(Nodes),
+                    {Tail, Head} = lists:split(Start, Nodes),
+                    first_reachable(Head ++ Tail, Configured)
+            end
     end.
+
+%% @doc The bridge nodes new sockets may go to: the configured ones, each with
+%% its group.
+-spec members() -> [node()].
+members() -> members(configured()).
+
+members(Configured) -> lists:append([group(N) || N <- Configured]).
+
+%% The members of `Node''s group, `Node' first. Asked of the bridge when not
+%% known or older than ?GROUP_TTL; kept only when the bridge answered, so that
+%% a bridge that comes up later is asked again at the next pick.
+group(Node) ->
+    Now = erlang:monotonic_time(millisecond),
+    case catch ets:lookup(?GROUPS, Node) of
+        [{Node, Members, At}] when Now - At < ?GROUP_TTL ->
+            Members;
+        Cached ->
+            case ask_group(Node) of
+                {ok, Members} ->
+                    _ = catch ets:insert(?GROUPS, {Node, Members, Now}),
+                    Members;
+                error ->
+                    case Cached of
+                        [{Node, Members, _}] -> Members;
+                        _ -> [Node]
+                    end
+            end
+    end.
+
+ask_group(Node) when Node =:= node() -> error;
+ask_group(Node) ->
+    case reachable(Node) of
+        true ->
+            try gen_server:call({pyssl, Node}, {'$pyssl_group', []}, 5000) of
+                [Node | _] = Members ->
+                    case lists:all(fun erlang:is_atom/1, Members) of
+                        true -> {ok, Members};
+                        false -> error
+                    end;
+                _Other ->
+                    %% a bridge that does not know the request: it is its own group
+                    {ok, [Node]}
+            catch
+                exit:_ -> error
+            end;
+        false ->
+            error
+    end.
+
+%% @private The table of the groups; made by pyssl_sup, which owns it.
+-spec new_groups_table() -> ok.
+new_groups_table() ->
+    _ = ets:new(?GROUPS, [named_table, public, set, {read_concurrency, true}]),
+    ok.
 
 next() ->
     case persistent_term:get(?COUNTER, undefined) of
@@ -88,11 +148,11 @@ reachable(Node) when Node =:= node() -> false;
 reachable(Node) ->
     lists:member(Node, nodes(connected)) orelse net_kernel:connect_node(Node) =:= true.
 
-%% @doc The bridges this node uses: the configured ones, then the embedded
+%% @doc The bridges this node uses: the configured ones with their groups, then the embedded
 %% bridge when it is running.
 -spec known() -> [node()].
 known() ->
-    configured() ++ case pyssl_port:node_of() of
+    members() ++ case pyssl_port:node_of() of
                         undefined -> [];
                         Node -> [Node]
                     end.

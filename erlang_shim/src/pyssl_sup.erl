@@ -20,6 +20,7 @@ start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, []).
 
 init([]) ->
+    ok = pyssl_bridges:new_groups_table(),
     Monitor = #{id => pyssl_monitor, start => {pyssl_monitor, start_link, []},
                 restart => permanent, shutdown => 5000, type => worker,
                 modules => [pyssl_monitor]},
