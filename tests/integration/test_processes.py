@@ -158,3 +158,18 @@ def test_processes_is_checked_like_the_other_settings(cookie):
     r = subprocess.run([sys.executable, "-m", "bridge", "--port-mode", "--processes", "2"],
                        capture_output=True, text=True, cwd=ROOT, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 2 and "--processes" in r.stderr
+
+
+def test_a_single_bridge_is_its_own_group(pyssl_node, bridge):
+    assert pyssl_node.eval("pyssl_bridges:members()") == [A(bridge.name)]
+    assert pyssl_node.eval(f"gen_server:call({{pyssl, '{bridge.name}'}}, {{'$pyssl_group', []}})") \
+        == [A(bridge.name)]
+
+
+def test_an_unreachable_bridge_stands_for_itself(make_erl):
+    n = make_erl()
+    gone = unique("nobridge")
+    n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{gone}'), ok = pyssl:start()")
+    assert n.eval("pyssl_bridges:members()") == [A(gone)]
+    assert n.eval('pyssl:connect("127.0.0.1", 1, [])') == \
+        (A("error"), (A("bridge_unavailable"), [A(gone)]))
