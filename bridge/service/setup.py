@@ -9,7 +9,7 @@ from bridge.etf.types import Atom
 from bridge.tls import transport
 from bridge.tls.config import TLSConfig
 
-from . import hello_pause, hooks, inet, options
+from . import hello_pause, hooks, inet, options, resolve
 from .conn import ConnSocket
 from .errors import failure_reply
 from .localsteps import connect_step
@@ -18,10 +18,10 @@ from .sockbase import config_heavy, off_loop_if, off_loop_if_heavy, parse
 from .terms import CLOSED, ERROR, OK, TIMEOUT, Raise, error, is_timeout, to_timeout
 
 
-async def _after_tcp_probe(host: str, port: int, timeout, reply):
+async def _after_tcp_probe(host: str, port: int, family: int, timeout, reply):
     """``reply`` if a TCP connection to host:port can be made, else its posix error."""
     try:
-        _r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        _r, w = await asyncio.wait_for(asyncio.open_connection(host, port, family=family), timeout)
     except (asyncio.TimeoutError, TimeoutError):
         return error(TIMEOUT)
     except OSError as exc:
@@ -30,6 +30,7 @@ async def _after_tcp_probe(host: str, port: int, timeout, reply):
     return reply
 
 
+NXDOMAIN = Atom("nxdomain")
 _CB_INFO = (Atom("gen_tcp"), Atom("tcp"), Atom("tcp_closed"), Atom("tcp_error"), Atom("tcp_passive"))
 
 
@@ -73,6 +74,10 @@ async def connect(service, host, port, opts, timeout, caller):
     if not isinstance(target, tuple) or target[0] is ERROR:
         return target
     hoststr, port = target
+    dialled = resolve.connect_host(host, hoststr, parsed.inet.get("family"))
+    if dialled is None:
+        return error(NXDOMAIN)
+    dial, family = dialled
     files = await service.read_files(caller, [p for _, p in parsed.files]) if parsed.files else {}
     cfg = await off_loop_if(config_heavy(parsed, files), parse,   # shared too
                             options.build_tls_config_shared, parsed, "client", files)
@@ -86,12 +91,12 @@ async def connect(service, host, port, opts, timeout, caller):
     if late_error is not None:
         # OTP reads certificate files and sets up framing in the connection
         # process, after the TCP connect: a connect failure is reported first.
-        return await _after_tcp_probe(hoststr, port, to_timeout(timeout), late_error)
+        return await _after_tcp_probe(dial, port, family, to_timeout(timeout), late_error)
     # the caller owns the socket from here: if it goes, so does the connect
     service.add_socket(sock)
     try:
         tls = await sock.establish(transport.open_client(
-            hoststr, port, cfg, timeout=to_timeout(timeout), receiver=sock,
+            dial, port, cfg, timeout=to_timeout(timeout), receiver=sock, family=family,
             local_addr=inet.local_addr(parsed.inet), pause_hello=hello_pause.wants_pause(parsed)))
     except BaseException as exc:
         sock.close_now()

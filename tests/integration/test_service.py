@@ -148,6 +148,20 @@ SCENARIOS = {
     # --- errors before any TLS -------------------------------------------------------
     "econnrefused": "{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L), gen_tcp:close(L), "
                     "Mod:connect(\"localhost\", P, [])",
+    # gen_tcp resolves a name for the socket's family only (inet unless inet6), and
+    # an address string of the other family is no name: nxdomain (bridge.service.resolve)
+    "connect_inet6_name_of_ipv4_host": "Mod:connect(\"localhost\", EchoPort, [inet6, {verify, verify_none}])",
+    "connect_ipv6_string_on_inet": "Mod:connect(\"::1\", EchoPort, [{verify, verify_none}])",
+    "connect_ipv4_string_on_inet6": "Mod:connect(\"127.0.0.1\", EchoPort, [inet6, {verify, verify_none}])",
+    "connect_ipv4_name_to_ipv6_only_server": "Port = pyssl_test_loop:server(Srv ++ [inet6, {ip, {0,0,0,0,0,0,0,1}}], "
+                                             "fun pyssl_test_loop:echo/1), "
+                                             "Mod:connect(\"localhost\", Port, [{verify, verify_none}])",
+    "connect_ipv6_tuple_and_string": "Port = pyssl_test_loop:server(Srv ++ [inet6, {ip, {0,0,0,0,0,0,0,1}}], "
+                                     "fun pyssl_test_loop:echo/1), "
+                                     "[begin {ok, S} = Mod:connect(H, Port, O ++ [{verify, verify_none}, {active, false}]), "
+                                     "ok = Mod:send(S, <<\"v6\">>), {ok, D} = Mod:recv(S, 0, 5000), "
+                                     "{ok, {Ip, _}} = Mod:peername(S), Mod:close(S), {D, Ip} end "
+                                     "|| {H, O} <- [{{0,0,0,0,0,0,0,1}, []}, {\"::1\", [inet6]}]]",
     "bad_verify_option": "Mod:connect(\"localhost\", EchoPort, [{verify, foo}])",
     "bad_depth_option": "Mod:connect(\"localhost\", EchoPort, [{depth, -1}])",
     "sslv3_refused": "Mod:connect(\"localhost\", EchoPort, [{versions, [sslv3]}])",
