@@ -25,6 +25,7 @@ from .base import (
     _opt_error,
 )
 from .parse import ParsedOptions, parse_handshake_options
+from .process import cert_key_pairs
 from .pem import _certs_from_file, _dh_der_to_pem, _dh_pem_from_file, _key_pem_from_file
 from . import groups, sigalgs
 from .sessions import session_config
@@ -49,8 +50,13 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     o = parsed.ssl
     cfg = TLSConfig(role=role)
     _set_protocol(cfg, o, "ciphers" in parsed.given)
-    _set_certificate(cfg, o, file_contents)
-    _set_key(cfg, o, file_contents)
+    pairs = cert_key_pairs(o.get("certs_keys"))
+    if pairs and len(pairs) > 1:
+        # ssl_config:init_certs_keys/3: the pairs replace cert/certfile and key/keyfile
+        cfg.cert_alts = tuple(_cert_alt(conf, o["certs_keys"], file_contents) for conf in pairs)
+    else:
+        _set_certificate(cfg, o, file_contents)
+        _set_key(cfg, o, file_contents)
     _set_trust(cfg, o, file_contents)
     _set_dh(cfg, o, file_contents)
     if role == "client":
@@ -194,6 +200,33 @@ def _set_key(cfg, o: dict, file_contents: dict) -> None:
         if pem is None and cfg.cert_chain:
             raise _decode_error("keyfile", path)
         cfg.key_pem = pem
+
+
+def _cert_alt(conf: dict, certs_keys, file_contents: dict) -> tuple:
+    """One of several ``certs_keys`` pairs as TLSConfig.cert_alts holds it:
+    (chain, key DER, key PEM, password), read as the plain options are
+    (ssl_config:cert_conf/1, key_conf/1: ``cert`` wins over ``certfile``, ``key``
+    over ``keyfile``). A pair whose certfile holds a chain is refused by name: its
+    chain could not be sent (process.certs_keys_unsupported)."""
+    from bridge.tls.config import TLSConfig
+    one = TLSConfig(role="client")
+    sub = {"cert": conf["cert"] if "cert" in conf else None,
+           "certfile": None if "cert" in conf else conf.get("certfile"),
+           "key": conf["key"] if "key" in conf else None,
+           "keyfile": None if "key" in conf else conf.get("keyfile"),
+           "password": conf.get("password", [])}
+    if isinstance(sub["cert"], (bytes, bytearray)):
+        sub["cert"] = [sub["cert"]]
+    for name in ("certfile", "keyfile"):
+        path = _erl_string(sub[name])
+        # file names as parse._files listed them for reading
+        sub[name] = path.encode("utf-8", "surrogateescape") if path else None
+    _set_certificate(one, sub, file_contents)
+    _set_key(one, sub, file_contents)
+    if len(one.cert_chain) != 1 or (one.key_der is None and one.key_pem is None):
+        raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"),
+                                                  (A("certs_keys"), certs_keys)))))
+    return (tuple(one.cert_chain), one.key_der, one.key_pem, one.password)
 
 
 def _set_trust(cfg, o: dict, file_contents: dict) -> None:
