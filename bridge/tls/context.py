@@ -199,6 +199,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # in ciphers) too
     low = (versions[0] in ("tlsv1", "tlsv1.1") or "CCM_8" in (cfg.ciphersuites_13 or "")
            or bool(cfg.dh_pem) or "ADH-" in (cipher_list or "") or "AECDH-" in (cipher_list or ""))
+    if cfg.sigalgs and any(n.endswith(("SHA1", "_sha1")) for n in cfg.sigalgs.split(":")):
+        # the caller's signature_algs allow SHA-1 ({sha, rsa}, ecdsa_sha1...): OpenSSL
+        # offers, signs and verifies SHA-1 signatures at security level 0 only
+        low = True
     pairs = ()
     if cfg.cert_alts:
         try:
