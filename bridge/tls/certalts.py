@@ -190,6 +190,14 @@ def load_pair(index: int, chain: list, key_der, key_pem, password) -> Pair:
     return Pair(index, cert, key, group, curve, key.bits(), _signature(cert))
 
 
+def sha1_signed(der: bytes) -> bool:
+    """The certificate is signed with SHA-1 (False when it does not parse)."""
+    try:
+        return _signature(crypto.load_certificate(crypto.FILETYPE_ASN1, der))[1] == "sha"
+    except crypto.Error:
+        return False
+
+
 @functools.lru_cache(maxsize=32)
 def load_pairs(entries: tuple) -> tuple:
     """``entries``: (chain, key_der, key_pem, password) tuples, in the caller's order.
@@ -349,7 +357,7 @@ class CertChooser:
 
     def __init__(self, conn, cfg):
         self._conn = conn
-        self._cfg = cfg
+        self.cfg = cfg
         self._offer: Optional[Offer] = None
         self._reader = hello.HelloReader(hello.CLIENT_HELLO) if cfg.role == "server" else None
         self._chosen = False
@@ -376,7 +384,9 @@ class CertChooser:
         if self._chosen:
             return True           # a second ClientHello (after a HelloRetryRequest)
         self._chosen = True
-        conn, cfg = self._conn, self._cfg
+        conn, cfg = self._conn, self.cfg
+        if not cfg.cert_alts:
+            return True
         pairs = load_pairs(cfg.cert_alts)
         version = self._VERSIONS.get(conn.get_protocol_version_name(), "tlsv1.2")
         if cfg.role == "server":

@@ -155,7 +155,9 @@ class TLSEngine:
         self._hello: Optional[bytes] = b"" if cfg.role == "server" and cfg.reuse_hook else None
         self._sid_ctx = cfg.session_id_context
         # certs_keys with several pairs: ssl's choice among them, per connection
-        self._chooser = CertChooser(conn, cfg) if cfg.cert_alts else None
+        # (sni_fun may switch to options that hold several)
+        self._chooser = CertChooser(conn, cfg) \
+            if cfg.cert_alts or (cfg.role == "server" and cfg.sni_hook is not None) else None
         # TLS 1.3 early data: a server reads it before the handshake goes on (OpenSSL
         # wants SSL_read_early_data first) and gives it as the first plaintext; a
         # client tells its owner whether the server took what it sent
@@ -345,6 +347,11 @@ class TLSEngine:
     def context_for(cfg: TLSConfig) -> SSL.Context:
         """The (cached) context of another configuration (SNI switches to it)."""
         return CONTEXTS.get(cfg)
+
+    def switched_to(self, cfg: TLSConfig) -> None:
+        """SNI switched the connection to ``cfg``'s context: its pairs are chosen from."""
+        if self._chooser is not None:
+            self._chooser.cfg = cfg
 
     def on_verify(self, ok: int, store) -> int:
         try:

@@ -20,6 +20,7 @@ from .base import (
     _chars,
     _erl_string,
     _is_binary,
+    _is_fun,
     _is_int,
     _is_list,
     _opt_error,
@@ -35,7 +36,7 @@ from .validate import _byte_chars
 _EXTRA = ("log_level", "hibernate_after", "middlebox_comp_mode")
 
 
-def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
+def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict, top: bool = True):
     """Build ``bridge.tls.config.TLSConfig`` once the files named in ``parsed.files``
     have been read on the caller's node.
 
@@ -67,7 +68,27 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     cfg.extra = {k: o[k] for k in _EXTRA if k in o}
     if role == "server":
         cfg.sni_configs = _sni_configs(parsed, file_contents)
+        if top and not _is_fun(o.get("sni_fun")):
+            _sha1_pair(cfg)
     return cfg
+
+
+def _sha1_pair(cfg) -> None:
+    """A TLS 1.3 server's SHA-1-signed certificate is sent only to a client whose
+    schemes allow it (tls_handshake_1_3:select_server_cert_key_pair/7, RFC 8446
+    4.4.2.2); else ssl fails the handshake. libssl looks at the certificate's own
+    signature only when the client sent signature_algorithms_cert, so such a
+    certificate goes the way of several pairs (bridge.tls.certalts), as one pair.
+    Not with SNI switching (the switch replaces the context's certificate) nor with
+    a chain given (a pair has the automatic one)."""
+    if "tlsv1.3" not in cfg.versions or len(cfg.cert_chain) != 1 or cfg.cert_alts \
+            or (cfg.key_der is None and cfg.key_pem is None) or cfg.sni_configs \
+            or cfg.engine != "openssl":
+        return
+    from bridge.tls import certalts
+    if certalts.sha1_signed(cfg.cert_chain[0]):
+        cfg.cert_alts = ((tuple(cfg.cert_chain), cfg.key_der, cfg.key_pem, cfg.password),)
+        cfg.cert_chain, cfg.key_der, cfg.key_pem = [], None, None
 
 
 def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
@@ -280,7 +301,7 @@ def _sni_configs(parsed: ParsedOptions, file_contents: dict) -> dict:
             continue                  # proplists:get_value/2: the first entry wins
         host_parsed = parse_handshake_options(sub, parsed)
         host_parsed.ssl["sni_hosts"] = []
-        out[name] = build_tls_config(host_parsed, "server", file_contents)
+        out[name] = build_tls_config(host_parsed, "server", file_contents, top=False)
     return out
 
 

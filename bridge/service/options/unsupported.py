@@ -74,6 +74,8 @@ _TLSLITE_CANNOT = (
     ("signature_algs", lambda v: isinstance(v, list)),
     ("eccs", lambda v: isinstance(v, list)),
     ("supported_groups", lambda v: not _is_undef(v)),
+    # several pairs are chosen among in OpenSSL's certificate callback
+    ("certs_keys", lambda v: isinstance(v, list) and len(v) > 1),
 )
 
 
