@@ -81,13 +81,10 @@ _SCHEME = {
     0x0809: ("rsa_pss_pss", "sha256"), 0x080A: ("rsa_pss_pss", "sha384"),
     0x080B: ("rsa_pss_pss", "sha512"),
 }
-# the sign part of a scheme that a key of a group signs a handshake with (TLS 1.3:
-# tls_handshake_1_3:select_sign_algo/5; TLS 1.2: the key's hash-sign pairs)
+# the sign part of the schemes a key of a group signs a TLS 1.2 key exchange with
+# (ssl_handshake's filter_hashsigns/5 keeps a suite only when the client offers one)
 _KEY_SIGNS = {"rsa": ("rsa_pss_rsae", "rsa"), "rsa_pss_pss": ("rsa_pss_pss",),
               "ecdsa": ("ecdsa",), "eddsa": ("eddsa",), "dsa": ("dsa",)}
-_KEY_SIGNS_13 = {"rsa": ("rsa_pss_rsae",), "rsa_pss_pss": ("rsa_pss_pss",),
-                 "ecdsa": ("ecdsa",), "eddsa": ("eddsa",)}
-
 _EXT_SIGALGS, _EXT_SIGALGS_CERT = 13, 50
 
 
