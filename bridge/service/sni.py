@@ -58,7 +58,7 @@ class SniFun:
         missing = [p for _, p in parsed.files if p not in files]
         if missing:
             files.update(await self.service.read_files(self.caller, missing))
-        return options.build_tls_config(parsed, "server", files)
+        return options.build_tls_config(parsed, "server", files, top=False)
 
 
 def hook_for(parsed: options.ParsedOptions, service, caller: Pid, files: dict) -> Optional[SniFun]:

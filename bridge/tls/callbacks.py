@@ -63,6 +63,7 @@ def on_servername(conn) -> None:
         return
     if host_cfg is not None:
         conn.set_context(engine.context_for(host_cfg))
+        engine.switched_to(host_cfg)
         if tickets:
             conn.set_options(SSL.OP_NO_TICKET)
 

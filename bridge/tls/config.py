@@ -29,6 +29,9 @@ class TLSConfig:
     key_der: Optional[bytes] = None            # PKCS#8 / traditional DER private key
     key_pem: Optional[bytes] = None            # PEM (possibly encrypted)
     password: Optional[bytes] = None
+    # ssl's certs_keys with several pairs: (chain, key DER, key PEM, password) each, in
+    # the caller's order; the connection's pair is chosen per handshake (bridge.tls.certalts)
+    cert_alts: tuple = ()
     cacerts: list[bytes] = field(default_factory=list)  # DER trust anchors
     dh_pem: Optional[bytes] = None              # PEM DH parameters
     server_name_indication: Optional[str] = None  # client: SNI to send; None = none

@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
-from . import ossl, sessions
+from . import certalts, ossl, sessions
 from .callbacks import install_psk_callbacks, on_keylog, on_servername
 from .config import TLSConfig
 
@@ -30,6 +30,9 @@ _OTP25_SIGALGS = (b"ECDSA+SHA512:ECDSA+SHA384:ECDSA+SHA256:ed25519:ed448:"
                   b"rsa_pss_pss_sha512:rsa_pss_pss_sha384:rsa_pss_pss_sha256:"
                   b"rsa_pss_rsae_sha512:rsa_pss_rsae_sha384:rsa_pss_rsae_sha256:"
                   b"RSA+SHA512:RSA+SHA384:RSA+SHA256")
+# the DHE-DSS suites of ssl:cipher_suites(default, 'tlsv1.2') (OTP 25)
+_OTP25_DSS = ("DHE-DSS-AES256-GCM-SHA384:DHE-DSS-AES256-SHA256:DHE-DSS-AES128-GCM-SHA256:"
+              "DHE-DSS-AES128-SHA256")
 
 
 # A server's DH group when no dh/dhfile is given: ssl then uses its built-in 2048-bit
@@ -105,7 +108,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
             tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.honor_cipher_order,
             cfg.sigalgs, cfg.groups, cfg.keep_secrets, cfg.session_id_context,
-            cfg.early_data is True)
+            cfg.early_data is True, cfg.cert_alts)
 
 
 class ContextCache:
@@ -196,6 +199,23 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # in ciphers) too
     low = (versions[0] in ("tlsv1", "tlsv1.1") or "CCM_8" in (cfg.ciphersuites_13 or "")
            or bool(cfg.dh_pem) or "ADH-" in (cipher_list or "") or "AECDH-" in (cipher_list or ""))
+    if cfg.sigalgs and any(n.endswith(("SHA1", "_sha1")) for n in cfg.sigalgs.split(":")):
+        # the caller's signature_algs allow SHA-1 ({sha, rsa}, ecdsa_sha1...): OpenSSL
+        # offers, signs and verifies SHA-1 signatures at security level 0 only
+        low = True
+    pairs = ()
+    if cfg.cert_alts:
+        try:
+            pairs = certalts.load_pairs(cfg.cert_alts)
+        except certalts.CertAltError as exc:
+            raise ContextError(str(exc)) from None
+    if any(p.group == "dsa" for p in pairs):
+        # a DSA pair: ssl's default suites hold DHE-DSS ones, OpenSSL's DEFAULT none;
+        # and DSA keys as ssl takes them (1024 bits, SHA-1 signed, as
+        # public_key:pkix_test_data/1 makes them) need security level 0
+        low = True
+        if not cipher_list:
+            cipher_list = "DEFAULT:" + _OTP25_DSS
     try:
         if cipher_list:
             ctx.set_cipher_list((cipher_list + (":@SECLEVEL=0" if low else "")).encode())
@@ -237,6 +257,9 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
                 ctx.check_privatekey()
             except SSL.Error as exc:
                 raise ContextError(f"key does not match certificate: {exc}") from None
+    if pairs:
+        # several pairs: none on the context, one per connection (bridge.tls.certalts)
+        ossl.set_cert_cb(ctx)
     # trust
     store = ctx.get_cert_store()
     for der in cfg.cacerts:

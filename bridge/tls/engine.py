@@ -64,6 +64,7 @@ from typing import Optional
 from OpenSSL import SSL, crypto
 
 from . import ossl, sessions
+from .certalts import CertChooser
 from .config import TLSConfig
 from .context import CONTEXTS, config_key
 
@@ -153,6 +154,10 @@ class TLSEngine:
         # ClientHello's session id is in them (see _ask_reuse_hook)
         self._hello: Optional[bytes] = b"" if cfg.role == "server" and cfg.reuse_hook else None
         self._sid_ctx = cfg.session_id_context
+        # certs_keys with several pairs: ssl's choice among them, per connection
+        # (sni_fun may switch to options that hold several)
+        self._chooser = CertChooser(conn, cfg) \
+            if cfg.cert_alts or (cfg.role == "server" and cfg.sni_hook is not None) else None
         # TLS 1.3 early data: a server reads it before the handshake goes on (OpenSSL
         # wants SSL_read_early_data first) and gives it as the first plaintext; a
         # client tells its owner whether the server took what it sent
@@ -343,6 +348,11 @@ class TLSEngine:
         """The (cached) context of another configuration (SNI switches to it)."""
         return CONTEXTS.get(cfg)
 
+    def switched_to(self, cfg: TLSConfig) -> None:
+        """SNI switched the connection to ``cfg``'s context: its pairs are chosen from."""
+        if self._chooser is not None:
+            self._chooser.cfg = cfg
+
     def on_verify(self, ok: int, store) -> int:
         try:
             return self._verify_step(ok, store)
@@ -487,6 +497,8 @@ class TLSEngine:
             self._first_header += data[:5 - len(self._first_header)]
         if self._hello is not None and len(self._hello) < 76:
             self._hello += data[:76 - len(self._hello)]
+        if self._chooser is not None:
+            self._chooser.feed(data)
         self.conn.bio_write(data)
 
     def receive_eof(self) -> None:

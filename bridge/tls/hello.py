@@ -29,6 +29,7 @@ class Hello:
     legacy_version: tuple[int, int]  # the hello's own version field, e.g. (3, 3)
     extensions: bytes               # the extensions' bytes, without their length
     raw: bytes                      # every byte read so far (for the engine)
+    suites: bytes = b""             # a ClientHello's cipher suites (2 bytes each)
 
 
 class HelloReader:
@@ -73,8 +74,11 @@ def _parse(msg_type: int, body: bytes, raw: bytes) -> Hello:
         version = (body[0], body[1])
         pos = 2 + 32
         pos += 1 + body[pos]                                     # session id
+        suites = b""
         if msg_type == CLIENT_HELLO:
-            pos += 2 + int.from_bytes(body[pos:pos + 2], "big")  # cipher suites
+            n = int.from_bytes(body[pos:pos + 2], "big")
+            suites = body[pos + 2:pos + 2 + n]
+            pos += 2 + n                                         # cipher suites
             pos += 1 + body[pos]                                 # compression methods
         else:
             pos += 2 + 1                                         # suite, compression
@@ -86,4 +90,4 @@ def _parse(msg_type: int, body: bytes, raw: bytes) -> Hello:
     if len(body) >= pos + 2:
         n = int.from_bytes(body[pos:pos + 2], "big")
         exts = body[pos + 2:pos + 2 + n]
-    return Hello(msg_type, version, exts, raw)
+    return Hello(msg_type, version, exts, raw, suites)

@@ -395,3 +395,52 @@ def read_early_data(conn: SSL.Connection) -> tuple[str, bytes]:
     if _lib.SSL_get_error(conn._ssl, r) == _lib.SSL_ERROR_WANT_READ:
         return "want", b""
     return "error", b""
+
+
+# ---- certificate choice (ssl's certs_keys; bridge.tls.certalts) ---------------------------
+
+# SSL* (as an int) -> the object whose on_cert(ssl) installs the connection's certificate
+_CERT_CHOOSERS: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+
+
+@_ffi.callback("int (*)(SSL *, void *)")
+def _cert_cb(ssl, arg):
+    owner = _CERT_CHOOSERS.get(int(_ffi.cast("uintptr_t", ssl)))
+    if owner is None:
+        return 1                  # nobody to choose: the connection goes on without one
+    try:
+        return 1 if owner.on_cert() else 0
+    except Exception:             # a failure here is the handshake's, not the bridge's
+        return 0
+
+
+def set_cert_cb(ctx: SSL.Context) -> None:
+    """The context asks for its certificate per connection (``SSL_CTX_set_cert_cb``:
+    a server after the ClientHello, a client on a certificate request)."""
+    _lib.SSL_CTX_set_cert_cb(ctx._context, _cert_cb, _ffi.NULL)
+
+
+def choose_cert_with(conn: SSL.Connection, owner) -> None:
+    """``owner.on_cert() -> bool`` answers the certificate callback for ``conn``."""
+    _CERT_CHOOSERS[int(_ffi.cast("uintptr_t", conn._ssl))] = owner
+
+
+def use_cert_key(conn: SSL.Connection, cert, key) -> bool:
+    """Install a certificate and its key on one connection (``SSL_use_certificate``,
+    ``SSL_use_PrivateKey``; pyOpenSSL X509/PKey objects)."""
+    ok = _lib.SSL_use_certificate(conn._ssl, cert._x509) == 1 \
+        and _lib.SSL_use_PrivateKey(conn._ssl, key._pkey) == 1
+    if not ok:
+        _lib.ERR_clear_error()
+    return ok
+
+
+def suite_names(conn: SSL.Connection, codes: list) -> list:
+    """The OpenSSL names of suites given by their 2-byte codes (``SSL_CIPHER_find``);
+    codes OpenSSL does not know are left out."""
+    out = []
+    for code in codes:
+        c = _lib.SSL_CIPHER_find(conn._ssl, code)
+        if c != _ffi.NULL:
+            out.append(_ffi.string(_lib.SSL_CIPHER_get_name(c)).decode())
+    return out

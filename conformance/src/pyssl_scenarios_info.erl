@@ -341,17 +341,43 @@ certs_keys() ->
                                (E) -> E end,
                             fun(S) -> Mod:connection_information(S, [protocol]) end)
         end),
-     {certs_keys_two_pairs,
+     mk(options, certs_keys_two_pairs,
+        fun(Mod) ->
+                case Mod:listen(0, [{certs_keys, [pair(server), der_pair(server)]}, cacert(server)]) of
+                    {ok, L} -> Mod:close(L), ok;
+                    Other -> Other
+                end
+        end),
+     %% several key types: ssl takes ECDSA before RSA whatever the list's order
+     %% (ssl_config:init_certs_keys/3, ssl_certificate:available_cert_key_pairs/2)
+     mk(options, certs_keys_server_picks_ecdsa, certs_keys_pick(['tlsv1.2'])),
+     mk(options, certs_keys_server_picks_ecdsa_tls13, certs_keys_pick(['tlsv1.3'])),
+     {certs_keys_pair_with_chain,
       fun(Mod) ->
-              case Mod:listen(0, [{certs_keys, [pair(server), der_pair(server)]}, cacert(server)]) of
-                  {ok, L} -> Mod:close(L), ok;
-                  Other -> Other
-              end
+              Leaf = pyssl_certs:der(rsa, server),
+              #{key := Key} = der_pair(server),
+              Mod:listen(0, [{certs_keys, [#{cert => [Leaf, Leaf], key => Key}, der_pair(server)]}])
       end,
       #{area => options,
         known_difference =>
-            "ssl chooses among several certs_keys pairs the first that fits the peer's "
-            "signature algorithms and suites (ssl_handshake:select_own_cert); libssl keeps "
-            "one certificate per key type and chooses by its own rule, and the bindings "
-            "have neither SSL_CTX_set_cert_cb nor SSL_CTX_add1_chain_cert: several pairs "
-            "are refused by name (not_supported_by_pyssl), one pair works as in ssl"}}].
+            "a pair's own chain certificates among several pairs: ssl sends them with "
+            "that pair; libssl has one set of extra chain certificates per context and "
+            "the bindings lack SSL_add1_chain_cert, so such pairs are refused by name "
+            "(not_supported_by_pyssl); pairs given without a chain are sent with the "
+            "chain built from cacerts, as ssl does"}}].
+
+ec_der_pair(Role) ->
+    {ok, KeyPem} = file:read_file(pyssl_certs:file(ecdsa, Role, keyfile)),
+    [{KeyType, KeyDer, not_encrypted}] = public_key:pem_decode(KeyPem),
+    #{cert => pyssl_certs:der(ecdsa, Role), key => {KeyType, KeyDer}}.
+
+certs_keys_pick(Versions) ->
+    fun(Mod) ->
+            with_client(Mod, [{certs_keys, [der_pair(server), ec_der_pair(server)]},
+                              {versions, Versions}, cacert(server)],
+                        [{verify, verify_none}, {versions, Versions}],
+                        fun(T) -> Mod:connection_information(T, [protocol]) end,
+                        fun({ok, C}) -> R = ssl:peercert(C), _ = ssl:recv(C, 0, ?T),
+                                        R =:= {ok, pyssl_certs:der(ecdsa, server)};
+                           (E) -> E end)
+    end.

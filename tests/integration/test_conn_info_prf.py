@@ -11,6 +11,8 @@ prf: both ends of one connection (pyssl on one, ssl on the other) must derive th
 same bytes; the errors are ssl's (tls_dtls_connection:handle_call/4's catch). The
 PRF itself is also checked against OTP's tls_v1:prf/5 directly.
 """
+from pathlib import Path
+
 import pytest
 from sslcompare import same
 
@@ -278,8 +280,9 @@ def test_sni_fun_versions(env):
 @pytest.mark.parametrize("form", ["files", "ders"])
 def test_certs_keys_single_pair(env, form):
     """One certs_keys pair is the server's certificate and key, as in ssl (given as
-    files or as DER, and winning over certfile/keyfile); several pairs are refused by
-    name (ssl chooses the first that fits the peer, libssl by its own rule)."""
+    files or as DER, and winning over certfile/keyfile); several pairs that carry
+    their own chain certificates are refused by name (the bindings cannot give a
+    pair its own chain)."""
     node, pki = env
     pair = (f'#{{certfile => "{pki.server.cert_path}", keyfile => "{pki.server.key_path}"}}'
             if form == "files" else
@@ -301,6 +304,96 @@ def test_certs_keys_single_pair(env, form):
     assert same(node, body) == (Atom("ok"), True)
     two = f"""Mod:listen(0, [{{certs_keys, [{pair}, {pair}]}}])"""
     r = node.eval("pyssl:" + two.split("Mod:", 1)[1])
+    assert r[0] == Atom("ok")
+    node.eval("pyssl:close(element(2, pyssl:" + two.split("Mod:", 1)[1] + "))")
+
+
+# Chains(KeyConf): a public_key:pkix_test_data/1 server and client chain of one key
+# type (root, intermediate, peer), as ssl_api_SUITE's eddsa/ecdsa_cert_chains/0;
+# Pair(Conf): its #{cert, key} map and trusted certificates
+_CHAINS = """
+    Chains = fun(K) -> C = [{key, K}, {digest, sha256}],
+                 public_key:pkix_test_data(#{server_chain => #{root => C, intermediates => [C], peer => C},
+                                             client_chain => #{root => C, intermediates => [C], peer => C}}) end,
+    Pair = fun(Opts) -> {#{cert => proplists:get_value(cert, Opts), key => proplists:get_value(key, Opts)},
+                         proplists:get_value(cacerts, Opts)} end,
+    Ed = Chains({namedCurve, ed25519}), Ec = Chains({namedCurve, secp256r1}), Rsa = Chains({rsa, 2048, 65537}),
+    Sides = fun(Chs) -> lists:unzip([Pair(maps:get(Side, Ch)) || Ch <- Chs, Side <- [server_config]]) end,
+    CSides = fun(Chs) -> lists:unzip([Pair(maps:get(Side, Ch)) || Ch <- Chs, Side <- [client_config]]) end,
+    Name = fun(Der, Chs) -> hd([N || {N, Ch} <- Chs, Side <- [server_config, client_config],
+                                     proplists:get_value(cert, maps:get(Side, Ch)) =:= Der] ++ [other]) end,
+"""
+
+
+def _select_body(role: str, server_chains: str, client_chains: str, versions: str, extra="") -> str:
+    """Which certificate each end shows when both hold several certs_keys pairs
+    (ssl_api_SUITE's select_best_cert/selected_peer), with ``Mod`` on ``role``'s end
+    and ssl on the other: {ServerSaw, ClientSaw, Protocol} by key name."""
+    sm, cm = ("Mod", "ssl") if role == "server" else ("ssl", "Mod")
+    return _CHAINS + f"""
+    All = [{{ed, Ed}}, {{ec, Ec}}, {{rsa, Rsa}}],
+    {{SPairs, SCA}} = Sides({server_chains}), {{CPairs, CCA}} = CSides({client_chains}),
+    Common = [{{verify, verify_peer}}, {{versions, {versions}}}, {{active, false}}{extra}],
+    {{ok, L}} = {sm}:listen(0, [{{certs_keys, SPairs}}, {{cacerts, lists:append(SCA)}},
+                               {{fail_if_no_peer_cert, true}} | Common]),
+    {{ok, {{_, Port}}}} = {sm}:sockname(L), Me = self(),
+    Srv = spawn(fun() -> {{ok, T}} = {sm}:transport_accept(L),
+                         Me ! {{srv, case {sm}:handshake(T, 5000) of
+                                        {{ok, S}} -> {{ok, P}} = {sm}:peercert(S), Name(P, All);
+                                        E -> E end}},
+                         receive stop -> ok end end),
+    R = case {cm}:connect("localhost", Port, [{{certs_keys, CPairs}}, {{cacerts, lists:append(CCA)}},
+                                               {{server_name_indication, disable}} | Common], 5000) of
+            {{ok, C}} -> {{ok, P}} = {cm}:peercert(C),
+                       {{ok, [{{protocol, V}}]}} = {cm}:connection_information(C, [protocol]),
+                       SSaw = receive {{srv, X}} -> X end, {cm}:close(C), {{SSaw, Name(P, All), V}};
+            E -> {{receive {{srv, X}} -> X end, E}}
+        end,
+    Srv ! stop, {sm}:close(L), R"""
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+@pytest.mark.parametrize("versions,expect", [
+    # TLS 1.3 takes an EdDSA pair before an ECDSA one, whatever the list's order
+    ("['tlsv1.3', 'tlsv1.2']", (Atom("ed"), Atom("ed"), Atom("tlsv1.3"))),
+    # TLS 1.2: ssl uses no EdDSA pair
+    ("['tlsv1.2']", (Atom("ec"), Atom("ec"), Atom("tlsv1.2"))),
+])
+def test_certs_keys_select_best(env, role, versions, expect):
+    """Several certs_keys pairs: each end shows the pair ssl would choose for the
+    version (ssl_api_SUITE select_best_cert), with pyssl as server and as client."""
+    node, _pki = env
+    assert same(node, _select_body(role, "[Ec, Ed]", "[Ec, Ed]", versions)) == expect
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_certs_keys_select_rsa_and_ecdsa_tls12(env, role):
+    """TLS 1.2 with RSA and ECDSA pairs: ECDSA goes first, RSA listed first or not."""
+    node, _pki = env
+    assert same(node, _select_body(role, "[Rsa, Ec]", "[Rsa, Ec]", "['tlsv1.2']")) \
+        == (Atom("ec"), Atom("ec"), Atom("tlsv1.2"))
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_certs_keys_select_by_peer_schemes(env, role):
+    """A pair the peer's signature_algs leave out is passed over: a TLS 1.2 server
+    takes its RSA pair when the client offers RSA signatures only (no ECDSA suite
+    is left for the ECDSA pair)."""
+    node, _pki = env
+    extra = ", {signature_algs, [{sha256, rsa}]}"
+    assert same(node, _select_body(role, "[Ec, Rsa]", "[Rsa]", "['tlsv1.2']", extra)) \
+        == (Atom("rsa"), Atom("rsa"), Atom("tlsv1.2"))
+
+
+def test_certs_keys_pair_with_chain_refused(env):
+    """A pair among several that brings its own chain certificates is refused by
+    name: the chain could not be sent with that pair alone."""
+    node, _pki = env
+    body = _CHAINS + """
+    {[P1, P2], _} = Sides([Ec, Ed]),
+    #{cert := C1} = P1,
+    pyssl:listen(0, [{certs_keys, [P1#{cert => [C1, C1]}, P2]}])"""
+    r = node.eval("(fun() -> " + body + " end)()")
     assert r[0] == Atom("error") and r[1][1][0] == Atom("not_supported_by_pyssl")
     assert r[1][1][1][0] == Atom("certs_keys")
 
@@ -319,3 +412,94 @@ def test_connection_information_handshake_continue_options(env):
     Mod:close(S2), ssl:close(L), R"""
     ok, items = same(node, body)
     assert ok == Atom("ok") and (Atom("log_level"), Atom("error")) in items
+
+
+def test_certs_keys_pair_certfile_with_chain_refused(env, tmp_path):
+    """A pair among several whose certfile holds a chain is refused by name once
+    the file is read (its chain could not be sent with that pair alone)."""
+    node, pki = env
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(Path(pki.server.cert_path).read_bytes() + Path(pki.ca.cert_path).read_bytes())
+    pair = f'#{{certfile => "{chain}", keyfile => "{pki.server.key_path}"}}'
+    r = node.eval(f"""(fun() -> {{ok, L}} = ssl:listen(0, [{{certfile, "{pki.server.cert_path}"}},
+                                                       {{keyfile, "{pki.server.key_path}"}}]),
+                              {{ok, {{_, P}}}} = ssl:sockname(L),
+                              R = pyssl:connect("localhost", P, [{{certs_keys, [{pair}, {pair}]}}], 5000),
+                              ssl:close(L), R end)()""")
+    assert r[0] == Atom("error") and r[1][1][0] == Atom("not_supported_by_pyssl")
+    assert r[1][1][1][0] == Atom("certs_keys")
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_certs_keys_key_of_other_pair(env, role):
+    """A pair whose key is not its certificate's: ssl takes the options and fails
+    the handshake; pyssl fails it too (an Erlang error, the bridge goes on)."""
+    node, _pki = env
+    sm, cm = ("pyssl", "ssl") if role == "server" else ("ssl", "pyssl")
+    body = _CHAINS + f"""
+    {{[P1, #{{key := K2}} = P2], CA}} = Sides([Ec, Ed]),
+    {{_, CCA}} = CSides([Ec, Ed]),
+    Bad = [{{certs_keys, [P1#{{key => K2}}, P2]}}],
+    Good = [{{certs_keys, [P1, P2]}}],
+    {{SOpts, COpts}} = case {role} of server -> {{Bad, Good}}; client -> {{Good, Bad}} end,
+    {{ok, L}} = {sm}:listen(0, [{{active, false}}, {{cacerts, lists:append(CA)}}, {{versions, ['tlsv1.2']}},
+                               {{verify, verify_peer}}, {{fail_if_no_peer_cert, true}} | SOpts]),
+    {{ok, {{_, Port}}}} = {sm}:sockname(L), Me = self(),
+    spawn(fun() -> {{ok, T}} = {sm}:transport_accept(L), Me ! {{srv, {sm}:handshake(T, 5000)}} end),
+    C = {cm}:connect("localhost", Port, [{{active, false}}, {{verify, verify_none}}, {{versions, ['tlsv1.2']}},
+                                         {{cacerts, lists:append(CCA)}} | COpts], 5000),
+    S = receive {{srv, X}} -> X after 6000 -> {{error, no_connection}} end,
+    {sm}:close(L),
+    {{element(1, S), element(1, C)}}"""
+    assert Atom("error") in node.eval("(fun() -> " + body + " end)()")
+
+
+_SHA1_13 = ("[ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, eddsa_ed25519]",
+            "[ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, eddsa_ed25519, ecdsa_sha1]")
+_SHA1_12 = ("[{sha256, ecdsa}, {sha256, rsa}]", "[{sha256, ecdsa}, {sha256, rsa}, {sha, ecdsa}]")
+
+
+def _sha1_body(role: str, version: str, client_algs: str, server_algs: str) -> str:
+    """A SHA-1-signed ECDSA chain on both ends (ssl_api_SUITE select_sha1_cert):
+    {ServerResult, ClientResult} with ``Mod`` on ``role``'s end."""
+    sm, cm = ("Mod", "ssl") if role == "server" else ("ssl", "Mod")
+    return f"""
+    C = [{{digest, sha}}, {{key, {{namedCurve, secp256r1}}}}],
+    #{{server_config := SO, client_config := CO}} =
+        public_key:pkix_test_data(#{{server_chain => #{{root => C, intermediates => [C], peer => C}},
+                                    client_chain => #{{root => C, intermediates => [C], peer => C}}}}),
+    {{ok, L}} = {sm}:listen(0, [{{active, false}}, {{versions, ['{version}']}},
+                               {{signature_algs, {server_algs}}} | SO]),
+    {{ok, {{_, Port}}}} = {sm}:sockname(L), Me = self(),
+    spawn(fun() -> {{ok, T}} = {sm}:transport_accept(L), Me ! {{srv, {sm}:handshake(T, 5000)}} end),
+    R = {cm}:connect("localhost", Port, [{{active, false}}, {{verify, verify_peer}}, {{versions, ['{version}']}},
+                                         {{server_name_indication, disable}},
+                                         {{signature_algs, {client_algs}}} | CO], 5000),
+    S = receive {{srv, X}} -> X end,
+    {sm}:close(L),
+    case {{S, R}} of
+        {{{{ok, _}}, {{ok, _}}}} -> ok;
+        {{{{error, E1}}, {{error, E2}}}} -> {{E1, E2}};
+        Other -> Other
+    end"""
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_sha1_cert_tls12(env, role):
+    """TLS 1.2, a SHA-1-signed chain, signature_algs naming {sha, ecdsa} on both
+    ends: the handshake succeeds as in ssl (OpenSSL at security level 0)."""
+    node, _pki = env
+    assert same(node, _sha1_body(role, "tlsv1.2", _SHA1_12[1], _SHA1_12[1])) == Atom("ok")
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_sha1_cert_tls13_server(env, allowed):
+    """A TLS 1.3 server sends its SHA-1-signed certificate only to a client whose
+    schemes allow it, else handshake_failure, as ssl's
+    (tls_handshake_1_3:select_server_cert_key_pair/7)."""
+    node, _pki = env
+    r = same(node, _sha1_body("server", "tlsv1.3", _SHA1_13[allowed], _SHA1_13[1]))
+    if allowed:
+        assert r == Atom("ok")
+    else:
+        assert r[0][1][0] == Atom("handshake_failure")

@@ -21,7 +21,7 @@ from .base import (
     _is_int,
 )
 from .expand import _expand_options, _proplists_expand
-from .process import _add_missing, _process_options
+from .process import _add_missing, _process_options, cert_key_pairs
 from .sockopts import (
     _PACKETS,
     EMULATED_OPTIONS,
@@ -83,6 +83,13 @@ def _files(omap: dict) -> list:
             out.append((name, _erl_string(v)))
         elif v.__class__ is LongPath:
             out.append((name, v))
+    # several certs_keys pairs: each pair's files (one pair was lifted into the plain options)
+    pairs = cert_key_pairs(omap.get("certs_keys"))
+    for conf in (pairs if pairs and len(pairs) > 1 else ()):
+        for name in ("certfile", "keyfile"):
+            path = _erl_string(conf[name]) if name in conf and conf[name] else None
+            if path:
+                out.append((name, path))
     # the certificates of sni_hosts entries are read with the listen socket's own
     for _host, sub in omap.get("sni_hosts") or []:
         for o in sub:

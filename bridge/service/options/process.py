@@ -247,19 +247,42 @@ def opt_certs_keys(k, v, omap, env):
         opt_default(k, v, omap, env)
 
 
+def cert_key_pairs(v):
+    """The ``#{cert|certfile, key|keyfile, password}`` maps of a ``certs_keys``, by
+    name, or None when one is not such a map (ssl_config:cert_key_pair/3 has no
+    clause for it)."""
+    if not isinstance(v, list) or not v:
+        return None
+    out = []
+    for entry in v:
+        if not isinstance(entry, dict):
+            return None
+        conf = {key.name: val for key, val in entry.items() if isinstance(key, Atom)}
+        if not ("key" in conf or "keyfile" in conf) or not ("cert" in conf or "certfile" in conf):
+            return None
+        out.append(conf)
+    return out
+
+
+def certs_keys_unsupported(v) -> bool:
+    """A ``certs_keys`` the bridge refuses by name. One pair takes the place of the
+    plain options (lift_certs_keys). Several are chosen among per connection as ssl
+    does (bridge.tls.certalts), each served with the chain OpenSSL builds from the
+    trusted certificates: a pair's own chain certificates (a ``cert`` list of more
+    than one) would need SSL_add1_chain_cert, which the bindings lack (a
+    ``certfile`` holding a chain is refused when read: tls_config)."""
+    pairs = cert_key_pairs(v)
+    if pairs is None:
+        return True
+    if len(pairs) == 1:
+        return False
+    return any(isinstance(c.get("cert"), list) and len(c["cert"]) > 1 for c in pairs)
+
+
 def single_cert_key(v):
-    """The one ``#{cert|certfile, key|keyfile, password}`` map of a ``certs_keys`` the
-    bridge takes, by name, or None. Several pairs are ssl's choice among them
-    (ssl_config:init_certs_keys/3, then the first that fits the peer's
-    signature algorithms and suites, ssl_handshake:select_own_cert): libssl keeps
-    one certificate per key type and chooses by its own rule, and the bindings have
-    neither SSL_CTX_set_cert_cb nor SSL_CTX_add1_chain_cert to do it ssl's way."""
-    if not isinstance(v, list) or len(v) != 1 or not isinstance(v[0], dict):
-        return None
-    conf = {key.name: val for key, val in v[0].items() if isinstance(key, Atom)}
-    if not ("key" in conf or "keyfile" in conf) or not ("cert" in conf or "certfile" in conf):
-        return None
-    return conf
+    """The one pair of a single-pair ``certs_keys``, or None."""
+    pairs = cert_key_pairs(v)
+    return pairs[0] if pairs is not None and len(pairs) == 1 else None
 
 
 def lift_certs_keys(omap: dict) -> None:

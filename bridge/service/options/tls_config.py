@@ -20,11 +20,13 @@ from .base import (
     _chars,
     _erl_string,
     _is_binary,
+    _is_fun,
     _is_int,
     _is_list,
     _opt_error,
 )
 from .parse import ParsedOptions, parse_handshake_options
+from .process import cert_key_pairs
 from .pem import _certs_from_file, _dh_der_to_pem, _dh_pem_from_file, _key_pem_from_file
 from . import groups, sigalgs
 from .sessions import session_config
@@ -34,7 +36,7 @@ from .validate import _byte_chars
 _EXTRA = ("log_level", "hibernate_after", "middlebox_comp_mode")
 
 
-def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
+def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict, top: bool = True):
     """Build ``bridge.tls.config.TLSConfig`` once the files named in ``parsed.files``
     have been read on the caller's node.
 
@@ -49,8 +51,13 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     o = parsed.ssl
     cfg = TLSConfig(role=role)
     _set_protocol(cfg, o, "ciphers" in parsed.given)
-    _set_certificate(cfg, o, file_contents)
-    _set_key(cfg, o, file_contents)
+    pairs = cert_key_pairs(o.get("certs_keys"))
+    if pairs and len(pairs) > 1:
+        # ssl_config:init_certs_keys/3: the pairs replace cert/certfile and key/keyfile
+        cfg.cert_alts = tuple(_cert_alt(conf, o["certs_keys"], file_contents) for conf in pairs)
+    else:
+        _set_certificate(cfg, o, file_contents)
+        _set_key(cfg, o, file_contents)
     _set_trust(cfg, o, file_contents)
     _set_dh(cfg, o, file_contents)
     if role == "client":
@@ -61,7 +68,27 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict):
     cfg.extra = {k: o[k] for k in _EXTRA if k in o}
     if role == "server":
         cfg.sni_configs = _sni_configs(parsed, file_contents)
+        if top and not _is_fun(o.get("sni_fun")):
+            _sha1_pair(cfg)
     return cfg
+
+
+def _sha1_pair(cfg) -> None:
+    """A TLS 1.3 server's SHA-1-signed certificate is sent only to a client whose
+    schemes allow it (tls_handshake_1_3:select_server_cert_key_pair/7, RFC 8446
+    4.4.2.2); else ssl fails the handshake. libssl looks at the certificate's own
+    signature only when the client sent signature_algorithms_cert, so such a
+    certificate goes the way of several pairs (bridge.tls.certalts), as one pair.
+    Not with SNI switching (the switch replaces the context's certificate) nor with
+    a chain given (a pair has the automatic one)."""
+    if "tlsv1.3" not in cfg.versions or len(cfg.cert_chain) != 1 or cfg.cert_alts \
+            or (cfg.key_der is None and cfg.key_pem is None) or cfg.sni_configs \
+            or cfg.engine != "openssl":
+        return
+    from bridge.tls import certalts
+    if certalts.sha1_signed(cfg.cert_chain[0]):
+        cfg.cert_alts = ((tuple(cfg.cert_chain), cfg.key_der, cfg.key_pem, cfg.password),)
+        cfg.cert_chain, cfg.key_der, cfg.key_pem = [], None, None
 
 
 def _set_protocol(cfg, o: dict, ciphers_given: bool) -> None:
@@ -196,6 +223,33 @@ def _set_key(cfg, o: dict, file_contents: dict) -> None:
         cfg.key_pem = pem
 
 
+def _cert_alt(conf: dict, certs_keys, file_contents: dict) -> tuple:
+    """One of several ``certs_keys`` pairs as TLSConfig.cert_alts holds it:
+    (chain, key DER, key PEM, password), read as the plain options are
+    (ssl_config:cert_conf/1, key_conf/1: ``cert`` wins over ``certfile``, ``key``
+    over ``keyfile``). A pair whose certfile holds a chain is refused by name: its
+    chain could not be sent (process.certs_keys_unsupported)."""
+    from bridge.tls.config import TLSConfig
+    one = TLSConfig(role="client")
+    sub = {"cert": conf["cert"] if "cert" in conf else None,
+           "certfile": None if "cert" in conf else conf.get("certfile"),
+           "key": conf["key"] if "key" in conf else None,
+           "keyfile": None if "key" in conf else conf.get("keyfile"),
+           "password": conf.get("password", [])}
+    if isinstance(sub["cert"], (bytes, bytearray)):
+        sub["cert"] = [sub["cert"]]
+    for name in ("certfile", "keyfile"):
+        path = _erl_string(sub[name])
+        # file names as parse._files listed them for reading
+        sub[name] = path.encode("utf-8", "surrogateescape") if path else None
+    _set_certificate(one, sub, file_contents)
+    _set_key(one, sub, file_contents)
+    if len(one.cert_chain) != 1 or (one.key_der is None and one.key_pem is None):
+        raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"),
+                                                  (A("certs_keys"), certs_keys)))))
+    return (tuple(one.cert_chain), one.key_der, one.key_pem, one.password)
+
+
 def _set_trust(cfg, o: dict, file_contents: dict) -> None:
     """The trust anchors: ``cacerts`` or ``cacertfile``."""
     cacerts = o.get("cacerts")
@@ -247,7 +301,7 @@ def _sni_configs(parsed: ParsedOptions, file_contents: dict) -> dict:
             continue                  # proplists:get_value/2: the first entry wins
         host_parsed = parse_handshake_options(sub, parsed)
         host_parsed.ssl["sni_hosts"] = []
-        out[name] = build_tls_config(host_parsed, "server", file_contents)
+        out[name] = build_tls_config(host_parsed, "server", file_contents, top=False)
     return out
 
 

@@ -8,7 +8,7 @@ from .base import _ERROR, _OPTIONS, A, SslOptionError, _is, _is_fun, _is_undef
 from bridge.service import ciphers
 
 from . import groups, sigalgs
-from .process import single_cert_key
+from .process import certs_keys_unsupported
 from .sessions import use_ticket_unsupported
 
 def user_transport(omap: dict):
@@ -74,6 +74,8 @@ _TLSLITE_CANNOT = (
     ("signature_algs", lambda v: isinstance(v, list)),
     ("eccs", lambda v: isinstance(v, list)),
     ("supported_groups", lambda v: not _is_undef(v)),
+    # several pairs are chosen among in OpenSSL's certificate callback
+    ("certs_keys", lambda v: isinstance(v, list) and len(v) > 1),
 )
 
 
@@ -120,8 +122,8 @@ def _unsupported(omap: dict, given: dict, role: str):
         # (SSL_OP_CIPHER_SERVER_PREFERENCE drives both; there is no option for curves alone)
         refuse("honor_ecc_order", True)
     if "certs_keys" in given and not _is_undef(omap.get("certs_keys")) \
-            and single_cert_key(omap.get("certs_keys")) is None:
-        refuse("certs_keys", given["certs_keys"])        # see process.single_cert_key
+            and certs_keys_unsupported(omap.get("certs_keys")):
+        refuse("certs_keys", given["certs_keys"])        # see process.certs_keys_unsupported
     if role == "client" and "max_fragment_length" in given \
             and isinstance(omap.get("max_fragment_length"), int):
         # a client asks with SSL_CTX_set_tlsext_max_fragment_length, which the
