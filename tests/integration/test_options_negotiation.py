@@ -413,3 +413,12 @@ def test_sni_host_without_versions_keeps_the_listen_sockets(env):
     res = _server_side(node, "[{sni_hosts, [{\"localhost\", Srv}]}]",
                        "[{server_name_indication, \"localhost\"}, {verify, verify_none}]")
     assert dict(res[0])[A("protocol")] == A("tlsv1.3")
+
+
+@pytest.mark.parametrize("versions", ["[foo]", "['tlsv1.3', 'tlsv1.1']", "'tlsv1.2'", "['tlsv1.2', 'tlsv1.1']"])
+def test_sni_hosts_versions_checked_as_ssl(env, versions):
+    """An sni_hosts entry's versions go through ssl:validate_versions/2 at listen."""
+    _, node = env
+    same(node, f"""try Mod:listen(0, [{{sni_hosts, [{{"localhost", [{{versions, {versions}}}]}}]}}]) of
+                       {{ok, L}} -> Mod:close(L), ok; E -> E
+                   catch C:R -> {{C, R}} end""")
