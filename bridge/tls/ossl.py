@@ -166,10 +166,21 @@ _KEY_KINDS = {crypto.TYPE_RSA: "rsa", crypto.TYPE_EC: "ec", crypto.TYPE_DSA: "ds
               912: "rsa_pss", 1087: "ed25519", 1088: "ed448"}   # EVP_PKEY_RSA_PSS, _ED25519, _ED448
 
 
+# the key of a context's certificate, by context (own_key)
+_OWN_KEYS: "weakref.WeakKeyDictionary[SSL.Context, object]" = weakref.WeakKeyDictionary()
+
+
 def own_key(conn: SSL.Connection):
     """(kind, bits, EC curve name) of the certificate the connection would send
-    (SSL_get_certificate), None without one, "unknown" if unreadable."""
-    cert = conn.get_certificate()
+    (its context's: SSL_get_certificate), None without one, "unknown" if unreadable."""
+    ctx = conn.get_context()
+    key = _OWN_KEYS.get(ctx, _OWN_KEYS)
+    if key is _OWN_KEYS:
+        key = _OWN_KEYS[ctx] = _key_of(conn.get_certificate())
+    return key
+
+
+def _key_of(cert):
     if cert is None:
         return None
     try:
