@@ -11,10 +11,10 @@ in OpenSSL's servername callback, which runs for every ClientHello after the
 version is chosen and before the suite, the group and the signature scheme are,
 and makes OpenSSL send 71 itself when this says so (bridge.tls.callbacks).
 
-Only hellos libssl fails as well are judged (no shared suite, scheme or group):
-where OpenSSL would go on, so does pyssl, even if ssl would not (ssl also checks
-the signature on its own certificate against the client's list, which OpenSSL
-does not). The OTP functions reproduced are named at each rule:
+Hellos libssl fails as well are judged (no shared suite, scheme or group), and one
+it takes (below); where a rule cannot be judged from what is known (a scheme or group
+name not in the tables, a key not read), pyssl goes on. The OTP functions reproduced
+are named at each rule:
 
 TLS 1.3, ``tls_handshake_1_3:do_start/2``:
   * ``select_cipher_suite/3``: no TLS 1.3 suite in common -> no_suitable_cipher
@@ -25,7 +25,11 @@ TLS 1.3, ``tls_handshake_1_3:do_start/2``:
 TLS 1.2 and older, ``tls_handshake:handle_client_hello/5``: no suite left of the
   client's after ``ssl_handshake:available_suites/5`` keeps the server's own ones
   for the version, the certificate's key (``ssl_cipher:filter/3``) and the
-  signature schemes both sides have (``filter_hashsigns/5``) -> no_suitable_ciphers
+  signature schemes both sides have (``filter_hashsigns/5``) -> no_suitable_ciphers;
+  TLS 1.2, ``ssl_handshake:select_hashsign/5``: the client's signature_algorithms
+  (signature_algorithms_cert if sent) lack the scheme the server's certificate is
+  signed with -> no_suitable_signature_algorithm. This one libssl does not check: it
+  is the one rule where pyssl refuses a hello OpenSSL would take, as ssl refuses it.
 """
 from __future__ import annotations
 
@@ -107,8 +111,8 @@ def _usable_in(proto: str, version: str) -> bool:
 
 
 def _signs(key: tuple, code: int, tls13: bool) -> bool:
-    """Whether the server's key (kind, size in bits, EC curve name) signs with ``code``."""
-    kind, bits, curve = key
+    """Whether the server's key (kind, size in bits, EC curve name, ...) signs with ``code``."""
+    kind, bits, curve = key[:3]
     if tls13:
         if kind == "rsa":
             ok = code in (0x0804, 0x0805, 0x0806)
@@ -125,19 +129,38 @@ def _signs(key: tuple, code: int, tls13: bool) -> bool:
     return ok
 
 
+# the scheme codes a certificate signed with (hash, sign) is covered by in a TLS 1.2
+# signature_algorithms list (ssl_cipher:is_supported_sign/2: PKCS#1 v1.5 or RSAE-PSS
+# with the hash for RSA) and in signature_algorithms_cert (is_supported_sign/4: the same
+# hash and sign, rsa_pkcs1 as rsa)
+_HASH_CODE = {"sha1": 0x02, "sha224": 0x03, "sha256": 0x04, "sha384": 0x05, "sha512": 0x06}
+_PSS_RSAE = {"sha256": 0x0804, "sha384": 0x0805, "sha512": 0x0806}
+
+
+def _cert_sig_offered(sig: tuple, sigalgs: list[int], sigalgs_cert: Optional[list[int]]) -> bool:
+    h, sign = sig
+    code = (_HASH_CODE[h] << 8) | (1 if sign == "rsa" else 3)
+    if sigalgs_cert is not None:
+        return code in sigalgs_cert
+    return code in sigalgs or (sign == "rsa" and _PSS_RSAE.get(h) in sigalgs)
+
+
 def insufficient_security(version: str, offered: list[int], enabled: dict, key: Optional[tuple],
                           client_sigalgs: Optional[list[int]], client_groups: Optional[list[int]],
                           server_sigalgs: Optional[frozenset], server_groups: Optional[frozenset],
-                          psk_offered: bool = False) -> Optional[str]:
+                          psk_offered: bool = False,
+                          client_sigalgs_cert: Optional[list[int]] = None) -> Optional[str]:
     """OTP's reason for refusing the hello with insufficient_security, or None.
 
     ``version``: the version OpenSSL chose; ``offered``: the client's suite codes;
     ``enabled``: code -> (OpenSSL name, SSL_CIPHER_get_version) of those the server
     has enabled; ``key``: (kind, bits, curve) of the server certificate's key
-    ("rsa", "rsa_pss", "ec", "ed25519", "ed448", "dsa"), None without a certificate,
-    "unknown" when it could not be read; ``client_sigalgs``/``client_groups``: the
+    ("rsa", "rsa_pss", "ec", "ed25519", "ed448", "dsa"), optionally with the
+    certificate's own (hash, sign) fourth, None without a certificate, "unknown"
+    when it could not be read; ``client_sigalgs``/``client_groups``: the
     hello's signature_algorithms / supported_groups (None: absent); ``server_*``:
-    the server's configured codes (None: its defaults, not judged)."""
+    the server's configured codes (None: its defaults, not judged);
+    ``client_sigalgs_cert``: the hello's signature_algorithms_cert (None: absent)."""
     suites = [enabled[c] for c in offered if c in enabled and _usable_in(enabled[c][1], version)]
     if version == "tlsv1.3":
         if not suites:
@@ -159,11 +182,17 @@ def insufficient_security(version: str, offered: list[int], enabled: dict, key: 
     if key is not None and client_sigalgs is not None:
         signs = any((server_sigalgs is None or s in server_sigalgs) and _signs(key, s, False)
                     for s in client_sigalgs)
-    for name, _proto in suites:
-        auth = suite_auth(name)
-        if auth == "none" or (key is not None and key[0] in _AUTH_KEYS[auth] and signs):
-            return None
-    return "no_suitable_ciphers"
+    auths = [suite_auth(name) for name, _proto in suites]
+    if not any(a == "none" or (key is not None and key[0] in _AUTH_KEYS[a] and signs) for a in auths):
+        return "no_suitable_ciphers"
+    if version == "tlsv1.2" and client_sigalgs is not None and "none" not in auths \
+            and key is not None and len(key) > 3 and key[3] is not None \
+            and not _cert_sig_offered(key[3], client_sigalgs, client_sigalgs_cert):
+        # ssl_handshake:select_hashsign/5 (RFC 5246 7.4.2): the server's certificate
+        # must be signed with a scheme the client lists; libssl goes on, so this is
+        # ssl's refusal alone (judged only when every suite left needs the certificate)
+        return "no_suitable_signature_algorithm"
+    return None
 
 
 _HELLO_MAX_RECORD = 16384 + 2048      # OTP's ?MAX_CIPHER_TEXT_LENGTH

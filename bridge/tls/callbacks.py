@@ -16,8 +16,8 @@ from OpenSSL import SSL
 
 from . import alerts, ossl
 from .config import TLSConfig
-from .hello import (PRE_SHARED_KEY, SIGNATURE_ALGORITHMS, SUPPORTED_GROUPS, SUPPORTED_VERSIONS,
-                    extension_map, supported_versions, u16_list)
+from .hello import (PRE_SHARED_KEY, SIGNATURE_ALGORITHMS, SIGNATURE_ALGORITHMS_CERT, SUPPORTED_GROUPS,
+                    SUPPORTED_VERSIONS, extension_map, supported_versions, u16_list)
 
 # the key exchange groups when no eccs / supported_groups are given (bridge.tls.context)
 DEFAULT_GROUPS = "X25519:P-256:P-384:P-521:X448"
@@ -108,7 +108,8 @@ def refuse_hello(engine, cfg: TLSConfig) -> Optional[int]:
         u16_list(exts.get(SIGNATURE_ALGORITHMS)), u16_list(exts.get(SUPPORTED_GROUPS)),
         alerts.names_to_codes(cfg.sigalgs, alerts.SCHEMES),
         alerts.names_to_codes(cfg.groups or DEFAULT_GROUPS, alerts.GROUPS),
-        psk_offered=PRE_SHARED_KEY in exts)
+        psk_offered=PRE_SHARED_KEY in exts,
+        client_sigalgs_cert=u16_list(exts.get(SIGNATURE_ALGORITHMS_CERT)))
     if reason is None:
         return None
     engine.refusal = reason

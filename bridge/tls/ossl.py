@@ -171,8 +171,9 @@ _OWN_KEYS: "weakref.WeakKeyDictionary[SSL.Context, object]" = weakref.WeakKeyDic
 
 
 def own_key(conn: SSL.Connection):
-    """(kind, bits, EC curve name) of the certificate the connection would send
-    (its context's: SSL_get_certificate), None without one, "unknown" if unreadable."""
+    """(kind, bits, EC curve name, (hash, sign) of its own signature or None) of the
+    certificate the connection would send (its context's: SSL_get_certificate), None
+    without one, "unknown" if unreadable."""
     ctx = conn.get_context()
     key = _OWN_KEYS.get(ctx, _OWN_KEYS)
     if key is _OWN_KEYS:
@@ -191,9 +192,16 @@ def _key_of(cert):
         curve = None
         if kind == "ec":
             curve = pkey.to_cryptography_key().curve.name
-        return (kind, pkey.bits(), curve)
+        return (kind, pkey.bits(), curve, _CERT_SIGS.get(cert.get_signature_algorithm()))
     except Exception:
         return "unknown"
+
+
+# (hash, sign) of a certificate's own signature (OpenSSL's short names), as
+# ssl_handshake:sign_algo/2 names the PKCS#1 v1.5 and ECDSA ones
+_CERT_SIGS = {f"{h}WithRSAEncryption".encode(): (h, "rsa") for h in ("sha1", "sha224", "sha256", "sha384", "sha512")}
+_CERT_SIGS.update({f"ecdsa-with-{h.upper()}".encode(): (h, "ecdsa")
+                   for h in ("sha1", "sha224", "sha256", "sha384", "sha512")})
 
 
 # PSK: one Python function per role answers every connection's callback

@@ -291,6 +291,8 @@ versions() ->
                         [{signature_algs, [rsa_pss_rsae_sha256]} | V13])),
      mk(versions, server_default_reject_anonymous_12,
         server_versions(V12, [{ciphers, [suite(ecdh_anon, aes_128_cbc, sha, default_prf)]} | V12])),
+     mk(versions, server_cert_signature_not_offered_12,
+        server_versions(V12, [{signature_algs, [{sha384, rsa}]} | V12])),
      mk(versions, server_no_common_group_13,
         server_versions([{supported_groups, [x25519]} | V13], [{supported_groups, [secp384r1]} | V13])),
      mk(versions, client_13_cipher_aes128,

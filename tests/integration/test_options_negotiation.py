@@ -350,6 +350,12 @@ _ANON = "hd([S || S <- ssl:cipher_suites(anonymous, 'tlsv1.2'), lists:member(map
     # TLS 1.2: no RSA scheme both sides have (filter_hashsigns/5)
     ("[{signature_algs, [{sha256, rsa}, {sha256, ecdsa}]}, {versions, ['tlsv1.2']}]",
      "[{signature_algs, [{sha256, ecdsa}]}, {versions, ['tlsv1.2']}]"),
+    # TLS 1.2: a scheme in common, but not the one the server's certificate is signed
+    # with (select_hashsign/5; libssl would go on)
+    ("[{signature_algs, [{sha384, rsa}]}, {versions, ['tlsv1.2']}]",
+     "[{signature_algs, [{sha256, ecdsa}, {sha384, rsa}]}, {versions, ['tlsv1.2']}]"),
+    ("[{versions, ['tlsv1.2']}]",
+     "[{signature_algs, [{sha384, rsa}]}, {signature_algs_cert, [rsa_pss_rsae_sha256]}, {versions, ['tlsv1.2']}]"),
 ])
 def test_server_refuses_with_insufficient_security_as_ssl(env, sopts, copts):
     """A hello ssl's server finds no parameters for: the ssl client and the pyssl server
@@ -367,6 +373,12 @@ def test_server_refuses_with_insufficient_security_as_ssl(env, sopts, copts):
      "[{signature_algs, [ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256]}, {versions, ['tlsv1.3']}]"),
     ("[{signature_algs, [{sha384, rsa}]}, {versions, ['tlsv1.2']}]",
      "[{signature_algs, [{sha256, ecdsa}, {sha384, rsa}, {sha256, rsa}]}, {versions, ['tlsv1.2']}]"),
+    # the certificate's sha256WithRSA covered by RSAE-PSS (ssl_cipher:is_supported_sign/2)
+    ("[{versions, ['tlsv1.2']}]", "[{signature_algs, [rsa_pss_rsae_sha256]}, {versions, ['tlsv1.2']}]"),
+    ("[{versions, ['tlsv1.2']}]",
+     "[{signature_algs, [{sha384, rsa}]}, {signature_algs_cert, [rsa_pkcs1_sha256]}, {versions, ['tlsv1.2']}]"),
+    # TLS 1.3: the certificate's own signature is not judged (a fallback chain in ssl)
+    ("[{versions, ['tlsv1.3']}]", "[{signature_algs, [rsa_pss_rsae_sha384]}, {versions, ['tlsv1.3']}]"),
 ])
 def test_server_takes_what_it_has_in_common(env, sopts, copts):
     _, node = env

@@ -92,3 +92,28 @@ def test_names_to_codes(names, table, codes):
                                         ("SRP-RSA-AES-128-CBC-SHA", "rsa")])
 def test_suite_auth(name, auth):
     assert alerts.suite_auth(name) == auth
+
+
+RSA_SIGNED = ("rsa", 2048, None, ("sha256", "rsa"))
+
+
+@pytest.mark.parametrize("csig, ccert, reason", [
+    ([0x0501], None, "no_suitable_signature_algorithm"),      # the certificate's scheme not listed
+    ([0x0501, 0x0401], None, None),
+    ([0x0501, 0x0804], None, None),                           # RSAE-PSS covers sha256WithRSA
+    ([0x0501], [0x0401], None),                               # signature_algorithms_cert decides
+    ([0x0401], [0x0804], "no_suitable_signature_algorithm"),  # ... and there PSS does not
+    (None, None, None),                                       # no signature_algorithms: not judged
+])
+def test_tls12_the_certificates_own_signature(csig, ccert, reason):
+    got = alerts.insufficient_security("tlsv1.2", [0xC02F], {0xC02F: S12[0xC02F]}, RSA_SIGNED,
+                                       csig, None, None, None, client_sigalgs_cert=ccert)
+    assert got == reason
+
+
+def test_the_certificates_signature_is_not_judged_with_an_anonymous_suite_or_in_tls1_1():
+    enabled = {0xC02F: S12[0xC02F], 0xC018: S12[0xC018], 0x002F: S12[0x002F]}
+    assert alerts.insufficient_security("tlsv1.2", [0xC02F, 0xC018], enabled, RSA_SIGNED,
+                                        [0x0501], None, None, None) is None
+    assert alerts.insufficient_security("tlsv1.1", [0x002F], enabled, RSA_SIGNED,
+                                        [0x0501], None, None, None) is None
