@@ -490,8 +490,8 @@ def tls_alert_parts(exc) -> tuple[str, str]:
         reason = exc.reason
         known = isinstance(reason, str) and reason in VERIFY_REASONS.values()
         extra = " " + _hook_reason_text(("bad_cert", reason) if known else reason)
-    elif code == 40 and isinstance(exc.reason, str):
-        extra = " " + exc.reason             # e.g. malformed_handshake_data
+    elif code in (40, 71) and isinstance(exc.reason, str):
+        extra = " " + exc.reason             # e.g. malformed_handshake_data, no_suitable_ciphers
     return name, (f"TLS {role}: In state {state} at pyssl generated "
                   f"{role.upper()} ALERT: Fatal - {text}\n{extra}")
 

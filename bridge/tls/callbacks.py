@@ -8,21 +8,29 @@ context and the engine do not import each other.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Optional
 
 from OpenSSL import SSL
 
-from . import ossl
+from . import alerts, certalts, ossl
 from .config import TLSConfig
+from .hello import (PRE_SHARED_KEY, SIGNATURE_ALGORITHMS, SIGNATURE_ALGORITHMS_CERT, SUPPORTED_GROUPS,
+                    SUPPORTED_VERSIONS, extension_map, supported_versions, u16_list)
+
+# the key exchange groups when no eccs / supported_groups are given (bridge.tls.context)
+DEFAULT_GROUPS = "X25519:P-256:P-384:P-521:X448"
 
 log = logging.getLogger(__name__)
 
 
-def on_servername(conn) -> None:
-    """OpenSSL's servername callback (set on every server context; a no-op unless
-    the connection's engine has ``sni_configs`` or an ``sni_hook``):
-    switch to the context of the host the client named, if one is configured.
+def on_servername(conn, engine) -> Optional[int]:
+    """OpenSSL's servername callback (set on every server context, run for every
+    ClientHello, SNI or not; ``engine``: the connection's, bridge.tls.ossl finds it):
+    switch to the context of the host the client named, if one is configured, then
+    judge the hello as ssl's server would (``engine.refuse_hello``): the alert to
+    end the handshake with, or None to go on.
     A name with no entry keeps the listen socket's certificate, as in OTP; a
     failing sni_fun ends the connection.
 
@@ -36,36 +44,111 @@ def on_servername(conn) -> None:
     tickets = conn.get_context().get_app_data() not in ("stateless", "stateful")
     if tickets:
         conn.set_options(SSL.OP_NO_TICKET)
-    engine = conn.get_app_data()          # set only when the server has SNI settings
     if engine is None:
-        return
+        return None
+    if engine.refusal is not None and not engine.handshake_done:
+        return _INSUFFICIENT_SECURITY                    # judged before OpenSSL read it: judge_tls13_suites
+    host_cfg = None
     raw = conn.get_servername()
-    if not raw:
-        return
-    name = raw.decode("ascii", "replace")
-    host_cfg = engine.cfg.sni_configs.get(name)
-    if host_cfg is None and engine.cfg.sni_hook is not None:
-        try:
-            host_cfg = engine.cfg.sni_hook(name)       # sni_fun: may wait for Erlang
-        except Exception as exc:
-            log.warning("sni_fun for %r failed: %r", name, exc)
-            engine.sni_error = exc                       # ends the handshake, see do_handshake
-            return
+    if raw:
+        host_cfg = sni_config(engine, raw.decode("ascii", "replace"))
+        if engine.sni_error is not None:
+            return None                                  # ends the handshake, see do_handshake
     if host_cfg is not None and engine.version not in host_cfg.versions:
         # ssl negotiates the version again with the host's own versions
         # (ssl_gen_statem:handle_sni_extension/2, then the hello's version check);
-        # libssl chose it before this callback (ssl_choose_server_version runs first)
-        # and the bindings have no client hello callback to choose earlier: a
-        # version the host's options exclude ends the connection, not run anyway
-        log.warning("server name %r: versions %r exclude the negotiated %s", name,
+        # the engine applies them before OpenSSL reads the hello (TLSEngine._release_hello),
+        # so this is a host the engine could not know then: a version the host's
+        # options exclude ends the connection, not run anyway
+        log.warning("server name %r: versions %r exclude the negotiated %s", raw,
                     host_cfg.versions, engine.version)
         engine.sni_error = ValueError(f"sni versions {host_cfg.versions!r} exclude {engine.version}")
-        return
+        return None
     if host_cfg is not None:
         conn.set_context(engine.context_for(host_cfg))
         engine.switched_to(host_cfg)
         if tickets:
             conn.set_options(SSL.OP_NO_TICKET)
+    return refuse_hello(engine, host_cfg or engine.cfg)
+
+
+def sni_config(engine, name: str) -> Optional[TLSConfig]:
+    """The configuration of the host ``name`` for the engine's connection
+    (sni_hosts, else sni_fun: asked once per connection, and may wait for Erlang),
+    or None: the listen socket's. A failing sni_fun sets ``engine.sni_error``."""
+    if engine._sni_host is not None and engine._sni_host[0] == name:
+        return engine._sni_host[1]
+    cfg = engine.cfg
+    host_cfg = cfg.sni_configs.get(name)
+    if host_cfg is None and cfg.sni_hook is not None:
+        try:
+            host_cfg = cfg.sni_hook(name)       # sni_fun: may wait for Erlang
+        except Exception as exc:
+            log.warning("sni_fun for %r failed: %r", name, exc)
+            engine.sni_error = exc               # ends the handshake, see do_handshake
+            host_cfg = None
+    engine._sni_host = (name, host_cfg)
+    return host_cfg
+
+
+_INSUFFICIENT_SECURITY = 71
+
+
+def refuse_hello(engine, cfg: TLSConfig) -> Optional[int]:
+    """In the servername callback: insufficient_security when ssl's server would
+    refuse the engine's ClientHello with it and libssl fails it too
+    (bridge.tls.alerts; ``cfg``: the options of the host the client named, whose
+    context the connection now has); None: go on. The reason goes to ``engine.refusal``."""
+    hello = engine.client_hello
+    if hello is None or engine.handshake_done or engine.reuse_failed:
+        return None                 # (a failed reuse_session fun has its own alert)
+    exts = extension_map(hello.extensions)
+    codes = hello.suite_codes()
+    enabled = ossl.enabled_suites(engine.conn, codes)
+    # several certs_keys pairs (bridge.tls.certalts): the context holds none, the
+    # certificate callback installs one; ssl refuses only if no pair would do
+    keys = [ossl.key_of_cert(p.cert) for p in certalts.load_pairs(cfg.cert_alts)] \
+        if cfg.cert_alts else [ossl.own_key(engine.conn)]
+    reason = None
+    for key in keys:
+        reason = alerts.insufficient_security(
+            engine.version, codes, enabled, key,
+            u16_list(exts.get(SIGNATURE_ALGORITHMS)), u16_list(exts.get(SUPPORTED_GROUPS)),
+            alerts.names_to_codes(cfg.sigalgs, alerts.SCHEMES),
+            alerts.names_to_codes(cfg.groups or DEFAULT_GROUPS, alerts.GROUPS),
+            psk_offered=PRE_SHARED_KEY in exts,
+            client_sigalgs_cert=u16_list(exts.get(SIGNATURE_ALGORITHMS_CERT)))
+        if reason is None:
+            return None
+    engine.refusal = reason
+    return _INSUFFICIENT_SECURITY
+
+
+# every TLS 1.3 suite libssl has (the context judge_tls13_suites lends a connection)
+_ALL_TLS13 = ("TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"
+              "TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256")
+
+
+def judge_tls13_suites(engine) -> None:
+    """Before OpenSSL reads the engine's (whole) ClientHello: a TLS 1.3 hello with no
+    suite the server has is refused by ssl with insufficient_security
+    (tls_handshake_1_3:select_cipher_suite/3, no_suitable_cipher). libssl chooses a
+    TLS 1.3 suite before its servername callback runs, and fails with handshake_failure
+    there; so the connection borrows a context with every TLS 1.3 suite (the server's
+    options otherwise), and the callback refuses the hello with the right alert."""
+    hello = engine.client_hello
+    versions = supported_versions(extension_map(hello.extensions).get(SUPPORTED_VERSIONS))
+    if not versions or 0x0304 not in versions:
+        return
+    host = engine._sni_host[1] if engine._sni_host is not None else None
+    cfg = host or engine.cfg
+    if "tlsv1.3" not in cfg.versions or (cfg.ciphersuites_13 == "" and len(cfg.versions) > 1):
+        return                                  # the server speaks TLS 1.2 at most (bridge.tls.context)
+    codes = hello.suite_codes()
+    if any(proto == "TLSv1.3" for _name, proto in ossl.enabled_suites(engine.conn, codes).values()):
+        return
+    engine.refusal = "no_suitable_cipher"
+    engine.conn.set_context(engine.context_for(dataclasses.replace(cfg, ciphersuites_13=_ALL_TLS13)))
 
 
 def _psk_key(conn, identity: Optional[bytes], limit: int) -> Optional[tuple]:

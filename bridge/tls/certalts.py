@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 from OpenSSL import crypto
 
-from . import hello, ossl
+from . import ossl
 
 # EVP_PKEY ids (OpenSSL's obj_mac.h NIDs), as PKey.type() gives them
 _EVP_RSA, _EVP_DSA, _EVP_EC, _EVP_RSA_PSS, _EVP_ED25519, _EVP_ED448 = 6, 116, 408, 912, 1087, 1088
@@ -348,7 +348,7 @@ def client_choice(pairs: tuple, version: str) -> Optional[Pair]:
 class CertChooser:
     """One connection's certificate callback (bridge.tls.ossl.set_cert_cb): installs
     the pair ssl would choose. A server reads the first ClientHello's schemes and
-    suites for it from the bytes the engine is given (``feed``)."""
+    suites for it from the hello the engine read (``take_hello``)."""
 
     _VERSIONS = {"TLSv1": "tlsv1", "TLSv1.1": "tlsv1.1", "TLSv1.2": "tlsv1.2", "TLSv1.3": "tlsv1.3"}
 
@@ -356,23 +356,19 @@ class CertChooser:
         self._conn = conn
         self.cfg = cfg
         self._offer: Optional[Offer] = None
-        self._reader = hello.HelloReader(hello.CLIENT_HELLO) if cfg.role == "server" else None
         self._chosen = False
         ossl.choose_cert_with(conn, self)
 
-    def feed(self, data: bytes) -> None:
-        """The peer's bytes, until its ClientHello is read (a hello that does not
-        parse is OpenSSL's to refuse; the choice then sees no offer)."""
-        if self._reader is None:
-            return
-        try:
-            got = self._reader.feed(data)
-        except hello.HelloError:
-            self._reader = None
-            return
-        if got is not None:
-            self._reader = None
-            self._offer = client_offer(got.suites, got.extensions)
+    def take_hello(self, got) -> None:
+        """The first ClientHello, as the engine read it (bridge.tls.hello; a hello that
+        does not parse is OpenSSL's to refuse: the choice then sees no offer)."""
+        if self._offer is None:
+            self._offer = client_offer(got.cipher_suites, got.extensions)
+
+    def attach(self, conn, cfg) -> None:
+        """The engine made a new SSL for the connection (an SNI host's versions)."""
+        self._conn, self.cfg = conn, cfg
+        ossl.choose_cert_with(conn, self)
 
     def on_cert(self) -> bool:
         """Install ssl's choice (the version is negotiated by now, on either side).

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 from . import certalts, ossl, sessions
-from .callbacks import install_psk_callbacks, on_keylog, on_servername
+from .callbacks import DEFAULT_GROUPS, install_psk_callbacks, on_keylog, on_servername
 from .config import TLSConfig
 
 _VERSION_CONST = {
@@ -138,9 +138,10 @@ CONTEXTS = ContextCache()
 def build_context(cfg: TLSConfig) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_METHOD)
     if cfg.role == "server":
-        # sni_hosts switches the context per connection in this callback; it must be
-        # set before the context makes its first connection (pyOpenSSL freezes it)
-        ctx.set_tlsext_servername_callback(on_servername)
+        # sni_hosts switches the context per connection in this callback, which also
+        # judges the hello as ssl's server would (callbacks.on_servername); set before
+        # the context makes its first connection
+        ossl.set_servername_callback(ctx, on_servername)
     if cfg.psk:
         install_psk_callbacks(ctx, cfg)
     if cfg.keep_secrets:
@@ -231,7 +232,7 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     # Key exchange groups OTP 25 also offers. OpenSSL's default adds a hybrid
     # post-quantum share, which doubles the ClientHello for a group OTP 25 lacks.
     # eccs / supported_groups, when given, replace them
-    ossl.set_groups(ctx, cfg.groups.encode() if cfg.groups else b"X25519:P-256:P-384:P-521:X448")
+    ossl.set_groups(ctx, (cfg.groups or DEFAULT_GROUPS).encode())
     if cfg.sigalgs:
         # ssl's signature_algs: the schemes offered, and those a server signs with or
         # asks a client certificate to use (OpenSSL's one list does both)

@@ -63,17 +63,19 @@ from typing import Optional
 
 from OpenSSL import SSL, crypto
 
-from . import ossl, sessions
+from . import alerts, callbacks, ossl, sessions
 from .certalts import CertChooser
 from .config import TLSConfig
 from .context import CONTEXTS, config_key
+# the engine's exceptions, imported from here by the transport and the service
+from .errors import FATAL, RenegotiationError, TLSAlertError, TLSClosed  # noqa: F401
+from .hello import CLIENT_HELLO, SERVER_NAME, Hello, HelloError, HelloReader, extension_map, server_name
 
 log = logging.getLogger(__name__)
 
 # RFC 8446 6 / RFC 5246 7.2 AlertDescription codes used here
 CLOSE_NOTIFY, UNEXPECTED_MESSAGE, BAD_RECORD_MAC, RECORD_OVERFLOW = 0, 10, 20, 22
-HANDSHAKE_FAILURE, ILLEGAL_PARAMETER, INTERNAL_ERROR = 40, 47, 80
-FATAL = 2
+HANDSHAKE_FAILURE, ILLEGAL_PARAMETER, INSUFFICIENT_SECURITY, INTERNAL_ERROR = 40, 47, 71, 80
 _CB_ALERT = 0x4000
 _CB_READ = 0x04
 _CB_WRITE = 0x08
@@ -101,36 +103,6 @@ _ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
 _HOOK_CRASHED = "verify_fun_crashed"
 
 
-class TLSAlertError(Exception):
-    """The TLS session failed with an alert: ``code`` (RFC 8446 AlertDescription) at
-    ``level`` (1 warning, 2 fatal), ``sent`` by us or received; ``role`` ("client" or
-    "server"); how far the handshake got: ``handshake_done``, ``cert_failed`` (we
-    rejected the peer's certificate), ``tls13`` (None: not negotiated yet);
-    ``reason``: the certificate problem (a ``VERIFY_REASONS`` name, or what the
-    verify hook failed with), when known."""
-
-    def __init__(self, code: int, *, level: int = FATAL, sent: bool, role: str,
-                 handshake_done: bool = False, cert_failed: bool = False,
-                 tls13: Optional[bool] = None, reason=None):
-        super().__init__(f"TLS {role}: alert {code} {'sent' if sent else 'received'}")
-        self.code = code
-        self.level = level
-        self.sent = sent
-        self.role = role
-        self.handshake_done = handshake_done
-        self.cert_failed = cert_failed
-        self.tls13 = tls13
-        self.reason = reason
-
-
-class TLSClosed(Exception):
-    """The peer went away without a TLS alert (TCP closed mid-handshake)."""
-
-
-class RenegotiationError(Exception):
-    """Renegotiation is impossible (TLS 1.3, or refused by OpenSSL)."""
-
-
 class TLSEngine:
     def __init__(self, ctx: SSL.Context, cfg: TLSConfig, peer: Optional[tuple] = None):
         """``peer``: a client's (host, port), which names its sessions in the cache."""
@@ -153,6 +125,18 @@ class TLSEngine:
         # server with a reuse_session fun: the connection's first bytes, until the
         # ClientHello's session id is in them (see _ask_reuse_hook)
         self._hello: Optional[bytes] = b"" if cfg.role == "server" and cfg.reuse_hook else None
+        # server: the ClientHello read as it comes (bridge.tls.hello), for what OpenSSL
+        # does not tell: the suites, schemes and groups offered (callbacks.refuse_hello)
+        # and the server name; dropped once the handshake is done. With sni_hosts/sni_fun
+        # its bytes are held back until it is whole (_release_hello): the host's options
+        # choose the version, which OpenSSL settles before its servername callback runs
+        self._sniff: Optional[HelloReader] = HelloReader(CLIENT_HELLO) if cfg.role == "server" else None
+        self.client_hello: Optional[Hello] = None
+        self._held: Optional[bytearray] = bytearray() \
+            if cfg.role == "server" and (cfg.sni_configs or cfg.sni_hook is not None) else None
+        self._sni_host: Optional[tuple] = None       # (name, host TLSConfig or None), once asked
+        self.refusal: Optional[str] = None           # OTP's reason for an insufficient_security
+        self._judged = False
         self._sid_ctx = cfg.session_id_context
         # certs_keys with several pairs: ssl's choice among them, per connection
         # (sni_fun may switch to options that hold several)
@@ -218,11 +202,17 @@ class TLSEngine:
                 or cfg.session_tickets == "manual"
             self._offer_session()
         else:
-            conn.set_accept_state()
-            if cfg.sni_configs or cfg.sni_hook is not None or cfg.psk or cfg.keep_secrets:
-                # sni_hosts/sni_fun: the certificate follows the name the client asks
-                # for (server contexts carry the servername callback, bridge.tls.context)
-                conn.set_app_data(self)
+            self._accept_with(conn)
+
+    def _accept_with(self, conn: SSL.Connection) -> None:
+        """A server connection's per-SSL set-up (once made, or made anew by _release_hello)."""
+        cfg = self.cfg
+        conn.set_accept_state()
+        if cfg.psk or cfg.keep_secrets:
+            conn.set_app_data(self)        # the PSK/keylog callbacks find the engine here
+        # the servername callback finds it here (weakly): the certificate follows the
+        # name the client asks for, and the hello is judged (callbacks.on_servername)
+        ossl.set_servername_owner(conn, self)
 
     def _set_verify(self, cfg: TLSConfig) -> None:
         conn = self.conn
@@ -497,13 +487,52 @@ class TLSEngine:
             self._first_header += data[:5 - len(self._first_header)]
         if self._hello is not None and len(self._hello) < 76:
             self._hello += data[:76 - len(self._hello)]
-        if self._chooser is not None:
-            self._chooser.feed(data)
+        if self._sniff is not None:
+            try:
+                got = self._sniff.feed(data)
+            except HelloError:
+                got, self._sniff = None, None     # not a ClientHello: OpenSSL says what it is
+            if got is not None:
+                self.client_hello, self._sniff = got, None
+                if self._chooser is not None:
+                    self._chooser.take_hello(got)
+        if self._held is not None:
+            self._held += data
+            return
         self.conn.bio_write(data)
 
     def receive_eof(self) -> None:
         self.eof = True
+        if self._held is not None:
+            self._release_hello(resolve=False)
         self.conn.bio_shutdown()
+
+    def _release_hello(self, resolve: bool = True) -> None:
+        """Give OpenSSL the held-back ClientHello, after applying the options of the
+        host it names (ssl_gen_statem:handle_sni_extension/2 runs before the version
+        is chosen, tls_connection:hello/3): a host whose versions differ gets a new
+        SSL made from its context, as libssl takes its version bounds from the
+        context at SSL_new (SSL_set_min_proto_version is not bound, and
+        SSL_set_SSL_CTX keeps them)."""
+        held, self._held = bytes(self._held), None
+        name = None
+        if resolve and self.client_hello is not None:
+            exts = extension_map(self.client_hello.extensions)
+            raw = server_name(exts.get(SERVER_NAME))
+            name = raw.decode("ascii", "replace") if raw else None
+        if name is not None:
+            host_cfg = callbacks.sni_config(self, name)
+            if self.sni_error is None and host_cfg is not None \
+                    and tuple(host_cfg.versions) != tuple(self.cfg.versions):
+                conn = SSL.Connection(CONTEXTS.get(host_cfg), None)
+                self.conn = conn
+                conn.set_info_callback(self._info)
+                self._set_verify(self.cfg)
+                self._accept_with(conn)
+                if self._chooser is not None:
+                    self._chooser.attach(conn, host_cfg)
+        if held:
+            self.conn.bio_write(held)
 
     def ciphertext_to_send(self) -> bytes:
         out = ossl.drain_output(self.conn)
@@ -518,6 +547,14 @@ class TLSEngine:
         """Advance the handshake (or a renegotiation); True once complete."""
         if self.handshake_done and not self.renegotiating:
             return True
+        if self._held is not None:
+            if self._sniff is not None and not self.eof:
+                return False                 # the ClientHello is not all here yet
+            self._release_hello()
+            self._check_sni_hook()
+        if self.client_hello is not None and not self._judged:
+            self._judged = True              # before OpenSSL reads the hello it has
+            callbacks.judge_tls13_suites(self)
         if self._hello is not None:
             self._ask_reuse_hook()
         if self._early_reading and not self._read_early_data():
@@ -537,6 +574,7 @@ class TLSEngine:
             self._flush_pending()
         if not self.handshake_done:
             self.handshake_done = True
+            self.client_hello = None
             self._keep_session()
             if self._early_wanted:
                 self.early_data_status = "accepted" if self._early_accepted else "rejected"
@@ -733,13 +771,15 @@ class TLSEngine:
                 desc = ILLEGAL_PARAMETER    # OTP: illegal_parameter when no key is found
             elif self.reuse_failed:
                 desc, reason = HANDSHAKE_FAILURE, "malformed_handshake_data"
-            elif not self.handshake_done and _first_header_alert(self._first_header) is not None:
+            elif self.refusal is not None and self.alert_sent == (FATAL, INSUFFICIENT_SECURITY):
+                desc, reason = INSUFFICIENT_SECURITY, self.refusal
+            elif not self.handshake_done and alerts.first_header_alert(self._first_header) is not None:
                 # OTP's record layer judges the first header before anything else
-                desc = _first_header_alert(self._first_header)
+                desc = alerts.first_header_alert(self._first_header)
             elif self.alert_sent is not None:
                 desc = self.alert_sent[1]
             else:
-                desc = _guess_alert(exc)
+                desc = alerts.guess_alert(exc)
             err = TLSAlertError(desc, sent=True, reason=reason, **facts)
         self.failed = err
         return err
@@ -832,9 +872,6 @@ class TLSEngine:
         return self.conn.export_keying_material(label, length, context)
 
 
-_HELLO_MAX_RECORD = 16384 + 2048      # OTP's ?MAX_CIPHER_TEXT_LENGTH
-
-
 # a TLS 1.2 suite no client offers unasked (PSK without a PSK callback can never be
 # chosen): OpenSSL's answer to every ClientHello is then handshake_failure
 _NO_SHARED_SUITE = "PSK-AES128-GCM-SHA256"
@@ -844,31 +881,3 @@ def _twin_sid_ctx(sid_ctx: bytes) -> bytes:
     """The other of a server's two session id contexts (see TLSEngine._ask_reuse_hook)."""
     twin = b"/refused"
     return sid_ctx[:-len(twin)] if sid_ctx.endswith(twin) else sid_ctx + twin
-
-
-def _first_header_alert(header: bytes) -> Optional[int]:
-    """The alert OTP's record layer raises for the peer's first record header
-    (tls_record: unknown content type → unexpected_message; a version other
-    than {3, 0..4} during hello → bad_record_mac; a length past the hello
-    maximum → record_overflow), or None if the header is acceptable."""
-    if not header:
-        return None
-    if not 20 <= header[0] <= 23:
-        return 10
-    if len(header) >= 3 and not (header[1] == 3 and header[2] <= 4):
-        return 20
-    if len(header) >= 5 and int.from_bytes(header[3:5], "big") > _HELLO_MAX_RECORD:
-        return 22
-    return None
-
-
-def _guess_alert(exc) -> int:
-    text = str(exc).lower()
-    for needle, desc in (("unsupported protocol", 70), ("wrong version", 70), ("no protocols available", 70),
-                         ("version", 70), ("no shared cipher", 40), ("no suitable signature", 40),
-                         ("peer did not return a certificate", 116), ("certificate verify failed", 42),
-                         ("no application protocol", 120), ("decryption failed", 20), ("bad record mac", 20),
-                         ("unexpected message", 10), ("record layer failure", 10), ("packet length too long", 22)):
-        if needle in text:
-            return desc
-    return 40

@@ -29,7 +29,11 @@ class Hello:
     legacy_version: tuple[int, int]  # the hello's own version field, e.g. (3, 3)
     extensions: bytes               # the extensions' bytes, without their length
     raw: bytes                      # every byte read so far (for the engine)
-    suites: bytes = b""             # a ClientHello's cipher suites (2 bytes each)
+    cipher_suites: bytes = b""      # a ClientHello's suites (2 bytes each); a ServerHello's one
+
+    def suite_codes(self) -> list[int]:
+        return [int.from_bytes(self.cipher_suites[i:i + 2], "big")
+                for i in range(0, len(self.cipher_suites) - 1, 2)]
 
 
 class HelloReader:
@@ -77,10 +81,11 @@ def _parse(msg_type: int, body: bytes, raw: bytes) -> Hello:
         suites = b""
         if msg_type == CLIENT_HELLO:
             n = int.from_bytes(body[pos:pos + 2], "big")
-            suites = body[pos + 2:pos + 2 + n]
-            pos += 2 + n                                         # cipher suites
+            suites = body[pos + 2:pos + 2 + n]                   # cipher suites
+            pos += 2 + n
             pos += 1 + body[pos]                                 # compression methods
         else:
+            suites = body[pos:pos + 2]
             pos += 2 + 1                                         # suite, compression
     except IndexError:
         raise HelloError("truncated hello") from None
@@ -91,3 +96,62 @@ def _parse(msg_type: int, body: bytes, raw: bytes) -> Hello:
         n = int.from_bytes(body[pos:pos + 2], "big")
         exts = body[pos + 2:pos + 2 + n]
     return Hello(msg_type, version, exts, raw, suites)
+
+
+# extension types (IANA TLS ExtensionType values) read by the engine
+SERVER_NAME = 0
+SUPPORTED_GROUPS = 10
+SIGNATURE_ALGORITHMS = 13
+PRE_SHARED_KEY = 41
+SUPPORTED_VERSIONS = 43
+SIGNATURE_ALGORITHMS_CERT = 50
+
+
+def extension_map(exts: bytes) -> dict[int, bytes]:
+    """Extension type -> its data (the first of a type; a truncated entry ends the
+    list: OpenSSL refuses such a hello itself)."""
+    out: dict[int, bytes] = {}
+    pos = 0
+    while pos + 4 <= len(exts):
+        etype = int.from_bytes(exts[pos:pos + 2], "big")
+        n = int.from_bytes(exts[pos + 2:pos + 4], "big")
+        if pos + 4 + n > len(exts):
+            break
+        out.setdefault(etype, exts[pos + 4:pos + 4 + n])
+        pos += 4 + n
+    return out
+
+
+def u16_list(data: Optional[bytes]) -> Optional[list[int]]:
+    """A vector of 16-bit values with a 2-byte length (signature_algorithms,
+    supported_groups); None if absent or malformed."""
+    if data is None or len(data) < 2:
+        return None
+    n = int.from_bytes(data[:2], "big")
+    if n % 2 or n + 2 > len(data):
+        return None
+    return [int.from_bytes(data[i:i + 2], "big") for i in range(2, 2 + n, 2)]
+
+
+def supported_versions(data: Optional[bytes]) -> Optional[list[int]]:
+    """A ClientHello's supported_versions (RFC 8446 4.2.1: a 1-byte length, then
+    2-byte versions); None if absent or malformed."""
+    if not data or data[0] % 2 or data[0] + 1 > len(data):
+        return None
+    return [int.from_bytes(data[i:i + 2], "big") for i in range(1, 1 + data[0], 2)]
+
+
+def server_name(data: Optional[bytes]) -> Optional[bytes]:
+    """The host_name of a server_name extension (RFC 6066 3), or None."""
+    if data is None or len(data) < 2:
+        return None
+    end = min(len(data), 2 + int.from_bytes(data[:2], "big"))
+    pos = 2
+    while pos + 3 <= end:
+        kind, n = data[pos], int.from_bytes(data[pos + 1:pos + 3], "big")
+        if pos + 3 + n > end:
+            return None
+        if kind == 0:
+            return bytes(data[pos + 3:pos + 3 + n]) or None
+        pos += 3 + n
+    return None

@@ -83,6 +83,128 @@ def groups_supported(names) -> frozenset:
     return frozenset(n for n in names if _lib.SSL_CTX_set1_curves_list(ctx._context, n.encode()) == 1)
 
 
+# ---- the servername callback ------------------------------------------------------------
+
+# the Python function that answers every server context's servername callback, and the
+# engine of each connection (by SSL*, weakly: a connection gone is forgotten)
+_SERVERNAME: dict[str, Callable] = {}
+_SERVERNAME_OWNERS: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+_TLSEXT_ERR_ALERT_FATAL = 2
+
+
+@_ffi.callback("int (*)(SSL *, int *, void *)")
+def _servername_cb(ssl, al, _arg):
+    """SSL_CTX_set_tlsext_servername_callback's C side. pyOpenSSL's wrapper always
+    answers SSL_TLSEXT_ERR_OK (or a fatal alert with OpenSSL's default
+    unrecognized_name on an exception); this one lets the Python function choose the
+    alert OpenSSL sends: ``fn(conn, owner) -> None | alert code``. Never raises."""
+    try:
+        conn = SSL.Connection._reverse_mapping.get(ssl)
+        if conn is None:
+            return 0
+        alert = _SERVERNAME["fn"](conn, _SERVERNAME_OWNERS.get(int(_ffi.cast("uintptr_t", ssl))))
+    except Exception:           # a bug must not change the handshake, nor escape into C
+        import logging
+        logging.getLogger(__name__).exception("servername callback failed")
+        return 0
+    if alert is None:
+        return 0
+    al[0] = alert
+    return _TLSEXT_ERR_ALERT_FATAL
+
+
+def set_servername_callback(ctx: SSL.Context, fn) -> None:
+    """``fn(conn, owner) -> None | alert`` on the context's ClientHellos (OpenSSL's
+    final_server_name calls it for each, with or without SNI, once the version is
+    chosen and before the suite, group and signature scheme are); an alert code makes
+    OpenSSL end the handshake with that fatal alert. ``owner``: what
+    ``set_servername_owner`` registered for the connection, or None."""
+    _SERVERNAME["fn"] = fn
+    _lib.SSL_CTX_set_tlsext_servername_callback(ctx._context, _servername_cb)
+
+
+def set_servername_owner(conn: SSL.Connection, owner) -> None:
+    _SERVERNAME_OWNERS[int(_ffi.cast("uintptr_t", conn._ssl))] = owner
+
+
+@functools.lru_cache(maxsize=1024)
+def _cipher_by_code(code: int) -> Optional[tuple[str, str]]:
+    """(OpenSSL name, SSL_CIPHER_get_version) of the suite with IANA ``code`` that
+    libssl here has, or None (``SSL_CIPHER_find``)."""
+    cptr = _lib.SSL_CIPHER_find(_lookup_ssl()._ssl, bytes([code >> 8, code & 0xFF]))
+    if cptr == _ffi.NULL:
+        return None
+    return (_ffi.string(_lib.SSL_CIPHER_get_name(cptr)).decode(),
+            _ffi.string(_lib.SSL_CIPHER_get_version(cptr)).decode())
+
+
+@functools.lru_cache(maxsize=1)
+def _lookup_ssl() -> SSL.Connection:
+    return SSL.Connection(SSL.Context(SSL.TLS_METHOD), None)
+
+
+# a context's enabled suite names (SSL_get_cipher_list), by context
+_ENABLED: "weakref.WeakKeyDictionary[SSL.Context, frozenset]" = weakref.WeakKeyDictionary()
+
+
+def enabled_suites(conn: SSL.Connection, codes) -> dict[int, tuple[str, str]]:
+    """code -> (name, SSL_CIPHER_get_version) for those of ``codes`` the connection's
+    current context enables (its cipher list and TLS 1.3 ciphersuites)."""
+    ctx = conn.get_context()
+    names = _ENABLED.get(ctx)
+    if names is None:
+        names = _ENABLED[ctx] = frozenset(conn.get_cipher_list())
+    out = {}
+    for code in codes:
+        got = _cipher_by_code(code)
+        if got is not None and got[0] in names:
+            out[code] = got
+    return out
+
+
+_KEY_KINDS = {crypto.TYPE_RSA: "rsa", crypto.TYPE_EC: "ec", crypto.TYPE_DSA: "dsa",
+              912: "rsa_pss", 1087: "ed25519", 1088: "ed448"}   # EVP_PKEY_RSA_PSS, _ED25519, _ED448
+
+
+# the key of a context's certificate, by context (own_key)
+_OWN_KEYS: "weakref.WeakKeyDictionary[SSL.Context, object]" = weakref.WeakKeyDictionary()
+
+
+def own_key(conn: SSL.Connection):
+    """(kind, bits, EC curve name, (hash, sign) of its own signature or None) of the
+    certificate the connection would send (its context's: SSL_get_certificate), None
+    without one, "unknown" if unreadable."""
+    ctx = conn.get_context()
+    key = _OWN_KEYS.get(ctx, _OWN_KEYS)
+    if key is _OWN_KEYS:
+        key = _OWN_KEYS[ctx] = key_of_cert(conn.get_certificate())
+    return key
+
+
+def key_of_cert(cert):
+    """own_key's figures of one certificate (a certs_keys pair's)."""
+    if cert is None:
+        return None
+    try:
+        pkey = cert.get_pubkey()
+        kind = _KEY_KINDS.get(pkey.type())
+        if kind is None:
+            return "unknown"
+        curve = None
+        if kind == "ec":
+            curve = pkey.to_cryptography_key().curve.name
+        return (kind, pkey.bits(), curve, _CERT_SIGS.get(cert.get_signature_algorithm()))
+    except Exception:
+        return "unknown"
+
+
+# (hash, sign) of a certificate's own signature (OpenSSL's short names), as
+# ssl_handshake:sign_algo/2 names the PKCS#1 v1.5 and ECDSA ones
+_CERT_SIGS = {f"{h}WithRSAEncryption".encode(): (h, "rsa") for h in ("sha1", "sha224", "sha256", "sha384", "sha512")}
+_CERT_SIGS.update({f"ecdsa-with-{h.upper()}".encode(): (h, "ecdsa")
+                   for h in ("sha1", "sha224", "sha256", "sha384", "sha512")})
+
+
 # PSK: one Python function per role answers every connection's callback
 _PSK: dict[str, Callable] = {}
 

@@ -78,10 +78,6 @@ scenarios() ->
 -spec known_differences() -> [{term(), string()}].
 known_differences() ->
     [{verify_fun_rejects_valid, ?OPENSSL_13_ALERT},
-     {server_cipher_no_overlap_12,
-      "OpenSSL answers a ClientHello with no common cipher suite with the "
-      "handshake_failure alert (RFC 5246 allows it); OTP sends insufficient_security. "
-      "The bridge writes no TLS record itself, so the alert on the wire is OpenSSL's"},
      {server_pause_cancel, ?CANCEL},
      {client_pause_cancel, ?CANCEL},
      {client_unknown_ca, ?OPENSSL_13_ALERT},

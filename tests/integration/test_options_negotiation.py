@@ -135,20 +135,14 @@ def _alerts(res):
 @pytest.mark.parametrize("side", ["Run(Mod, ssl, SO, CO)", "Run(ssl, Mod, SO, CO)"])
 def test_no_common_signature_algs(env, side, versions):
     """ssl_api_SUITE no_common_signature_algs: the server signs with {sha256, rsa} only,
-    the client accepts {sha384, rsa} only: the handshake fails on both ends, as in ssl.
-    Known difference: OpenSSL's server (tls_choose_sigalg) sends handshake_failure
-    where ssl's sends insufficient_security, and libssl has no setting for it."""
+    the client accepts {sha384, rsa} only: both ends fail with insufficient_security,
+    as in ssl (a pyssl server makes OpenSSL send ssl's alert: bridge.tls.alerts)."""
     _, node = env
     body = (_RUN + f" SO = [{{signature_algs, [{{sha256, rsa}}]}}, {{versions, {versions}}}],"
             f" CO = [{{signature_algs, [{{sha384, rsa}}]}}, {{versions, {versions}}}], {side}")
-    ssl_res, pyssl_res = both(node, body)
-    insufficient, failure = A("insufficient_security"), A("handshake_failure")
-    assert _alerts(ssl_res) == (insufficient, insufficient)
-    if side.startswith("Run(Mod"):
-        assert _alerts(pyssl_res) == (failure, failure)
-    else:   # the ssl server sends the alert: the pyssl client gets it as ssl's does
-        assert pyssl_res == ssl_res
-
+    res = same(node, body)
+    insufficient = A("insufficient_security")
+    assert _alerts(res) == (insufficient, insufficient)
 
 @pytest.mark.parametrize("side", [_server_side, _client_side])
 def test_signature_algs_shared_scheme_connects(env, side):
@@ -161,14 +155,12 @@ def test_signature_algs_shared_scheme_connects(env, side):
 
 @pytest.mark.parametrize("side", ["Run(Mod, ssl, SO, CO)", "Run(ssl, Mod, SO, CO)"])
 def test_signature_algs_tls13_no_shared_scheme(env, side):
-    """As no_common_signature_algs, in TLS 1.3 with PSS schemes (same known difference)."""
+    """As no_common_signature_algs, in TLS 1.3 with PSS schemes."""
     _, node = env
     body = (_RUN + " SO = [{signature_algs, [rsa_pss_rsae_sha384]}, {versions, ['tlsv1.3']}],"
             " CO = [{signature_algs, [rsa_pss_rsae_sha256]}, {versions, ['tlsv1.3']}], " + side)
-    ssl_res, pyssl_res = both(node, body)
-    insufficient, failure = A("insufficient_security"), A("handshake_failure")
-    assert _alerts(ssl_res) == (insufficient, insufficient)
-    assert pyssl_res == ssl_res if side.startswith("Run(ssl") else _alerts(pyssl_res) == (failure, failure)
+    res = same(node, body)
+    assert _alerts(res) == (A("insufficient_security"),) * 2
 
 
 _BAD_SIGALGS = ("[[], foo, [foo], [{sha256, foo}], [{foo, rsa}], [{sha256, dsa}], [{md4, ecdsa}], [1],"
@@ -237,14 +229,10 @@ def test_groups_take_effect(env, side, sopts, copts):
     ssl_res, pyssl_res = both(node, _RUN + f" SO = {sopts}, CO = {copts}, {side}")
     if _outcome(ssl_res) == "ok":
         assert pyssl_res == ssl_res
-    elif side.startswith("Run(Mod"):
-        # known difference: without a group in common an OpenSSL server sends
-        # handshake_failure (tls_parse_ctos_key_share / tls1_shared_group), ssl's
-        # insufficient_security; libssl has no setting for it
-        insufficient, failure = A("insufficient_security"), A("handshake_failure")
-        assert _outcome(ssl_res) in ((insufficient, insufficient), (failure, failure))
-        assert _outcome(pyssl_res) == (failure, failure)
     else:
+        # without a group in common ssl's TLS 1.3 server sends insufficient_security
+        # (tls_handshake_1_3:select_common_groups/2); a pyssl server makes OpenSSL
+        # send it too (bridge.tls.alerts)
         assert _outcome(pyssl_res) == _outcome(ssl_res)
 
 
@@ -341,3 +329,108 @@ def test_cacerts_as_cert_records_as_ssl(env, pki):
         {{cacerts, [{{cert, D, public_key:pkix_decode_cert(D, otp)}} ||
                     {{'Certificate', D, _}} <- public_key:pem_decode(element(2, file:read_file("{pki.ca.cert_path}")))]}}]""")
     assert dict(got[0])[A("protocol")] in (A("tlsv1.3"), A("tlsv1.2"))
+
+
+# ---- a server's refusals: insufficient_security (bridge.tls.alerts) ------------------------
+
+_ANON = "hd([S || S <- ssl:cipher_suites(anonymous, 'tlsv1.2'), lists:member(maps:get(key_exchange, S), [ecdh_anon, dh_anon])])"
+
+
+@pytest.mark.parametrize("sopts, copts", [
+    # ssl_api_SUITE default_reject_anonymous: the client offers an anonymous suite only
+    ("[{versions, ['tlsv1.2']}]", f"[{{ciphers, [{_ANON}]}}, {{versions, ['tlsv1.2']}}]"),
+    # no suite the server's RSA key can authenticate (ssl_cipher:filter/3)
+    ("[{versions, ['tlsv1.2']}]",
+     "[{ciphers, [#{key_exchange => ecdhe_ecdsa, cipher => aes_128_gcm, mac => aead, prf => sha256}]},"
+     " {versions, ['tlsv1.2']}]"),
+    # no TLS 1.3 suite in common (tls_handshake_1_3:select_cipher_suite/3)
+    ("[{ciphers, [S13A]}, {versions, ['tlsv1.3']}]", "[{ciphers, [S13B]}, {versions, ['tlsv1.3']}]"),
+    # TLS 1.3: no scheme the server's RSA key signs with (select_sign_algo/5)
+    ("[{versions, ['tlsv1.3']}]", "[{signature_algs, [ecdsa_secp256r1_sha256]}, {versions, ['tlsv1.3']}]"),
+    # TLS 1.2: no RSA scheme both sides have (filter_hashsigns/5)
+    ("[{signature_algs, [{sha256, rsa}, {sha256, ecdsa}]}, {versions, ['tlsv1.2']}]",
+     "[{signature_algs, [{sha256, ecdsa}]}, {versions, ['tlsv1.2']}]"),
+    # TLS 1.2: a scheme in common, but not the one the server's certificate is signed
+    # with (select_hashsign/5; libssl would go on)
+    ("[{signature_algs, [{sha384, rsa}]}, {versions, ['tlsv1.2']}]",
+     "[{signature_algs, [{sha256, ecdsa}, {sha384, rsa}]}, {versions, ['tlsv1.2']}]"),
+    ("[{versions, ['tlsv1.2']}]",
+     "[{signature_algs, [{sha384, rsa}]}, {signature_algs_cert, [rsa_pss_rsae_sha256]}, {versions, ['tlsv1.2']}]"),
+])
+def test_server_refuses_with_insufficient_security_as_ssl(env, sopts, copts):
+    """A hello ssl's server finds no parameters for: the ssl client and the pyssl server
+    end with what an ssl server gives both ends (insufficient_security)."""
+    _, node = env
+    res = _server_side(node, sopts, copts + " ++ [{verify, verify_none}]")
+    assert _alerts(res) == (A("insufficient_security"),) * 2
+
+
+@pytest.mark.parametrize("sopts, copts", [
+    # an anonymous suite beside one the server has: the server takes the other
+    ("[{versions, ['tlsv1.2']}]", f"[{{ciphers, [{_ANON}, S12A]}}, {{versions, ['tlsv1.2']}}]"),
+    # one scheme of the server's among others (TLS 1.3 and 1.2)
+    ("[{signature_algs, [rsa_pss_rsae_sha256]}, {versions, ['tlsv1.3']}]",
+     "[{signature_algs, [ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256]}, {versions, ['tlsv1.3']}]"),
+    ("[{signature_algs, [{sha384, rsa}]}, {versions, ['tlsv1.2']}]",
+     "[{signature_algs, [{sha256, ecdsa}, {sha384, rsa}, {sha256, rsa}]}, {versions, ['tlsv1.2']}]"),
+    # the certificate's sha256WithRSA covered by RSAE-PSS (ssl_cipher:is_supported_sign/2)
+    ("[{versions, ['tlsv1.2']}]", "[{signature_algs, [rsa_pss_rsae_sha256]}, {versions, ['tlsv1.2']}]"),
+    ("[{versions, ['tlsv1.2']}]",
+     "[{signature_algs, [{sha384, rsa}]}, {signature_algs_cert, [rsa_pkcs1_sha256]}, {versions, ['tlsv1.2']}]"),
+    # TLS 1.3: the certificate's own signature is not judged (a fallback chain in ssl)
+    ("[{versions, ['tlsv1.3']}]", "[{signature_algs, [rsa_pss_rsae_sha384]}, {versions, ['tlsv1.3']}]"),
+])
+def test_server_takes_what_it_has_in_common(env, sopts, copts):
+    _, node = env
+    res = _server_side(node, sopts, copts + " ++ [{verify, verify_none}]")
+    assert _outcome(res) == "ok"
+
+
+# ---- the versions of the host the client names (sni_fun, sni_hosts) ----------------------
+
+_SNI_VERSIONS = [("['tlsv1.3', 'tlsv1.2']", "'tlsv1.2'"), ("['tlsv1.2', 'tlsv1.1']", "'tlsv1.1'")]
+
+
+@pytest.mark.parametrize("versions, version", _SNI_VERSIONS)
+@pytest.mark.parametrize("how", ["sni_fun", "sni_hosts"])
+def test_versions_option_based_on_sni(env, versions, version, how):
+    """ssl_api_SUITE versions_option_based_on_sni: the versions of the host the client
+    names replace the listen socket's (ssl_gen_statem:handle_sni_extension/2 runs before
+    the version is chosen); a pyssl server applies them before OpenSSL reads the hello."""
+    _, node = env
+    host = f"[{{versions, [{version}]}}]"
+    sni = (f"{{sni_fun, fun(\"localhost\") -> {host} ++ Srv; (_) -> [] end}}" if how == "sni_fun"
+           else f"{{sni_hosts, [{{\"localhost\", {host}}}]}}")
+    res = _server_side(node, f"[{sni}, {{versions, {versions}}}]",
+                       f"[{{server_name_indication, \"localhost\"}}, {{versions, {versions}}}, {{verify, verify_none}}]")
+    assert dict(res[0])[A("protocol")] == A(version.strip("'"))
+    assert dict(res[1])[A("protocol")] == A(version.strip("'"))
+
+
+@pytest.mark.parametrize("how", ["sni_fun", "sni_hosts"])
+def test_sni_versions_the_client_lacks_as_ssl(env, how):
+    """The host's versions leave none of the client's: both ends end as with ssl."""
+    _, node = env
+    host = "[{versions, ['tlsv1.2']}]"
+    sni = (f"{{sni_fun, fun(_) -> {host} ++ Srv end}}" if how == "sni_fun"
+           else f"{{sni_hosts, [{{\"localhost\", {host}}}]}}")
+    res = _server_side(node, f"[{sni}, {{versions, ['tlsv1.3', 'tlsv1.2']}}]",
+                       "[{server_name_indication, \"localhost\"}, {versions, ['tlsv1.3']}, {verify, verify_none}]")
+    assert _outcome(res) != "ok"
+
+
+def test_sni_host_without_versions_keeps_the_listen_sockets(env):
+    """A host whose options name no versions: the listen socket's apply (TLS 1.3 here)."""
+    _, node = env
+    res = _server_side(node, "[{sni_hosts, [{\"localhost\", Srv}]}]",
+                       "[{server_name_indication, \"localhost\"}, {verify, verify_none}]")
+    assert dict(res[0])[A("protocol")] == A("tlsv1.3")
+
+
+@pytest.mark.parametrize("versions", ["[foo]", "['tlsv1.3', 'tlsv1.1']", "'tlsv1.2'", "['tlsv1.2', 'tlsv1.1']"])
+def test_sni_hosts_versions_checked_as_ssl(env, versions):
+    """An sni_hosts entry's versions go through ssl:validate_versions/2 at listen."""
+    _, node = env
+    same(node, f"""try Mod:listen(0, [{{sni_hosts, [{{"localhost", [{{versions, {versions}}}]}}]}}]) of
+                       {{ok, L}} -> Mod:close(L), ok; E -> E
+                   catch C:R -> {{C, R}} end""")

@@ -41,7 +41,7 @@ NPN (``next_protocols_advertised``, ``client_preferred_next_protocols``),
 ``use_ticket`` with other than pyssl's tickets,
 ``handshake`` = ``hello``, ``protocol`` = ``dtls``, ``sni_hosts`` entries setting
 anything but the certificate and key (``certfile``, ``keyfile``, ``cert``, ``key``,
-``password``), CRL checks, OCSP stapling, ``certs_keys``, ``key`` given as an engine
+``password``) and ``versions``, CRL checks, OCSP stapling, ``certs_keys``, ``key`` given as an engine
 map, ``erl_dist`` = true.  The check runs after OTP's validation succeeded, so an
 invalid value still gets OTP's own error.  The callbacks are implemented: the
 caller's ``verify_fun`` (``bridge.service.verify``), ``sni_fun``

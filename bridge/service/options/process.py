@@ -33,7 +33,7 @@ from .base import (
 from . import sigalgs
 from .cipher_suites import _handle_cipher_option
 from .rules import _PRE13, _RULES, _RULES_KEY_ORDER, _VERSION_RANK
-from .validate import _validate
+from .validate import _validate, _validate_versions
 
 
 def _external(k: str) -> str:
@@ -486,19 +486,4 @@ def _handle_verify_option(v, omap):
     else:
         raise _opt_error("verify", v)
 
-
-def _validate_versions(vsns):
-    if not isinstance(vsns, list):
-        raise ErlangException("error", A("function_clause"))
-    for v in vsns:
-        if not _is(v, "tlsv1.3", "tlsv1.2", "tlsv1.1", "tlsv1"):
-            if _is(v, "dtlsv1", "dtlsv1.2") and v is vsns[0]:
-                continue
-            raise SslOptionError((_ERROR, (_OPTIONS, (v, (A("versions"), vsns)))))
-    if _is(vsns[0], "dtlsv1", "dtlsv1.2"):
-        raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A("versions"), vsns)))))
-    names = [x.name for x in vsns]
-    if "tlsv1.3" in names and len(names) >= 2 and "tlsv1.2" not in names:
-        raise SslOptionError((_ERROR, (_OPTIONS, A("missing_version"),
-                                       (A("tlsv1.2"), (A("versions"), vsns)))))
 

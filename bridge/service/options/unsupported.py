@@ -25,10 +25,11 @@ def user_transport(omap: dict):
 
 
 # What a sni_hosts entry may set: the bridge switches the certificate and key when
-# the client names the host (OpenSSL's servername callback); other per-host options
-# are refused by name.
+# the client names the host (OpenSSL's servername callback), and applies its versions
+# before OpenSSL reads the hello (bridge.tls.engine, _release_hello); other per-host
+# options are refused by name.
 _UNDEF_A = Atom("undefined")
-_SNI_HOST_OPTIONS = frozenset(("certfile", "keyfile", "cert", "key", "password"))
+_SNI_HOST_OPTIONS = frozenset(("certfile", "keyfile", "cert", "key", "password", "versions"))
 
 
 def _sni_hosts_unsupported(v) -> bool:

@@ -173,7 +173,26 @@ def _v_sni_hosts(v, _r):
 _LOG_LEVELS = ("none", "all", "emergency", "alert", "critical", "error", "warning", "notice",
                "info", "debug")
 
+
+def _validate_versions(vsns):
+    """ssl:validate_versions/2 (a versions list given, as in the options or an sni_hosts entry)."""
+    if not isinstance(vsns, list):
+        raise ErlangException("error", A("function_clause"))
+    for v in vsns:
+        if not _is(v, "tlsv1.3", "tlsv1.2", "tlsv1.1", "tlsv1"):
+            if _is(v, "dtlsv1", "dtlsv1.2") and v is vsns[0]:
+                continue
+            raise SslOptionError((_ERROR, (_OPTIONS, (v, (A("versions"), vsns)))))
+    if vsns and _is(vsns[0], "dtlsv1", "dtlsv1.2"):
+        raise SslOptionError((_ERROR, (_OPTIONS, (A("not_supported_by_pyssl"), (A("versions"), vsns)))))
+    names = [x.name for x in vsns]
+    if "tlsv1.3" in names and len(names) >= 2 and "tlsv1.2" not in names:
+        raise SslOptionError((_ERROR, (_OPTIONS, A("missing_version"),
+                                       (A("tlsv1.2"), (A("versions"), vsns)))))
+
+
 _VALIDATORS = {
+    "versions": lambda v, r: (_validate_versions(v), v)[1],     # (an sni_hosts entry's)
     "alpn_advertised_protocols": _v_binary_list("alpn_advertised_protocols"),
     "alpn_preferred_protocols": _v_binary_list("alpn_preferred_protocols"),
     "anti_replay": lambda v, r: ((10, 5, 72985) if _is(v, "10k") else (10, 5, 729845)

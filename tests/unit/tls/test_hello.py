@@ -63,3 +63,35 @@ def test_a_truncated_body_and_an_endless_one():
     with pytest.raises(hello.HelloError):
         for _ in range(20):
             r.feed(bytes([22, 3, 3, 0x40, 0]) + bytes(0x4000))
+
+
+def test_a_client_hellos_suites_and_extensions():
+    exts = (b"\x00\x0d\x00\x06\x00\x04\x08\x04\x04\x01"        # signature_algorithms
+            b"\x00\x2b\x00\x05\x04\x03\x04\x03\x03"            # supported_versions
+            + EXTS)
+    got = hello.HelloReader(hello.CLIENT_HELLO).feed(_records(_hello_body(hello.CLIENT_HELLO, exts), 4096))
+    assert got.suite_codes() == [0x1301]
+    m = hello.extension_map(got.extensions)
+    assert hello.u16_list(m[hello.SIGNATURE_ALGORITHMS]) == [0x0804, 0x0401]
+    assert hello.supported_versions(m[hello.SUPPORTED_VERSIONS]) == [0x0304, 0x0303]
+    assert hello.server_name(m[hello.SERVER_NAME]) == b"localhost"
+
+
+@pytest.mark.parametrize("data", [None, b"", b"\x00", b"\x00\x03\x00\x01\x02", b"\x00\x04\x00\x01"])
+def test_malformed_vectors_are_none(data):
+    assert hello.u16_list(data) is None
+
+
+@pytest.mark.parametrize("data", [None, b"", b"\x03\x03\x04\x03", b"\x04\x03\x04"])
+def test_malformed_supported_versions_are_none(data):
+    assert hello.supported_versions(data) is None
+
+
+@pytest.mark.parametrize("data", [None, b"\x00", b"\x00\x05\x01\x00\x01x\x00", b"\x00\x0e\x00\x00\x0f"])
+def test_malformed_or_other_server_names_are_none(data):
+    assert hello.server_name(data) is None
+
+
+def test_a_truncated_extension_ends_the_map():
+    assert hello.extension_map(b"\x00\x00\x00\x01a\x00\x0d\x00\x09\x00") == {0: b"a"}
+    assert hello.extension_map(b"\x00\x00\x00\x01a\x00\x00\x00\x01b") == {0: b"a"}   # the first wins

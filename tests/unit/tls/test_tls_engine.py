@@ -8,7 +8,7 @@ import pytest
 
 from bridge.tls.config import TLSConfig
 from bridge.tls.context import ContextCache, ContextError, build_context, config_key
-from bridge.tls.engine import RenegotiationError, TLSAlertError, TLSEngine
+from bridge.tls.engine import RenegotiationError, TLSAlertError, TLSClosed, TLSEngine
 from bridge.service.errors import tls_alert_parts
 
 
@@ -325,9 +325,12 @@ def test_client_certificate_from_unknown_ca(pki):
 
 
 def test_no_shared_cipher(pki):
+    """ssl's server refuses a hello it has no suite for with insufficient_security
+    (tls_handshake:handle_client_hello/5, no_suitable_ciphers); OpenSSL is made to send it."""
     ccfg = client_cfg(pki, versions=("tlsv1.2",), cipher_list="ECDHE-ECDSA-AES128-GCM-SHA256")
     errs = handshake(*engines(ccfg, server_cfg(pki)))   # RSA server: no ECDSA suite possible
-    assert _alerts(errs) == {"client": "handshake_failure", "server": "handshake_failure"}
+    assert _alerts(errs) == {"client": "insufficient_security", "server": "insufficient_security"}
+    assert errs["server"].sent and errs["server"].reason == "no_suitable_ciphers"
 
 
 # ---- verify hook ----------------------------------------------------------------------------
@@ -500,3 +503,112 @@ def test_hello_random_starts_with_the_time_below_tls13(pki):
     handshake(c, s)
     assert c.version == "tlsv1.3"
     assert not near_now(c.client_random()) and not near_now(s.server_random())
+
+
+# ---- a server's refusals and the SNI host's versions (bridge.tls.alerts, _release_hello) ----
+@pytest.mark.parametrize("ckw, skw, reason", [
+    # tls_handshake_1_3:select_cipher_suite/3 (libssl picks a TLS 1.3 suite before its
+    # servername callback: the engine judges those before OpenSSL reads the hello)
+    ({"ciphersuites_13": "TLS_AES_128_GCM_SHA256"}, {"ciphersuites_13": "TLS_AES_256_GCM_SHA384"},
+     "no_suitable_cipher"),
+    # select_common_groups/2
+    ({"groups": "P-384"}, {"groups": "X25519"}, "no_suitable_groups"),
+    # select_sign_algo/5
+    ({"sigalgs": "ecdsa_secp256r1_sha256"}, {}, "no_suitable_signature_algorithm"),
+    ({"sigalgs": "rsa_pss_rsae_sha256"}, {"sigalgs": "rsa_pss_rsae_sha384"}, "no_suitable_signature_algorithm"),
+])
+def test_tls13_refusals_are_insufficient_security(pki, ckw, skw, reason):
+    c, s = engines(client_cfg(pki, versions=("tlsv1.3",), **ckw), server_cfg(pki, versions=("tlsv1.3",), **skw))
+    errs = handshake(c, s)
+    assert _alerts(errs) == {"client": "insufficient_security", "server": "insufficient_security"}
+    assert errs["server"].sent and errs["server"].reason == reason
+    assert _alert_text(errs["server"]).endswith("Insufficient Security\n " + reason)
+
+
+@pytest.mark.parametrize("ckw, skw", [
+    ({"sigalgs": "ECDSA+SHA256"}, {}),                                    # nothing for an RSA key
+    ({"sigalgs": "RSA+SHA384"}, {"sigalgs": "RSA+SHA256"}),               # no_common_signature_algs
+    ({"cipher_list": "AECDH-AES128-SHA"}, {}),                            # default_reject_anonymous
+])
+def test_tls12_refusals_are_insufficient_security(pki, ckw, skw):
+    c, s = engines(client_cfg(pki, versions=("tlsv1.2",), **ckw), server_cfg(pki, versions=("tlsv1.2",), **skw))
+    errs = handshake(c, s)
+    assert _alerts(errs) == {"client": "insufficient_security", "server": "insufficient_security"}
+    assert errs["server"].reason == "no_suitable_ciphers"
+
+
+def test_an_ecdsa_server_takes_an_ecdsa_scheme(pki):
+    """The key decides which schemes count: an ECDSA key signs with the P-256 one."""
+    scfg = server_cfg(pki, pki.ec_server, versions=("tlsv1.3",))
+    c, s = engines(client_cfg(pki, versions=("tlsv1.3",), sigalgs="ecdsa_secp256r1_sha256"), scfg)
+    assert handshake(c, s) == {}
+
+
+def _sni_server(pki, host_versions, listen_versions=("tlsv1.3", "tlsv1.2"), **kw):
+    host = server_cfg(pki, versions=host_versions)
+    return server_cfg(pki, versions=listen_versions, **kw, sni_configs={"localhost": host})
+
+
+@pytest.mark.parametrize("listen, host", [(("tlsv1.3", "tlsv1.2"), ("tlsv1.2",)),
+                                          (("tlsv1.2", "tlsv1.1"), ("tlsv1.1",)),
+                                          (("tlsv1.2",), ("tlsv1.3",))])
+def test_the_named_hosts_versions_choose_the_version(pki, listen, host):
+    """ssl_gen_statem:handle_sni_extension/2 runs before the version is chosen: the host's
+    versions apply, also outside the listen socket's (a new SSL from the host's context)."""
+    ccfg = client_cfg(pki, versions=("tlsv1.3", "tlsv1.2", "tlsv1.1"))
+    c = TLSEngine(build_context(ccfg), ccfg)
+    s = TLSEngine(build_context(_sni_server(pki, host, listen)), _sni_server(pki, host, listen))
+    assert handshake(c, s) == {}
+    assert c.version == s.version == host[0]
+    assert s.sni == "localhost"
+
+
+def test_a_hello_held_back_byte_by_byte(pki):
+    """With sni_hosts the ClientHello's bytes wait for its end; nothing reaches OpenSSL
+    (and nothing goes out) before."""
+    scfg = _sni_server(pki, ("tlsv1.2",))
+    ccfg = client_cfg(pki)
+    c, s = TLSEngine(build_context(ccfg), ccfg), TLSEngine(build_context(scfg), scfg)
+    c.do_handshake()
+    hello = c.ciphertext_to_send()
+    for i in range(len(hello) - 1):
+        s.receive_ciphertext(hello[i:i + 1])
+        assert s.do_handshake() is False and s.ciphertext_to_send() == b""
+    s.receive_ciphertext(hello[-1:])
+    s.do_handshake()
+    c.receive_ciphertext(s.ciphertext_to_send())
+    assert handshake(c, s) == {} and s.version == "tlsv1.2"
+
+
+def test_the_sni_fun_is_asked_once(pki):
+    asked = []
+    host = server_cfg(pki, versions=("tlsv1.2",))
+    scfg = server_cfg(pki, sni_hook=lambda name: asked.append(name) or host)
+    c, s = engines(client_cfg(pki), scfg)
+    assert handshake(c, s) == {} and s.version == "tlsv1.2"
+    assert asked == ["localhost"]
+
+
+def test_a_failing_sni_fun_before_openssl_reads_the_hello(pki):
+    def boom(name):
+        raise RuntimeError("sni_fun crashed")
+    c, s = engines(client_cfg(pki), server_cfg(pki, sni_hook=boom))
+    c.do_handshake()
+    s.receive_ciphertext(c.ciphertext_to_send())
+    with pytest.raises(TLSClosed):
+        s.do_handshake()
+    assert s.ciphertext_to_send() == b""
+
+
+@pytest.mark.parametrize("sni", [True, False])
+def test_eof_inside_the_hello(pki, sni):
+    """The peer leaves mid-hello: the same end with the hello held back or not."""
+    scfg = _sni_server(pki, ("tlsv1.2",)) if sni else server_cfg(pki)
+    ccfg = client_cfg(pki)
+    c, s = TLSEngine(build_context(ccfg), ccfg), TLSEngine(build_context(scfg), scfg)
+    c.do_handshake()
+    s.receive_ciphertext(c.ciphertext_to_send()[:20])
+    s.receive_eof()
+    with pytest.raises(TLSAlertError) as err:
+        s.do_handshake()
+    assert not err.value.handshake_done
