@@ -96,7 +96,7 @@ async def connect(service, host, port, opts, timeout, caller):
     service.add_socket(sock)
     try:
         tls = await sock.establish(transport.open_client(
-            dial, port, cfg, timeout=to_timeout(timeout), receiver=sock, family=family,
+            hoststr, port, cfg, timeout=to_timeout(timeout), receiver=sock, family=family, dial=dial,
             local_addr=inet.local_addr(parsed.inet), pause_hello=hello_pause.wants_pause(parsed)))
     except BaseException as exc:
         sock.close_now()

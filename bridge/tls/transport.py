@@ -637,17 +637,18 @@ async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) ->
 
 async def open_client(host: str, port: int, cfg: TLSConfig, *, timeout: Optional[float],
                       receiver, local_addr=None, pause_hello: bool = False,
-                      family: int = 0) -> TLSConnection:
+                      family: int = 0, dial: Optional[str] = None) -> TLSConnection:
     """TCP connect and TLS handshake as a client; ``pause_hello``: stop after the
     ServerHello (the connection's ``paused_hello``; ``resume`` goes on); ``family``:
-    the addresses a name may resolve to (0: any)."""
+    the addresses a name may resolve to (0: any); ``dial``: the address to connect
+    to when known already (``host`` still names the sessions, as ssl's host_id)."""
     loop = asyncio.get_running_loop()
     proto = TLSConnection(_engine(cfg, (host, port)), receiver, loop)
     if pause_hello:
         proto._hello_reader = hello.HelloReader(hello.SERVER_HELLO)
     return await _establish(
-        proto, lambda: loop.create_connection(lambda: proto, host, port, local_addr=local_addr,
-                                              family=family),
+        proto, lambda: loop.create_connection(lambda: proto, dial or host, port,
+                                              local_addr=local_addr, family=family),
         timeout)
 
 
