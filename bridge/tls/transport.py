@@ -10,6 +10,8 @@ plus handshake, None = no limit)::
 The *receiver* (the service's socket) gets ``data_received(bytes)``, ``eof_received()``
 (close_notify or TCP close, after all data) and ``connection_failed(exc)`` (a
 ``TLSAlertError`` after the handshake, or ``TLSClosed``). All are called on the loop.
+A receiver with ``hold_end(end)`` ends a failed handshake's connection itself, by
+calling ``end()`` once it has answered (``TLSConnection._end_failed``).
 
 ``TLSConnection`` offers ``write(data)`` (never blocks; writes issued in the same loop
 iteration are encrypted together: one TLS record stream and one ``send`` syscall for many
@@ -228,8 +230,11 @@ class TLSConnection(asyncio.Protocol):
         self._release_held()
         try:
             await asyncio.wait_for(self.handshake, timeout)
-        except BaseException:
+        except asyncio.CancelledError:      # closed by its owner: not a failure
             self._abort()
+            raise
+        except BaseException:
+            self._end_failed()
             raise
         self.handshake = _HANDSHAKE_DONE
         return self
@@ -556,6 +561,22 @@ class TLSConnection(asyncio.Protocol):
     def _abort(self) -> None:
         self._finish("aborted")
 
+    def _end_failed(self) -> None:
+        """A failed handshake ends its connection. A receiver with ``hold_end(end)``
+        (the service's socket) is handed the end instead, to run once it has answered
+        its caller: ssl's connection process replies first and closes after
+        (``ssl_gen_statem``'s ``stop_and_reply`` on the handshake timeout,
+        ``handle_own_alert`` after sending the alert), so the peer must not see the
+        TCP connection end before the caller could have its answer. Meanwhile nothing
+        more is read: the handshake is over."""
+        hold = getattr(self.receiver, "hold_end", None)
+        if hold is None:
+            self._abort()
+            return
+        if self.transport is not None and self._state not in _ENDING:
+            self.transport.pause_reading()
+        hold(self._abort)
+
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is gone."""
         if self._state is _S.LOST:
@@ -616,7 +637,8 @@ def _engine(cfg: TLSConfig, peer: Optional[tuple] = None) -> Engine:
 
 async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) -> TLSConnection:
     """Run ``connect()`` (which gives ``proto`` its transport) and the handshake within
-    ``timeout``; on any failure the connection is aborted."""
+    ``timeout``; on any failure the connection is ended (``_end_failed``: at once,
+    or by the receiver after its reply)."""
     async def run():
         await connect()
         return await proto.handshake
@@ -628,7 +650,7 @@ async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) ->
         raise
     except BaseException:
         proto.counters.handshake_errors += 1
-        proto._abort()
+        proto._end_failed()
         raise
     proto.counters.handshakes += 1
     proto.handshake = _HANDSHAKE_DONE      # no future kept per idle connection
