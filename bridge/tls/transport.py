@@ -37,6 +37,7 @@ import asyncio
 import enum
 import os
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -360,7 +361,10 @@ class TLSConnection(asyncio.Protocol):
         if err is not None:
             if not self.handshake.done():
                 self.handshake.set_exception(err)
-            elif isinstance(err, TLSAlertError):     # a renegotiation failed
+                # the alert is out; the end waits for the receiver, as _establish's
+                self._end_failed()
+                return
+            if isinstance(err, TLSAlertError):     # a renegotiation failed
                 self.receiver.connection_failed(err)
             self._abort()
             return
@@ -629,6 +633,10 @@ class TLSConnection(asyncio.Protocol):
         return None
 
 
+# the clock of a handshake's deadline (a test sets it)
+_now = time.monotonic
+
+
 def _engine(cfg: TLSConfig, peer: Optional[tuple] = None) -> Engine:
     # the engine of this connection's options (bridge.tls.engines); the
     # transport talks to either through the same interface
@@ -643,8 +651,17 @@ async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) ->
         await connect()
         return await proto.handshake
 
+    deadline = None if timeout is None else _now() + timeout
     try:
         conn = await asyncio.wait_for(run(), timeout)
+        if deadline is not None and _now() >= deadline:
+            # ssl's handshake timeout ({timeout, handshake}, ssl_gen_statem) is a
+            # message: once due it is handled before a flight that comes after it,
+            # and the handshake ends {error, timeout}. wait_for returns the result
+            # of a handshake that completed in the loop step its timer fired in (or
+            # after a step that held the loop past it): a handshake_continue(S, O, 1)
+            # came back {ok, S} a third of the time, where ssl never does
+            raise asyncio.TimeoutError()
     except asyncio.CancelledError:         # closed by its owner: not a failure
         proto._abort()
         raise
