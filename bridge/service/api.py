@@ -257,4 +257,4 @@ class Api:
 
 def _with_sync(reply: Reply, sync) -> Reply:
     # a new Reply: a handler may return a shared one
-    return reply if sync is None else Reply(reply.value, reply.then, sync, reply.opens)
+    return reply if sync is None else Reply(reply.value, reply.then, sync, reply.opens, reply.ack)

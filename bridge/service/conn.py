@@ -111,6 +111,9 @@ class ConnSocket(ConnInfo, SocketBase):
         # {handshake, hello}: a server paused after the ClientHello (hello_pause.Paused;
         # the TCP socket stays in pending_tcp, so close/1 and the owner's end close it)
         self.paused = None
+        # a failed handshake's TCP end, held until the caller has its reply
+        # (hold_end; run by close_after_reply's end, or by _finish)
+        self._held_end = None
 
     # ---- state ----------------------------------------------------------------
     def _set_state(self, new: SockState) -> None:
@@ -150,10 +153,42 @@ class ConnSocket(ConnInfo, SocketBase):
                 self.pending_relay = None
         elif reason != "handed_over":
             raise ValueError(f"unknown end {reason!r}")
+        held, self._held_end = self._held_end, None
+        if held is not None:
+            held()
         self.service.forget(self)
 
     def close_now(self):
         self._finish("closed")
+
+    def hold_end(self, end) -> None:
+        """The TLS transport's ``_end_failed``: this socket's failed handshake ends its
+        connection by ``end()`` once the caller has the reply (``handshake_failed``);
+        a close meanwhile runs it at once."""
+        self._held_end = end
+
+    def close_after_reply(self):
+        """Closed now for every later call, as ``close_now``; but the connection itself
+        (what the peer sees end) ends in the function returned, which the caller's
+        Reply runs as its ``then`` once the caller has the reply (``Reply.ack``).
+        ssl's order: the connection process answers its caller and then ends
+        (``user_hello``'s cancel replies ``ok`` before its alert; ``ssl_gen_statem``'s
+        ``stop_and_reply`` on a handshake timeout; ``handle_own_alert`` replies before
+        its process stops), so the peer cannot see the end before the caller has
+        its answer."""
+        tls, self.tls = self.tls, None
+        tcp, self.pending_tcp = self.pending_tcp, None
+        held, self._held_end = self._held_end, None
+        self.close_now()
+
+        def end() -> None:
+            if tls is not None:
+                tls.close()
+            if tcp is not None:
+                tcp.close()
+            if held is not None:
+                held()
+        return end
 
     # ---- set-up -------------------------------------------------------------
     async def establish(self, opening):
@@ -251,15 +286,21 @@ class ConnSocket(ConnInfo, SocketBase):
         return Reply((OK, self.term) if new_api else OK, self.release, opens=self)
 
     def handshake_failed(self, exc):
-        """The connection closed, then ssl's answer to what a handshake's set-up or run
-        raised: an option error's term, an Erlang exception raised in the caller, or
-        the ``{error, Reason}`` of a failed handshake (``failure_reply``)."""
-        self.close_now()
-        if isinstance(exc, SslOptionError):
-            return exc.term
-        if isinstance(exc, options.ErlangException):
-            raise Raise(exc.reason, exc.cls) from None
-        return failure_reply(exc, "handshake")
+        """ssl's answer to what a handshake's set-up or run raised: an option error's
+        term, an Erlang exception raised in the caller, or the ``{error, Reason}`` of a
+        failed handshake (``failure_reply``). The socket is closed at once; the
+        connection ends once the caller has the reply (``close_after_reply``: ssl
+        answers the caller before its connection process stops)."""
+        end = self.close_after_reply()
+        try:
+            if isinstance(exc, SslOptionError):
+                return Reply(exc.term, end, ack=True)
+            if isinstance(exc, options.ErlangException):
+                raise Raise(exc.reason, exc.cls) from None
+            return Reply(failure_reply(exc, "handshake"), end, ack=True)
+        except BaseException:
+            end()       # no reply to wait for
+            raise
 
     def release(self, carry=None):
         """The owner has its socket: start delivering. ``carry``: the shim's reply

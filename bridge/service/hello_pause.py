@@ -80,8 +80,9 @@ async def pause(sock, parsed, files, cfg, timeout, caller):
     except tls_hello.HelloError as exc:
         return await sock._accept(cfg, timeout, True, initial=exc.raw)
     except (transport.TLSClosed, asyncio.TimeoutError, TimeoutError, OSError) as exc:
-        sock.close_now()
-        return failure_reply(exc, "handshake")
+        # the reply first, the TCP close once the caller has it (ssl_gen_statem's
+        # stop_and_reply on the handshake timeout)
+        return Reply(failure_reply(exc, "handshake"), sock.close_after_reply(), ack=True)
     ext = await _extensions(sock, parsed, got, caller, "client_hello")
     if ext is None:
         return await sock._accept(cfg, timeout, True, initial=got.raw)
@@ -175,5 +176,8 @@ def handshake_cancel(sock):
     (its handshake fails with ``closed`` where ssl's peer gets the alert)."""
     sock.paused = None
     # the reply first, then the close, in ssl's order (user_hello answers the caller
-    # and then ends the connection): the peer hears of the end after the caller has ok
-    return Reply(OK, sock.close_now)
+    # and then ends the connection): the peer hears of the end after the caller has
+    # ok. The socket is closed for later calls at once; its TCP connection ends once
+    # the caller has the reply (Reply.ack: the shim acknowledges it, see
+    # service.SslService._run)
+    return Reply(OK, sock.close_after_reply(), ack=True)

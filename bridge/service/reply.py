@@ -7,6 +7,9 @@ awaitable of one. A ``Reply`` is the term ``ssl:Fun(Args...)`` returns, plus:
   delivering to its owner only after the owner has its ``{ok, S}``);
 * ``opens``: the socket the reply hands to its owner, whose window grant the reply
   can travel with;
+* ``ack``: ``then`` ends a connection, which ssl does only once its caller has the
+  reply; the shim acknowledges the reply and the bridge runs ``then`` on that (or when
+  the caller or its node goes), see ``SslService._run``;
 * ``sync``: whether the shim must wait for its node's guard before it returns the
   reply (``None``; ``KEEP``; or the socket's reference, when the reply ends the
   socket for the caller: the guard then also drops that window). The bridge
@@ -35,12 +38,14 @@ _PLAIN = frozenset((tuple, list, bytes, str, int, float, bool, type(None), Atom)
 class Reply:
     """A term for the caller, what to do after sending it, and the guard sync it needs."""
 
-    __slots__ = ("opens", "sync", "then", "value")
+    __slots__ = ("ack", "opens", "sync", "then", "value")
 
-    def __init__(self, value, then: Callable[[], None] | None = None, sync=None, opens=None):
+    def __init__(self, value, then: Callable[[], None] | None = None, sync=None, opens=None,
+                 ack: bool = False):
         self.value = value
         self.then = then
         self.sync = sync
+        self.ack = ack
         # the socket this reply hands to its owner (``then`` is its ``release``): the
         # shim's reply may go with the socket's window grant (bridge.service.windows)
         self.opens = opens

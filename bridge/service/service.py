@@ -20,6 +20,7 @@ import logging
 import reprlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from bridge.etf.codec import ETFEncodeError
@@ -39,6 +40,8 @@ log = logging.getLogger("bridge.service")
 
 GEN_CALL = Atom("$gen_call")
 SYNC = Atom("$pyssl_sync")
+# {'$pyssl_ack', Ack, Reply}: the shim returns Reply and sends {'$pyssl_ack', Ack} back
+ACK = Atom("$pyssl_ack")
 KEEP_ATOM = Atom("keep")
 # What a caller gets when the bridge fails at something it should not (a bug):
 # error:{pyssl_internal_error, Why} in the caller, never silence.
@@ -93,6 +96,9 @@ class SslService:
         self.proc = None
         self.windows = Windows(self)
         self._file_cache: dict[tuple, tuple[bytes, float]] = {}
+        # a Reply's `then` waiting for its caller's ack, by the monitor on the caller
+        # that is also the ack's token (see _run)
+        self.awaiting_ack: dict[Reference, Callable[[], None]] = {}
         # the bridge processes of this one's group (bridge.group), when it leads one
         self.group_members = None
 
@@ -149,10 +155,21 @@ class SslService:
             self._run(request[0], request[1], pid, reply, tag)
         elif msg.__class__ is tuple and len(msg) == 2 and msg[0] is GUARD:
             self.windows.guard_started(msg[1])
+        elif msg.__class__ is tuple and len(msg) == 2 and msg[0] is ACK:
+            # the caller has its reply: what was to follow it now can (_run)
+            then = self.awaiting_ack.pop(msg[1], None) if msg[1].__class__ is Reference else None
+            if then is not None:
+                self.node.demonitor(msg[1], self.proc)
+                then()
         else:
             log.warning("pyssl: unexpected message %s", brief(msg))
 
     def handle_down(self, ref, pid, reason) -> None:
+        then = self.awaiting_ack.pop(ref, None)
+        if then is not None:
+            # the caller (or its node) went before its ack: nobody waits for the reply
+            then()
+            return
         if self.windows.guard_down(ref):
             return
         if self.owner_monitors.get(pid) == ref:
@@ -195,6 +212,9 @@ class SslService:
         to = alias if alias is not None and alias.node is caller.node else caller
 
         def deliver(r: Reply, held: list | None = None) -> None:
+            if r.ack and r.then is not None and r.sync is None and r.opens is None:
+                deliver_acked(r, held)
+                return
             sync = r.sync
             # only a reply made in the call's own step (a close): one that came later
             # (a downgrade, a recv's {error, closed}) goes as before, marked
@@ -214,7 +234,25 @@ class SslService:
                 reply(r.value if sync is None else
                       (SYNC, sync if sync.__class__ is Reference else KEEP_ATOM, r.value))
             if r.then is not None:
-                r.then()
+                # once the reply is out, as in the rpc path: a reply made while the
+                # distribution connection handles what it read is held back until that
+                # read is handled (Connection._handle_corked writes its replies together,
+                # at its end), so run now `then` would come first
+                asyncio.get_running_loop().call_soon(r.then)
+
+        def deliver_acked(r: Reply, held: list | None) -> None:
+            # `then` ends a connection (handshake_cancel, a failed handshake): ssl's
+            # connection process answers its caller and then closes, so its caller has
+            # the answer before the peer can see the end (a test that waits for both
+            # gets them in that order). A reply being out on the distribution
+            # connection is not yet the caller having it, so the shim acknowledges
+            # ({'$pyssl_ack', Ack, Value}: pyssl:call/3) and `then` runs on the ack,
+            # or when the monitored caller or its node goes first.
+            if held:
+                windows.send_held(held)
+            ack = self.node.monitor(self.proc, caller)
+            self.awaiting_ack[ack] = r.then
+            reply((ACK, ack, r.value))
 
         def failed(exc: BaseException) -> None:
             if isinstance(exc, Raise):

@@ -10,6 +10,8 @@ plus handshake, None = no limit)::
 The *receiver* (the service's socket) gets ``data_received(bytes)``, ``eof_received()``
 (close_notify or TCP close, after all data) and ``connection_failed(exc)`` (a
 ``TLSAlertError`` after the handshake, or ``TLSClosed``). All are called on the loop.
+A receiver with ``hold_end(end)`` ends a failed handshake's connection itself, by
+calling ``end()`` once it has answered (``TLSConnection._end_failed``).
 
 ``TLSConnection`` offers ``write(data)`` (never blocks; writes issued in the same loop
 iteration are encrypted together: one TLS record stream and one ``send`` syscall for many
@@ -35,6 +37,7 @@ import asyncio
 import enum
 import os
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -228,8 +231,11 @@ class TLSConnection(asyncio.Protocol):
         self._release_held()
         try:
             await asyncio.wait_for(self.handshake, timeout)
-        except BaseException:
+        except asyncio.CancelledError:      # closed by its owner: not a failure
             self._abort()
+            raise
+        except BaseException:
+            self._end_failed()
             raise
         self.handshake = _HANDSHAKE_DONE
         return self
@@ -355,7 +361,10 @@ class TLSConnection(asyncio.Protocol):
         if err is not None:
             if not self.handshake.done():
                 self.handshake.set_exception(err)
-            elif isinstance(err, TLSAlertError):     # a renegotiation failed
+                # the alert is out; the end waits for the receiver, as _establish's
+                self._end_failed()
+                return
+            if isinstance(err, TLSAlertError):     # a renegotiation failed
                 self.receiver.connection_failed(err)
             self._abort()
             return
@@ -556,6 +565,22 @@ class TLSConnection(asyncio.Protocol):
     def _abort(self) -> None:
         self._finish("aborted")
 
+    def _end_failed(self) -> None:
+        """A failed handshake ends its connection. A receiver with ``hold_end(end)``
+        (the service's socket) is handed the end instead, to run once it has answered
+        its caller: ssl's connection process replies first and closes after
+        (``ssl_gen_statem``'s ``stop_and_reply`` on the handshake timeout,
+        ``handle_own_alert`` after sending the alert), so the peer must not see the
+        TCP connection end before the caller could have its answer. Meanwhile nothing
+        more is read: the handshake is over."""
+        hold = getattr(self.receiver, "hold_end", None)
+        if hold is None:
+            self._abort()
+            return
+        if self.transport is not None and self._state not in _ENDING:
+            self.transport.pause_reading()
+        hold(self._abort)
+
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is gone."""
         if self._state is _S.LOST:
@@ -608,6 +633,10 @@ class TLSConnection(asyncio.Protocol):
         return None
 
 
+# the clock of a handshake's deadline (a test sets it)
+_now = time.monotonic
+
+
 def _engine(cfg: TLSConfig, peer: Optional[tuple] = None) -> Engine:
     # the engine of this connection's options (bridge.tls.engines); the
     # transport talks to either through the same interface
@@ -616,19 +645,29 @@ def _engine(cfg: TLSConfig, peer: Optional[tuple] = None) -> Engine:
 
 async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) -> TLSConnection:
     """Run ``connect()`` (which gives ``proto`` its transport) and the handshake within
-    ``timeout``; on any failure the connection is aborted."""
+    ``timeout``; on any failure the connection is ended (``_end_failed``: at once,
+    or by the receiver after its reply)."""
     async def run():
         await connect()
         return await proto.handshake
 
+    deadline = None if timeout is None else _now() + timeout
     try:
         conn = await asyncio.wait_for(run(), timeout)
+        if deadline is not None and _now() >= deadline:
+            # ssl's handshake timeout ({timeout, handshake}, ssl_gen_statem) is a
+            # message: once due it is handled before a flight that comes after it,
+            # and the handshake ends {error, timeout}. wait_for returns the result
+            # of a handshake that completed in the loop step its timer fired in (or
+            # after a step that held the loop past it): a handshake_continue(S, O, 1)
+            # came back {ok, S} a third of the time, where ssl never does
+            raise asyncio.TimeoutError()
     except asyncio.CancelledError:         # closed by its owner: not a failure
         proto._abort()
         raise
     except BaseException:
         proto.counters.handshake_errors += 1
-        proto._abort()
+        proto._end_failed()
         raise
     proto.counters.handshakes += 1
     proto.handshake = _HANDSHAKE_DONE      # no future kept per idle connection

@@ -782,6 +782,12 @@ call(Node, Function, Args) ->
         {reply, {'$pyssl_sync', Sync, Reply}} ->
             pyssl_guards:sync(Node, Sync),
             Reply;
+        {reply, {'$pyssl_ack', Ack, Reply}} when is_reference(Ack) ->
+            %% the reply ends a connection (handshake_cancel/1, a failed handshake):
+            %% ssl's connection process answers and then closes, and the bridge
+            %% closes once told that this caller has its answer
+            _ = pyssl_bridges:send({pyssl, Node}, {'$pyssl_ack', Ack}),
+            Reply;
         {reply, {'$pyssl_raise', Class, Reason}}
           when Class =:= error; Class =:= exit; Class =:= throw ->
             erlang:raise(Class, Reason, [{?MODULE, Function, Args, []}]);

@@ -1,6 +1,8 @@
 """{handshake, hello} on a server, handshake_continue/2,3 and handshake_cancel/1
 (issue 10): side by side with ssl on one real node (``Mod = ssl | pyssl``); the
 client is always the BEAM's ssl."""
+import socket
+
 import pytest
 from sslcompare import same
 
@@ -134,3 +136,125 @@ def test_cancel_ends_the_peers_handshake(env, name):
     assert got["ssl"][1][0] == A("error") and got["ssl"][1][1][0] == A("tls_alert")
     assert got["ssl"][1][1][1][0] == A("user_canceled")
     assert got["pyssl"][1] == (A("error"), A("closed"))
+
+
+# The peer must not see the connection end before the caller has its answer: ssl's
+# connection process replies first and ends after (user_hello's cancel;
+# stop_and_reply on a handshake timeout), so an OTP test that waits for both (the
+# server's result, the client's {error, closed}) gets the server's first. The bridge
+# closes the accepted TCP socket only once the shim has acknowledged the reply
+# ({'$pyssl_ack', Ack, Reply}), which it does after its caller received it: checked on
+# the bridge's loop, where the order is made. No timing: the three ends are certain
+# (a cancel; a client that never sends its hello; a client held in its verify_fun
+# until the server has answered).
+ORDER_CASES = {
+    "cancel": ("""
+        {ok, T} = pyssl:transport_accept(L, 5000), {ok, S, _} = pyssl:handshake(T, 5000),
+        R = pyssl:handshake_cancel(S),
+        C = receive {client, Ref, X} -> X end""",
+               "spawn(fun() -> Self ! {client, Ref, ssl:connect(\"localhost\", P, "
+               "[binary, {active, false} | Verify], 5000)} end)",
+               A("ok"), (A("error"), A("closed"))),
+    "hello_timeout": ("""
+        {ok, T} = pyssl:transport_accept(L, 5000), R = pyssl:handshake(T, 200),
+        C = receive {client, Ref, X} -> receive {tcp_closed, X} -> closed end end""",
+                      "{ok, Tcp} = gen_tcp:connect(\"localhost\", P, []), Self ! {client, Ref, Tcp}",
+                      (A("error"), A("timeout")), A("closed")),
+    "continue_timeout": ("""
+        {ok, T} = pyssl:transport_accept(L, 5000), {ok, S, _} = pyssl:handshake(T, 5000),
+        R = pyssl:handshake_continue(S, [], 200),
+        receive {verifying, Ref, V} -> V ! {go, Ref} end,
+        C = receive {client, Ref, {ok, CS}} -> ssl:close(CS), none; {client, Ref, _} -> none end""",
+                         # the client's connection process waits in its verify_fun for
+                         # the server's answer: it cannot finish the handshake before
+                         "Hold = fun(_, {extension, _}, U) -> {unknown, U}; "
+                         "(_, Ev, U) -> case get(held) of undefined -> put(held, true), "
+                         "Self ! {verifying, Ref, self()}, receive {go, Ref} -> ok end; _ -> ok end, "
+                         "case Ev of {bad_cert, _} -> {fail, Ev}; _ -> {valid, U} end end, "
+                         "spawn(fun() -> Self ! {client, Ref, ssl:connect(\"localhost\", P, "
+                         "[binary, {active, false}, {verify_fun, {Hold, []}} | Verify], 5000)} end)",
+                         # (what the client makes of the end, once let go, depends
+                         # on whether it has sent its Finished: not checked)
+                         (A("error"), A("timeout")), None),
+}
+
+ACK = A("$pyssl_ack")
+
+
+@pytest.mark.parametrize("name", sorted(ORDER_CASES))
+def test_the_peer_sees_the_end_after_the_caller_has_its_answer(env, monkeypatch, name):
+    bridge, node = env
+    then, client, expected, peer_sees = ORDER_CASES[name]
+    events: list = []
+    service = type(bridge.service)
+
+    orig_reply = type(bridge.node).reply
+
+    def reply(self, to, tag, value, **kw):
+        if value.__class__ is tuple and len(value) == 3 and value[0] is ACK:
+            events.append(("reply", value[1], value[2]))
+        return orig_reply(self, to, tag, value, **kw)
+
+    orig_handle = service._handle_message
+
+    def handle(self, msg):
+        if msg.__class__ is tuple and len(msg) == 2 and msg[0] is ACK:
+            events.append(("ack", msg[1]))
+        return orig_handle(self, msg)
+
+    orig_close = socket.socket.close
+
+    def close(sock):
+        try:
+            events.append(("close", sock.getsockname()[1], sock.getpeername()))
+        except OSError:     # not connected (a listen socket) or closed already
+            pass
+        return orig_close(sock)
+
+    monkeypatch.setattr(type(bridge.node), "reply", reply)
+    monkeypatch.setattr(service, "_handle_message", handle)
+    monkeypatch.setattr(socket.socket, "close", close)
+    port, got, seen = node.eval(f"""(fun() ->
+        Self = self(), Ref = make_ref(),
+        {{ok, L}} = pyssl:listen(0, [binary, {{active, false}}, {{reuseaddr, true}}, {{handshake, hello}} | Srv]),
+        {{ok, {{_, P}}}} = pyssl:sockname(L),
+        {client},
+        {then},
+        pyssl:close(L), {{P, R, C}} end)()""", 30)
+    assert (got, seen) == (expected, peer_sees or A("none"))
+    [(_, ack, value)] = [e for e in events if e[0] == "reply"]
+    assert value == expected
+    ended = [i for i, e in enumerate(events) if e[0] == "close" and e[1] == port]
+    assert len(ended) == 1 and events.index(("ack", ack)) < ended[0], events
+    assert not bridge.service.awaiting_ack
+
+
+def test_a_caller_gone_before_its_ack_ends_the_connection(env):
+    """A caller that never acknowledges (here a plain gen_server:call, which does not
+    know the marker; in life one killed between the reply and its ack): the monitor
+    on it ends the connection when it goes, so no TCP socket waits forever."""
+    bridge, node = env
+    raw, seen = node.eval("""(fun() ->
+        Self = self(), Ref = make_ref(), {ok, B} = application:get_env(pyssl, bridge_node),
+        {ok, L} = pyssl:listen(0, [binary, {active, false}, {reuseaddr, true}, {handshake, hello} | Srv]),
+        {ok, {_, P}} = pyssl:sockname(L),
+        spawn(fun() -> Self ! {client, Ref, ssl:connect("localhost", P, [binary, {active, false} | Verify], 5000)} end),
+        {ok, T} = pyssl:transport_accept(L, 5000), {ok, S, _} = pyssl:handshake(T, 5000),
+        {_, M} = spawn_monitor(fun() -> Self ! {raw, Ref, gen_server:call({pyssl, B}, {handshake_cancel, [S]})} end),
+        Raw = receive {raw, Ref, X} -> X end,
+        receive {'DOWN', M, _, _, _} -> ok end,
+        C = receive {client, Ref, Y} -> Y end,
+        pyssl:close(L), {Raw, C} end)()""", 30)
+    assert raw[0] == ACK and raw[2] == A("ok")
+    assert seen == (A("error"), A("closed"))
+    assert not bridge.call(lambda: dict(bridge.service.awaiting_ack))
+
+
+def test_an_ack_for_nothing_is_ignored(env):
+    """An ack whose reference the bridge does not wait for (twice, after the caller
+    went, or not a reference at all): nothing happens, the service goes on."""
+    _, node = env
+    assert node.eval("""(fun() ->
+        {ok, B} = application:get_env(pyssl, bridge_node),
+        {pyssl, B} ! {'$pyssl_ack', make_ref()}, {pyssl, B} ! {'$pyssl_ack', not_a_ref},
+        is_list(pyssl:eccs()) end)()""") is True

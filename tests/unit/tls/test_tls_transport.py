@@ -337,3 +337,75 @@ def test_failed_handshake_ends_closing_then_lost(pki):
         return proto.state
 
     assert run(go()) is transport.ConnState.LOST
+
+
+class Holder(Collector):
+    """A receiver that ends a failed handshake's connection itself (the service's
+    socket does, once its caller has the reply)."""
+
+    def __init__(self):
+        super().__init__()
+        self.end = None
+
+    def hold_end(self, end):
+        self.end = end
+
+
+def test_a_failed_handshake_is_ended_by_a_receiver_that_holds_it(pki):
+    """The TCP connection stays until the receiver calls the end it was handed:
+    the peer reads what the server sent and no EOF before that."""
+    async def go():
+        a, b = socket.socketpair()
+        b.sendall(b"GET / HTTP/1.0\r\n\r\n")   # not TLS: the server answers an alert
+        rx = Holder()
+        with pytest.raises(transport.TLSAlertError):
+            await transport.accept_tls(a, scfg(pki), timeout=5, receiver=rx)
+        b.setblocking(False)
+        got = b""
+        while True:
+            try:
+                chunk = b.recv(4096)
+            except BlockingIOError:
+                break
+            assert chunk, "EOF before the receiver ended the connection"
+            got += chunk
+        rx.end()
+        eof = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(b, 4096), 10)
+        b.close()
+        return got, eof
+
+    got, eof = run(go())
+    assert got[:1] in (b"", b"\x15")      # an alert record, if OpenSSL sends one
+    assert eof == b""
+
+
+def test_a_handshake_done_past_its_deadline_is_a_timeout(pki, monkeypatch):
+    """ssl's handshake timeout is a message handled before a later flight: a
+    handshake that completes once its deadline has passed ends {error, timeout}
+    (asyncio.wait_for would return it). The clock jumps past the deadline while the
+    handshake runs: no real waiting."""
+    clock = iter([0.0])
+    monkeypatch.setattr(transport, "_now", lambda: next(clock, 1000.0))
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.setblocking(False)
+
+        async def server():
+            csock, _ = await loop.sock_accept(lsock)
+            return await transport.accept_tls(csock, scfg(pki), timeout=30, receiver=Collector())
+
+        task = asyncio.ensure_future(server())
+        crx = Collector()
+        c = await transport.open_client("127.0.0.1", lsock.getsockname()[1], ccfg(pki),
+                                        timeout=None, receiver=crx)
+        with pytest.raises(asyncio.TimeoutError):
+            await task
+        lsock.close()
+        await asyncio.wait_for(crx.eof.wait(), 10)     # the server's end reaches the client
+        c.close()
+
+    run(go())
