@@ -225,8 +225,8 @@ tls13() ->
 %% One connection per client option list (or fun(PreviousClientInfo) -> Opts),
 %% each `{RecvResult, ClientInfo, ServerInfo}'; Info is `{SessionId, Resumed}'.
 conns(CMod, SMod, SOpts, COptsList) ->
-    case SMod:listen(0, [{ip, {127, 0, 0, 1}}, {mode, binary}, {active, false}, {reuseaddr, true}
-                         | SOpts]) of
+    case fresh_listen(SMod, [{ip, {127, 0, 0, 1}}, {mode, binary}, {active, false}, {reuseaddr, true}
+                             | SOpts], 50) of
         {ok, L} ->
             {ok, {_, Port}} = SMod:sockname(L),
             Self = self(),
@@ -236,6 +236,22 @@ conns(CMod, SMod, SOpts, COptsList) ->
             conns(CMod, Port, COptsList, none, []);
         Other ->
             {listen, Other}
+    end.
+
+%% A listener on a port no earlier scenario of this run listened on. A client's
+%% session cache is keyed by {Host, Port} (ssl_session:select_session/4; the
+%% bridge's as well), and ssl registers a new session only if the cache holds
+%% no equivalent one for that key (ssl_manager:client_register_unique_session/4):
+%% on an ephemeral port the kernel gave an earlier scenario's listener, the
+%% client could offer that scenario's session instead of this one's, and which
+%% scenario met a reused port changed from run to run. These ports lie below the
+%% kernel's ephemeral range (32768 and up on Linux), which the other areas'
+%% listeners (port 0) use.
+fresh_listen(SMod, Opts, Tries) ->
+    Port = 20000 + erlang:unique_integer([positive, monotonic]) rem 12000,
+    case SMod:listen(Port, Opts) of
+        {error, eaddrinuse} when Tries > 1 -> fresh_listen(SMod, Opts, Tries - 1);
+        Other -> Other
     end.
 
 conns(_CMod, _Port, [], _Prev, Acc) ->
