@@ -647,6 +647,50 @@ sockopts() ->
                             fun({ok, S}) -> ssl:send(S, <<"abcdef">>); (E) -> E end,
                             fun(S) -> collect(S, {count, 1}, ?T) end)
         end),
+     %% issue 10: getopts of many keys gives them in ssl's order (exit_on_close
+     %% included), on a connected and on a listen socket
+     mk(sockopts, getopts_many_keys,
+        fun(Mod) ->
+                with_server(Mod, srv_opts(), [{active, false} | cli_opts()],
+                            fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
+                            fun(S) -> Mod:getopts(S, many_keys()) end)
+        end),
+     mk(sockopts, listen_getopts_many_keys,
+        fun(Mod) ->
+                {ok, L} = listen(Mod, [{exit_on_close, false} | srv_opts()]),
+                R = Mod:getopts(L, many_keys()),
+                ok = Mod:close(L),
+                R
+        end),
+     %% issue 10: a password given with a key that is not encrypted is not used (ssl
+     %% accepts it), both roles
+     mk(sockopts, password_with_plain_key_server,
+        fun(Mod) ->
+                with_client(Mod, [{password, "unused"} | srv_opts()], cli_opts(),
+                            fun(S) -> Mod:connection_information(S, [protocol]) end,
+                            fun({ok, _}) -> ok; (E) -> E end)
+        end),
+     mk(sockopts, password_with_plain_key_client,
+        fun(Mod) ->
+                Srv = [{verify, verify_peer}, {fail_if_no_peer_cert, true} | srv_opts()],
+                Cli = [{password, "unused"} | pyssl_certs:opts(rsa, client)],
+                with_server(Mod, Srv, [{verify, verify_peer} | Cli],
+                            fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
+                            fun(S) -> Mod:connection_information(S, [protocol]) end)
+        end),
+     %% issue 10: X9.42 DH parameters (openssl dhparam -dsaparam) in dhfile, a
+     %% TLS 1.2 DHE suite
+     mk(sockopts, dhfile_x942_params,
+        fun(Mod) ->
+                File = filename:join(filename:dirname(pyssl_certs:file(rsa, server, keyfile)),
+                                     "dh_x942.pem"),
+                ok = file:write_file(File, x942_dh_pem()),
+                Dhe = #{key_exchange => dhe_rsa, cipher => aes_128_gcm, mac => aead, prf => sha256},
+                with_client(Mod, [{dhfile, File}, {versions, ['tlsv1.2']} | srv_opts()],
+                            [{ciphers, [Dhe]}, {versions, ['tlsv1.2']} | cli_opts()],
+                            fun(S) -> Mod:connection_information(S, [protocol, selected_cipher_suite]) end,
+                            fun({ok, _}) -> ok; (E) -> E end)
+        end),
      mk(sockopts, listen_getopts,
         fun(Mod) ->
                 {ok, L} = listen(Mod, [{mode, binary}, {packet, 2}, {active, false} | srv_opts()]),
@@ -674,3 +718,24 @@ sockopts() ->
                             end,
                             fun({ok, S}) -> ssl:send(S, "ab\ncd\n"); (E) -> E end)
         end)].
+
+many_keys() ->
+    [packet_size, exit_on_close, header, active, mode, packet, nodelay, keepalive].
+
+%% openssl dhparam -dsaparam 2048 (X9.42: p, g and q)
+x942_dh_pem() ->
+    <<
+      "-----BEGIN X9.42 DH PARAMETERS-----\n"
+      "MIICKQKCAQEA2EDMef5/5GHezwLWvTzbA1+HWUTdPIUW4O/OzQv0j7Nzz2mTQPDG\n"
+      "ht6iiYlqCeC3QNK0TlB5nAHbZ8rtfE+hSmkcD8ZPfxwohJ053Uvs7tXnw2coY9IX\n"
+      "WCHj1ZaFSQvJwLXhAwGAY36JNHRndkxb7DDLYvKhy11RNJj0MawNr51/l1/e511W\n"
+      "J3fsZ9AUzsTs4n/MqlPPy+t6JzULzlNJhwjQU9OpKwxXk5QhzGm8TN1wd2GQla/R\n"
+      "qTmznAu3oWyudFm62bARBUZK47qF4ScZzds8VNpTRLdg54ZL4DVLNQRba/lH4s77\n"
+      "jy2e12pXuyAdgWWNT8fPVfkuicVFh2W2tQKCAQEAosuFKbtBaRnv9oeoWgK1bQKS\n"
+      "hGw8K1BRrT4WYmMfv8i39I6uiSfZ34NBDd683oxAl3cORIiNzlh2YvaOwzwEfucm\n"
+      "bckCEOKt6XPuj8BmSZB/RCqGw5oIWoFH15YZRIaCEynpmkcqQKRdtFsUXJ0kdiDV\n"
+      "iyXoAMhp+z0X5t7n5/cB1Vhg2yoBzvwD6zuj1Z8QBdmTFBfUHXKT2k+8RjMIaYQa\n"
+      "cWgZgwHW0d8eIw//mDE1EQ1c9JeWT4dhUYditar9x7zEN+c7L4WiSWVQsfkRG8vG\n"
+      "xuaut5QKDEXNsWATPxlsvpNOM+9D8ZaTTz82zvKG31XHMm6Z8a+Esm7nL7qNJwId\n"
+      "AK+EYmd7O4JUjtVd8ikQz7Z3RXi9TCfdoXOawWk=\n"
+      "-----END X9.42 DH PARAMETERS-----\n">>.
