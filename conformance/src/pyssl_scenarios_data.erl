@@ -691,6 +691,42 @@ sockopts() ->
                             fun(S) -> Mod:connection_information(S, [protocol, selected_cipher_suite]) end,
                             fun({ok, _}) -> ok; (E) -> E end)
         end),
+     %% issue 10: honor_cipher_order on the server under test (its own order wins
+     %% when true, the client's when false), TLS 1.2 and 1.3
+     mk(negotiation, honor_cipher_order_true_12, honor(true, 'tlsv1.2')),
+     mk(negotiation, honor_cipher_order_false_12, honor(false, 'tlsv1.2')),
+     mk(negotiation, honor_cipher_order_true_13, honor(true, 'tlsv1.3')),
+     mk(negotiation, honor_cipher_order_false_13, honor(false, 'tlsv1.3')),
+     %% issue 10: eccs (TLS 1.2) and supported_groups (TLS 1.3) take effect, both
+     %% roles: the curve of a TLS 1.2 ECDHE connection is the one both allow
+     mk(negotiation, eccs_client_12,
+        fun(Mod) ->
+                with_server(Mod, [{versions, ['tlsv1.2']} | srv_opts()],
+                            [{eccs, [secp384r1]}, {versions, ['tlsv1.2']} | cli_opts()],
+                            fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
+                            fun(S) -> Mod:connection_information(S, [ecc]) end)
+        end),
+     mk(negotiation, eccs_server_12,
+        fun(Mod) ->
+                with_client(Mod, [{eccs, [secp384r1]}, {versions, ['tlsv1.2']} | srv_opts()],
+                            [{versions, ['tlsv1.2']} | cli_opts()],
+                            fun(S) -> Mod:connection_information(S, [ecc]) end,
+                            fun({ok, _}) -> ok; (E) -> E end)
+        end),
+     mk(negotiation, supported_groups_no_overlap_13,
+        fun(Mod) ->
+                with_client(Mod, [{supported_groups, [secp384r1]}, {versions, ['tlsv1.3']} | srv_opts()],
+                            [{supported_groups, [x25519]}, {versions, ['tlsv1.3']} | cli_opts()],
+                            fun(S) -> Mod:connection_information(S, [protocol]) end,
+                            fun({ok, _}) -> ok; (E) -> E end)
+        end),
+     %% issue 10: signature_algs of the client under test (TLS 1.2 and 1.3): a scheme
+     %% the RSA server signs with connects, an ECDSA-only list does not
+     mk(negotiation, signature_algs_client_pss_12, sigalgs_client([rsa_pss_rsae_sha256], 'tlsv1.2')),
+     mk(negotiation, signature_algs_client_ecdsa_only_12, sigalgs_client([{sha256, ecdsa}], 'tlsv1.2')),
+     mk(negotiation, signature_algs_client_pss_13, sigalgs_client([rsa_pss_rsae_sha256], 'tlsv1.3')),
+     mk(negotiation, signature_algs_client_ecdsa_only_13,
+        sigalgs_client([ecdsa_secp256r1_sha256], 'tlsv1.3')),
      mk(sockopts, listen_getopts,
         fun(Mod) ->
                 {ok, L} = listen(Mod, [{mode, binary}, {packet, 2}, {active, false} | srv_opts()]),
@@ -739,3 +775,26 @@ x942_dh_pem() ->
       "xuaut5QKDEXNsWATPxlsvpNOM+9D8ZaTTz82zvKG31XHMm6Z8a+Esm7nL7qNJwId\n"
       "AK+EYmd7O4JUjtVd8ikQz7Z3RXi9TCfdoXOawWk=\n"
       "-----END X9.42 DH PARAMETERS-----\n">>.
+
+honor(Honor, V) ->
+    Suites = case V of
+                 'tlsv1.2' -> [#{key_exchange => ecdhe_rsa, cipher => aes_128_gcm, mac => aead, prf => sha256},
+                               #{key_exchange => ecdhe_rsa, cipher => aes_256_gcm, mac => aead, prf => sha384}];
+                 'tlsv1.3' -> [#{key_exchange => any, cipher => aes_128_gcm, mac => aead, prf => sha256},
+                               #{key_exchange => any, cipher => aes_256_gcm, mac => aead, prf => sha384}]
+             end,
+    fun(Mod) ->
+            with_client(Mod, [{honor_cipher_order, Honor}, {ciphers, lists:reverse(Suites)},
+                              {versions, [V]} | srv_opts()],
+                        [{ciphers, Suites}, {versions, [V]} | cli_opts()],
+                        fun(S) -> Mod:connection_information(S, [selected_cipher_suite]) end,
+                        fun({ok, _}) -> ok; (E) -> E end)
+    end.
+
+sigalgs_client(Algs, V) ->
+    fun(Mod) ->
+            with_server(Mod, [{versions, [V]} | srv_opts()],
+                        [{signature_algs, Algs}, {versions, [V]} | cli_opts()],
+                        fun({ok, S}) -> ssl:recv(S, 0, ?T); ({error, {tls_alert, {A, _}}}) -> A; (E) -> E end,
+                        fun(S) -> Mod:connection_information(S, [protocol]) end)
+    end.
