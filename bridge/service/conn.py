@@ -493,6 +493,10 @@ class ConnSocket(ConnInfo, SocketBase):
         if self.closed or self.tls is None:
             return error(CLOSED)
         if how is Atom("read_write"):
+            # ssl_gen_statem:handle_call({shutdown, read_write}, ...): close_notify, then
+            # gen_tcp:shutdown(read_write); the TCP port's tcp_closed that follows makes
+            # the connection tell an active owner {ssl_closed, S} and end
+            self.delivery.peer_closed(deliver=self.state not in _HELD)
             self.close_now()
             return OK
         if how is Atom("write"):
@@ -501,8 +505,11 @@ class ConnSocket(ConnInfo, SocketBase):
                 self._set_state(_S.WRITE_SHUT)
                 self.tls.shutdown_write()
             return OK
-        # read: stop delivering to the owner; data that still arrives is dropped
-        self.delivery.fail_waiters(CLOSED)
+        # read: ssl runs gen_tcp:shutdown(S, read); the TCP port then reads end of
+        # stream and the connection ends as if the peer had closed (a recv, waiting
+        # or later, is {error, closed}; an active owner gets {ssl_closed, S})
+        self.tls.shutdown("read")
+        self.delivery.peer_closed(deliver=self.state not in _HELD)
         return OK
 
     def controlling_process(self, new_owner: Pid):
@@ -574,6 +581,8 @@ class ConnSocket(ConnInfo, SocketBase):
         if not isinstance(wanted, list):
             return wanted
         sopts = self.delivery.opts.as_dict()
+        # ssl answers exit_on_close (true unless set), as gen_tcp does
+        sopts.setdefault("exit_on_close", True)
         sock = self._raw_socket()
         if sock is None:
             relay = self._relay()

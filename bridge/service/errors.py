@@ -459,7 +459,11 @@ def _tls_state(exc) -> str:
     if exc.handshake_done:
         return "connection"
     if exc.cert_failed:
-        return "certify" if exc.tls13 is False else "wait_cert"
+        if exc.tls13 is False:
+            return "certify"
+        # tls_connection_1_3: a client waits for the server's Certificate or
+        # CertificateRequest in wait_cert_cr; a server for the client's in wait_cert
+        return "wait_cert_cr" if exc.role == "client" else "wait_cert"
     return "hello"
 
 

@@ -23,6 +23,10 @@ from .terms import (BADARG, CLOSED, ENOTCONN, OK, SSL_PASSIVE, TIMEOUT, Raise, e
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
+# tls_socket:emulated_options/0
+_LISTEN_EMULATED = frozenset(("mode", "packet", "active", "header", "packet_size"))
+
+
 class ListenSocket(SocketBase):
     """``ssl:listen/2``: a bound TCP socket plus the options new connections inherit.
 
@@ -289,7 +293,15 @@ class ListenSocket(SocketBase):
         wanted = parse(options.parse_getopts, names)
         if not isinstance(wanted, list):
             return wanted
-        return (OK, inet.get_options(self.lsock, wanted, self.parsed.socket.as_dict()))
+        # tls_socket:getopts/3 on a listen socket: the emulated options (its tracker's
+        # emulated_options/0) first, then the TCP socket's, each in the reverse of
+        # the order asked; exit_on_close is the TCP socket's (true by default, as gen_tcp)
+        sopts = self.parsed.socket.as_dict()
+        sopts.setdefault("exit_on_close", True)
+        emulated = [n for n in wanted if n in _LISTEN_EMULATED]
+        rest = [n for n in wanted if n not in _LISTEN_EMULATED]
+        return (OK, inet.get_options(self.lsock, emulated, sopts)
+                + inet.get_options(self.lsock, rest, sopts))
 
     def peername(self):
         return error(ENOTCONN)

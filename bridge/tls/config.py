@@ -107,7 +107,9 @@ class TLSConfig:
     # the IANA codes of the caller's cipher suites, in order (the tlslite-ng engine
     # picks its suites from them; the OpenSSL one reads cipher_list)
     suites: tuple[int, ...] = ()
-    extra: dict = field(default_factory=dict)
+    # No free-form bag (issue 10): every option the engine honours is a named field
+    # above; hibernate_after and log_level are the shim's and the bridge logger's
+    # (docs/options.md), middlebox_comp_mode false is refused by name
 
     @property
     def engine(self) -> str:

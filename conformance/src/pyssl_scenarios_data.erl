@@ -647,6 +647,86 @@ sockopts() ->
                             fun({ok, S}) -> ssl:send(S, <<"abcdef">>); (E) -> E end,
                             fun(S) -> collect(S, {count, 1}, ?T) end)
         end),
+     %% issue 10: getopts of many keys gives them in ssl's order (exit_on_close
+     %% included), on a connected and on a listen socket
+     mk(sockopts, getopts_many_keys,
+        fun(Mod) ->
+                with_server(Mod, srv_opts(), [{active, false} | cli_opts()],
+                            fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
+                            fun(S) -> Mod:getopts(S, many_keys()) end)
+        end),
+     mk(sockopts, listen_getopts_many_keys,
+        fun(Mod) ->
+                {ok, L} = listen(Mod, [{exit_on_close, false} | srv_opts()]),
+                R = Mod:getopts(L, many_keys()),
+                ok = Mod:close(L),
+                R
+        end),
+     %% issue 10: a password given with a key that is not encrypted is not used (ssl
+     %% accepts it), both roles
+     mk(sockopts, password_with_plain_key_server,
+        fun(Mod) ->
+                with_client(Mod, [{password, "unused"} | srv_opts()], cli_opts(),
+                            fun(S) -> Mod:connection_information(S, [protocol]) end,
+                            fun({ok, _}) -> ok; (E) -> E end)
+        end),
+     mk(sockopts, password_with_plain_key_client,
+        fun(Mod) ->
+                Srv = [{verify, verify_peer}, {fail_if_no_peer_cert, true} | srv_opts()],
+                Cli = [{password, "unused"} | pyssl_certs:opts(rsa, client)],
+                with_server(Mod, Srv, [{verify, verify_peer} | Cli],
+                            fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
+                            fun(S) -> Mod:connection_information(S, [protocol]) end)
+        end),
+     %% issue 10: X9.42 DH parameters (openssl dhparam -dsaparam) in dhfile, a
+     %% TLS 1.2 DHE suite
+     mk(sockopts, dhfile_x942_params,
+        fun(Mod) ->
+                File = filename:join(filename:dirname(pyssl_certs:file(rsa, server, keyfile)),
+                                     "dh_x942.pem"),
+                ok = file:write_file(File, x942_dh_pem()),
+                Dhe = #{key_exchange => dhe_rsa, cipher => aes_128_gcm, mac => aead, prf => sha256},
+                with_client(Mod, [{dhfile, File}, {versions, ['tlsv1.2']} | srv_opts()],
+                            [{ciphers, [Dhe]}, {versions, ['tlsv1.2']} | cli_opts()],
+                            fun(S) -> Mod:connection_information(S, [protocol, selected_cipher_suite]) end,
+                            fun({ok, _}) -> ok; (E) -> E end)
+        end),
+     %% issue 10: honor_cipher_order on the server under test (its own order wins
+     %% when true, the client's when false), TLS 1.2 and 1.3
+     mk(negotiation, honor_cipher_order_true_12, honor(true, 'tlsv1.2')),
+     mk(negotiation, honor_cipher_order_false_12, honor(false, 'tlsv1.2')),
+     mk(negotiation, honor_cipher_order_true_13, honor(true, 'tlsv1.3')),
+     mk(negotiation, honor_cipher_order_false_13, honor(false, 'tlsv1.3')),
+     %% issue 10: eccs (TLS 1.2) and supported_groups (TLS 1.3) take effect, both
+     %% roles: the curve of a TLS 1.2 ECDHE connection is the one both allow
+     mk(negotiation, eccs_client_12,
+        fun(Mod) ->
+                with_server(Mod, [{versions, ['tlsv1.2']} | srv_opts()],
+                            [{eccs, [secp384r1]}, {versions, ['tlsv1.2']} | cli_opts()],
+                            fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
+                            fun(S) -> Mod:connection_information(S, [ecc]) end)
+        end),
+     mk(negotiation, eccs_server_12,
+        fun(Mod) ->
+                with_client(Mod, [{eccs, [secp384r1]}, {versions, ['tlsv1.2']} | srv_opts()],
+                            [{versions, ['tlsv1.2']} | cli_opts()],
+                            fun(S) -> Mod:connection_information(S, [ecc]) end,
+                            fun({ok, _}) -> ok; (E) -> E end)
+        end),
+     mk(negotiation, supported_groups_no_overlap_13,
+        fun(Mod) ->
+                with_client(Mod, [{supported_groups, [secp384r1]}, {versions, ['tlsv1.3']} | srv_opts()],
+                            [{supported_groups, [x25519]}, {versions, ['tlsv1.3']} | cli_opts()],
+                            fun(S) -> Mod:connection_information(S, [protocol]) end,
+                            fun({ok, _}) -> ok; (E) -> E end)
+        end),
+     %% issue 10: signature_algs of the client under test (TLS 1.2 and 1.3): a scheme
+     %% the RSA server signs with connects, an ECDSA-only list does not
+     mk(negotiation, signature_algs_client_pss_12, sigalgs_client([rsa_pss_rsae_sha256], 'tlsv1.2')),
+     mk(negotiation, signature_algs_client_ecdsa_only_12, sigalgs_client([{sha256, ecdsa}], 'tlsv1.2')),
+     mk(negotiation, signature_algs_client_pss_13, sigalgs_client([rsa_pss_rsae_sha256], 'tlsv1.3')),
+     mk(negotiation, signature_algs_client_ecdsa_only_13,
+        sigalgs_client([ecdsa_secp256r1_sha256], 'tlsv1.3')),
      mk(sockopts, listen_getopts,
         fun(Mod) ->
                 {ok, L} = listen(Mod, [{mode, binary}, {packet, 2}, {active, false} | srv_opts()]),
@@ -674,3 +754,47 @@ sockopts() ->
                             end,
                             fun({ok, S}) -> ssl:send(S, "ab\ncd\n"); (E) -> E end)
         end)].
+
+many_keys() ->
+    [packet_size, exit_on_close, header, active, mode, packet, nodelay, keepalive].
+
+%% openssl dhparam -dsaparam 2048 (X9.42: p, g and q)
+x942_dh_pem() ->
+    <<
+      "-----BEGIN X9.42 DH PARAMETERS-----\n"
+      "MIICKQKCAQEA2EDMef5/5GHezwLWvTzbA1+HWUTdPIUW4O/OzQv0j7Nzz2mTQPDG\n"
+      "ht6iiYlqCeC3QNK0TlB5nAHbZ8rtfE+hSmkcD8ZPfxwohJ053Uvs7tXnw2coY9IX\n"
+      "WCHj1ZaFSQvJwLXhAwGAY36JNHRndkxb7DDLYvKhy11RNJj0MawNr51/l1/e511W\n"
+      "J3fsZ9AUzsTs4n/MqlPPy+t6JzULzlNJhwjQU9OpKwxXk5QhzGm8TN1wd2GQla/R\n"
+      "qTmznAu3oWyudFm62bARBUZK47qF4ScZzds8VNpTRLdg54ZL4DVLNQRba/lH4s77\n"
+      "jy2e12pXuyAdgWWNT8fPVfkuicVFh2W2tQKCAQEAosuFKbtBaRnv9oeoWgK1bQKS\n"
+      "hGw8K1BRrT4WYmMfv8i39I6uiSfZ34NBDd683oxAl3cORIiNzlh2YvaOwzwEfucm\n"
+      "bckCEOKt6XPuj8BmSZB/RCqGw5oIWoFH15YZRIaCEynpmkcqQKRdtFsUXJ0kdiDV\n"
+      "iyXoAMhp+z0X5t7n5/cB1Vhg2yoBzvwD6zuj1Z8QBdmTFBfUHXKT2k+8RjMIaYQa\n"
+      "cWgZgwHW0d8eIw//mDE1EQ1c9JeWT4dhUYditar9x7zEN+c7L4WiSWVQsfkRG8vG\n"
+      "xuaut5QKDEXNsWATPxlsvpNOM+9D8ZaTTz82zvKG31XHMm6Z8a+Esm7nL7qNJwId\n"
+      "AK+EYmd7O4JUjtVd8ikQz7Z3RXi9TCfdoXOawWk=\n"
+      "-----END X9.42 DH PARAMETERS-----\n">>.
+
+honor(Honor, V) ->
+    Suites = case V of
+                 'tlsv1.2' -> [#{key_exchange => ecdhe_rsa, cipher => aes_128_gcm, mac => aead, prf => sha256},
+                               #{key_exchange => ecdhe_rsa, cipher => aes_256_gcm, mac => aead, prf => sha384}];
+                 'tlsv1.3' -> [#{key_exchange => any, cipher => aes_128_gcm, mac => aead, prf => sha256},
+                               #{key_exchange => any, cipher => aes_256_gcm, mac => aead, prf => sha384}]
+             end,
+    fun(Mod) ->
+            with_client(Mod, [{honor_cipher_order, Honor}, {ciphers, lists:reverse(Suites)},
+                              {versions, [V]} | srv_opts()],
+                        [{ciphers, Suites}, {versions, [V]} | cli_opts()],
+                        fun(S) -> Mod:connection_information(S, [selected_cipher_suite]) end,
+                        fun({ok, _}) -> ok; (E) -> E end)
+    end.
+
+sigalgs_client(Algs, V) ->
+    fun(Mod) ->
+            with_server(Mod, [{versions, [V]} | srv_opts()],
+                        [{signature_algs, Algs}, {versions, [V]} | cli_opts()],
+                        fun({ok, S}) -> ssl:recv(S, 0, ?T); ({error, {tls_alert, {A, _}}}) -> A; (E) -> E end,
+                        fun(S) -> Mod:connection_information(S, [protocol]) end)
+    end.

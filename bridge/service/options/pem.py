@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re as _re
 
-_PEM_RE = _re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", _re.DOTALL)
+_PEM_RE = _re.compile(rb"-----BEGIN ([A-Z0-9 .]+)-----\r?\n(.*?)-----END \1-----", _re.DOTALL)
 
 
 def _pem_blocks(data: bytes):
@@ -77,7 +77,9 @@ def _key_pem_from_file(data: bytes):
 
 def _dh_pem_from_file(data: bytes):
     for label, block in _pem_blocks(data):
-        if label == "DH PARAMETERS":
+        # X9.42 ones (openssl dhparam -dsaparam) too: OTP's public_key decodes them
+        # ('DHParameter' from p and g) and libssl's PEM_read_bio_DHparams reads both
+        if label in ("DH PARAMETERS", "X9.42 DH PARAMETERS"):
             return block
     return None
 

@@ -32,10 +32,6 @@ from . import groups, sigalgs
 from .sessions import session_config
 from .validate import _byte_chars
 
-# options the engine reads as they are
-_EXTRA = ("log_level", "hibernate_after", "middlebox_comp_mode")
-
-
 def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict, top: bool = True):
     """Build ``bridge.tls.config.TLSConfig`` once the files named in ``parsed.files``
     have been read on the caller's node.
@@ -65,7 +61,6 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict, top:
     _set_negotiation(cfg, o, role, parsed.given)
     _set_srp_npn(cfg, o, role)
     cfg.keep_secrets = o.get("keep_secrets") is True
-    cfg.extra = {k: o[k] for k in _EXTRA if k in o}
     if role == "server":
         cfg.sni_configs = _sni_configs(parsed, file_contents)
         if top and not _is_fun(o.get("sni_fun")):
@@ -213,7 +208,9 @@ def _set_key(cfg, o: dict, file_contents: dict) -> None:
     cfg.password = (pw_text.encode("utf-8", "surrogatepass") if pw_text
                     else bytes(pw) if _is_binary(pw) and pw else None)
     if isinstance(key, tuple):
+        # a {Type, Der} key is never encrypted: ssl does not use the password
         cfg.key_der = bytes(key[1]) if _is_binary(key[1]) else None
+        cfg.password = None
         return
     path, data = _read(o, file_contents, "keyfile")
     if path is not None:
@@ -221,6 +218,11 @@ def _set_key(cfg, o: dict, file_contents: dict) -> None:
         if pem is None and cfg.cert_chain:
             raise _decode_error("keyfile", path)
         cfg.key_pem = pem
+    if cfg.key_pem is not None and b"ENCRYPTED" not in cfg.key_pem:
+        # ssl_config:private_key/1 decodes a not_encrypted PEM entry without the
+        # password (public_key:pem_entry_decode/2 ignores it); cryptography refuses
+        # a password given with a plain key
+        cfg.password = None
 
 
 def _cert_alt(conf: dict, certs_keys, file_contents: dict) -> tuple:

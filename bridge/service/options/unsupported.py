@@ -111,6 +111,9 @@ def _unsupported(omap: dict, given: dict, role: str):
         # libssl parses a peer's signature_algorithms_cert but never sends one (no
         # constructor in ssl/statem/extensions.c, no SSL_CTX_set1_*sigalgs* for it)
         ("signature_algs_cert", lambda v: isinstance(v, list)),
+        # false: libssl's SSL_OP_ENABLE_MIDDLEBOX_COMPAT is on by default and the
+        # bindings have no SSL_CTX_clear_options to turn it off
+        ("middlebox_comp_mode", lambda v: v is False),
         # valid for ssl, but nothing in it that libssl signs with ({md5, rsa})
         ("signature_algs", lambda v: isinstance(v, list) and not sigalgs.openssl_names(v)),
     ]

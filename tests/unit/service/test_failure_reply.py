@@ -19,7 +19,7 @@ def test_alert_is_a_tls_alert_reply():
                                   reason="unknown_ca")
     reply = failure_reply(exc, "connect", connecting=True)
     name, text = tls_alert_parts(exc)
-    assert (name, text) == ("unknown_ca", "TLS client: In state wait_cert at pyssl generated "
+    assert (name, text) == ("unknown_ca", "TLS client: In state wait_cert_cr at pyssl generated "
                                           "CLIENT ALERT: Fatal - Unknown CA\n")
     assert reply == (A("error"), (A("tls_alert"), (A("unknown_ca"), list(text.encode()))))
 

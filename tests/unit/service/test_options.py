@@ -213,6 +213,10 @@ DELIBERATE = [
     ("connect", "[{crl_cache, {ssl_crl_hash_dir, {internal, [{dir, \"/tmp\"}]}}}]", "crl_cache"),
     # per-host options other than the certificate and key
     ("listen", "[{sni_hosts, [{\"a.example\", [{verify, verify_peer}]}]}]", "sni_hosts"),
+    # the bindings cannot clear SSL_OP_ENABLE_MIDDLEBOX_COMPAT (issue 10: no option is
+    # accepted and dropped)
+    ("connect", "[{middlebox_comp_mode, false}, {verify, verify_none}]", "middlebox_comp_mode"),
+    ("listen", "[{middlebox_comp_mode, false}]", "middlebox_comp_mode"),
 ]
 
 
