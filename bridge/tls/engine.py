@@ -69,7 +69,7 @@ from .config import TLSConfig
 from .context import CONTEXTS, config_key
 # the engine's exceptions, imported from here by the transport and the service
 from .errors import FATAL, RenegotiationError, TLSAlertError, TLSClosed  # noqa: F401
-from .hello import CLIENT_HELLO, SERVER_NAME, Hello, HelloError, HelloReader, extension_map, server_name
+from .hello import CLIENT_HELLO, SERVER_NAME, Hello, HelloError, HelloReader, server_name
 
 log = logging.getLogger(__name__)
 
@@ -517,7 +517,7 @@ class TLSEngine:
         held, self._held = bytes(self._held), None
         name = None
         if resolve and self.client_hello is not None:
-            exts = extension_map(self.client_hello.extensions)
+            exts = self.client_hello.ext_map()
             raw = server_name(exts.get(SERVER_NAME))
             name = raw.decode("ascii", "replace") if raw else None
         if name is not None:

@@ -9,7 +9,7 @@ for the TLS engine, which gets them once the owner continues.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 CLIENT_HELLO = 1
@@ -30,10 +30,22 @@ class Hello:
     extensions: bytes               # the extensions' bytes, without their length
     raw: bytes                      # every byte read so far (for the engine)
     cipher_suites: bytes = b""      # a ClientHello's suites (2 bytes each); a ServerHello's one
+    # what ext_map / suite_codes read, kept: the server reads both in two places per
+    # handshake (callbacks.judge_tls13_suites, callbacks.refuse_hello)
+    _exts: Optional[dict] = field(default=None, repr=False, compare=False)
+    _codes: Optional[list] = field(default=None, repr=False, compare=False)
 
     def suite_codes(self) -> list[int]:
-        return [int.from_bytes(self.cipher_suites[i:i + 2], "big")
-                for i in range(0, len(self.cipher_suites) - 1, 2)]
+        if self._codes is None:
+            self._codes = [int.from_bytes(self.cipher_suites[i:i + 2], "big")
+                           for i in range(0, len(self.cipher_suites) - 1, 2)]
+        return self._codes
+
+    def ext_map(self) -> dict[int, bytes]:
+        """``extension_map`` of the hello's extensions (read once; not to be changed)."""
+        if self._exts is None:
+            self._exts = extension_map(self.extensions)
+        return self._exts
 
 
 class HelloReader:
