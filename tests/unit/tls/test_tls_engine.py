@@ -537,6 +537,23 @@ def test_tls12_refusals_are_insufficient_security(pki, ckw, skw):
     assert errs["server"].reason == "no_suitable_ciphers"
 
 
+def test_one_context_judges_each_offer_on_its_own(pki):
+    """The refusal is judged once per context and offer (callbacks._JUDGED): on one
+    server context a refused offer, a taken one and the refused one again each get
+    their own verdict."""
+    from bridge.tls import callbacks
+    scfg = server_cfg(pki, versions=("tlsv1.3",))
+    sctx = build_context(scfg)
+    verdicts = []
+    for sigalgs in ("ecdsa_secp256r1_sha256", None, "ecdsa_secp256r1_sha256", None):
+        ccfg = client_cfg(pki, versions=("tlsv1.3",), sigalgs=sigalgs)
+        c, s = TLSEngine(build_context(ccfg), ccfg), TLSEngine(sctx, scfg)
+        errs = handshake(c, s)
+        verdicts.append(errs["server"].reason if errs else None)
+    assert verdicts == ["no_suitable_signature_algorithm", None] * 2
+    assert len(callbacks._JUDGED[sctx]) == 2
+
+
 def test_an_ecdsa_server_takes_an_ecdsa_scheme(pki):
     """The key decides which schemes count: an ECDSA key signs with the P-256 one."""
     scfg = server_cfg(pki, pki.ec_server, versions=("tlsv1.3",))
