@@ -169,14 +169,12 @@ class TLSEngine:
         # keep_secrets: NSS key log label -> secret, as OpenSSL's keylog callback
         # reported them (bridge.tls.callbacks.on_keylog)
         self._secrets: dict[str, bytes] = {}
-        # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
-        # connection cost ~4 KB more RSS in the bridge)
-        conn.set_info_callback(self._info)
+        # the callbacks (info, servername, PSK, keylog) find the engine as the
+        # connection's app data, through one shared C callback each (bridge.tls.ossl)
+        ossl.set_owner(conn, self)
         self._set_verify(cfg)
         if cfg.role == "client":
             conn.set_connect_state()
-            if cfg.psk or cfg.keep_secrets:
-                conn.set_app_data(self)        # the PSK/keylog callbacks find the engine here
             sni = cfg.server_name_indication
             if sni:
                 try:
@@ -206,13 +204,7 @@ class TLSEngine:
 
     def _accept_with(self, conn: SSL.Connection) -> None:
         """A server connection's per-SSL set-up (once made, or made anew by _release_hello)."""
-        cfg = self.cfg
         conn.set_accept_state()
-        if cfg.psk or cfg.keep_secrets:
-            conn.set_app_data(self)        # the PSK/keylog callbacks find the engine here
-        # the servername callback finds it here (weakly): the certificate follows the
-        # name the client asks for, and the hello is judged (callbacks.on_servername)
-        ossl.set_servername_owner(conn, self)
 
     def _set_verify(self, cfg: TLSConfig) -> None:
         conn = self.conn
@@ -526,7 +518,7 @@ class TLSEngine:
                     and tuple(host_cfg.versions) != tuple(self.cfg.versions):
                 conn = SSL.Connection(CONTEXTS.get(host_cfg), None)
                 self.conn = conn
-                conn.set_info_callback(self._info)
+                ossl.set_owner(conn, self)
                 self._set_verify(self.cfg)
                 self._accept_with(conn)
                 if self._chooser is not None:
