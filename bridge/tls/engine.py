@@ -270,6 +270,8 @@ class TLSEngine:
                 self._early_wanted = True
                 if room >= len(cfg.early_data):
                     self._early_sent = ossl.write_early_data(self.conn, cfg.early_data)
+                    if self._early_sent:
+                        ossl.watch_states(self.conn)     # for _info's EndOfEarlyData
                 return
         if der:
             ossl.offer_session(self.conn, der)
@@ -310,6 +312,8 @@ class TLSEngine:
 
     # ---- callbacks ------------------------------------------------------------
     def _info(self, conn, where, ret) -> None:
+        # OpenSSL's info callback (bridge.tls.ossl.set_owner): alerts only, every state
+        # change too once a client's early data is out (ossl.watch_states)
         if self._early_sent and not self._early_accepted \
                 and conn.get_state_string() == b"TLSv1.3 write end of early data":
             # a client sends EndOfEarlyData only when the server accepted its early data

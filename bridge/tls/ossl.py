@@ -122,11 +122,7 @@ def set_servername_callback(ctx: SSL.Context, fn) -> None:
     _lib.SSL_CTX_set_tlsext_servername_callback(ctx._context, _servername_cb)
 
 
-@_ffi.callback("void (*)(const SSL *, int, int)")
-def _info_cb(ssl, where, ret):
-    """SSL_set_info_callback's C side, one for every connection: pyOpenSSL's
-    set_info_callback makes a C closure per connection (measured ~10 us of each
-    accepted handshake's ~30 us engine set-up). Never raises."""
+def _info(ssl, where, ret):
     try:
         conn = SSL.Connection._reverse_mapping.get(ssl)
         owner = conn.get_app_data() if conn is not None else None
@@ -137,14 +133,39 @@ def _info_cb(ssl, where, ret):
         logging.getLogger(__name__).exception("info callback failed")
 
 
+_CB_ALERT = 0x4000      # SSL_CB_ALERT
+
+
+@_ffi.callback("void (*)(const SSL *, int, int)")
+def _alert_cb(ssl, where, ret):
+    """SSL_set_info_callback's C side, one for every connection: pyOpenSSL's
+    set_info_callback makes a C closure per connection (measured ~10 us of each
+    accepted handshake's ~30 us engine set-up). Of the ~14 calls of a handshake
+    only alerts go on to the owner (what it records; ``watch_states`` for the
+    rest). Never raises."""
+    if where & _CB_ALERT:
+        _info(ssl, where, ret)
+
+
+@_ffi.callback("void (*)(const SSL *, int, int)")
+def _state_cb(ssl, where, ret):
+    _info(ssl, where, ret)
+
+
 def set_owner(conn: SSL.Connection, owner) -> None:
     """Make ``owner`` (a bridge.tls.engine.TLSEngine) the connection's app data, where
     the callbacks find it: OpenSSL's info callback, ``owner._info(conn, where, ret)``
-    (state changes and alerts), the servername callback (``set_servername_callback``),
-    the PSK and keylog ones (bridge.tls.callbacks). The connection and its owner hold
-    each other: they go together."""
+    for the alerts sent and received, the servername callback
+    (``set_servername_callback``), the PSK and keylog ones (bridge.tls.callbacks). The
+    connection and its owner hold each other: they go together."""
     conn.set_app_data(owner)
-    _lib.SSL_set_info_callback(conn._ssl, _info_cb)
+    _lib.SSL_set_info_callback(conn._ssl, _alert_cb)
+
+
+def watch_states(conn: SSL.Connection) -> None:
+    """From now on the owner's ``_info`` hears of every state change too, not only of
+    alerts (a client's early data: whether it sends EndOfEarlyData)."""
+    _lib.SSL_set_info_callback(conn._ssl, _state_cb)
 
 
 @functools.lru_cache(maxsize=1024)
