@@ -111,26 +111,34 @@ def refuse_hello(engine, cfg: TLSConfig) -> Optional[int]:
     sigalgs_cert, psk = exts.get(SIGNATURE_ALGORITHMS_CERT), PRE_SHARED_KEY in exts
     memo_key = (cfg.cert_alts, cfg.sigalgs, cfg.groups, engine.version, hello.cipher_suites,
                 sigalgs, groups, sigalgs_cert, psk)
-    ctx = engine.conn.get_context()
-    memo = _JUDGED.get(ctx)
-    if memo is None:
-        memo = _JUDGED[ctx] = {}
+    memo = _memo(engine.conn.get_context())
     reason = memo.get(memo_key, memo)
     if reason is memo:
         reason = _judge(engine, cfg, hello, sigalgs, groups, sigalgs_cert, psk)
-        if len(memo) >= _JUDGED_MAX:
-            memo.clear()
-        memo[memo_key] = reason
+        _remember(memo, memo_key, reason)
     if reason is None:
         return None
     engine.refusal = reason
     return _INSUFFICIENT_SECURITY
 
 
-# refuse_hello's judgements by context, then by offer (bounded: an offer a client
-# varies, as a test does, must not grow it without end)
+# refuse_hello's and judge_tls13_suites' judgements by context, then by offer
+# (bounded: an offer a client varies, as a test does, must not grow it without end)
 _JUDGED: "weakref.WeakKeyDictionary[SSL.Context, dict]" = weakref.WeakKeyDictionary()
 _JUDGED_MAX = 64
+
+
+def _memo(ctx: SSL.Context) -> dict:
+    memo = _JUDGED.get(ctx)
+    if memo is None:
+        memo = _JUDGED[ctx] = {}
+    return memo
+
+
+def _remember(memo: dict, key, value) -> None:
+    if len(memo) >= _JUDGED_MAX:
+        memo.clear()
+    memo[key] = value
 
 
 def _judge(engine, cfg: TLSConfig, hello, sigalgs, groups, sigalgs_cert, psk) -> Optional[str]:
@@ -172,8 +180,16 @@ def judge_tls13_suites(engine) -> None:
     cfg = host or engine.cfg
     if "tlsv1.3" not in cfg.versions or (cfg.ciphersuites_13 == "" and len(cfg.versions) > 1):
         return                                  # the server speaks TLS 1.2 at most (bridge.tls.context)
-    codes = hello.suite_codes()
-    if any(proto == "TLSv1.3" for _name, proto in ossl.enabled_suites(engine.conn, codes).values()):
+    # whether the context enables a TLS 1.3 suite the hello offers: once per
+    # context and offer, as refuse_hello's judgement
+    memo = _memo(engine.conn.get_context())
+    key = ("tls13_suites", hello.cipher_suites)
+    has13 = memo.get(key)
+    if has13 is None:
+        has13 = any(proto == "TLSv1.3"
+                    for _name, proto in ossl.enabled_suites(engine.conn, hello.suite_codes()).values())
+        _remember(memo, key, has13)
+    if has13:
         return
     engine.refusal = "no_suitable_cipher"
     engine.conn.set_context(engine.context_for(dataclasses.replace(cfg, ciphersuites_13=_ALL_TLS13)))

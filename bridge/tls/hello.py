@@ -9,6 +9,7 @@ for the TLS engine, which gets them once the owner continues.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -123,15 +124,19 @@ def extension_map(exts: bytes) -> dict[int, bytes]:
     """Extension type -> its data (the first of a type; a truncated entry ends the
     list: OpenSSL refuses such a hello itself)."""
     out: dict[int, bytes] = {}
-    pos = 0
-    while pos + 4 <= len(exts):
-        etype = int.from_bytes(exts[pos:pos + 2], "big")
-        n = int.from_bytes(exts[pos + 2:pos + 4], "big")
-        if pos + 4 + n > len(exts):
+    pos, end = 0, len(exts)
+    while pos + 4 <= end:
+        etype, n = _TYPE_LEN(exts, pos)
+        pos += 4
+        if pos + n > end:
             break
-        out.setdefault(etype, exts[pos + 4:pos + 4 + n])
-        pos += 4 + n
+        if etype not in out:
+            out[etype] = exts[pos:pos + n]
+        pos += n
     return out
+
+
+_TYPE_LEN = struct.Struct(">HH").unpack_from     # an extension's type and length
 
 
 def u16_list(data: Optional[bytes]) -> Optional[list[int]]:

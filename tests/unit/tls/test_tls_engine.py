@@ -551,7 +551,26 @@ def test_one_context_judges_each_offer_on_its_own(pki):
         errs = handshake(c, s)
         verdicts.append(errs["server"].reason if errs else None)
     assert verdicts == ["no_suitable_signature_algorithm", None] * 2
-    assert len(callbacks._JUDGED[sctx]) == 2
+    keys = list(callbacks._JUDGED[sctx])
+    # two offers judged by refuse_hello; one suite list by judge_tls13_suites
+    assert sum(k[0] != "tls13_suites" for k in keys) == 2
+    assert sum(k[0] == "tls13_suites" for k in keys) == 1
+
+
+def test_tls13_suites_judged_once_per_context_and_offer(pki):
+    """judge_tls13_suites remembers per context and suite list: an offer with no
+    suite the server has is refused each time, one with a suite never."""
+    from bridge.tls import callbacks
+    scfg = server_cfg(pki, versions=("tlsv1.3",), ciphersuites_13="TLS_AES_256_GCM_SHA384")
+    sctx = build_context(scfg)
+    reasons = []
+    for suite in ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384") * 2:
+        ccfg = client_cfg(pki, versions=("tlsv1.3",), ciphersuites_13=suite)
+        c, s = TLSEngine(build_context(ccfg), ccfg), TLSEngine(sctx, scfg)
+        errs = handshake(c, s)
+        reasons.append(errs["server"].reason if errs else None)
+    assert reasons == ["no_suitable_cipher", None] * 2
+    assert sorted(v for k, v in callbacks._JUDGED[sctx].items() if k[0] == "tls13_suites") == [False, True]
 
 
 def test_an_ecdsa_server_takes_an_ecdsa_scheme(pki):
