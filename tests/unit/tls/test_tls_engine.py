@@ -648,3 +648,24 @@ def test_eof_inside_the_hello(pki, sni):
     with pytest.raises(TLSAlertError) as err:
         s.do_handshake()
     assert not err.value.handshake_done
+
+
+def test_the_info_callback_survives_its_owner_failing(pki, caplog):
+    """The shared C info callback (bridge.tls.ossl) never lets an exception escape into
+    OpenSSL: an owner whose ``_info`` raises is logged, and alerts still reach a sound one."""
+    from bridge.tls import ossl
+
+    class Broken:
+        def _info(self, conn, where, ret):
+            raise RuntimeError("boom")
+
+    scfg = server_cfg(pki)
+    s = TLSEngine(build_context(scfg), scfg)
+    ossl.set_owner(s.conn, Broken())
+    ossl._info(s.conn._ssl, 0x4008, (2 << 8) | 40)       # a fatal handshake_failure written
+    assert "info callback failed" in caplog.text
+    ossl.set_owner(s.conn, s)
+    ossl._info(s.conn._ssl, 0x4008, (2 << 8) | 40)
+    assert s.alert_sent == (2, 40)
+    ossl._info(s.conn._ssl, 0x01, 1)                      # a state change: nothing recorded
+    assert s.alert_received is None
