@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from typing import Optional
 
 from OpenSSL import SSL
@@ -17,7 +18,7 @@ from OpenSSL import SSL
 from . import alerts, certalts, ossl
 from .config import TLSConfig
 from .hello import (PRE_SHARED_KEY, SIGNATURE_ALGORITHMS, SIGNATURE_ALGORITHMS_CERT, SUPPORTED_GROUPS,
-                    SUPPORTED_VERSIONS, extension_map, supported_versions, u16_list)
+                    SUPPORTED_VERSIONS, supported_versions, u16_list)
 
 # the key exchange groups when no eccs / supported_groups are given (bridge.tls.context)
 DEFAULT_GROUPS = "X25519:P-256:P-384:P-521:X448"
@@ -102,7 +103,45 @@ def refuse_hello(engine, cfg: TLSConfig) -> Optional[int]:
     hello = engine.client_hello
     if hello is None or engine.handshake_done or engine.reuse_failed:
         return None                 # (a failed reuse_session fun has its own alert)
-    exts = extension_map(hello.extensions)
+    exts = hello.ext_map()
+    # the judgement is a function of the context (its suites, its certificate's key),
+    # the options' pairs, schemes and groups, the version and what the hello offers:
+    # the same client sends the same, so it is made once per context and offer
+    sigalgs, groups = exts.get(SIGNATURE_ALGORITHMS), exts.get(SUPPORTED_GROUPS)
+    sigalgs_cert, psk = exts.get(SIGNATURE_ALGORITHMS_CERT), PRE_SHARED_KEY in exts
+    memo_key = (cfg.cert_alts, cfg.sigalgs, cfg.groups, engine.version, hello.cipher_suites,
+                sigalgs, groups, sigalgs_cert, psk)
+    memo = _memo(engine.conn.get_context())
+    reason = memo.get(memo_key, memo)
+    if reason is memo:
+        reason = _judge(engine, cfg, hello, sigalgs, groups, sigalgs_cert, psk)
+        _remember(memo, memo_key, reason)
+    if reason is None:
+        return None
+    engine.refusal = reason
+    return _INSUFFICIENT_SECURITY
+
+
+# refuse_hello's and judge_tls13_suites' judgements by context, then by offer
+# (bounded: an offer a client varies, as a test does, must not grow it without end)
+_JUDGED: "weakref.WeakKeyDictionary[SSL.Context, dict]" = weakref.WeakKeyDictionary()
+_JUDGED_MAX = 64
+
+
+def _memo(ctx: SSL.Context) -> dict:
+    memo = _JUDGED.get(ctx)
+    if memo is None:
+        memo = _JUDGED[ctx] = {}
+    return memo
+
+
+def _remember(memo: dict, key, value) -> None:
+    if len(memo) >= _JUDGED_MAX:
+        memo.clear()
+    memo[key] = value
+
+
+def _judge(engine, cfg: TLSConfig, hello, sigalgs, groups, sigalgs_cert, psk) -> Optional[str]:
     codes = hello.suite_codes()
     enabled = ossl.enabled_suites(engine.conn, codes)
     # several certs_keys pairs (bridge.tls.certalts): the context holds none, the
@@ -112,16 +151,13 @@ def refuse_hello(engine, cfg: TLSConfig) -> Optional[int]:
     reason = None
     for key in keys:
         reason = alerts.insufficient_security(
-            engine.version, codes, enabled, key,
-            u16_list(exts.get(SIGNATURE_ALGORITHMS)), u16_list(exts.get(SUPPORTED_GROUPS)),
+            engine.version, codes, enabled, key, u16_list(sigalgs), u16_list(groups),
             alerts.names_to_codes(cfg.sigalgs, alerts.SCHEMES),
             alerts.names_to_codes(cfg.groups or DEFAULT_GROUPS, alerts.GROUPS),
-            psk_offered=PRE_SHARED_KEY in exts,
-            client_sigalgs_cert=u16_list(exts.get(SIGNATURE_ALGORITHMS_CERT)))
+            psk_offered=psk, client_sigalgs_cert=u16_list(sigalgs_cert))
         if reason is None:
             return None
-    engine.refusal = reason
-    return _INSUFFICIENT_SECURITY
+    return reason
 
 
 # every TLS 1.3 suite libssl has (the context judge_tls13_suites lends a connection)
@@ -137,15 +173,23 @@ def judge_tls13_suites(engine) -> None:
     there; so the connection borrows a context with every TLS 1.3 suite (the server's
     options otherwise), and the callback refuses the hello with the right alert."""
     hello = engine.client_hello
-    versions = supported_versions(extension_map(hello.extensions).get(SUPPORTED_VERSIONS))
+    versions = supported_versions(hello.ext_map().get(SUPPORTED_VERSIONS))
     if not versions or 0x0304 not in versions:
         return
     host = engine._sni_host[1] if engine._sni_host is not None else None
     cfg = host or engine.cfg
     if "tlsv1.3" not in cfg.versions or (cfg.ciphersuites_13 == "" and len(cfg.versions) > 1):
         return                                  # the server speaks TLS 1.2 at most (bridge.tls.context)
-    codes = hello.suite_codes()
-    if any(proto == "TLSv1.3" for _name, proto in ossl.enabled_suites(engine.conn, codes).values()):
+    # whether the context enables a TLS 1.3 suite the hello offers: once per
+    # context and offer, as refuse_hello's judgement
+    memo = _memo(engine.conn.get_context())
+    key = ("tls13_suites", hello.cipher_suites)
+    has13 = memo.get(key)
+    if has13 is None:
+        has13 = any(proto == "TLSv1.3"
+                    for _name, proto in ossl.enabled_suites(engine.conn, hello.suite_codes()).values())
+        _remember(memo, key, has13)
+    if has13:
         return
     engine.refusal = "no_suitable_cipher"
     engine.conn.set_context(engine.context_for(dataclasses.replace(cfg, ciphersuites_13=_ALL_TLS13)))

@@ -69,7 +69,7 @@ from .config import TLSConfig
 from .context import CONTEXTS, config_key
 # the engine's exceptions, imported from here by the transport and the service
 from .errors import FATAL, RenegotiationError, TLSAlertError, TLSClosed  # noqa: F401
-from .hello import CLIENT_HELLO, SERVER_NAME, Hello, HelloError, HelloReader, extension_map, server_name
+from .hello import CLIENT_HELLO, SERVER_NAME, Hello, HelloError, HelloReader, server_name
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +169,12 @@ class TLSEngine:
         # keep_secrets: NSS key log label -> secret, as OpenSSL's keylog callback
         # reported them (bridge.tls.callbacks.on_keylog)
         self._secrets: dict[str, bytes] = {}
-        # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
-        # connection cost ~4 KB more RSS in the bridge)
-        conn.set_info_callback(self._info)
+        # the callbacks (info, servername, PSK, keylog) find the engine as the
+        # connection's app data, through one shared C callback each (bridge.tls.ossl)
+        ossl.set_owner(conn, self)
         self._set_verify(cfg)
         if cfg.role == "client":
             conn.set_connect_state()
-            if cfg.psk or cfg.keep_secrets:
-                conn.set_app_data(self)        # the PSK/keylog callbacks find the engine here
             sni = cfg.server_name_indication
             if sni:
                 try:
@@ -206,13 +204,7 @@ class TLSEngine:
 
     def _accept_with(self, conn: SSL.Connection) -> None:
         """A server connection's per-SSL set-up (once made, or made anew by _release_hello)."""
-        cfg = self.cfg
         conn.set_accept_state()
-        if cfg.psk or cfg.keep_secrets:
-            conn.set_app_data(self)        # the PSK/keylog callbacks find the engine here
-        # the servername callback finds it here (weakly): the certificate follows the
-        # name the client asks for, and the hello is judged (callbacks.on_servername)
-        ossl.set_servername_owner(conn, self)
 
     def _set_verify(self, cfg: TLSConfig) -> None:
         conn = self.conn
@@ -278,6 +270,8 @@ class TLSEngine:
                 self._early_wanted = True
                 if room >= len(cfg.early_data):
                     self._early_sent = ossl.write_early_data(self.conn, cfg.early_data)
+                    if self._early_sent:
+                        ossl.watch_states(self.conn)     # for _info's EndOfEarlyData
                 return
         if der:
             ossl.offer_session(self.conn, der)
@@ -318,6 +312,8 @@ class TLSEngine:
 
     # ---- callbacks ------------------------------------------------------------
     def _info(self, conn, where, ret) -> None:
+        # OpenSSL's info callback (bridge.tls.ossl.set_owner): alerts only, every state
+        # change too once a client's early data is out (ossl.watch_states)
         if self._early_sent and not self._early_accepted \
                 and conn.get_state_string() == b"TLSv1.3 write end of early data":
             # a client sends EndOfEarlyData only when the server accepted its early data
@@ -517,7 +513,7 @@ class TLSEngine:
         held, self._held = bytes(self._held), None
         name = None
         if resolve and self.client_hello is not None:
-            exts = extension_map(self.client_hello.extensions)
+            exts = self.client_hello.ext_map()
             raw = server_name(exts.get(SERVER_NAME))
             name = raw.decode("ascii", "replace") if raw else None
         if name is not None:
@@ -526,7 +522,7 @@ class TLSEngine:
                     and tuple(host_cfg.versions) != tuple(self.cfg.versions):
                 conn = SSL.Connection(CONTEXTS.get(host_cfg), None)
                 self.conn = conn
-                conn.set_info_callback(self._info)
+                ossl.set_owner(conn, self)
                 self._set_verify(self.cfg)
                 self._accept_with(conn)
                 if self._chooser is not None:

@@ -9,7 +9,8 @@ for the TLS engine, which gets them once the owner continues.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 from typing import Optional
 
 CLIENT_HELLO = 1
@@ -30,10 +31,22 @@ class Hello:
     extensions: bytes               # the extensions' bytes, without their length
     raw: bytes                      # every byte read so far (for the engine)
     cipher_suites: bytes = b""      # a ClientHello's suites (2 bytes each); a ServerHello's one
+    # what ext_map / suite_codes read, kept: the server reads both in two places per
+    # handshake (callbacks.judge_tls13_suites, callbacks.refuse_hello)
+    _exts: Optional[dict] = field(default=None, repr=False, compare=False)
+    _codes: Optional[list] = field(default=None, repr=False, compare=False)
 
     def suite_codes(self) -> list[int]:
-        return [int.from_bytes(self.cipher_suites[i:i + 2], "big")
-                for i in range(0, len(self.cipher_suites) - 1, 2)]
+        if self._codes is None:
+            self._codes = [int.from_bytes(self.cipher_suites[i:i + 2], "big")
+                           for i in range(0, len(self.cipher_suites) - 1, 2)]
+        return self._codes
+
+    def ext_map(self) -> dict[int, bytes]:
+        """``extension_map`` of the hello's extensions (read once; not to be changed)."""
+        if self._exts is None:
+            self._exts = extension_map(self.extensions)
+        return self._exts
 
 
 class HelloReader:
@@ -111,15 +124,19 @@ def extension_map(exts: bytes) -> dict[int, bytes]:
     """Extension type -> its data (the first of a type; a truncated entry ends the
     list: OpenSSL refuses such a hello itself)."""
     out: dict[int, bytes] = {}
-    pos = 0
-    while pos + 4 <= len(exts):
-        etype = int.from_bytes(exts[pos:pos + 2], "big")
-        n = int.from_bytes(exts[pos + 2:pos + 4], "big")
-        if pos + 4 + n > len(exts):
+    pos, end = 0, len(exts)
+    while pos + 4 <= end:
+        etype, n = _TYPE_LEN(exts, pos)
+        pos += 4
+        if pos + n > end:
             break
-        out.setdefault(etype, exts[pos + 4:pos + 4 + n])
-        pos += 4 + n
+        if etype not in out:
+            out[etype] = exts[pos:pos + n]
+        pos += n
     return out
+
+
+_TYPE_LEN = struct.Struct(">HH").unpack_from     # an extension's type and length
 
 
 def u16_list(data: Optional[bytes]) -> Optional[list[int]]:

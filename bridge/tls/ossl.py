@@ -88,7 +88,6 @@ def groups_supported(names) -> frozenset:
 # the Python function that answers every server context's servername callback, and the
 # engine of each connection (by SSL*, weakly: a connection gone is forgotten)
 _SERVERNAME: dict[str, Callable] = {}
-_SERVERNAME_OWNERS: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
 _TLSEXT_ERR_ALERT_FATAL = 2
 
 
@@ -102,7 +101,7 @@ def _servername_cb(ssl, al, _arg):
         conn = SSL.Connection._reverse_mapping.get(ssl)
         if conn is None:
             return 0
-        alert = _SERVERNAME["fn"](conn, _SERVERNAME_OWNERS.get(int(_ffi.cast("uintptr_t", ssl))))
+        alert = _SERVERNAME["fn"](conn, conn.get_app_data())
     except Exception:           # a bug must not change the handshake, nor escape into C
         import logging
         logging.getLogger(__name__).exception("servername callback failed")
@@ -117,14 +116,56 @@ def set_servername_callback(ctx: SSL.Context, fn) -> None:
     """``fn(conn, owner) -> None | alert`` on the context's ClientHellos (OpenSSL's
     final_server_name calls it for each, with or without SNI, once the version is
     chosen and before the suite, group and signature scheme are); an alert code makes
-    OpenSSL end the handshake with that fatal alert. ``owner``: what
-    ``set_servername_owner`` registered for the connection, or None."""
+    OpenSSL end the handshake with that fatal alert. ``owner``: what ``set_owner``
+    made the connection's, or None."""
     _SERVERNAME["fn"] = fn
     _lib.SSL_CTX_set_tlsext_servername_callback(ctx._context, _servername_cb)
 
 
-def set_servername_owner(conn: SSL.Connection, owner) -> None:
-    _SERVERNAME_OWNERS[int(_ffi.cast("uintptr_t", conn._ssl))] = owner
+def _info(ssl, where, ret):
+    try:
+        conn = SSL.Connection._reverse_mapping.get(ssl)
+        owner = conn.get_app_data() if conn is not None else None
+        if owner is not None:
+            owner._info(conn, where, ret)
+    except Exception:           # a bug must not escape into C
+        import logging
+        logging.getLogger(__name__).exception("info callback failed")
+
+
+_CB_ALERT = 0x4000      # SSL_CB_ALERT
+
+
+@_ffi.callback("void (*)(const SSL *, int, int)")
+def _alert_cb(ssl, where, ret):
+    """SSL_set_info_callback's C side, one for every connection: pyOpenSSL's
+    set_info_callback makes a C closure per connection (measured ~10 us of each
+    accepted handshake's ~30 us engine set-up). Of the ~14 calls of a handshake
+    only alerts go on to the owner (what it records; ``watch_states`` for the
+    rest). Never raises."""
+    if where & _CB_ALERT:
+        _info(ssl, where, ret)
+
+
+@_ffi.callback("void (*)(const SSL *, int, int)")
+def _state_cb(ssl, where, ret):
+    _info(ssl, where, ret)
+
+
+def set_owner(conn: SSL.Connection, owner) -> None:
+    """Make ``owner`` (a bridge.tls.engine.TLSEngine) the connection's app data, where
+    the callbacks find it: OpenSSL's info callback, ``owner._info(conn, where, ret)``
+    for the alerts sent and received, the servername callback
+    (``set_servername_callback``), the PSK and keylog ones (bridge.tls.callbacks). The
+    connection and its owner hold each other: they go together."""
+    conn.set_app_data(owner)
+    _lib.SSL_set_info_callback(conn._ssl, _alert_cb)
+
+
+def watch_states(conn: SSL.Connection) -> None:
+    """From now on the owner's ``_info`` hears of every state change too, not only of
+    alerts (a client's early data: whether it sends EndOfEarlyData)."""
+    _lib.SSL_set_info_callback(conn._ssl, _state_cb)
 
 
 @functools.lru_cache(maxsize=1024)

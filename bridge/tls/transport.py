@@ -647,20 +647,21 @@ async def _establish(proto: TLSConnection, connect, timeout: Optional[float]) ->
     """Run ``connect()`` (which gives ``proto`` its transport) and the handshake within
     ``timeout``; on any failure the connection is ended (``_end_failed``: at once,
     or by the receiver after its reply)."""
-    async def run():
-        await connect()
-        return await proto.handshake
-
     deadline = None if timeout is None else _now() + timeout
     try:
-        conn = await asyncio.wait_for(run(), timeout)
+        # asyncio.timeout cancels this task when due (TimeoutError, as wait_for): no
+        # task and no future of its own per handshake, as wait_for makes
+        async with asyncio.timeout(timeout):
+            await connect()
+            conn = await proto.handshake
         if deadline is not None and _now() >= deadline:
             # ssl's handshake timeout ({timeout, handshake}, ssl_gen_statem) is a
             # message: once due it is handled before a flight that comes after it,
-            # and the handshake ends {error, timeout}. wait_for returns the result
-            # of a handshake that completed in the loop step its timer fired in (or
-            # after a step that held the loop past it): a handshake_continue(S, O, 1)
-            # came back {ok, S} a third of the time, where ssl never does
+            # and the handshake ends {error, timeout}. The timeout lets through the
+            # result of a handshake that completed in the loop step its timer fired
+            # in (or after a step that held the loop past it): a
+            # handshake_continue(S, O, 1) came back {ok, S} a third of the time,
+            # where ssl never does
             raise asyncio.TimeoutError()
     except asyncio.CancelledError:         # closed by its owner: not a failure
         proto._abort()

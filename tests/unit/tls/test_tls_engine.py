@@ -537,6 +537,42 @@ def test_tls12_refusals_are_insufficient_security(pki, ckw, skw):
     assert errs["server"].reason == "no_suitable_ciphers"
 
 
+def test_one_context_judges_each_offer_on_its_own(pki):
+    """The refusal is judged once per context and offer (callbacks._JUDGED): on one
+    server context a refused offer, a taken one and the refused one again each get
+    their own verdict."""
+    from bridge.tls import callbacks
+    scfg = server_cfg(pki, versions=("tlsv1.3",))
+    sctx = build_context(scfg)
+    verdicts = []
+    for sigalgs in ("ecdsa_secp256r1_sha256", None, "ecdsa_secp256r1_sha256", None):
+        ccfg = client_cfg(pki, versions=("tlsv1.3",), sigalgs=sigalgs)
+        c, s = TLSEngine(build_context(ccfg), ccfg), TLSEngine(sctx, scfg)
+        errs = handshake(c, s)
+        verdicts.append(errs["server"].reason if errs else None)
+    assert verdicts == ["no_suitable_signature_algorithm", None] * 2
+    keys = list(callbacks._JUDGED[sctx])
+    # two offers judged by refuse_hello; one suite list by judge_tls13_suites
+    assert sum(k[0] != "tls13_suites" for k in keys) == 2
+    assert sum(k[0] == "tls13_suites" for k in keys) == 1
+
+
+def test_tls13_suites_judged_once_per_context_and_offer(pki):
+    """judge_tls13_suites remembers per context and suite list: an offer with no
+    suite the server has is refused each time, one with a suite never."""
+    from bridge.tls import callbacks
+    scfg = server_cfg(pki, versions=("tlsv1.3",), ciphersuites_13="TLS_AES_256_GCM_SHA384")
+    sctx = build_context(scfg)
+    reasons = []
+    for suite in ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384") * 2:
+        ccfg = client_cfg(pki, versions=("tlsv1.3",), ciphersuites_13=suite)
+        c, s = TLSEngine(build_context(ccfg), ccfg), TLSEngine(sctx, scfg)
+        errs = handshake(c, s)
+        reasons.append(errs["server"].reason if errs else None)
+    assert reasons == ["no_suitable_cipher", None] * 2
+    assert sorted(v for k, v in callbacks._JUDGED[sctx].items() if k[0] == "tls13_suites") == [False, True]
+
+
 def test_an_ecdsa_server_takes_an_ecdsa_scheme(pki):
     """The key decides which schemes count: an ECDSA key signs with the P-256 one."""
     scfg = server_cfg(pki, pki.ec_server, versions=("tlsv1.3",))
@@ -612,3 +648,24 @@ def test_eof_inside_the_hello(pki, sni):
     with pytest.raises(TLSAlertError) as err:
         s.do_handshake()
     assert not err.value.handshake_done
+
+
+def test_the_info_callback_survives_its_owner_failing(pki, caplog):
+    """The shared C info callback (bridge.tls.ossl) never lets an exception escape into
+    OpenSSL: an owner whose ``_info`` raises is logged, and alerts still reach a sound one."""
+    from bridge.tls import ossl
+
+    class Broken:
+        def _info(self, conn, where, ret):
+            raise RuntimeError("boom")
+
+    scfg = server_cfg(pki)
+    s = TLSEngine(build_context(scfg), scfg)
+    ossl.set_owner(s.conn, Broken())
+    ossl._info(s.conn._ssl, 0x4008, (2 << 8) | 40)       # a fatal handshake_failure written
+    assert "info callback failed" in caplog.text
+    ossl.set_owner(s.conn, s)
+    ossl._info(s.conn._ssl, 0x4008, (2 << 8) | 40)
+    assert s.alert_sent == (2, 40)
+    ossl._info(s.conn._ssl, 0x01, 1)                      # a state change: nothing recorded
+    assert s.alert_received is None
