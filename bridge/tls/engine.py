@@ -59,7 +59,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 from OpenSSL import SSL, crypto
 
@@ -101,12 +101,13 @@ _ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
 # a verify hook that raised (a verify_fun that crashed or answered nonsense): ssl's
 # connection dies of it and the peer gets internal_error
 _HOOK_CRASHED = "verify_fun_crashed"
+# an empty list/dict an engine has not needed yet (see TLSEngine.__init__)
+_EMPTY: Any = ()
 
 
 class TLSEngine:
-    # slots: with over 30 attributes (CPython 3.11's shared-keys limit) each engine had
-    # its own ~1.3 KB dict; slots hold them in ~0.36 KB (issue 14). __weakref__: the
-    # verify and servername callbacks find their engine through weak maps (ossl)
+    # over 30 attributes (CPython 3.11's shared-keys limit): each engine had its own ~1.3 KB
+    # dict (issue 14). __weakref__: the verify/servername callbacks' weak maps (ossl)
     __slots__ = ("_anchor_depth", "_bios_used", "_chooser", "_early_accepted", "_early_plain",
                  "_early_reading", "_early_sent", "_early_wanted", "_first_header", "_held",
                  "_hello", "_host_checked", "_judged", "_out_pending", "_secrets",
@@ -159,7 +160,9 @@ class TLSEngine:
         # client tells its owner whether the server took what it sent
         self._early_reading = cfg.role == "server" and cfg.early_data is True \
             and cfg.session_tickets in ("stateless", "stateful")
-        self._early_plain: list[bytes] = []
+        # the three below start as the shared empty tuple and become a list/dict only
+        # when used: an idle connection's empty ones cost ~0.2 KB (issue 14)
+        self._early_plain: list[bytes] = _EMPTY
         self._early_wanted = False       # client: early data to send with a ticket
         self._early_sent = False         # ... and OpenSSL took it
         self._early_accepted = False
@@ -177,10 +180,10 @@ class TLSEngine:
         self._session_peer: Optional[tuple] = None   # client: where it looks sessions up
         self._session_name: Optional[tuple] = None   # client: where it keeps its own
         self._tickets_wanted = False     # client, session_tickets auto|manual: take a ticket
-        self.tickets: list[bytes] = []   # manual: tickets for the owner, taken by the transport
+        self.tickets: list[bytes] = _EMPTY   # manual: tickets for the owner, taken by the transport
         # keep_secrets: NSS key log label -> secret, as OpenSSL's keylog callback
         # reported them (bridge.tls.callbacks.on_keylog)
-        self._secrets: dict[str, bytes] = {}
+        self._secrets: dict[str, bytes] = _EMPTY
         # (pyOpenSSL's info callback is kept: measured, a raw shared one made an idle
         # connection cost ~4 KB more RSS in the bridge)
         conn.set_info_callback(self._info)
@@ -318,7 +321,7 @@ class TLSEngine:
         if sessions.has_ticket(der):
             self._tickets_wanted = False
             if self.cfg.session_tickets == "manual":
-                self.tickets.append(der)       # {ssl, session_ticket, Ticket} to the owner
+                self.tickets = [*self.tickets, der]   # {ssl, session_ticket, Ticket} to the owner
                 return
             # a TLS 1.3 session's id may be empty: the ticket store keys it by peer
             sessions.CLIENT_TICKETS.store(self._session_name, der, sid=b"%d" % id(self))
@@ -602,7 +605,7 @@ class TLSEngine:
         while True:
             what, data = ossl.read_early_data(self.conn)
             if what == "data":
-                self._early_plain.append(data)
+                self._early_plain = [*self._early_plain, data]
                 continue
             if what == "want":
                 self._check_sni_hook()
@@ -666,7 +669,7 @@ class TLSEngine:
         """All plaintext available now (b"" if none). Sets ``peer_closed`` on close_notify."""
         chunks = []
         if self._early_plain:
-            chunks, self._early_plain = self._early_plain, []
+            chunks, self._early_plain = self._early_plain, _EMPTY   # a list once non-empty
         recv = self.conn.recv
         while True:
             try:
@@ -870,6 +873,7 @@ class TLSEngine:
             secret = bytes.fromhex(parts[2].decode("ascii"))
         except ValueError:
             return
+        self._secrets = self._secrets or {}
         self._secrets[parts[0].decode("ascii", "replace")] = secret
 
     def traffic_secrets(self) -> dict[str, bytes]:
