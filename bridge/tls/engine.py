@@ -59,7 +59,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 from OpenSSL import SSL, crypto
 
@@ -101,9 +101,22 @@ _ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
 # a verify hook that raised (a verify_fun that crashed or answered nonsense): ssl's
 # connection dies of it and the peer gets internal_error
 _HOOK_CRASHED = "verify_fun_crashed"
+# an empty list/dict an engine has not needed yet (see TLSEngine.__init__)
+_EMPTY: Any = ()
 
 
 class TLSEngine:
+    # over 30 attributes (CPython 3.11's shared-keys limit): each engine had its own ~1.3 KB
+    # dict (issue 14). __weakref__: the verify/servername callbacks' weak maps (ossl)
+    __slots__ = ("_anchor_depth", "_bios_used", "_chooser", "_early_accepted", "_early_plain",
+                 "_early_reading", "_early_sent", "_early_wanted", "_first_header", "_held",
+                 "_hello", "_host_checked", "_judged", "_out_pending", "_secrets",
+                 "_session_name", "_session_peer", "_sid_ctx", "_sni_host", "_sniff",
+                 "_tickets_wanted", "_vf", "alert_received", "alert_sent", "cfg", "client_hello",
+                 "conn", "early_data_status", "eof", "failed", "handshake_done", "peer_closed",
+                 "psk_failed", "refusal", "renegotiating", "reuse_failed", "role", "sni_error",
+                 "tickets", "verify_error", "verify_reason", "__weakref__")
+
     def __init__(self, ctx: SSL.Context, cfg: TLSConfig, peer: Optional[tuple] = None):
         """``peer``: a client's (host, port), which names its sessions in the cache."""
         self.cfg = cfg
@@ -147,7 +160,9 @@ class TLSEngine:
         # client tells its owner whether the server took what it sent
         self._early_reading = cfg.role == "server" and cfg.early_data is True \
             and cfg.session_tickets in ("stateless", "stateful")
-        self._early_plain: list[bytes] = []
+        # the three below start as the shared empty tuple and become a list/dict only
+        # when used: an idle connection's empty ones cost ~0.2 KB (issue 14)
+        self._early_plain: list[bytes] = _EMPTY
         self._early_wanted = False       # client: early data to send with a ticket
         self._early_sent = False         # ... and OpenSSL took it
         self._early_accepted = False
@@ -165,10 +180,10 @@ class TLSEngine:
         self._session_peer: Optional[tuple] = None   # client: where it looks sessions up
         self._session_name: Optional[tuple] = None   # client: where it keeps its own
         self._tickets_wanted = False     # client, session_tickets auto|manual: take a ticket
-        self.tickets: list[bytes] = []   # manual: tickets for the owner, taken by the transport
+        self.tickets: list[bytes] = _EMPTY   # manual: tickets for the owner, taken by the transport
         # keep_secrets: NSS key log label -> secret, as OpenSSL's keylog callback
         # reported them (bridge.tls.callbacks.on_keylog)
-        self._secrets: dict[str, bytes] = {}
+        self._secrets: dict[str, bytes] = _EMPTY
         # the callbacks (info, servername, PSK, keylog) find the engine as the
         # connection's app data, through one shared C callback each (bridge.tls.ossl)
         ossl.set_owner(conn, self)
@@ -300,7 +315,7 @@ class TLSEngine:
         if sessions.has_ticket(der):
             self._tickets_wanted = False
             if self.cfg.session_tickets == "manual":
-                self.tickets.append(der)       # {ssl, session_ticket, Ticket} to the owner
+                self.tickets = [*self.tickets, der]   # {ssl, session_ticket, Ticket} to the owner
                 return
             # a TLS 1.3 session's id may be empty: the ticket store keys it by peer
             sessions.CLIENT_TICKETS.store(self._session_name, der, sid=b"%d" % id(self))
@@ -586,7 +601,7 @@ class TLSEngine:
         while True:
             what, data = ossl.read_early_data(self.conn)
             if what == "data":
-                self._early_plain.append(data)
+                self._early_plain = [*self._early_plain, data]
                 continue
             if what == "want":
                 self._check_sni_hook()
@@ -650,7 +665,7 @@ class TLSEngine:
         """All plaintext available now (b"" if none). Sets ``peer_closed`` on close_notify."""
         chunks = []
         if self._early_plain:
-            chunks, self._early_plain = self._early_plain, []
+            chunks, self._early_plain = self._early_plain, _EMPTY   # a list once non-empty
         recv = self.conn.recv
         while True:
             try:
@@ -854,6 +869,7 @@ class TLSEngine:
             secret = bytes.fromhex(parts[2].decode("ascii"))
         except ValueError:
             return
+        self._secrets = self._secrets or {}
         self._secrets[parts[0].decode("ascii", "replace")] = secret
 
     def traffic_secrets(self) -> dict[str, bytes]:
