@@ -62,15 +62,12 @@ pick() ->
         [] ->
             port_pick();
         Configured ->
-            case members(Configured) of
-                [Node] ->
-                    case reachable(Node) of
-                        true -> {ok, Node};
-                        false -> {error, {bridge_unavailable, Configured}}
-                    end;
-                Nodes ->
-                    Start = next() rem length(Nodes),
-                    {Tail, Head} = lists:split(Start, Nodes),
+            case members_seen(Configured) of
+                [_] = Only ->
+                    first_reachable(Only, Configured);
+                Seen ->
+                    Start = next() rem length(Seen),
+                    {Tail, Head} = lists:split(Start, Seen),
                     first_reachable(Head ++ Tail, Configured)
             end
     end.
@@ -78,9 +75,14 @@ pick() ->
 %% @doc The bridge nodes new sockets may go to: the configured ones, each with
 %% its group.
 -spec members() -> [node()].
-members() -> members(configured()).
+members() -> [N || {N, _} <- members_seen(configured())].
 
-members(Configured) -> lists:append([group(N) || N <- Configured]).
+%% `{Member, Seen}' for every member of each configured bridge's group, where
+%% Seen is what asking for the group learnt of the member's reachability:
+%% `true' (it answered), `false' (no connection could be made: pick does not
+%% try again, a second connect_node to a node that is down costs a second
+%% timeout) or `unknown' (the group came from the cache).
+members_seen(Configured) -> lists:append([group(N) || N <- Configured]).
 
 %% The members of `Node''s group, `Node' first. Asked of the bridge when not
 %% known or older than ?GROUP_TTL; kept only when the bridge answered, so that
@@ -89,21 +91,24 @@ group(Node) ->
     Now = erlang:monotonic_time(millisecond),
     case catch ets:lookup(?GROUPS, Node) of
         [{Node, Members, At}] when Now - At < ?GROUP_TTL ->
-            Members;
+            [{M, unknown} || M <- Members];
         Cached ->
             case ask_group(Node) of
-                {ok, Members} ->
+                {ok, [Node | Others] = Members} ->
                     _ = catch ets:insert(?GROUPS, {Node, Members, Now}),
-                    Members;
-                error ->
+                    [{Node, true} | [{M, unknown} || M <- Others]];
+                Failed ->
+                    Reach = case Failed of unreachable -> false; error -> unknown end,
                     case Cached of
-                        [{Node, Members, _}] -> Members;
-                        _ -> [Node]
+                        [{Node, [Node | Others], _}] -> [{Node, Reach} | [{M, unknown} || M <- Others]];
+                        _ -> [{Node, Reach}]
                     end
             end
     end.
 
-ask_group(Node) when Node =:= node() -> error;
+%% `{ok, Members}', `unreachable' (no connection), or `error' (connected, but
+%% no usable answer).
+ask_group(Node) when Node =:= node() -> unreachable;
 ask_group(Node) ->
     case reachable(Node) of
         true ->
@@ -120,7 +125,7 @@ ask_group(Node) ->
                 exit:_ -> error
             end;
         false ->
-            error
+            unreachable
     end.
 
 %% @private The table of the groups; made by pyssl_sup, which owns it.
@@ -138,7 +143,9 @@ next() ->
     end.
 
 first_reachable([], Configured) -> {error, {bridge_unavailable, Configured}};
-first_reachable([N | Rest], Configured) ->
+first_reachable([{N, true} | _], _Configured) -> {ok, N};
+first_reachable([{_, false} | Rest], Configured) -> first_reachable(Rest, Configured);
+first_reachable([{N, unknown} | Rest], Configured) ->
     case reachable(N) of
         true -> {ok, N};
         false -> first_reachable(Rest, Configured)

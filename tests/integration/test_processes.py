@@ -173,3 +173,21 @@ def test_an_unreachable_bridge_stands_for_itself(make_erl):
     assert n.eval("pyssl_bridges:members()") == [A(gone)]
     assert n.eval('pyssl:connect("127.0.0.1", 1, [])') == \
         (A("error"), (A("bridge_unavailable"), [A(gone)]))
+
+
+def test_a_bridge_that_is_down_is_dialled_once_per_connect(make_erl):
+    # asking for its group already found it unreachable: a second connect_node
+    # would cost a second setup timeout when its host does not answer
+    n = make_erl()
+    gone = unique("nobridge")
+    n.eval(f"ok = ssl:start(), application:set_env(pyssl, bridge_node, '{gone}'), ok = pyssl:start()")
+    n.eval("Tracer = spawn(fun() -> Count = fun C(K) -> receive "
+           "{trace, _, call, {net_kernel, connect_node, _}} -> C(K + 1); "
+           "{count, P} -> P ! {dials, K}, C(K) end end, Count(0) end), "
+           "register(dial_counter, Tracer), "
+           "1 = erlang:trace_pattern({net_kernel, connect_node, 1}, true, [global]), "
+           "erlang:trace(all, true, [call, {tracer, Tracer}]), ok")
+    assert n.eval('pyssl:connect("127.0.0.1", 1, [])') == \
+        (A("error"), (A("bridge_unavailable"), [A(gone)]))
+    assert n.eval("erlang:trace(all, false, [call]), dial_counter ! {count, self()}, "
+                  "receive {dials, K} -> K after 5000 -> timeout end") == 1
