@@ -8,6 +8,10 @@ as ``server_handshakes`` and reads its CPU from /proc, so the bridge's CPU per a
 handshake is shown against the least any Python process on OpenSSL spends (issue 14's
 target: <= 1.2x). Same TLS as the bridge's server scenario: TLS 1.3, RSA-2048, no
 tickets, no session cache (ssl's server defaults).
+
+``python -m bench.floor_server CERT KEY 12``: TLS 1.2 with OpenSSL's server session
+cache on and no tickets (ssl's TLS 1.2 server defaults), for the floor of a resumed
+TLS 1.2 handshake against a full one (issue 11's resumed/full ratio).
 """
 from __future__ import annotations
 
@@ -18,12 +22,17 @@ import sys
 from OpenSSL import SSL
 
 
-def context(cert: str, key: str) -> SSL.Context:
+def context(cert: str, key: str, tls12: bool = False) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
-    ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+    if tls12:
+        ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
+        ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
+        ctx.set_session_id(b"floor")
+    else:
+        ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+        ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
     ctx.use_certificate_chain_file(cert)
     ctx.use_privatekey_file(key)
-    ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
     ctx.set_options(SSL.OP_NO_TICKET)
     return ctx
 
@@ -65,8 +74,8 @@ class Handshake(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(cert: str, key: str) -> None:
-    ctx = context(cert, key)
+async def serve(cert: str, key: str, tls12: bool = False) -> None:
+    ctx = context(cert, key, tls12)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Handshake(ctx), "127.0.0.1", 0, backlog=128,
                                       family=socket.AF_INET)
@@ -75,9 +84,10 @@ async def serve(cert: str, key: str) -> None:
 
 
 def main(argv=None) -> int:
-    cert, key = (argv if argv is not None else sys.argv[1:])[:2]
+    args = argv if argv is not None else sys.argv[1:]
+    cert, key = args[:2]
     import uvloop
-    uvloop.run(serve(cert, key))
+    uvloop.run(serve(cert, key, tls12=args[2:3] == ["12"]))
     return 0
 
 

@@ -360,6 +360,7 @@ class Bench:
                       f"{{keyfile, {erl_str(self.key)}}}, {{versions, ['tlsv1.3']}}]")
         self.drv_port = None
         self.floor = None           # bench/floor_server.py, started by server_floor
+        self.floor12 = None         # the same, TLS 1.2 with a session cache
         if args.port:
             self.start_port_node(ebin, tag, cookie, extra)
         self.copts12 = self.copts.replace("'tlsv1.3'", "'tlsv1.2'")
@@ -539,16 +540,33 @@ class Bench:
             self.floor = self.procs.start([sys.executable, "-m", "bench.floor_server", self.cert, self.key],
                                           stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=str(ROOT))
             self.floor_port = int(self.floor.stdout.readline())
+        if self.floor12 is None:
+            self.floor12 = self.procs.start([sys.executable, "-m", "bench.floor_server", self.cert, self.key,
+                                             "12"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                            cwd=str(ROOT))
+            self.floor12_port = int(self.floor12.stdout.readline())
+        ms, hs, _ = self._floor_load(self.floor, self.floor_port, "13")
+        # the floor's own TLS 1.2 resumed/full (issue 11), under the same load
+        # generator as server_handshakes_12 / server_resumed_12
+        full12, _, _ = self._floor_load(self.floor12, self.floor12_port, "12")
+        res12, _, reused = self._floor_load(self.floor12, self.floor12_port, "12r")
+        return {"bridge_ms_per_hs": ms, "hs_per_s": hs, "full12_ms_per_hs": full12,
+                "resumed12_ms_per_hs": res12, "resumed12_reused": reused}
+
+    def _floor_load(self, proc, port, mode):
+        """(CPU ms per accepted handshake of a floor server process, handshakes/s,
+        handshakes the load generator saw resumed)."""
         a = self.args
-        lgp = subprocess.Popen([sys.executable, "-m", "bench.ssl_bench", "--loadgen", str(self.floor_port),
-                                str(a.conc), str(a.handshakes), self.ca, "13"], stdin=subprocess.PIPE,
+        lgp = subprocess.Popen([sys.executable, "-m", "bench.ssl_bench", "--loadgen", str(port),
+                                str(a.conc), str(a.handshakes), self.ca, mode], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, cwd=str(ROOT), text=True)
-        f0 = thread_cpu(self.floor.pid)
-        out, _ = lgp.communicate(timeout=300)
+        if mode.endswith("r"):
+            lgp.stdout.readline()            # its sessions are made: time the resumed ones
+        f0 = thread_cpu(proc.pid)
+        out, _ = lgp.communicate("go\n" if mode.endswith("r") else None, timeout=300)
         lg = json.loads(out)
         n = max(lg["ok"], 1)
-        return {"bridge_ms_per_hs": (thread_cpu(self.floor.pid) - f0) * 1000 / n,
-                "hs_per_s": lg["ok"] / lg["elapsed"]}
+        return (thread_cpu(proc.pid) - f0) * 1000 / n, lg["ok"] / lg["elapsed"], lg["reused"]
 
     def server_handshakes_12(self, mod):
         return self.server_handshakes(mod, self.sopts12, "12")
@@ -796,6 +814,14 @@ def summarize(args, raw, mem, scale, elapsed):
             resumed[f"{side}.{mod}"] = {"resumed_ms": r, "full_ms": f, "ratio": r / f if f else float("inf"),
                                         "resumed_ok": ok,
                                         "reused": sum(m.get("reused", 0) for m in raw[res][mod])}
+    if "server_floor" in raw:
+        # the floor's own ratio: bench/floor_server.py, TLS 1.2, OpenSSL's session cache
+        fl = raw["server_floor"]["ssl"]
+        r = statistics.median(m["resumed12_ms_per_hs"] for m in fl)
+        f = statistics.median(m["full12_ms_per_hs"] for m in fl)
+        resumed["server.floor"] = {"resumed_ms": r, "full_ms": f, "ratio": r / f if f else float("inf"),
+                                   "resumed_ok": all(m["resumed12_reused"] > 0 for m in fl),
+                                   "reused": sum(m["resumed12_reused"] for m in fl)}
     sc1 = [m["hs_per_s"] for m in scale["1"]] or [float("nan")]
     sc2 = [m["hs_per_s"] for m in scale["2"]] or [float("nan")]
     scale = {k: v or [{"total_ms_per_hs": float("nan")}] for k, v in scale.items()}
