@@ -19,6 +19,20 @@ def node(pyssl_node, pki):
     p = pki
     # Conns(CMod, SMod, ClientOptsList, ServerOpts): one connection per client option
     # list; each answers {ClientInfo, ServerInfo}. Run(...) words them as facts.
+    # FreshListen(Mod, Opts): a listener on a port no earlier test of this node used.
+    # A TLS 1.2 client's session cache is keyed by {Host, Port} (ssl's, and the
+    # bridge's), and ssl registers a new session only when the cache holds no
+    # equivalent one for that key (ssl_manager:client_register_unique_session/4):
+    # on a port the kernel gave an earlier listener again, the client offered an
+    # earlier test's session. These ports are below the kernel's ephemeral range.
+    n.eval("""
+    FreshListen = fun(Mod, Opts) ->
+      Try = fun T(0) -> {error, no_fresh_port};
+                T(K) -> case Mod:listen(20000 + erlang:unique_integer([positive, monotonic]) rem 12000, Opts) of
+                            {error, eaddrinuse} -> T(K - 1);
+                            R -> R
+                        end end,
+      Try(50) end.""")
     n.eval(f"""
     Info = fun(Mod, S) -> {{ok, I}} = Mod:connection_information(S, [session_id, session_resumption, session_data]),
                           {{proplists:get_value(session_id, I), proplists:get_value(session_resumption, I),
@@ -26,7 +40,7 @@ def node(pyssl_node, pki):
     Conns = fun(CMod, SMod, COptsList, SOpts) ->
       %% the scenario's options, and defaults for the keys it does not set
       With = fun(Opts, Base) -> Opts ++ [D || {{K, _}} = D <- Base, not lists:keymember(K, 1, Opts)] end,
-      {{ok, L}} = SMod:listen(0, With(SOpts, [{{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
+      {{ok, L}} = FreshListen(SMod, With(SOpts, [{{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
                                 {{versions, ['tlsv1.2']}}, {{certfile, "{p.server.cert_path}"}},
                                 {{keyfile, "{p.server.key_path}"}}])),
       {{ok, {{_, P}}}} = SMod:sockname(L),
@@ -208,7 +222,7 @@ def test_failing_reuse_session_fun_fails_the_handshake_as_ssl(node, pki, cmod, b
     got = {}
     for smod in ("ssl", "pyssl"):
         got[smod] = node.eval(f"""(fun() ->
-            {{ok, L}} = {smod}:listen(0, [{{versions, ['tlsv1.2']}}, {{certfile, "{pki.server.cert_path}"}},
+            {{ok, L}} = FreshListen({smod}, [{{versions, ['tlsv1.2']}}, {{certfile, "{pki.server.cert_path}"}},
                 {{keyfile, "{pki.server.key_path}"}}, {{active, false}},
                 {{reuse_session, fun(_, _, _, _) -> {body} end}}]),
             {{ok, {{_, P}}}} = {smod}:sockname(L),
@@ -219,7 +233,12 @@ def test_failing_reuse_session_fun_fails_the_handshake_as_ssl(node, pki, cmod, b
                   {{cacertfile, "{pki.ca.cert_path}"}}],
             {{ok, C1}} = {cmod}:connect("localhost", P, CO, 10000),
             S1 = receive {{s1, {{ok, X}}}} -> ok = {smod}:close(X) end,
+            %% the client's session is registered with ssl_manager, an ssl server's
+            %% with its listener's cache, each by a message sent before the answers
+            %% above: a call to each makes sure the next connect finds it
             _ = sys:get_state(ssl_manager),
+            _ = [catch sys:get_state(Pid) || {{_, Pid, _, _}} <- supervisor:which_children(ssl_server_session_cache_sup),
+                                             is_pid(Pid)],
             R2 = {cmod}:connect("localhost", P, CO, 10000),
             S2 = receive {{s2, Y}} -> Y end,
             {cmod}:close(C1), {smod}:close(L),
@@ -369,7 +388,7 @@ def test_upgraded_client_resumes_by_peer_address(node, pki, cmod, sni, resumed):
     """connect/3 on a gen_tcp socket looks sessions up under the peer's address and
     keeps them under the server name it sent: with one, it never resumes (as ssl)."""
     ids = node.eval(f"""(fun() ->
-      {{ok, L}} = ssl:listen(0, [{{versions, ['tlsv1.2']}}, {{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
+      {{ok, L}} = FreshListen(ssl, [{{versions, ['tlsv1.2']}}, {{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
                              {{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}]),
       {{ok, {{_, P}}}} = ssl:sockname(L),
       spawn(fun() -> [begin {{ok, T}} = ssl:transport_accept(L, 10000), {{ok, S}} = ssl:handshake(T, 10000),
