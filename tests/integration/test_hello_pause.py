@@ -2,6 +2,7 @@
 (issue 10): side by side with ssl on one real node (``Mod = ssl | pyssl``); the
 client is always the BEAM's ssl."""
 import socket
+import threading
 
 import pytest
 from sslcompare import same
@@ -203,10 +204,13 @@ def test_the_peer_sees_the_end_after_the_caller_has_its_answer(env, monkeypatch,
         return orig_handle(self, msg)
 
     orig_close = socket.socket.close
+    closed = threading.Condition()
 
     def close(sock):
         try:
-            events.append(("close", sock.getsockname()[1], sock.getpeername()))
+            with closed:
+                events.append(("close", sock.getsockname()[1], sock.getpeername()))
+                closed.notify_all()
         except OSError:     # not connected (a listen socket) or closed already
             pass
         return orig_close(sock)
@@ -224,6 +228,10 @@ def test_the_peer_sees_the_end_after_the_caller_has_its_answer(env, monkeypatch,
     assert (got, seen) == (expected, peer_sees or A("none"))
     [(_, ack, value)] = [e for e in events if e[0] == "reply"]
     assert value == expected
+    # the caller can have its answers before the bridge's close of the socket has run
+    # (a TLS 1.3 client is done once it has sent its Finished): wait for that close
+    with closed:
+        closed.wait_for(lambda: any(e[0] == "close" and e[1] == port for e in events), timeout=10)
     ended = [i for i, e in enumerate(events) if e[0] == "close" and e[1] == port]
     assert len(ended) == 1 and events.index(("ack", ack)) < ended[0], events
     assert not bridge.service.awaiting_ack
