@@ -10,12 +10,15 @@
 * ``read_plaintext() -> bytes`` — all application data decryptable now (b"" if none); sets
   ``peer_closed`` on close_notify or TCP EOF. A failure after some data was decrypted is
   kept in ``failed`` (deliver the data, then the error); without data it is raised.
-* ``write_plaintext(data)`` — encrypt; if OpenSSL cannot take it now (a TLS 1.2
-  renegotiation is waiting for the peer) it is queued and retried by the next
-  ``read_plaintext``/``do_handshake``; ``pending_writes`` tells.
+* ``write_plaintext(data)`` — encrypt; during a TLS 1.2 renegotiation (or if OpenSSL
+  cannot take it now) it is queued and sent once the renegotiation is done (or by the
+  next ``read_plaintext``/``do_handshake``); ``pending_writes`` tells.
 * ``close()`` / ``shutdown_write()`` — queue a close_notify (idempotent).
 * ``renegotiate()`` — start a TLS 1.2 renegotiation (``RenegotiationError`` otherwise);
-  progress it with ``do_handshake()`` until it returns True.
+  progress it with ``do_handshake()`` until it returns True. The peer's application
+  data that comes meanwhile is kept, in order, for ``read_plaintext``, which during a
+  renegotiation hands out only what was kept (it never drives the handshake: only
+  ``do_handshake`` does, off the loop when hooks may block).
 * Information: ``version`` (OTP atom name), ``cipher_name()``, ``cipher_suite``,
   ``peer_cert_der()``, ``peer_chain_der()``, ``session_reused``, ``session_id()``,
   ``alpn_protocol``, ``sni``, ``client_random()``, ``server_random()``,
@@ -147,7 +150,9 @@ class TLSEngine:
         # client tells its owner whether the server took what it sent
         self._early_reading = cfg.role == "server" and cfg.early_data is True \
             and cfg.session_tickets in ("stateless", "stateful")
-        self._early_plain: list[bytes] = []
+        # plaintext read before the owner may have it: accepted early data (TLS 1.3
+        # server), application data that came during a renegotiation
+        self._kept_plain: list[bytes] = []
         self._early_wanted = False       # client: early data to send with a ticket
         self._early_sent = False         # ... and OpenSSL took it
         self._early_accepted = False
@@ -547,6 +552,8 @@ class TLSEngine:
         """Advance the handshake (or a renegotiation); True once complete."""
         if self.handshake_done and not self.renegotiating:
             return True
+        if self.renegotiating:
+            return self._renegotiation_step()
         if self._held is not None:
             if self._sniff is not None and not self.eof:
                 return False                 # the ClientHello is not all here yet
@@ -567,11 +574,10 @@ class TLSEngine:
         except (SSL.Error, SSL.SysCallError) as exc:
             raise self._fail(exc) from None
         self._check_sni_hook()
-        if self.renegotiating:
-            if self.conn.renegotiate_pending():
-                return False
-            self.renegotiating = False
-            self._flush_pending()
+        self._handshake_complete()
+        return True
+
+    def _handshake_complete(self) -> None:
         if not self.handshake_done:
             self.handshake_done = True
             self.client_hello = None
@@ -580,6 +586,58 @@ class TLSEngine:
                 self.early_data_status = "accepted" if self._early_accepted else "rejected"
             if self.cfg.reuse_hook is not None:
                 self._keep_server_session()
+
+    def _renegotiation_step(self) -> bool:
+        """Advance a renegotiation ``renegotiate()`` started; True once it is done.
+
+        It runs inside SSL_read, not SSL_do_handshake: libssl accepts the peer's
+        application data in the middle of a renegotiation (a client's before the
+        ServerHello, a server's before its own ServerHello) only when the read came
+        from SSL_read (``ossl_statem_app_data_allowed`` wants ``s3.in_read_app_data``,
+        which ssl3_read_internal sets), and elsewhere fails the connection with
+        unexpected_message. ssl takes that data too and delivers it
+        (``tls_gen_connection:handle_protocol_record/3`` reads application data in
+        any state): it is kept for ``read_plaintext``. SSL_read also runs the
+        state machine where SSL_do_handshake would not: the ClientHello that answers
+        a server's HelloRequest comes when the server is out of init (the HelloRequest
+        flight ends in TLS_ST_OK), and only ssl3_read_bytes takes it back into init.
+
+        Done when OpenSSL clears ``renegotiate`` (SSL_renegotiate_pending): in
+        tls_finish_handshake, after a Finished, and not after a server's HelloRequest
+        alone, so a server's renegotiation is done with the new handshake, as
+        ssl's renegotiate/1 answers (``ssl_gen_statem:ack_connection/1``)."""
+        recv = self.conn.recv
+        while True:
+            try:
+                chunk = recv(262144)
+            except SSL.WantReadError:
+                break
+            except SSL.ZeroReturnError:
+                self.peer_closed = True
+                break
+            except SSL.SysCallError as exc:
+                if self.eof:                     # TCP closed without close_notify
+                    self.peer_closed = True
+                    break
+                raise self._fail(exc) from None
+            except SSL.Error as exc:
+                if self.eof and "unexpected eof" in str(exc).lower():
+                    self.peer_closed = True
+                    break
+                raise self._fail(exc) from None
+            if not chunk:
+                break
+            self._kept_plain.append(chunk)
+        self._check_sni_hook()
+        if self._tickets_wanted:
+            self._keep_ticket()
+        if self.conn.renegotiate_pending():
+            if self.peer_closed:
+                raise TLSClosed("the peer closed during the renegotiation")
+            return False
+        self.renegotiating = False
+        self._handshake_complete()
+        self._flush_pending()
         return True
 
     def _read_early_data(self) -> bool:
@@ -590,7 +648,7 @@ class TLSEngine:
         while True:
             what, data = ossl.read_early_data(self.conn)
             if what == "data":
-                self._early_plain.append(data)
+                self._kept_plain.append(data)
                 continue
             if what == "want":
                 self._check_sni_hook()
@@ -653,8 +711,11 @@ class TLSEngine:
     def read_plaintext(self) -> bytes:
         """All plaintext available now (b"" if none). Sets ``peer_closed`` on close_notify."""
         chunks = []
-        if self._early_plain:
-            chunks, self._early_plain = self._early_plain, []
+        if self._kept_plain:
+            chunks, self._kept_plain = self._kept_plain, []
+        if self.renegotiating:
+            # do_handshake drives the renegotiation (and reads what comes with it)
+            return b"".join(chunks)
         recv = self.conn.recv
         while True:
             try:
@@ -683,8 +744,6 @@ class TLSEngine:
             if not chunk:
                 break
             chunks.append(chunk)
-        if self.renegotiating and not self.conn.renegotiate_pending():
-            self.renegotiating = False
         if self._tickets_wanted:
             self._keep_ticket()
         if self._out_pending:
@@ -698,6 +757,12 @@ class TLSEngine:
         return bool(self._out_pending)
 
     def write_plaintext(self, data) -> None:
+        if self.renegotiating:
+            # ssl's sender waits while its connection renegotiates (tls_sender:renegotiate/1);
+            # and an SSL_write now would run the handshake outside SSL_read, where
+            # the peer's application data in flight is an unexpected_message
+            self._out_pending.append(bytes(data))
+            return
         if self._out_pending:
             self._out_pending.append(bytes(data))
             self._flush_pending()
@@ -740,7 +805,8 @@ class TLSEngine:
         return ossl.unread_input(self.conn)
 
     def renegotiate(self) -> None:
-        """Start a renegotiation (TLS 1.2 and older). Drive it with ``do_handshake``."""
+        """Start a renegotiation (TLS 1.2 and older). Drive it with ``do_handshake``
+        (``_renegotiation_step``); nothing is sent before its first call."""
         if not self.handshake_done:
             raise RenegotiationError("handshake not complete")
         if self.version == "tlsv1.3":
@@ -748,6 +814,7 @@ class TLSEngine:
         if not self.conn.renegotiate():
             raise RenegotiationError("renegotiation refused by OpenSSL")
         self.renegotiating = True
+        self.handshake_done = False      # the transport's input goes to do_handshake again
 
     # ---- errors -------------------------------------------------------------------
     def _is_13(self) -> Optional[bool]:
