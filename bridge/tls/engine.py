@@ -15,10 +15,8 @@
   next ``read_plaintext``/``do_handshake``); ``pending_writes`` tells.
 * ``close()`` / ``shutdown_write()`` — queue a close_notify (idempotent).
 * ``renegotiate()`` — start a TLS 1.2 renegotiation (``RenegotiationError`` otherwise);
-  progress it with ``do_handshake()`` until it returns True. The peer's application
-  data that comes meanwhile is kept, in order, for ``read_plaintext``, which during a
-  renegotiation hands out only what was kept (it never drives the handshake: only
-  ``do_handshake`` does, off the loop when hooks may block).
+  progress it with ``do_handshake()`` until True. The peer's data meanwhile is kept for
+  ``read_plaintext``, which then only hands it out (it never drives a renegotiation).
 * Information: ``version`` (OTP atom name), ``cipher_name()``, ``cipher_suite``,
   ``peer_cert_der()``, ``peer_chain_der()``, ``session_reused``, ``session_id()``,
   ``alpn_protocol``, ``sni``, ``client_random()``, ``server_random()``,
@@ -67,6 +65,9 @@ from typing import Optional
 from OpenSSL import SSL, crypto
 
 from . import alerts, callbacks, ossl, sessions
+# VERIFY_REASONS: imported from here by the service
+from .alerts import ALERT_X509_ERR as _ALERT_X509_ERR, HOOK_CRASHED as _HOOK_CRASHED  # noqa: F401
+from .alerts import REASON_ALERT as _REASON_ALERT, VERIFY_REASONS
 from .certalts import CertChooser
 from .config import TLSConfig
 from .context import CONTEXTS, config_key
@@ -83,28 +84,6 @@ _CB_ALERT = 0x4000
 _CB_READ = 0x04
 _CB_WRITE = 0x08
 _VERSION_NAMES = {"TLSv1": "tlsv1", "TLSv1.1": "tlsv1.1", "TLSv1.2": "tlsv1.2", "TLSv1.3": "tlsv1.3"}
-
-# X509_V_ERR_* -> OTP's {bad_cert, Reason} reason (public_key:pkix_path_validation names)
-VERIFY_REASONS = {
-    2: "unknown_ca", 19: "unknown_ca", 20: "unknown_ca", 21: "unknown_ca", 24: "invalid_issuer",
-    9: "cert_expired", 10: "cert_expired", 18: "selfsigned_peer",
-    7: "invalid_signature", 4: "invalid_signature", 6: "invalid_signature",
-    34: "unknown_critical_extension", 62: "hostname_check_failed", 64: "hostname_check_failed",
-    22: "max_path_length_reached", 23: "cert_revoked", 26: "invalid_ext_key_usage",
-    28: "cert_rejected",
-}
-# OTP's path_validation_alert/1: bad_cert reason -> alert description (default 40)
-_REASON_ALERT = {
-    "cert_expired": 45, "invalid_issuer": 42, "invalid_signature": 42, "name_not_permitted": 42,
-    "unknown_critical_extension": 43, "selfsigned_peer": 42, "unknown_ca": 48, "cert_revoked": 44,
-    "verify_fun_crashed": 80, "revocation_status_undetermined": 42,
-}
-# an X509_V_ERR_* that makes OpenSSL send a given alert (ssl_x509err2alert)
-_ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
-# a verify hook that raised (a verify_fun that crashed or answered nonsense): ssl's
-# connection dies of it and the peer gets internal_error
-_HOOK_CRASHED = "verify_fun_crashed"
-
 
 class TLSEngine:
     def __init__(self, ctx: SSL.Context, cfg: TLSConfig, peer: Optional[tuple] = None):
@@ -588,52 +567,25 @@ class TLSEngine:
                 self._keep_server_session()
 
     def _renegotiation_step(self) -> bool:
-        """Advance a renegotiation ``renegotiate()`` started; True once it is done.
+        """Advance the renegotiation ``renegotiate()`` started; True once it is done.
 
-        It runs inside SSL_read, not SSL_do_handshake: libssl accepts the peer's
-        application data in the middle of a renegotiation (a client's before the
-        ServerHello, a server's before its own ServerHello) only when the read came
-        from SSL_read (``ossl_statem_app_data_allowed`` wants ``s3.in_read_app_data``,
-        which ssl3_read_internal sets), and elsewhere fails the connection with
-        unexpected_message. ssl takes that data too and delivers it
-        (``tls_gen_connection:handle_protocol_record/3`` reads application data in
-        any state): it is kept for ``read_plaintext``. SSL_read also runs the
-        state machine where SSL_do_handshake would not: the ClientHello that answers
-        a server's HelloRequest comes when the server is out of init (the HelloRequest
-        flight ends in TLS_ST_OK), and only ssl3_read_bytes takes it back into init.
-
-        Done when OpenSSL clears ``renegotiate`` (SSL_renegotiate_pending): in
-        tls_finish_handshake, after a Finished, and not after a server's HelloRequest
-        alone, so a server's renegotiation is done with the new handshake, as
-        ssl's renegotiate/1 answers (``ssl_gen_statem:ack_connection/1``)."""
-        recv = self.conn.recv
-        while True:
-            try:
-                chunk = recv(262144)
-            except SSL.WantReadError:
-                break
-            except SSL.ZeroReturnError:
-                self.peer_closed = True
-                break
-            except SSL.SysCallError as exc:
-                if self.eof:                     # TCP closed without close_notify
-                    self.peer_closed = True
-                    break
-                raise self._fail(exc) from None
-            except SSL.Error as exc:
-                if self.eof and "unexpected eof" in str(exc).lower():
-                    self.peer_closed = True
-                    break
-                raise self._fail(exc) from None
-            if not chunk:
-                break
-            self._kept_plain.append(chunk)
+        It runs inside SSL_read, not SSL_do_handshake: libssl takes the peer's
+        application data in mid-renegotiation (a client's before the ServerHello, a
+        server's before its own) only from SSL_read (``ossl_statem_app_data_allowed``
+        wants ``s3.in_read_app_data``, set by ssl3_read_internal), else it is an
+        unexpected_message. ssl delivers such data (``tls_gen_connection:
+        handle_protocol_record/3``, in any state): it is kept for ``read_plaintext``.
+        And only ssl3_read_bytes takes a server back into init for the ClientHello
+        that answers its HelloRequest (that flight ends in TLS_ST_OK).
+        Done when SSL_renegotiate_pending clears (tls_finish_handshake after a
+        Finished, not after a HelloRequest): a server's renegotiate/1 answers after
+        the new handshake, as ssl's (``ssl_gen_statem:ack_connection/1``)."""
+        err = self._recv_all(self._kept_plain)
+        if err is not None or (self.peer_closed and self.conn.renegotiate_pending()):
+            self.renegotiating = False   # over: read_plaintext reads (kept data, the end)
+            raise err or TLSClosed("the peer closed during the renegotiation")
         self._check_sni_hook()
-        if self._tickets_wanted:
-            self._keep_ticket()
         if self.conn.renegotiate_pending():
-            if self.peer_closed:
-                raise TLSClosed("the peer closed during the renegotiation")
             return False
         self.renegotiating = False
         self._handshake_complete()
@@ -716,34 +668,9 @@ class TLSEngine:
         if self.renegotiating:
             # do_handshake drives the renegotiation (and reads what comes with it)
             return b"".join(chunks)
-        recv = self.conn.recv
-        while True:
-            try:
-                chunk = recv(262144)
-            except SSL.WantReadError:
-                break
-            except SSL.ZeroReturnError:
-                self.peer_closed = True
-                break
-            except SSL.SysCallError as exc:
-                if self.eof:                     # TCP closed without close_notify
-                    self.peer_closed = True
-                    break
-                if chunks:
-                    self.failed = self._fail(exc)
-                    break
-                raise self._fail(exc) from None
-            except SSL.Error as exc:
-                if self.eof and "unexpected eof" in str(exc).lower():
-                    self.peer_closed = True
-                    break
-                if chunks:
-                    self.failed = self._fail(exc)
-                    break
-                raise self._fail(exc) from None
-            if not chunk:
-                break
-            chunks.append(chunk)
+        err = self._recv_all(chunks)
+        if err is not None and not chunks:
+            raise err                    # with data, kept in ``failed`` (by _fail)
         if self._tickets_wanted:
             self._keep_ticket()
         if self._out_pending:
@@ -751,6 +678,27 @@ class TLSEngine:
         if not chunks:
             return b""
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _recv_all(self, chunks: list) -> Optional[TLSAlertError]:
+        """SSL_read into ``chunks`` until OpenSSL wants input; ``peer_closed`` on
+        close_notify or TCP EOF. A failure is returned (made by ``_fail``)."""
+        recv = self.conn.recv
+        while True:
+            try:
+                chunk = recv(262144)
+            except SSL.WantReadError:
+                return None
+            except SSL.ZeroReturnError:
+                self.peer_closed = True
+                return None
+            except (SSL.SysCallError, SSL.Error) as exc:
+                if self.eof and (isinstance(exc, SSL.SysCallError) or "unexpected eof" in str(exc).lower()):
+                    self.peer_closed = True      # TCP closed without close_notify
+                    return None
+                return self._fail(exc)
+            if not chunk:
+                return None
+            chunks.append(chunk)
 
     @property
     def pending_writes(self) -> bool:
