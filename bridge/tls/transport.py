@@ -372,9 +372,14 @@ class TLSConnection(asyncio.Protocol):
             self._renegotiation_stepped(done, err)
             return
         if err is not None:
-            self.handshake.set_exception(err)
-            # the alert is out; the end waits for the receiver, as _establish's
-            self._end_failed()
+            if not self.handshake.done():
+                self.handshake.set_exception(err)
+                # the alert is out; the end waits for the receiver, as _establish's
+                self._end_failed()
+                return
+            if isinstance(err, TLSAlertError):
+                self.receiver.connection_failed(err)
+            self._abort()
             return
         if done:
             if self._state is _S.HANDSHAKING:
