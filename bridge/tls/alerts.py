@@ -35,6 +35,28 @@ from __future__ import annotations
 
 from typing import Optional
 
+# The certificate verdicts of the engine's verify callback (bridge.tls.engine):
+# X509_V_ERR_* -> OTP's {bad_cert, Reason} reason (public_key:pkix_path_validation names)
+VERIFY_REASONS = {
+    2: "unknown_ca", 19: "unknown_ca", 20: "unknown_ca", 21: "unknown_ca", 24: "invalid_issuer",
+    9: "cert_expired", 10: "cert_expired", 18: "selfsigned_peer",
+    7: "invalid_signature", 4: "invalid_signature", 6: "invalid_signature",
+    34: "unknown_critical_extension", 62: "hostname_check_failed", 64: "hostname_check_failed",
+    22: "max_path_length_reached", 23: "cert_revoked", 26: "invalid_ext_key_usage",
+    28: "cert_rejected",
+}
+# OTP's path_validation_alert/1: bad_cert reason -> alert description (default 40)
+REASON_ALERT = {
+    "cert_expired": 45, "invalid_issuer": 42, "invalid_signature": 42, "name_not_permitted": 42,
+    "unknown_critical_extension": 43, "selfsigned_peer": 42, "unknown_ca": 48, "cert_revoked": 44,
+    "verify_fun_crashed": 80, "revocation_status_undetermined": 42,
+}
+# an X509_V_ERR_* that makes OpenSSL send a given alert (ssl_x509err2alert)
+ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
+# a verify hook that raised (a verify_fun that crashed or answered nonsense): ssl's
+# connection dies of it and the peer gets internal_error
+HOOK_CRASHED = "verify_fun_crashed"
+
 # IANA SignatureScheme codes by OpenSSL sigalgs-list name (the names TLSConfig.sigalgs
 # holds, bridge.service.options.sigalgs)
 SCHEMES = {

@@ -60,8 +60,30 @@ class TLSConfig:
     session_id_context: bytes = b"pyssl-bridge"
     alpn_advertised: list[bytes] = field(default_factory=list)   # client: protocols offered
     alpn_preferred: list[bytes] = field(default_factory=list)    # server: preference order
-    # Verification callback hook (verify_fun): set by the service; the engine calls it
-    # from its handshake thread with (der_cert, depth, event) and it may block.
+    # Verification callback hook (verify_fun): set by the service; the engine
+    # (bridge.tls.engine) calls it from its handshake thread and it may block.
+    # The contract::
+    #
+    #     hook(der: bytes, depth: int, event) -> (verdict, value)
+    #       event   = ("bad_cert", reason_atom_name) | "valid" | "valid_peer"
+    #       verdict = "valid" | "valid_peer" | "unknown"   accept (as public_key does, unknown
+    #                                                      fails only a critical extension)
+    #               | "fail"                               value is the reason: ("bad_cert", name)
+    #                                                      or any other value (handshake_failure)
+    #
+    # It is called as OTP's path validation calls a ``verify_fun``: for each certificate of the
+    # peer's path except the trust anchor, top down, first ``("bad_cert", R)`` for each problem
+    # OpenSSL found with it, then ``"valid"`` (``"valid_peer"`` for the peer's own certificate,
+    # or ``("bad_cert", "hostname_check_failed")`` in its place when the name does not match).
+    # An unknown CA the hook accepts becomes the anchor (no more calls for it).
+    #
+    # The same callback runs the other certificate hooks of ``cfg``, all on the handshake
+    # thread: ``partial_chain_hook(path)`` once, at its first call (a certificate of the
+    # chain it returns becomes the anchor), ``crl_hook(der, issuer_der, depth)`` for each
+    # certificate OpenSSL validated but the anchor, and ``hostname_hook(der)`` for the
+    # peer's certificate in place of OpenSSL's host check (customize_hostname_check).
+    # With a hook, a client verifies even under verify_none (OTP does too: the hook
+    # decides). An exception in the hook fails the handshake with handshake_failure.
     verify_hook: Optional[object] = None
     # client, customize_hostname_check: hook(der) -> bool replaces OpenSSL's host
     # name check (called on the handshake thread, may block; raises if it crashed)

@@ -10,12 +10,13 @@
 * ``read_plaintext() -> bytes`` — all application data decryptable now (b"" if none); sets
   ``peer_closed`` on close_notify or TCP EOF. A failure after some data was decrypted is
   kept in ``failed`` (deliver the data, then the error); without data it is raised.
-* ``write_plaintext(data)`` — encrypt; if OpenSSL cannot take it now (a TLS 1.2
-  renegotiation is waiting for the peer) it is queued and retried by the next
-  ``read_plaintext``/``do_handshake``; ``pending_writes`` tells.
+* ``write_plaintext(data)`` — encrypt; during a TLS 1.2 renegotiation (or if OpenSSL
+  cannot take it now) it is queued and sent once the renegotiation is done (or by the
+  next ``read_plaintext``/``do_handshake``); ``pending_writes`` tells.
 * ``close()`` / ``shutdown_write()`` — queue a close_notify (idempotent).
 * ``renegotiate()`` — start a TLS 1.2 renegotiation (``RenegotiationError`` otherwise);
-  progress it with ``do_handshake()`` until it returns True.
+  progress it with ``do_handshake()`` until True. The peer's data meanwhile is kept for
+  ``read_plaintext``, which then only hands it out (it never drives a renegotiation).
 * Information: ``version`` (OTP atom name), ``cipher_name()``, ``cipher_suite``,
   ``peer_cert_der()``, ``peer_chain_der()``, ``session_reused``, ``session_id()``,
   ``alpn_protocol``, ``sni``, ``client_random()``, ``server_random()``,
@@ -32,27 +33,8 @@ Certificate verification runs in our own OpenSSL verify callback, which translat
 and steers OpenSSL's outgoing alert to the one OTP's ``ssl_handshake:path_validation_alert/1``
 would send (e.g. ``bad_certificate`` for a self-signed peer, where OpenSSL says unknown_ca).
 
-The verify hook contract (``cfg.verify_hook``)::
-
-    hook(der: bytes, depth: int, event) -> (verdict, value)
-      event   = ("bad_cert", reason_atom_name) | "valid" | "valid_peer"
-      verdict = "valid" | "valid_peer" | "unknown"   accept (as public_key does, unknown
-                                                     fails only a critical extension)
-              | "fail"                               value is the reason: ("bad_cert", name)
-                                                     or any other value (handshake_failure)
-
-It is called as OTP's path validation calls a ``verify_fun``: for each certificate of the
-peer's path except the trust anchor, top down, first ``("bad_cert", R)`` for each problem
-OpenSSL found with it, then ``"valid"`` (``"valid_peer"`` for the peer's own certificate,
-or ``("bad_cert", "hostname_check_failed")`` in its place when the name does not match).
-An unknown CA the hook accepts becomes the anchor (no more calls for it).
-
-The same callback runs the other certificate hooks of ``cfg``, all on the handshake
-thread: ``partial_chain_hook(path)`` once, at its first call (a certificate of the
-chain it returns becomes the anchor), ``crl_hook(der, issuer_der, depth)`` for each
-certificate OpenSSL validated but the anchor, and ``hostname_hook(der)`` for the
-peer's certificate in place of OpenSSL's host check (customize_hostname_check). With a hook,
-a client verifies even under verify_none (OTP does too: the hook decides). An exception in the hook fails the handshake with handshake_failure.
+The verify hook contract (``cfg.verify_hook``) and the other certificate hooks are
+described at ``TLSConfig.verify_hook`` (bridge.tls.config).
 """
 from __future__ import annotations
 
@@ -64,6 +46,9 @@ from typing import Any, Optional
 from OpenSSL import SSL, crypto
 
 from . import alerts, callbacks, ossl, sessions
+# VERIFY_REASONS: imported from here by the service
+from .alerts import ALERT_X509_ERR as _ALERT_X509_ERR, HOOK_CRASHED as _HOOK_CRASHED  # noqa: F401
+from .alerts import REASON_ALERT as _REASON_ALERT, VERIFY_REASONS
 from .certalts import CertChooser
 from .config import TLSConfig
 from .context import CONTEXTS, config_key
@@ -81,26 +66,6 @@ _CB_READ = 0x04
 _CB_WRITE = 0x08
 _VERSION_NAMES = {"TLSv1": "tlsv1", "TLSv1.1": "tlsv1.1", "TLSv1.2": "tlsv1.2", "TLSv1.3": "tlsv1.3"}
 
-# X509_V_ERR_* -> OTP's {bad_cert, Reason} reason (public_key:pkix_path_validation names)
-VERIFY_REASONS = {
-    2: "unknown_ca", 19: "unknown_ca", 20: "unknown_ca", 21: "unknown_ca", 24: "invalid_issuer",
-    9: "cert_expired", 10: "cert_expired", 18: "selfsigned_peer",
-    7: "invalid_signature", 4: "invalid_signature", 6: "invalid_signature",
-    34: "unknown_critical_extension", 62: "hostname_check_failed", 64: "hostname_check_failed",
-    22: "max_path_length_reached", 23: "cert_revoked", 26: "invalid_ext_key_usage",
-    28: "cert_rejected",
-}
-# OTP's path_validation_alert/1: bad_cert reason -> alert description (default 40)
-_REASON_ALERT = {
-    "cert_expired": 45, "invalid_issuer": 42, "invalid_signature": 42, "name_not_permitted": 42,
-    "unknown_critical_extension": 43, "selfsigned_peer": 42, "unknown_ca": 48, "cert_revoked": 44,
-    "verify_fun_crashed": 80, "revocation_status_undetermined": 42,
-}
-# an X509_V_ERR_* that makes OpenSSL send a given alert (ssl_x509err2alert)
-_ALERT_X509_ERR = {48: 20, 45: 10, 42: 28, 43: 26, 44: 23, 40: 50, 80: 17}
-# a verify hook that raised (a verify_fun that crashed or answered nonsense): ssl's
-# connection dies of it and the peer gets internal_error
-_HOOK_CRASHED = "verify_fun_crashed"
 # an empty list/dict an engine has not needed yet (see TLSEngine.__init__)
 _EMPTY: Any = ()
 
@@ -108,7 +73,7 @@ _EMPTY: Any = ()
 class TLSEngine:
     # over 30 attributes (CPython 3.11's shared-keys limit): each engine had its own ~1.3 KB
     # dict (issue 14). __weakref__: the verify/servername callbacks' weak maps (ossl)
-    __slots__ = ("_anchor_depth", "_bios_used", "_chooser", "_early_accepted", "_early_plain",
+    __slots__ = ("_anchor_depth", "_bios_used", "_chooser", "_early_accepted", "_kept_plain",
                  "_early_reading", "_early_sent", "_early_wanted", "_first_header", "_held",
                  "_hello", "_host_checked", "_judged", "_out_pending", "_secrets",
                  "_session_name", "_session_peer", "_sid_ctx", "_sni_host", "_sniff",
@@ -160,9 +125,11 @@ class TLSEngine:
         # client tells its owner whether the server took what it sent
         self._early_reading = cfg.role == "server" and cfg.early_data is True \
             and cfg.session_tickets in ("stateless", "stateful")
-        # the three below start as the shared empty tuple and become a list/dict only
-        # when used: an idle connection's empty ones cost ~0.2 KB (issue 14)
-        self._early_plain: list[bytes] = _EMPTY
+        # plaintext read before the owner may have it: accepted early data (TLS 1.3
+        # server), application data that came during a renegotiation. It and the two
+        # below start as the shared empty tuple and become a list/dict only when
+        # used: an idle connection's empty ones cost ~0.2 KB (issue 14)
+        self._kept_plain: list[bytes] = _EMPTY
         self._early_wanted = False       # client: early data to send with a ticket
         self._early_sent = False         # ... and OpenSSL took it
         self._early_accepted = False
@@ -558,6 +525,8 @@ class TLSEngine:
         """Advance the handshake (or a renegotiation); True once complete."""
         if self.handshake_done and not self.renegotiating:
             return True
+        if self.renegotiating:
+            return self._renegotiation_step()
         if self._held is not None:
             if self._sniff is not None and not self.eof:
                 return False                 # the ClientHello is not all here yet
@@ -578,11 +547,10 @@ class TLSEngine:
         except (SSL.Error, SSL.SysCallError) as exc:
             raise self._fail(exc) from None
         self._check_sni_hook()
-        if self.renegotiating:
-            if self.conn.renegotiate_pending():
-                return False
-            self.renegotiating = False
-            self._flush_pending()
+        self._handshake_complete()
+        return True
+
+    def _handshake_complete(self) -> None:
         if not self.handshake_done:
             self.handshake_done = True
             self.client_hello = None
@@ -591,6 +559,33 @@ class TLSEngine:
                 self.early_data_status = "accepted" if self._early_accepted else "rejected"
             if self.cfg.reuse_hook is not None:
                 self._keep_server_session()
+
+    def _renegotiation_step(self) -> bool:
+        """Advance the renegotiation ``renegotiate()`` started; True once it is done.
+
+        It runs inside SSL_read, not SSL_do_handshake: libssl takes the peer's
+        application data in mid-renegotiation (a client's before the ServerHello, a
+        server's before its own) only from SSL_read (``ossl_statem_app_data_allowed``
+        wants ``s3.in_read_app_data``, set by ssl3_read_internal), else it is an
+        unexpected_message. ssl delivers such data (``tls_gen_connection:
+        handle_protocol_record/3``, in any state): it is kept for ``read_plaintext``.
+        And only ssl3_read_bytes takes a server back into init for the ClientHello
+        that answers its HelloRequest (that flight ends in TLS_ST_OK).
+        Done when SSL_renegotiate_pending clears (tls_finish_handshake after a
+        Finished, not after a HelloRequest): a server's renegotiate/1 answers after
+        the new handshake, as ssl's (``ssl_gen_statem:ack_connection/1``)."""
+        kept = self._kept_plain or []
+        err = self._recv_all(kept)
+        self._kept_plain = kept or _EMPTY
+        if err is not None or (self.peer_closed and self.conn.renegotiate_pending()):
+            self.renegotiating = False   # over: read_plaintext reads (kept data, the end)
+            raise err or TLSClosed("the peer closed during the renegotiation")
+        self._check_sni_hook()
+        if self.conn.renegotiate_pending():
+            return False
+        self.renegotiating = False
+        self._handshake_complete()
+        self._flush_pending()
         return True
 
     def _read_early_data(self) -> bool:
@@ -601,7 +596,7 @@ class TLSEngine:
         while True:
             what, data = ossl.read_early_data(self.conn)
             if what == "data":
-                self._early_plain = [*self._early_plain, data]
+                self._kept_plain = [*self._kept_plain, data]
                 continue
             if what == "want":
                 self._check_sni_hook()
@@ -664,38 +659,14 @@ class TLSEngine:
     def read_plaintext(self) -> bytes:
         """All plaintext available now (b"" if none). Sets ``peer_closed`` on close_notify."""
         chunks = []
-        if self._early_plain:
-            chunks, self._early_plain = self._early_plain, _EMPTY   # a list once non-empty
-        recv = self.conn.recv
-        while True:
-            try:
-                chunk = recv(262144)
-            except SSL.WantReadError:
-                break
-            except SSL.ZeroReturnError:
-                self.peer_closed = True
-                break
-            except SSL.SysCallError as exc:
-                if self.eof:                     # TCP closed without close_notify
-                    self.peer_closed = True
-                    break
-                if chunks:
-                    self.failed = self._fail(exc)
-                    break
-                raise self._fail(exc) from None
-            except SSL.Error as exc:
-                if self.eof and "unexpected eof" in str(exc).lower():
-                    self.peer_closed = True
-                    break
-                if chunks:
-                    self.failed = self._fail(exc)
-                    break
-                raise self._fail(exc) from None
-            if not chunk:
-                break
-            chunks.append(chunk)
-        if self.renegotiating and not self.conn.renegotiate_pending():
-            self.renegotiating = False
+        if self._kept_plain:
+            chunks, self._kept_plain = self._kept_plain, _EMPTY   # a list once non-empty
+        if self.renegotiating:
+            # do_handshake drives the renegotiation (and reads what comes with it)
+            return b"".join(chunks)
+        err = self._recv_all(chunks)
+        if err is not None and not chunks:
+            raise err                    # with data, kept in ``failed`` (by _fail)
         if self._tickets_wanted:
             self._keep_ticket()
         if self._out_pending:
@@ -704,11 +675,38 @@ class TLSEngine:
             return b""
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    def _recv_all(self, chunks: list) -> Optional[TLSAlertError]:
+        """SSL_read into ``chunks`` until OpenSSL wants input; ``peer_closed`` on
+        close_notify or TCP EOF. A failure is returned (made by ``_fail``)."""
+        recv = self.conn.recv
+        while True:
+            try:
+                chunk = recv(262144)
+            except SSL.WantReadError:
+                return None
+            except SSL.ZeroReturnError:
+                self.peer_closed = True
+                return None
+            except (SSL.SysCallError, SSL.Error) as exc:
+                if self.eof and (isinstance(exc, SSL.SysCallError) or "unexpected eof" in str(exc).lower()):
+                    self.peer_closed = True      # TCP closed without close_notify
+                    return None
+                return self._fail(exc)
+            if not chunk:
+                return None
+            chunks.append(chunk)
+
     @property
     def pending_writes(self) -> bool:
         return bool(self._out_pending)
 
     def write_plaintext(self, data) -> None:
+        if self.renegotiating:
+            # ssl's sender waits while its connection renegotiates (tls_sender:renegotiate/1);
+            # and an SSL_write now would run the handshake outside SSL_read, where
+            # the peer's application data in flight is an unexpected_message
+            self._out_pending.append(bytes(data))
+            return
         if self._out_pending:
             self._out_pending.append(bytes(data))
             self._flush_pending()
@@ -751,7 +749,8 @@ class TLSEngine:
         return ossl.unread_input(self.conn)
 
     def renegotiate(self) -> None:
-        """Start a renegotiation (TLS 1.2 and older). Drive it with ``do_handshake``."""
+        """Start a renegotiation (TLS 1.2 and older). Drive it with ``do_handshake``
+        (``_renegotiation_step``); nothing is sent before its first call."""
         if not self.handshake_done:
             raise RenegotiationError("handshake not complete")
         if self.version == "tlsv1.3":
@@ -759,6 +758,7 @@ class TLSEngine:
         if not self.conn.renegotiate():
             raise RenegotiationError("renegotiation refused by OpenSSL")
         self.renegotiating = True
+        self.handshake_done = False      # the transport's input goes to do_handshake again
 
     # ---- errors -------------------------------------------------------------------
     def _is_13(self) -> Optional[bool]:

@@ -35,7 +35,7 @@ class Engine(Protocol):
 
     cfg: TLSConfig
     role: str                   # "client" | "server"
-    handshake_done: bool        # the transport sets it False to run a renegotiation
+    handshake_done: bool        # False again while a renegotiation runs (renegotiate())
     peer_closed: bool           # close_notify (or TCP EOF) seen by read_plaintext
     failed: Optional[Exception]  # a failure kept until the data before it is delivered
     tickets: list               # TLS 1.3 tickets for the owner (session_tickets manual)

@@ -48,6 +48,9 @@ from .engine import RenegotiationError, TLSAlertError, TLSClosed
 from .engines import Engine, make_engine
 from .stats import UNCOUNTED, IOStats
 
+# RFC 5246 7.2: the alert level and description a peer declines a renegotiation with
+WARNING, NO_RENEGOTIATION = 1, 100
+
 __all__ = ["TLSConnection", "TLSAlertError", "TLSClosed", "ContextError", "open_client", "accept_tls"]
 
 CLOSE_LINGER = 5.0      # seconds a closed connection waits for the peer's FIN
@@ -247,7 +250,10 @@ class TLSConnection(asyncio.Protocol):
             self._tcp_eof = True
             # an alert may still be waiting to be processed: let the running step finish
             if not self._stepping and not self._pending:
-                self._handshake_eof()
+                if self._state is _S.HANDSHAKING:
+                    self._handshake_eof()
+                else:
+                    self._renegotiation_stepped(False, None)
             return True
         self._peer_eof()
         return True  # keep our write side open: the owner may still send (half-close)
@@ -285,6 +291,7 @@ class TLSConnection(asyncio.Protocol):
 
     def _on_lost(self) -> None:
         closed_by_us = self._state is _S.CLOSING
+        first_handshake = self._state is _S.HANDSHAKING
         if self._state is not _S.LOST:
             self._set_state(_S.LOST)
             if self.transport is not None:
@@ -302,9 +309,12 @@ class TLSConnection(asyncio.Protocol):
         if lost is not None:
             lost()
         if not self.handshake.done():
-            if not self._stepping and not self._pending:
-                self._handshake_eof()
-            return
+            if first_handshake:
+                if not self._stepping and not self._pending:
+                    self._handshake_eof()
+                return
+            if not self._stepping:          # a renegotiation ends with its connection
+                self.handshake.set_exception(TLSClosed("connection lost during the renegotiation"))
         if not self._eof and not closed_by_us:
             self._eof = True
             self.receiver.eof_received()
@@ -358,13 +368,16 @@ class TLSConnection(asyncio.Protocol):
         done, err, out = result
         if out:
             self._send_raw(out)
+        if self._state is not _S.HANDSHAKING:
+            self._renegotiation_stepped(done, err)
+            return
         if err is not None:
             if not self.handshake.done():
                 self.handshake.set_exception(err)
                 # the alert is out; the end waits for the receiver, as _establish's
                 self._end_failed()
                 return
-            if isinstance(err, TLSAlertError):     # a renegotiation failed
+            if isinstance(err, TLSAlertError):
                 self.receiver.connection_failed(err)
             self._abort()
             return
@@ -387,6 +400,53 @@ class TLSConnection(asyncio.Protocol):
             self._step()
         elif self._tcp_eof or self._state is _S.LOST:
             self._handshake_eof()
+
+    def _renegotiation_stepped(self, done: bool, err) -> None:
+        """After a step of a renegotiation (``renegotiate``): the application data
+        that came with it goes to the receiver at once, as ssl's connection process
+        delivers data in its handshake states too; then the end, if this was it.
+
+        A failure is ssl's fatal alert in a renegotiation (``ssl_gen_statem:handle_alert``
+        / ``handle_own_alert``): the owner is told (``connection_failed``, after the
+        data), the connection ends, and the caller of renegotiate/1, whose call
+        outlives the connection process, answers {error, closed} (``renegotiate``)."""
+        if self._state in _ENDING:
+            if not self.handshake.done():
+                self.handshake.set_exception(err or TLSClosed("closed during the renegotiation"))
+            return
+        if err is not None:
+            self._read()                       # the data before the failure, then it
+            if not self._eof:
+                self._eof = True
+                self.receiver.connection_failed(err)
+            if not self.handshake.done():
+                self.handshake.set_exception(err)
+            if self._state not in _ENDING:
+                self.counters.connection_errors += 1
+                self._abort()
+            return
+        if done:
+            if not self.handshake.done():
+                self.handshake.set_result(self)
+            if self._pending:
+                data = b"".join(self._pending)
+                self._pending.clear()
+                self.engine.receive_ciphertext(data)
+            self._read()
+            if self._wbuf:
+                self._flush_writes()
+            if self._tcp_eof:
+                self._peer_eof()
+            return
+        self._read()                           # what the engine kept (it reads nothing)
+        if self._pending:
+            self._step()
+        elif self._tcp_eof:
+            self._tcp_eof = False
+            self._peer_eof()
+            if not self.handshake.done():
+                self.handshake.set_exception(TLSClosed("the peer closed during the renegotiation"))
+            self._abort()
 
     # ---- data in ------------------------------------------------------------------
     def _read(self) -> None:
@@ -615,19 +675,27 @@ class TLSConnection(asyncio.Protocol):
             return "closed"
         if eng.version == "tlsv1.3":
             return "notsup"
+        if not self.handshake.done() or self._stepping:
+            # ssl_gen_statem:handle_call(renegotiate, ...) out of the connection state
+            return "already_renegotiating"
         if self._wbuf:
             self._flush_writes()
         try:
             eng.renegotiate()
         except RenegotiationError:
             return "renegotiation_rejected"
-        eng.handshake_done = False
         self.handshake = self.loop.create_future()
         self._step()
         try:
             await asyncio.wait_for(asyncio.shield(self.handshake), timeout)
-        except TLSAlertError:
-            return "renegotiation_rejected"
+        except TLSAlertError as exc:
+            if exc.code == NO_RENEGOTIATION and exc.level == WARNING and not exc.sent:
+                # the peer declined (ssl_gen_statem:handle_alert/3, no_renegotiation
+                # warning: {error, renegotiation_rejected}). ssl goes on with the
+                # connection; OpenSSL cannot (ssl3_read_bytes makes the warning a fatal
+                # handshake_failure), so this connection ends: docs/conformance.md
+                return "renegotiation_rejected"
+            return "closed"       # a fatal alert stops ssl's connection process mid-call
         except (TLSClosed, asyncio.TimeoutError):
             return "closed"
         return None

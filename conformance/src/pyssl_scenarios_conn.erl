@@ -3,7 +3,7 @@
 %% calls, calls on a listen socket, `format_error/1' texts.
 -module(pyssl_scenarios_conn).
 
--export([all/0, pending/0]).
+-export([all/0]).
 
 -import(pyssl_scenarios, [mk/3, srv_opts/0, cli_opts/0, with_server/5, with_client/5,
                           collect/3, flush/0, listen/2, port/2, connect/3, server/2,
@@ -13,21 +13,19 @@
 -define(T, 5000).
 
 all() ->
-    close() ++ owner() ++ info() ++ secrets() ++ listen_socket() ++ format_error().
+    renegotiation() ++ close() ++ owner() ++ info() ++ secrets() ++ listen_socket() ++ format_error().
 
 %%% renegotiate (issue 10) -----------------------------------------------------------------
 
-%% @doc Scenarios of issue 10 rows the bridge does not pass yet, kept out of all/0 (the
-%% regression suite) until fixed; run them with
-%% `pyssl_conformance:run(pyssl_scenarios_conn:pending(), [{bridge_node, N}])'.
-%% Today pyssl answers {error, renegotiation_rejected} and loses the data in flight
-%% (client), and a server's renegotiate/1 never completes (server).
-pending() -> renegotiation().
-
 %% TLS 1.2 renegotiation started by the module under test: as a client with the
 %% peer's data in flight (ssl answers ok and the data is delivered), and as a server
+%% (ssl sends HelloRequest and answers once the new handshake is done); a second
+%% renegotiation at once, which the ssl server declines (its 12 s guard against
+%% client-initiated renegotiation storms, tls_connection:connection/3, a
+%% no_renegotiation warning); and TLS 1.3, which has none.
 renegotiation() ->
     V12 = tls_only('tlsv1.2'),
+    Twice = fun(Mod, S) -> R1 = Mod:renegotiate(S), {R1, Mod:renegotiate(S)} end,
     [mk(renegotiate, renegotiate_client_data_in_flight,
         fun(Mod) ->
                 with_server(Mod, V12 ++ srv_opts(), [{active, false} | V12 ++ cli_opts()],
@@ -43,7 +41,50 @@ renegotiation() ->
                                        Mod:recv(S, 3, ?T)} end,
                             fun({ok, C}) -> R = ssl:recv(C, 5, ?T), {R, ssl:send(C, "ack")};
                                (E) -> E end)
-        end)].
+        end),
+     %% the answers only: what the connection does after the refusal is the next one's
+     mk(renegotiate, renegotiate_refused_by_peer,
+        fun(Mod) ->
+                with_server(Mod, V12 ++ srv_opts(), [{active, false} | V12 ++ cli_opts()],
+                            fun({ok, S}) -> _ = ssl:recv(S, 0, ?T), done; (E) -> E end,
+                            fun(S) -> Twice(Mod, S) end)
+        end),
+     {renegotiate_refused_then_data,
+      fun(Mod) ->
+              with_server(Mod, V12 ++ srv_opts(), [{active, false} | V12 ++ cli_opts()],
+                          fun({ok, S}) -> R = ssl:recv(S, 0, ?T), {R, ssl:send(S, "ack")};
+                             (E) -> E end,
+                          fun(S) -> {Twice(Mod, S), Mod:send(S, "go"), Mod:recv(S, 0, ?T)} end)
+      end,
+      #{area => renegotiate,
+        known_difference =>
+            "renegotiate/1 answers {error, renegotiation_rejected} on both; ssl then goes "
+            "on with the connection (ssl_gen_statem:handle_alert/3 on the peer's "
+            "no_renegotiation warning), OpenSSL cannot: ssl3_read_bytes turns that warning "
+            "into a fatal handshake_failure, so pyssl's connection ends (its owner and "
+            "its peer see the alert)"}},
+     {renegotiate_tls13_client,
+      fun(Mod) ->
+              V13 = tls_only('tlsv1.3'),
+              with_server(Mod, V13 ++ srv_opts(), [{active, false} | V13 ++ cli_opts()],
+                          fun({ok, S}) -> _ = ssl:recv(S, 0, ?T), done; (E) -> E end,
+                          fun(S) -> answer_within(fun() -> Mod:renegotiate(S) end, 1000) end)
+      end,
+      #{area => renegotiate,
+        known_difference =>
+            "TLS 1.3 has no renegotiation: OTP 25's ssl never answers renegotiate/1 on a "
+            "TLS 1.3 socket (tls_connection_1_3 has no clause for the call, which "
+            "ssl_gen_statem:handle_call/4 postpones for the connection's life); pyssl "
+            "answers {error, notsup}"}}].
+
+%% `F()''s result, or no_answer if it has none within `Ms' (the caller is killed).
+answer_within(F, Ms) ->
+    Self = self(),
+    Tag = make_ref(),
+    Pid = spawn(fun() -> Self ! {Tag, F()} end),
+    receive {Tag, A} -> A
+    after Ms -> exit(Pid, kill), no_answer
+    end.
 
 %% A peer that waits for the client to close (and reports what it read).
 waiter() -> fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end.

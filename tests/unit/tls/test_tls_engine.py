@@ -5,6 +5,7 @@ import hashlib
 import os
 
 import pytest
+from OpenSSL import SSL
 
 from bridge.tls.config import TLSConfig
 from bridge.tls.context import ContextCache, ContextError, build_context, config_key
@@ -245,6 +246,120 @@ def test_renegotiation(pki):
     handshake(c13, s13)
     with pytest.raises(RenegotiationError, match="TLS 1.3"):
         c13.renegotiate()
+
+
+def _drive_renegotiation(eng: TLSEngine, peer: TLSEngine, rounds: int = 20) -> tuple[bool, bytes]:
+    """Run ``eng``'s renegotiation by ``do_handshake`` alone (as the transport does),
+    the peer by ``read_plaintext`` (OpenSSL answers a renegotiation inside SSL_read);
+    (done, what the peer read meanwhile)."""
+    peer_got = b""
+    for _ in range(rounds):
+        if eng.do_handshake():
+            return True, peer_got
+        pump(eng, peer)
+        peer_got += peer.read_plaintext()
+        pump(eng, peer)
+    return False, peer_got
+
+
+def test_client_renegotiation_keeps_the_peer_data_in_flight(pki):
+    """ssl:renegotiate/1 answers ok and the peer's data sent meanwhile reaches a later
+    recv. The server's records come after the client's new ClientHello is out and
+    before the server has read it: libssl takes them only inside SSL_read (it failed
+    the connection with unexpected_message when the engine drove SSL_do_handshake)."""
+    c, s = engines(client_cfg(pki, versions=("tlsv1.2",)), server_cfg(pki))
+    assert handshake(c, s) == {}
+    old_random = c.client_random()
+    s.write_plaintext(b"one;")
+    c.renegotiate()
+    assert not c.handshake_done and c.renegotiating
+    assert c.do_handshake() is False               # the ClientHello goes out
+    hello = c.ciphertext_to_send()
+    assert hello
+    s.write_plaintext(b"two;")                     # in flight: the server has not seen it
+    c.receive_ciphertext(s.ciphertext_to_send())
+    assert c.do_handshake() is False               # takes the data, waits for the ServerHello
+    assert c.read_plaintext() == b"one;two;"       # handed out during the renegotiation
+    c.write_plaintext(b"queued;")                  # waits for the end, as ssl's sender
+    assert c.pending_writes and not c.ciphertext_to_send()
+    s.receive_ciphertext(hello)
+    s.write_plaintext(b"three;")
+    done, server_got = _drive_renegotiation(c, s)
+    assert done and c.handshake_done and not c.renegotiating
+    assert c.client_random() != old_random         # a new handshake ran
+    assert c.read_plaintext() == b"three;"
+    assert not c.pending_writes
+    pump(c, s)
+    assert server_got + s.read_plaintext() == b"queued;"
+    assert transfer(c, s, b"after") == b"after" and transfer(s, c, b"back") == b"back"
+
+
+def test_server_renegotiation_is_done_with_the_new_handshake(pki):
+    """A server's renegotiate/1 answers once the client's new handshake is done, not when
+    its HelloRequest is out (SSL_renegotiate_pending stays set until then), and the
+    client's ClientHello, which comes when the server is out of init, is taken."""
+    c, s = engines(client_cfg(pki, versions=("tlsv1.2",)), server_cfg(pki))
+    assert handshake(c, s) == {}
+    old_random = s.server_random()
+    s.renegotiate()
+    assert s.do_handshake() is False               # HelloRequest out, not done
+    hello_request = s.ciphertext_to_send()
+    assert hello_request
+    assert s.do_handshake() is False               # still waiting for the client
+    c.write_plaintext(b"hi;")                      # sent before the client saw it
+    c.receive_ciphertext(hello_request)
+    done, client_got = _drive_renegotiation(s, c)
+    assert done and s.handshake_done and not s.renegotiating
+    assert s.server_random() != old_random
+    assert s.read_plaintext() == b"hi;"
+    assert transfer(s, c, b"after") == b"after" and transfer(c, s, b"back") == b"back"
+
+
+def test_renegotiation_refused_by_the_peer(pki):
+    """The peer declines (a no_renegotiation warning, as an ssl server sends within
+    its 12 s guard): the engine reports that alert, received, at warning level
+    (the transport answers renegotiation_rejected); OpenSSL ends the session
+    (handshake_failure to the peer), and the engine stays consistent: no longer
+    renegotiating, its reads and writes fail with the same alert, never hang."""
+    ccfg, scfg = client_cfg(pki, versions=("tlsv1.2",)), server_cfg(pki)
+    sctx = build_context(scfg)
+    sctx.set_options(getattr(SSL, "OP_NO_RENEGOTIATION", 0x40000000))
+    c, s = TLSEngine(build_context(ccfg), ccfg), TLSEngine(sctx, scfg)
+    assert handshake(c, s) == {}
+    s.write_plaintext(b"before;")
+    c.renegotiate()
+    with pytest.raises(TLSAlertError) as got:
+        _drive_renegotiation(c, s)
+    err = got.value
+    assert (err.code, err.level, err.sent) == (100, 1, False)
+    assert _alert_name(err) == "no_renegotiation"
+    assert not c.renegotiating and c.failed is err
+    # the data that came before the refusal is still delivered, then the failure
+    assert c.read_plaintext() == b"before;"
+    assert c.failed is not None
+    with pytest.raises(TLSAlertError):
+        c.write_plaintext(b"x")
+    pump(c, s)
+    with pytest.raises(TLSAlertError) as peer:
+        s.read_plaintext()
+    assert _alert_name(peer.value) == "handshake_failure"
+
+
+def test_renegotiation_peer_closes_midway(pki):
+    """The peer's close_notify before the new handshake is done: TLSClosed (the
+    transport answers closed), peer_closed set, not left renegotiating."""
+    c, s = engines(client_cfg(pki, versions=("tlsv1.2",)), server_cfg(pki))
+    assert handshake(c, s) == {}
+    c.renegotiate()
+    assert c.do_handshake() is False
+    c.ciphertext_to_send()                         # the ClientHello is lost
+    s.write_plaintext(b"last;")
+    s.close()
+    c.receive_ciphertext(s.ciphertext_to_send())
+    with pytest.raises(TLSClosed):
+        c.do_handshake()
+    assert c.peer_closed and not c.renegotiating
+    assert c.read_plaintext() == b"last;"
 
 
 # ---- failures -----------------------------------------------------------------------------

@@ -262,6 +262,65 @@ def test_renegotiation_over_sockets(pki):
     assert data == b"after"
 
 
+def test_server_renegotiation_over_sockets(pki):
+    """A server's renegotiate answers once the new handshake is done (ssl's
+    renegotiate/1 on an accepted socket); a second call meanwhile is
+    already_renegotiating; data goes both ways after."""
+    async def go():
+        c, crx, s, srx = await pair(pki, client_kw={"versions": ("tlsv1.2",)})
+        before = s.engine.server_random()
+        first, second = await asyncio.gather(s.renegotiate(), s.renegotiate())
+        after = s.engine.server_random()
+        s.write(b"from server")
+        c.write(b"from client")
+        await crx.wait_for(11)
+        await srx.wait_for(11)
+        for conn in (c, s):
+            conn.close()
+        return first, second, before != after, bytes(crx.data), bytes(srx.data)
+
+    assert run(go()) == (None, "already_renegotiating", True, b"from server", b"from client")
+
+
+def test_renegotiation_refused_by_peer_over_sockets(pki, monkeypatch):
+    """The server declines with a no_renegotiation warning: renegotiate answers
+    renegotiation_rejected (ssl_gen_statem:handle_alert/3). OpenSSL cannot go on
+    after it (it sends handshake_failure): the owner is told of the failure, the
+    connection ends, and later calls answer closed; nothing hangs."""
+    from bridge.tls.context import build_context
+    from bridge.tls.engine import TLSEngine
+    from OpenSSL import SSL
+
+    made = transport._engine
+
+    def engine(cfg, peer=None):
+        if cfg.role != "server":
+            return made(cfg, peer)
+        ctx = build_context(cfg)
+        ctx.set_options(getattr(SSL, "OP_NO_RENEGOTIATION", 0x40000000))
+        return TLSEngine(ctx, cfg)
+
+    monkeypatch.setattr(transport, "_engine", engine)
+
+    async def go():
+        c, crx, s, srx = await pair(pki, client_kw={"versions": ("tlsv1.2",)})
+        s.write(b"before")
+        await crx.wait_for(6)
+        r1 = await c.renegotiate()
+        await c.wait_closed()
+        await srx.eof.wait()
+        r2 = await c.renegotiate()
+        s.close()
+        return r1, r2, c.state, crx, srx
+
+    r1, r2, state, crx, srx = run(go())
+    assert (r1, r2) == ("renegotiation_rejected", "closed")
+    assert state is transport.ConnState.LOST
+    assert bytes(crx.data) == b"before" and crx.events[-1] == "failed"
+    assert _alert_name(crx.error) == "no_renegotiation"
+    assert _alert_name(srx.error) == "handshake_failure"
+
+
 def test_server_handshake_timeout_and_peer_gone(pki):
     async def go():
         a, b = socket.socketpair()
