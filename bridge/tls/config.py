@@ -107,6 +107,9 @@ class TLSConfig:
     psk_hook: Optional[object] = None
     # server: choose the suite by our own cipher order (ssl's honor_cipher_order)
     honor_cipher_order: bool = False
+    # server: accept a renegotiation the client starts (ssl's client_renegotiation);
+    # False: libssl answers it with a no_renegotiation warning and goes on, as ssl
+    client_renegotiation: bool = True
     # OpenSSL sigalgs list (signature_algs, OTP's schemes in OpenSSL's names); None = default
     sigalgs: Optional[str] = None
     # OpenSSL groups list (eccs / supported_groups); None = the engine's default

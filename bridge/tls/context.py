@@ -107,6 +107,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
             tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.honor_cipher_order,
+            cfg.client_renegotiation,
             cfg.sigalgs, cfg.groups, cfg.keep_secrets, cfg.session_id_context,
             cfg.early_data is True, cfg.cert_alts)
 
@@ -169,9 +170,11 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
     elif cfg.session_tickets == "stateful":
         # OpenSSL's stateful TLS 1.3 tickets: the ticket names a session in the cache
         options |= SSL.OP_NO_TICKET
-    if cfg.role == "server":
+    if cfg.role == "server" and cfg.client_renegotiation:
         # OTP servers accept client-initiated renegotiation (client_renegotiation, default
-        # true); OpenSSL 3+ refuses it unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set
+        # true); OpenSSL 3+ refuses it unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set.
+        # Refused, libssl sends a no_renegotiation warning and the connection goes on,
+        # as ssl's (tls_connection:connection/3 with allow_renegotiate false)
         options |= _OP_ALLOW_CLIENT_RENEGOTIATION
     if cfg.honor_cipher_order:
         # ssl's honor_cipher_order: the server takes the first of its own suites the

@@ -148,8 +148,10 @@ def _is_srp(code: int) -> bool:
 
 
 def _set_negotiation(cfg, o: dict, role: str, given) -> None:
-    """honor_cipher_order, signature_algs and eccs / supported_groups (issue 10)."""
+    """honor_cipher_order, client_renegotiation, signature_algs and eccs /
+    supported_groups (issue 10)."""
     cfg.honor_cipher_order = role == "server" and o.get("honor_cipher_order") is True
+    cfg.client_renegotiation = o.get("client_renegotiation") is not False
     algs = o.get("signature_algs")
     if "signature_algs" in given and isinstance(algs, list):
         # ssl's checks passed (options.sigalgs); one libssl takes is there (unsupported.py)

@@ -112,3 +112,18 @@ def test_handshake_options_over_listen():
     with pytest.raises(SslOptionError) as ei:
         parse_handshake_options([(A("verify"), A("foo"))], listen)
     assert ei.value.term == (A("error"), (A("error"), (A("options"), (A("verify"), A("foo")))))
+
+
+@pytest.mark.parametrize("given,taken", [([], True), ([(A("client_renegotiation"), True)], True),
+                                         ([(A("client_renegotiation"), False)], False)])
+def test_client_renegotiation_reaches_the_server_context(given, taken):
+    # ssl's client_renegotiation: false leaves OpenSSL 3's SSL_OP_ALLOW_CLIENT_RENEGOTIATION
+    # off, so libssl declines the client's renegotiation with a warning, as ssl
+    from bridge.tls.context import CONTEXTS
+    cert_pem, key_pem, _ = _cert()
+    p = parse_listen_options([(A("certfile"), s("/c.pem")), (A("keyfile"), s("/k.pem")),
+                              (A("versions"), [A("tlsv1.2")])] + given)
+    cfg = build_tls_config(p, "server", {"/c.pem": cert_pem, "/k.pem": key_pem})
+    assert cfg.client_renegotiation is taken
+    allow = 1 << 8                      # SSL_OP_ALLOW_CLIENT_RENEGOTIATION
+    assert bool(CONTEXTS.get(cfg).set_options(0) & allow) is taken   # (0 adds none: reads them)
