@@ -110,6 +110,11 @@ class TLSConfig:
     # server: accept a renegotiation the client starts (ssl's client_renegotiation);
     # False: libssl answers it with a no_renegotiation warning and goes on, as ssl
     client_renegotiation: bool = True
+    # server, verify_peer: name the trusted CAs in the CertificateRequest, as ssl
+    # (ssl_handshake:certificate_request/4; TLS 1.3 only with certificate_authorities)
+    ca_names: bool = True
+    # TLS 1.0 CBC records: False (beast_mitigation disabled) sends them unsplit
+    split_records: bool = True
     # OpenSSL sigalgs list (signature_algs, OTP's schemes in OpenSSL's names); None = default
     sigalgs: Optional[str] = None
     # OpenSSL groups list (eccs / supported_groups); None = the engine's default

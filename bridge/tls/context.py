@@ -107,7 +107,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
             tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.honor_cipher_order,
-            cfg.client_renegotiation,
+            cfg.client_renegotiation, cfg.ca_names, cfg.split_records,
             cfg.sigalgs, cfg.groups, cfg.keep_secrets, cfg.session_id_context,
             cfg.early_data is True, cfg.cert_alts)
 
@@ -176,6 +176,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         # Refused, libssl sends a no_renegotiation warning and the connection goes on,
         # as ssl's (tls_connection:connection/3 with allow_renegotiate false)
         options |= _OP_ALLOW_CLIENT_RENEGOTIATION
+    if not cfg.split_records:
+        # beast_mitigation disabled: no empty fragment before each TLS 1.0 CBC record
+        # (OpenSSL's 0/n split is on by default; ssl's default is a 1/n-1 split)
+        options |= SSL.OP_DONT_INSERT_EMPTY_FRAGMENTS
     if cfg.honor_cipher_order:
         # ssl's honor_cipher_order: the server takes the first of its own suites the
         # client offers (ssl_handshake:select_cipher_suite/3 with HonorCipherOrder)
@@ -271,6 +275,14 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
             store.add_cert(_store_x509(der))
         except (ValueError, TypeError, crypto.Error):
             pass  # duplicates and unparsable entries are skipped, as OTP does
+    if cfg.role == "server" and cfg.verify == "verify_peer" and cfg.ca_names and cfg.cacerts:
+        # the CertificateRequest names the trusted CAs (certificate_authorities), as
+        # ssl's does (ssl_handshake:certificate_authorities/2: the subjects of cacerts)
+        for der in cfg.cacerts:
+            try:
+                ctx.add_client_ca(x509.load_der_x509_certificate(der))
+            except (ValueError, TypeError, crypto.Error, SSL.Error):
+                pass
     mode = SSL.VERIFY_NONE
     if cfg.verify == "verify_peer":
         mode = SSL.VERIFY_PEER

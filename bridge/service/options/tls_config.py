@@ -19,6 +19,7 @@ from .base import (
     SslOptionError,
     _chars,
     _erl_string,
+    _is,
     _is_binary,
     _is_fun,
     _is_int,
@@ -148,10 +149,12 @@ def _is_srp(code: int) -> bool:
 
 
 def _set_negotiation(cfg, o: dict, role: str, given) -> None:
-    """honor_cipher_order, client_renegotiation, signature_algs and eccs /
-    supported_groups (issue 10)."""
+    """honor_cipher_order, client_renegotiation, certificate_authorities,
+    beast_mitigation, signature_algs and eccs / supported_groups (issue 10)."""
     cfg.honor_cipher_order = role == "server" and o.get("honor_cipher_order") is True
     cfg.client_renegotiation = o.get("client_renegotiation") is not False
+    cfg.ca_names = o.get("certificate_authorities") is not False
+    cfg.split_records = not _is(o.get("beast_mitigation"), "disabled")
     algs = o.get("signature_algs")
     if "signature_algs" in given and isinstance(algs, list):
         # ssl's checks passed (options.sigalgs); one libssl takes is there (unsupported.py)

@@ -86,6 +86,9 @@ def _tlslite_unsupported(omap: dict, given: dict, refuse) -> None:
             refuse(name, given.get(name, omap.get(name)))
 
 
+_KEY_UPDATE_AT_DEFAULT = 388736063997      # ssl's (rules.py)
+
+
 def _unsupported(omap: dict, given: dict, role: str):
     """Refuse the first unsupported option; ``given`` maps the options the caller
     gave to their values as given."""
@@ -114,6 +117,15 @@ def _unsupported(omap: dict, given: dict, role: str):
         # false: libssl's SSL_OP_ENABLE_MIDDLEBOX_COMPAT is on by default and the
         # bindings have no SSL_CTX_clear_options to turn it off
         ("middlebox_comp_mode", lambda v: v is False),
+        # ssl sends a KeyUpdate after so many bytes; libssl never does on its own and
+        # SSL_key_update is not bound (update_keys/2 is refused too). The default
+        # (2^38.5 bytes) is taken as given
+        ("key_update_at", lambda v: v != _KEY_UPDATE_AT_DEFAULT),
+        # false accepts a TLS 1.0 peer's bad CBC padding; libssl always checks it
+        ("padding_check", lambda v: v is False),
+        # a client's certificate_authorities extension needs SSL_CTX_set0_CA_list,
+        # which the bindings lack (a server's CA names: TLSConfig.ca_names)
+        ("certificate_authorities", lambda v: v is True and role == "client"),
         # valid for ssl, but nothing in it that libssl signs with ({md5, rsa})
         ("signature_algs", lambda v: isinstance(v, list) and not sigalgs.openssl_names(v)),
     ]

@@ -217,6 +217,12 @@ DELIBERATE = [
     # accepted and dropped)
     ("connect", "[{middlebox_comp_mode, false}, {verify, verify_none}]", "middlebox_comp_mode"),
     ("listen", "[{middlebox_comp_mode, false}]", "middlebox_comp_mode"),
+    # no KeyUpdate without SSL_key_update; padding is always checked by libssl; a
+    # client's CA names need SSL_CTX_set0_CA_list
+    ("connect", "[{key_update_at, 1000}, {verify, verify_none}]", "key_update_at"),
+    ("listen", "[{key_update_at, 1000}]", "key_update_at"),
+    ("connect", "[{versions, [tlsv1]}, {padding_check, false}, {verify, verify_none}]", "padding_check"),
+    ("connect", "[{certificate_authorities, true}, {verify, verify_none}]", "certificate_authorities"),
 ]
 
 

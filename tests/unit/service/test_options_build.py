@@ -127,3 +127,30 @@ def test_client_renegotiation_reaches_the_server_context(given, taken):
     assert cfg.client_renegotiation is taken
     allow = 1 << 8                      # SSL_OP_ALLOW_CLIENT_RENEGOTIATION
     assert bool(CONTEXTS.get(cfg).set_options(0) & allow) is taken   # (0 adds none: reads them)
+
+
+@pytest.mark.parametrize("given,named", [([], True), ([(A("certificate_authorities"), False)], False)])
+def test_a_verifying_server_names_its_cas_as_ssl(given, named):
+    # ssl's CertificateRequest carries the subjects of its cacerts
+    # (ssl_handshake:certificate_authorities/2; in TLS 1.3 with certificate_authorities)
+    from OpenSSL import SSL
+    from bridge.tls.context import CONTEXTS
+    cert_pem, key_pem, cert_der = _cert()
+    p = parse_listen_options([(A("certfile"), s("/c.pem")), (A("keyfile"), s("/k.pem")),
+                              (A("verify"), A("verify_peer")), (A("cacerts"), [cert_der])] + given)
+    cfg = build_tls_config(p, "server", {"/c.pem": cert_pem, "/k.pem": key_pem})
+    conn = SSL.Connection(CONTEXTS.get(cfg), None)
+    got = [n.CN for n in conn.get_client_ca_list()]
+    assert got == (["localhost"] if named else [])
+
+
+@pytest.mark.parametrize("value,split", [("one_n_minus_one", True), ("zero_n", True), ("disabled", False)])
+def test_beast_mitigation_disabled_sends_tls10_records_unsplit(value, split):
+    from OpenSSL import SSL
+    from bridge.tls.context import CONTEXTS
+    cert_pem, key_pem, _ = _cert()
+    p = parse_listen_options([(A("certfile"), s("/c.pem")), (A("keyfile"), s("/k.pem")),
+                              (A("versions"), [A("tlsv1")]), (A("beast_mitigation"), A(value))])
+    cfg = build_tls_config(p, "server", {"/c.pem": cert_pem, "/k.pem": key_pem})
+    opts = CONTEXTS.get(cfg).set_options(0)
+    assert bool(opts & SSL.OP_DONT_INSERT_EMPTY_FRAGMENTS) is not split
