@@ -115,6 +115,8 @@ class TLSConfig:
     ca_names: bool = True
     # TLS 1.0 CBC records: False (beast_mitigation disabled) sends them unsplit
     split_records: bool = True
+    # client: TLS_FALLBACK_SCSV in the ClientHello (ssl's fallback, RFC 7507)
+    fallback: bool = False
     # OpenSSL sigalgs list (signature_algs, OTP's schemes in OpenSSL's names); None = default
     sigalgs: Optional[str] = None
     # OpenSSL groups list (eccs / supported_groups); None = the engine's default

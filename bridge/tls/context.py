@@ -24,6 +24,7 @@ _MODE_ACCEPT_MOVING_WRITE_BUFFER = 2
 _MODE_RELEASE_BUFFERS = 0x10
 _MODE_SEND_CLIENTHELLO_TIME = 0x20
 _MODE_SEND_SERVERHELLO_TIME = 0x40
+_MODE_SEND_FALLBACK_SCSV = 0x80
 _ORDER = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"]
 # OTP 25's default signature schemes (ssl:signature_algs/2 default, TLS 1.3 and 1.2)
 _OTP25_SIGALGS = (b"ECDSA+SHA512:ECDSA+SHA384:ECDSA+SHA256:ed25519:ed448:"
@@ -107,7 +108,7 @@ def config_key(cfg: TLSConfig) -> Optional[tuple]:
             cfg.key_pem, cfg.password, tuple(cfg.cacerts), cfg.dh_pem,
             cfg.secure_renegotiate, cfg.reuse_sessions, cfg.session_tickets, tuple(cfg.alpn_advertised),
             tuple(cfg.alpn_preferred), cfg.psk, cfg.psk_identity, cfg.honor_cipher_order,
-            cfg.client_renegotiation, cfg.ca_names, cfg.split_records,
+            cfg.client_renegotiation, cfg.ca_names, cfg.split_records, cfg.fallback,
             cfg.sigalgs, cfg.groups, cfg.keep_secrets, cfg.session_id_context,
             cfg.early_data is True, cfg.cert_alts)
 
@@ -196,6 +197,10 @@ def build_context(cfg: TLSConfig) -> SSL.Context:
         # the hello random starts with the time in seconds (gmt_unix_time), which
         # OpenSSL writes only when asked (ssl_fill_hello_random)
         mode |= _MODE_SEND_CLIENTHELLO_TIME if cfg.role == "client" else _MODE_SEND_SERVERHELLO_TIME
+    if cfg.role == "client" and cfg.fallback:
+        # ssl's fallback: TLS_FALLBACK_SCSV among the offered suites (RFC 7507), so a
+        # server that speaks a higher version answers inappropriate_fallback
+        mode |= _MODE_SEND_FALLBACK_SCSV
     ctx.set_mode(mode)
     ossl.clear_partial_write(ctx)
     cipher_list = cfg.cipher_list

@@ -150,11 +150,12 @@ def _is_srp(code: int) -> bool:
 
 def _set_negotiation(cfg, o: dict, role: str, given) -> None:
     """honor_cipher_order, client_renegotiation, certificate_authorities,
-    beast_mitigation, signature_algs and eccs / supported_groups (issue 10)."""
+    beast_mitigation, fallback, signature_algs and eccs / supported_groups (issue 10)."""
     cfg.honor_cipher_order = role == "server" and o.get("honor_cipher_order") is True
     cfg.client_renegotiation = o.get("client_renegotiation") is not False
     cfg.ca_names = o.get("certificate_authorities") is not False
     cfg.split_records = not _is(o.get("beast_mitigation"), "disabled")
+    cfg.fallback = role == "client" and o.get("fallback") is True
     algs = o.get("signature_algs")
     if "signature_algs" in given and isinstance(algs, list):
         # ssl's checks passed (options.sigalgs); one libssl takes is there (unsupported.py)
