@@ -87,6 +87,8 @@ def _tlslite_unsupported(omap: dict, given: dict, refuse) -> None:
 
 
 _KEY_UPDATE_AT_DEFAULT = 388736063997      # ssl's (rules.py)
+_RENEGOTIATE_AT_DEFAULT = 268435456
+_MAX_HANDSHAKE_SIZE_DEFAULT = 256 * 1024
 
 
 def _unsupported(omap: dict, given: dict, role: str):
@@ -121,6 +123,13 @@ def _unsupported(omap: dict, given: dict, role: str):
         # SSL_key_update is not bound (update_keys/2 is refused too). The default
         # (2^38.5 bytes) is taken as given
         ("key_update_at", lambda v: v != _KEY_UPDATE_AT_DEFAULT),
+        # ssl renegotiates by itself after so many records sent (TLS 1.2); libssl never
+        # does, and the bridge renegotiates only when renegotiate/1 asks. ssl's own
+        # cap (2^28 records) is its default, taken as given
+        ("renegotiate_at", lambda v: isinstance(v, int) and v < _RENEGOTIATE_AT_DEFAULT),
+        # libssl bounds handshake messages itself (a certificate list: 100 KiB) and
+        # the bindings cannot change it (no SSL_CTX_set_max_cert_list)
+        ("max_handshake_size", lambda v: v != _MAX_HANDSHAKE_SIZE_DEFAULT),
         # false accepts a TLS 1.0 peer's bad CBC padding; libssl always checks it
         ("padding_check", lambda v: v is False),
         # a client's certificate_authorities extension needs SSL_CTX_set0_CA_list,

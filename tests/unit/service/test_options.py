@@ -223,6 +223,9 @@ DELIBERATE = [
     ("listen", "[{key_update_at, 1000}]", "key_update_at"),
     ("connect", "[{versions, [tlsv1]}, {padding_check, false}, {verify, verify_none}]", "padding_check"),
     ("connect", "[{certificate_authorities, true}, {verify, verify_none}]", "certificate_authorities"),
+    # libssl never renegotiates by itself; its handshake size limits are its own
+    ("connect", "[{renegotiate_at, 100}, {verify, verify_none}]", "renegotiate_at"),
+    ("listen", "[{max_handshake_size, 1000}]", "max_handshake_size"),
 ]
 
 
