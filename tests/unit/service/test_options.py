@@ -159,6 +159,7 @@ LISTEN_CASES = [
     "[{mode, foo}]",
     "[{early_data, enabled}]",
     "[{client_renegotiation, false}]",
+    "[{max_handshake_size, 8388607}]",      # looser than ssl's default: taken
     "[{versions, ['tlsv1.3']}, {client_renegotiation, false}]",
     "[{ip, {127,0,0,1}}, {certfile, \"/x\"}, {keyfile, \"/y\"}]",
     "[foo]",
