@@ -67,7 +67,9 @@ tls12() ->
      mk(sessions, server_reuse_session_fun_crashes_12,
         as_server([{reuse_session, fun crashing_reuse_fun/4} | v12()], [cli12([]), cli12([])])),
      mk(sessions, client_new_listener_same_port_12, new_listener_same_port(client)),
-     mk(sessions, server_new_listener_same_port_12, new_listener_same_port(server))].
+     mk(sessions, server_new_listener_same_port_12, new_listener_same_port(server)),
+     mk(sessions, server_new_listener_same_port_reuse_fun_12,
+        new_listener_same_port(server, true))].
 
 %% a reuse_session fun that crashes: ssl fails the handshake (handshake_failure)
 -dialyzer({nowarn_function, crashing_reuse_fun/4}).
@@ -251,28 +253,38 @@ conns_on(CMod, SMod, L, COptsList) ->
 %% socket, tls_socket:session_id_tracker/2): a client that connects to a new
 %% listener on the port of a closed one, with the same options, offers the old
 %% listener's session (its cache is keyed by {Host, Port}) and gets a new one.
-%% Compared as the other scenarios: the second connection's id is not the first's.
-new_listener_same_port(Role) ->
+%% Compared as the other scenarios: the second connection's id is not the first's;
+%% and how often a reuse_session fun was asked (ssl asks it only of a session its
+%% listener's cache holds: never here). The fun tells the scenario process before it
+%% answers, so before the handshake it belongs to ends and the server end reports.
+new_listener_same_port(Role) -> new_listener_same_port(Role, false).
+
+new_listener_same_port(Role, WithFun) ->
     fun(Mod) ->
             {CMod, SMod} = mods(Role, Mod),
-            Opts = listen_opts(v12() ++ srv_opts()),
+            Self = self(),
+            Fun = [{reuse_session, fun(_, _, _, _) -> Self ! reuse_fun_asked, true end} || WithFun],
+            Opts = listen_opts(Fun ++ v12() ++ srv_opts()),
             case fresh_listen(SMod, Opts, 50) of
                 {ok, L1} ->
                     {ok, {_, Port}} = SMod:sockname(L1),
                     {Srv1, First} = conns_on(CMod, SMod, L1, [cli12([])]),
                     Srv1 ! {close, self()},
                     Closed = receive {closed, Srv1, C} -> C after 2 * ?T -> close_timeout end,
-                    case SMod:listen(Port, Opts) of
-                        {ok, L2} ->
-                            {_, Second} = conns_on(CMod, SMod, L2, [cli12([])]),
-                            {Closed, facts(First ++ Second)};
-                        Other ->
-                            {Closed, {relisten, Other}}
-                    end;
+                    R = case SMod:listen(Port, Opts) of
+                            {ok, L2} ->
+                                {_, Second} = conns_on(CMod, SMod, L2, [cli12([])]),
+                                facts(First ++ Second);
+                            Other ->
+                                {relisten, Other}
+                        end,
+                    {Closed, R, {reuse_fun_asked, asked(0)}};
                 Other ->
                     {listen, Other}
             end
     end.
+
+asked(N) -> receive reuse_fun_asked -> asked(N + 1) after 0 -> N end.
 
 %% A listener on a port no earlier scenario of this run listened on. A client's
 %% session cache is keyed by {Host, Port} (ssl_session:select_session/4; the

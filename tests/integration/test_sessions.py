@@ -134,16 +134,21 @@ def test_sessions_go_by_host_and_are_kept_by_server_name(node, pki, cmod, smod):
 
 
 @pytest.mark.parametrize("cmod,smod", MODS)
-def test_a_new_listener_on_a_closed_ones_port_has_sessions_of_its_own(node, pki, cmod, smod):
+@pytest.mark.parametrize("fun", [False, True])
+def test_a_new_listener_on_a_closed_ones_port_has_sessions_of_its_own(node, pki, cmod, smod, fun):
     """ssl keeps a server's sessions per listen socket (tls_socket:session_id_tracker/2):
     a client that connects to a new listener with the same options on the port of a
     closed one offers the old listener's session (its cache goes by host and port)
     and gets a new one. libssl's cache is the context's, which listeners of equal
-    options share: each pyssl listener has a session id context of its own."""
+    options share: each pyssl listener has a session id context of its own. A
+    reuse_session fun is not asked about the other listener's session (ssl asks it
+    only of a session its listener's cache holds)."""
+    reuse = "[{reuse_session, fun(_, _, _, _) -> Self ! reuse_fun_asked, true end}]" if fun else "[]"
     ids = node.eval(f"""(fun() ->
-      Opts = [{{versions, ['tlsv1.2']}}, {{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
-              {{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}],
       Self = self(),
+      Stale = fun S() -> receive reuse_fun_asked -> S() after 0 -> ok end end, Stale(),
+      Opts = {reuse} ++ [{{versions, ['tlsv1.2']}}, {{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
+              {{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}],
       One = fun(Port) ->
           {{ok, L}} = {smod}:listen(Port, Opts),
           {{ok, {{_, P}}}} = {smod}:sockname(L),
@@ -160,8 +165,11 @@ def test_a_new_listener_on_a_closed_ones_port_has_sessions_of_its_own(node, pki,
           {{P, Id}} end,
       {{P1, Id1}} = One(0),
       {{P1, Id2}} = One(P1),
-      {{Id1, Id2}} end)()""", 60)
+      %% the fun tells before it answers, so before the handshake and the reads above
+      Asked = fun F(N) -> receive reuse_fun_asked -> F(N + 1) after 0 -> N end end,
+      {{Id1, Id2, Asked(0)}} end)()""", 60)
     assert len(ids[0]) == 32 and len(ids[1]) == 32 and ids[0] != ids[1]
+    assert ids[2] == 0
 
 
 @pytest.mark.parametrize("cmod", ["ssl", "pyssl"])
