@@ -273,8 +273,9 @@ owner() ->
      %% The port is read while the owner lives: once it is gone the listener closes
      %% (ssl: with the gen_tcp port, which the owner's exit closes a moment after its
      %% monitors hear of it), and a sockname then said einval, or, that moment before,
-     %% the port. transport_accept waits for the close (its answer is closed), so the
-     %% connect after it meets no listener.
+     %% the port. The calls come once the listener has settled (settled/1: a
+     %% transport_accept in that moment says einval, after it closed), so the connect
+     %% meets no listener.
      mk(owner, listen_owner_death_closes_listener,
         fun(Mod) ->
                 Self = self(),
@@ -287,6 +288,7 @@ owner() ->
                                             end),
                 {{ok, L}, P} = receive {l, R, P0} -> {R, P0} after 2 * ?T -> none end,
                 receive {'DOWN', MRef, process, Pid, _} -> ok end,
+                ok = settled(L),
                 {Mod:transport_accept(L, ?T),
                  ssl:connect("localhost", P, [{active, false} | cli_opts()], ?T)}
         end)].
