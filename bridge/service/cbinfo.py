@@ -31,7 +31,7 @@ from bridge.tls import transport
 
 from . import inet, options
 from .conn import ConnSocket
-from .listen import ListenSocket
+from .listen import ListenSocket, new_session_id_context
 from .sockbase import parse
 from .localsteps import local_step, refusal
 from .terms import CLOSED, OK, Raise, error, is_timeout
@@ -103,6 +103,7 @@ async def listen(service, lsock, cb, opts, caller: Pid):
     if not isinstance(parsed, options.ParsedOptions):
         return parsed
     files = await service.read_files(caller, [p for _, p in parsed.files])
+    parsed.session_id_context = new_session_id_context()      # sessions of its own
     sock = CbListenSocket(service, caller, parsed, files, cb, lsock)
     service.add_socket(sock)
     return sock.opened(opts, caller)

@@ -4,6 +4,7 @@ not-yet-handshaken ``ConnSocket``s)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket as pysocket
 import struct
 from collections import deque
@@ -21,6 +22,18 @@ from .terms import (BADARG, CLOSED, ENOTCONN, OK, SSL_PASSIVE, TIMEOUT, Raise, e
 
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
+
+# numbers the listen sockets' session id contexts (new_session_id_context)
+_LISTENERS = itertools.count(1)
+
+
+def new_session_id_context() -> bytes:
+    """A session id context no other listen socket has. ssl's server session cache
+    is the listen socket's (tls_socket:session_id_tracker/2); libssl's is the
+    context's, shared by listeners of equal options, so each listener gets an id
+    context of its own and a client never resumes, through a new listener on a
+    port an old one had, a session the old one made."""
+    return b"pyssl-bridge/listen/%d" % next(_LISTENERS)
 
 
 # tls_socket:emulated_options/0
@@ -101,6 +114,7 @@ class ListenSocket(SocketBase):
             lsock = inet.open_listen_socket(port, parsed.inet)
         except OSError as exc:
             return error(inet.posix_atom(exc))
+        parsed.session_id_context = new_session_id_context()
         sock = cls(service, caller, lsock, parsed, files)
         service.add_socket(sock)
         active = parsed.socket.active

@@ -622,6 +622,11 @@ class TLSEngine:
         if got is None:
             return
         peer_cert, cipher, made_in = got
+        own = self.cfg.session_id_context
+        if made_in != own and made_in != _twin_sid_ctx(own):
+            # another listen socket's session (each has an id context of its own):
+            # ssl looks in this listener's cache only, misses, and asks no fun
+            return
         try:
             reuse = self.cfg.reuse_hook(sid, peer_cert, cipher)
         except Exception as exc:

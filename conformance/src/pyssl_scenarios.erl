@@ -144,6 +144,13 @@ with_client(Mod, SrvOpts, CliOpts, SrvFun, CliFun) ->
 %% made at that instant; a scenario that asks what every call answers once the
 %% socket is closed waits for this instead of for some time. A pyssl socket
 %% has no such processes (the bridge closes the socket before it tells).
+%% An ssl listen socket is settled once its gen_tcp port has gone: a listener
+%% closed by its owner's exit closes with the port, a moment after the owner's
+%% monitors hear of the exit, and a transport_accept made in that moment answers
+%% {error, einval} where one made after it answers {error, closed}.
+settled({sslsocket, _, {Port, _}}) when is_port(Port) ->
+    MRef = erlang:monitor(port, Port),
+    receive {'DOWN', MRef, port, Port, _} -> ok after ?T -> still_open end;
 settled({sslsocket, _, Pids}) when is_list(Pids) ->
     Ended = [receive {'DOWN', Ref, process, _, _} -> true after ?T -> false end
              || Ref <- [erlang:monitor(process, P) || P <- Pids, is_pid(P)]],

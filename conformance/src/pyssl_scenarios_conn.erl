@@ -189,7 +189,9 @@ close() ->
         on_client([{active, false}, {exit_on_close, false}],
                   fun(M, S) -> {M:shutdown(S, write), M:send(S, "x")} end)),
      mk(close, shutdown_read_write,
-        on_client([{active, false}], fun(M, S) -> {M:shutdown(S, read_write), M:recv(S, 0, 100)} end)),
+        %% (the recv's answer, closed, comes once the connection has seen its socket's
+        %% close: a wait for an event, so the timeout is ?T)
+        on_client([{active, false}], fun(M, S) -> {M:shutdown(S, read_write), M:recv(S, 0, ?T)} end)),
      %% issue 10: after shutdown(S, read) a recv is {error, closed} at once (ssl's
      %% tls_sender closes the read side; a recv must not wait for its timeout)
      mk(close, shutdown_read_then_recv,
@@ -343,14 +345,26 @@ owner() ->
                 Pid ! {L, go},
                 {R, receive {ta, A} -> A after 2 * ?T -> none end}
         end),
+     %% The port is read while the owner lives: once it is gone the listener closes
+     %% (ssl: with the gen_tcp port, which the owner's exit closes a moment after its
+     %% monitors hear of it), and a sockname then said einval, or, that moment before,
+     %% the port. The calls come once the listener has settled (settled/1: a
+     %% transport_accept in that moment says einval, after it closed), so the connect
+     %% meets no listener.
      mk(owner, listen_owner_death_closes_listener,
         fun(Mod) ->
                 Self = self(),
-                {Pid, MRef} = spawn_monitor(fun() -> Self ! {l, listen(Mod, srv_opts())} end),
-                {ok, L} = receive {l, R} -> R after 2 * ?T -> none end,
+                {Pid, MRef} = spawn_monitor(fun() ->
+                                                    R = listen(Mod, srv_opts()),
+                                                    Self ! {l, R, case R of
+                                                                      {ok, L0} -> port(Mod, L0);
+                                                                      _ -> none
+                                                                  end}
+                                            end),
+                {{ok, L}, P} = receive {l, R, P0} -> {R, P0} after 2 * ?T -> none end,
                 receive {'DOWN', MRef, process, Pid, _} -> ok end,
-                P = port(Mod, L),
-                {Mod:transport_accept(L, 100),
+                ok = settled(L),
+                {Mod:transport_accept(L, ?T),
                  ssl:connect("localhost", P, [{active, false} | cli_opts()], ?T)}
         end)].
 

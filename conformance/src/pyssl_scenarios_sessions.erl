@@ -65,7 +65,11 @@ tls12() ->
      mk(sessions, server_reuse_session_fun_false_12,
         as_server([{reuse_session, fun(_, _, _, _) -> false end} | v12()], [cli12([]), cli12([])])),
      mk(sessions, server_reuse_session_fun_crashes_12,
-        as_server([{reuse_session, fun crashing_reuse_fun/4} | v12()], [cli12([]), cli12([])]))].
+        as_server([{reuse_session, fun crashing_reuse_fun/4} | v12()], [cli12([]), cli12([])])),
+     mk(sessions, client_new_listener_same_port_12, new_listener_same_port(client)),
+     mk(sessions, server_new_listener_same_port_12, new_listener_same_port(server)),
+     mk(sessions, server_new_listener_same_port_reuse_fun_12,
+        new_listener_same_port(server, true))].
 
 %% a reuse_session fun that crashes: ssl fails the handshake (handshake_failure)
 -dialyzer({nowarn_function, crashing_reuse_fun/4}).
@@ -225,18 +229,62 @@ tls13() ->
 %% One connection per client option list (or fun(PreviousClientInfo) -> Opts),
 %% each `{RecvResult, ClientInfo, ServerInfo}'; Info is `{SessionId, Resumed}'.
 conns(CMod, SMod, SOpts, COptsList) ->
-    case fresh_listen(SMod, [{ip, {127, 0, 0, 1}}, {mode, binary}, {active, false}, {reuseaddr, true}
-                             | SOpts], 50) of
+    case fresh_listen(SMod, listen_opts(SOpts), 50) of
         {ok, L} ->
-            {ok, {_, Port}} = SMod:sockname(L),
-            Self = self(),
-            Srv = spawn_link(fun() -> serve(SMod, L, length(COptsList), Self) end),
-            ok = SMod:controlling_process(L, Srv),
-            Srv ! {go, Self},
-            conns(CMod, Port, COptsList, none, []);
+            {_Srv, Res} = conns_on(CMod, SMod, L, COptsList),
+            Res;
         Other ->
             {listen, Other}
     end.
+
+listen_opts(SOpts) ->
+    [{ip, {127, 0, 0, 1}}, {mode, binary}, {active, false}, {reuseaddr, true} | SOpts].
+
+%% The connections to the listener L (a serve/4 process takes it): `{Srv, Results}'.
+conns_on(CMod, SMod, L, COptsList) ->
+    {ok, {_, Port}} = SMod:sockname(L),
+    Self = self(),
+    Srv = spawn_link(fun() -> serve(SMod, L, length(COptsList), Self) end),
+    ok = SMod:controlling_process(L, Srv),
+    Srv ! {go, Self},
+    {Srv, conns(CMod, Port, COptsList, none, [])}.
+
+%% A server's sessions are its listener's (ssl keeps a session cache per listen
+%% socket, tls_socket:session_id_tracker/2): a client that connects to a new
+%% listener on the port of a closed one, with the same options, offers the old
+%% listener's session (its cache is keyed by {Host, Port}) and gets a new one.
+%% Compared as the other scenarios: the second connection's id is not the first's;
+%% and how often a reuse_session fun was asked (ssl asks it only of a session its
+%% listener's cache holds: never here). The fun tells the scenario process before it
+%% answers, so before the handshake it belongs to ends and the server end reports.
+new_listener_same_port(Role) -> new_listener_same_port(Role, false).
+
+new_listener_same_port(Role, WithFun) ->
+    fun(Mod) ->
+            {CMod, SMod} = mods(Role, Mod),
+            Self = self(),
+            Fun = [{reuse_session, fun(_, _, _, _) -> Self ! reuse_fun_asked, true end} || WithFun],
+            Opts = listen_opts(Fun ++ v12() ++ srv_opts()),
+            case fresh_listen(SMod, Opts, 50) of
+                {ok, L1} ->
+                    {ok, {_, Port}} = SMod:sockname(L1),
+                    {Srv1, First} = conns_on(CMod, SMod, L1, [cli12([])]),
+                    Srv1 ! {close, self()},
+                    Closed = receive {closed, Srv1, C} -> C after 2 * ?T -> close_timeout end,
+                    R = case SMod:listen(Port, Opts) of
+                            {ok, L2} ->
+                                {_, Second} = conns_on(CMod, SMod, L2, [cli12([])]),
+                                facts(First ++ Second);
+                            Other ->
+                                {relisten, Other}
+                        end,
+                    {Closed, R, {reuse_fun_asked, asked(0)}};
+                Other ->
+                    {listen, Other}
+            end
+    end.
+
+asked(N) -> receive reuse_fun_asked -> asked(N + 1) after 0 -> N end.
 
 %% A listener on a port no earlier scenario of this run listened on. A client's
 %% session cache is keyed by {Host, Port} (ssl_session:select_session/4; the
@@ -306,7 +354,12 @@ serve(SMod, L, N, Parent) ->
                   Other -> Parent ! {srv, {accept, Other}}
               end
       end, lists:seq(1, N)),
-    receive {'DOWN', MRef, process, Parent, _} -> ok end.
+    receive
+        {'DOWN', MRef, process, Parent, _} -> ok;
+        {close, Parent} ->
+            Parent ! {closed, self(), SMod:close(L)},
+            receive {'DOWN', MRef, process, Parent, _} -> ok end
+    end.
 
 serve_one(SMod, {ok, S}, Parent) ->
     ok = SMod:send(S, <<"x">>),

@@ -182,6 +182,20 @@ SERVER = {
                       "{ok, S} = Mod:handshake(T, [Cb5, {active, false} | Srv], 5000), "
                       "{ok, D} = Mod:recv(S, 0, 5000), ok = Mod:send(S, D), R = ClientResult(), "
                       "Mod:close(S), my_tcp:close(L), {D, R}",
+    # a listener's sessions are its own (ssl: a session cache per listen socket): an ssl
+    # client offers a closed listener's session to a new one on its port, which makes
+    # a new session (TLS 1.2)
+    "new_listener_same_port_12": "One = fun(Port) -> {ok, L} = Mod:listen(Port, [Cb4, binary, {active, false}, "
+                                 "{reuseaddr, true}, {versions, ['tlsv1.2']} | Srv]), {ok, {_, P}} = Mod:sockname(L), "
+                                 "Self = self(), spawn(fun() -> {ok, C} = ssl:connect({127, 0, 0, 1}, P, "
+                                 "Verify ++ [binary, {active, false}, {versions, ['tlsv1.2']}], 5000), "
+                                 "{ok, [{session_id, Id}]} = ssl:connection_information(C, [session_id]), "
+                                 "{ok, _} = ssl:recv(C, 1, 5000), ssl:close(C), Self ! {id, Id} end), "
+                                 "{ok, T} = Mod:transport_accept(L, 5000), {ok, S} = Mod:handshake(T, 5000), "
+                                 "ok = Mod:send(S, <<\"x\">>), Id = receive {id, I} -> I after 5000 -> timeout end, "
+                                 "_ = Mod:recv(S, 0, 5000), Mod:close(S), Mod:close(L), _ = sys:get_state(ssl_manager), "
+                                 "{P, Id} end, {P1, Id1} = One(0), {P1, Id2} = One(P1), "
+                                 "{byte_size(Id1), Id1 =:= Id2}",
     "listen_bad_port": "try Mod:listen(-1, [Cb4 | Srv]) of R -> R catch C:E -> {C, E} end",
     "listen_bad_option": "Mod:listen(0, [Cb4, {verify, foo} | Srv])",
     "listen_port_in_use": "{ok, L0} = gen_tcp:listen(0, []), {ok, P} = inet:port(L0), "

@@ -147,6 +147,45 @@ def test_sessions_go_by_host_and_are_kept_by_server_name(node, pki, cmod, smod):
     assert got[1][:3] == (False, True, 32)
 
 
+@pytest.mark.parametrize("cmod,smod", MODS)
+@pytest.mark.parametrize("fun", [False, True])
+def test_a_new_listener_on_a_closed_ones_port_has_sessions_of_its_own(node, pki, cmod, smod, fun):
+    """ssl keeps a server's sessions per listen socket (tls_socket:session_id_tracker/2):
+    a client that connects to a new listener with the same options on the port of a
+    closed one offers the old listener's session (its cache goes by host and port)
+    and gets a new one. libssl's cache is the context's, which listeners of equal
+    options share: each pyssl listener has a session id context of its own. A
+    reuse_session fun is not asked about the other listener's session (ssl asks it
+    only of a session its listener's cache holds)."""
+    reuse = "[{reuse_session, fun(_, _, _, _) -> Self ! reuse_fun_asked, true end}]" if fun else "[]"
+    ids = node.eval(f"""(fun() ->
+      Self = self(),
+      Stale = fun S() -> receive reuse_fun_asked -> S() after 0 -> ok end end, Stale(),
+      Opts = {reuse} ++ [{{versions, ['tlsv1.2']}}, {{mode, binary}}, {{active, false}}, {{reuseaddr, true}},
+              {{certfile, "{pki.server.cert_path}"}}, {{keyfile, "{pki.server.key_path}"}}],
+      One = fun(Port) ->
+          {{ok, L}} = {smod}:listen(Port, Opts),
+          {{ok, {{_, P}}}} = {smod}:sockname(L),
+          spawn(fun() -> {{ok, T}} = {smod}:transport_accept(L, 10000), {{ok, S}} = {smod}:handshake(T, 10000),
+                         ok = {smod}:send(S, <<"x">>), _ = {smod}:recv(S, 0, 10000), {smod}:close(S),
+                         Self ! {{listener, {smod}:close(L)}} end),
+          {{ok, C}} = {cmod}:connect("localhost", P, [{{versions, ['tlsv1.2']}}, {{mode, binary}}, {{active, false}},
+                                                    {{verify, verify_peer}}, {{cacertfile, "{pki.ca.cert_path}"}}], 10000),
+          {{ok, <<"x">>}} = {cmod}:recv(C, 1, 10000),
+          {{ok, [{{session_id, Id}}]}} = {cmod}:connection_information(C, [session_id]),
+          {cmod}:close(C),
+          ok = receive {{listener, R}} -> R after 10000 -> timeout end,
+          _ = sys:get_state(ssl_manager),
+          {{P, Id}} end,
+      {{P1, Id1}} = One(0),
+      {{P1, Id2}} = One(P1),
+      %% the fun tells before it answers, so before the handshake and the reads above
+      Asked = fun F(N) -> receive reuse_fun_asked -> F(N + 1) after 0 -> N end end,
+      {{Id1, Id2, Asked(0)}} end)()""", 60)
+    assert len(ids[0]) == 32 and len(ids[1]) == 32 and ids[0] != ids[1]
+    assert ids[2] == 0
+
+
 @pytest.mark.parametrize("cmod", ["ssl", "pyssl"])
 @pytest.mark.parametrize("answer,resumed", [("true", True), ("false", False)])
 def test_server_reuse_session_fun_decides(node, cmod, answer, resumed):

@@ -56,7 +56,7 @@ def _frozen(t):
 def _copy_parsed(p: ParsedOptions) -> ParsedOptions:
     return ParsedOptions(role=p.role, socket=p.socket.copy(), inet=dict(p.inet), ssl=dict(p.ssl),
                          files=list(p.files), given=list(p.given), inet_list=list(p.inet_list),
-                         sources=p.sources)
+                         sources=p.sources, session_id_context=p.session_id_context)
 
 
 def _memo_key(kind, opts, host, key_order):

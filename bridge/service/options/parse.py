@@ -3,6 +3,7 @@ in the order ``ssl:handle_options`` runs its steps."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from bridge.etf.types import Atom
 from bridge.service import socket_options as _sockopts
@@ -49,6 +50,13 @@ class ParsedOptions:
     # them: ((Role, Opts, Host), ("handshake", Opts, None)...). The shim runs ssl's own
     # handle_options on them for connection_information/1's options (pyssl.erl).
     sources: tuple = ()
+    # server: the OpenSSL session id context of the listen socket these options came
+    # from (ListenSocket.listen); None: TLSConfig's default. ssl keeps one server
+    # session cache per listen socket (tls_socket:session_id_tracker/2 starts one for
+    # each), so a session is resumed only through the listener that made it; libssl
+    # shares a context's cache between listeners of equal options (the context
+    # cache), and a session id context of their own keeps their sessions apart.
+    session_id_context: Optional[bytes] = None
 
     @property
     def versions(self) -> list[str]:
@@ -159,7 +167,8 @@ def parse_handshake_options(opts, listen: ParsedOptions) -> ParsedOptions:
     parsed = ParsedOptions(role=role, ssl=omap, socket=listen.socket.copy(),
                            inet=dict(listen.inet), given=list(listen.given) + list(given),
                            inet_list=list(listen.inet_list),
-                           sources=listen.sources + (("handshake", opts, None),))
+                           sources=listen.sources + (("handshake", opts, None),),
+                           session_id_context=listen.session_id_context)
     parsed.files = _files(omap)
     return parsed
 

@@ -63,6 +63,9 @@ def build_tls_config(parsed: ParsedOptions, role: str, file_contents: dict, top:
     _set_srp_npn(cfg, o, role)
     cfg.keep_secrets = o.get("keep_secrets") is True
     if role == "server":
+        if parsed.session_id_context is not None:
+            # the listen socket's own session cache (ParsedOptions.session_id_context)
+            cfg.session_id_context = parsed.session_id_context
         cfg.sni_configs = _sni_configs(parsed, file_contents)
         if top and not _is_fun(o.get("sni_fun")):
             _sha1_pair(cfg)
