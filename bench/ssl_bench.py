@@ -90,12 +90,15 @@ def run_peer(cert: str, key: str) -> int:
     def serve(raw):
         try:
             with ctx.wrap_socket(raw, server_side=True) as s:
-                line = b""
-                while not line.endswith(b"\n"):
-                    d = s.recv(64)
+                # TLS carries a byte stream: the command line can share a record
+                # with the data after it (a sender may coalesce its writes)
+                buf = b""
+                while b"\n" not in buf:
+                    d = s.recv(1 << 16)
                     if not d:
                         return
-                    line += d
+                    buf += d
+                line, _, rest = buf.partition(b"\n")
                 cmd, _, arg = line.strip().partition(b" ")
                 if cmd == b"BULK":
                     left = int(arg)
@@ -104,7 +107,7 @@ def run_peer(cert: str, key: str) -> int:
                         s.sendall(blob[:n])
                         left -= n
                 elif cmd == b"SINK":
-                    left = int(arg)
+                    left = int(arg) - len(rest)
                     while left > 0:
                         d = s.recv(1 << 20)
                         if not d:
