@@ -384,22 +384,28 @@ class TLSConnection(asyncio.Protocol):
         if done:
             if self._state is _S.HANDSHAKING:
                 self._set_state(_S.OPEN)
-            if not self.handshake.done():
-                self.handshake.set_result(self)
-            if self._pending:
-                data = b"".join(self._pending)
-                self._pending.clear()
-                self.engine.receive_ciphertext(data)
-            # records that came with the last handshake flight are already in OpenSSL
-            self._read()
-            if self._wbuf:
-                self._flush_writes()
-            if self._tcp_eof:
-                self._peer_eof()
+            self._handshake_settled()
         elif self._pending:
             self._step()
         elif self._tcp_eof or self._state is _S.LOST:
             self._handshake_eof()
+
+    def _handshake_settled(self) -> None:
+        """The handshake, or a renegotiation, is done: its caller is answered, the
+        bytes that came meanwhile go to the engine, the plaintext to the receiver
+        (records that came with the last flight are already in OpenSSL), the writes
+        that waited go out, and a TCP EOF seen meanwhile is acted on."""
+        if not self.handshake.done():
+            self.handshake.set_result(self)
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self.engine.receive_ciphertext(data)
+        self._read()
+        if self._wbuf:
+            self._flush_writes()
+        if self._tcp_eof:
+            self._peer_eof()
 
     def _renegotiation_stepped(self, done: bool, err) -> None:
         """After a step of a renegotiation (``renegotiate``): the application data
@@ -426,17 +432,7 @@ class TLSConnection(asyncio.Protocol):
                 self._abort()
             return
         if done:
-            if not self.handshake.done():
-                self.handshake.set_result(self)
-            if self._pending:
-                data = b"".join(self._pending)
-                self._pending.clear()
-                self.engine.receive_ciphertext(data)
-            self._read()
-            if self._wbuf:
-                self._flush_writes()
-            if self._tcp_eof:
-                self._peer_eof()
+            self._handshake_settled()
             return
         self._read()                           # what the engine kept (it reads nothing)
         if self._pending:
