@@ -716,19 +716,8 @@ sockopts() ->
      %% issue 10: fallback (TLS_FALLBACK_SCSV, RFC 7507) of the client under test:
      %% a server with a higher version refuses it (inappropriate_fallback), one
      %% whose highest version is the client's takes it
-     mk(negotiation, fallback_to_12_refused,
-        fun(Mod) ->
-                with_server(Mod, srv_opts(), [{fallback, true}, {versions, ['tlsv1.2']} | cli_opts()],
-                            fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
-                            fun(S) -> Mod:connection_information(S, [protocol]) end)
-        end),
-     mk(negotiation, fallback_to_12_taken,
-        fun(Mod) ->
-                with_server(Mod, [{versions, ['tlsv1.2']} | srv_opts()],
-                            [{fallback, true}, {versions, ['tlsv1.2']} | cli_opts()],
-                            fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
-                            fun(S) -> Mod:connection_information(S, [protocol]) end)
-        end),
+     mk(negotiation, fallback_to_12_refused, fallback_12(srv_opts())),
+     mk(negotiation, fallback_to_12_taken, fallback_12([{versions, ['tlsv1.2']} | srv_opts()])),
      mk(negotiation, supported_groups_no_overlap_13,
         fun(Mod) ->
                 with_client(Mod, [{supported_groups, [secp384r1]}, {versions, ['tlsv1.3']} | srv_opts()],
@@ -770,6 +759,15 @@ sockopts() ->
                             end,
                             fun({ok, S}) -> ssl:send(S, "ab\ncd\n"); (E) -> E end)
         end)].
+
+%% The client under test falls back to TLS 1.2 (fallback: TLS_FALLBACK_SCSV) against
+%% an ssl server with `SOpts'.
+fallback_12(SOpts) ->
+    fun(Mod) ->
+            with_server(Mod, SOpts, [{fallback, true}, {versions, ['tlsv1.2']} | cli_opts()],
+                        fun({ok, S}) -> ssl:recv(S, 0, ?T); (E) -> E end,
+                        fun(S) -> Mod:connection_information(S, [protocol]) end)
+    end.
 
 many_keys() ->
     [packet_size, exit_on_close, header, active, mode, packet, nodelay, keepalive].
