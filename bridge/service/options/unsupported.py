@@ -9,6 +9,7 @@ from bridge.service import ciphers
 
 from . import groups, sigalgs
 from .process import certs_keys_unsupported
+from .rules import _RULES
 from .sessions import use_ticket_unsupported
 
 def user_transport(omap: dict):
@@ -86,9 +87,9 @@ def _tlslite_unsupported(omap: dict, given: dict, refuse) -> None:
             refuse(name, given.get(name, omap.get(name)))
 
 
-_KEY_UPDATE_AT_DEFAULT = 388736063997      # ssl's (rules.py)
-_RENEGOTIATE_AT_DEFAULT = 268435456
-_MAX_HANDSHAKE_SIZE_DEFAULT = 256 * 1024
+def _default(name: str):
+    """ssl's default of an option (?RULES)."""
+    return _RULES[name][0]
 
 
 def _unsupported(omap: dict, given: dict, role: str):
@@ -122,16 +123,16 @@ def _unsupported(omap: dict, given: dict, role: str):
         # ssl sends a KeyUpdate after so many bytes; libssl never does on its own and
         # SSL_key_update is not bound (update_keys/2 is refused too). The default
         # (2^38.5 bytes) is taken as given
-        ("key_update_at", lambda v: v != _KEY_UPDATE_AT_DEFAULT),
+        ("key_update_at", lambda v: v != _default("key_update_at")),
         # ssl renegotiates by itself after so many records sent (TLS 1.2); libssl never
         # does, and the bridge renegotiates only when renegotiate/1 asks. ssl's own
         # cap (2^28 records) is its default, taken as given
-        ("renegotiate_at", lambda v: isinstance(v, int) and v < _RENEGOTIATE_AT_DEFAULT),
+        ("renegotiate_at", lambda v: isinstance(v, int) and v < _default("renegotiate_at")),
         # libssl bounds handshake messages itself (a certificate list: 100 KiB) and
         # the bindings cannot change it (no SSL_CTX_set_max_cert_list): a bound
         # tighter than ssl's default cannot be kept; a looser one is taken (OTP's
         # ssl_api_SUITE:max_handshake_size gives 8388607), libssl's limits staying
-        ("max_handshake_size", lambda v: isinstance(v, int) and v < _MAX_HANDSHAKE_SIZE_DEFAULT),
+        ("max_handshake_size", lambda v: isinstance(v, int) and v < _default("max_handshake_size")),
         # false accepts a TLS 1.0 peer's bad CBC padding; libssl always checks it
         ("padding_check", lambda v: v is False),
         # a client's certificate_authorities extension needs SSL_CTX_set0_CA_list,
