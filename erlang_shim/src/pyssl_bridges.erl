@@ -62,14 +62,9 @@ pick() ->
         [] ->
             port_pick();
         Configured ->
-            case members_seen(Configured) of
-                [_] = Only ->
-                    first_reachable(Only, Configured);
-                Seen ->
-                    Start = next() rem length(Seen),
-                    {Tail, Head} = lists:split(Start, Seen),
-                    first_reachable(Head ++ Tail, Configured)
-            end
+            Seen = members_seen(Configured),
+            {Tail, Head} = lists:split(next() rem length(Seen), Seen),
+            first_reachable(Head ++ Tail, Configured)
     end.
 
 %% @doc The bridge nodes new sockets may go to: the configured ones, each with
