@@ -26,8 +26,9 @@ log = logging.getLogger("bridge")
 
 
 COOKIE_ENV = "PYSSL_BRIDGE_COOKIE"
-# --busy-poll default, microseconds (docs/performance.md has its measured cost)
-DEFAULT_BUSY_POLL_US = 0
+# --busy-poll default, microseconds: 50-200 measured alike on 2 cores, 20 gained nothing
+# (docs/performance.md, "Round 6", has the figures and the CPU cost)
+DEFAULT_BUSY_POLL_US = 100
 
 
 def default_cookie() -> str:
@@ -95,7 +96,8 @@ def parse_args(argv=None):
     p.add_argument("--busy-poll", metavar="US", type=_busy_poll_us, default=DEFAULT_BUSY_POLL_US,
                    help="after distribution traffic, keep polling instead of sleeping for US "
                         f"microseconds (0..{MAX_WINDOW_US}, 0 = off; default {DEFAULT_BUSY_POLL_US}): "
-                        "lower call latency for CPU, see docs/performance.md")
+                        "lower call latency; it backs off while the machine has no idle core "
+                        "(docs/user-guide.md)")
     p.add_argument("--stats-interval", type=float, default=None, metavar="SECONDS",
                    help="seconds between the info-level summary lines (default "
                         "$PYSSL_BRIDGE_STATS_INTERVAL or 60; 0: none)")
