@@ -50,6 +50,7 @@ Limits (documented, by design)
 """
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 
@@ -127,6 +128,10 @@ def decode(data, offset: int = 0, *, strings: str = "list"):
     try:
         if pos < n and data[pos] == 80:
             return _compressed(data, pos + 1, mode)
+        if _fast_term is not None and n <= _FAST_MAX:
+            done = _fast_term(data, pos, mode)
+            if done is not None:
+                return done
         f = _DEC[data[pos]]
         term, end = f(data, pos + 1, mode) if f is not None else _term(data, pos, mode)
         if end > n:   # the last thing read was a cached atom cut short
@@ -763,3 +768,20 @@ for _tag, _fn in {
 for _tag in (104, 105, 108, 116, 112):
     _DEC[_tag] = None
 del _tag, _fn
+
+
+# The C decoder of the common shapes (bridge/etf/_speedups.c, built when a compiler
+# is there): the same results as the Python above, or None where it leaves the term
+# to it. Not for buffers over _FAST_MAX, which may hold hundreds of thousands of
+# elements: those are decoded here in steps that let other threads run (_CHUNK).
+# PYSSL_BRIDGE_PURE_ETF=1 turns it off (to compare, or to rule it out).
+_FAST_MAX = _CHUNK
+_fast_term = None
+if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
+    try:
+        from . import _speedups
+    except ImportError:
+        pass
+    else:
+        _speedups.setup(_ATOMS_UTF8, _DEC, ImproperList, _PIDS)
+        _fast_term = _speedups.fast_term

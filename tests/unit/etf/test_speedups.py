@@ -1,0 +1,128 @@
+"""The C decoder of the common shapes (bridge/etf/_speedups.c) against the Python one
+(bridge/etf/decode.py): on every input, the same term, the same end offset, or the
+same error. Skipped where the package was installed without a C compiler."""
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bridge.etf.decode  # noqa: F401  (the module, not the function bridge.etf exports)
+from bridge.etf import Atom, ETFDecodeError, ImproperList, Pid, Reference, term_to_binary
+from bridge.node.protocol import encode_frame, parse_body
+
+from test_etf import BATTERY, same, terms
+
+D = sys.modules["bridge.etf.decode"]
+A = Atom
+
+pytestmark = pytest.mark.skipif(D._fast_term is None, reason="bridge.etf._speedups not built")
+
+
+def outcome(blob: bytes, offset: int = 0, fast: bool = True, strings: str = "list"):
+    """decode's result, or its error's (reason, offset), with the C decoder on or off."""
+    saved = D._fast_term
+    D._fast_term = saved if fast else None
+    try:
+        return ("ok",) + D.decode(blob, offset, strings=strings)
+    except ETFDecodeError as exc:
+        return ("error", exc.reason, exc.offset)
+    finally:
+        D._fast_term = saved
+
+
+def agree(blob: bytes, offset: int = 0, strings: str = "list") -> None:
+    c, py = outcome(blob, offset, True, strings), outcome(blob, offset, False, strings)
+    assert c[0] == py[0], (c, py)
+    if c[0] == "ok":
+        assert same(c[1], py[1]) and c[2] == py[2], (c, py)
+    else:
+        assert c == py
+
+
+NODE = A("drv@127.0.0.1")
+CALLER = Pid(NODE, 123, 0, 1700000000)
+SOCKET = (A("sslsocket"), A("pyssl"), Reference(A("pyssl@127.0.0.1"), 7, (1, 2, 3)))
+GEN_CALL = (A("$gen_call"), (CALLER, ImproperList((A("alias"),), Reference(NODE, 9, (4, 5, 6, 7, 8)))),
+            (A("sockname"), [SOCKET]))
+
+
+@pytest.mark.parametrize("term", [
+    GEN_CALL,
+    (6, CALLER, A(""), A("pyssl")),
+    (A("$pyssl_send"), SOCKET[2], b"x" * 1000),
+    [1, 2, 3, -5, 70000, -2**31, 2**31 - 1, b"", A("true"), A("false"), True, False],
+    ImproperList((1, 2), b"tail"),
+    (A("\u65e5\u672c"), A("a" * 255), A(""), ()),
+    [[[[[]]]]],
+    tuple(range(256)),
+])
+def test_the_common_shapes_are_decoded_in_c_and_as_python_decodes_them(term):
+    blob = term_to_binary(term)
+    assert D._fast_term(blob, 1, 0) is not None       # taken on, not handed back
+    agree(blob)
+
+
+def test_a_gen_call_frame_parses_the_same():
+    body = encode_frame((6, CALLER, A(""), A("pyssl")), GEN_CALL)[4:]
+    saved = D._fast_term
+    try:
+        fast = parse_body(body)
+        D._fast_term = None
+        slow = parse_body(body)
+    finally:
+        D._fast_term = saved
+    assert same(fast, slow)
+
+
+@pytest.mark.parametrize("blob", [
+    b"\x83t\x00\x00\x00\x01a\x01a\x02",          # a map: Python's
+    b"\x83l\x00\x00\x00\x01a\x01l\x00\x00\x00\x01a\x02j",   # a list tail that is a list
+    b"\x83l\x00\x00\x00\x01a\x01k\x00\x02ab",     # a string tail
+    b"\x83" + b"h\x01" * 150 + b"j",              # deeper than the C decoder goes
+])
+def test_what_it_leaves_to_python_comes_out_the_same(blob):
+    assert D._fast_term(blob, 1, 0) is None
+    agree(blob)
+
+
+def test_an_uncached_atom_is_made_by_python_and_then_found_in_the_cache():
+    name = "speedups_fresh_atom_\u00e9"
+    blob = term_to_binary((A(name), 1))
+    raw = name.encode()
+    D._ATOMS_UTF8.pop(raw, None)
+    agree(blob)
+    assert D._ATOMS_UTF8[raw] is A(name)
+    agree(blob)
+
+
+@pytest.mark.parametrize("strings", ["list", "str", "bytes"])
+def test_strings_mode_reaches_the_leaf(strings):
+    agree(b"\x83h\x02k\x00\x03abcj", strings=strings)
+
+
+@pytest.mark.parametrize("term", BATTERY + [GEN_CALL])
+def test_every_truncation_gives_the_same_error(term):
+    blob = term_to_binary(term)
+    for cut in range(1, len(blob)):
+        agree(blob[:cut])
+
+
+def test_terms_at_an_offset_and_after_one_another():
+    blob = term_to_binary(GEN_CALL) + term_to_binary((1, [2])) + b"\x83j"
+    agree(blob)
+    first = outcome(blob)
+    agree(blob, first[2])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(terms)
+def test_random_terms_decode_alike(term):
+    agree(term_to_binary(term))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=60))
+def test_random_bytes_decode_or_fail_alike(tail):
+    for head in (b"\x83", b"\x83l\x00\x00\x00\x02", b"\x83h\x02", b"\x83h\x03w\x01a"):
+        agree(head + tail)
