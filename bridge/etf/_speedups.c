@@ -1,4 +1,5 @@
-/* The common shapes of ETF decoding in C (issue 14: the Python left per bridge call).
+/* The common shapes of ETF decoding (and, below, encoding) in C (issue 14: the
+ * Python left per bridge call).
  *
  * fast_term(data, pos, mode) decodes the term whose tag byte is at ``pos`` in
  * ``data`` (a bytes object) and returns ``(term, end)``, exactly as
@@ -327,16 +328,295 @@ static PyObject *setup(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- encoding ------------------------------------------------------------
+ *
+ * fast_encode(term) -> bytes (its encoding without the 131 byte, exactly what
+ * bridge.etf.encode.encode_into writes), or None: encode it in Python. Done here:
+ * tuples, lists (a list of ints 0..255 as STRING_EXT, as Erlang and encode.py write
+ * it), ImproperLists, atoms (encode.py's cache, or its _atom_bytes), ints of 32
+ * bits, bools, None (undefined), binaries up to BIN_MAX bytes, pids and references
+ * (their cached external form, or encode.py's _pid_ext/_ref_ext). Anything else,
+ * an error, nesting past MAX_DEPTH, more than ELEMENTS_MAX elements or an
+ * encoding over OUT_MAX bytes: None, and Python writes it (with its errors, its
+ * budget and its pieces that keep big binaries uncopied).
+ */
+#define BIN_MAX 1024
+#define ELEMENTS_MAX 4096
+#define OUT_MAX 65536
+
+static PyObject *e_atom_bytes = NULL;     /* dict Atom -> bytes */
+static PyObject *e_atom_fn = NULL;        /* _atom_bytes(atom) -> bytes */
+static PyObject *e_pid_fn = NULL;         /* _pid_ext(pid) -> bytes */
+static PyObject *e_ref_fn = NULL;         /* _ref_ext(ref) -> bytes */
+static PyObject *e_atom_t = NULL, *e_pid_t = NULL, *e_ref_t = NULL, *e_il_t = NULL;
+static PyObject *e_true = NULL, *e_false = NULL, *e_undef = NULL;
+static PyObject *s_ext = NULL, *s_elements = NULL, *s_tail = NULL;
+
+typedef struct {
+    char *buf;
+    Py_ssize_t len, cap;
+    Py_ssize_t elements;
+} out_t;
+
+static int put(out_t *o, const void *src, Py_ssize_t n)
+{
+    if (o->len + n > OUT_MAX)
+        return -1;
+    if (o->len + n > o->cap) {
+        Py_ssize_t cap = o->cap * 2;
+        while (cap < o->len + n)
+            cap *= 2;
+        char *b = PyMem_Realloc(o->buf, cap);
+        if (b == NULL)
+            return -1;
+        o->buf = b;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, src, n);
+    o->len += n;
+    return 0;
+}
+
+static int put_byte(out_t *o, unsigned char b)
+{
+    return put(o, &b, 1);
+}
+
+static int put_tag32(out_t *o, unsigned char tag, uint32_t v)
+{
+    unsigned char b[5] = {tag, (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    return put(o, b, 5);
+}
+
+static int put_bytes_obj(out_t *o, PyObject *b)
+{
+    if (b == NULL || !PyBytes_CheckExact(b))
+        return -1;
+    return put(o, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+}
+
+/* the cached external form (v._ext) of a pid or reference, else make_fn(v)'s */
+static int put_ext(out_t *o, PyObject *v, PyObject *make_fn)
+{
+    PyObject *ext = PyObject_GetAttr(v, s_ext);
+    if (ext == NULL)
+        return -1;
+    if (ext == Py_None) {
+        Py_DECREF(ext);
+        ext = PyObject_CallOneArg(make_fn, v);
+        if (ext == NULL)
+            return -1;
+    }
+    int r = put_bytes_obj(o, ext);
+    Py_DECREF(ext);
+    return r;
+}
+
+static int enc(out_t *o, PyObject *v, int depth);
+
+static int enc_items(out_t *o, PyObject *const *items, Py_ssize_t n, int depth)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (enc(o, items[i], depth + 1) < 0)
+            return -1;
+    return 0;
+}
+
+static int enc_list(out_t *o, PyObject *v, int depth)
+{
+    Py_ssize_t n = PyList_GET_SIZE(v);
+    if (n == 0)
+        return put_byte(o, 106);
+    PyObject **items = ((PyListObject *)v)->ob_item;
+    if (PyLong_CheckExact(items[0])) {
+        if (n > 65535)
+            return -1;   /* encode.py's long-run path */
+        if (PyLong_CheckExact(items[n - 1])) {
+            /* all ints 0..255 (not bools): STRING_EXT, as encode.py's _small_int_bytes */
+            int all_small = 1;
+            for (Py_ssize_t i = 0; i < n && all_small; i++) {
+                PyObject *x = items[i];
+                if (!PyLong_CheckExact(x)) {
+                    all_small = 0;
+                    break;
+                }
+                int overflow;
+                long val = PyLong_AsLongAndOverflow(x, &overflow);
+                if (overflow || val < 0 || val > 255)
+                    all_small = 0;
+            }
+            if (all_small) {
+                unsigned char h[3] = {107, (unsigned char)(n >> 8), (unsigned char)n};
+                if (put(o, h, 3) < 0 || o->len + n > OUT_MAX)
+                    return -1;
+                for (Py_ssize_t i = 0; i < n; i++)
+                    if (put_byte(o, (unsigned char)PyLong_AsLong(items[i])) < 0)
+                        return -1;
+                return 0;
+            }
+        }
+    }
+    o->elements += n;
+    if (o->elements > ELEMENTS_MAX)
+        return -1;
+    if (put_tag32(o, 108, (uint32_t)n) < 0)
+        return -1;
+    /* the list may change under a callback (an atom's first encoding): index it anew */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i >= PyList_GET_SIZE(v))
+            return -1;
+        PyObject *x = PyList_GET_ITEM(v, i);
+        Py_INCREF(x);
+        int r = enc(o, x, depth + 1);
+        Py_DECREF(x);
+        if (r < 0)
+            return -1;
+    }
+    if (PyList_GET_SIZE(v) != n)
+        return -1;
+    return put_byte(o, 106);
+}
+
+static int enc(out_t *o, PyObject *v, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return -1;
+    PyTypeObject *t = Py_TYPE(v);
+    if ((PyObject *)t == e_atom_t) {
+        PyObject *b = PyDict_GetItemWithError(e_atom_bytes, v);   /* borrowed */
+        if (b != NULL)
+            return put_bytes_obj(o, b);
+        if (PyErr_Occurred())
+            return -1;
+        b = PyObject_CallOneArg(e_atom_fn, v);
+        int r = put_bytes_obj(o, b);
+        Py_XDECREF(b);
+        return r;
+    }
+    if (t == &PyLong_Type) {
+        int overflow;
+        long val = PyLong_AsLongAndOverflow(v, &overflow);
+        if (overflow || val < -2147483648L || val > 2147483647L)
+            return -1;   /* a big: encode.py's */
+        if (val >= 0 && val < 256) {
+            unsigned char b[2] = {97, (unsigned char)val};
+            return put(o, b, 2);
+        }
+        return put_tag32(o, 98, (uint32_t)(int32_t)val);
+    }
+    if (t == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(v);
+        o->elements += n;
+        if (o->elements > ELEMENTS_MAX)
+            return -1;
+        if (n < 256) {
+            unsigned char h[2] = {104, (unsigned char)n};
+            if (put(o, h, 2) < 0)
+                return -1;
+        } else if (put_tag32(o, 105, (uint32_t)n) < 0) {
+            return -1;
+        }
+        return enc_items(o, ((PyTupleObject *)v)->ob_item, n, depth);
+    }
+    if (t == &PyBytes_Type) {
+        Py_ssize_t n = PyBytes_GET_SIZE(v);
+        if (n > BIN_MAX)
+            return -1;
+        if (put_tag32(o, 109, (uint32_t)n) < 0)
+            return -1;
+        return put(o, PyBytes_AS_STRING(v), n);
+    }
+    if ((PyObject *)t == e_pid_t)
+        return put_ext(o, v, e_pid_fn);
+    if ((PyObject *)t == e_ref_t)
+        return put_ext(o, v, e_ref_fn);
+    if (t == &PyList_Type)
+        return enc_list(o, v, depth);
+    if ((PyObject *)t == e_il_t) {
+        PyObject *els = PyObject_GetAttr(v, s_elements);
+        PyObject *tail = PyObject_GetAttr(v, s_tail);
+        int r = -1;
+        if (els != NULL && tail != NULL && PyTuple_CheckExact(els) && PyTuple_GET_SIZE(els) > 0
+                && !PyList_Check(tail) && Py_TYPE(tail) != (PyTypeObject *)e_il_t
+                && !PyObject_TypeCheck(tail, (PyTypeObject *)e_il_t)) {
+            Py_ssize_t n = PyTuple_GET_SIZE(els);
+            o->elements += n;
+            if (o->elements <= ELEMENTS_MAX && put_tag32(o, 108, (uint32_t)n) == 0
+                    && enc_items(o, ((PyTupleObject *)els)->ob_item, n, depth) == 0)
+                r = enc(o, tail, depth + 1);
+        }
+        Py_XDECREF(els);
+        Py_XDECREF(tail);
+        return r;
+    }
+    if (t == &PyBool_Type)
+        return put_bytes_obj(o, v == Py_True ? e_true : e_false);
+    if (v == Py_None)
+        return put_bytes_obj(o, e_undef);
+    return -1;
+}
+
+static PyObject *fast_encode(PyObject *self, PyObject *term)
+{
+    if (e_atom_bytes == NULL)
+        Py_RETURN_NONE;
+    out_t o;
+    o.cap = 256;
+    o.len = 0;
+    o.elements = 0;
+    o.buf = PyMem_Malloc(o.cap);
+    if (o.buf == NULL)
+        Py_RETURN_NONE;
+    int r = enc(&o, term, 0);
+    PyObject *res = NULL;
+    if (r == 0)
+        res = PyBytes_FromStringAndSize(o.buf, o.len);
+    PyMem_Free(o.buf);
+    if (res == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return res;
+}
+
+static PyObject *setup_encode(PyObject *self, PyObject *args)
+{
+    PyObject *a[11];
+    if (!PyArg_ParseTuple(args, "O!OOOOOOOSSS", &PyDict_Type, &a[0], &a[1], &a[2], &a[3], &a[4],
+                          &a[5], &a[6], &a[7], &a[8], &a[9], &a[10]))
+        return NULL;
+    PyObject **slots[11] = {&e_atom_bytes, &e_atom_fn, &e_pid_fn, &e_ref_fn, &e_atom_t, &e_pid_t,
+                            &e_ref_t, &e_il_t, &e_true, &e_false, &e_undef};
+    for (int i = 0; i < 11; i++) {
+        Py_INCREF(a[i]);
+        Py_XSETREF(*slots[i], a[i]);
+    }
+    if (s_ext == NULL) {
+        s_ext = PyUnicode_InternFromString("_ext");
+        s_elements = PyUnicode_InternFromString("elements");
+        s_tail = PyUnicode_InternFromString("tail");
+        if (s_ext == NULL || s_elements == NULL || s_tail == NULL)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"fast_term", (PyCFunction)(void (*)(void))fast_term, METH_FASTCALL,
      "fast_term(data, pos, mode) -> (term, end), or None: decode it in Python"},
     {"setup", setup, METH_VARARGS, "setup(atoms_utf8, dec_table, improper_list, pids)"},
+    {"fast_encode", fast_encode, METH_O,
+     "fast_encode(term) -> bytes without the 131 byte, or None: encode it in Python"},
+    {"setup_encode", setup_encode, METH_VARARGS,
+     "setup_encode(atom_bytes, atom_bytes_fn, pid_ext_fn, ref_ext_fn, Atom, Pid, Reference, "
+     "ImproperList, true_bytes, false_bytes, undefined_bytes)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "bridge.etf._speedups",
-    "ETF decoding of the common shapes in C (see bridge/etf/decode.py).", -1, methods,
+    "ETF decoding and encoding of the common shapes in C (see bridge/etf/decode.py, encode.py).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void)

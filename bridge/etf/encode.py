@@ -12,6 +12,7 @@ See decode.py for how depth and size are handled (the same rules, both ways).
 """
 from __future__ import annotations
 
+import os
 import re
 import struct
 from itertools import chain as _chain, repeat as _repeat
@@ -72,6 +73,11 @@ def encode_into(term, parts: list, budget: Optional[int] = None) -> None:
     list of small ints, written in C, counts one per 16), so the budget bounds the
     time spent before the caller learns that a term is too big to encode where it
     is: the node encodes such a message on a worker thread, not on its loop."""
+    if _fast_encode is not None and (budget is None or budget - len(parts) > _FAST_PARTS):
+        raw = _fast_encode(term)
+        if raw is not None:
+            parts.append(raw)
+            return
     try:
         _encode(term, parts, _NO_LIMIT if budget is None else budget)
     except (struct.error, OverflowError) as exc:
@@ -516,3 +522,21 @@ def _check_node(x):
     if type(node) is not Atom:
         raise ETFEncodeError(f"{type(x).__name__} node must be an Atom, not {node!r}")
     return node
+
+
+# The C encoder of the common shapes (bridge/etf/_speedups.c, with the decoder): the
+# same bytes as _encode, in one part, or None where it leaves the term to _encode
+# (more than 4,096 elements, a binary over 1 KiB, 64 KiB of output, a float, a map,
+# a str, a big integer...). Python's parts for those 4,096 elements stay well under
+# any budget it is used with (_FAST_PARTS); a smaller budget is kept by _encode.
+_FAST_PARTS = 3 * 4096
+_fast_encode = None
+if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
+    try:
+        from . import _speedups
+    except ImportError:
+        pass
+    else:
+        _speedups.setup_encode(_ATOM_BYTES, _atom_bytes, _pid_ext, _ref_ext, Atom, Pid, Reference,
+                               ImproperList, _TRUE_B, _FALSE_B, _UNDEF_B)
+        _fast_encode = _speedups.fast_encode

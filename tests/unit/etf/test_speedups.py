@@ -126,3 +126,69 @@ def test_random_terms_decode_alike(term):
 def test_random_bytes_decode_or_fail_alike(tail):
     for head in (b"\x83", b"\x83l\x00\x00\x00\x02", b"\x83h\x02", b"\x83h\x03w\x01a"):
         agree(head + tail)
+
+
+# ---- encoding: the same bytes as encode.py's _encode, or left to it
+
+E = sys.modules["bridge.etf.encode"]
+
+
+def python_bytes(term) -> bytes:
+    parts: list = []
+    E._encode(term, parts, E._NO_LIMIT)
+    return b"".join(parts)
+
+
+def agree_encoding(term, taken=None) -> None:
+    fast = E._fast_encode(term)
+    if taken is not None:
+        assert (fast is not None) == taken
+    if fast is not None:
+        assert fast == python_bytes(term)
+
+
+@pytest.mark.parametrize("term", [
+    GEN_CALL,
+    (2, A(""), CALLER),
+    (ImproperList((A("alias"),), SOCKET[2]), (A("ok"), ((127, 0, 0, 1), 40000))),
+    [1, 2, 3], [0, 255], [256, 1], [True, 1], [1, True], [-1, 5], list(range(256)),
+    [A("a"), [], [[]], ()], (None, True, False, -2**31, 2**31 - 1, 255, 256, -1),
+    b"", b"x" * 1024, ImproperList((1, 2), A("t")), ImproperList((1,), b"x"),
+    Pid(A("fresh@node"), 5, 6, 7), Reference(A("fresh@node"), 1, (9,)),
+    A("\u65e5\u672c"), A("brand_new_atom_for_the_encoder"),
+])
+def test_the_common_shapes_are_encoded_in_c_as_python_writes_them(term):
+    agree_encoding(term, taken=True)
+
+
+@pytest.mark.parametrize("term", [
+    2**31, -2**31 - 1, 2**80, 1.5, "str", {1: 2}, b"x" * 1025, [1] * 65536,
+    [A("a")] * 5000, (A("x"),) * 5000,
+    ImproperList((), 1), ImproperList((1,), [2]), ImproperList((1,), ImproperList((2,), 3)),
+    Pid("not an atom", 1, 2, 3), object(),
+])
+def test_what_it_leaves_to_python(term):
+    assert E._fast_encode(term) is None
+
+
+def test_a_list_that_holds_itself_is_python_s_error():
+    x: list = [1]
+    x.append(x)
+    assert E._fast_encode(x) is None
+    with pytest.raises(Exception, match="contains itself"):
+        term_to_binary(x)
+
+
+def test_the_budget_is_still_python_s():
+    from bridge.etf.codec import EncodeBudgetExceeded, encode_into
+    with pytest.raises(EncodeBudgetExceeded):
+        encode_into((1, 2, 3, 4), [], 3)          # a budget under _FAST_PARTS: Python's
+    parts: list = []
+    encode_into(GEN_CALL, parts, 1 << 14)
+    assert parts == [python_bytes(GEN_CALL)]      # one part, from C
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(terms)
+def test_random_terms_encode_alike(term):
+    agree_encoding(term)
