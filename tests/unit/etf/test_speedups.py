@@ -115,6 +115,8 @@ def test_terms_at_an_offset_and_after_one_another():
     agree(blob, first[2])
 
 
+# (the shared strategy's repr is large; hypothesis says so once per module)
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(terms)
 def test_random_terms_decode_alike(term):
@@ -188,6 +190,7 @@ def test_the_budget_is_still_python_s():
     assert parts == [python_bytes(GEN_CALL)]      # one part, from C
 
 
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(terms)
 def test_random_terms_encode_alike(term):
