@@ -223,7 +223,16 @@ class Api:
             if in_config_error is not None and getattr(sock, "config_error", None) is not None:
                 return Reply(in_config_error)
             before = getattr(sock, "window_changes", 0)
-            result = fn(sock, args, caller)
+            try:
+                result = fn(sock, args, caller)
+            except Raise as exc:
+                # a call that raises after it ended the socket (update_keys below TLS
+                # 1.3): the caller's next send must not be taken from a window the
+                # guard has not dropped yet, so the raise waits for the guard too
+                sync = Windows.sync_for(ref, sock, before, None, getattr(sock, "closed", False))
+                if sync is None:
+                    raise
+                return Reply(exc.as_reply(), sync=sync)
             return mapped(result, lambda r: _with_sync(
                 r, Windows.sync_for(ref, sock, before, r.value, ends)))
         return handler

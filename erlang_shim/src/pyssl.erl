@@ -778,10 +778,15 @@ after_call(Reply, _) ->
 %% socket or changed its window) waits for the guard to catch up first (see
 %% pyssl_guards:sync/2 and the bridge's Windows.sync_for).
 call(Node, Function, Args) ->
-    case forward(Node, Function, Args) of
+    answer(Node, Function, Args, forward(Node, Function, Args)).
+
+answer(Node, Function, Args, Answer) ->
+    case Answer of
         {reply, {'$pyssl_sync', Sync, Reply}} ->
+            %% what it wraps is answered as it would be unwrapped: a raise too
+            %% (a call that raises after it ended the socket)
             pyssl_guards:sync(Node, Sync),
-            Reply;
+            answer(Node, Function, Args, {reply, Reply});
         {reply, {'$pyssl_ack', Ack, Reply}} when is_reference(Ack) ->
             %% the reply ends a connection (handshake_cancel/1, a failed handshake):
             %% ssl's connection process answers and then closes, and the bridge
