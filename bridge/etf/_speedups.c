@@ -82,7 +82,9 @@ static PyObject *leaf(ctx_t *c, Py_ssize_t *pos, unsigned char tag)
     return v;
 }
 
-static PyObject *cached_atom(ctx_t *c, Py_ssize_t *pos, Py_ssize_t start, Py_ssize_t len, unsigned char tag)
+/* cache[data[start:start + len]] (a new reference, *pos moved past it), or NULL
+ * when it is not there (or the bytes run past the data) */
+static PyObject *cache_hit(ctx_t *c, PyObject *cache, Py_ssize_t *pos, Py_ssize_t start, Py_ssize_t len)
 {
     if (start + len > c->n)
         return NULL;
@@ -91,15 +93,23 @@ static PyObject *cached_atom(ctx_t *c, Py_ssize_t *pos, Py_ssize_t start, Py_ssi
         PyErr_Clear();
         return NULL;
     }
-    PyObject *v = PyDict_GetItemWithError(atoms_utf8, key);   /* borrowed */
+    PyObject *v = PyDict_GetItemWithError(cache, key);   /* borrowed */
     Py_DECREF(key);
-    if (v != NULL) {
-        Py_INCREF(v);
-        *pos = start + len;
-        return v;
+    if (v == NULL) {
+        PyErr_Clear();
+        return NULL;
     }
-    PyErr_Clear();
-    return leaf(c, pos, tag);   /* not cached yet: decode.py makes and caches it */
+    Py_INCREF(v);
+    *pos = start + len;
+    return v;
+}
+
+static PyObject *cached_atom(ctx_t *c, Py_ssize_t *pos, Py_ssize_t start, Py_ssize_t len, unsigned char tag)
+{
+    if (start + len > c->n)
+        return NULL;   /* cut short: decode.py reports it */
+    PyObject *v = cache_hit(c, atoms_utf8, pos, start, len);
+    return v != NULL ? v : leaf(c, pos, tag);   /* not cached yet: decode.py makes and caches it */
 }
 
 /* decode._new_pid's cache, looked up here; a pid not in it is made there. */
@@ -107,28 +117,24 @@ static PyObject *cached_pid(ctx_t *c, Py_ssize_t *pos)
 {
     Py_ssize_t p = *pos + 1;   /* the node atom's tag */
     if (p + 2 <= c->n && c->d[p] == 119) {
-        Py_ssize_t len = 14 + c->d[p + 1];
-        if (p + len <= c->n) {
-            PyObject *key = PyBytes_FromStringAndSize((const char *)c->d + p, len);
-            if (key == NULL) {
-                PyErr_Clear();
-                return NULL;
-            }
-            PyObject *v = PyDict_GetItemWithError(pids, key);   /* borrowed */
-            Py_DECREF(key);
-            if (v != NULL) {
-                Py_INCREF(v);
-                *pos = p + len;
-                return v;
-            }
-            PyErr_Clear();
-        }
+        PyObject *v = cache_hit(c, pids, pos, p, 14 + c->d[p + 1]);
+        if (v != NULL)
+            return v;
     }
     return leaf(c, pos, 88);
 }
 
-static PyObject *seq_items(ctx_t *c, Py_ssize_t *pos, Py_ssize_t count, int depth, PyObject *out, int is_tuple)
+/* a tuple or list of the ``count`` terms at *pos (checked to fit the data first:
+ * each element takes a byte at least), or NULL */
+static PyObject *seq(ctx_t *c, Py_ssize_t *pos, Py_ssize_t count, int depth, int is_tuple)
 {
+    if (count > c->n - *pos)
+        return NULL;
+    PyObject *out = is_tuple ? PyTuple_New(count) : PyList_New(count);
+    if (out == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *v = term(c, pos, depth + 1);
         if (v == NULL) {
@@ -192,16 +198,9 @@ static PyObject *term(ctx_t *c, Py_ssize_t *pos, int depth)
             count = be32(d + p + 1);
             at = p + 5;
         }
-        if (count > c->n - at)   /* each element takes a byte at least */
-            return NULL;
-        PyObject *t = PyTuple_New(count);
-        if (t == NULL) {
-            PyErr_Clear();
-            return NULL;
-        }
-        if (seq_items(c, &at, count, depth, t, 1) == NULL)
-            return NULL;
-        *pos = at;
+        PyObject *t = seq(c, &at, count, depth, 1);
+        if (t != NULL)
+            *pos = at;
         return t;
     }
     case 106:   /* NIL_EXT */
@@ -212,14 +211,8 @@ static PyObject *term(ctx_t *c, Py_ssize_t *pos, int depth)
             return NULL;
         Py_ssize_t count = be32(d + p + 1);
         Py_ssize_t at = p + 5;
-        if (count > c->n - at)
-            return NULL;
-        PyObject *l = PyList_New(count);
-        if (l == NULL) {
-            PyErr_Clear();
-            return NULL;
-        }
-        if (seq_items(c, &at, count, depth, l, 0) == NULL)
+        PyObject *l = seq(c, &at, count, depth, 0);
+        if (l == NULL)
             return NULL;
         if (at >= c->n) {
             Py_DECREF(l);
