@@ -10,10 +10,11 @@
  * is "not mine" and the Python decoder, which has the error messages, runs.
  *
  * Done here: SMALL_TUPLE/LARGE_TUPLE, NIL, LIST (proper, or improper with a
- * non-list tail: ImproperList), SMALL_INTEGER, INTEGER, BINARY, and the atoms of
- * the SMALL_ATOM_UTF8/ATOM_UTF8 cache and of the NEW_PID_EXT cache. Every other leaf is handed to the Python
- * leaf function of decode._DEC (pids and references keep their caches and their
- * external form that way); maps, funs, a list whose tail is a list or a string,
+ * non-list tail: ImproperList), SMALL_INTEGER, INTEGER, BINARY, and the
+ * SMALL_ATOM_UTF8/ATOM_UTF8 atoms and NEW_PID_EXT pids found in decode.py's caches.
+ * Every other leaf (an atom or pid not cached yet, a reference, a float...) is
+ * handed to its Python function in decode._DEC, which keeps the caches and the
+ * identifiers' external form; maps, funs, a list whose tail is a list or a string,
  * and nesting deeper than MAX_DEPTH go back to Python whole.
  *
  * setup(atoms_utf8, dec_table, improper_list, pids) gives it decode.py's atom

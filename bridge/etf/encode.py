@@ -72,7 +72,10 @@ def encode_into(term, parts: list, budget: Optional[int] = None) -> None:
     more than ``budget`` entries. Entries are about one per element written (a
     list of small ints, written in C, counts one per 16), so the budget bounds the
     time spent before the caller learns that a term is too big to encode where it
-    is: the node encodes such a message on a worker thread, not on its loop."""
+    is: the node encodes such a message on a worker thread, not on its loop.
+
+    The common shapes are written in C when the extension is built (the end of
+    this file): the same bytes, as one part."""
     if _fast_encode is not None and (budget is None or budget - len(parts) > _FAST_PARTS):
         raw = _fast_encode(term)
         if raw is not None:
