@@ -779,9 +779,9 @@ _FAST_MAX = _CHUNK
 _fast_term = None
 if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
     try:
-        from . import _speedups
+        from ._speedups import fast_term, setup
     except ImportError:
         pass
     else:
-        _speedups.setup(_ATOMS_UTF8, _DEC, ImproperList, _PIDS)
-        _fast_term = _speedups.fast_term
+        setup(_ATOMS_UTF8, _DEC, ImproperList, _PIDS)
+        _fast_term = fast_term

@@ -536,10 +536,10 @@ _FAST_PARTS = 3 * 4096
 _fast_encode = None
 if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
     try:
-        from . import _speedups
+        from ._speedups import fast_encode, setup_encode
     except ImportError:
         pass
     else:
-        _speedups.setup_encode(_ATOM_BYTES, _atom_bytes, _pid_ext, _ref_ext, Atom, Pid, Reference,
-                               ImproperList, _TRUE_B, _FALSE_B, _UNDEF_B)
-        _fast_encode = _speedups.fast_encode
+        setup_encode(_ATOM_BYTES, _atom_bytes, _pid_ext, _ref_ext, Atom, Pid, Reference,
+                     ImproperList, _TRUE_B, _FALSE_B, _UNDEF_B)
+        _fast_encode = fast_encode
