@@ -11,15 +11,17 @@
  *
  * Done here: SMALL_TUPLE/LARGE_TUPLE, NIL, LIST (proper, or improper with a
  * non-list tail: ImproperList), SMALL_INTEGER, INTEGER, BINARY, and the
- * SMALL_ATOM_UTF8/ATOM_UTF8 atoms and NEW_PID_EXT pids found in decode.py's caches.
- * Every other leaf (an atom or pid not cached yet, a reference, a float...) is
+ * SMALL_ATOM_UTF8/ATOM_UTF8 atoms and NEW_PID_EXT pids found in decode.py's caches,
+ * and NEWER_REFERENCE_EXT references whose node atom is in that cache.
+ * Every other leaf (an atom or pid not cached yet, an older reference, a float...) is
  * handed to its Python function in decode._DEC, which keeps the caches and the
  * identifiers' external form; maps, funs, a list whose tail is a list or a string,
  * and nesting deeper than MAX_DEPTH go back to Python whole.
  *
- * setup(atoms_utf8, dec_table, improper_list, pids) gives it decode.py's atom
- * cache (raw name bytes -> Atom or bool), its 256-entry leaf table, ImproperList
- * and its pid cache (NEW_PID_EXT body -> Pid).
+ * setup(atoms_utf8, dec_table, improper_list, pids, Atom, Reference) gives it
+ * decode.py's atom cache (raw name bytes -> Atom or bool), its 256-entry leaf table,
+ * ImproperList, its pid cache (NEW_PID_EXT body -> Pid) and the classes it checks
+ * (Atom) and builds (Reference).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,6 +34,9 @@ static PyObject *atoms_utf8 = NULL;   /* dict */
 static PyObject *dec_table = NULL;    /* list of 256 callables or None */
 static PyObject *improper_list = NULL;
 static PyObject *pids = NULL;         /* dict: NEW_PID_EXT bodies -> Pid */
+static PyObject *atom_type = NULL;    /* bridge.etf.types.Atom */
+static PyTypeObject *ref_type = NULL; /* bridge.etf.types.Reference */
+static PyObject *r_node, *r_creation, *r_ids, *r_ext;   /* its slots' names */
 
 /* Sentinel meaning "not mine": distinct from NULL-with-exception, which cannot
  * happen (exceptions are cleared where they arise). */
@@ -123,6 +128,63 @@ static PyObject *cached_pid(ctx_t *c, Py_ssize_t *pos)
             return v;
     }
     return leaf(c, pos, 88);
+}
+
+/* NEWER_REFERENCE_EXT whose node is a SMALL_ATOM_UTF8 atom in the cache: every
+ * gen call carries two (the socket's, and the call's monitor/alias), so they are
+ * built here as decode._newer_reference builds them (reference_with_ext: the slots
+ * set directly, the external form kept). Any other node form, or an id count out
+ * of 1..5, is that function's. */
+static PyObject *newer_reference(ctx_t *c, Py_ssize_t *pos)
+{
+    const unsigned char *d = c->d;
+    Py_ssize_t p = *pos;
+    if (ref_type == NULL || p + 5 > c->n)
+        return leaf(c, pos, 90);
+    Py_ssize_t n = ((Py_ssize_t)d[p + 1] << 8) | d[p + 2];
+    if (n < 1 || n > 5 || d[p + 3] != 119)
+        return leaf(c, pos, 90);
+    Py_ssize_t name_len = d[p + 4];
+    Py_ssize_t after_node = p + 5 + name_len;
+    Py_ssize_t end = after_node + 4 + 4 * n;
+    if (end > c->n)
+        return leaf(c, pos, 90);
+    Py_ssize_t at;
+    PyObject *node = cache_hit(c, atoms_utf8, &at, p + 5, name_len);
+    if (node == NULL)
+        return leaf(c, pos, 90);
+    if ((PyObject *)Py_TYPE(node) != atom_type) {   /* 'true'/'false' cache to bools */
+        Py_DECREF(node);
+        return leaf(c, pos, 90);
+    }
+    PyObject *creation = PyLong_FromUnsignedLong(be32(d + after_node));
+    PyObject *ids = PyTuple_New(n);
+    PyObject *ext = PyBytes_FromStringAndSize((const char *)d + p, end - p);
+    PyObject *ref = ref_type->tp_alloc(ref_type, 0);
+    int ok = creation != NULL && ids != NULL && ext != NULL && ref != NULL;
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        PyObject *id = PyLong_FromUnsignedLong(be32(d + after_node + 4 + 4 * i));
+        if (id == NULL)
+            ok = 0;
+        else
+            PyTuple_SET_ITEM(ids, i, id);
+    }
+    /* through the slots' descriptors, past the frozen dataclass's __setattr__ */
+    ok = ok && PyObject_GenericSetAttr(ref, r_node, node) == 0
+        && PyObject_GenericSetAttr(ref, r_creation, creation) == 0
+        && PyObject_GenericSetAttr(ref, r_ids, ids) == 0
+        && PyObject_GenericSetAttr(ref, r_ext, ext) == 0;
+    Py_DECREF(node);
+    Py_XDECREF(creation);
+    Py_XDECREF(ids);
+    Py_XDECREF(ext);
+    if (!ok) {
+        PyErr_Clear();
+        Py_XDECREF(ref);
+        return NULL;
+    }
+    *pos = end;
+    return ref;
 }
 
 /* a tuple or list of the ``count`` terms at *pos (checked to fit the data first:
@@ -257,6 +319,8 @@ static PyObject *term(ctx_t *c, Py_ssize_t *pos, int depth)
     }
     case 88:   /* NEW_PID_EXT */
         return cached_pid(c, pos);
+    case 90:   /* NEWER_REFERENCE_EXT */
+        return newer_reference(c, pos);
     default:
         return leaf(c, pos, tag);
     }
@@ -303,10 +367,18 @@ static PyObject *fast_term(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
 static PyObject *setup(PyObject *self, PyObject *args)
 {
-    PyObject *atoms, *table, *il, *pid_cache;
-    if (!PyArg_ParseTuple(args, "O!O!OO!", &PyDict_Type, &atoms, &PyList_Type, &table, &il,
-                          &PyDict_Type, &pid_cache))
+    PyObject *atoms, *table, *il, *pid_cache, *atom_cls, *ref_cls;
+    if (!PyArg_ParseTuple(args, "O!O!OO!OO!", &PyDict_Type, &atoms, &PyList_Type, &table, &il,
+                          &PyDict_Type, &pid_cache, &atom_cls, &PyType_Type, &ref_cls))
         return NULL;
+    if (r_node == NULL) {
+        r_node = PyUnicode_InternFromString("node");
+        r_creation = PyUnicode_InternFromString("creation");
+        r_ids = PyUnicode_InternFromString("ids");
+        r_ext = PyUnicode_InternFromString("_ext");
+        if (r_node == NULL || r_creation == NULL || r_ids == NULL || r_ext == NULL)
+            return NULL;
+    }
     if (PyList_GET_SIZE(table) != 256) {
         PyErr_SetString(PyExc_ValueError, "the leaf table must have 256 entries");
         return NULL;
@@ -319,6 +391,10 @@ static PyObject *setup(PyObject *self, PyObject *args)
     Py_XSETREF(dec_table, table);
     Py_XSETREF(improper_list, il);
     Py_XSETREF(pids, pid_cache);
+    Py_INCREF(atom_cls);
+    Py_INCREF(ref_cls);
+    Py_XSETREF(atom_type, atom_cls);
+    Py_XSETREF(ref_type, (PyTypeObject *)ref_cls);
     Py_RETURN_NONE;
 }
 
@@ -599,7 +675,7 @@ static PyObject *setup_encode(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"fast_term", (PyCFunction)(void (*)(void))fast_term, METH_FASTCALL,
      "fast_term(data, pos, mode) -> (term, end), or None: decode it in Python"},
-    {"setup", setup, METH_VARARGS, "setup(atoms_utf8, dec_table, improper_list, pids)"},
+    {"setup", setup, METH_VARARGS, "setup(atoms_utf8, dec_table, improper_list, pids, Atom, Reference)"},
     {"fast_encode", fast_encode, METH_O,
      "fast_encode(term) -> bytes without the 131 byte, or None: encode it in Python"},
     {"setup_encode", setup_encode, METH_VARARGS,

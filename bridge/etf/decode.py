@@ -783,5 +783,5 @@ if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
     except ImportError:
         pass
     else:
-        setup(_ATOMS_UTF8, _DEC, ImproperList, _PIDS)
+        setup(_ATOMS_UTF8, _DEC, ImproperList, _PIDS, Atom, Reference)
         _fast_term = fast_term

@@ -96,6 +96,35 @@ def test_an_uncached_atom_is_made_by_python_and_then_found_in_the_cache():
     agree(blob)
 
 
+def _ref_blob(count: int, node: bytes = b"w\x03n@h") -> bytes:
+    return b"\x83Z" + count.to_bytes(2, "big") + node + bytes(range(4 + 4 * count))
+
+
+@pytest.mark.parametrize("blob", [
+    _ref_blob(1), _ref_blob(3), _ref_blob(5),
+    _ref_blob(0), _ref_blob(6),                                  # id counts ssl never sends
+    _ref_blob(2, b"w\x04true"),                                  # a node the cache holds as a bool
+    _ref_blob(2, b"w\x17speedups_uncached_node@x"),              # a node not cached yet
+    _ref_blob(2, b"v\x00\x03n@h"), _ref_blob(2, b"d\x00\x03n@h"),  # other atom forms
+    _ref_blob(2, b"a\x01"),                                      # not an atom
+])
+def test_references_decode_the_same_with_their_external_form(blob):
+    agree(blob)
+    ok = outcome(blob)
+    if ok[0] == "ok":
+        c, py = ok[1], outcome(blob, fast=False)[1]
+        assert c.__class__ is Reference and c._ext == py._ext
+        assert hash(c) == hash(py) and c.node is py.node
+
+
+def test_a_reference_is_made_in_c_with_the_bytes_it_came_in():
+    ref = Reference(NODE, 0xFFFFFFFF, (0, 1, 0xFFFFFFFF))
+    blob = term_to_binary(ref)
+    made, end = D._fast_term(blob, 1, 0)
+    assert end == len(blob) and made == ref and made._ext == blob[1:]
+    assert term_to_binary(made) == blob
+
+
 @pytest.mark.parametrize("strings", ["list", "str", "bytes"])
 def test_strings_mode_reaches_the_leaf(strings):
     agree(b"\x83h\x02k\x00\x03abcj", strings=strings)
