@@ -34,6 +34,7 @@ static PyObject *atoms_utf8 = NULL;   /* dict */
 static PyObject *dec_table = NULL;    /* list of 256 callables or None */
 static PyObject *improper_list = NULL;
 static PyObject *pids = NULL;         /* dict: NEW_PID_EXT bodies -> Pid */
+static PyObject *mode_list = NULL;    /* decode's strings mode "list" (0) */
 static PyObject *atom_type = NULL;    /* bridge.etf.types.Atom */
 static PyTypeObject *ref_type = NULL; /* bridge.etf.types.Reference */
 static PyObject *r_node, *r_creation, *r_ids, *r_ext;   /* its slots' names */
@@ -365,11 +366,68 @@ static PyObject *fast_term(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return r;
 }
 
+/* fast_body(body, with_payload) -> (control, payload), or None: a distribution
+ * message body (bridge.node.protocol.parse_body): 'p', the control message (a
+ * tuple whose first element is an int) and, when that tag is in the set
+ * ``with_payload``, the payload; exactly to the end. None where parse_body's
+ * Python has something to say (an error, a compressed term, a shape not taken
+ * on here), which then parses the body itself. The caller keeps big bodies
+ * (over decode._FAST_MAX) to Python, which decodes them in steps. */
+static PyObject *fast_body(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyAnySet_Check(args[1]) || atoms_utf8 == NULL)
+        Py_RETURN_NONE;
+    ctx_t c;
+    c.data = args[0];
+    c.d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    c.n = PyBytes_GET_SIZE(args[0]);
+    c.mode = mode_list;
+    if (c.n < 3 || c.d[0] != 112 || c.d[1] != 131 || c.d[2] == 80)
+        Py_RETURN_NONE;
+    Py_ssize_t pos = 2;
+    PyObject *control = term(&c, &pos, 0);
+    if (control == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    PyObject *payload = Py_None;
+    Py_INCREF(payload);
+    int has = 0;
+    if (!PyTuple_CheckExact(control) || PyTuple_GET_SIZE(control) == 0
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(control, 0))
+            || (has = PySet_Contains(args[1], PyTuple_GET_ITEM(control, 0))) < 0)
+        goto not_mine;
+    if (has) {
+        if (pos + 1 >= c.n || c.d[pos] != 131 || c.d[pos + 1] == 80)
+            goto not_mine;
+        pos++;
+        Py_DECREF(payload);
+        payload = term(&c, &pos, 0);
+        if (payload == NULL)
+            goto not_mine;
+    }
+    if (pos != c.n)
+        goto not_mine;
+    PyObject *r = PyTuple_New(2);
+    if (r == NULL)
+        goto not_mine;
+    PyTuple_SET_ITEM(r, 0, control);
+    PyTuple_SET_ITEM(r, 1, payload);
+    return r;
+not_mine:
+    PyErr_Clear();
+    Py_DECREF(control);
+    Py_XDECREF(payload);
+    Py_RETURN_NONE;
+}
+
 static PyObject *setup(PyObject *self, PyObject *args)
 {
     PyObject *atoms, *table, *il, *pid_cache, *atom_cls, *ref_cls;
     if (!PyArg_ParseTuple(args, "O!O!OO!OO!", &PyDict_Type, &atoms, &PyList_Type, &table, &il,
                           &PyDict_Type, &pid_cache, &atom_cls, &PyType_Type, &ref_cls))
+        return NULL;
+    if (mode_list == NULL && (mode_list = PyLong_FromLong(0)) == NULL)
         return NULL;
     if (r_node == NULL) {
         r_node = PyUnicode_InternFromString("node");
@@ -650,6 +708,47 @@ static PyObject *fast_encode(PyObject *self, PyObject *term)
     return res;
 }
 
+/* fast_frame(control[, payload]) -> bytes, or None: a whole distribution frame,
+ * as bridge.node.protocol.encode_frame writes it (4-byte size, 'p', 131 and the
+ * control message, then 131 and the payload when one is given), where both
+ * terms are shapes fast_encode takes; None: encode_frame writes it in Python. */
+static PyObject *fast_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (e_atom_bytes == NULL || nargs < 1 || nargs > 2)
+        Py_RETURN_NONE;
+    out_t o;
+    o.cap = 256;
+    o.len = 0;
+    o.elements = 0;
+    o.buf = PyMem_Malloc(o.cap);
+    if (o.buf == NULL)
+        Py_RETURN_NONE;
+    static const unsigned char head[6] = {0, 0, 0, 0, 112, 131};
+    int r = put(&o, head, 6);
+    if (r == 0)
+        r = enc(&o, args[0], 0);
+    if (r == 0 && nargs == 2) {
+        r = put_byte(&o, 131);
+        if (r == 0)
+            r = enc(&o, args[1], 0);
+    }
+    PyObject *res = NULL;
+    if (r == 0) {
+        uint32_t size = (uint32_t)(o.len - 4);
+        o.buf[0] = (char)(size >> 24);
+        o.buf[1] = (char)(size >> 16);
+        o.buf[2] = (char)(size >> 8);
+        o.buf[3] = (char)size;
+        res = PyBytes_FromStringAndSize(o.buf, o.len);
+    }
+    PyMem_Free(o.buf);
+    if (res == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return res;
+}
+
 static PyObject *setup_encode(PyObject *self, PyObject *args)
 {
     PyObject *a[11];
@@ -675,6 +774,10 @@ static PyObject *setup_encode(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"fast_term", (PyCFunction)(void (*)(void))fast_term, METH_FASTCALL,
      "fast_term(data, pos, mode) -> (term, end), or None: decode it in Python"},
+    {"fast_body", (PyCFunction)(void (*)(void))fast_body, METH_FASTCALL,
+     "fast_body(body, with_payload) -> (control, payload), or None: parse it in Python"},
+    {"fast_frame", (PyCFunction)(void (*)(void))fast_frame, METH_FASTCALL,
+     "fast_frame(control[, payload]) -> the frame's bytes, or None: encode it in Python"},
     {"setup", setup, METH_VARARGS, "setup(atoms_utf8, dec_table, improper_list, pids, Atom, Reference)"},
     {"fast_encode", fast_encode, METH_O,
      "fast_encode(term) -> bytes without the 131 byte, or None: encode it in Python"},

@@ -532,14 +532,18 @@ def _check_node(x):
 # (more than 4,096 elements, a binary over 1 KiB, 64 KiB of output, a float, a map,
 # a str, a big integer...). Python's parts for those 4,096 elements stay well under
 # any budget it is used with (_FAST_PARTS); a smaller budget is kept by _encode.
+# FAST_FRAME (or None): a whole distribution frame of such terms in one C call, for
+# bridge.node.protocol.encode_frame (_speedups.fast_frame).
 _FAST_PARTS = 3 * 4096
 _fast_encode = None
+FAST_FRAME = None
 if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
     try:
-        from ._speedups import fast_encode, setup_encode
+        from ._speedups import fast_encode, fast_frame, setup_encode
     except ImportError:
         pass
     else:
         setup_encode(_ATOM_BYTES, _atom_bytes, _pid_ext, _ref_ext, Atom, Pid, Reference,
                      ImproperList, _TRUE_B, _FALSE_B, _UNDEF_B)
         _fast_encode = fast_encode
+        FAST_FRAME = fast_frame

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from typing import Optional
 
-from bridge.etf.codec import ETFDecodeError, decode, encode_into
+from bridge.etf.codec import _FAST_MAX, FAST_BODY, FAST_FRAME, ETFDecodeError, decode, encode_into
 from bridge.etf.types import Atom
 
 from . import bigterms
@@ -82,12 +82,27 @@ FRAME_PIECES_MIN = 1 << 20
 PIECE = 256 * 1024
 
 
+# The C codec's frame calls (bridge.etf._speedups), or None: module names, so that
+# tests can compare with them off. Its encoder gives up past 4,096 elements, so a
+# budget over that many steps (x3: encode_into's count) is never cut short by it.
+_fast_body = FAST_BODY
+_fast_frame = FAST_FRAME
+_FAST_FRAME_BUDGET = 3 * 4096
+
+
 def encode_frame(control: tuple, payload=None, *, has_payload: bool = False,
                  budget: Optional[int] = None):
     """The frame of a control message and its payload: ``bytes``, or for a frame
     over FRAME_PIECES_MIN bytes a ``list`` of its pieces in order. With ``budget``,
     raises ``EncodeBudgetExceeded`` once the encoding would take more element steps
     than that (the caller then encodes it elsewhere, without the budget)."""
+    # the common shapes in one C call (the same bytes); a budget below what the C
+    # part may write before it gives up is kept by encode_into below
+    if _fast_frame is not None and (budget is None or budget > _FAST_FRAME_BUDGET):
+        frame = _fast_frame(control, payload) if has_payload or payload is not None \
+            else _fast_frame(control)
+        if frame is not None:
+            return frame
     parts = [b"", b"p\x83"]
     encode_into(control, parts, budget)
     if has_payload or payload is not None:
@@ -127,6 +142,10 @@ def _pieces(parts: list) -> list:
 
 def parse_body(body: bytes):
     """``(control_tuple, payload_or_None)``; raises ETFDecodeError / FramingError."""
+    if _fast_body is not None and len(body) <= _FAST_MAX:
+        done = _fast_body(body, WITH_PAYLOAD)    # the same, in one C call
+        if done is not None:
+            return done
     if not body:
         raise FramingError("empty body (a tick has no body to parse)")
     if body[0] != 112:

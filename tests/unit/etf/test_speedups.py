@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import bridge.etf.decode  # noqa: F401  (the module, not the function bridge.etf exports)
 from bridge.etf import Atom, ETFDecodeError, ImproperList, Pid, Reference, term_to_binary
+from bridge.node import protocol as P
 from bridge.node.protocol import encode_frame, parse_body
 
 from test_etf import BATTERY, same, terms
@@ -65,13 +66,13 @@ def test_the_common_shapes_are_decoded_in_c_and_as_python_decodes_them(term):
 
 def test_a_gen_call_frame_parses_the_same():
     body = encode_frame((6, CALLER, A(""), A("pyssl")), GEN_CALL)[4:]
-    saved = D._fast_term
+    saved = D._fast_term, P._fast_body
     try:
         fast = parse_body(body)
-        D._fast_term = None
+        D._fast_term = P._fast_body = None
         slow = parse_body(body)
     finally:
-        D._fast_term = saved
+        D._fast_term, P._fast_body = saved
     assert same(fast, slow)
 
 
@@ -224,3 +225,97 @@ def test_the_budget_is_still_python_s():
 @given(terms)
 def test_random_terms_encode_alike(term):
     agree_encoding(term)
+
+
+# ---- whole distribution frames: parse_body's and encode_frame's C calls
+
+def parsed(body: bytes, fast: bool):
+    saved = P._fast_body
+    P._fast_body = saved if fast else None
+    try:
+        return ("ok",) + P.parse_body(body)
+    except Exception as exc:      # FramingError, ETFDecodeError: the same class and text
+        return ("error", exc.__class__, str(exc))
+    finally:
+        P._fast_body = saved
+
+
+def agree_body(body: bytes) -> None:
+    c, py = parsed(body, True), parsed(body, False)
+    assert c[0] == py[0], (c, py)
+    if c[0] == "ok":
+        assert same(c[1], py[1]) and same(c[2], py[2]), (c, py)
+    else:
+        assert c == py
+
+
+def _body(control, payload=None, has_payload=False) -> bytes:
+    saved = P._fast_frame
+    P._fast_frame = None
+    try:
+        return P.encode_frame(control, payload, has_payload=has_payload)[4:]
+    finally:
+        P._fast_frame = saved
+
+
+BODIES = [
+    _body((6, CALLER, A(""), A("pyssl")), GEN_CALL),
+    _body((2, A(""), CALLER), (A("$pyssl_send"), SOCKET[2], b"x" * 100)),
+    _body((34, CALLER, SOCKET[2]), (SOCKET[2], (A("ok"), ((127, 0, 0, 1), 4))), True),
+    _body((19, CALLER, CALLER, SOCKET[2])),                 # MONITOR_P: no payload
+    _body((1, CALLER, CALLER)),                             # LINK
+    _body((6, CALLER, A(""), A("pyssl")), {A("k"): 1.5}),   # a payload Python decodes
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_message_bodies_parse_alike_whole_and_cut(body):
+    assert P._fast_body is not None
+    agree_body(body)
+    for cut in range(len(body)):
+        agree_body(body[:cut])
+    agree_body(body + b"\x00")                              # trailing bytes
+
+
+@pytest.mark.parametrize("body", [
+    b"p\x83h\x01a\x01",                      # a tag with no payload expected: ok, None
+    b"p\x83h\x00", b"p\x83a\x01", b"p\x83h\x01w\x04true",   # not a tuple with an int tag
+    b"p\x83h\x01d\x00\x01x",
+    b"q\x83h\x01a\x01", b"p\x82h\x01a\x01",            # not 'p', not 131
+    b"p\x83h\x02a\x06a\x01",                  # REG_SEND without its payload
+    b"p\x83h\x02a\x02a\x01\x82a\x01",         # a payload without 131
+    b"p\x83P\x00\x00\x00\x01x\x9c\x03\x00\x00\x00\x00\x01",   # compressed: Python's
+    b"p\x83h\x01b\xff\xff\xff\xff",
+])
+def test_odd_bodies_parse_alike(body):
+    agree_body(body)
+
+
+@pytest.mark.parametrize("control,payload,has", [
+    ((6, CALLER, A(""), A("pyssl")), GEN_CALL, False),
+    ((34, CALLER, SOCKET[2]), (SOCKET[2], (A("ok"), ((127, 0, 0, 1), 4))), False),
+    ((2, A(""), CALLER), None, True),                       # an explicit payload of undefined
+    ((19, CALLER, CALLER, SOCKET[2]), None, False),
+])
+def test_frames_are_written_in_c_as_python_writes_them(control, payload, has):
+    fast = P.encode_frame(control, payload, has_payload=has)
+    saved = P._fast_frame
+    assert saved(control, payload) if has or payload is not None else saved(control)
+    P._fast_frame = None
+    try:
+        assert fast == P.encode_frame(control, payload, has_payload=has)
+    finally:
+        P._fast_frame = saved
+
+
+@pytest.mark.parametrize("payload", [{1: 2}, 1.5, b"x" * 5000, [A("a")] * 5000])
+def test_frames_it_leaves_to_python(payload):
+    control = (2, A(""), CALLER)
+    assert P._fast_frame(control, payload) is None
+    assert P.parse_body(P.encode_frame(control, payload)[4:])[1] == payload
+
+
+def test_a_small_budget_is_still_kept():
+    from bridge.etf.codec import EncodeBudgetExceeded
+    with pytest.raises(EncodeBudgetExceeded):
+        P.encode_frame((2, A(""), CALLER), tuple(range(20)), budget=5)
