@@ -16,6 +16,7 @@ owners' sockets with it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import reprlib
 import time
@@ -213,7 +214,7 @@ class SslService:
 
         def deliver(r: Reply, held: list | None = None) -> None:
             if r.ack and r.then is not None and r.sync is None and r.opens is None:
-                deliver_acked(r, held)
+                self._deliver_acked(r, held, caller, reply)
                 return
             sync = r.sync
             # only a reply made in the call's own step (a close): one that came later
@@ -240,29 +241,6 @@ class SslService:
                 # at its end), so run now `then` would come first
                 asyncio.get_running_loop().call_soon(r.then)
 
-        def deliver_acked(r: Reply, held: list | None) -> None:
-            # `then` ends a connection (handshake_cancel, a failed handshake): ssl's
-            # connection process answers its caller and then closes, so its caller has
-            # the answer before the peer can see the end (a test that waits for both
-            # gets them in that order). A reply being out on the distribution
-            # connection is not yet the caller having it, so the shim acknowledges
-            # ({'$pyssl_ack', Ack, Value}: pyssl:call/3) and `then` runs on the ack,
-            # or when the monitored caller or its node goes first.
-            if held:
-                windows.send_held(held)
-            ack = self.node.monitor(self.proc, caller)
-            self.awaiting_ack[ack] = r.then
-            reply((ACK, ack, r.value))
-
-        def failed(exc: BaseException) -> None:
-            if isinstance(exc, Raise):
-                reply(exc.as_reply())
-            elif isinstance(exc, asyncio.CancelledError):
-                reply(error(CLOSED))
-            else:
-                log.error("pyssl: %r failed: %r", fun, exc, exc_info=exc)
-                reply(internal_error(fun))
-
         held = windows.hold()
         try:
             try:
@@ -277,7 +255,7 @@ class SslService:
                     deliver(result, held)
                 else:
                     windows.send_held(held)
-                    settle(result, deliver, failed)
+                    settle(result, deliver, functools.partial(self._failed, fun, reply))
         except Exception:
             log.exception("pyssl: %r failed", fun)
             windows.unhold()
@@ -293,6 +271,32 @@ class SslService:
             log.warning("pyssl: %s held the event loop %.0f ms (budget %.0f ms)",
                         fun.name if isinstance(fun, Atom) else "a request", spent * 1000,
                         LOOP_BUDGET * 1000)
+
+    # _run's rarer steps: methods, not closures made for every call
+    def _deliver_acked(self, r: Reply, held: list | None, caller: Pid, reply) -> None:
+        # `then` ends a connection (handshake_cancel, a failed handshake): ssl's
+        # connection process answers its caller and then closes, so its caller has
+        # the answer before the peer can see the end (a test that waits for both
+        # gets them in that order). A reply being out on the distribution
+        # connection is not yet the caller having it, so the shim acknowledges
+        # ({'$pyssl_ack', Ack, Value}: pyssl:call/3) and `then` runs on the ack,
+        # or when the monitored caller or its node goes first.
+        if held:
+            self.windows.send_held(held)
+        ack = self.node.monitor(self.proc, caller)
+        self.awaiting_ack[ack] = r.then
+        reply((ACK, ack, r.value))
+
+    @staticmethod
+    def _failed(fun, reply, exc: BaseException) -> None:
+        # an awaitable handler's failure (settle's on_error)
+        if isinstance(exc, Raise):
+            reply(exc.as_reply())
+        elif isinstance(exc, asyncio.CancelledError):
+            reply(error(CLOSED))
+        else:
+            log.error("pyssl: %r failed: %r", fun, exc, exc_info=exc)
+            reply(internal_error(fun))
 
     def clear_pem_cache(self, caller: Pid):
         """``ssl:clear_pem_cache/0``: the files read on the caller's node are read again
