@@ -533,10 +533,12 @@ def _check_node(x):
 # a str, a big integer...). Python's parts for those 4,096 elements stay well under
 # any budget it is used with (_FAST_PARTS); a smaller budget is kept by _encode.
 # FAST_FRAME (or None): a whole distribution frame of such terms in one C call, for
-# bridge.node.protocol.encode_frame (_speedups.fast_frame).
+# bridge.node.protocol.encode_frame (_speedups.fast_frame). FAST_ENCODE (or None):
+# fast_encode itself, for bridge.service.terms.exact_key.
 _FAST_PARTS = 3 * 4096
 _fast_encode = None
 FAST_FRAME = None
+FAST_ENCODE = None
 if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
     try:
         from ._speedups import fast_encode, fast_frame, setup_encode
@@ -545,5 +547,5 @@ if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
     else:
         setup_encode(_ATOM_BYTES, _atom_bytes, _pid_ext, _ref_ext, Atom, Pid, Reference,
                      ImproperList, _TRUE_B, _FALSE_B, _UNDEF_B)
-        _fast_encode = fast_encode
+        _fast_encode = FAST_ENCODE = fast_encode
         FAST_FRAME = fast_frame

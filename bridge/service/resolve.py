@@ -23,6 +23,7 @@ import time
 from typing import Optional
 
 from bridge.etf.types import Atom
+from bridge.tls.hostnames import ip_literal
 
 HOSTS_FILE = "/etc/hosts"
 CHECK_INTERVAL = 5.0
@@ -89,10 +90,7 @@ def connect_host(host, hoststr: str, family: Optional[Atom]) -> Optional[tuple[s
     fam = socket.AF_INET6 if family is _INET6 else socket.AF_INET
     if isinstance(host, tuple):
         return hoststr, 0
-    try:
-        ip = ipaddress.ip_address(hoststr)
-    except ValueError:
-        ip = None
+    ip = ip_literal(hoststr)
     if ip is not None:
         return (hoststr, fam) if (ip.version == 6) == (fam == socket.AF_INET6) else None
     addrs = HOSTS.lookup(hoststr, fam)

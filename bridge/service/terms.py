@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import struct
 
+from bridge.etf.codec import FAST_ENCODE
 from bridge.etf.types import Atom, ImproperList, Opaque
 from bridge.node.bigterms import join_bytes
 
@@ -244,10 +245,26 @@ _A_RUN = b"a\0" * _CHUNK
 _pack_BI = struct.Struct(">BI").pack
 
 
+# The C encoder's fast_encode (None without it): its work is bounded (it gives up
+# past _EXACT_MAX elements or 64 KiB), and its bytes are a term's identity as
+# Erlang sees it (true is not 1, 1.0 is not 1, a binary is not a string).
+_EXACT_MAX = 4096
+
+
+def exact_key(term):
+    """``term``'s external form when it is small and of the common shapes, else
+    None: a dict key as exact as Erlang's term equality, made in one C call (the
+    option memo's key of a connect's option list)."""
+    return FAST_ENCODE(term) if FAST_ENCODE is not None else None
+
+
 def heavy(term, limit: int = 1 << 16) -> bool:
     """Whether ``term`` holds more than ``limit`` list/tuple/map elements, counted
     without walking further than that: a request this big is parsed off the event
-    loop. A long list counts its length at once, unscanned."""
+    loop. A long list counts its length at once, unscanned. A term the C encoder
+    writes has at most _EXACT_MAX elements: one C call answers for it."""
+    if limit >= _EXACT_MAX and FAST_ENCODE is not None and FAST_ENCODE(term) is not None:
+        return False
     count = 0
     stack = [term]
     while stack:

@@ -39,13 +39,12 @@ described at ``TLSConfig.verify_hook`` (bridge.tls.config).
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 from typing import Any, Optional
 
 from OpenSSL import SSL, crypto
 
-from . import alerts, callbacks, ossl, sessions
+from . import alerts, callbacks, hostnames, ossl, sessions
 # VERIFY_REASONS: imported from here by the service
 from .alerts import ALERT_X509_ERR as _ALERT_X509_ERR, HOOK_CRASHED as _HOOK_CRASHED  # noqa: F401
 from .alerts import REASON_ALERT as _REASON_ALERT, VERIFY_REASONS
@@ -159,11 +158,9 @@ class TLSEngine:
             conn.set_connect_state()
             sni = cfg.server_name_indication
             if sni:
-                try:
-                    ipaddress.ip_address(sni)       # no SNI for IP literals (RFC 6066)
-                except ValueError:
+                if hostnames.ip_literal(sni) is None:   # no SNI for IP literals (RFC 6066)
                     try:
-                        name = sni.encode("idna")
+                        name = hostnames.idna(sni)
                     except UnicodeError:
                         # a label over 63 characters, a surrogate...: the idna codec
                         # refuses what OTP sends as given; so do we

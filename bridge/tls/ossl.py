@@ -18,12 +18,13 @@ functions (``bridge.tls.callbacks``) and objects (the engine's ``on_verify``).
 from __future__ import annotations
 
 import functools
-import ipaddress
 import weakref
 from typing import Callable, Optional
 
 from OpenSSL import SSL, crypto
 from OpenSSL._util import ffi as _ffi, lib as _lib
+
+from . import hostnames
 
 _no_zero = _ffi.new_allocator(should_clear_after_alloc=False)
 
@@ -354,10 +355,9 @@ def store_chain_der(store) -> list[bytes]:
 def set_host_check(conn: SSL.Connection, host: str) -> None:
     """Verification also checks the peer's certificate names ``host`` (a name or an IP)."""
     param = _lib.SSL_get0_param(conn._ssl)
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raw = host.encode("idna")
+    ip = hostnames.ip_literal(host)
+    if ip is None:
+        raw = hostnames.idna(host)
         _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
         # public_key:pkix_verify_hostname/3 without a match_fun takes no wildcard
         # ("*.example.com" does not name www.example.com); OpenSSL does by default

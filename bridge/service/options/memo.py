@@ -9,7 +9,7 @@ recomputed (rare, and their exceptions carry fresh terms).
 from __future__ import annotations
 
 from bridge.etf.types import Atom, ImproperList, Opaque
-from bridge.service.terms import heavy
+from bridge.service.terms import exact_key, heavy
 
 from .parse import ParsedOptions, _parse_connect
 from .tls_config import build_tls_config
@@ -59,11 +59,23 @@ def _copy_parsed(p: ParsedOptions) -> ParsedOptions:
                          sources=p.sources, session_id_context=p.session_id_context)
 
 
+def _key_part(t):
+    # the term's external form (bytes, from C), else _frozen's tuple: never equal
+    raw = exact_key(t)
+    return raw if raw is not None else _frozen(t)
+
+
 def _memo_key(kind, opts, host, key_order):
-    if heavy(opts):
-        return None     # not worth keeping, and hashing it would hold the GIL for long
+    opts_key = exact_key(opts)      # one C call for the common option lists
+    if opts_key is None:
+        if heavy(opts):
+            return None     # not worth keeping, and hashing it would hold the GIL for long
+        try:
+            opts_key = _frozen(opts)
+        except (_Unhashable, RecursionError):
+            return None
     try:
-        return (kind, _frozen(opts), _frozen(host), _frozen(key_order))
+        return (kind, opts_key, _key_part(host), _key_part(key_order))
     except (_Unhashable, RecursionError):
         return None
 

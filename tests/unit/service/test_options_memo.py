@@ -90,3 +90,29 @@ def test_certificate_file_memo_same_result_and_bad_file_fails_each_time():
         with pytest.raises(SslOptionError) as e:
             build_tls_config(p, "client", {"/ca.pem": junk})
         assert e.value.term[1][1][0] == A("cacertfile")
+
+
+def test_a_common_option_list_is_keyed_by_its_external_form():
+    from bridge.etf.codec import FAST_ENCODE, term_to_binary
+    opts = [A("binary"), (A("active"), False), (A("verify"), A("verify_none")), (A("packet"), 4)]
+    key = options._memo_key("connect", opts, s("localhost"), None)
+    if FAST_ENCODE is None:
+        pytest.skip("the C codec is not built")
+    assert key[1] == term_to_binary(opts)[1:]      # one C call, no walk of the list
+    assert options._memo_key("connect", list(opts), s("localhost"), None) == key
+    # what C does not write (a float) is keyed as before, apart from the C keys
+    with_float = opts[:3] + [(A("packet"), 4.0)]
+    other = options._memo_key("connect", with_float, s("localhost"), None)
+    assert other is not None and other != key and isinstance(other[1], tuple)
+
+
+@pytest.mark.parametrize("term, limit, expected", [
+    ([1] * 10, 1 << 16, False),
+    ([(A("a"), i) for i in range(5000)], 1 << 16, False),   # past C's 4,096: walked
+    ([[0] * 40000, [0] * 40000], 1 << 16, True),
+    ([1] * 10, 5, True),                                     # a small limit: walked
+    ("x" * (1 << 21), 1 << 16, True),                        # a charlist as str
+])
+def test_heavy_answers_the_same_with_the_c_shortcut(term, limit, expected):
+    from bridge.service.terms import heavy
+    assert heavy(term, limit) is expected
