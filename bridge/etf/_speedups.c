@@ -685,27 +685,34 @@ static int enc(out_t *o, PyObject *v, int depth)
     return -1;
 }
 
-static PyObject *fast_encode(PyObject *self, PyObject *term)
+/* a fresh output buffer (-1: no memory) */
+static int out_open(out_t *o)
 {
-    if (e_atom_bytes == NULL)
-        Py_RETURN_NONE;
-    out_t o;
-    o.cap = 256;
-    o.len = 0;
-    o.elements = 0;
-    o.buf = PyMem_Malloc(o.cap);
-    if (o.buf == NULL)
-        Py_RETURN_NONE;
-    int r = enc(&o, term, 0);
-    PyObject *res = NULL;
-    if (r == 0)
-        res = PyBytes_FromStringAndSize(o.buf, o.len);
-    PyMem_Free(o.buf);
+    o->cap = 256;
+    o->len = 0;
+    o->elements = 0;
+    o->buf = PyMem_Malloc(o->cap);
+    return o->buf == NULL ? -1 : 0;
+}
+
+/* what ``o`` holds as bytes when ``r`` is 0, else None; frees the buffer */
+static PyObject *out_close(out_t *o, int r)
+{
+    PyObject *res = r == 0 ? PyBytes_FromStringAndSize(o->buf, o->len) : NULL;
+    PyMem_Free(o->buf);
     if (res == NULL) {
         PyErr_Clear();
         Py_RETURN_NONE;
     }
     return res;
+}
+
+static PyObject *fast_encode(PyObject *self, PyObject *term)
+{
+    out_t o;
+    if (e_atom_bytes == NULL || out_open(&o) < 0)
+        Py_RETURN_NONE;
+    return out_close(&o, enc(&o, term, 0));
 }
 
 /* fast_frame(control[, payload]) -> bytes, or None: a whole distribution frame,
@@ -714,14 +721,8 @@ static PyObject *fast_encode(PyObject *self, PyObject *term)
  * terms are shapes fast_encode takes; None: encode_frame writes it in Python. */
 static PyObject *fast_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (e_atom_bytes == NULL || nargs < 1 || nargs > 2)
-        Py_RETURN_NONE;
     out_t o;
-    o.cap = 256;
-    o.len = 0;
-    o.elements = 0;
-    o.buf = PyMem_Malloc(o.cap);
-    if (o.buf == NULL)
+    if (e_atom_bytes == NULL || nargs < 1 || nargs > 2 || out_open(&o) < 0)
         Py_RETURN_NONE;
     static const unsigned char head[6] = {0, 0, 0, 0, 112, 131};
     int r = put(&o, head, 6);
@@ -732,21 +733,14 @@ static PyObject *fast_frame(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (r == 0)
             r = enc(&o, args[1], 0);
     }
-    PyObject *res = NULL;
     if (r == 0) {
         uint32_t size = (uint32_t)(o.len - 4);
         o.buf[0] = (char)(size >> 24);
         o.buf[1] = (char)(size >> 16);
         o.buf[2] = (char)(size >> 8);
         o.buf[3] = (char)size;
-        res = PyBytes_FromStringAndSize(o.buf, o.len);
     }
-    PyMem_Free(o.buf);
-    if (res == NULL) {
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
-    return res;
+    return out_close(&o, r);
 }
 
 static PyObject *setup_encode(PyObject *self, PyObject *args)
