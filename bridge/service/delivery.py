@@ -30,14 +30,17 @@ HIGH_WATER = 256 * 1024
 
 
 class Recv:
-    """A pending passive ``recv``: ``reply`` is called exactly once."""
+    """A pending passive ``recv``: ``reply`` is called exactly once. ``deadline``:
+    when it times out (the loop's clock), None for ``infinity``; the socket keeps
+    one timer for all its recvs (``ConnSocket._arm_recv_timer``), which ``expire``
+    answers."""
 
-    __slots__ = ("length", "reply", "timer")
+    __slots__ = ("length", "reply", "deadline")
 
-    def __init__(self, length: int, reply: Callable, timer=None):
+    def __init__(self, length: int, reply: Callable, deadline: Optional[float] = None):
         self.length = length
         self.reply = reply
-        self.timer = timer
+        self.deadline = deadline
 
 
 class Delivery:
@@ -168,11 +171,19 @@ class Delivery:
         waiter.reply((ERROR, reason))
         self._update_flow()
 
+    def expire(self, now: float) -> Optional[float]:
+        """Answer ``{error, timeout}`` to the recvs whose deadline is ``now`` or
+        earlier (oldest first, as their timers would have fired); the earliest
+        deadline still waiting, or None."""
+        due = [w for w in self.waiters if w.deadline is not None and w.deadline <= now]
+        for w in due:
+            self.cancel(w)
+        later = [w.deadline for w in self.waiters if w.deadline is not None]
+        return min(later) if later else None
+
     def fail_waiters(self, reason) -> None:
         while self.waiters:
             w = self.waiters.pop(0)
-            if w.timer is not None:
-                w.timer.cancel()
             w.reply((ERROR, reason))
 
     # ---- the engine -------------------------------------------------------
@@ -205,8 +216,6 @@ class Delivery:
                     if packet is None:
                         break
                     self.waiters.pop(0)
-                    if waiter.timer is not None:
-                        waiter.timer.cancel()
                     waiter.reply((OK, self.format(packet)))
                 else:
                     break
@@ -243,8 +252,6 @@ class Delivery:
         elif self.waiters:
             while self.waiters:
                 w = self.waiters.pop(0)
-                if w.timer is not None:
-                    w.timer.cancel()
                 if (self.decoder.buffered and self.packet in ("raw", 0) and w.length == 0):
                     w.reply((OK, self.format(self.decoder.take_all())))
                     continue

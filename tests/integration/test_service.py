@@ -66,6 +66,16 @@ SCENARIOS = {
                             "R = [Mod:recv(S, 4, 5000), Mod:recv(S, 6, 5000)], Mod:close(S), R",
     "passive_recv_timeout": "{ok, S} = Mod:connect(\"localhost\", SilentPort, Verify ++ [{active, false}]), "
                             "R = Mod:recv(S, 0, 200), Mod:close(S), R",
+    # a recv answered in time leaves the socket's timer armed for its deadline (the
+    # bridge keeps one per socket): a later recv with a shorter timeout still times
+    # out on its own, long before that deadline (the bound only catches a timeout
+    # that waited for the 10 s one)
+    "recv_timeouts_in_turn": f"Opts = [{{active, false}}, binary], {CONNECT}, "
+                             "ok = Mod:send(S, <<\"a\">>), R1 = Mod:recv(S, 0, 10000), "
+                             "T0 = erlang:monotonic_time(millisecond), R2 = Mod:recv(S, 0, 150), "
+                             "T1 = erlang:monotonic_time(millisecond), "
+                             "ok = Mod:send(S, <<\"b\">>), R3 = Mod:recv(S, 0, 5000), R4 = Mod:recv(S, 0, 100), "
+                             "R5 = Mod:recv(S, 0, 100), Mod:close(S), {R1, R2, T1 - T0 < 5000, R3, R4, R5}",
     "recv_bad_length": "{ok, S} = Mod:connect(\"localhost\", SilentPort, Verify ++ [{active, false}]), "
                        "R = [Mod:recv(S, -1, 100), Mod:recv(S, foo, 100), catch Mod:recv(S, 0, -1)], Mod:close(S), "
                        "{ok, S2} = Mod:connect(\"localhost\", SilentPort, Verify), R2 = Mod:recv(S2, -1, 100), Mod:close(S2), "

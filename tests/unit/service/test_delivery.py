@@ -124,6 +124,23 @@ def test_recv_cancel_answers_timeout_once():
     assert got == [(ERROR, TIMEOUT)]
 
 
+def test_expire_answers_the_due_recvs_in_order_and_tells_the_next_deadline():
+    d, _sink = make(active=False)
+    got, reply = replies()
+    first = d.recv(10, lambda v: reply(("first", v)))
+    first.deadline = 5.0
+    second = d.recv(10, lambda v: reply(("second", v)))
+    second.deadline = 7.0
+    d.recv(0, lambda v: reply(("forever", v)))           # no timeout: deadline None
+    assert d.expire(4.9) == 5.0 and got == []
+    assert d.expire(5.0) == 7.0
+    assert got == [("first", (ERROR, TIMEOUT))]
+    assert d.expire(100.0) is None
+    assert got[1:] == [("second", (ERROR, TIMEOUT))] and len(d.waiters) == 1
+    d.data_received(b"x")
+    assert got[2:] == [("forever", (OK, b"x"))]
+
+
 def test_fail_waiters():
     d, _sink = make(active=False)
     got, reply = replies()
