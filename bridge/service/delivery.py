@@ -32,7 +32,7 @@ HIGH_WATER = 256 * 1024
 class Recv:
     """A pending passive ``recv``: ``reply`` is called exactly once. ``deadline``:
     when it times out (the loop's clock), None for ``infinity``; the socket keeps
-    one timer for all its recvs (``ConnSocket._arm_recv_timer``), which ``expire``
+    one timer for all its recvs (``ConnSocket._recv_deadline``), which ``expire``
     answers."""
 
     __slots__ = ("length", "reply", "deadline")
