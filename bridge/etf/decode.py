@@ -50,10 +50,10 @@ Limits (documented, by design)
 """
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 
+from .accel import speedups
 from .types import (Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference,
                     pid_with_ext, reference_with_ext)
 
@@ -774,18 +774,13 @@ del _tag, _fn
 # is there): the same results as the Python above, or None where it leaves the term
 # to it. Not for buffers over _FAST_MAX, which may hold hundreds of thousands of
 # elements: those are decoded here in steps that let other threads run (_CHUNK).
-# PYSSL_BRIDGE_PURE_ETF=1 turns it off (to compare, or to rule it out).
+# Whether it is used: bridge/etf/accel.py.
 # FAST_BODY (or None): a distribution message body's control and payload in one
 # C call, for bridge.node.protocol.parse_body (the same rules: _speedups.fast_body).
 _FAST_MAX = _CHUNK
 _fast_term = None
 FAST_BODY = None
-if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
-    try:
-        from ._speedups import fast_body, fast_term, setup
-    except ImportError:
-        pass
-    else:
-        setup(_ATOMS_UTF8, _DEC, ImproperList, _PIDS, Atom, Reference)
-        _fast_term = fast_term
-        FAST_BODY = fast_body
+_c = speedups()
+if _c is not None:
+    _c.setup(_ATOMS_UTF8, _DEC, ImproperList, _PIDS, Atom, Reference)
+    _fast_term, FAST_BODY = _c.fast_term, _c.fast_body

@@ -12,13 +12,13 @@ See decode.py for how depth and size are handled (the same rules, both ways).
 """
 from __future__ import annotations
 
-import os
 import re
 import struct
 from itertools import chain as _chain, repeat as _repeat
 from operator import is_ as _is
 from typing import Optional
 
+from .accel import speedups
 from .types import (Atom, BitString, ErlMap, ImproperList, Opaque, Pid, Port, Reference,
                     set_pid_ext, set_ref_ext)
 
@@ -539,13 +539,9 @@ _FAST_PARTS = 3 * 4096
 _fast_encode = None
 FAST_FRAME = None
 FAST_ENCODE = None
-if not os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
-    try:
-        from ._speedups import fast_encode, fast_frame, setup_encode
-    except ImportError:
-        pass
-    else:
-        setup_encode(_ATOM_BYTES, _atom_bytes, _pid_ext, _ref_ext, Atom, Pid, Reference,
-                     ImproperList, _TRUE_B, _FALSE_B, _UNDEF_B)
-        _fast_encode = FAST_ENCODE = fast_encode
-        FAST_FRAME = fast_frame
+_c = speedups()
+if _c is not None:
+    _c.setup_encode(_ATOM_BYTES, _atom_bytes, _pid_ext, _ref_ext, Atom, Pid, Reference,
+                    ImproperList, _TRUE_B, _FALSE_B, _UNDEF_B)
+    _fast_encode = FAST_ENCODE = _c.fast_encode
+    FAST_FRAME = _c.fast_frame
