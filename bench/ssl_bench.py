@@ -657,10 +657,12 @@ ROWS = [
     ("bulk_download", "beam_ms_per_mib", "download BEAM CPU (user) / MiB", "<= 0.1", False),
     ("bulk_download", "beam_us_ms_per_mib", "download BEAM CPU (u+s) / MiB", "-", False),
     ("bulk_download", "total_ms_per_mib", "download total CPU / MiB", "<= 1.5", False),
-    ("upload", "mib_per_s", "upload MiB/s (64 KiB sends)", ">= 1.2", True),
+    # upload's rate and total CPU: issue 14's targets (the design's floor is known
+    # since issue 5 asked 1.2x and 1.5x, which download and server receive keep)
+    ("upload", "mib_per_s", "upload MiB/s (64 KiB sends)", ">= 0.7", True),
     ("upload", "beam_ms_per_mib", "upload BEAM CPU (user) / MiB", "<= 0.1", False),
     ("upload", "beam_us_ms_per_mib", "upload BEAM CPU (u+s) / MiB", "-", False),
-    ("upload", "total_ms_per_mib", "upload total CPU / MiB", "<= 1.5", False),
+    ("upload", "total_ms_per_mib", "upload total CPU / MiB", "<= 2.0", False),
     ("echo", "rt_us", "echo round trip", "<= 2.5", False),
     ("echo", "beam_us_us_per_rt", "echo BEAM CPU (u+s) / trip", "-", False),
     ("echo", "total_us_per_rt", "echo total CPU / trip", "-", False),
@@ -705,7 +707,9 @@ def main(argv=None) -> int:
     p.add_argument("--servers", type=int, default=4, help="openssl s_server processes")
     p.add_argument("--conc", type=int, default=8, help="concurrent connectors / acceptors / load threads")
     p.add_argument("--handshakes", type=int, default=25, help="handshakes per connector")
-    p.add_argument("--bulk-mib", type=int, default=64, help="MiB per bulk transfer")
+    # 256: erlang:statistics(runtime) counts whole milliseconds, and pyssl's BEAM
+    # user time for 64 MiB is 5-10 ms, so 64 MiB read it to +-15%
+    p.add_argument("--bulk-mib", type=int, default=256, help="MiB per bulk transfer")
     p.add_argument("--echo", type=int, default=1000, help="echo round trips")
     p.add_argument("--idle", type=int, default=1000, help="idle connections for the memory figure")
     p.add_argument("--scale-rounds", type=int, default=3,

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from bridge.etf import Atom as A
+from bridge.service.windows import SEND_WINDOW
 from bridgenode import start_cli_bridge
 from conftest import unique
 from erlnode import ErlNode
@@ -420,5 +421,5 @@ def test_the_window_comes_with_the_reply_and_goes_with_the_close(which, request)
         {[N || {_, N} <- AtConnect], AfterClose, NoneYet,
          [N || {_, N} <- AtHandshake], AfterClose2}
         end)()""")
-    window = 512 * 1024
+    window = SEND_WINDOW
     assert r == ([window], [], [], [window], [])
