@@ -474,7 +474,7 @@ class TLSEngine:
         if self._held is not None:
             self._held += data
             return
-        self.conn.bio_write(data)
+        ossl.feed(self.conn, data)
 
     def receive_eof(self) -> None:
         self.eof = True
@@ -680,12 +680,10 @@ class TLSEngine:
     def _recv_all(self, chunks: list) -> Optional[TLSAlertError]:
         """SSL_read into ``chunks`` until OpenSSL wants input; ``peer_closed`` on
         close_notify or TCP EOF. A failure is returned (made by ``_fail``)."""
-        recv = self.conn.recv
+        conn, read = self.conn, ossl.read
         while True:
             try:
-                chunk = recv(262144)
-            except SSL.WantReadError:
-                return None
+                chunk = read(conn)
             except SSL.ZeroReturnError:
                 self.peer_closed = True
                 return None
@@ -716,10 +714,10 @@ class TLSEngine:
         self._send(memoryview(data))
 
     def _send(self, view: memoryview) -> bool:
-        send = self.conn.send
+        conn, write = self.conn, ossl.write
         while view:
             try:
-                n = send(view[:1 << 20])
+                n = write(conn, view[:1 << 20])
             except SSL.WantReadError:
                 # a renegotiation waits for the peer: keep the rest for later
                 self._out_pending.insert(0, bytes(view))
