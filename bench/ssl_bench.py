@@ -219,6 +219,26 @@ def thread_cpu(pid: int) -> float:
     return total / 1e9
 
 
+def thread_wakes(pid: int) -> int:
+    """Times the threads of a process went to sleep and were woken again
+    (``voluntary_ctxt_switches`` of every live thread): the scale-out figure's
+    explanation, since each wake costs a loop iteration and a scheduler switch."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/status") as fh:
+                for line in fh:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def proc_rss(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -429,6 +449,9 @@ class Bench:
         """user+system seconds of the bridges (all threads, ns resolution)."""
         return sum(thread_cpu(p.pid) for p in (bridges or self.bridges[:1]))
 
+    def bridge_wakes(self, bridges=None):
+        return sum(thread_wakes(p.pid) for p in (bridges or self.bridges[:1]))
+
     def beam_cpu(self):
         """user+system seconds of the driver node's BEAM (erlang:statistics(runtime)
         gives user time only)."""
@@ -440,14 +463,17 @@ class Bench:
         a = self.args
         bridges = bridges or self.bridges[:1]
         b0, s0, e0 = self.bridge_cpu(bridges), self.cpu_of(self.s_servers), self.beam_cpu()
+        w0 = self.bridge_wakes(bridges)
         ports = "[" + ",".join(map(str, ports or self.s_ports)) + "]"
         us, beam_ms, ok, errs = self.ev(
             f"ssl_bench_drv:handshakes({mod}, {ports}, {a.conc}, {a.handshakes}, {copts or self.copts})")
         beam_s = self.beam_cpu() - e0
         bridge_s = self.bridge_cpu(bridges) - b0
         peer_s = self.cpu_of(self.s_servers) - s0
+        wakes = self.bridge_wakes(bridges) - w0
         ok = max(ok, 1)
         return {"hs_per_s": ok / (us / 1e6), "beam_ms_per_hs": beam_ms / ok,
+                "bridge_wakes_per_hs": wakes / ok,
                 "beam_us_ms_per_hs": beam_s * 1000 / ok,
                 "total_ms_per_hs": (beam_s + bridge_s) * 1000 / ok,
                 "bridge_ms_per_hs": bridge_s * 1000 / ok, "peer_ms_per_hs": peer_s * 1000 / ok,
@@ -841,7 +867,10 @@ def summarize(args, raw, mem, scale, elapsed):
                                               for k, v in scale.items()},
                           "bridge_ms_per_hs": {k: statistics.median(m.get("bridge_ms_per_hs", float("nan"))
                                                                     for m in v)
-                                               for k, v in scale.items()}},
+                                               for k, v in scale.items()},
+                          "bridge_wakes_per_hs": {k: statistics.median(m.get("bridge_wakes_per_hs",
+                                                                             float("nan")) for m in v)
+                                                  for k, v in scale.items()}},
             "peer_cpu": extra, "errors": errors, "resumed_vs_full": resumed,
             "resumed_target": RESUMED_TARGET}
 
@@ -876,7 +905,8 @@ def print_table(rep):
     print(f"scale-out pyssl client handshakes/s: 1 process {s['1_bridge_hs_per_s']['median']:.0f}, "
           f"--processes 2 {s['2_bridges_hs_per_s']['median']:.0f} ({s['ratio']:.2f}x); total CPU "
           f"per handshake {t['1']:.3g} / {t['2']:.3g} ms, of it bridge "
-          f"{s['bridge_ms_per_hs']['1']:.3g} / {s['bridge_ms_per_hs']['2']:.3g} ms")
+          f"{s['bridge_ms_per_hs']['1']:.3g} / {s['bridge_ms_per_hs']['2']:.3g} ms; bridge wake-ups "
+          f"per handshake {s['bridge_wakes_per_hs']['1']:.2f} / {s['bridge_wakes_per_hs']['2']:.2f}")
     print("peer CPU (not counted): " + ", ".join(f"{k}={v:.2f}" for k, v in rep["peer_cpu"].items()))
     for k, v in rep.get("resumed_vs_full", {}).items():
         met = "met" if v["ratio"] <= rep["resumed_target"] else "MISSED"
