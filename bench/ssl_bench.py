@@ -201,29 +201,9 @@ def proc_cpu(pid: int) -> float:
         return 0.0
 
 
-def thread_cpu(pid: int) -> float:
-    """On-CPU time (user + system) of every live thread of a process, seconds, from
-    ``/proc/PID/task/*/schedstat`` (nanoseconds; ``/proc/PID/stat`` counts clock ticks,
-    10 ms). A thread that ends during a measurement takes its time with it: used for
-    the BEAM and the bridge, whose threads live as long as they do."""
-    total = 0
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return 0.0
-    for t in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{t}/schedstat") as fh:
-                total += int(fh.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total / 1e9
-
-
-def thread_wakes(pid: int) -> int:
-    """Times the threads of a process went to sleep and were woken again
-    (``voluntary_ctxt_switches`` of every live thread): the scale-out figure's
-    explanation, since each wake costs a loop iteration and a scheduler switch."""
+def _per_thread(pid: int, name: str, read) -> int:
+    """The sum of ``read(text)`` over ``/proc/PID/task/*/NAME`` of every live thread
+    (0 for a thread whose file is gone or unreadable)."""
     total = 0
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -231,13 +211,27 @@ def thread_wakes(pid: int) -> int:
         return 0
     for t in tasks:
         try:
-            with open(f"/proc/{pid}/task/{t}/status") as fh:
-                for line in fh:
-                    if line.startswith("voluntary_ctxt_switches:"):
-                        total += int(line.split()[1])
+            with open(f"/proc/{pid}/task/{t}/{name}") as fh:
+                total += read(fh.read())
         except (OSError, ValueError, IndexError):
             pass
     return total
+
+
+def thread_cpu(pid: int) -> float:
+    """On-CPU time (user + system) of every live thread of a process, seconds, from
+    ``/proc/PID/task/*/schedstat`` (nanoseconds; ``/proc/PID/stat`` counts clock ticks,
+    10 ms). A thread that ends during a measurement takes its time with it: used for
+    the BEAM and the bridge, whose threads live as long as they do."""
+    return _per_thread(pid, "schedstat", lambda text: int(text.split()[0])) / 1e9
+
+
+def thread_wakes(pid: int) -> int:
+    """Times the threads of a process went to sleep and were woken again
+    (``voluntary_ctxt_switches`` of every live thread): the scale-out figure's
+    explanation, since each wake costs a loop iteration and a scheduler switch."""
+    return _per_thread(pid, "status", lambda text: int(
+        text.split("\nvoluntary_ctxt_switches:", 1)[1].split()[0]))
 
 
 def proc_rss(pid: int) -> int:
