@@ -60,6 +60,16 @@ def _recv(sock, length, timeout):
     return sock.recv(length, timeout)
 
 
+def _send(sock, data):
+    """A send call; its reply may carry the window bytes owed to the caller's node
+    (Windows.reply_crediting): a windowed socket's caller calls when its window
+    is used up."""
+    result = sock.send(data)
+    if getattr(sock, "window_guard", None) is None:
+        return result
+    return mapped(result, lambda r: Reply(r.value, r.then, r.sync, r.opens, r.ack, credits=sock))
+
+
 def _transport_accept(sock, timeout, caller):
     if isinstance(sock, ListenSocket):
         pending = Pending()
@@ -138,7 +148,7 @@ class Api:
             ("ssl_accept", 1): on(_CLOSED, lambda k, a, c: k.handshake([], INFINITY, c, new_api=False)),
             ("ssl_accept", 2): on(_CLOSED, lambda k, a, c: self._handshake2(k, a[1], c, False)),
             ("ssl_accept", 3): on(_CLOSED, lambda k, a, c: k.handshake(a[1], a[2], c, new_api=False)),
-            ("send", 2): on(_CLOSED, lambda k, a, c: k.send(a[1])),
+            ("send", 2): on(_CLOSED, lambda k, a, c: _send(k, a[1])),
             ("recv", 2): on(_CLOSED, lambda k, a, c: _recv(k, a[1], INFINITY), in_config_error=_CLOSED),
             ("recv", 3): on(_CLOSED, lambda k, a, c: _recv(k, a[1], a[2]), in_config_error=_CLOSED),
             ("close", 1): on(OK, lambda k, a, c: k.close(None), ends=True),

@@ -38,10 +38,10 @@ _PLAIN = frozenset((tuple, list, bytes, str, int, float, bool, type(None), Atom)
 class Reply:
     """A term for the caller, what to do after sending it, and the guard sync it needs."""
 
-    __slots__ = ("ack", "opens", "sync", "then", "value")
+    __slots__ = ("ack", "credits", "opens", "sync", "then", "value")
 
     def __init__(self, value, then: Callable[[], None] | None = None, sync=None, opens=None,
-                 ack: bool = False):
+                 ack: bool = False, credits=None):
         self.value = value
         self.then = then
         self.sync = sync
@@ -49,6 +49,9 @@ class Reply:
         # the socket this reply hands to its owner (``then`` is its ``release``): the
         # shim's reply may go with the socket's window grant (bridge.service.windows)
         self.opens = opens
+        # a send call's socket: the reply may go with the window bytes owed to its
+        # caller's node (Windows.reply_crediting)
+        self.credits = credits
 
     def __repr__(self) -> str:     # pragma: no cover - debugging aid
         return f"Reply({self.value!r}, then={self.then!r}, sync={self.sync!r})"

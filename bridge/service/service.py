@@ -231,9 +231,13 @@ class SslService:
                     value = r.value
                     r.opens.release((to, (tag, value), lambda: reply(value)))
                     return
-                # {'$pyssl_sync', Ref | keep, Value}: the shim waits for its guard first
-                reply(r.value if sync is None else
-                      (SYNC, sync if sync.__class__ is Reference else KEEP_ATOM, r.value))
+                if sync is None and r.credits is not None and windows.reply_crediting(
+                        r.credits, to, (tag, r.value)):
+                    pass    # through the caller's guard, with its window's refill
+                else:
+                    # {'$pyssl_sync', Ref | keep, Value}: the shim waits for its guard first
+                    reply(r.value if sync is None else
+                          (SYNC, sync if sync.__class__ is Reference else KEEP_ATOM, r.value))
             if r.then is not None:
                 # once the reply is out, as in the rpc path: a reply made while the
                 # distribution connection handles what it read is held back until that

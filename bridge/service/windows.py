@@ -173,6 +173,31 @@ class Windows:
             self.node.send(guard, (_REVOKE, ref, to, fallback))
         return True
 
+    def reply_crediting(self, sock, to, msg) -> bool:
+        """A send call's reply through the guard of the caller's node, with the bytes
+        of ``sock``'s window owed now (``{'$pyssl_ack', Ref, Bytes, Window, To, Msg}``:
+        the guard credits them, then passes ``msg`` on to ``to``). A sender calls
+        when its window is used up and sleeps until the reply: this way the reply and
+        the window's refill wake its node once, not once each (about one wake-up less
+        per MiB of a bulk upload). The bytes of a due ack not sent yet go with it.
+        The reply's bytes themselves went through the call, not the window. False
+        (the reply goes as usual) when nothing is owed, or the caller's node is not
+        the window's."""
+        guard = sock.window_guard
+        if guard is None or guard.node is not to.node:
+            return False
+        n = sock.window_owed
+        if self._due:
+            # an ack made in this loop step, still waiting for _flush_acks: it goes now
+            rest = [d for d in self._due if d[0] is not sock]
+            n += sum(k for s, k in self._due if s is sock)
+            self._due[:] = rest
+        if n == 0:
+            return False
+        sock.window_owed = 0
+        self.node.send(guard, (_ACK, sock.ref, n, SEND_WINDOW, to, msg))
+        return True
+
     def final_message(self, sock, msg) -> None:
         """The socket's last message to its owner: the guard drops the window first."""
         guard = sock.window_guard

@@ -24,7 +24,9 @@
 %% everything the bridge sent before that reply; or the bridge sends the reply
 %% through this process with the change (`{'$pyssl_grant', Ref, Window, To, Reply}'
 %% for the reply that hands a socket over, `{'$pyssl_revoke', Ref, To, Reply}'
-%% for one that ends it), which saves a message and the wait.
+%% for one that ends it), which saves a message and the wait. A send call's reply
+%% may come the same way with the window's refill (`{'$pyssl_ack', Ref, Bytes,
+%% Window, To, Reply}'): one wake-up of this node for both.
 %%
 %% Guards are started on demand by `pyssl_guards' under `pyssl_guard_sup'
 %% (temporary: a guard whose bridge went is not restarted; the next call makes a
@@ -67,6 +69,13 @@ handle_cast(_Msg, St) ->
 handle_info({'$pyssl_ack', Ref, Bytes, Window}, St) ->
     %% never above the window: acks of a window revoked and granted again
     _ = (catch ets:update_counter(?WINDOWS, Ref, {2, Bytes, Window, Window})),
+    {noreply, St};
+handle_info({'$pyssl_ack', Ref, Bytes, Window, To, Reply}, St) ->
+    %% a send call's reply, with the window bytes owed when it was made: credited
+    %% first, so the caller's next send finds them (a sender calls when its window
+    %% is used up; the refill and the reply then wake this node once)
+    _ = (catch ets:update_counter(?WINDOWS, Ref, {2, Bytes, Window, Window})),
+    To ! Reply,
     {noreply, St};
 handle_info({'$pyssl_grant', Ref, Window}, St) ->
     _ = (catch ets:insert(?WINDOWS, {Ref, Window})),

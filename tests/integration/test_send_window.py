@@ -423,3 +423,33 @@ def test_the_window_comes_with_the_reply_and_goes_with_the_close(which, request)
         end)()""")
     window = SEND_WINDOW
     assert r == ([window], [], [], [window], [])
+
+
+@pytest.mark.parametrize("which", ["node", "uv_node"])
+def test_a_send_calls_reply_brings_the_window_back(which, request):
+    """A sender whose window is used up calls send; the reply comes through its
+    node's guard with the bytes its earlier sends took (fewer than an ack's lump):
+    the window is whole again as soon as the call returns. The call here is the
+    shim's own message, made directly, so the window need not be used up first."""
+    n = request.getfixturevalue(which)
+    r = n.eval("""(fun() ->
+        W = persistent_term:get(win_of),
+        Self = self(),
+        P = (persistent_term:get(win_srv))(fun(A) ->
+            Loop = fun L(Acc) -> case byte_size(Acc) >= 1001 of
+                                     true -> Self ! {got, Acc};
+                                     false -> {ok, D} = ssl:recv(A, 0, 20000), L(<<Acc/binary, D/binary>>)
+                                 end end,
+            Loop(<<>>) end),
+        {ok, S} = pyssl:connect({127,0,0,1}, P, [binary, {active, false}, {verify, verify_none}], 10000),
+        ok = (persistent_term:get(win_wait))(S),
+        {sslsocket, pyssl, Ref} = S,
+        ok = pyssl:send(S, binary:copy(<<"a">>, 1000)),
+        [{_, Taken}] = W(S),
+        Reply = gen_server:call({pyssl, node(Ref)}, {send, [S, <<"b">>]}),
+        [{_, After}] = W(S),
+        Got = receive {got, G} -> G after 20000 -> timeout end,
+        ok = pyssl:close(S),
+        {Taken, Reply, After, Got =:= <<(binary:copy(<<"a">>, 1000))/binary, "b">>}
+        end)()""")
+    assert r == (SEND_WINDOW - 1000, OK, SEND_WINDOW, True)

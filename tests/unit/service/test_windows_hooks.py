@@ -211,6 +211,43 @@ def test_an_ack_waits_for_a_full_tcp_buffer_to_drain(win):
     asyncio.run(run())
 
 
+def test_a_send_calls_reply_carries_the_bytes_owed_and_a_due_ack(win):
+    # the caller's window was used up, so it called: the reply and the refill go
+    # to its guard together, the ack of this loop step with them
+    w, node, service = win
+
+    async def run():
+        w.guard_started(GUARD)
+        sock = FakeSock()
+        service.sockets[sock.ref] = sock
+        w.grant(sock)
+        w.send(sock.ref, b"a" * ACK_AT)           # an ack due after this step
+        w.send(sock.ref, b"b" * 100)              # owed, below ACK_AT
+        caller = pid(60)
+        assert w.reply_crediting(sock, caller, ("tag", OK)) is True
+        assert node.sent[-1] == (GUARD, (A("$pyssl_ack"), sock.ref, ACK_AT + 100, SEND_WINDOW,
+                                         caller, ("tag", OK)))
+        assert sock.window_owed == 0
+        await asyncio.sleep(0)                    # the step's flush: nothing left to ack
+        assert [m for _, m in node.sent if m[0] == A("$pyssl_ack")] == [node.sent[-1][1]]
+    asyncio.run(run())
+
+
+def test_a_send_calls_reply_goes_as_usual_when_nothing_is_owed_or_elsewhere(win):
+    w, node, service = win
+    w.guard_started(GUARD)
+    sock = FakeSock()
+    service.sockets[sock.ref] = sock
+    assert w.reply_crediting(sock, pid(60), ("tag", OK)) is False     # no window
+    w.grant(sock)
+    assert w.reply_crediting(sock, pid(60), ("tag", OK)) is False     # nothing owed
+    sock.window_owed = 10
+    other = pid(61, A("other@127.0.0.1"))
+    assert w.reply_crediting(sock, other, ("tag", OK)) is False       # another node
+    assert sock.window_owed == 10
+    assert not [m for _, m in node.sent if m[0] == A("$pyssl_ack")]
+
+
 def test_sends_for_unknown_revoked_or_malformed_refs_are_dropped(win):
     w, node, service = win
     sock = FakeSock()
