@@ -173,14 +173,20 @@ def test_the_last_message_of_a_windowed_socket_goes_through_the_guard(win):
 
 # ---- sends taken from the window and their acks ----------------------------------------
 
+def granted(w, service, **kw) -> FakeSock:
+    """A socket of the service with a window on GUARD's node."""
+    w.guard_started(GUARD)
+    sock = FakeSock(**kw)
+    service.sockets[sock.ref] = sock
+    w.grant(sock)
+    return sock
+
+
 def test_small_sends_are_acked_in_lumps_after_the_loop_step(win):
     w, node, service = win
 
     async def run():
-        w.guard_started(GUARD)
-        sock = FakeSock()
-        service.sockets[sock.ref] = sock
-        w.grant(sock)
+        sock = granted(w, service)
         chunk = b"x" * (ACK_AT // 4)
         for _ in range(3):
             w.send(sock.ref, chunk)
@@ -198,10 +204,7 @@ def test_an_ack_waits_for_a_full_tcp_buffer_to_drain(win):
     w, node, service = win
 
     async def run():
-        w.guard_started(GUARD)
-        sock = FakeSock(tls=FakeTLS(paused=True))
-        service.sockets[sock.ref] = sock
-        w.grant(sock)
+        sock = granted(w, service, tls=FakeTLS(paused=True))
         w.send(sock.ref, b"y" * ACK_AT)
         await asyncio.sleep(0)
         assert not [m for _, m in node.sent if m[0] == A("$pyssl_ack")]
@@ -217,10 +220,7 @@ def test_a_send_calls_reply_carries_the_bytes_owed_and_a_due_ack(win):
     w, node, service = win
 
     async def run():
-        w.guard_started(GUARD)
-        sock = FakeSock()
-        service.sockets[sock.ref] = sock
-        w.grant(sock)
+        sock = granted(w, service)
         w.send(sock.ref, b"a" * ACK_AT)           # an ack due after this step
         w.send(sock.ref, b"b" * 100)              # owed, below ACK_AT
         caller = pid(60)
