@@ -52,12 +52,12 @@ log = logging.getLogger("bridge.service")
 # does not run out unless the bridge or the peer falls behind, and a socket that
 # sends little (a request now and then) costs no acks at all.
 #
-# Why 2 MiB: a bulk sender outruns the bridge, so its node sleeps and wakes about
-# once per ack and once per send that found the window used up, and each wake
-# costs the caller's node ~11 us of scheduler time (its busy-wait). 512 KiB
-# (acks of 128 KiB) made ~11 wakes per MiB uploaded, 0.19-0.20 ms of BEAM user
-# time per MiB; 2 MiB (acks of 512 KiB) makes ~3, 0.08-0.13 ms (docs/performance.md,
-# "Round 8"). What a stalled peer can leave in the bridge per socket is then 2 MiB
+# Why 2 MiB: a bulk sender outruns the bridge, so it waits about once per ack and
+# once per send that found the window used up, and the caller's node pays for
+# each wait in its schedulers' busy-wait. 512 KiB (acks of 128 KiB) made ~11 such
+# waits per MiB uploaded, 0.19-0.20 ms of BEAM user time per MiB; 2 MiB (acks of
+# 512 KiB) makes ~3, 0.08-0.13 ms (docs/performance.md, "Round 8"); 4 and 8 MiB
+# measured no better. What a stalled peer can leave in the bridge per socket is then 2 MiB
 # plus the TCP buffer, no more than Linux lets ssl's own socket buffer in the
 # kernel (tcp_wmem's maximum, 4 MiB by default).
 SEND_WINDOW = 2 * 1024 * 1024
