@@ -4,7 +4,6 @@ PYSSL_BRIDGE_PURE_ETF=1 turns it off (to compare, or to rule it out). decode.py 
 encode.py each set up their half of it."""
 from __future__ import annotations
 
-import importlib
 import os
 from types import ModuleType
 from typing import Optional
@@ -15,6 +14,9 @@ def speedups() -> Optional[ModuleType]:
     if os.environ.get("PYSSL_BRIDGE_PURE_ETF"):
         return None
     try:
-        return importlib.import_module("._speedups", __package__)
+        # a C extension, not there without a compiler; named in full, not as
+        # `from . import`, which reads as an import of this package itself
+        import bridge.etf._speedups as _speedups
     except ImportError:
         return None
+    return _speedups
